@@ -1,0 +1,6 @@
+//! Wire formats of the secrets and codes Gatehouse hands out.
+
+pub mod base62;
+pub mod device_code;
+pub mod token;
+pub mod user_code;

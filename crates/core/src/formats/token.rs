@@ -1,0 +1,158 @@
+//! Bearer tokens: prefix + 30 random base62 characters + 6-character base62
+//! CRC32 of the random part. The checksum lets a mistyped or truncated token
+//! be rejected without a database read, and the prefix lets secret scanners
+//! recognise a leaked one.
+
+use super::base62;
+use crate::random::{SecureRandom, random_string};
+use crate::secret::{SecretString, sha256_hex};
+
+const RANDOM_LENGTH: usize = 30;
+const CHECKSUM_LENGTH: usize = 6;
+
+/// The kinds of token Gatehouse mints, keyed by prefix. The kind, never the
+/// stored row, decides the subject type and the widest scopes a token can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// Minted for a local account (`gtha_`).
+    Account,
+    /// Minted for an external SSO identity without an account row (`gthe_`).
+    External,
+}
+
+impl TokenKind {
+    /// Every kind, for prefix lookup.
+    pub const ALL: [TokenKind; 2] = [TokenKind::Account, TokenKind::External];
+
+    /// The prefix that starts every token of this kind.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Account => "gtha_",
+            TokenKind::External => "gthe_",
+        }
+    }
+
+    /// The scopes this kind carries; a stored row may only narrow them.
+    pub const fn scopes(self) -> &'static [&'static str] {
+        match self {
+            TokenKind::Account => &["full"],
+            TokenKind::External => &["apps:run", "apps:read:permitted-external"],
+        }
+    }
+
+    /// The `subject_type` reported for tokens of this kind.
+    pub const fn subject_type(self) -> &'static str {
+        match self {
+            TokenKind::Account => "account",
+            TokenKind::External => "external_sso",
+        }
+    }
+
+    /// The kind whose prefix starts `token`.
+    pub fn from_token(token: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| token.starts_with(kind.prefix()))
+    }
+}
+
+/// Why a presented string is not a well-formed token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedToken {
+    /// No known prefix.
+    #[error("unknown token prefix")]
+    UnknownPrefix,
+    /// Wrong length or characters, or the checksum does not match.
+    #[error("malformed token (bad length, characters or checksum)")]
+    BadChecksum,
+}
+
+/// A syntactically valid bearer token whose checksum matched.
+#[derive(Debug, Clone)]
+pub struct BearerToken {
+    kind: TokenKind,
+    value: SecretString,
+}
+
+impl BearerToken {
+    /// Mints a fresh token of `kind`.
+    pub fn generate(kind: TokenKind, random: &dyn SecureRandom) -> Self {
+        let body = random_string(random, base62::ALPHABET, RANDOM_LENGTH);
+        let value = format!("{}{}{}", kind.prefix(), body, checksum(&body));
+        Self { kind, value: SecretString::new(value) }
+    }
+
+    /// Checks prefix, length, alphabet and checksum; touches no storage.
+    pub fn parse(presented: &str) -> Result<Self, MalformedToken> {
+        let kind = TokenKind::from_token(presented).ok_or(MalformedToken::UnknownPrefix)?;
+        let rest = &presented[kind.prefix().len()..];
+        if rest.len() != RANDOM_LENGTH + CHECKSUM_LENGTH || !base62::is_base62(rest) {
+            return Err(MalformedToken::BadChecksum);
+        }
+        let (body, sum) = rest.split_at(RANDOM_LENGTH);
+        if checksum(body) != sum {
+            return Err(MalformedToken::BadChecksum);
+        }
+        Ok(Self { kind, value: SecretString::new(presented) })
+    }
+
+    /// The token's kind.
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// The plaintext, for the one response that carries it.
+    pub fn expose(&self) -> &str {
+        self.value.expose()
+    }
+
+    /// The SHA-256 under which the token rests.
+    pub fn hash(&self) -> String {
+        sha256_hex(self.value.expose())
+    }
+}
+
+fn checksum(body: &str) -> String {
+    base62::encode_fixed(u64::from(crc32fast::hash(body.as_bytes())), CHECKSUM_LENGTH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::testing::CountingRandom;
+
+    #[test]
+    fn generated_tokens_have_the_documented_shape() {
+        let random = CountingRandom::new(11);
+        for kind in TokenKind::ALL {
+            let token = BearerToken::generate(kind, &random);
+            let text = token.expose();
+            assert!(text.starts_with(kind.prefix()));
+            assert_eq!(text.len(), kind.prefix().len() + 36);
+            let parsed = BearerToken::parse(text).map(|t| t.kind());
+            assert_eq!(parsed, Ok(kind));
+        }
+    }
+
+    #[test]
+    fn rejects_typos_truncation_and_unknown_prefixes() {
+        let random = CountingRandom::new(5);
+        let token = BearerToken::generate(TokenKind::Account, &random);
+        let text = token.expose().to_owned();
+
+        assert_eq!(BearerToken::parse(&text[..text.len() - 1]).err(), Some(MalformedToken::BadChecksum));
+        let mut typo = text.clone().into_bytes();
+        typo[8] = if typo[8] == b'a' { b'b' } else { b'a' };
+        let typo = String::from_utf8(typo).unwrap_or_default();
+        assert_eq!(BearerToken::parse(&typo).err(), Some(MalformedToken::BadChecksum));
+        assert_eq!(
+            BearerToken::parse(&text.replacen("gtha_", "ghp_x", 1)).err(),
+            Some(MalformedToken::UnknownPrefix)
+        );
+        assert_eq!(BearerToken::parse("gtha_!!").err(), Some(MalformedToken::BadChecksum));
+    }
+
+    #[test]
+    fn scopes_come_from_the_kind() {
+        assert_eq!(TokenKind::Account.scopes(), &["full"]);
+        assert_eq!(TokenKind::External.subject_type(), "external_sso");
+    }
+}

@@ -1,0 +1,180 @@
+//! The ports the domain needs; adapters in `gatehouse-store` implement them.
+//! Each port offers whole operations so every backend can make them atomic.
+
+use crate::error::StoreError;
+use crate::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
+use crate::formats::user_code::UserCode;
+use crate::model::{
+    AccessTokenRecord, Account, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership,
+};
+use crate::secret::SecretString;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Where in-flight device flows live (in-process or Redis).
+#[async_trait]
+pub trait DeviceFlowStore: Send + Sync {
+    /// Stores a new flow, kept until `retain_until` (its expiry plus the
+    /// tombstone period). Returns false, storing nothing, when the user code
+    /// is already taken.
+    async fn insert(&self, flow: &DeviceFlow, retain_until: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// The flow with this user code, if it is still retained.
+    async fn find_by_user_code(&self, code: &UserCode) -> Result<Option<DeviceFlow>, StoreError>;
+
+    /// Applies `change` atomically with respect to every other change to the
+    /// same flow: `DeviceFlow::apply` on the current value, then the new value
+    /// stored only if nothing changed it meanwhile. `None` when no flow is
+    /// retained under `key`.
+    async fn apply(
+        &self,
+        key: &FlowKey,
+        change: &FlowChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DeviceFlow, Transition)>, StoreError>;
+
+    /// Checks the store answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A new account with its first workspace.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why an account could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAccountError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Accounts, workspaces and memberships.
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// Creates the account, its workspace and its owner membership in one transaction.
+    async fn create(&self, account: &NewAccount) -> Result<Account, CreateAccountError>;
+    /// The account and its password hash, by (lowercased) email.
+    async fn find_by_email(&self, email: &str) -> Result<Option<(Account, String)>, StoreError>;
+    /// The account by id.
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<Account>, StoreError>;
+    /// The account's workspaces, oldest membership first.
+    async fn workspaces(&self, account_id: Uuid) -> Result<Vec<WorkspaceMembership>, StoreError>;
+    /// How many accounts exist.
+    async fn count(&self) -> Result<u64, StoreError>;
+}
+
+/// Registered OAuth clients.
+#[async_trait]
+pub trait ClientRepository: Send + Sync {
+    /// The client by id.
+    async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError>;
+    /// Registers a client; false when the id is taken.
+    async fn create(&self, client: &OAuthClient) -> Result<bool, StoreError>;
+}
+
+/// Access tokens, stored as hashes.
+#[async_trait]
+pub trait TokenRepository: Send + Sync {
+    /// Mints a token row, or rotates in place the active row for the same
+    /// (subject_email, subject_issuer, client_id, device_label).
+    async fn issue(&self, token: &NewAccessToken) -> Result<IssuedToken, StoreError>;
+    /// The row holding this token hash (active or hard-expired rows have none).
+    async fn find_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// The active row a new approval for this device would rotate.
+    async fn find_active_for_device(
+        &self,
+        subject_email: &str,
+        subject_issuer: &str,
+        client_id: &str,
+        device_label: &str,
+    ) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// Revokes an active token; true when this call revoked it.
+    async fn revoke(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Marks an expired token revoked and forgets its hash, by compare-and-set
+    /// so only one caller wins; true for the winner.
+    async fn hard_expire(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Records use, at most once a minute per token.
+    async fn touch(&self, id: Uuid, at: DateTime<Utc>, ip: Option<&str>) -> Result<(), StoreError>;
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub kind: AuditKind,
+    /// Who did it: an account email, a client id, `system`.
+    pub actor: Option<String>,
+    /// Whom or what it concerned.
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub details: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// The kinds of audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    DeviceApproved,
+    DeviceDenied,
+    DeviceRedeemed,
+    PollFromDifferentIp,
+    TokenExpired,
+    TokenRevoked,
+    SignInFailed,
+    AccountCreated,
+    ClientCreated,
+}
+
+impl AuditKind {
+    /// The stored and logged name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::DeviceApproved => "device.approved",
+            AuditKind::DeviceDenied => "device.denied",
+            AuditKind::DeviceRedeemed => "device.redeemed",
+            AuditKind::PollFromDifferentIp => "device.poll_from_different_ip",
+            AuditKind::TokenExpired => "token.expired",
+            AuditKind::TokenRevoked => "token.revoked",
+            AuditKind::SignInFailed => "signin.failed",
+            AuditKind::AccountCreated => "account.created",
+            AuditKind::ClientCreated => "client.created",
+        }
+    }
+}
+
+/// Where audit events are stored (and logged).
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Stores the event.
+    async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+}
+
+/// Password hashing (argon2id), off the async threads.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a new password.
+    async fn hash(&self, password: &SecretString) -> Result<String, StoreError>;
+    /// Verifies `password` against `hash`; with no hash it spends the same
+    /// time on a dummy hash and answers false, so unknown accounts are not
+    /// distinguishable from wrong passwords.
+    async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, StoreError>;
+}
+
+/// Readiness of the relational database.
+#[async_trait]
+pub trait DatabaseHealth: Send + Sync {
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,44 @@
+//! Scopes and the plain words a person approving a device reads for them.
+
+/// Every scope Gatehouse knows, in the order discovery lists them.
+pub const SUPPORTED: [&str; 3] = ["full", "apps:run", "apps:read:permitted-external"];
+
+/// A plain-language description of `scope` for the approval page.
+pub fn describe(scope: &str) -> &'static str {
+    match scope {
+        "full" => "Act as you: everything your account can do, in all your workspaces",
+        "apps:run" => "Run apps you have access to",
+        "apps:read:permitted-external" => "See the apps shared with external users",
+        _ => "An unrecognised permission",
+    }
+}
+
+/// Splits an OAuth `scope` parameter (space-separated) into distinct scopes,
+/// keeping the first occurrence's order.
+pub fn parse(param: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in param.split(' ').filter(|s| !s.is_empty()) {
+        if !out.iter().any(|s| s == scope) {
+            out.push(scope.to_owned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_dedups() {
+        assert_eq!(parse("full  apps:run full"), vec!["full", "apps:run"]);
+        assert!(parse("").is_empty());
+    }
+
+    #[test]
+    fn every_supported_scope_has_words() {
+        for scope in SUPPORTED {
+            assert_ne!(describe(scope), describe("nope"));
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Local accounts: creation and password sign-in.
+
+use super::Ports;
+use crate::error::StoreError;
+use crate::model::{Account, WorkspaceMembership};
+use crate::ports::{AuditEvent, AuditKind, CreateAccountError, NewAccount};
+use crate::secret::SecretString;
+use uuid::Uuid;
+
+/// Shortest accepted password, in characters.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+
+/// Why an account could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("not a valid email address")]
+    InvalidEmail,
+    #[error("the name must not be empty")]
+    EmptyName,
+    #[error("the password must be at least {PASSWORD_MIN_CHARS} characters")]
+    WeakPassword,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// Why sign-in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown email, wrong password and disabled account all look alike.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// What `create` needs.
+#[derive(Debug, Clone)]
+pub struct AccountRegistration {
+    pub email: String,
+    pub name: String,
+    pub password: SecretString,
+    pub is_admin: bool,
+    /// The first workspace's name; defaults to "<name>'s workspace".
+    pub workspace_name: Option<String>,
+}
+
+/// Account use cases.
+#[derive(Clone)]
+pub struct AccountService {
+    ports: Ports,
+}
+
+/// Canonical form of an email address for lookups: trimmed and lowercased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn looks_like_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.len() <= 254
+}
+
+impl AccountService {
+    pub(crate) fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Creates an account with its first workspace; the password is hashed
+    /// with argon2id off the async threads.
+    pub async fn create(&self, registration: AccountRegistration) -> Result<Account, AccountError> {
+        let email = normalize_email(&registration.email);
+        if !looks_like_email(&email) {
+            return Err(AccountError::InvalidEmail);
+        }
+        let name = registration.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(AccountError::EmptyName);
+        }
+        if registration.password.expose().chars().count() < PASSWORD_MIN_CHARS {
+            return Err(AccountError::WeakPassword);
+        }
+        let password_hash = self.ports.passwords.hash(&registration.password).await?;
+        let now = self.ports.clock.now();
+        let new = NewAccount {
+            id: Uuid::new_v4(),
+            workspace_name: registration
+                .workspace_name
+                .map(|w| w.trim().to_owned())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| format!("{name}'s workspace")),
+            email,
+            name,
+            password_hash,
+            is_admin: registration.is_admin,
+            workspace_id: Uuid::new_v4(),
+            created_at: now,
+        };
+        let account = self.ports.accounts.create(&new).await.map_err(|err| match err {
+            CreateAccountError::EmailTaken => AccountError::EmailTaken,
+            CreateAccountError::Store(e) => AccountError::Unavailable(e),
+        })?;
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::AccountCreated,
+                actor: Some("cli".to_owned()),
+                subject: Some(account.email.clone()),
+                client_id: None,
+                ip: None,
+                details: serde_json::json!({ "is_admin": account.is_admin }),
+                at: now,
+            })
+            .await;
+        Ok(account)
+    }
+
+    /// Checks an email and password. Unknown accounts cost the same argon2
+    /// work and get the same answer as wrong passwords.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &SecretString,
+        ip: Option<String>,
+    ) -> Result<Account, SignInError> {
+        let email = normalize_email(email);
+        let found = self.ports.accounts.find_by_email(&email).await?;
+        let hash = found.as_ref().map(|(_, hash)| hash.as_str());
+        let verified = self.ports.passwords.verify(password, hash).await?;
+        match found {
+            Some((account, _)) if verified && !account.disabled => Ok(account),
+            _ => {
+                self.ports
+                    .audit(AuditEvent {
+                        kind: AuditKind::SignInFailed,
+                        actor: None,
+                        subject: Some(email),
+                        client_id: None,
+                        ip,
+                        details: serde_json::Value::Null,
+                        at: self.ports.clock.now(),
+                    })
+                    .await;
+                Err(SignInError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// The active account with this id (sessions re-check it on every request).
+    pub async fn find_active(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
+        Ok(self.ports.accounts.find_by_id(id).await?.filter(|a| !a.disabled))
+    }
+
+    /// The account's workspaces, oldest membership first.
+    pub async fn workspaces(&self, account_id: Uuid) -> Result<Vec<WorkspaceMembership>, StoreError> {
+        self.ports.accounts.workspaces(account_id).await
+    }
+
+    /// Whether no account exists yet (first run).
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.ports.accounts.count().await? == 0)
+    }
+}
+
+/// The workspace a token's subject works in by default: the oldest workspace
+/// the account owns, else the oldest it belongs to.
+pub fn default_workspace(workspaces: &[WorkspaceMembership]) -> Option<&WorkspaceMembership> {
+    workspaces.iter().find(|w| w.role == "owner").or_else(|| workspaces.first())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_shape() {
+        assert!(looks_like_email("ada@example.com"));
+        assert!(!looks_like_email("ada@localhost"));
+        assert!(!looks_like_email("@example.com"));
+        assert!(!looks_like_email("ada example@example.com"));
+        assert_eq!(normalize_email("  Ada@Example.COM "), "ada@example.com");
+    }
+}

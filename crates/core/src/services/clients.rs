@@ -1,0 +1,129 @@
+//! OAuth client registration and client authentication (RFC 6749 §2.3).
+
+use super::Ports;
+use crate::error::{OAuthError, OAuthErrorCode, StoreError};
+use crate::model::{ClientType, OAuthClient};
+use crate::ports::{AuditEvent, AuditKind};
+use crate::random::random_string;
+use crate::secret::{SecretString, sha256_hex};
+use crate::formats::base62;
+
+/// The public client every installation has, used by `gatehouse login`.
+pub const DEFAULT_CLI_CLIENT_ID: &str = "gatehouse-cli";
+
+/// Why a client could not be authenticated for the device grant.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthError {
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// What to register.
+#[derive(Debug, Clone)]
+pub struct ClientRegistration {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    pub allowed_scopes: Vec<String>,
+}
+
+/// Client registration and authentication.
+#[derive(Clone)]
+pub struct ClientService {
+    ports: Ports,
+}
+
+impl ClientService {
+    pub(crate) fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Registers a client. For a confidential client the generated secret is
+    /// returned once and only its hash is stored. `None` when the id is taken.
+    pub async fn register(
+        &self,
+        registration: ClientRegistration,
+        actor: &str,
+    ) -> Result<Option<(OAuthClient, Option<SecretString>)>, StoreError> {
+        let secret = (registration.client_type == ClientType::Confidential)
+            .then(|| SecretString::new(random_string(self.ports.random.as_ref(), base62::ALPHABET, 40)));
+        let client = OAuthClient {
+            client_id: registration.client_id,
+            name: registration.name,
+            client_type: registration.client_type,
+            secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose())),
+            allowed_scopes: registration.allowed_scopes,
+            device_grant_enabled: true,
+            disabled: false,
+            created_at: self.ports.clock.now(),
+        };
+        if !self.ports.clients.create(&client).await? {
+            return Ok(None);
+        }
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::ClientCreated,
+                actor: Some(actor.to_owned()),
+                subject: Some(client.client_id.clone()),
+                client_id: Some(client.client_id.clone()),
+                ip: None,
+                details: serde_json::json!({ "client_type": client.client_type.as_str() }),
+                at: client.created_at,
+            })
+            .await;
+        Ok(Some((client, secret)))
+    }
+
+    /// Creates the default public CLI client unless it exists; true when created.
+    pub async fn ensure_default_cli_client(&self) -> Result<bool, StoreError> {
+        if self.ports.clients.find(DEFAULT_CLI_CLIENT_ID).await?.is_some() {
+            return Ok(false);
+        }
+        let registration = ClientRegistration {
+            client_id: DEFAULT_CLI_CLIENT_ID.to_owned(),
+            name: "Gatehouse CLI".to_owned(),
+            client_type: ClientType::Public,
+            allowed_scopes: vec!["full".to_owned()],
+        };
+        Ok(self.register(registration, "system").await?.is_some())
+    }
+
+    /// Authenticates the client of a device-grant request: it must exist, be
+    /// enabled, prove its secret when confidential, and be allowed the grant.
+    pub async fn authenticate_for_device_grant(
+        &self,
+        client_id: Option<&str>,
+        secret: Option<&SecretString>,
+    ) -> Result<OAuthClient, ClientAuthError> {
+        let client_id = client_id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
+        let unknown = || OAuthError::new(OAuthErrorCode::InvalidClient, "unknown or disabled client");
+        let client = self.ports.clients.find(client_id).await?.ok_or_else(unknown)?;
+        if client.disabled {
+            return Err(unknown().into());
+        }
+        let secret = secret.filter(|s| !s.expose().is_empty());
+        match (client.client_type, secret, client.secret_hash.as_deref()) {
+            (ClientType::Public, None, _) => {}
+            (ClientType::Public, Some(_), _) => {
+                return Err(OAuthError::new(OAuthErrorCode::InvalidClient, "public clients have no secret").into());
+            }
+            (ClientType::Confidential, Some(secret), Some(hash))
+                if SecretString::new(sha256_hex(secret.expose())).constant_time_eq(hash) => {}
+            (ClientType::Confidential, _, _) => {
+                return Err(OAuthError::new(OAuthErrorCode::InvalidClient, "client authentication failed").into());
+            }
+        }
+        if !client.device_grant_enabled {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "this client may not use the device authorization grant",
+            )
+            .into());
+        }
+        Ok(client)
+    }
+}

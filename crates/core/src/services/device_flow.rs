@@ -1,0 +1,478 @@
+//! The device authorization grant: start, look up, decide, poll and redeem.
+
+use super::clients::{ClientAuthError, ClientService};
+use super::{Ports, Settings};
+use crate::error::{OAuthError, OAuthErrorCode, StoreError};
+use crate::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};
+use crate::formats::device_code::DeviceCode;
+use crate::formats::token::{BearerToken, TokenKind};
+use crate::formats::user_code::UserCode;
+use crate::model::{AccessTokenRecord, Account, FlowSubject, NewAccessToken, WorkspaceMembership, LOCAL_ISSUER};
+use crate::ports::{AuditEvent, AuditKind};
+use crate::scope;
+use crate::secret::SecretString;
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Longest accepted `device_label`, in characters.
+pub const DEVICE_LABEL_MAX_CHARS: usize = 64;
+/// Attempts at drawing a user code that is not in use.
+const USER_CODE_ATTEMPTS: usize = 8;
+
+/// A device-grant failure: an OAuth error answer, or a storage fault (503).
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+impl From<ClientAuthError> for FlowError {
+    fn from(err: ClientAuthError) -> Self {
+        match err {
+            ClientAuthError::OAuth(e) => FlowError::OAuth(e),
+            ClientAuthError::Unavailable(e) => FlowError::Unavailable(e),
+        }
+    }
+}
+
+fn oauth(code: OAuthErrorCode, description: &'static str) -> FlowError {
+    FlowError::OAuth(OAuthError::new(code, description))
+}
+
+/// A device authorization request (RFC 8628 §3.1) plus what the edge saw.
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub scope: Option<String>,
+    pub device_label: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A started flow (RFC 8628 §3.2); the device code's plaintext exists only here.
+#[derive(Debug, Clone)]
+pub struct StartedFlow {
+    pub device_code: DeviceCode,
+    pub user_code: UserCode,
+    pub expires_in: u32,
+    pub interval: u32,
+}
+
+/// A token request (RFC 8628 §3.4) plus what the edge saw.
+#[derive(Debug, Clone, Default)]
+pub struct PollRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub device_code: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What a successful redemption hands back.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub token: BearerToken,
+    pub token_id: Uuid,
+    pub expires_in: u32,
+    pub expires_at: DateTime<Utc>,
+    pub scopes: Vec<String>,
+    pub subject: FlowSubject,
+    pub account: Option<Account>,
+    pub workspaces: Vec<WorkspaceMembership>,
+    pub rotated: bool,
+}
+
+/// Why a person's approve or deny did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// Unknown, expired or malformed code (one answer for all, so codes cannot be probed).
+    #[error("expired_or_unknown")]
+    ExpiredOrUnknown,
+    #[error("already_resolved")]
+    AlreadyResolved,
+    /// Bearer authentication is switched off, so nothing may be approved.
+    #[error("bearer_auth_disabled")]
+    BearerAuthDisabled,
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// A person's decision on a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionKind {
+    Approve,
+    Deny,
+}
+
+/// What the approval page shows about a pending flow.
+#[derive(Debug, Clone)]
+pub struct PendingFlow {
+    pub flow: DeviceFlow,
+    /// The active token approving would replace, for the rotation notice.
+    pub replaces: Option<AccessTokenRecord>,
+}
+
+/// The device authorization grant use cases.
+#[derive(Clone)]
+pub struct DeviceFlowService {
+    ports: Ports,
+    settings: Arc<Settings>,
+    clients: ClientService,
+}
+
+impl DeviceFlowService {
+    pub(crate) fn new(ports: Ports, settings: Arc<Settings>) -> Self {
+        Self { clients: ClientService::new(ports.clone()), ports, settings }
+    }
+
+    /// RFC 8628 §3.1–3.2: validates the client and request, stores a new flow.
+    pub async fn start(&self, request: StartRequest) -> Result<StartedFlow, FlowError> {
+        let client = self
+            .clients
+            .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
+            .await?;
+        let device_label = validate_device_label(request.device_label.as_deref())?;
+        let scopes = match request.scope.as_deref() {
+            None => client.allowed_scopes.clone(),
+            Some(param) => {
+                let requested = scope::parse(param);
+                if requested.is_empty() {
+                    return Err(oauth(OAuthErrorCode::InvalidScope, "scope is empty"));
+                }
+                if requested.iter().any(|s| !client.allowed_scopes.contains(s)) {
+                    return Err(oauth(OAuthErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
+                }
+                requested
+            }
+        };
+
+        let now = self.ports.clock.now();
+        let expires_at = now + Duration::seconds(i64::from(self.settings.flow_expires_in));
+        let retain_until = expires_at + Duration::seconds(i64::from(self.settings.tombstone));
+        let device_code = DeviceCode::generate(self.ports.random.as_ref());
+        for _ in 0..USER_CODE_ATTEMPTS {
+            let user_code = UserCode::generate(self.ports.random.as_ref());
+            let flow = DeviceFlow {
+                device_code_hash: device_code.hash(),
+                user_code: user_code.clone(),
+                client_id: client.client_id.clone(),
+                client_name: client.name.clone(),
+                scopes: scopes.clone(),
+                device_label: device_label.clone(),
+                requester_ip: request.ip.clone(),
+                requester_user_agent: request.user_agent.clone(),
+                created_at: now,
+                expires_at,
+                interval_secs: self.settings.poll_interval,
+                last_polled_at: None,
+                status: FlowStatus::Pending,
+            };
+            if self.ports.flows.insert(&flow, retain_until).await? {
+                return Ok(StartedFlow {
+                    device_code,
+                    user_code,
+                    expires_in: self.settings.flow_expires_in,
+                    interval: self.settings.poll_interval,
+                });
+            }
+        }
+        // 20^8 codes make this practically unreachable; fail closed if it happens.
+        Err(FlowError::Unavailable(StoreError("no free user code after retries".into())))
+    }
+
+    /// The pending, unexpired flow for what a person typed, if any.
+    pub async fn find_pending(&self, raw_user_code: &str) -> Result<Option<DeviceFlow>, StoreError> {
+        let Some(code) = UserCode::normalize(raw_user_code) else {
+            return Ok(None);
+        };
+        let now = self.ports.clock.now();
+        Ok(self
+            .ports
+            .flows
+            .find_by_user_code(&code)
+            .await?
+            .filter(|flow| flow.status == FlowStatus::Pending && !flow.is_expired(now)))
+    }
+
+    /// The flow for what a person typed, whatever its state (for result pages).
+    pub async fn find_any(&self, raw_user_code: &str) -> Result<Option<DeviceFlow>, StoreError> {
+        match UserCode::normalize(raw_user_code) {
+            Some(code) => self.ports.flows.find_by_user_code(&code).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The pending flow plus what the approval page needs to say about it.
+    pub async fn pending_for_account(
+        &self,
+        raw_user_code: &str,
+        account: &Account,
+    ) -> Result<Option<PendingFlow>, StoreError> {
+        let Some(flow) = self.find_pending(raw_user_code).await? else {
+            return Ok(None);
+        };
+        let replaces = self
+            .ports
+            .tokens
+            .find_active_for_device(
+                &account.email,
+                LOCAL_ISSUER,
+                &flow.client_id,
+                flow.device_label.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        Ok(Some(PendingFlow { flow, replaces }))
+    }
+
+    /// A signed-in account approves or denies the flow with this user code.
+    pub async fn decide_as_account(
+        &self,
+        raw_user_code: &str,
+        account: &Account,
+        kind: DecisionKind,
+        ip: Option<String>,
+    ) -> Result<DeviceFlow, DecideError> {
+        if kind == DecisionKind::Approve && !self.settings.enable_oauth_bearer {
+            return Err(DecideError::BearerAuthDisabled);
+        }
+        let code = UserCode::normalize(raw_user_code).ok_or(DecideError::ExpiredOrUnknown)?;
+        let now = self.ports.clock.now();
+        let decision = Decision {
+            subject: FlowSubject {
+                account_id: Some(account.id),
+                email: account.email.clone(),
+                issuer: LOCAL_ISSUER.to_owned(),
+            },
+            at: now,
+            from_ip: ip.clone(),
+        };
+        let change = match kind {
+            DecisionKind::Approve => FlowChange::Approve(decision),
+            DecisionKind::Deny => FlowChange::Deny(decision),
+        };
+        let (flow, transition) = self
+            .ports
+            .flows
+            .apply(&FlowKey::UserCode(code), &change, now)
+            .await?
+            .ok_or(DecideError::ExpiredOrUnknown)?;
+        match transition.verdict {
+            Verdict::Decided => {}
+            Verdict::AlreadyResolved => return Err(DecideError::AlreadyResolved),
+            _ => return Err(DecideError::ExpiredOrUnknown),
+        }
+        let flow = transition.next.unwrap_or(flow);
+        self.ports
+            .audit(AuditEvent {
+                kind: match kind {
+                    DecisionKind::Approve => AuditKind::DeviceApproved,
+                    DecisionKind::Deny => AuditKind::DeviceDenied,
+                },
+                actor: Some(account.email.clone()),
+                subject: Some(account.email.clone()),
+                client_id: Some(flow.client_id.clone()),
+                ip,
+                details: serde_json::json!({
+                    "user_code": flow.user_code.display(),
+                    "device_label": flow.device_label,
+                    "scopes": flow.scopes,
+                }),
+                at: now,
+            })
+            .await;
+        Ok(flow)
+    }
+
+    /// RFC 8628 §3.4–3.5: one poll. Only the poll that claims an approval
+    /// mints a token, so racing polls can never deliver two.
+    pub async fn poll(&self, request: PollRequest) -> Result<TokenGrant, FlowError> {
+        let client = self
+            .clients
+            .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
+            .await?;
+        let device_code = request
+            .device_code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| oauth(OAuthErrorCode::InvalidRequest, "device_code is required"))?;
+        let key = FlowKey::DeviceCodeHash(DeviceCode::from_client(device_code).hash());
+        let now = self.ports.clock.now();
+        let change = FlowChange::Poll { client_id: client.client_id.clone() };
+        let Some((flow, transition)) = self.ports.flows.apply(&key, &change, now).await? else {
+            return Err(oauth(OAuthErrorCode::InvalidGrant, "unknown device_code"));
+        };
+        match transition.verdict {
+            Verdict::Claimed(subject) => self.redeem(key, flow, subject, request.ip, now).await,
+            Verdict::AuthorizationPending => {
+                Err(oauth(OAuthErrorCode::AuthorizationPending, "the user has not yet approved this request"))
+            }
+            Verdict::SlowDown { interval } => Err(FlowError::OAuth(OAuthError {
+                code: OAuthErrorCode::SlowDown,
+                description: format!("polling too fast; wait {interval} seconds between requests").into(),
+                interval: Some(interval),
+            })),
+            Verdict::AccessDenied => Err(oauth(OAuthErrorCode::AccessDenied, "the user denied this request")),
+            Verdict::Expired => Err(oauth(OAuthErrorCode::ExpiredToken, "the device code has expired")),
+            Verdict::InvalidGrant => {
+                Err(oauth(OAuthErrorCode::InvalidGrant, "the device code was already used or belongs to another client"))
+            }
+            Verdict::Decided | Verdict::AlreadyResolved | Verdict::NotClaimed | Verdict::Done => {
+                Err(oauth(OAuthErrorCode::InvalidGrant, "the device code cannot be redeemed"))
+            }
+        }
+    }
+
+    /// Mints the token for a claimed approval, then marks the flow redeemed.
+    /// If minting fails the claim is released so a later poll can retry.
+    async fn redeem(
+        &self,
+        key: FlowKey,
+        flow: DeviceFlow,
+        subject: FlowSubject,
+        ip: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenGrant, FlowError> {
+        let release = || async {
+            if let Err(err) = self.ports.flows.apply(&key, &FlowChange::ReleaseClaim, now).await {
+                tracing::error!(error = %err, "could not release a redemption claim; it goes stale in a minute");
+            }
+        };
+        let (kind, account, workspaces) = match subject.account_id {
+            Some(account_id) => {
+                let account = match self.ports.accounts.find_by_id(account_id).await {
+                    Ok(account) => account,
+                    Err(err) => {
+                        release().await;
+                        return Err(err.into());
+                    }
+                };
+                let Some(account) = account.filter(|a| !a.disabled) else {
+                    // The approver lost access since approving: no token. The
+                    // claim stays, so this flow can never mint for them.
+                    return Err(oauth(OAuthErrorCode::AccessDenied, "the approving account is no longer active"));
+                };
+                let workspaces = match self.ports.accounts.workspaces(account.id).await {
+                    Ok(w) => w,
+                    Err(err) => {
+                        release().await;
+                        return Err(err.into());
+                    }
+                };
+                (TokenKind::Account, Some(account), workspaces)
+            }
+            None => (TokenKind::External, None, Vec::new()),
+        };
+
+        // A row may only narrow the kind's scopes.
+        let scopes: Vec<String> =
+            kind.scopes().iter().filter(|s| flow.scopes.iter().any(|f| f == *s)).map(|s| (*s).to_owned()).collect();
+        let scopes = if scopes.is_empty() { kind.scopes().iter().map(|s| (*s).to_owned()).collect() } else { scopes };
+        let token = BearerToken::generate(kind, self.ports.random.as_ref());
+        let expires_at = now + Duration::seconds(i64::from(self.settings.token_ttl));
+        let new_token = NewAccessToken {
+            id: Uuid::new_v4(),
+            subject: subject.clone(),
+            client_id: flow.client_id.clone(),
+            device_label: flow.device_label.clone().unwrap_or_default(),
+            prefix: kind.prefix().to_owned(),
+            token_hash: token.hash(),
+            scopes: scopes.clone(),
+            created_at: now,
+            expires_at,
+        };
+        let issued = match self.ports.tokens.issue(&new_token).await {
+            Ok(issued) => issued,
+            Err(err) => {
+                release().await;
+                return Err(err.into());
+            }
+        };
+        // The token exists now; failing to mark the flow redeemed must not
+        // withhold it. A later claim would rotate this same row in place.
+        if let Err(err) =
+            self.ports.flows.apply(&key, &FlowChange::FinishRedemption { token_id: issued.id }, now).await
+        {
+            tracing::error!(error = %err, token_id = %issued.id, "token minted but flow not marked redeemed");
+        }
+
+        let approved_from = flow.status.decision().and_then(|d| d.from_ip.clone());
+        if approved_from.is_some() && ip.is_some() && approved_from != ip {
+            self.ports
+                .audit(AuditEvent {
+                    kind: AuditKind::PollFromDifferentIp,
+                    actor: Some(flow.client_id.clone()),
+                    subject: Some(subject.email.clone()),
+                    client_id: Some(flow.client_id.clone()),
+                    ip: ip.clone(),
+                    details: serde_json::json!({ "approved_from_ip": approved_from, "token_id": issued.id }),
+                    at: now,
+                })
+                .await;
+        }
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::DeviceRedeemed,
+                actor: Some(flow.client_id.clone()),
+                subject: Some(subject.email.clone()),
+                client_id: Some(flow.client_id.clone()),
+                ip,
+                details: serde_json::json!({
+                    "token_id": issued.id,
+                    "rotated": issued.rotated,
+                    "device_label": flow.device_label,
+                }),
+                at: now,
+            })
+            .await;
+
+        Ok(TokenGrant {
+            token,
+            token_id: issued.id,
+            expires_in: self.settings.token_ttl,
+            expires_at,
+            scopes,
+            subject,
+            account,
+            workspaces,
+            rotated: issued.rotated,
+        })
+    }
+}
+
+/// `device_label` rules: at most 64 characters, no control or bidi-override
+/// characters (they could make the approval page lie about the device).
+pub fn validate_device_label(label: Option<&str>) -> Result<Option<String>, FlowError> {
+    let Some(label) = label.map(str::trim).filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    if label.chars().count() > DEVICE_LABEL_MAX_CHARS {
+        return Err(oauth(OAuthErrorCode::InvalidRequest, "device_label is longer than 64 characters"));
+    }
+    if label.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(oauth(OAuthErrorCode::InvalidRequest, "device_label contains control or bidi characters"));
+    }
+    Ok(Some(label.to_owned()))
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_label_rules() {
+        assert_eq!(validate_device_label(None).ok(), Some(None));
+        assert_eq!(validate_device_label(Some("  ")).ok(), Some(None));
+        assert_eq!(validate_device_label(Some("ada's laptop")).ok(), Some(Some("ada's laptop".into())));
+        assert!(validate_device_label(Some(&"x".repeat(64))).is_ok());
+        assert!(validate_device_label(Some(&"é".repeat(65))).is_err());
+        assert!(validate_device_label(Some("evil\u{202E}pot")).is_err());
+        assert!(validate_device_label(Some("tab\there")).is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! Use cases: each combines ports under the device-flow rules.
+
+pub mod accounts;
+pub mod bearer;
+pub mod clients;
+pub mod device_flow;
+
+use crate::clock::Clock;
+use crate::ports::{
+    AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore,
+    PasswordHasher, TokenRepository,
+};
+use crate::random::SecureRandom;
+use std::sync::Arc;
+
+/// Every adapter the use cases need, chosen at startup.
+#[derive(Clone)]
+pub struct Ports {
+    pub flows: Arc<dyn DeviceFlowStore>,
+    pub accounts: Arc<dyn AccountRepository>,
+    pub clients: Arc<dyn ClientRepository>,
+    pub tokens: Arc<dyn TokenRepository>,
+    pub audit: Arc<dyn AuditLog>,
+    pub passwords: Arc<dyn PasswordHasher>,
+    pub database: Arc<dyn DatabaseHealth>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn SecureRandom>,
+}
+
+impl Ports {
+    /// Records an audit event. A failure to store it is logged by the adapter
+    /// and does not undo the operation it describes.
+    pub(crate) async fn audit(&self, event: AuditEvent) {
+        // The adapter logs every event and every failure to store one.
+        let _ = self.audit.record(event).await;
+    }
+}
+
+/// Tunables of the device flow and tokens.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Lifetime of a device flow (`expires_in`), seconds.
+    pub flow_expires_in: u32,
+    /// Initial polling interval, seconds.
+    pub poll_interval: u32,
+    /// How long an ended flow keeps answering `expired_token`/`invalid_grant`, seconds.
+    pub tombstone: u32,
+    /// Lifetime of an access token, seconds.
+    pub token_ttl: u32,
+    /// Whether bearer authentication (and approving) is on.
+    pub enable_oauth_bearer: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            flow_expires_in: 600,
+            poll_interval: 5,
+            tombstone: 600,
+            token_ttl: 30 * 24 * 3600,
+            enable_oauth_bearer: true,
+        }
+    }
+}
+
+/// The use cases, ready to be shared by the REST edge and the pages.
+#[derive(Clone)]
+pub struct Services {
+    pub device_flows: device_flow::DeviceFlowService,
+    pub accounts: accounts::AccountService,
+    pub bearer: bearer::BearerService,
+    pub clients: clients::ClientService,
+    pub ports: Ports,
+}
+
+impl Services {
+    /// Wires the use cases over `ports`.
+    pub fn new(ports: Ports, settings: Settings) -> Self {
+        let settings = Arc::new(settings);
+        Self {
+            device_flows: device_flow::DeviceFlowService::new(ports.clone(), settings.clone()),
+            accounts: accounts::AccountService::new(ports.clone()),
+            bearer: bearer::BearerService::new(ports.clone(), settings),
+            clients: clients::ClientService::new(ports.clone()),
+            ports,
+        }
+    }
+}
