@@ -21,7 +21,7 @@ pub trait DeviceFlowStore: Send + Sync {
     async fn insert(&self, flow: &DeviceFlow, retain_until: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// The flow with this user code, if it is still retained.
-    async fn find_by_user_code(&self, code: &UserCode) -> Result<Option<DeviceFlow>, StoreError>;
+    async fn find_by_user_code(&self, code: &UserCode, now: DateTime<Utc>) -> Result<Option<DeviceFlow>, StoreError>;
 
     /// Applies `change` atomically with respect to every other change to the
     /// same flow: `DeviceFlow::apply` on the current value, then the new value

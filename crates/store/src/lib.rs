@@ -1,0 +1,26 @@
+//! Adapters behind `gatehouse-core`'s ports: SQLite and PostgreSQL
+//! repositories, in-process and Redis flow-state stores, and crypto
+//! (argon2id passwords, the OS CSPRNG). Backends are chosen at runtime
+//! from URLs and handed out as `Arc<dyn Port>`.
+
+pub mod crypto;
+pub mod sessions;
+pub mod sql;
+pub mod state;
+
+pub use sessions::SqlSessionStore;
+pub use sql::Database;
+pub use state::connect_flow_store;
+
+/// Why a backend could not be reached or prepared at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("unsupported URL scheme in {0} (expected sqlite:, postgres:, redis: or rediss:)")]
+    UnsupportedScheme(String),
+    #[error("cannot connect to the database: {0}")]
+    Database(String),
+    #[error("cannot run migrations: {0}")]
+    Migrate(String),
+    #[error("cannot connect to Redis: {0}")]
+    Redis(String),
+}

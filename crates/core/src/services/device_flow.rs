@@ -192,7 +192,7 @@ impl DeviceFlowService {
         Ok(self
             .ports
             .flows
-            .find_by_user_code(&code)
+            .find_by_user_code(&code, now)
             .await?
             .filter(|flow| flow.status == FlowStatus::Pending && !flow.is_expired(now)))
     }
@@ -200,7 +200,7 @@ impl DeviceFlowService {
     /// The flow for what a person typed, whatever its state (for result pages).
     pub async fn find_any(&self, raw_user_code: &str) -> Result<Option<DeviceFlow>, StoreError> {
         match UserCode::normalize(raw_user_code) {
-            Some(code) => self.ports.flows.find_by_user_code(&code).await,
+            Some(code) => self.ports.flows.find_by_user_code(&code, self.ports.clock.now()).await,
             None => Ok(None),
         }
     }

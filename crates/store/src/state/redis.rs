@@ -1,0 +1,178 @@
+//! The Redis flow store, for several instances sharing state.
+//!
+//! A flow is one JSON value under `<prefix>flow:<device-code hash>` with a
+//! second key mapping its user code to that hash; both expire with the flow's
+//! retention. Changes are compare-and-set: read the value, apply the rule in
+//! Rust (the same code the in-process store runs), and write back through a
+//! Lua script only if the value is still byte-for-byte what was read. A lost
+//! race retries on the fresh value, so no interleaving can apply a change to
+//! a state it was not computed from.
+
+use crate::ConnectError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_core::StoreError;
+use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
+use gatehouse_core::ports::DeviceFlowStore;
+use gatehouse_core::UserCode;
+use redis::aio::ConnectionManager;
+use redis::Script;
+
+/// A lost compare-and-set means another change landed; this bounds retries
+/// far above any realistic contention on one flow.
+const MAX_CAS_ATTEMPTS: usize = 256;
+
+/// Stores the user-code index only if free, then the flow; both with a TTL.
+const INSERT: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0";
+
+/// Follows the user-code index to the flow in one round trip.
+const FIND_BY_USER_CODE: &str = r"
+local hash = redis.call('GET', KEYS[1])
+if not hash then return false end
+return {hash, redis.call('GET', ARGV[1] .. hash)}";
+
+/// Writes ARGV[2] only if the key still holds ARGV[1]; keeps the TTL.
+const COMPARE_AND_SET: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0";
+
+/// Device flows in Redis.
+#[derive(Clone)]
+pub struct RedisFlowStore {
+    connection: ConnectionManager,
+    prefix: String,
+    insert: Script,
+    find_by_user_code: Script,
+    compare_and_set: Script,
+}
+
+fn redis_err(err: redis::RedisError) -> StoreError {
+    StoreError::from_err(err)
+}
+
+impl RedisFlowStore {
+    /// Connects (and checks the server answers).
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, ConnectError> {
+        let client = redis::Client::open(url).map_err(|e| ConnectError::Redis(e.to_string()))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(std::time::Duration::from_secs(5))
+            .set_response_timeout(std::time::Duration::from_secs(5))
+            .set_number_of_retries(2);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| ConnectError::Redis(e.to_string()))?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_owned(),
+            insert: Script::new(INSERT),
+            find_by_user_code: Script::new(FIND_BY_USER_CODE),
+            compare_and_set: Script::new(COMPARE_AND_SET),
+        })
+    }
+
+    fn flow_key(&self, hash: &str) -> String {
+        format!("{}flow:{hash}", self.prefix)
+    }
+
+    fn user_code_key(&self, code: &UserCode) -> String {
+        format!("{}uc:{}", self.prefix, code.as_str())
+    }
+
+    fn decode(raw: &str) -> Result<DeviceFlow, StoreError> {
+        serde_json::from_str(raw).map_err(StoreError::from_err)
+    }
+
+    async fn resolve(&self, key: &FlowKey) -> Result<Option<String>, StoreError> {
+        match key {
+            FlowKey::DeviceCodeHash(hash) => Ok(Some(hash.clone())),
+            FlowKey::UserCode(code) => {
+                let mut conn = self.connection.clone();
+                redis::cmd("GET").arg(self.user_code_key(code)).query_async(&mut conn).await.map_err(redis_err)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DeviceFlowStore for RedisFlowStore {
+    async fn insert(&self, flow: &DeviceFlow, retain_until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let ttl_ms = (retain_until - flow.created_at).num_milliseconds().max(1000);
+        let json = serde_json::to_string(flow).map_err(StoreError::from_err)?;
+        let mut conn = self.connection.clone();
+        let stored: i64 = self
+            .insert
+            .key(self.user_code_key(&flow.user_code))
+            .key(self.flow_key(&flow.device_code_hash))
+            .arg(&flow.device_code_hash)
+            .arg(json)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(stored == 1)
+    }
+
+    async fn find_by_user_code(&self, code: &UserCode, _now: DateTime<Utc>) -> Result<Option<DeviceFlow>, StoreError> {
+        let mut conn = self.connection.clone();
+        let found: Option<(String, Option<String>)> = self
+            .find_by_user_code
+            .key(self.user_code_key(code))
+            .arg(format!("{}flow:", self.prefix))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        found.and_then(|(_, raw)| raw).map(|raw| Self::decode(&raw)).transpose()
+    }
+
+    async fn apply(
+        &self,
+        key: &FlowKey,
+        change: &FlowChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DeviceFlow, Transition)>, StoreError> {
+        let Some(hash) = self.resolve(key).await? else {
+            return Ok(None);
+        };
+        let flow_key = self.flow_key(&hash);
+        let mut conn = self.connection.clone();
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let raw: Option<String> =
+                redis::cmd("GET").arg(&flow_key).query_async(&mut conn).await.map_err(redis_err)?;
+            let Some(raw) = raw else {
+                return Ok(None);
+            };
+            let before = Self::decode(&raw)?;
+            let transition = before.apply(change, now);
+            let Some(next) = &transition.next else {
+                return Ok(Some((before, transition)));
+            };
+            let next = serde_json::to_string(next).map_err(StoreError::from_err)?;
+            let swapped: i64 = self
+                .compare_and_set
+                .key(&flow_key)
+                .arg(&raw)
+                .arg(next)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            if swapped == 1 {
+                return Ok(Some((before, transition)));
+            }
+        }
+        Err(StoreError("flow changed too often to update".into()))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.connection.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await.map_err(redis_err)?;
+        Ok(())
+    }
+}
