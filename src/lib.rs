@@ -1,0 +1,9 @@
+//! The `gatehouse` server binary's library: configuration, startup, the REST
+//! edge and the command-line interface. `main.rs` only parses and dispatches.
+
+pub mod cli;
+pub mod config;
+pub mod files;
+pub mod http;
+pub mod startup;
+pub mod telemetry;

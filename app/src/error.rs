@@ -1,0 +1,141 @@
+//! The typed error every server function returns.
+
+use serde::{Deserialize, Serialize};
+use server_fn_error::*;
+
+mod server_fn_error {
+    pub use leptos::server_fn::codec::JsonEncoding;
+    pub use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+}
+
+/// Error codes of the page-facing server functions (SPEC §3). Serialized as
+/// the snake_case wire string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppErrorCode {
+    /// No signed-in session where one is required.
+    NoSession,
+    CsrfMismatch,
+    ExpiredOrUnknown,
+    AlreadyResolved,
+    ApproveInProgress,
+    BearerAuthDisabled,
+    InvalidCredentials,
+    InvalidRequest,
+    /// Storage is unreachable; try again shortly.
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+impl AppErrorCode {
+    /// The wire string, as used in `?error=` after a form post.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppErrorCode::NoSession => "no_session",
+            AppErrorCode::CsrfMismatch => "csrf_mismatch",
+            AppErrorCode::ExpiredOrUnknown => "expired_or_unknown",
+            AppErrorCode::AlreadyResolved => "already_resolved",
+            AppErrorCode::ApproveInProgress => "approve_in_progress",
+            AppErrorCode::BearerAuthDisabled => "bearer_auth_disabled",
+            AppErrorCode::InvalidCredentials => "invalid_credentials",
+            AppErrorCode::InvalidRequest => "invalid_request",
+            AppErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            AppErrorCode::ServerError => "server_error",
+        }
+    }
+
+    /// Parses a wire string (unknown strings are not trusted: `None`).
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            AppErrorCode::NoSession,
+            AppErrorCode::CsrfMismatch,
+            AppErrorCode::ExpiredOrUnknown,
+            AppErrorCode::AlreadyResolved,
+            AppErrorCode::ApproveInProgress,
+            AppErrorCode::BearerAuthDisabled,
+            AppErrorCode::InvalidCredentials,
+            AppErrorCode::InvalidRequest,
+            AppErrorCode::TemporarilyUnavailable,
+            AppErrorCode::ServerError,
+        ]
+        .into_iter()
+        .find(|code| code.as_str() == value)
+    }
+
+    /// What a person reads for this error.
+    pub fn message(self) -> &'static str {
+        match self {
+            AppErrorCode::NoSession => "Your session has ended. Please sign in again.",
+            AppErrorCode::CsrfMismatch => {
+                "This form was out of date, so nothing was changed. Please review the request and try again."
+            }
+            AppErrorCode::ExpiredOrUnknown => {
+                "This code is not valid. It may have expired or already been used. Check your terminal for the current code."
+            }
+            AppErrorCode::AlreadyResolved => "This request was already approved or denied.",
+            AppErrorCode::ApproveInProgress => "This request is being approved in another window.",
+            AppErrorCode::BearerAuthDisabled => "Device sign-in is switched off on this server.",
+            AppErrorCode::InvalidCredentials => "That email and password do not match an account.",
+            AppErrorCode::InvalidRequest => "Something was missing from the form. Please try again.",
+            AppErrorCode::TemporarilyUnavailable => "Gatehouse is briefly unavailable. Please try again in a moment.",
+            AppErrorCode::ServerError => "Something went wrong on our side. Please try again.",
+        }
+    }
+}
+
+/// A server-function error: `{"error": "...", "error_description": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{error:?}: {error_description}")]
+pub struct AppError {
+    pub error: AppErrorCode,
+    pub error_description: String,
+}
+
+impl AppError {
+    /// An error with its standard message as description.
+    pub fn new(code: AppErrorCode) -> Self {
+        Self { error: code, error_description: code.message().to_owned() }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self.error {
+            AppErrorCode::NoSession => 401,
+            AppErrorCode::CsrfMismatch => 403,
+            AppErrorCode::ExpiredOrUnknown => 404,
+            AppErrorCode::AlreadyResolved | AppErrorCode::ApproveInProgress => 409,
+            AppErrorCode::BearerAuthDisabled | AppErrorCode::TemporarilyUnavailable => 503,
+            AppErrorCode::InvalidCredentials => 401,
+            AppErrorCode::InvalidRequest => 400,
+            AppErrorCode::ServerError => 500,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        let code = match value {
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) | ServerFnErrorErr::Deserialization(_) => {
+                AppErrorCode::InvalidRequest
+            }
+            _ => AppErrorCode::ServerError,
+        };
+        AppError::new(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_serialize_as_wire_strings() {
+        for code in [AppErrorCode::CsrfMismatch, AppErrorCode::ExpiredOrUnknown, AppErrorCode::NoSession] {
+            assert_eq!(AppErrorCode::parse(code.as_str()), Some(code));
+            assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{}\"", code.as_str())));
+        }
+        assert_eq!(AppErrorCode::parse("<script>"), None);
+    }
+}

@@ -1,0 +1,176 @@
+use crate::components::{CodeEntryForm, Notice, spelled};
+use crate::error::AppError;
+use crate::navigation::signin_url;
+use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};
+use crate::server_fns::session::Viewer;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// `/device`: code entry → (sign in) → authorize → result.
+#[component]
+pub fn DevicePage() -> impl IntoView {
+    let query = use_query_map();
+    let approve = ServerAction::<ApproveDevice>::new();
+    let deny = ServerAction::<DenyDevice>::new();
+    // Re-read after a decision so the page shows the outcome.
+    let data = Resource::new_blocking(
+        move || {
+            let q = query.read();
+            (q.get("user_code"), q.get("error"), approve.version().get() + deny.version().get())
+        },
+        |(code, error, _)| load_device_page(code, error),
+    );
+    view! {
+        <Title text="Connect a device · Gatehouse"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(page) => device_view(page, approve, deny).into_any(),
+                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn device_view(page: DevicePageData, approve: ServerAction<ApproveDevice>, deny: ServerAction<DenyDevice>) -> AnyView {
+    match page {
+        DevicePageData::EnterCode { viewer, notice } => view! {
+            <section class="card" aria-labelledby="device-title">
+                <h1 id="device-title">"Connect a device"</h1>
+                <SignedInLine viewer=viewer/>
+                {notice.map(|code| view! { <Notice code=code/> })}
+                <CodeEntryForm/>
+            </section>
+        }
+        .into_any(),
+        DevicePageData::SignInRequired { signin_url } => view! {
+            <section class="card">
+                <h1>"Sign in to continue"</h1>
+                <p><a class="button primary" href=signin_url>"Sign in"</a></p>
+            </section>
+        }
+        .into_any(),
+        DevicePageData::Invalid { viewer } => view! {
+            <section class="card" aria-labelledby="invalid-title">
+                <h1 id="invalid-title">"This code isn’t valid"</h1>
+                <SignedInLine viewer=viewer/>
+                <p role="alert">
+                    "It may have expired, been used already, or been mistyped. Check your terminal for the current code, or start the sign-in again there."
+                </p>
+                <CodeEntryForm/>
+            </section>
+        }
+        .into_any(),
+        DevicePageData::Decided { approved: true, client_name, user_code, viewer } => view! {
+            <section class="card result result-approved" aria-labelledby="result-title">
+                <h1 id="result-title">"Approved"</h1>
+                <SignedInLine viewer=Some(viewer)/>
+                <p role="status">
+                    <strong>{client_name}</strong>" (code "{user_code}") can now sign in as you. Return to your terminal; you can close this tab."
+                </p>
+            </section>
+        }
+        .into_any(),
+        DevicePageData::Decided { approved: false, client_name, user_code, viewer } => view! {
+            <section class="card result result-denied" aria-labelledby="result-title">
+                <h1 id="result-title">"Denied"</h1>
+                <SignedInLine viewer=Some(viewer)/>
+                <p role="status">
+                    "The request from "<strong>{client_name}</strong>" (code "{user_code}") was denied. It was given no access. You can close this tab."
+                </p>
+            </section>
+        }
+        .into_any(),
+        DevicePageData::Authorize(view) => authorize_view(*view, approve, deny).into_any(),
+    }
+}
+
+/// "Signed in as …", when someone is.
+#[component]
+fn SignedInLine(viewer: Option<Viewer>) -> impl IntoView {
+    viewer.map(|v| {
+        view! { <p class="signed-in">"Signed in as "<strong>{v.name}</strong>" ("{v.email}")"</p> }
+    })
+}
+
+fn authorize_view(
+    view: AuthorizeView,
+    approve: ServerAction<ApproveDevice>,
+    deny: ServerAction<DenyDevice>,
+) -> impl IntoView {
+    let switch_url = signin_url(&format!("/device?user_code={}", view.user_code));
+    let action_error = move || {
+        approve
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| deny.value().get().and_then(Result::err))
+            .map(|err: AppError| view! { <Notice code=err.error/> })
+    };
+    let code_label = format!("Code: {}", spelled(&view.user_code));
+    let (code_a, csrf_a) = (view.user_code.clone(), view.csrf_token.clone());
+    let (code_d, csrf_d) = (view.user_code.clone(), view.csrf_token.clone());
+    view! {
+        <section class="card authorize" aria-labelledby="authorize-title">
+            <h1 id="authorize-title">"Allow "<span class="client-name">{view.client_name.clone()}</span>" to sign in as you?"</h1>
+            <p class="signed-in">
+                "Signed in as "<strong>{view.viewer.name.clone()}</strong>" ("{view.viewer.email.clone()}"). "
+                <a href=switch_url>"Not you? Switch account"</a>
+            </p>
+            {view.notice.map(|code| view! { <Notice code=code/> })}
+            {action_error}
+
+            <div class="code-compare">
+                <p id="code-compare-label">"Check that this code matches the one in your terminal:"</p>
+                <p class="user-code" aria-describedby="code-compare-label" aria-label=code_label>{view.user_code.clone()}</p>
+            </div>
+
+            <h2>"Who is asking"</h2>
+            <dl class="request-details">
+                <dt>"Application"</dt>
+                <dd>{view.client_name} " " <span class="muted">"("{view.client_id}")"</span></dd>
+                <dt>"Device"</dt>
+                <dd>
+                    {view.device_label.unwrap_or_else(|| "No name given".to_owned())}
+                    " " <span class="muted">"(as reported by the device)"</span>
+                </dd>
+                <dt>"Requested from"</dt>
+                <dd>{view.requester_ip.unwrap_or_else(|| "an unknown address".to_owned())}", "{view.requested_ago}</dd>
+                <dt>"Software"</dt>
+                <dd class="user-agent">{view.requester_user_agent.unwrap_or_else(|| "not reported".to_owned())}</dd>
+            </dl>
+
+            <h2>"It will be able to"</h2>
+            <ul class="scopes">
+                {view.scopes.into_iter().map(|s| view! {
+                    <li>{s.description}" "<code class="muted">{s.name}</code></li>
+                }).collect_view()}
+            </ul>
+            {view.replaces_created_on.map(|date| view! {
+                <p class="notice notice-info">
+                    "This replaces the token created on "{date}" for this device. That token will stop working."
+                </p>
+            })}
+            <p class="muted">"This request expires in "{view.expires_in_minutes}" minutes."</p>
+
+            <div class="actions">
+                <ActionForm action=approve>
+                    <input type="hidden" name="user_code" value=code_a/>
+                    <input type="hidden" name="csrf_token" value=csrf_a/>
+                    <button type="submit" class="button primary">"Approve"</button>
+                </ActionForm>
+                <ActionForm action=deny>
+                    <input type="hidden" name="user_code" value=code_d/>
+                    <input type="hidden" name="csrf_token" value=csrf_d/>
+                    <button type="submit" class="button secondary">"Deny"</button>
+                </ActionForm>
+            </div>
+            <p class="warning">
+                "Only approve if you started this sign-in yourself, just now. Never approve a code someone else sent you."
+            </p>
+        </section>
+    }
+}

@@ -1,0 +1,77 @@
+use crate::components::Notice;
+use crate::error::AppError;
+use crate::server_fns::session::{SignIn, SignInPageData, SignOut, load_signin_page};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+/// `/signin`: email and password, returning to a same-origin `next`.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let query = use_query_map();
+    let sign_in = ServerAction::<SignIn>::new();
+    let sign_out = ServerAction::<SignOut>::new();
+    let data = Resource::new_blocking(
+        move || (query.read().get("next"), query.read().get("error"), sign_out.version().get()),
+        |(next, error, _)| load_signin_page(next, error),
+    );
+    // With JavaScript, continue where the person was going once signed in.
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(done)) = sign_in.value().get() {
+            navigate(&done.redirect_to, Default::default());
+        }
+    });
+
+    view! {
+        <Title text="Sign in · Gatehouse"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(page) => signin_view(page, sign_in, sign_out).into_any(),
+                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: ServerAction<SignOut>) -> impl IntoView {
+    let action_error = move || {
+        sign_in.value().get().and_then(Result::err).map(|err: AppError| view! { <Notice code=err.error/> })
+    };
+    let csrf = page.csrf_token.clone();
+    view! {
+        <section class="card" aria-labelledby="signin-title">
+            <h1 id="signin-title">"Sign in"</h1>
+            {page.viewer.map(|viewer| {
+                let csrf = csrf.clone();
+                view! {
+                    <div class="signed-in">
+                        <p>"You are signed in as "<strong>{viewer.name}</strong>" ("{viewer.email}"). Sign in below to switch account."</p>
+                        <ActionForm action=sign_out>
+                            <input type="hidden" name="csrf_token" value=csrf/>
+                            <button type="submit" class="button link">"Sign out"</button>
+                        </ActionForm>
+                    </div>
+                }
+            })}
+            {page.notice.map(|code| view! { <Notice code=code/> })}
+            {action_error}
+            <ActionForm action=sign_in>
+                <input type="hidden" name="csrf_token" value=page.csrf_token/>
+                <input type="hidden" name="next" value=page.next/>
+                <div class="field">
+                    <label for="email">"Email"</label>
+                    <input id="email" name="email" type="email" autocomplete="username" required/>
+                </div>
+                <div class="field">
+                    <label for="password">"Password"</label>
+                    <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                </div>
+                <button type="submit" class="button primary">"Sign in"</button>
+            </ActionForm>
+        </section>
+    }
+}

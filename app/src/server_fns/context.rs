@@ -1,0 +1,143 @@
+//! What server functions read from the request: services, session, client IP.
+
+use crate::error::{AppError, AppErrorCode};
+use gatehouse_core::StoreError;
+use gatehouse_core::formats::base62;
+use gatehouse_core::model::Account;
+use gatehouse_core::random::random_string;
+use gatehouse_core::services::Services;
+use http::request::Parts;
+use leptos::prelude::*;
+use tower_sessions::Session;
+
+/// Everything the binary provides to the pages through the Leptos context.
+#[derive(Clone)]
+pub struct AppContext {
+    pub services: Services,
+}
+
+/// The client's address as the edge determined it (trusting
+/// `X-Forwarded-For` only from configured proxies); a request extension.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
+const ACCOUNT_KEY: &str = "account_id";
+const CSRF_KEY: &str = "csrf_token";
+
+/// The services, provided by the binary for every render and server call.
+pub fn app_context() -> Result<AppContext, AppError> {
+    use_context::<AppContext>().ok_or_else(|| {
+        tracing::error!("AppContext missing from the Leptos context");
+        AppError::new(AppErrorCode::ServerError)
+    })
+}
+
+fn parts() -> Result<Parts, AppError> {
+    use_context::<Parts>().ok_or_else(|| AppError::new(AppErrorCode::ServerError))
+}
+
+/// The browser session (tower-sessions puts it in the request extensions).
+pub fn session() -> Result<Session, AppError> {
+    parts()?.extensions.get::<Session>().cloned().ok_or_else(|| {
+        tracing::error!("session layer missing");
+        AppError::new(AppErrorCode::ServerError)
+    })
+}
+
+/// The client's IP address, if known.
+pub fn client_ip() -> Option<String> {
+    use_context::<Parts>().and_then(|p| p.extensions.get::<ClientIp>().and_then(|ip| ip.0.clone()))
+}
+
+/// Whether this request is a plain HTML form post (JavaScript off), which
+/// must be answered with a redirect rather than JSON.
+pub fn is_plain_form_post() -> bool {
+    use_context::<Parts>().is_some_and(|p| {
+        p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+    })
+}
+
+/// Maps a storage fault to the fail-closed answer, logging the detail.
+pub fn unavailable(err: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %err, "storage fault in a server function");
+    AppError::new(AppErrorCode::TemporarilyUnavailable)
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        unavailable(err)
+    }
+}
+
+fn session_err(err: tower_sessions::session::Error) -> AppError {
+    unavailable(err)
+}
+
+/// The signed-in, still active account, if any.
+pub async fn signed_in(ctx: &AppContext, session: &Session) -> Result<Option<Account>, AppError> {
+    let Some(id) = session.get::<String>(ACCOUNT_KEY).await.map_err(session_err)? else {
+        return Ok(None);
+    };
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return Ok(None);
+    };
+    Ok(ctx.services.accounts.find_active(id).await?)
+}
+
+/// Marks the session signed in as `account`, under a new session id and a
+/// new CSRF token (so nothing issued before sign-in stays valid).
+pub async fn sign_in_session(ctx: &AppContext, session: &Session, account: &Account) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(session_err)?;
+    session.insert(ACCOUNT_KEY, account.id.to_string()).await.map_err(session_err)?;
+    session.insert(CSRF_KEY, new_csrf_token(ctx)).await.map_err(session_err)?;
+    Ok(())
+}
+
+/// Ends the session.
+pub async fn sign_out_session(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(session_err)
+}
+
+fn new_csrf_token(ctx: &AppContext) -> String {
+    random_string(ctx.services.ports.random.as_ref(), base62::ALPHABET, 32)
+}
+
+/// The session's CSRF token, creating the session and token if needed.
+pub async fn session_csrf_token(ctx: &AppContext, session: &Session) -> Result<String, AppError> {
+    if let Some(token) = session.get::<String>(CSRF_KEY).await.map_err(session_err)? {
+        return Ok(token);
+    }
+    let token = new_csrf_token(ctx);
+    session.insert(CSRF_KEY, token.clone()).await.map_err(session_err)?;
+    Ok(token)
+}
+
+/// Checks a form's CSRF token against the session's, in constant time.
+pub async fn verify_csrf(session: &Session, presented: &str) -> Result<(), AppError> {
+    let expected = session.get::<String>(CSRF_KEY).await.map_err(session_err)?.map(gatehouse_core::SecretString::new);
+    match expected {
+        Some(expected) if expected.constant_time_eq(presented) => Ok(()),
+        _ => Err(AppError::new(AppErrorCode::CsrfMismatch)),
+    }
+}
+
+/// Finishes a failed server call: sets the error's status, and for a plain
+/// form post redirects to `back` with the error code so the page can say
+/// what happened (JavaScript callers get the JSON error instead).
+pub fn fail(err: AppError, back: &str) -> AppError {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::from_u16(err.status()).unwrap_or(http::StatusCode::BAD_REQUEST));
+    }
+    if is_plain_form_post() {
+        let separator = if back.contains('?') { '&' } else { '?' };
+        leptos_axum::redirect(&format!("{back}{separator}error={}", err.error.as_str()));
+    }
+    err
+}
+
+/// Finishes a successful server call: plain form posts go to `next`.
+pub fn succeed_to(next: &str) {
+    if is_plain_form_post() {
+        leptos_axum::redirect(next);
+    }
+}

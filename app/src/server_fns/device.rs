@@ -1,0 +1,183 @@
+//! The `/device` page's data and the approve/deny server functions.
+
+use super::session::Viewer;
+use crate::error::{AppError, AppErrorCode};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One requested scope, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeView {
+    pub name: String,
+    pub description: String,
+}
+
+/// Everything the authorize view shows about a pending request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeView {
+    pub viewer: Viewer,
+    pub csrf_token: String,
+    /// `XXXX-XXXX`, to compare with the terminal.
+    pub user_code: String,
+    pub client_name: String,
+    pub client_id: String,
+    /// As reported by the device; never verified.
+    pub device_label: Option<String>,
+    pub requester_ip: Option<String>,
+    pub requester_user_agent: Option<String>,
+    /// "3 minutes ago".
+    pub requested_ago: String,
+    pub expires_in_minutes: i64,
+    pub scopes: Vec<ScopeView>,
+    /// Creation date of the token approving would replace.
+    pub replaces_created_on: Option<String>,
+    pub notice: Option<AppErrorCode>,
+}
+
+/// The state of the `/device` page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DevicePageData {
+    /// Ask for a code.
+    EnterCode { viewer: Option<Viewer>, notice: Option<AppErrorCode> },
+    /// The code is valid but nobody is signed in.
+    SignInRequired { signin_url: String },
+    Authorize(Box<AuthorizeView>),
+    /// The signed-in person already decided this request.
+    Decided { approved: bool, client_name: String, user_code: String, viewer: Viewer },
+    /// Unknown, expired, denied by someone else or used: one generic answer.
+    Invalid { viewer: Option<Viewer> },
+}
+
+/// What approve and deny answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionOutcome {
+    /// `approved` or `denied`.
+    pub status: String,
+}
+
+/// Loads the `/device` page for an optional code. Reading never changes a flow.
+#[server(prefix = "/console/api", endpoint = "device/page")]
+pub async fn load_device_page(user_code: Option<String>, error: Option<String>) -> Result<DevicePageData, AppError> {
+    use super::context::*;
+    let ctx = app_context()?;
+    let session = session()?;
+    let notice = error.as_deref().and_then(AppErrorCode::parse);
+    let account = signed_in(&ctx, &session).await?;
+    let viewer = account.as_ref().map(|a| Viewer { email: a.email.clone(), name: a.name.clone() });
+    let Some(raw) = user_code.filter(|c| !c.trim().is_empty()) else {
+        return Ok(DevicePageData::EnterCode { viewer, notice });
+    };
+    let Some(flow) = ctx.services.device_flows.find_any(&raw).await? else {
+        return Ok(DevicePageData::Invalid { viewer });
+    };
+    let now = ctx.services.ports.clock.now();
+    let code = flow.user_code.display();
+    let pending = flow.status == gatehouse_core::flow::FlowStatus::Pending && !flow.is_expired(now);
+
+    let Some(account) = account else {
+        if !pending {
+            return Ok(DevicePageData::Invalid { viewer });
+        }
+        let signin_url = crate::navigation::signin_url(&format!("/device?user_code={code}"));
+        leptos_axum::redirect(&signin_url);
+        return Ok(DevicePageData::SignInRequired { signin_url });
+    };
+    let viewer = Viewer { email: account.email.clone(), name: account.name.clone() };
+
+    if !pending {
+        // Only the person who decided sees the outcome; everyone else gets
+        // the generic answer, so codes reveal nothing about other people.
+        use gatehouse_core::flow::FlowStatus;
+        let mine = flow.status.decision().is_some_and(|d| d.subject.account_id == Some(account.id));
+        return Ok(match (&flow.status, mine) {
+            (FlowStatus::Denied { .. }, true) => {
+                DevicePageData::Decided { approved: false, client_name: flow.client_name, user_code: code, viewer }
+            }
+            (FlowStatus::Approved { .. } | FlowStatus::Redeeming { .. } | FlowStatus::Redeemed { .. }, true) => {
+                DevicePageData::Decided { approved: true, client_name: flow.client_name, user_code: code, viewer }
+            }
+            _ => DevicePageData::Invalid { viewer: Some(viewer) },
+        });
+    }
+
+    let Some(pending) = ctx.services.device_flows.pending_for_account(&raw, &account).await? else {
+        return Ok(DevicePageData::Invalid { viewer: Some(viewer) });
+    };
+    let flow = pending.flow;
+    Ok(DevicePageData::Authorize(Box::new(AuthorizeView {
+        viewer,
+        csrf_token: session_csrf_token(&ctx, &session).await?,
+        user_code: code,
+        client_name: flow.client_name,
+        client_id: flow.client_id,
+        device_label: flow.device_label,
+        requester_ip: flow.requester_ip,
+        requester_user_agent: flow.requester_user_agent.map(|ua| ua.chars().take(200).collect()),
+        requested_ago: ago(now - flow.created_at),
+        expires_in_minutes: ((flow.expires_at - now).num_seconds() + 59) / 60,
+        scopes: flow
+            .scopes
+            .iter()
+            .map(|s| ScopeView { name: s.clone(), description: gatehouse_core::scope::describe(s).to_owned() })
+            .collect(),
+        replaces_created_on: pending.replaces.map(|t| t.created_at.format("%-d %B %Y").to_string()),
+        notice,
+    })))
+}
+
+#[cfg(feature = "ssr")]
+fn ago(elapsed: chrono::Duration) -> String {
+    let secs = elapsed.num_seconds().max(0);
+    match secs {
+        0..=59 => "less than a minute ago".to_owned(),
+        60..=119 => "1 minute ago".to_owned(),
+        120..=3599 => format!("{} minutes ago", secs / 60),
+        _ => format!("{} hours ago", secs / 3600),
+    }
+}
+
+/// Approves the request with `user_code` for the signed-in account.
+#[server(prefix = "/console/api", endpoint = "oauth/device/approve")]
+pub async fn approve_device(user_code: String, csrf_token: String) -> Result<DecisionOutcome, AppError> {
+    decide(user_code, csrf_token, gatehouse_core::services::device_flow::DecisionKind::Approve).await
+}
+
+/// Denies the request with `user_code` for the signed-in account.
+#[server(prefix = "/console/api", endpoint = "oauth/device/deny")]
+pub async fn deny_device(user_code: String, csrf_token: String) -> Result<DecisionOutcome, AppError> {
+    decide(user_code, csrf_token, gatehouse_core::services::device_flow::DecisionKind::Deny).await
+}
+
+#[cfg(feature = "ssr")]
+async fn decide(
+    user_code: String,
+    csrf_token: String,
+    kind: gatehouse_core::services::device_flow::DecisionKind,
+) -> Result<DecisionOutcome, AppError> {
+    use super::context::*;
+    use gatehouse_core::services::device_flow::{DecideError, DecisionKind};
+    let shown = gatehouse_core::UserCode::normalize(&user_code).map(|c| c.display()).unwrap_or_default();
+    let back = format!("/device?user_code={}", crate::navigation::encode_query_value(&shown));
+    let ctx = app_context()?;
+    let session = session()?;
+    let Some(account) = signed_in(&ctx, &session).await.map_err(|e| fail(e, &back))? else {
+        return Err(fail(AppError::new(AppErrorCode::NoSession), &crate::navigation::signin_url(&back)));
+    };
+    verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, &back))?;
+    match ctx.services.device_flows.decide_as_account(&user_code, &account, kind, client_ip()).await {
+        Ok(_) => {
+            succeed_to(&back);
+            let status = if kind == DecisionKind::Approve { "approved" } else { "denied" };
+            Ok(DecisionOutcome { status: status.to_owned() })
+        }
+        Err(err) => {
+            let code = match err {
+                DecideError::ExpiredOrUnknown => AppError::new(AppErrorCode::ExpiredOrUnknown),
+                DecideError::AlreadyResolved => AppError::new(AppErrorCode::AlreadyResolved),
+                DecideError::BearerAuthDisabled => AppError::new(AppErrorCode::BearerAuthDisabled),
+                DecideError::Unavailable(e) => unavailable(e),
+            };
+            Err(fail(code, &back))
+        }
+    }
+}

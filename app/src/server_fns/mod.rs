@@ -1,0 +1,7 @@
+//! Server functions behind the pages. They stay thin: take the services from
+//! context, check session and CSRF, call the core, map to a view type.
+
+#[cfg(feature = "ssr")]
+pub mod context;
+pub mod device;
+pub mod session;

@@ -1,0 +1,80 @@
+//! Sign-in and sign-out.
+
+use crate::error::{AppError, AppErrorCode};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The signed-in person, as pages show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub email: String,
+    pub name: String,
+}
+
+/// What the sign-in page needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInPageData {
+    pub csrf_token: String,
+    /// Where to go after signing in (already checked same-origin).
+    pub next: String,
+    pub viewer: Option<Viewer>,
+    pub notice: Option<AppErrorCode>,
+}
+
+/// Where the browser goes after signing in or out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    pub redirect_to: String,
+}
+
+/// Loads the sign-in page, creating the session's CSRF token.
+#[server(prefix = "/console/api", endpoint = "signin/page")]
+pub async fn load_signin_page(next: Option<String>, error: Option<String>) -> Result<SignInPageData, AppError> {
+    use super::context::*;
+    let ctx = app_context()?;
+    let session = session()?;
+    let viewer = signed_in(&ctx, &session).await?.map(|a| Viewer { email: a.email, name: a.name });
+    Ok(SignInPageData {
+        csrf_token: session_csrf_token(&ctx, &session).await?,
+        next: crate::navigation::safe_next(next.as_deref()),
+        viewer,
+        notice: error.as_deref().and_then(AppErrorCode::parse),
+    })
+}
+
+/// Signs in with email and password; a new session id is issued on success.
+#[server(prefix = "/console/api", endpoint = "signin")]
+pub async fn sign_in(
+    email: String,
+    password: String,
+    csrf_token: String,
+    next: Option<String>,
+) -> Result<Redirect, AppError> {
+    use super::context::*;
+    use gatehouse_core::services::accounts::SignInError;
+    let next = crate::navigation::safe_next(next.as_deref());
+    let back = crate::navigation::signin_url(&next);
+    let ctx = app_context()?;
+    let session = session()?;
+    verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, &back))?;
+    let password = gatehouse_core::SecretString::new(password);
+    let account = match ctx.services.accounts.sign_in(&email, &password, client_ip()).await {
+        Ok(account) => account,
+        Err(SignInError::InvalidCredentials) => return Err(fail(AppError::new(AppErrorCode::InvalidCredentials), &back)),
+        Err(SignInError::Unavailable(err)) => return Err(fail(unavailable(err), &back)),
+    };
+    sign_in_session(&ctx, &session, &account).await.map_err(|e| fail(e, &back))?;
+    succeed_to(&next);
+    Ok(Redirect { redirect_to: next })
+}
+
+/// Signs out (POST only, CSRF-checked so other sites cannot sign you out).
+#[server(prefix = "/console/api", endpoint = "signout")]
+pub async fn sign_out(csrf_token: String) -> Result<Redirect, AppError> {
+    use super::context::*;
+    let session = session()?;
+    verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, "/signin"))?;
+    sign_out_session(&session).await?;
+    succeed_to("/signin");
+    Ok(Redirect { redirect_to: "/signin".to_owned() })
+}

@@ -1,0 +1,105 @@
+//! `gatehouse user …` and `gatehouse client …`: operator commands that talk
+//! to the database directly (no server needs to be running).
+
+use crate::config::Config;
+use crate::startup::{Overrides, connect};
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use gatehouse_core::SecretString;
+use gatehouse_core::model::ClientType;
+use gatehouse_core::services::accounts::AccountRegistration;
+use gatehouse_core::services::clients::ClientRegistration;
+use std::io::{BufRead, IsTerminal};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is read from standard input, or
+    /// prompted for (twice) when standard input is a terminal.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Name of the account's first workspace.
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register an OAuth client. A confidential client's secret is printed once.
+    Create {
+        #[arg(long = "id")]
+        client_id: String,
+        #[arg(long)]
+        name: String,
+        /// Issue a client secret (for clients that can keep one).
+        #[arg(long)]
+        confidential: bool,
+        /// Space-separated scopes the client may request.
+        #[arg(long, default_value = "full")]
+        scopes: String,
+    },
+}
+
+async fn services() -> anyhow::Result<gatehouse_core::services::Services> {
+    let config = Config::load()?;
+    crate::telemetry::init(config.log_format);
+    Ok(connect(&config, &Overrides::default()).await?.services)
+}
+
+fn read_password() -> anyhow::Result<SecretString> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+        let second = rpassword::prompt_password("Repeat password: ").context("cannot read the password")?;
+        if first != second {
+            bail!("the passwords do not match");
+        }
+        return Ok(SecretString::new(first));
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    Ok(SecretString::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+/// Runs a `user` command.
+pub async fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create { email, name, admin, workspace } => {
+            let password = read_password()?;
+            let services = services().await?;
+            let registration = AccountRegistration { email, name, password, is_admin: admin, workspace_name: workspace };
+            let account = services.accounts.create(registration).await?;
+            let role = if account.is_admin { " (admin)" } else { "" };
+            println!("created account {} <{}>{role}", account.name, account.email);
+            Ok(())
+        }
+    }
+}
+
+/// Runs a `client` command.
+pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
+    match command {
+        ClientCommand::Create { client_id, name, confidential, scopes } => {
+            let allowed_scopes = gatehouse_core::scope::parse(&scopes);
+            if let Some(unknown) = allowed_scopes.iter().find(|s| !gatehouse_core::scope::SUPPORTED.contains(&s.as_str())) {
+                bail!("unknown scope {unknown:?}; known: {}", gatehouse_core::scope::SUPPORTED.join(" "));
+            }
+            let client_type = if confidential { ClientType::Confidential } else { ClientType::Public };
+            let services = services().await?;
+            let registration = ClientRegistration { client_id: client_id.clone(), name, client_type, allowed_scopes };
+            let Some((client, secret)) = services.clients.register(registration, "cli").await? else {
+                bail!("a client with id {client_id:?} already exists");
+            };
+            println!("created {} client {}", client.client_type.as_str(), client.client_id);
+            if let Some(secret) = secret {
+                println!("client secret (shown once, store it now): {}", secret.expose());
+            }
+            Ok(())
+        }
+    }
+}

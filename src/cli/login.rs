@@ -1,0 +1,161 @@
+//! `gatehouse login`: the client side of the device flow. Prints where to go
+//! and the code, polls honouring `interval` and `slow_down`, and stores the
+//! token in the user's config directory (mode 0600).
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where `login` stores credentials unless `GATEHOUSE_CREDENTIALS_FILE` says otherwise.
+fn credentials_path() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("GATEHOUSE_CREDENTIALS_FILE") {
+        return Ok(PathBuf::from(path));
+    }
+    let dir = dirs::config_dir().context("no config directory for this user (set GATEHOUSE_CREDENTIALS_FILE)")?;
+    Ok(dir.join("gatehouse").join("credentials.json"))
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The Gatehouse server's base URL.
+    #[arg(long, env = "GATEHOUSE_SERVER", default_value = "http://127.0.0.1:3000")]
+    server: String,
+    /// The OAuth client to sign in as.
+    #[arg(long, default_value = gatehouse_core::services::clients::DEFAULT_CLI_CLIENT_ID)]
+    client_id: String,
+    /// How this device is named on the approval page (defaults to the host name).
+    #[arg(long)]
+    device_label: Option<String>,
+    /// Space-separated scopes to request (default: the client's).
+    #[arg(long)]
+    scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeviceAuthorization {
+    device_code: String,
+    user_code: String,
+    verification_uri: String,
+    verification_uri_complete: Option<String>,
+    expires_in: u64,
+    interval: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    error_description: Option<String>,
+    interval: Option<u64>,
+}
+
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Runs the device flow against `args.server`.
+pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
+    let server = args.server.trim_end_matches('/').to_owned();
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("gatehouse-login/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(30))
+        .build()?;
+
+    let mut form = vec![("client_id", args.client_id.clone())];
+    if let Some(label) = args.device_label.or_else(host_name) {
+        form.push(("device_label", label));
+    }
+    if let Some(scope) = args.scope {
+        form.push(("scope", scope));
+    }
+    let response = http
+        .post(format!("{server}/v1/oauth/device/code"))
+        .form(&form)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {server}"))?;
+    if !response.status().is_success() {
+        let body: OAuthErrorBody = response.json().await.context("unexpected answer from the server")?;
+        bail!("the server refused: {} ({})", body.error, body.error_description.unwrap_or_default());
+    }
+    let authorization: DeviceAuthorization = response.json().await.context("unexpected answer from the server")?;
+
+    println!("To sign in, open {} and enter the code:", authorization.verification_uri);
+    println!();
+    println!("    {}", authorization.user_code);
+    println!();
+    if let Some(complete) = &authorization.verification_uri_complete {
+        println!("Or open this link, which fills in the code for you: {complete}");
+    }
+    println!("Waiting for approval (the code expires in {} minutes)…", authorization.expires_in.div_ceil(60));
+
+    let mut interval = authorization.interval.unwrap_or(5).max(1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(authorization.expires_in);
+    loop {
+        tokio::time::sleep(Duration::from_secs(interval)).await;
+        if tokio::time::Instant::now() > deadline {
+            bail!("the code expired before it was approved; run `gatehouse login` again");
+        }
+        let response = http
+            .post(format!("{server}/v1/oauth/device/token"))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", authorization.device_code.as_str()),
+                ("client_id", args.client_id.as_str()),
+            ])
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            // A network blip is not a verdict: keep polling until the deadline.
+            Err(err) => {
+                eprintln!("(retrying: {err})");
+                continue;
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            let token: serde_json::Value = response.json().await.context("unexpected answer from the server")?;
+            return finish(&server, token);
+        }
+        if status.is_server_error() {
+            eprintln!("(server answered {status}; retrying)");
+            continue;
+        }
+        let body: OAuthErrorBody = response.json().await.context("unexpected answer from the server")?;
+        match body.error.as_str() {
+            "authorization_pending" => {}
+            "slow_down" => interval = body.interval.unwrap_or(interval + 5),
+            "access_denied" => bail!("the request was denied in the browser"),
+            "expired_token" => bail!("the code expired before it was approved; run `gatehouse login` again"),
+            other => bail!("sign-in failed: {other} ({})", body.error_description.unwrap_or_default()),
+        }
+    }
+}
+
+fn finish(server: &str, token: serde_json::Value) -> anyhow::Result<()> {
+    let who = match (token["account"]["name"].as_str(), token["account"]["email"].as_str()) {
+        (Some(name), Some(email)) => format!("{name} <{email}>"),
+        _ => token["subject_email"].as_str().unwrap_or("unknown").to_owned(),
+    };
+    let path = credentials_path()?;
+    let mut all: serde_json::Map<String, serde_json::Value> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    all.insert(
+        server.to_owned(),
+        serde_json::json!({
+            "access_token": token["access_token"],
+            "token_id": token["token_id"],
+            "expires_at": token["expires_at"],
+            "subject": who,
+        }),
+    );
+    let contents = serde_json::to_vec_pretty(&serde_json::Value::Object(all))?;
+    crate::files::write_private(&path, &contents).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("Signed in as {who}.");
+    println!("Token saved to {} (expires {}).", path.display(), token["expires_at"].as_str().unwrap_or("?"));
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! Configuration: defaults → optional TOML file (`GATEHOUSE_CONFIG`) →
+//! `GATEHOUSE_*` environment variables, validated once into a typed struct.
+//! Every problem is reported as one line naming the variable.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use gatehouse_core::SecretString;
+use gatehouse_core::services::Settings;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Shortest accepted server secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A configuration problem, naming the variable at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+fn problem(variable: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { variable: variable.to_owned(), problem: problem.into() }
+}
+
+/// The raw settings as read; every field may be absent.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RawConfig {
+    bind: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<String>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    redis_key_prefix: Option<String>,
+    secret_key: Option<String>,
+    site_root: Option<String>,
+    device_code_expires_in: Option<u32>,
+    poll_interval: Option<u32>,
+    flow_tombstone_secs: Option<u32>,
+    token_ttl_secs: Option<u32>,
+    enable_oauth_bearer: Option<bool>,
+    trusted_proxies: Option<String>,
+    log_format: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Without trailing slash. `None` means "derive from the bound address".
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub redis_key_prefix: String,
+    /// `None` means "read or create `<data_dir>/secret_key`".
+    pub secret_key: Option<SecretString>,
+    pub site_root: PathBuf,
+    pub settings: Settings,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Loads from the environment (and the TOML file it may name).
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        if let Ok(path) = std::env::var("GATEHOUSE_CONFIG") {
+            if !Path::new(&path).is_file() {
+                return Err(problem("GATEHOUSE_CONFIG", format!("no such file: {path}")));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let raw: RawConfig = figment
+            .merge(Env::prefixed("GATEHOUSE_").ignore(&["CONFIG"]))
+            .extract()
+            .map_err(|err| {
+                let variable = err.path.last().map(|k| format!("GATEHOUSE_{}", k.to_uppercase()));
+                problem(variable.as_deref().unwrap_or("configuration"), err.kind.to_string())
+            })?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let bind: SocketAddr = raw
+            .bind
+            .as_deref()
+            .unwrap_or("127.0.0.1:3000")
+            .parse()
+            .map_err(|_| problem("GATEHOUSE_BIND", "not a socket address like 127.0.0.1:3000"))?;
+        let public_url = raw.public_url.map(|u| parse_public_url(&u)).transpose()?;
+        let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| "data".to_owned()));
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}/gatehouse.db", data_dir.display()));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres"))
+            || url::Url::parse(&database_url).is_err()
+        {
+            return Err(problem("GATEHOUSE_DATABASE_URL", "expected a sqlite:// or postgres:// URL"));
+        }
+        let redis_url = raw.redis_url.filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url {
+            let parsed = url::Url::parse(url).map_err(|e| problem("GATEHOUSE_REDIS_URL", e.to_string()))?;
+            if !matches!(parsed.scheme(), "redis" | "rediss") {
+                return Err(problem("GATEHOUSE_REDIS_URL", "expected a redis:// or rediss:// URL"));
+            }
+        }
+        let secret_key = raw.secret_key.map(SecretString::new);
+        if let Some(secret) = &secret_key {
+            if secret.expose().len() < MIN_SECRET_BYTES {
+                return Err(problem("GATEHOUSE_SECRET_KEY", format!("must be at least {MIN_SECRET_BYTES} bytes")));
+            }
+        }
+        let site_root = raw
+            .site_root
+            .or_else(|| std::env::var("LEPTOS_SITE_ROOT").ok())
+            .unwrap_or_else(|| "target/site".to_owned());
+        let defaults = Settings::default();
+        let positive = |variable: &str, value: Option<u32>, default: u32| match value {
+            Some(0) => Err(problem(variable, "must be greater than zero")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let settings = Settings {
+            flow_expires_in: positive("GATEHOUSE_DEVICE_CODE_EXPIRES_IN", raw.device_code_expires_in, defaults.flow_expires_in)?,
+            poll_interval: positive("GATEHOUSE_POLL_INTERVAL", raw.poll_interval, defaults.poll_interval)?,
+            tombstone: positive("GATEHOUSE_FLOW_TOMBSTONE_SECS", raw.flow_tombstone_secs, defaults.tombstone)?,
+            token_ttl: positive("GATEHOUSE_TOKEN_TTL_SECS", raw.token_ttl_secs, defaults.token_ttl)?,
+            enable_oauth_bearer: raw.enable_oauth_bearer.unwrap_or(defaults.enable_oauth_bearer),
+        };
+        let trusted_proxies = raw
+            .trusted_proxies
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<IpAddr>().map_err(|_| problem("GATEHOUSE_TRUSTED_PROXIES", format!("not an IP address: {s}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let log_format = match raw.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(problem("GATEHOUSE_LOG_FORMAT", "expected text or json")),
+        };
+        Ok(Self {
+            bind,
+            public_url,
+            data_dir,
+            database_url,
+            redis_url,
+            redis_key_prefix: raw.redis_key_prefix.unwrap_or_else(|| "gatehouse:".to_owned()),
+            secret_key,
+            site_root: PathBuf::from(site_root),
+            settings,
+            trusted_proxies,
+            log_format,
+        })
+    }
+
+    /// The secret from the environment, or the one kept in the data directory
+    /// (created with mode 0600 on first start). The flag is true when created.
+    pub fn load_or_create_secret(&self) -> Result<(SecretString, bool), ConfigError> {
+        if let Some(secret) = &self.secret_key {
+            return Ok((secret.clone(), false));
+        }
+        let path = self.data_dir.join("secret_key");
+        let variable = "GATEHOUSE_SECRET_KEY";
+        if path.exists() {
+            let secret = std::fs::read_to_string(&path)
+                .map_err(|e| problem(variable, format!("cannot read {}: {e}", path.display())))?;
+            let secret = secret.trim().to_owned();
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(problem(variable, format!("{} holds fewer than {MIN_SECRET_BYTES} bytes", path.display())));
+            }
+            return Ok((SecretString::new(secret), false));
+        }
+        use gatehouse_core::random::random_string;
+        let secret = random_string(&gatehouse_store::crypto::OsRandom, gatehouse_core::formats::base62::ALPHABET, 64);
+        crate::files::write_private(&path, secret.as_bytes())
+            .map_err(|e| problem(variable, format!("cannot write {}: {e}", path.display())))?;
+        Ok((SecretString::new(secret), true))
+    }
+}
+
+/// Checks the public URL and strips its trailing slash.
+fn parse_public_url(value: &str) -> Result<String, ConfigError> {
+    let variable = "GATEHOUSE_PUBLIC_URL";
+    let url = url::Url::parse(value).map_err(|e| problem(variable, format!("not a valid URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(problem(variable, "expected an http:// or https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(problem(variable, "must not have a query or fragment"));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_setup() -> Result<(), ConfigError> {
+        let config = Config::validate(RawConfig::default())?;
+        assert_eq!(config.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database_url, "sqlite://data/gatehouse.db");
+        assert!(config.redis_url.is_none());
+        assert_eq!(config.settings.flow_expires_in, 600);
+        assert_eq!(config.settings.poll_interval, 5);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases = [
+            RawConfig { public_url: Some("not a url".into()), ..Default::default() },
+            RawConfig { secret_key: Some("short".into()), ..Default::default() },
+            RawConfig { database_url: Some("mysql://x".into()), ..Default::default() },
+            RawConfig { bind: Some("nope".into()), ..Default::default() },
+            RawConfig { trusted_proxies: Some("10.0.0.1, x".into()), ..Default::default() },
+        ];
+        let expected =
+            ["GATEHOUSE_PUBLIC_URL", "GATEHOUSE_SECRET_KEY", "GATEHOUSE_DATABASE_URL", "GATEHOUSE_BIND", "GATEHOUSE_TRUSTED_PROXIES"];
+        for (raw, variable) in cases.into_iter().zip(expected) {
+            let err = Config::validate(raw).err().map(|e| e.variable);
+            assert_eq!(err.as_deref(), Some(variable));
+        }
+    }
+
+    #[test]
+    fn secret_file_is_created_private_and_reused() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let config = Config::validate(RawConfig {
+            data_dir: Some(dir.path().display().to_string()),
+            ..Default::default()
+        })?;
+        let (first, created) = config.load_or_create_secret()?;
+        assert!(created);
+        let mode = std::fs::metadata(dir.path().join("secret_key"))?.permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (second, created) = config.load_or_create_secret()?;
+        assert!(!created);
+        assert_eq!(first, second);
+        Ok(())
+    }
+}

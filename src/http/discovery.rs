@@ -1,0 +1,23 @@
+//! RFC 8414 authorization server metadata.
+
+use super::AppState;
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+/// `GET /.well-known/oauth-authorization-server`.
+pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+    let base = &state.edge.public_url;
+    Json(json!({
+        "issuer": base,
+        "device_authorization_endpoint": format!("{base}/v1/oauth/device/code"),
+        "token_endpoint": format!("{base}/v1/oauth/device/token"),
+        "revocation_endpoint": format!("{base}/v1/oauth/revoke"),
+        "introspection_endpoint": format!("{base}/v1/oauth/introspect"),
+        "grant_types_supported": [super::device_flow::DEVICE_CODE_GRANT_TYPE],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "scopes_supported": gatehouse_core::scope::SUPPORTED,
+        "response_types_supported": [],
+        "service_documentation": format!("{base}/"),
+    }))
+}

@@ -1,0 +1,5 @@
+//! Middleware every request passes through.
+
+pub mod client_ip;
+pub mod origin_check;
+pub mod security_headers;

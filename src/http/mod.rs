@@ -1,0 +1,52 @@
+//! The REST edge: OAuth endpoints, bearer routes, health, and the middleware
+//! every response passes through.
+
+pub mod bearer;
+pub mod device_flow;
+pub mod discovery;
+pub mod health;
+pub mod middleware;
+pub mod params;
+pub mod responses;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use gatehouse_core::services::Services;
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+
+/// Shared state of every handler.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub services: Services,
+    pub leptos_options: LeptosOptions,
+    pub edge: Arc<EdgeConfig>,
+}
+
+/// What the edge needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// The public base URL without a trailing slash, e.g. `https://auth.example.com`.
+    pub public_url: String,
+}
+
+impl EdgeConfig {
+    /// `verification_uri`.
+    pub fn verification_uri(&self) -> String {
+        format!("{}/device", self.public_url)
+    }
+}
+
+/// The REST routes (SPEC §3).
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
+        .route("/v1/oauth/device/code", post(device_flow::device_authorization))
+        .route("/v1/oauth/device/token", post(device_flow::token))
+        .route("/v1/oauth/device/lookup", get(device_flow::lookup))
+        .route("/v1/me", get(bearer::me))
+        .route("/v1/oauth/authorizations/self", axum::routing::delete(bearer::revoke_self))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+}

@@ -1,0 +1,239 @@
+//! Builds the application: backends from the configuration, the use cases
+//! over them, the axum router with every layer, and the bound listener
+//! (port 0 works, so tests can run many servers side by side).
+
+use crate::config::{Config, ConfigError};
+use crate::http::middleware::client_ip::{self, TrustedProxies};
+use crate::http::middleware::origin_check::{self, PublicOrigin};
+use crate::http::middleware::security_headers::{self, Hsts};
+use crate::http::responses::json_error;
+use crate::http::{AppState, EdgeConfig};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_app::{App, AppContext, shell};
+use gatehouse_core::services::{Ports, Services};
+use gatehouse_core::{Clock, StoreError, SystemClock};
+use gatehouse_store::crypto::{Argon2Hasher, OsRandom};
+use gatehouse_store::{ConnectError, Database, SqlSessionStore};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+/// Largest request body any route accepts.
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Why the server could not start; printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("GATEHOUSE_DATABASE_URL: {0}")]
+    Database(ConnectError),
+    #[error("GATEHOUSE_REDIS_URL: {0}")]
+    Redis(ConnectError),
+    #[error("GATEHOUSE_BIND: cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What tests and the CLI may replace.
+#[derive(Default, Clone)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// Connected backends and the use cases over them.
+pub struct Backends {
+    pub services: Services,
+    pub database: Database,
+    pub sessions: SqlSessionStore,
+}
+
+/// Connects the database (migrating it) and the state store, and wires the use cases.
+pub async fn connect(config: &Config, overrides: &Overrides) -> Result<Backends, StartupError> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            ConfigError { variable: "GATEHOUSE_DATA_DIR".into(), problem: format!("cannot create directory: {e}") }
+        })?;
+    }
+    let database = Database::connect(&config.database_url).await.map_err(StartupError::Database)?;
+    database.migrate().await.map_err(StartupError::Database)?;
+    let flows = gatehouse_store::connect_flow_store(config.redis_url.as_deref(), &config.redis_key_prefix)
+        .await
+        .map_err(StartupError::Redis)?;
+    let repositories = database.repositories();
+    let concurrency = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    let ports = Ports {
+        flows,
+        accounts: repositories.accounts,
+        clients: repositories.clients,
+        tokens: repositories.tokens,
+        audit: repositories.audit,
+        passwords: Arc::new(Argon2Hasher::new(concurrency)?),
+        database: repositories.health,
+        clock: overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
+        random: Arc::new(OsRandom),
+    };
+    let sessions = database.session_store().map_err(StartupError::Database)?;
+    Ok(Backends { services: Services::new(ports, config.settings.clone()), database, sessions })
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    public_url: String,
+    backends: Backends,
+}
+
+impl Application {
+    /// Connects everything, runs first-start chores, builds the router and binds.
+    pub async fn build(config: Config, overrides: Overrides) -> Result<Self, StartupError> {
+        let (_secret, created) = config.load_or_create_secret()?;
+        if created {
+            tracing::info!(path = %config.data_dir.join("secret_key").display(), "generated a new server secret (mode 0600)");
+        }
+        let backends = connect(&config, &overrides).await?;
+        first_start(&backends.services).await?;
+
+        let listener = TcpListener::bind(config.bind).await.map_err(|e| StartupError::Bind(config.bind, e))?;
+        let bound = listener.local_addr().map_err(|e| StartupError::Bind(config.bind, e))?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let router = router(&config, &backends, &public_url, bound);
+        Ok(Self { listener, router, public_url, backends })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// The public base URL.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The use cases (tests reach into them to arrange state).
+    pub fn services(&self) -> &Services {
+        &self.backends.services
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        self.backends.database.close().await;
+        result
+    }
+}
+
+async fn first_start(services: &Services) -> Result<(), StoreError> {
+    if services.clients.ensure_default_cli_client().await? {
+        tracing::info!(client_id = gatehouse_core::services::clients::DEFAULT_CLI_CLIENT_ID, "created the default public client");
+    }
+    if services.accounts.is_empty().await? {
+        tracing::warn!(
+            "no accounts yet; create the first admin with: \
+             gatehouse user create --email you@example.com --name \"Your Name\" --admin"
+        );
+    }
+    Ok(())
+}
+
+fn is_api_path(path: &str) -> bool {
+    ["/v1/", "/console/api/", "/.well-known/"].iter().any(|prefix| path.starts_with(prefix))
+}
+
+fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketAddr) -> Router {
+    let site_root = config.site_root.display().to_string();
+    let leptos_options = LeptosOptions::builder()
+        .output_name("gatehouse")
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .site_addr(bound)
+        .env(leptos::config::Env::PROD)
+        .build();
+    let state = AppState {
+        services: backends.services.clone(),
+        leptos_options: leptos_options.clone(),
+        edge: Arc::new(EdgeConfig { public_url: public_url.to_owned() }),
+    };
+    let context = AppContext { services: backends.services.clone() };
+    let provide = move || provide_context(context.clone());
+    let render_shell = move |options: LeptosOptions| shell(options);
+    let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide.clone(), render_shell);
+    // Unknown API paths answer JSON; everything else is a static file or the 404 page.
+    let fallback = move |uri: Uri, state: State<AppState>, request: Request<Body>| {
+        let files = files.clone();
+        async move {
+            if is_api_path(uri.path()) {
+                json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+            } else {
+                files(uri, state, request).await
+            }
+        }
+    };
+
+    let routes = generate_route_list(App);
+    let app = crate::http::api_routes()
+        .leptos_routes_with_context(&state, routes, provide, {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(fallback)
+        .method_not_allowed_fallback(|| async {
+            json_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")
+        })
+        .with_state(state);
+
+    let https = public_url.starts_with("https://");
+    let sessions = SessionManagerLayer::new(backends.sessions.clone())
+        .with_name(if https { "__Host-gatehouse_session" } else { "gatehouse_session" })
+        .with_secure(https)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
+    let public_origin = Arc::new(PublicOrigin(origin_of(public_url)));
+    let trusted = Arc::new(TrustedProxies(config.trusted_proxies.clone()));
+
+    // Router::layer keeps each layer's body types inside the router; the
+    // last added is the outermost.
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES)).layer(sessions).layer(
+        ServiceBuilder::new()
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(axum::middleware::from_fn_with_state(Hsts(https), security_headers::layer))
+            .layer(axum::middleware::map_response(json_payload_too_large))
+            .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer))
+            .layer(axum::middleware::from_fn_with_state(public_origin, origin_check::layer)),
+    )
+}
+
+/// tower-http answers oversized bodies in plain text; Gatehouse answers JSON.
+async fn json_payload_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body too large").into_response();
+    }
+    response
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| url.to_owned())
+}
