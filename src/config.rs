@@ -81,10 +81,8 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let raw: RawConfig = figment
-            .merge(Env::prefixed("GATEHOUSE_").ignore(&["CONFIG"]))
-            .extract()
-            .map_err(|err| {
+        let raw: RawConfig =
+            figment.merge(Env::prefixed("GATEHOUSE_").ignore(&["CONFIG"])).extract().map_err(|err| {
                 let variable = err.path.last().map(|k| format!("GATEHOUSE_{}", k.to_uppercase()));
                 problem(variable.as_deref().unwrap_or("configuration"), err.kind.to_string())
             })?;
@@ -100,9 +98,7 @@ impl Config {
             .map_err(|_| problem("GATEHOUSE_BIND", "not a socket address like 127.0.0.1:3000"))?;
         let public_url = raw.public_url.map(|u| parse_public_url(&u)).transpose()?;
         let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| "data".to_owned()));
-        let database_url = raw
-            .database_url
-            .unwrap_or_else(|| format!("sqlite://{}/gatehouse.db", data_dir.display()));
+        let database_url = raw.database_url.unwrap_or_else(|| format!("sqlite://{}/gatehouse.db", data_dir.display()));
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres"))
             || url::Url::parse(&database_url).is_err()
         {
@@ -132,7 +128,11 @@ impl Config {
             None => Ok(default),
         };
         let settings = Settings {
-            flow_expires_in: positive("GATEHOUSE_DEVICE_CODE_EXPIRES_IN", raw.device_code_expires_in, defaults.flow_expires_in)?,
+            flow_expires_in: positive(
+                "GATEHOUSE_DEVICE_CODE_EXPIRES_IN",
+                raw.device_code_expires_in,
+                defaults.flow_expires_in,
+            )?,
             poll_interval: positive("GATEHOUSE_POLL_INTERVAL", raw.poll_interval, defaults.poll_interval)?,
             tombstone: positive("GATEHOUSE_FLOW_TOMBSTONE_SECS", raw.flow_tombstone_secs, defaults.tombstone)?,
             token_ttl: positive("GATEHOUSE_TOKEN_TTL_SECS", raw.token_ttl_secs, defaults.token_ttl)?,
@@ -144,7 +144,9 @@ impl Config {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<IpAddr>().map_err(|_| problem("GATEHOUSE_TRUSTED_PROXIES", format!("not an IP address: {s}"))))
+            .map(|s| {
+                s.parse::<IpAddr>().map_err(|_| problem("GATEHOUSE_TRUSTED_PROXIES", format!("not an IP address: {s}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let log_format = match raw.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -228,8 +230,13 @@ mod tests {
             RawConfig { bind: Some("nope".into()), ..Default::default() },
             RawConfig { trusted_proxies: Some("10.0.0.1, x".into()), ..Default::default() },
         ];
-        let expected =
-            ["GATEHOUSE_PUBLIC_URL", "GATEHOUSE_SECRET_KEY", "GATEHOUSE_DATABASE_URL", "GATEHOUSE_BIND", "GATEHOUSE_TRUSTED_PROXIES"];
+        let expected = [
+            "GATEHOUSE_PUBLIC_URL",
+            "GATEHOUSE_SECRET_KEY",
+            "GATEHOUSE_DATABASE_URL",
+            "GATEHOUSE_BIND",
+            "GATEHOUSE_TRUSTED_PROXIES",
+        ];
         for (raw, variable) in cases.into_iter().zip(expected) {
             let err = Config::validate(raw).err().map(|e| e.variable);
             assert_eq!(err.as_deref(), Some(variable));
@@ -240,10 +247,8 @@ mod tests {
     fn secret_file_is_created_private_and_reused() -> Result<(), Box<dyn std::error::Error>> {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir()?;
-        let config = Config::validate(RawConfig {
-            data_dir: Some(dir.path().display().to_string()),
-            ..Default::default()
-        })?;
+        let config =
+            Config::validate(RawConfig { data_dir: Some(dir.path().display().to_string()), ..Default::default() })?;
         let (first, created) = config.load_or_create_secret()?;
         assert!(created);
         let mode = std::fs::metadata(dir.path().join("secret_key"))?.permissions().mode();

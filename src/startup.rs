@@ -63,8 +63,9 @@ pub struct Backends {
 /// Connects the database (migrating it) and the state store, and wires the use cases.
 pub async fn connect(config: &Config, overrides: &Overrides) -> Result<Backends, StartupError> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ConfigError { variable: "GATEHOUSE_DATA_DIR".into(), problem: format!("cannot create directory: {e}") }
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError {
+            variable: "GATEHOUSE_DATA_DIR".into(),
+            problem: format!("cannot create directory: {e}"),
         })?;
     }
     let database = Database::connect(&config.database_url).await.map_err(StartupError::Database)?;
@@ -140,7 +141,10 @@ impl Application {
 
 async fn first_start(services: &Services) -> Result<(), StoreError> {
     if services.clients.ensure_default_cli_client().await? {
-        tracing::info!(client_id = gatehouse_core::services::clients::DEFAULT_CLI_CLIENT_ID, "created the default public client");
+        tracing::info!(
+            client_id = gatehouse_core::services::clients::DEFAULT_CLI_CLIENT_ID,
+            "created the default public client"
+        );
     }
     if services.accounts.is_empty().await? {
         tracing::warn!(

@@ -49,6 +49,13 @@ fn set_document_csp() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects run only in the browser: this marks the page as hydrated, so
+    // the JavaScript-on browser tests know the wasm bundle really took over.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/gatehouse.css"/>
         <Title text="Gatehouse"/>

@@ -72,7 +72,8 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Create { email, name, admin, workspace } => {
             let password = read_password()?;
             let services = services().await?;
-            let registration = AccountRegistration { email, name, password, is_admin: admin, workspace_name: workspace };
+            let registration =
+                AccountRegistration { email, name, password, is_admin: admin, workspace_name: workspace };
             let account = services.accounts.create(registration).await?;
             let role = if account.is_admin { " (admin)" } else { "" };
             println!("created account {} <{}>{role}", account.name, account.email);
@@ -86,7 +87,9 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Create { client_id, name, confidential, scopes } => {
             let allowed_scopes = gatehouse_core::scope::parse(&scopes);
-            if let Some(unknown) = allowed_scopes.iter().find(|s| !gatehouse_core::scope::SUPPORTED.contains(&s.as_str())) {
+            if let Some(unknown) =
+                allowed_scopes.iter().find(|s| !gatehouse_core::scope::SUPPORTED.contains(&s.as_str()))
+            {
                 bail!("unknown scope {unknown:?}; known: {}", gatehouse_core::scope::SUPPORTED.join(" "));
             }
             let client_type = if confidential { ClientType::Confidential } else { ClientType::Public };

@@ -140,10 +140,8 @@ fn finish(server: &str, token: serde_json::Value) -> anyhow::Result<()> {
         _ => token["subject_email"].as_str().unwrap_or("unknown").to_owned(),
     };
     let path = credentials_path()?;
-    let mut all: serde_json::Map<String, serde_json::Value> = std::fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let mut all: serde_json::Map<String, serde_json::Value> =
+        std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
     all.insert(
         server.to_owned(),
         serde_json::json!({

@@ -87,9 +87,8 @@ impl<S: Send + Sync> FromRequest<S> for OAuthParams {
                 "content type must be application/x-www-form-urlencoded or application/json".to_owned(),
             )));
         }
-        let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ParamsRejection::TooLarge)?;
+        let body =
+            axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|_| ParamsRejection::TooLarge)?;
         let parsed = if is_form { Self::from_form(&body) } else { Self::from_json(&body) };
         parsed.map_err(ParamsRejection::Invalid)
     }

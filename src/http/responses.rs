@@ -49,9 +49,7 @@ pub fn oauth_error(err: &OAuthError) -> Response {
     }
     let mut response = no_store((status, Json(body)).into_response());
     if err.code == OAuthErrorCode::InvalidClient {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="gatehouse""#));
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="gatehouse""#));
     }
     response
 }

@@ -38,9 +38,8 @@ pub fn SignInPage() -> impl IntoView {
 }
 
 fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: ServerAction<SignOut>) -> impl IntoView {
-    let action_error = move || {
-        sign_in.value().get().and_then(Result::err).map(|err: AppError| view! { <Notice code=err.error/> })
-    };
+    let action_error =
+        move || sign_in.value().get().and_then(Result::err).map(|err: AppError| view! { <Notice code=err.error/> });
     let csrf = page.csrf_token.clone();
     view! {
         <section class="card" aria-labelledby="signin-title">

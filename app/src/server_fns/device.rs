@@ -38,14 +38,26 @@ pub struct AuthorizeView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DevicePageData {
     /// Ask for a code.
-    EnterCode { viewer: Option<Viewer>, notice: Option<AppErrorCode> },
+    EnterCode {
+        viewer: Option<Viewer>,
+        notice: Option<AppErrorCode>,
+    },
     /// The code is valid but nobody is signed in.
-    SignInRequired { signin_url: String },
+    SignInRequired {
+        signin_url: String,
+    },
     Authorize(Box<AuthorizeView>),
     /// The signed-in person already decided this request.
-    Decided { approved: bool, client_name: String, user_code: String, viewer: Viewer },
+    Decided {
+        approved: bool,
+        client_name: String,
+        user_code: String,
+        viewer: Viewer,
+    },
     /// Unknown, expired, denied by someone else or used: one generic answer.
-    Invalid { viewer: Option<Viewer> },
+    Invalid {
+        viewer: Option<Viewer>,
+    },
 }
 
 /// What approve and deny answer.

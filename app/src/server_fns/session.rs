@@ -60,7 +60,9 @@ pub async fn sign_in(
     let password = gatehouse_core::SecretString::new(password);
     let account = match ctx.services.accounts.sign_in(&email, &password, client_ip()).await {
         Ok(account) => account,
-        Err(SignInError::InvalidCredentials) => return Err(fail(AppError::new(AppErrorCode::InvalidCredentials), &back)),
+        Err(SignInError::InvalidCredentials) => {
+            return Err(fail(AppError::new(AppErrorCode::InvalidCredentials), &back));
+        }
         Err(SignInError::Unavailable(err)) => return Err(fail(unavailable(err), &back)),
     };
     sign_in_session(&ctx, &session, &account).await.map_err(|e| fail(e, &back))?;

@@ -52,11 +52,22 @@ pub struct Decision {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum FlowStatus {
     Pending,
-    Approved { decision: Decision },
+    Approved {
+        decision: Decision,
+    },
     /// One poll has claimed the approval and is minting the token.
-    Redeeming { decision: Decision, claimed_at: DateTime<Utc> },
-    Redeemed { decision: Decision, token_id: Uuid, redeemed_at: DateTime<Utc> },
-    Denied { decision: Decision },
+    Redeeming {
+        decision: Decision,
+        claimed_at: DateTime<Utc>,
+    },
+    Redeemed {
+        decision: Decision,
+        token_id: Uuid,
+        redeemed_at: DateTime<Utc>,
+    },
+    Denied {
+        decision: Decision,
+    },
 }
 
 impl FlowStatus {
@@ -85,9 +96,13 @@ pub enum FlowChange {
     Approve(Decision),
     Deny(Decision),
     /// A token-endpoint poll by `client_id`.
-    Poll { client_id: String },
+    Poll {
+        client_id: String,
+    },
     /// The claiming poll minted `token_id`.
-    FinishRedemption { token_id: Uuid },
+    FinishRedemption {
+        token_id: Uuid,
+    },
     /// The claiming poll could not mint; let a later poll try again.
     ReleaseClaim,
 }
@@ -102,7 +117,9 @@ pub enum Verdict {
     /// Approve or deny met a flow that was already decided.
     AlreadyResolved,
     AuthorizationPending,
-    SlowDown { interval: u32 },
+    SlowDown {
+        interval: u32,
+    },
     AccessDenied,
     /// Another client's code, or a code already redeemed.
     InvalidGrant,
@@ -136,9 +153,7 @@ impl DeviceFlow {
     /// Applies `change` at `now`. Pure: the caller stores `next` atomically.
     pub fn apply(&self, change: &FlowChange, now: DateTime<Utc>) -> Transition {
         match change {
-            FlowChange::Approve(decision) => {
-                self.decide(FlowStatus::Approved { decision: decision.clone() }, now)
-            }
+            FlowChange::Approve(decision) => self.decide(FlowStatus::Approved { decision: decision.clone() }, now),
             FlowChange::Deny(decision) => self.decide(FlowStatus::Denied { decision: decision.clone() }, now),
             FlowChange::Poll { client_id } => self.poll(client_id, now),
             FlowChange::FinishRedemption { token_id } => match &self.status {

@@ -4,9 +4,7 @@
 use crate::error::StoreError;
 use crate::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use crate::formats::user_code::UserCode;
-use crate::model::{
-    AccessTokenRecord, Account, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership,
-};
+use crate::model::{AccessTokenRecord, Account, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership};
 use crate::secret::SecretString;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -54,8 +54,12 @@ pub async fn layer(State(public): State<Arc<PublicOrigin>>, request: Request, ne
     }
     let headers = request.headers();
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    if is_cross_site(text(header::HeaderName::from_static("sec-fetch-site")), text(header::ORIGIN), text(header::HOST), &public.0)
-    {
+    if is_cross_site(
+        text(header::HeaderName::from_static("sec-fetch-site")),
+        text(header::ORIGIN),
+        text(header::HOST),
+        &public.0,
+    ) {
         tracing::warn!(path = request.uri().path(), "refused a cross-site state-changing request");
         return json_error(StatusCode::FORBIDDEN, "cross_site_request", "cross-site requests may not change state");
     }

@@ -143,10 +143,7 @@ mod tests {
         typo[8] = if typo[8] == b'a' { b'b' } else { b'a' };
         let typo = String::from_utf8(typo).unwrap_or_default();
         assert_eq!(BearerToken::parse(&typo).err(), Some(MalformedToken::BadChecksum));
-        assert_eq!(
-            BearerToken::parse(&text.replacen("gtha_", "ghp_x", 1)).err(),
-            Some(MalformedToken::UnknownPrefix)
-        );
+        assert_eq!(BearerToken::parse(&text.replacen("gtha_", "ghp_x", 1)).err(), Some(MalformedToken::UnknownPrefix));
         assert_eq!(BearerToken::parse("gtha_!!").err(), Some(MalformedToken::BadChecksum));
     }
 

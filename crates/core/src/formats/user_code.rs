@@ -105,11 +105,7 @@ mod tests {
             " wdjbmjht\n",
             "WDJB.MJHT",
         ] {
-            assert_eq!(
-                UserCode::normalize(input).map(|c| c.as_str().to_owned()),
-                canonical,
-                "{input:?}"
-            );
+            assert_eq!(UserCode::normalize(input).map(|c| c.as_str().to_owned()), canonical, "{input:?}");
         }
     }
 

@@ -2,11 +2,11 @@
 
 use super::Ports;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
+use crate::formats::base62;
 use crate::model::{ClientType, OAuthClient};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::random::random_string;
 use crate::secret::{SecretString, sha256_hex};
-use crate::formats::base62;
 
 /// The public client every installation has, used by `gatehouse login`.
 pub const DEFAULT_CLI_CLIENT_ID: &str = "gatehouse-cli";

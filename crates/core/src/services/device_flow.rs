@@ -7,7 +7,7 @@ use crate::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict
 use crate::formats::device_code::DeviceCode;
 use crate::formats::token::{BearerToken, TokenKind};
 use crate::formats::user_code::UserCode;
-use crate::model::{AccessTokenRecord, Account, FlowSubject, NewAccessToken, WorkspaceMembership, LOCAL_ISSUER};
+use crate::model::{AccessTokenRecord, Account, FlowSubject, LOCAL_ISSUER, NewAccessToken, WorkspaceMembership};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::scope;
 use crate::secret::SecretString;
@@ -143,7 +143,10 @@ impl DeviceFlowService {
                     return Err(oauth(OAuthErrorCode::InvalidScope, "scope is empty"));
                 }
                 if requested.iter().any(|s| !client.allowed_scopes.contains(s)) {
-                    return Err(oauth(OAuthErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
+                    return Err(oauth(
+                        OAuthErrorCode::InvalidScope,
+                        "a requested scope is not allowed for this client",
+                    ));
                 }
                 requested
             }
@@ -316,9 +319,10 @@ impl DeviceFlowService {
             })),
             Verdict::AccessDenied => Err(oauth(OAuthErrorCode::AccessDenied, "the user denied this request")),
             Verdict::Expired => Err(oauth(OAuthErrorCode::ExpiredToken, "the device code has expired")),
-            Verdict::InvalidGrant => {
-                Err(oauth(OAuthErrorCode::InvalidGrant, "the device code was already used or belongs to another client"))
-            }
+            Verdict::InvalidGrant => Err(oauth(
+                OAuthErrorCode::InvalidGrant,
+                "the device code was already used or belongs to another client",
+            )),
             Verdict::Decided | Verdict::AlreadyResolved | Verdict::NotClaimed | Verdict::Done => {
                 Err(oauth(OAuthErrorCode::InvalidGrant, "the device code cannot be redeemed"))
             }
@@ -392,8 +396,7 @@ impl DeviceFlowService {
         };
         // The token exists now; failing to mark the flow redeemed must not
         // withhold it. A later claim would rotate this same row in place.
-        if let Err(err) =
-            self.ports.flows.apply(&key, &FlowChange::FinishRedemption { token_id: issued.id }, now).await
+        if let Err(err) = self.ports.flows.apply(&key, &FlowChange::FinishRedemption { token_id: issued.id }, now).await
         {
             tracing::error!(error = %err, token_id = %issued.id, "token minted but flow not marked redeemed");
         }

@@ -7,8 +7,8 @@ pub mod device_flow;
 
 use crate::clock::Clock;
 use crate::ports::{
-    AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore,
-    PasswordHasher, TokenRepository,
+    AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, PasswordHasher,
+    TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;

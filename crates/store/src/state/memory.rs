@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::StoreError;
+use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use gatehouse_core::ports::DeviceFlowStore;
-use gatehouse_core::UserCode;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

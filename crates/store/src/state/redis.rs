@@ -12,11 +12,11 @@ use crate::ConnectError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
+use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use gatehouse_core::ports::DeviceFlowStore;
-use gatehouse_core::UserCode;
-use redis::aio::ConnectionManager;
 use redis::Script;
+use redis::aio::ConnectionManager;
 
 /// A lost compare-and-set means another change landed; this bounds retries
 /// far above any realistic contention on one flow.
@@ -66,9 +66,8 @@ impl RedisFlowStore {
             .set_connection_timeout(std::time::Duration::from_secs(5))
             .set_response_timeout(std::time::Duration::from_secs(5))
             .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| ConnectError::Redis(e.to_string()))?;
+        let connection =
+            ConnectionManager::new_with_config(client, config).await.map_err(|e| ConnectError::Redis(e.to_string()))?;
         Ok(Self {
             connection,
             prefix: prefix.to_owned(),

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Starts the release binary on a fresh embedded database with one test account.
+set -euo pipefail
+cd "$(dirname "$0")"
+root="$(cd .. && pwd)"
+bin="$root/target/release/gatehouse"
+[ -x "$bin" ] || { echo "missing $bin: run 'cargo leptos build --release' first" >&2; exit 1; }
+export GATEHOUSE_DATA_DIR="$PWD/.data"
+export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PORT:-3137}"
+export GATEHOUSE_SITE_ROOT="$root/target/site"
+unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL GATEHOUSE_PUBLIC_URL
+rm -rf "$GATEHOUSE_DATA_DIR"
+printf '%s\n' "e2e-password-123" | "$bin" user create --email e2e@example.com --name "E2E Tester" --workspace "E2E"
+exec "$bin" serve

@@ -1,0 +1,56 @@
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
+
+export const EMAIL = "e2e@example.com";
+export const PASSWORD = "e2e-password-123";
+export const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code";
+
+export interface DeviceAuthorization {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  expires_in: number;
+  interval: number;
+}
+
+/** Starts a device flow over HTTP, as a CLI would. */
+export async function startFlow(request: APIRequestContext, deviceLabel: string): Promise<DeviceAuthorization> {
+  const response = await request.post("/v1/oauth/device/code", {
+    form: { client_id: "gatehouse-cli", device_label: deviceLabel },
+  });
+  expect(response.status()).toBe(200);
+  return (await response.json()) as DeviceAuthorization;
+}
+
+/** One token poll. */
+export async function poll(request: APIRequestContext, deviceCode: string) {
+  const response = await request.post("/v1/oauth/device/token", {
+    form: { grant_type: GRANT_TYPE, device_code: deviceCode, client_id: "gatehouse-cli" },
+  });
+  return { status: response.status(), body: await response.json() };
+}
+
+/** Fails the test on any uncaught page error, and (JS on) waits for hydration. */
+export function watchPage(page: Page, javaScriptEnabled: boolean) {
+  const errors: string[] = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(msg.text());
+  });
+  return {
+    errors,
+    async hydrated() {
+      if (javaScriptEnabled) {
+        await expect(page.locator("body[data-hydrated='true']")).toBeAttached({ timeout: 15_000 });
+      }
+    },
+  };
+}
+
+/** Fills in and submits the sign-in form the browser was sent to. */
+export async function signIn(page: Page) {
+  await expect(page).toHaveURL(/\/signin\?next=/);
+  await page.getByLabel("Email").fill(EMAIL);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, unit and API tests on both backend
+# pairs, then the Playwright suite (JavaScript on and off) against the
+# release binary in the system Chromium.
+#
+# PostgreSQL + Redis tests use GATEHOUSE_TEST_DATABASE_URL and
+# GATEHOUSE_TEST_REDIS_URL; when unset, local servers on the default ports
+# are used if they answer, else those tests are reported as skipped by name
+# (under CI=true a missing URL fails instead).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+
+if [ -z "${GATEHOUSE_TEST_DATABASE_URL:-}" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  export GATEHOUSE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"
+fi
+if [ -z "${GATEHOUSE_TEST_REDIS_URL:-}" ] && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  export GATEHOUSE_TEST_REDIS_URL="redis://127.0.0.1:6379"
+fi
+
+echo "==> rustfmt and clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p gatehouse-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+echo "==> the hydrate build pulls in neither sqlx nor tokio"
+if cargo tree -p gatehouse-app --features hydrate --target wasm32-unknown-unknown -e normal | grep -E '^[^a-z]*(sqlx|tokio) '; then
+  echo "the wasm build depends on sqlx or tokio" >&2
+  exit 1
+fi
+
+echo "==> unit and API tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+echo "==> browser tests"
+cargo leptos build --release
+(cd end2end && npx playwright test)

@@ -1,0 +1,229 @@
+//! `spawn_app(backend)` and the HTTP helpers the tests share.
+
+use chrono::Utc;
+use gatehouse::config::Config;
+use gatehouse::startup::{Application, Overrides};
+use gatehouse_core::ManualClock;
+use gatehouse_core::SecretString;
+use gatehouse_core::model::Account;
+use gatehouse_core::services::Services;
+use gatehouse_core::services::accounts::AccountRegistration;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Which backend pair a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file + in-process state store.
+    Embedded,
+    /// PostgreSQL + Redis from `GATEHOUSE_TEST_DATABASE_URL` / `GATEHOUSE_TEST_REDIS_URL`.
+    PostgresRedis,
+}
+
+/// Declares `name::embedded` and `name::postgres_redis` for an async test fn
+/// taking a `Backend`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn embedded() {
+                super::$name($crate::helpers::Backend::Embedded).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres_redis() {
+                if $crate::helpers::postgres_redis_available(concat!(module_path!(), "::postgres_redis")) {
+                    super::$name($crate::helpers::Backend::PostgresRedis).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// Whether the PostgreSQL/Redis URLs are set. Without them the test is
+/// reported as skipped by name, except under `CI=true`, where that is a failure.
+pub fn postgres_redis_available(test: &str) -> bool {
+    let present =
+        std::env::var("GATEHOUSE_TEST_DATABASE_URL").is_ok() && std::env::var("GATEHOUSE_TEST_REDIS_URL").is_ok();
+    if !present {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: GATEHOUSE_TEST_DATABASE_URL and GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
+        );
+        eprintln!("SKIPPED {test}: GATEHOUSE_TEST_DATABASE_URL / GATEHOUSE_TEST_REDIS_URL not set");
+    }
+    present
+}
+
+/// A running server and handles into it.
+pub struct TestApp {
+    pub address: String,
+    pub services: Services,
+    pub clock: Arc<ManualClock>,
+    /// An HTTP client with a cookie jar (one browser).
+    pub browser: reqwest::Client,
+    /// An HTTP client without cookies (a device or a CLI).
+    pub device: reqwest::Client,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Creates a fresh, empty PostgreSQL database and returns its URL.
+async fn fresh_postgres_database(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to GATEHOUSE_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let mut url = url::Url::parse(base).expect("GATEHOUSE_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// Starts the real server on port 0 with a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like `spawn_app`, with a chance to adjust the configuration.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    // Isolate from the developer's environment: only what the test sets counts.
+    let mut config = Config::load().expect("configuration");
+    config.bind = "127.0.0.1:0".parse().expect("address");
+    config.public_url = None;
+    config.data_dir = data_dir.path().to_path_buf();
+    config.secret_key = Some(SecretString::new("test-secret-that-is-long-enough-0123456789"));
+    match backend {
+        Backend::Embedded => {
+            config.database_url = format!("sqlite://{}/gatehouse.db", data_dir.path().display());
+            config.redis_url = None;
+        }
+        Backend::PostgresRedis => {
+            let base = std::env::var("GATEHOUSE_TEST_DATABASE_URL").expect("GATEHOUSE_TEST_DATABASE_URL");
+            config.database_url = fresh_postgres_database(&base).await;
+            config.redis_url = Some(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("GATEHOUSE_TEST_REDIS_URL"));
+            config.redis_key_prefix = format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple());
+        }
+    }
+    adjust(&mut config);
+    gatehouse::telemetry::init(config.log_format);
+
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = Application::build(config, Overrides { clock: Some(clock.clone()) }).await.expect("build the app");
+    let address = app.public_url().to_owned();
+    let services = app.services().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    TestApp {
+        address,
+        services,
+        clock,
+        browser: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        device: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        _data_dir: data_dir,
+    }
+}
+
+/// The public CLI client every installation has.
+pub const CLI: &str = "gatehouse-cli";
+/// The password test accounts get.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Creates an account directly through the use case.
+    pub async fn create_account(&self, email: &str) -> Account {
+        self.services
+            .accounts
+            .create(AccountRegistration {
+                email: email.to_owned(),
+                name: "Ada Lovelace".to_owned(),
+                password: SecretString::new(PASSWORD),
+                is_admin: false,
+                workspace_name: Some("Research".to_owned()),
+            })
+            .await
+            .expect("create account")
+    }
+
+    /// `POST /v1/oauth/device/code` as the CLI client.
+    pub async fn start_flow(&self, extra: &[(&str, &str)]) -> Value {
+        let mut form = vec![("client_id", CLI)];
+        form.extend_from_slice(extra);
+        let response = self.device.post(self.url("/v1/oauth/device/code")).form(&form).send().await.expect("request");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("json")
+    }
+
+    /// One token-endpoint poll; returns (status, body).
+    pub async fn poll(&self, device_code: &str) -> (u16, Value) {
+        self.poll_as(device_code, CLI).await
+    }
+
+    pub async fn poll_as(&self, device_code: &str, client_id: &str) -> (u16, Value) {
+        let response = self
+            .device
+            .post(self.url("/v1/oauth/device/token"))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", device_code),
+                ("client_id", client_id),
+            ])
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
+    }
+
+    /// Approves through the use case, as `account`.
+    pub async fn approve(&self, user_code: &str, account: &Account) {
+        use gatehouse_core::services::device_flow::DecisionKind;
+        self.services
+            .device_flows
+            .decide_as_account(user_code, account, DecisionKind::Approve, Some("127.0.0.1".into()))
+            .await
+            .expect("approve");
+    }
+
+    /// Moves the injected clock forward.
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(chrono::Duration::seconds(secs));
+    }
+
+    /// Signs the browser in through `/signin` and the sign-in server function.
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        let page = self.browser.get(self.url("/signin")).send().await.expect("signin page");
+        assert_eq!(page.status(), 200);
+        let csrf = hidden_input(&page.text().await.expect("html"), "csrf_token").expect("csrf field");
+        self.browser
+            .post(self.url("/console/api/signin"))
+            .form(&[("email", email), ("password", password), ("csrf_token", &csrf), ("next", "/device")])
+            .send()
+            .await
+            .expect("sign in")
+    }
+
+    /// `GET /v1/me` with a bearer token.
+    pub async fn me(&self, token: &str) -> reqwest::Response {
+        self.device.get(self.url("/v1/me")).bearer_auth(token).send().await.expect("request")
+    }
+}
+
+/// The value of `<input … name="NAME" value="…">` in server-rendered HTML.
+pub fn hidden_input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\"");
+    let start = html.find(&marker)?;
+    let tag_start = html[..start].rfind('<')?;
+    let tag_end = start + html[start..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let value_at = tag.find("value=\"")? + "value=\"".len();
+    let value_end = value_at + tag[value_at..].find('"')?;
+    Some(tag[value_at..value_end].to_owned())
+}

@@ -1,0 +1,121 @@
+//! SPEC §7: headers on every response, cross-site refusal, fail closed.
+
+use crate::helpers::{Backend, spawn_app};
+use crate::on_both_backends;
+use serde_json::Value;
+
+fn assert_security_headers(response: &reqwest::Response, what: &str) {
+    let headers = response.headers();
+    assert_eq!(headers.get("x-frame-options").map(|v| v.as_bytes()), Some(&b"DENY"[..]), "{what}");
+    assert_eq!(headers.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]), "{what}");
+    assert_eq!(headers.get("referrer-policy").map(|v| v.as_bytes()), Some(&b"no-referrer"[..]), "{what}");
+    let csp = headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+}
+
+async fn every_response_carries_the_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let get = |path: &'static str| app.device.get(app.url(path)).send();
+    for (path, status) in [
+        ("/device", 200),
+        ("/signin", 200),
+        ("/", 200),
+        ("/no-such-page", 404),
+        ("/v1/no-such-endpoint", 404),
+        ("/healthz", 200),
+        ("/readyz", 200),
+        ("/favicon.svg", 200),
+        ("/.well-known/oauth-authorization-server", 200),
+    ] {
+        let response = get(path).await.expect("request");
+        assert_eq!(response.status(), status, "{path}");
+        assert_security_headers(&response, path);
+        if path != "/favicon.svg" {
+            assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        }
+    }
+    let html = get("/device").await.expect("request");
+    let csp = html.headers()["content-security-policy"].to_str().unwrap_or_default().to_owned();
+    assert!(csp.contains("script-src 'self' 'nonce-"), "{csp}");
+    let error = app.device.post(app.url("/v1/oauth/device/token")).send().await.expect("request");
+    assert_eq!(error.status(), 400);
+    assert_security_headers(&error, "token error");
+    assert_eq!(error.headers()["pragma"], "no-cache");
+}
+
+async fn cross_site_state_changes_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for path in ["/console/api/signin", "/console/api/oauth/device/approve", "/console/api/oauth/device/deny"] {
+        let response = app
+            .browser
+            .post(app.url(path))
+            .header("origin", "https://evil.example")
+            .form(&[("user_code", "BCDF-GHJK"), ("csrf_token", "x")])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 403, "{path}");
+        assert_eq!(response.json::<Value>().await.expect("json")["error"], "cross_site_request");
+        let response = app
+            .browser
+            .post(app.url(path))
+            .header("sec-fetch-site", "cross-site")
+            .form(&[("user_code", "BCDF-GHJK")])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 403, "{path}");
+    }
+}
+
+async fn discovery_lists_the_device_grant(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let metadata: Value = app
+        .device
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .expect("r")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(metadata["issuer"], app.address);
+    assert_eq!(metadata["device_authorization_endpoint"], app.url("/v1/oauth/device/code"));
+    assert_eq!(metadata["token_endpoint"], app.url("/v1/oauth/device/token"));
+    assert!(
+        metadata["grant_types_supported"]
+            .as_array()
+            .is_some_and(|g| g.contains(&"urn:ietf:params:oauth:grant-type:device_code".into()))
+    );
+}
+
+on_both_backends!(
+    every_response_carries_the_security_headers,
+    cross_site_state_changes_are_refused,
+    discovery_lists_the_device_grant,
+);
+
+#[tokio::test]
+async fn a_secret_shorter_than_32_bytes_stops_startup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = gatehouse::config::Config::load().expect("config");
+    config.data_dir = dir.path().to_path_buf();
+    config.database_url = format!("sqlite://{}/g.db", dir.path().display());
+    config.secret_key = Some(gatehouse_core::SecretString::new("short"));
+    config.bind = "127.0.0.1:0".parse().expect("addr");
+    let err = gatehouse::startup::Application::build(config, Default::default()).await.err().map(|e| e.to_string());
+    assert_eq!(err.as_deref(), Some("GATEHOUSE_SECRET_KEY: must be at least 32 bytes"));
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_startup_with_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = gatehouse::config::Config::load().expect("config");
+    config.data_dir = dir.path().to_path_buf();
+    config.database_url = "postgres://nobody@127.0.0.1:1/none".to_owned();
+    config.bind = "127.0.0.1:0".parse().expect("addr");
+    let err = gatehouse::startup::Application::build(config, Default::default()).await.err().map(|e| e.to_string());
+    let err = err.expect("startup must fail");
+    assert!(err.starts_with("GATEHOUSE_DATABASE_URL: cannot connect to the database"), "{err}");
+    assert!(!err.contains('\n'));
+}
