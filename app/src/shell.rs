@@ -2,7 +2,7 @@
 
 use crate::pages::{DevicePage, HomePage, NotFound, SignInPage};
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, StaticSegment};
 
@@ -58,6 +58,7 @@ pub fn App() -> impl IntoView {
     });
     view! {
         <Stylesheet id="leptos" href="/pkg/gatehouse.css"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Title text="Gatehouse"/>
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>

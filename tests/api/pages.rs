@@ -104,11 +104,14 @@ async fn a_plain_form_post_is_answered_with_a_redirect(backend: Backend) {
     let user_code = flow["user_code"].as_str().expect("code").to_owned();
     let html = app.browser.get(app.url(&format!("/device?user_code={user_code}"))).send().await.expect("page");
     let csrf = hidden_input(&html.text().await.expect("html"), "csrf_token").expect("csrf");
-    // What a browser with JavaScript off sends.
+    // What a browser with JavaScript off sends (with no-referrer, Chromium
+    // reports `Origin: null` even for a same-origin form).
     let denied = app
         .browser
         .post(app.url("/console/api/oauth/device/deny"))
         .header("accept", "text/html,application/xhtml+xml")
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", "null")
         .form(&[("user_code", user_code.as_str()), ("csrf_token", csrf.as_str())])
         .send()
         .await
