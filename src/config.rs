@@ -113,9 +113,7 @@ impl Config {
         }
         let secret_key = raw.secret_key.map(SecretString::new);
         if let Some(secret) = &secret_key {
-            if secret.expose().len() < MIN_SECRET_BYTES {
-                return Err(problem("GATEHOUSE_SECRET_KEY", format!("must be at least {MIN_SECRET_BYTES} bytes")));
-            }
+            check_secret(secret)?;
         }
         let site_root = raw
             .site_root
@@ -172,6 +170,7 @@ impl Config {
     /// (created with mode 0600 on first start). The flag is true when created.
     pub fn load_or_create_secret(&self) -> Result<(SecretString, bool), ConfigError> {
         if let Some(secret) = &self.secret_key {
+            check_secret(secret)?;
             return Ok((secret.clone(), false));
         }
         let path = self.data_dir.join("secret_key");
@@ -191,6 +190,13 @@ impl Config {
             .map_err(|e| problem(variable, format!("cannot write {}: {e}", path.display())))?;
         Ok((SecretString::new(secret), true))
     }
+}
+
+fn check_secret(secret: &SecretString) -> Result<(), ConfigError> {
+    if secret.expose().len() < MIN_SECRET_BYTES {
+        return Err(problem("GATEHOUSE_SECRET_KEY", format!("must be at least {MIN_SECRET_BYTES} bytes")));
+    }
+    Ok(())
 }
 
 /// Checks the public URL and strips its trailing slash.

@@ -1,0 +1,120 @@
+//! The same cases against every `DeviceFlowStore`: in-process, and Redis when
+//! `GATEHOUSE_TEST_REDIS_URL` is set (skipped by name otherwise; a failure
+//! under `CI=true`).
+
+use chrono::{DateTime, Duration, Utc};
+use gatehouse_core::UserCode;
+use gatehouse_core::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};
+use gatehouse_core::model::{FlowSubject, LOCAL_ISSUER};
+use gatehouse_core::ports::DeviceFlowStore;
+use gatehouse_store::state::{MemoryFlowStore, RedisFlowStore};
+use std::sync::Arc;
+
+fn flow(hash: &str, code: &str, now: DateTime<Utc>) -> DeviceFlow {
+    DeviceFlow {
+        device_code_hash: hash.to_owned(),
+        user_code: UserCode::normalize(code).expect("code"),
+        client_id: "cli".into(),
+        client_name: "CLI".into(),
+        scopes: vec!["full".into()],
+        device_label: None,
+        requester_ip: None,
+        requester_user_agent: None,
+        created_at: now,
+        expires_at: now + Duration::seconds(600),
+        interval_secs: 5,
+        last_polled_at: None,
+        status: FlowStatus::Pending,
+    }
+}
+
+fn approve(now: DateTime<Utc>) -> FlowChange {
+    FlowChange::Approve(Decision {
+        subject: FlowSubject { account_id: None, email: "ada@example.com".into(), issuer: LOCAL_ISSUER.into() },
+        at: now,
+        from_ip: None,
+    })
+}
+
+async fn stores(test: &str) -> Vec<(&'static str, Arc<dyn DeviceFlowStore>)> {
+    let mut stores: Vec<(&'static str, Arc<dyn DeviceFlowStore>)> =
+        vec![("memory", Arc::new(MemoryFlowStore::default()))];
+    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
+        Ok(url) => {
+            let prefix = format!("gatehouse-conformance:{}:", uuid::Uuid::new_v4().simple());
+            stores.push(("redis", Arc::new(RedisFlowStore::connect(&url, &prefix).await.expect("redis"))));
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
+            );
+            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
+        }
+    }
+    stores
+}
+
+#[tokio::test]
+async fn user_codes_are_unique_while_retained() {
+    let now = Utc::now();
+    for (name, store) in stores("user_codes_are_unique_while_retained").await {
+        let first = flow("hash-a", "BCDF-GHJK", now);
+        assert!(store.insert(&first, now + Duration::seconds(1200)).await.expect("insert"), "{name}");
+        let clash = flow("hash-b", "BCDF-GHJK", now);
+        assert!(!store.insert(&clash, now + Duration::seconds(1200)).await.expect("insert"), "{name}");
+        let found = store.find_by_user_code(&first.user_code, now).await.expect("find");
+        assert_eq!(found.map(|f| f.device_code_hash), Some("hash-a".to_owned()), "{name}");
+        let missing = FlowKey::DeviceCodeHash("hash-b".into());
+        assert!(store.apply(&missing, &FlowChange::ReleaseClaim, now).await.expect("apply").is_none(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn changes_apply_by_either_key_and_terminal_states_hold() {
+    let now = Utc::now();
+    for (name, store) in stores("changes_apply_by_either_key_and_terminal_states_hold").await {
+        let f = flow("hash-c", "CDFG-HJKL", now);
+        store.insert(&f, now + Duration::seconds(1200)).await.expect("insert");
+        let by_code = FlowKey::UserCode(f.user_code.clone());
+        let (_, t) = store.apply(&by_code, &approve(now), now).await.expect("apply").expect("flow");
+        assert_eq!(t.verdict, Verdict::Decided, "{name}");
+        let (_, t) = store.apply(&by_code, &approve(now), now).await.expect("apply").expect("flow");
+        assert_eq!(t.verdict, Verdict::AlreadyResolved, "{name}");
+        let by_hash = FlowKey::DeviceCodeHash("hash-c".into());
+        let poll = FlowChange::Poll { client_id: "cli".into() };
+        let (_, t) = store.apply(&by_hash, &poll, now).await.expect("apply").expect("flow");
+        assert!(matches!(t.verdict, Verdict::Claimed(_)), "{name}: {:?}", t.verdict);
+    }
+}
+
+/// 50 concurrent polls of one approved flow, many rounds: exactly one claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_polls_claim_an_approval_exactly_once() {
+    let now = Utc::now();
+    for (name, store) in stores("racing_polls_claim_an_approval_exactly_once").await {
+        for round in 0..40 {
+            let hash = format!("race-{round}");
+            let code = UserCode::generate(&gatehouse_store::crypto::OsRandom);
+            let mut f = flow(&hash, code.as_str(), now);
+            f.user_code = code;
+            store.insert(&f, now + Duration::seconds(1200)).await.expect("insert");
+            store.apply(&FlowKey::DeviceCodeHash(hash.clone()), &approve(now), now).await.expect("approve");
+            let polls = (0..50).map(|_| {
+                let store = store.clone();
+                let key = FlowKey::DeviceCodeHash(hash.clone());
+                tokio::spawn(async move {
+                    store.apply(&key, &FlowChange::Poll { client_id: "cli".into() }, now).await.expect("poll")
+                })
+            });
+            let mut claims = 0;
+            for poll in futures::future::join_all(polls).await {
+                let (_, transition) = poll.expect("task").expect("flow");
+                if matches!(transition.verdict, Verdict::Claimed(_)) {
+                    claims += 1;
+                }
+            }
+            assert_eq!(claims, 1, "{name} round {round}");
+        }
+    }
+}
