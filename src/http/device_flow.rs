@@ -127,14 +127,14 @@ fn token_response(grant: &TokenGrant) -> serde_json::Value {
         "token_id": grant.token_id,
         "subject_type": grant.token.kind().subject_type(),
     });
-    body.as_object_mut().map(|object| {
+    if let Some(object) = body.as_object_mut() {
         object.extend(subject_fields(
             grant.account.as_ref(),
             &grant.workspaces,
             &grant.subject.email,
             &grant.subject.issuer,
         ))
-    });
+    }
     body
 }
 

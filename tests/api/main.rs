@@ -1,6 +1,9 @@
 //! API integration tests: the real server on port 0, spoken to over HTTP,
 //! on SQLite + in-process state and on PostgreSQL + Redis.
 
+// A failed expectation is how a test reports; panicking is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod helpers;
 
 mod device_flow;

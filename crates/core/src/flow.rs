@@ -202,12 +202,12 @@ impl DeviceFlow {
 
         let mut next = self.clone();
         next.last_polled_at = Some(now);
-        if let Some(last) = self.last_polled_at {
-            if now - last < Duration::seconds(i64::from(self.interval_secs)) {
-                next.interval_secs = self.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
-                let interval = next.interval_secs;
-                return Transition { verdict: Verdict::SlowDown { interval }, next: Some(next) };
-            }
+        if let Some(last) = self.last_polled_at
+            && now - last < Duration::seconds(i64::from(self.interval_secs))
+        {
+            next.interval_secs = self.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
+            let interval = next.interval_secs;
+            return Transition { verdict: Verdict::SlowDown { interval }, next: Some(next) };
         }
         let verdict = match &self.status {
             FlowStatus::Pending => Verdict::AuthorizationPending,

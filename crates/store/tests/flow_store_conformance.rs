@@ -2,6 +2,9 @@
 //! `GATEHOUSE_TEST_REDIS_URL` is set (skipped by name otherwise; a failure
 //! under `CI=true`).
 
+// A failed expectation is how a test reports; panicking is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::UserCode;
 use gatehouse_core::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};

@@ -69,10 +69,10 @@ impl DeviceFlowStore for MemoryFlowStore {
         let mut flows = self.lock();
         let now = flow.created_at;
         flows.sweep(now);
-        if let Some(existing) = flows.by_user_code.get(flow.user_code.as_str()).cloned() {
-            if flows.live(&existing, now).is_some() {
-                return Ok(false);
-            }
+        if let Some(existing) = flows.by_user_code.get(flow.user_code.as_str()).cloned()
+            && flows.live(&existing, now).is_some()
+        {
+            return Ok(false);
         }
         flows.by_user_code.insert(flow.user_code.as_str().to_owned(), flow.device_code_hash.clone());
         flows.by_device_code.insert(flow.device_code_hash.clone(), (flow.clone(), retain_until));
