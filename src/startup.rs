@@ -70,13 +70,14 @@ pub async fn connect(config: &Config, overrides: &Overrides) -> Result<Backends,
     }
     let database = Database::connect(&config.database_url).await.map_err(StartupError::Database)?;
     database.migrate().await.map_err(StartupError::Database)?;
-    let flows = gatehouse_store::connect_flow_store(config.redis_url.as_deref(), &config.redis_key_prefix)
+    let state = gatehouse_store::connect_state(config.redis_url.as_deref(), &config.redis_key_prefix)
         .await
         .map_err(StartupError::Redis)?;
     let repositories = database.repositories();
     let concurrency = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
     let ports = Ports {
-        flows,
+        flows: state.flows,
+        token_cache: state.token_cache,
         accounts: repositories.accounts,
         clients: repositories.clients,
         tokens: repositories.tokens,

@@ -44,6 +44,13 @@ pub enum ClientCommand {
         #[arg(long, default_value = "full")]
         scopes: String,
     },
+    /// List registered clients.
+    List,
+    /// Disable a client: it can no longer start flows, poll, revoke or introspect.
+    Disable {
+        #[arg(long = "id")]
+        client_id: String,
+    },
 }
 
 async fn services() -> anyhow::Result<gatehouse_core::services::Services> {
@@ -102,6 +109,29 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             if let Some(secret) = secret {
                 println!("client secret (shown once, store it now): {}", secret.expose());
             }
+            Ok(())
+        }
+        ClientCommand::List => {
+            let services = services().await?;
+            println!("{:<24} {:<13} {:<9} {:<8} NAME", "CLIENT ID", "TYPE", "STATUS", "DEVICE");
+            for client in services.clients.list().await? {
+                println!(
+                    "{:<24} {:<13} {:<9} {:<8} {}",
+                    client.client_id,
+                    client.client_type.as_str(),
+                    if client.disabled { "disabled" } else { "enabled" },
+                    if client.device_grant_enabled { "yes" } else { "no" },
+                    client.name
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Disable { client_id } => {
+            let services = services().await?;
+            if !services.clients.disable(&client_id, "cli").await? {
+                bail!("no enabled client with id {client_id:?}");
+            }
+            println!("disabled client {client_id}");
             Ok(())
         }
     }

@@ -1,6 +1,7 @@
 //! RFC 8628 endpoints: device authorization, token polling, code lookup.
 
 use super::AppState;
+use super::client_auth::client_credentials;
 use super::middleware::client_ip::ClientAddr;
 use super::params::OAuthParams;
 use super::responses::{flow_error, no_store, oauth_error, unavailable};
@@ -10,41 +11,11 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::services::accounts::default_workspace;
 use gatehouse_core::services::device_flow::{PollRequest, StartRequest, TokenGrant};
-use gatehouse_core::{OAuthError, OAuthErrorCode, SecretString};
+use gatehouse_core::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 
 /// The device grant's `grant_type` (RFC 8628 §3.4).
 pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// Client credentials from the body (`client_secret_post`) or HTTP Basic
-/// (`client_secret_basic`); using both, or naming two client ids, is refused.
-fn client_credentials(
-    headers: &HeaderMap,
-    params: &OAuthParams,
-) -> Result<(Option<String>, Option<SecretString>), OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
-    let Some(encoded) = basic else {
-        return Ok((params.owned("client_id"), params.owned("client_secret").map(SecretString::new)));
-    };
-    let invalid_client = || OAuthError::new(OAuthErrorCode::InvalidClient, "malformed HTTP Basic credentials");
-    use base64::Engine as _;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| invalid_client())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| invalid_client())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(invalid_client)?;
-    // RFC 6749 §2.3.1: both halves are form-urlencoded.
-    let decode = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
-    let (id, secret) = (decode(id).unwrap_or_default(), decode(secret).unwrap_or_default());
-    if params.get("client_secret").is_some() {
-        return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "use one client authentication method"));
-    }
-    if params.get("client_id").is_some_and(|body_id| body_id != id) {
-        return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "client_id does not match the credentials"));
-    }
-    Ok((Some(id), Some(SecretString::new(secret))))
-}
 
 /// `POST /v1/oauth/device/code` (RFC 8628 §3.1–3.2).
 pub async fn device_authorization(

@@ -2,12 +2,14 @@
 //! every response passes through.
 
 pub mod bearer;
+pub mod client_auth;
 pub mod device_flow;
 pub mod discovery;
 pub mod health;
 pub mod middleware;
 pub mod params;
 pub mod responses;
+pub mod token_management;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -45,6 +47,8 @@ pub fn api_routes() -> Router<AppState> {
         .route("/v1/oauth/device/code", post(device_flow::device_authorization))
         .route("/v1/oauth/device/token", post(device_flow::token))
         .route("/v1/oauth/device/lookup", get(device_flow::lookup))
+        .route("/v1/oauth/revoke", post(token_management::revoke))
+        .route("/v1/oauth/introspect", post(token_management::introspect))
         .route("/v1/me", get(bearer::me))
         .route("/v1/oauth/authorizations/self", axum::routing::delete(bearer::revoke_self))
         .route("/healthz", get(health::live))

@@ -92,6 +92,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     config.public_url = None;
     config.data_dir = data_dir.path().to_path_buf();
     config.secret_key = Some(SecretString::new("test-secret-that-is-long-enough-0123456789"));
+    // Static files come from the source tree, so these tests need no
+    // `cargo leptos build` output (the browser tests cover the built site).
+    config.site_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public");
     match backend {
         Backend::Embedded => {
             config.database_url = format!("sqlite://{}/gatehouse.db", data_dir.path().display());

@@ -8,4 +8,6 @@ mod helpers;
 
 mod device_flow;
 mod pages;
+mod races;
 mod security;
+mod token_management;

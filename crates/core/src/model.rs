@@ -78,7 +78,7 @@ pub struct FlowSubject {
 }
 
 /// A stored access token (never the plaintext).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenRecord {
     pub id: Uuid,
     pub subject_email: String,

@@ -36,6 +36,31 @@ pub trait DeviceFlowStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// What the token cache remembers about a token hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CachedLookup {
+    /// The row (active when cached; expiry is re-checked on every use).
+    Found(Box<AccessTokenRecord>),
+    /// No usable row has this hash.
+    Missing,
+}
+
+/// A shared cache of token lookups, so bearer requests on a warm token skip
+/// SQL. Lives in the state store (in-process or Redis), so invalidation
+/// reaches every instance at once.
+#[async_trait]
+pub trait TokenCache: Send + Sync {
+    /// The cached lookup for a token hash.
+    async fn get(&self, token_hash: &str) -> Result<Option<CachedLookup>, StoreError>;
+    /// Caches a lookup for `ttl`. A positive entry is refused (silently)
+    /// while its token id is invalidated, so a lookup that raced a
+    /// revocation cannot resurrect the token.
+    async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError>;
+    /// Forgets the token with this id, after the database committed its
+    /// revocation, rotation or expiry.
+    async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError>;
+}
+
 /// A new account with its first workspace.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
@@ -80,6 +105,10 @@ pub trait ClientRepository: Send + Sync {
     async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError>;
     /// Registers a client; false when the id is taken.
     async fn create(&self, client: &OAuthClient) -> Result<bool, StoreError>;
+    /// Every client, oldest first.
+    async fn list(&self) -> Result<Vec<OAuthClient>, StoreError>;
+    /// Disables an enabled client; true when this call disabled it.
+    async fn disable(&self, client_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// Access tokens, stored as hashes.
@@ -133,6 +162,7 @@ pub enum AuditKind {
     SignInFailed,
     AccountCreated,
     ClientCreated,
+    ClientDisabled,
 }
 
 impl AuditKind {
@@ -148,6 +178,7 @@ impl AuditKind {
             AuditKind::SignInFailed => "signin.failed",
             AuditKind::AccountCreated => "account.created",
             AuditKind::ClientCreated => "client.created",
+            AuditKind::ClientDisabled => "client.disabled",
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod state;
 
 pub use sessions::SqlSessionStore;
 pub use sql::Database;
-pub use state::connect_flow_store;
+pub use state::{StateStores, connect_state};
 
 /// Why a backend could not be reached or prepared at startup.
 #[derive(Debug, thiserror::Error)]

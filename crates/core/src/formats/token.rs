@@ -40,6 +40,12 @@ impl TokenKind {
         }
     }
 
+    /// The kind's scopes narrowed to those in `granted` (a row or a request
+    /// can only take scopes away, never add them).
+    pub fn narrow(self, granted: &[String]) -> Vec<String> {
+        self.scopes().iter().filter(|s| granted.iter().any(|g| g == *s)).map(|s| (*s).to_owned()).collect()
+    }
+
     /// The `subject_type` reported for tokens of this kind.
     pub const fn subject_type(self) -> &'static str {
         match self {
@@ -150,6 +156,8 @@ mod tests {
     #[test]
     fn scopes_come_from_the_kind() {
         assert_eq!(TokenKind::Account.scopes(), &["full"]);
+        assert_eq!(TokenKind::Account.narrow(&["full".into(), "apps:run".into()]), vec!["full"]);
+        assert!(TokenKind::External.narrow(&["full".into()]).is_empty());
         assert_eq!(TokenKind::External.subject_type(), "external_sso");
     }
 }

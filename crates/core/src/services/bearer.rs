@@ -3,13 +3,21 @@
 use super::{Ports, Settings};
 use crate::error::StoreError;
 use crate::formats::token::{BearerToken, MalformedToken, TokenKind};
-use crate::model::{AccessTokenRecord, Account, WorkspaceMembership};
-use crate::ports::{AuditEvent, AuditKind};
-use chrono::Duration;
-use std::sync::Arc;
+use crate::model::{AccessTokenRecord, Account, OAuthClient, WorkspaceMembership};
+use crate::ports::{AuditEvent, AuditKind, CachedLookup};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
 
 /// `last_used_at` is written at most this often per token.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
+/// How long a found token is cached (capped at its remaining life).
+const POSITIVE_TTL: Duration = Duration::seconds(60);
+/// How long an unknown token hash is cached.
+const NEGATIVE_TTL: Duration = Duration::seconds(10);
+/// Past this many tracked tokens the in-process touch throttle starts over.
+const TOUCH_TRACKING_LIMIT: usize = 100_000;
 
 /// Why a bearer request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +54,14 @@ pub struct TokenSubject {
 pub struct BearerService {
     ports: Ports,
     settings: Arc<Settings>,
+    /// When this instance last wrote `last_used_at` for each token; keeps
+    /// cached bearer requests from costing a SQL write each.
+    last_touch: Arc<Mutex<HashMap<Uuid, DateTime<Utc>>>>,
 }
 
 impl BearerService {
     pub(crate) fn new(ports: Ports, settings: Arc<Settings>) -> Self {
-        Self { ports, settings }
+        Self { ports, settings, last_touch: Arc::default() }
     }
 
     /// Whether bearer authentication is on.
@@ -70,15 +81,15 @@ impl BearerService {
             MalformedToken::BadChecksum => BearerError::InvalidToken("malformed token"),
         })?;
         let record = self
-            .ports
-            .tokens
-            .find_by_hash(&token.hash())
+            .lookup(&token.hash())
             .await?
-            .filter(|r| r.revoked_at.is_none() && r.prefix == token.kind().prefix())
+            .filter(|r| r.prefix == token.kind().prefix())
             .ok_or(BearerError::InvalidToken("unknown or revoked token"))?;
         let now = self.ports.clock.now();
         if record.expires_at <= now {
-            if self.ports.tokens.hard_expire(record.id, now).await? {
+            let won = self.ports.tokens.hard_expire(record.id, now).await?;
+            self.ports.token_cache.invalidate(record.id).await?;
+            if won {
                 self.ports
                     .audit(AuditEvent {
                         kind: AuditKind::TokenExpired,
@@ -93,13 +104,55 @@ impl BearerService {
             }
             return Err(BearerError::InvalidToken("token expired"));
         }
-        if record.last_used_at.is_none_or(|last| now - last >= TOUCH_EVERY) {
+        if self.due_for_touch(&record, now) {
             self.ports.tokens.touch(record.id, now, ip).await?;
         }
         let kind = token.kind();
-        let scopes =
-            kind.scopes().iter().filter(|s| record.scopes.iter().any(|r| r == *s)).map(|s| (*s).to_owned()).collect();
+        let scopes = kind.narrow(&record.scopes);
         Ok(AuthenticatedToken { record, kind, scopes })
+    }
+
+    /// The unrevoked row for a token hash, through the shared cache.
+    async fn lookup(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+        if let Some(cached) = self.ports.token_cache.get(token_hash).await? {
+            return Ok(match cached {
+                CachedLookup::Found(record) => Some(*record),
+                CachedLookup::Missing => None,
+            });
+        }
+        let found = self.ports.tokens.find_by_hash(token_hash).await?.filter(|r| r.revoked_at.is_none());
+        let now = self.ports.clock.now();
+        match &found {
+            Some(record) if record.expires_at > now => {
+                let ttl = POSITIVE_TTL.min(record.expires_at - now);
+                self.ports.token_cache.put(token_hash, &CachedLookup::Found(Box::new(record.clone())), ttl).await?;
+            }
+            // Expired rows are hard-expired by the caller, not cached.
+            Some(_) => {}
+            None => self.ports.token_cache.put(token_hash, &CachedLookup::Missing, NEGATIVE_TTL).await?,
+        }
+        Ok(found)
+    }
+
+    /// Whether this instance should record use of the token now.
+    fn due_for_touch(&self, record: &AccessTokenRecord, now: DateTime<Utc>) -> bool {
+        let mut last_touch = self.last_touch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let last = last_touch.get(&record.id).copied().or(record.last_used_at);
+        if last.is_some_and(|last| now - last < TOUCH_EVERY) {
+            return false;
+        }
+        if last_touch.len() >= TOUCH_TRACKING_LIMIT {
+            last_touch.clear();
+        }
+        last_touch.insert(record.id, now);
+        true
+    }
+
+    /// Revokes a token row and drops it from the cache; true when this call revoked it.
+    async fn revoke_row(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let revoked = self.ports.tokens.revoke(id, at).await?;
+        self.ports.token_cache.invalidate(id).await?;
+        Ok(revoked)
     }
 
     /// The token's subject with its account and workspaces.
@@ -121,7 +174,7 @@ impl BearerService {
     /// Revokes the presenting token (`DELETE /v1/oauth/authorizations/self`).
     pub async fn revoke_self(&self, token: &AuthenticatedToken, ip: Option<&str>) -> Result<(), StoreError> {
         let now = self.ports.clock.now();
-        if self.ports.tokens.revoke(token.record.id, now).await? {
+        if self.revoke_row(token.record.id, now).await? {
             self.ports
                 .audit(AuditEvent {
                     kind: AuditKind::TokenRevoked,
@@ -135,5 +188,65 @@ impl BearerService {
                 .await;
         }
         Ok(())
+    }
+
+    /// The active row for a presented token, touching nothing: no hard-expire,
+    /// no `last_used_at` (introspection and revocation are not uses).
+    async fn find_active(&self, presented: &str) -> Result<Option<(AccessTokenRecord, TokenKind)>, StoreError> {
+        let Ok(token) = BearerToken::parse(presented) else {
+            return Ok(None);
+        };
+        let now = self.ports.clock.now();
+        Ok(self
+            .lookup(&token.hash())
+            .await?
+            .filter(|r| r.expires_at > now && r.prefix == token.kind().prefix())
+            .map(|r| (r, token.kind())))
+    }
+
+    /// RFC 7009: revokes `presented` if it is an active token issued to
+    /// `client`. Unknown tokens, and other clients' tokens, change nothing and
+    /// are not reported, so the endpoint cannot be used to probe for tokens.
+    pub async fn revoke_for_client(
+        &self,
+        client: &OAuthClient,
+        presented: &str,
+        ip: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let Some((record, _)) = self.find_active(presented).await? else {
+            return Ok(());
+        };
+        if record.client_id != client.client_id {
+            tracing::warn!(client_id = %client.client_id, token_id = %record.id, "refused to revoke another client's token");
+            return Ok(());
+        }
+        let now = self.ports.clock.now();
+        if self.revoke_row(record.id, now).await? {
+            self.ports
+                .audit(AuditEvent {
+                    kind: AuditKind::TokenRevoked,
+                    actor: Some(client.client_id.clone()),
+                    subject: Some(record.subject_email.clone()),
+                    client_id: Some(record.client_id.clone()),
+                    ip: ip.map(str::to_owned),
+                    details: serde_json::json!({ "token_id": record.id, "by": "client" }),
+                    at: now,
+                })
+                .await;
+        }
+        Ok(())
+    }
+
+    /// RFC 7662: what a resource server may know about `presented`; `None`
+    /// when it is not an active token.
+    pub async fn introspect(&self, presented: &str) -> Result<Option<AuthenticatedToken>, StoreError> {
+        if !self.settings.enable_oauth_bearer {
+            return Ok(None);
+        }
+        Ok(self.find_active(presented).await?.map(|(record, kind)| AuthenticatedToken {
+            scopes: kind.narrow(&record.scopes),
+            record,
+            kind,
+        }))
     }
 }

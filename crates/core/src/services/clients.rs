@@ -90,9 +90,9 @@ impl ClientService {
         Ok(self.register(registration, "system").await?.is_some())
     }
 
-    /// Authenticates the client of a device-grant request: it must exist, be
-    /// enabled, prove its secret when confidential, and be allowed the grant.
-    pub async fn authenticate_for_device_grant(
+    /// Authenticates a client (RFC 6749 §2.3): it must exist and be enabled,
+    /// and prove its secret when confidential. Public clients have no secret.
+    pub async fn authenticate(
         &self,
         client_id: Option<&str>,
         secret: Option<&SecretString>,
@@ -117,6 +117,17 @@ impl ClientService {
                 return Err(OAuthError::new(OAuthErrorCode::InvalidClient, "client authentication failed").into());
             }
         }
+        Ok(client)
+    }
+
+    /// Authenticates the client of a device-grant request, which must also
+    /// be allowed that grant.
+    pub async fn authenticate_for_device_grant(
+        &self,
+        client_id: Option<&str>,
+        secret: Option<&SecretString>,
+    ) -> Result<OAuthClient, ClientAuthError> {
+        let client = self.authenticate(client_id, secret).await?;
         if !client.device_grant_enabled {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,
@@ -125,5 +136,31 @@ impl ClientService {
             .into());
         }
         Ok(client)
+    }
+
+    /// Every registered client, oldest first.
+    pub async fn list(&self) -> Result<Vec<OAuthClient>, StoreError> {
+        self.ports.clients.list().await
+    }
+
+    /// Disables a client: it can no longer start flows, poll, revoke or
+    /// introspect. False when no enabled client has this id.
+    pub async fn disable(&self, client_id: &str, actor: &str) -> Result<bool, StoreError> {
+        let now = self.ports.clock.now();
+        if !self.ports.clients.disable(client_id, now).await? {
+            return Ok(false);
+        }
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::ClientDisabled,
+                actor: Some(actor.to_owned()),
+                subject: Some(client_id.to_owned()),
+                client_id: Some(client_id.to_owned()),
+                ip: None,
+                details: serde_json::Value::Null,
+                at: now,
+            })
+            .await;
+        Ok(true)
     }
 }

@@ -370,10 +370,12 @@ impl DeviceFlowService {
             None => (TokenKind::External, None, Vec::new()),
         };
 
-        // A row may only narrow the kind's scopes.
-        let scopes: Vec<String> =
-            kind.scopes().iter().filter(|s| flow.scopes.iter().any(|f| f == *s)).map(|s| (*s).to_owned()).collect();
-        let scopes = if scopes.is_empty() { kind.scopes().iter().map(|s| (*s).to_owned()).collect() } else { scopes };
+        // A row may only narrow the kind's scopes; a flow that asked for none
+        // of them (another branch's scopes) gets the kind's own.
+        let scopes = match kind.narrow(&flow.scopes) {
+            narrowed if narrowed.is_empty() => kind.scopes().iter().map(|s| (*s).to_owned()).collect(),
+            narrowed => narrowed,
+        };
         let token = BearerToken::generate(kind, self.ports.random.as_ref());
         let expires_at = now + Duration::seconds(i64::from(self.settings.token_ttl));
         let new_token = NewAccessToken {
@@ -394,6 +396,13 @@ impl DeviceFlowService {
                 return Err(err.into());
             }
         };
+        // A rotated row's old secret must stop working on every instance now.
+        if issued.rotated
+            && let Err(err) = self.ports.token_cache.invalidate(issued.id).await
+        {
+            release().await;
+            return Err(err.into());
+        }
         // The token exists now; failing to mark the flow redeemed must not
         // withhold it. A later claim would rotate this same row in place.
         if let Err(err) = self.ports.flows.apply(&key, &FlowChange::FinishRedemption { token_id: issued.id }, now).await

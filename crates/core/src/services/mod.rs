@@ -8,7 +8,7 @@ pub mod device_flow;
 use crate::clock::Clock;
 use crate::ports::{
     AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, PasswordHasher,
-    TokenRepository,
+    TokenCache, TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Ports {
     pub flows: Arc<dyn DeviceFlowStore>,
+    pub token_cache: Arc<dyn TokenCache>,
     pub accounts: Arc<dyn AccountRepository>,
     pub clients: Arc<dyn ClientRepository>,
     pub tokens: Arc<dyn TokenRepository>,

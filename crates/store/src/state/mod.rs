@@ -1,26 +1,45 @@
-//! Where in-flight device flows live: in process (one instance) or in Redis
-//! (several instances). Both apply `DeviceFlow::apply` atomically per flow.
+//! Shared short-lived state: in-flight device flows and the token lookup
+//! cache, in process (one instance) or in Redis (several instances). Flows
+//! apply `DeviceFlow::apply` atomically per flow in both.
 
 mod memory;
+mod memory_cache;
 mod redis;
+mod redis_cache;
 
 pub use self::memory::MemoryFlowStore;
+pub use self::memory_cache::MemoryTokenCache;
 pub use self::redis::RedisFlowStore;
+pub use self::redis_cache::RedisTokenCache;
 
 use crate::ConnectError;
-use gatehouse_core::ports::DeviceFlowStore;
+use gatehouse_core::ports::{DeviceFlowStore, TokenCache};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// The in-process store when `redis_url` is `None`, else Redis. `key_prefix`
-/// namespaces Redis keys (so tests or deployments can share a server).
-pub async fn connect_flow_store(
-    redis_url: Option<&str>,
-    key_prefix: &str,
-) -> Result<Arc<dyn DeviceFlowStore>, ConnectError> {
+/// How long an invalidated token id refuses new cache entries: longer than
+/// any positive entry lives, so a lookup that read the row just before its
+/// revocation cannot cache it afterwards.
+pub const INVALIDATION_HOLD: Duration = Duration::from_secs(120);
+
+/// The state-store adapters.
+pub struct StateStores {
+    pub flows: Arc<dyn DeviceFlowStore>,
+    pub token_cache: Arc<dyn TokenCache>,
+}
+
+/// In process when `redis_url` is `None`, else Redis (one shared connection).
+/// `key_prefix` namespaces Redis keys, so tests or deployments can share a server.
+pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<StateStores, ConnectError> {
     match redis_url {
-        None => Ok(Arc::new(MemoryFlowStore::default())),
+        None => Ok(StateStores {
+            flows: Arc::new(MemoryFlowStore::default()),
+            token_cache: Arc::new(MemoryTokenCache::default()),
+        }),
         Some(url) if url.starts_with("redis:") || url.starts_with("rediss:") => {
-            Ok(Arc::new(RedisFlowStore::connect(url, key_prefix).await?))
+            let flows = RedisFlowStore::connect(url, key_prefix).await?;
+            let token_cache = RedisTokenCache::new(flows.connection(), key_prefix);
+            Ok(StateStores { flows: Arc::new(flows), token_cache: Arc::new(token_cache) })
         }
         Some(_) => Err(ConnectError::UnsupportedScheme("GATEHOUSE_REDIS_URL".into())),
     }

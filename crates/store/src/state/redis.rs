@@ -77,6 +77,11 @@ impl RedisFlowStore {
         })
     }
 
+    /// The shared (multiplexed, reconnecting) connection.
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
     fn flow_key(&self, hash: &str) -> String {
         format!("{}flow:{hash}", self.prefix)
     }

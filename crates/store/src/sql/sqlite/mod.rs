@@ -224,6 +224,25 @@ impl ClientRepository for SqliteRepository {
         .map_err(store_err)?;
         Ok(result.rows_affected() == 1)
     }
+
+    async fn list(&self) -> Result<Vec<OAuthClient>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM oauth_clients ORDER BY created_at, client_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter().map(client).collect()
+    }
+
+    async fn disable(&self, client_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE oauth_clients SET disabled_at = ?2 WHERE client_id = ?1 AND disabled_at IS NULL")
+                .bind(client_id)
+                .bind(secs(at))
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
+        Ok(result.rows_affected() == 1)
+    }
 }
 
 #[async_trait]

@@ -1,0 +1,85 @@
+//! The in-process token cache: one mutex, real-time expiry.
+
+use async_trait::async_trait;
+use gatehouse_core::StoreError;
+use gatehouse_core::ports::{CachedLookup, TokenCache};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+use super::INVALIDATION_HOLD;
+
+/// Past this many entries, expired ones are swept (and if that is not
+/// enough, everything): the cache only ever saves work.
+const MAX_ENTRIES: usize = 200_000;
+
+#[derive(Default)]
+struct Entries {
+    by_hash: HashMap<String, (CachedLookup, Instant)>,
+    hash_by_id: HashMap<Uuid, String>,
+    invalidated: HashMap<Uuid, Instant>,
+}
+
+/// Token lookups cached in this process.
+#[derive(Default)]
+pub struct MemoryTokenCache {
+    entries: Mutex<Entries>,
+}
+
+impl MemoryTokenCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl TokenCache for MemoryTokenCache {
+    async fn get(&self, token_hash: &str) -> Result<Option<CachedLookup>, StoreError> {
+        let mut entries = self.lock();
+        match entries.by_hash.get(token_hash) {
+            Some((lookup, until)) if *until > Instant::now() => Ok(Some(lookup.clone())),
+            Some(_) => {
+                entries.by_hash.remove(token_hash);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let until = now + ttl.to_std().unwrap_or(Duration::ZERO);
+        let mut entries = self.lock();
+        if entries.by_hash.len() >= MAX_ENTRIES {
+            entries.by_hash.retain(|_, (_, until)| *until > now);
+            entries.invalidated.retain(|_, until| *until > now);
+            if entries.by_hash.len() >= MAX_ENTRIES {
+                entries.by_hash.clear();
+            }
+            let live: std::collections::HashSet<&String> = entries.by_hash.keys().collect();
+            let stale: Vec<Uuid> =
+                entries.hash_by_id.iter().filter(|(_, hash)| !live.contains(hash)).map(|(id, _)| *id).collect();
+            for id in stale {
+                entries.hash_by_id.remove(&id);
+            }
+        }
+        if let CachedLookup::Found(record) = lookup {
+            if entries.invalidated.get(&record.id).is_some_and(|until| *until > now) {
+                return Ok(());
+            }
+            entries.hash_by_id.insert(record.id, token_hash.to_owned());
+        }
+        entries.by_hash.insert(token_hash.to_owned(), (lookup.clone(), until));
+        Ok(())
+    }
+
+    async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError> {
+        let mut entries = self.lock();
+        entries.invalidated.insert(token_id, Instant::now() + INVALIDATION_HOLD);
+        if let Some(hash) = entries.hash_by_id.remove(&token_id) {
+            entries.by_hash.remove(&hash);
+        }
+        Ok(())
+    }
+}

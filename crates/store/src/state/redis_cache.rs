@@ -1,0 +1,129 @@
+//! The Redis token cache, shared by every instance: an entry per token hash,
+//! an index from token id to hash (so revocation can find the entry), and a
+//! short-lived "invalidated" marker per id that refuses positive entries, so
+//! a lookup that raced a revocation cannot cache the revoked row again.
+
+use async_trait::async_trait;
+use gatehouse_core::StoreError;
+use gatehouse_core::ports::{CachedLookup, TokenCache};
+use redis::Script;
+use redis::aio::ConnectionManager;
+use uuid::Uuid;
+
+use super::INVALIDATION_HOLD;
+
+/// Caches a positive entry unless the id is marked invalidated.
+const PUT_FOUND: &str = r"
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+return 1";
+
+/// Marks the id invalidated and deletes its entry.
+const INVALIDATE: &str = r"
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+local hash = redis.call('GET', KEYS[1])
+if hash then redis.call('DEL', ARGV[2] .. hash) end
+redis.call('DEL', KEYS[1])
+return 1";
+
+/// Token lookups cached in Redis.
+#[derive(Clone)]
+pub struct RedisTokenCache {
+    connection: ConnectionManager,
+    prefix: String,
+    put_found: Script,
+    invalidate: Script,
+}
+
+fn redis_err(err: redis::RedisError) -> StoreError {
+    StoreError::from_err(err)
+}
+
+impl RedisTokenCache {
+    /// A cache over an existing connection, with keys under `prefix`.
+    pub fn new(connection: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            connection,
+            prefix: prefix.to_owned(),
+            put_found: Script::new(PUT_FOUND),
+            invalidate: Script::new(INVALIDATE),
+        }
+    }
+
+    fn hash_key_prefix(&self) -> String {
+        format!("{}tc:h:", self.prefix)
+    }
+
+    fn hash_key(&self, hash: &str) -> String {
+        format!("{}{hash}", self.hash_key_prefix())
+    }
+
+    fn id_key(&self, id: Uuid) -> String {
+        format!("{}tc:id:{id}", self.prefix)
+    }
+
+    fn invalidated_key(&self, id: Uuid) -> String {
+        format!("{}tc:dead:{id}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl TokenCache for RedisTokenCache {
+    async fn get(&self, token_hash: &str) -> Result<Option<CachedLookup>, StoreError> {
+        let mut conn = self.connection.clone();
+        let raw: Option<String> =
+            redis::cmd("GET").arg(self.hash_key(token_hash)).query_async(&mut conn).await.map_err(redis_err)?;
+        raw.map(|raw| serde_json::from_str(&raw).map_err(StoreError::from_err)).transpose()
+    }
+
+    async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {
+        let ttl_ms = ttl.num_milliseconds();
+        if ttl_ms <= 0 {
+            return Ok(());
+        }
+        let json = serde_json::to_string(lookup).map_err(StoreError::from_err)?;
+        let mut conn = self.connection.clone();
+        match lookup {
+            CachedLookup::Found(record) => {
+                let _: i64 = self
+                    .put_found
+                    .key(self.hash_key(token_hash))
+                    .key(self.id_key(record.id))
+                    .key(self.invalidated_key(record.id))
+                    .arg(json)
+                    .arg(ttl_ms)
+                    .arg(token_hash)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(redis_err)?;
+            }
+            CachedLookup::Missing => {
+                let _: () = redis::cmd("SET")
+                    .arg(self.hash_key(token_hash))
+                    .arg(json)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError> {
+        let hold_ms = i64::try_from(INVALIDATION_HOLD.as_millis()).unwrap_or(i64::MAX);
+        let mut conn = self.connection.clone();
+        let _: i64 = self
+            .invalidate
+            .key(self.id_key(token_id))
+            .key(self.invalidated_key(token_id))
+            .arg(hold_ms)
+            .arg(self.hash_key_prefix())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! Token revocation (RFC 7009) and introspection (RFC 7662).
+
+use super::AppState;
+use super::client_auth::client_credentials;
+use super::middleware::client_ip::ClientAddr;
+use super::params::OAuthParams;
+use super::responses::{no_store, oauth_error, unavailable};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::model::{ClientType, OAuthClient};
+use gatehouse_core::services::clients::ClientAuthError;
+use gatehouse_core::{OAuthError, OAuthErrorCode};
+use serde_json::json;
+
+/// Authenticates the calling client, or the error response to send.
+async fn calling_client(state: &AppState, headers: &HeaderMap, params: &OAuthParams) -> Result<OAuthClient, Response> {
+    let (client_id, secret) = client_credentials(headers, params).map_err(|e| oauth_error(&e))?;
+    state.services.clients.authenticate(client_id.as_deref(), secret.as_ref()).await.map_err(|err| match err {
+        ClientAuthError::OAuth(e) => oauth_error(&e),
+        ClientAuthError::Unavailable(e) => unavailable(&e),
+    })
+}
+
+fn token_param(params: &OAuthParams) -> Result<&str, OAuthError> {
+    params.get("token").ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidRequest, "token is required"))
+}
+
+/// `POST /v1/oauth/revoke`: 200 whether or not the token existed (RFC 7009
+/// §2.2), so the endpoint reveals nothing about which tokens exist.
+/// `token_type_hint` is accepted and, with one kind of token, needs no use.
+pub async fn revoke(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+    params: OAuthParams,
+) -> Response {
+    let client = match calling_client(&state, &headers, &params).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    let token = match token_param(&params) {
+        Ok(token) => token,
+        Err(err) => return oauth_error(&err),
+    };
+    match state.services.bearer.revoke_for_client(&client, token, ip.as_deref()).await {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(err) => unavailable(&err),
+    }
+}
+
+/// `POST /v1/oauth/introspect`, for resource servers registered as
+/// confidential clients.
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, params: OAuthParams) -> Response {
+    let client = match calling_client(&state, &headers, &params).await {
+        Ok(client) => client,
+        Err(response) => return response,
+    };
+    if client.client_type != ClientType::Confidential {
+        return oauth_error(&OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "introspection requires a confidential client",
+        ));
+    }
+    let token = match token_param(&params) {
+        Ok(token) => token,
+        Err(err) => return oauth_error(&err),
+    };
+    let found = match state.services.bearer.introspect(token).await {
+        Ok(found) => found,
+        Err(err) => return unavailable(&err),
+    };
+    let body = match found {
+        None => json!({ "active": false }),
+        Some(token) => {
+            let record = &token.record;
+            json!({
+                "active": true,
+                "scope": token.scopes.join(" "),
+                "client_id": record.client_id,
+                "sub": record.account_id.map_or_else(|| record.subject_email.clone(), |id| id.to_string()),
+                "username": record.subject_email,
+                "exp": record.expires_at.timestamp(),
+                "iat": record.created_at.timestamp(),
+                "token_type": "Bearer",
+                "subject_type": token.kind.subject_type(),
+                "iss": state.edge.public_url,
+            })
+        }
+    };
+    no_store(Json(body).into_response())
+}

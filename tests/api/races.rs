@@ -1,0 +1,174 @@
+//! Races that must never double-issue: each runs many rounds and checks the
+//! invariants (one token, one outcome, one active row) every round.
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::on_both_backends;
+use gatehouse_core::model::{Account, LOCAL_ISSUER};
+use gatehouse_core::services::device_flow::{DecideError, DecisionKind};
+use serde_json::Value;
+
+const ROUNDS: usize = 200;
+
+async fn decide(app: &TestApp, code: &str, account: &Account, kind: DecisionKind) -> Result<(), DecideError> {
+    app.services.device_flows.decide_as_account(code, account, kind, None).await.map(|_| ())
+}
+
+fn codes(flow: &Value) -> (String, String) {
+    (flow["user_code"].as_str().expect("code").to_owned(), flow["device_code"].as_str().expect("code").to_owned())
+}
+
+async fn active_token_for(app: &TestApp, label: &str) -> bool {
+    app.services
+        .ports
+        .tokens
+        .find_active_for_device("ada@example.com", LOCAL_ISSUER, "gatehouse-cli", label)
+        .await
+        .expect("query")
+        .is_some()
+}
+
+async fn fifty_pollers_racing_an_approval_get_one_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.create_account("ada@example.com").await;
+    for round in 0..ROUNDS {
+        let (user_code, device_code) = codes(&app.start_flow(&[("device_label", "racer")]).await);
+        let approve = decide(&app, &user_code, &account, DecisionKind::Approve);
+        let polls = futures::future::join_all((0..50).map(|_| app.poll(&device_code)));
+        let (approved, answers) = tokio::join!(approve, polls);
+        approved.expect("approve");
+        let mut tokens = answers.iter().filter(|(status, _)| *status == 200).count();
+        if tokens == 0 {
+            // Every poll came before the approval (and slowed the flow down):
+            // the next poll that honours the interval redeems.
+            let interval = answers.iter().filter_map(|(_, body)| body["interval"].as_i64()).max().unwrap_or(5);
+            app.advance(interval);
+            tokens += usize::from(app.poll(&device_code).await.0 == 200);
+        }
+        assert_eq!(tokens, 1, "round {round}: {answers:?}");
+        assert!(answers.iter().all(|(status, _)| matches!(status, 200 | 400)), "round {round}: {answers:?}");
+        app.advance(60);
+        assert_eq!(app.poll(&device_code).await.1["error"], "invalid_grant", "round {round}");
+    }
+}
+
+async fn approve_against_deny_has_one_outcome_everywhere(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.create_account("ada@example.com").await;
+    for round in 0..ROUNDS {
+        let (user_code, device_code) = codes(&app.start_flow(&[("device_label", "contested")]).await);
+        let (approved, denied) = tokio::join!(
+            decide(&app, &user_code, &account, DecisionKind::Approve),
+            decide(&app, &user_code, &account, DecisionKind::Deny),
+        );
+        assert!(approved.is_ok() != denied.is_ok(), "round {round}: exactly one decision wins");
+        let loser = if approved.is_ok() { denied } else { approved };
+        assert!(matches!(loser, Err(DecideError::AlreadyResolved)), "round {round}");
+        let (status, body) = app.poll(&device_code).await;
+        if approved_won(&status) {
+            assert_eq!(status, 200, "round {round}: {body}");
+        } else {
+            assert_eq!(body["error"], "access_denied", "round {round}");
+        }
+        assert_eq!(approved_won(&status), active_token_for(&app, "contested").await, "round {round}");
+        // Clean slate for the next round: no active token for the label.
+        if status == 200 {
+            let token = body["access_token"].as_str().expect("token");
+            app.device
+                .delete(app.url("/v1/oauth/authorizations/self"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("revoke");
+        }
+        app.advance(60);
+    }
+}
+
+fn approved_won(status: &u16) -> bool {
+    *status == 200
+}
+
+async fn two_concurrent_approves_mint_one_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.create_account("ada@example.com").await;
+    for round in 0..ROUNDS {
+        let (user_code, device_code) = codes(&app.start_flow(&[]).await);
+        let (a, b) = tokio::join!(
+            decide(&app, &user_code, &account, DecisionKind::Approve),
+            decide(&app, &user_code, &account, DecisionKind::Approve),
+        );
+        assert_eq!(usize::from(a.is_ok()) + usize::from(b.is_ok()), 1, "round {round}");
+        let (first, second) = tokio::join!(app.poll(&device_code), app.poll(&device_code));
+        assert_eq!(
+            usize::from(first.0 == 200) + usize::from(second.0 == 200),
+            1,
+            "round {round}: {first:?} {second:?}"
+        );
+        app.advance(60);
+    }
+}
+
+async fn approvals_racing_expiry_give_a_token_or_expired_token_never_both(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.create_account("ada@example.com").await;
+    let (mut tokens, mut expired) = (0, 0);
+    for round in 0..ROUNDS {
+        let label = format!("expiring-{round}");
+        let (user_code, device_code) = codes(&app.start_flow(&[("device_label", &label)]).await);
+        // One second before the expiry instant: approve and poll while the
+        // clock moves onto it, then poll once more afterwards.
+        app.advance(599);
+        let approve = decide(&app, &user_code, &account, DecisionKind::Approve);
+        let tick = async { app.advance(1) };
+        let (_, (), racing) = tokio::join!(approve, tick, app.poll(&device_code));
+        app.advance(60);
+        let after = app.poll(&device_code).await;
+        let answers = [racing, after];
+        let got_token = answers.iter().filter(|(status, _)| *status == 200).count();
+        let got_expired = answers.iter().any(|(_, body)| body["error"] == "expired_token");
+        assert!(got_token <= 1, "round {round}: {answers:?}");
+        assert!(!(got_token == 1 && got_expired), "round {round}: a token and expired_token: {answers:?}");
+        assert_eq!(got_token == 1, active_token_for(&app, &label).await, "round {round}: {answers:?}");
+        if got_token == 1 {
+            tokens += 1;
+        } else {
+            assert!(got_expired, "round {round}: {answers:?}");
+            expired += 1;
+        }
+    }
+    assert_eq!(tokens + expired, ROUNDS);
+}
+
+async fn twenty_approvals_of_one_device_leave_one_active_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.create_account("ada@example.com").await;
+    for round in 0..10 {
+        let label = format!("shared-{round}");
+        let mut flows = Vec::new();
+        for _ in 0..20 {
+            flows.push(codes(&app.start_flow(&[("device_label", &label)]).await));
+        }
+        for (user_code, _) in &flows {
+            decide(&app, user_code, &account, DecisionKind::Approve).await.expect("approve");
+        }
+        let answers = futures::future::join_all(flows.iter().map(|(_, device_code)| app.poll(device_code))).await;
+        assert!(
+            answers.iter().all(|(status, _)| *status == 200),
+            "round {round}: no 5xx, every flow redeems: {answers:?}"
+        );
+        let mut live = 0;
+        for (_, token) in &answers {
+            live += usize::from(app.me(token["access_token"].as_str().expect("token")).await.status() == 200);
+        }
+        assert_eq!(live, 1, "round {round}: exactly one active token for the device");
+        assert!(active_token_for(&app, &label).await);
+    }
+}
+
+on_both_backends!(
+    fifty_pollers_racing_an_approval_get_one_token,
+    approve_against_deny_has_one_outcome_everywhere,
+    two_concurrent_approves_mint_one_token,
+    approvals_racing_expiry_give_a_token_or_expired_token_never_both,
+    twenty_approvals_of_one_device_leave_one_active_row,
+);
