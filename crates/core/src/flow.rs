@@ -33,8 +33,12 @@ pub struct DeviceFlow {
     pub requester_ip: Option<String>,
     pub requester_user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Epoch milliseconds on the wire, so a state-store script can compare it.
+    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub expires_at: DateTime<Utc>,
     pub interval_secs: u32,
+    /// Epoch milliseconds on the wire, like `expires_at`.
+    #[serde(with = "chrono::serde::ts_milliseconds_option")]
     pub last_polled_at: Option<DateTime<Utc>>,
     pub status: FlowStatus,
 }

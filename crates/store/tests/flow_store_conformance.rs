@@ -121,3 +121,55 @@ async fn racing_polls_claim_an_approval_exactly_once() {
         }
     }
 }
+
+/// The same poll sequence (honest, too fast, another client, after approval,
+/// after expiry) gives the same answers and the same final state in every
+/// store. Redis answers pending polls with its own one-round-trip script, so
+/// this is what keeps that script and the Rust rules in step.
+#[tokio::test]
+async fn poll_sequences_agree_across_stores() {
+    // Whole seconds: stores keep poll times to the millisecond.
+    let start = DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now");
+    let steps: [(i64, &str, bool); 12] = [
+        (0, "cli", false),
+        (1, "cli", false),
+        (3, "cli", false),
+        (9, "cli", false),
+        (25, "other", false),
+        (30, "cli", false),
+        (31, "cli", false),
+        (60, "cli", true),
+        (70, "cli", false),
+        (71, "cli", false),
+        (200, "cli", false),
+        (700, "cli", false),
+    ];
+    let mut transcripts = Vec::new();
+    for (name, store) in stores("poll_sequences_agree_across_stores").await {
+        let hash = format!("agree-{}", uuid::Uuid::new_v4().simple());
+        let code = UserCode::generate(&gatehouse_store::crypto::OsRandom);
+        let mut f = flow(&hash, code.as_str(), start);
+        f.user_code = code;
+        store.insert(&f, start + Duration::seconds(1200)).await.expect("insert");
+        let key = FlowKey::DeviceCodeHash(hash);
+        let mut transcript = Vec::new();
+        for (at, client, approve_first) in steps {
+            let now = start + Duration::seconds(at);
+            if approve_first {
+                store.apply(&key, &approve(now), now).await.expect("approve");
+            }
+            let (_, t) = store
+                .apply(&key, &FlowChange::Poll { client_id: client.into() }, now)
+                .await
+                .expect("poll")
+                .expect("flow");
+            transcript.push(format!("{at}s {client}: {:?}", t.verdict));
+        }
+        let (last, _) = store.apply(&key, &FlowChange::ReleaseClaim, start).await.expect("read").expect("flow");
+        transcript.push(format!("final interval {} last poll {:?}", last.interval_secs, last.last_polled_at));
+        transcripts.push((name, transcript));
+    }
+    for pair in transcripts.windows(2) {
+        assert_eq!(pair[0].1, pair[1].1, "{} and {} disagree", pair[0].0, pair[1].0);
+    }
+}

@@ -7,6 +7,15 @@ use crate::model::{ClientType, OAuthClient};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::random::random_string;
 use crate::secret::{SecretString, sha256_hex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How long a client record is reused from this process's memory. Polls are
+/// the hottest path and must reach only the state store, so clients are not
+/// read from SQL on every request; a change (disable) reaches this instance at
+/// once and other instances within this time.
+const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The public client every installation has, used by `gatehouse login`.
 pub const DEFAULT_CLI_CLIENT_ID: &str = "gatehouse-cli";
@@ -33,11 +42,41 @@ pub struct ClientRegistration {
 #[derive(Clone)]
 pub struct ClientService {
     ports: Ports,
+    recent: Arc<Mutex<HashMap<String, (Option<OAuthClient>, Instant)>>>,
 }
 
 impl ClientService {
     pub(crate) fn new(ports: Ports) -> Self {
-        Self { ports }
+        Self { ports, recent: Arc::default() }
+    }
+
+    /// The client by id, from the short-lived in-process cache or the database.
+    async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
+        let now = Instant::now();
+        {
+            let recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some((client, at)) = recent.get(client_id)
+                && now.duration_since(*at) < CLIENT_CACHE_TTL
+            {
+                return Ok(client.clone());
+            }
+        }
+        let client = self.ports.clients.find(client_id).await?;
+        let mut recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Unknown ids are cached too (briefly), but the map cannot grow without
+        // bound under a flood of made-up ids.
+        if recent.len() >= 10_000 {
+            recent.retain(|_, (_, at)| now.duration_since(*at) < CLIENT_CACHE_TTL);
+            if recent.len() >= 10_000 {
+                recent.clear();
+            }
+        }
+        recent.insert(client_id.to_owned(), (client.clone(), now));
+        Ok(client)
+    }
+
+    fn forget(&self, client_id: &str) {
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(client_id);
     }
 
     /// Registers a client. For a confidential client the generated secret is
@@ -62,6 +101,7 @@ impl ClientService {
         if !self.ports.clients.create(&client).await? {
             return Ok(None);
         }
+        self.forget(&client.client_id);
         self.ports
             .audit(AuditEvent {
                 kind: AuditKind::ClientCreated,
@@ -101,7 +141,7 @@ impl ClientService {
             .filter(|id| !id.is_empty())
             .ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
         let unknown = || OAuthError::new(OAuthErrorCode::InvalidClient, "unknown or disabled client");
-        let client = self.ports.clients.find(client_id).await?.ok_or_else(unknown)?;
+        let client = self.find(client_id).await?.ok_or_else(unknown)?;
         if client.disabled {
             return Err(unknown().into());
         }
@@ -147,7 +187,9 @@ impl ClientService {
     /// introspect. False when no enabled client has this id.
     pub async fn disable(&self, client_id: &str, actor: &str) -> Result<bool, StoreError> {
         let now = self.ports.clock.now();
-        if !self.ports.clients.disable(client_id, now).await? {
+        let disabled = self.ports.clients.disable(client_id, now).await?;
+        self.forget(client_id);
+        if !disabled {
             return Ok(false);
         }
         self.ports

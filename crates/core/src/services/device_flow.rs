@@ -124,8 +124,8 @@ pub struct DeviceFlowService {
 }
 
 impl DeviceFlowService {
-    pub(crate) fn new(ports: Ports, settings: Arc<Settings>) -> Self {
-        Self { clients: ClientService::new(ports.clone()), ports, settings }
+    pub(crate) fn new(ports: Ports, settings: Arc<Settings>, clients: ClientService) -> Self {
+        Self { clients, ports, settings }
     }
 
     /// RFC 8628 §3.1–3.2: validates the client and request, stores a new flow.

@@ -78,11 +78,14 @@ impl Services {
     /// Wires the use cases over `ports`.
     pub fn new(ports: Ports, settings: Settings) -> Self {
         let settings = Arc::new(settings);
+        // One client service, so its short-lived cache is forgotten for every
+        // user of it when a client changes.
+        let clients = clients::ClientService::new(ports.clone());
         Self {
-            device_flows: device_flow::DeviceFlowService::new(ports.clone(), settings.clone()),
+            device_flows: device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone()),
             accounts: accounts::AccountService::new(ports.clone()),
             bearer: bearer::BearerService::new(ports.clone(), settings),
-            clients: clients::ClientService::new(ports.clone()),
+            clients,
             ports,
         }
     }
