@@ -38,11 +38,14 @@ pub struct ClientRegistration {
     pub allowed_scopes: Vec<String>,
 }
 
+/// Client records (or their absence) recently read, with when.
+type RecentClients = HashMap<String, (Option<OAuthClient>, Instant)>;
+
 /// Client registration and authentication.
 #[derive(Clone)]
 pub struct ClientService {
     ports: Ports,
-    recent: Arc<Mutex<HashMap<String, (Option<OAuthClient>, Instant)>>>,
+    recent: Arc<Mutex<RecentClients>>,
 }
 
 impl ClientService {
