@@ -136,7 +136,7 @@ impl RedisFlowStore {
 enum FastPoll {
     Missing,
     /// It handled the poll: the value before, and the transition applied.
-    Done(DeviceFlow, Transition),
+    Done(Box<(DeviceFlow, Transition)>),
     /// Not a pending poll; the current raw value, for the general path.
     NotPending(String),
 }
@@ -180,7 +180,7 @@ impl RedisFlowStore {
         if transition.verdict != scripted {
             tracing::error!(rust = ?transition.verdict, script = ?scripted, "Redis poll script disagrees with the flow rules");
         }
-        Ok(FastPoll::Done(before, Transition { verdict: scripted, next: transition.next }))
+        Ok(FastPoll::Done(Box::new((before, Transition { verdict: scripted, next: transition.next }))))
     }
 
     /// Read, apply the rule in Rust, compare-and-set; retry on a lost race.
@@ -268,7 +268,7 @@ impl DeviceFlowStore for RedisFlowStore {
         if let FlowChange::Poll { client_id } = change {
             match self.poll_pending(&flow_key, client_id, change, now).await? {
                 FastPoll::Missing => return Ok(None),
-                FastPoll::Done(before, transition) => return Ok(Some((before, transition))),
+                FastPoll::Done(done) => return Ok(Some(*done)),
                 FastPoll::NotPending(raw) => known = Some(raw),
             }
         }
