@@ -18,6 +18,14 @@ const POSITIVE_TTL: Duration = Duration::seconds(60);
 const NEGATIVE_TTL: Duration = Duration::seconds(10);
 /// Past this many tracked tokens the in-process touch throttle starts over.
 const TOUCH_TRACKING_LIMIT: usize = 100_000;
+/// How long this process reuses an account and its workspaces for `/v1/me`.
+/// Revocation still takes effect at once: the token itself is checked first.
+const SUBJECT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Past this many cached subjects the cache starts over.
+const SUBJECT_CACHE_LIMIT: usize = 10_000;
+
+/// Accounts (active ones only) and their workspaces, recently read, with when.
+type RecentSubjects = HashMap<Uuid, (Account, Vec<WorkspaceMembership>, std::time::Instant)>;
 
 /// Why a bearer request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -57,11 +65,12 @@ pub struct BearerService {
     /// When this instance last wrote `last_used_at` for each token; keeps
     /// cached bearer requests from costing a SQL write each.
     last_touch: Arc<Mutex<HashMap<Uuid, DateTime<Utc>>>>,
+    subjects: Arc<Mutex<RecentSubjects>>,
 }
 
 impl BearerService {
     pub(crate) fn new(ports: Ports, settings: Arc<Settings>) -> Self {
-        Self { ports, settings, last_touch: Arc::default() }
+        Self { ports, settings, last_touch: Arc::default(), subjects: Arc::default() }
     }
 
     /// Whether bearer authentication is on.
@@ -160,14 +169,33 @@ impl BearerService {
         let Some(account_id) = token.record.account_id else {
             return Ok(TokenSubject { token, account: None, workspaces: Vec::new() });
         };
-        let account = self
-            .ports
-            .accounts
-            .find_by_id(account_id)
-            .await?
-            .filter(|a| !a.disabled)
-            .ok_or(BearerError::InvalidToken("the token's account is disabled"))?;
-        let workspaces = self.ports.accounts.workspaces(account_id).await?;
+        let now = std::time::Instant::now();
+        let cached = {
+            let subjects = self.subjects.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            subjects
+                .get(&account_id)
+                .filter(|(_, _, at)| now.duration_since(*at) < SUBJECT_TTL)
+                .map(|(account, workspaces, _)| (account.clone(), workspaces.clone()))
+        };
+        let (account, workspaces) = match cached {
+            Some(subject) => subject,
+            None => {
+                let account = self
+                    .ports
+                    .accounts
+                    .find_by_id(account_id)
+                    .await?
+                    .filter(|a| !a.disabled)
+                    .ok_or(BearerError::InvalidToken("the token's account is disabled"))?;
+                let workspaces = self.ports.accounts.workspaces(account_id).await?;
+                let mut subjects = self.subjects.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if subjects.len() >= SUBJECT_CACHE_LIMIT {
+                    subjects.clear();
+                }
+                subjects.insert(account_id, (account.clone(), workspaces.clone(), now));
+                (account, workspaces)
+            }
+        };
         Ok(TokenSubject { token, account: Some(account), workspaces })
     }
 

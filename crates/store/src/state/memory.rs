@@ -2,28 +2,28 @@
 //! runs entirely under the lock, which is never held across an await.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use gatehouse_core::ports::DeviceFlowStore;
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-/// How often inserts sweep out flows past their retention.
-const SWEEP_EVERY: Duration = Duration::seconds(30);
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 struct Flows {
-    by_device_code: HashMap<String, (DeviceFlow, DateTime<Utc>)>,
-    by_user_code: HashMap<String, String>,
-    last_sweep: Option<DateTime<Utc>>,
+    by_device_code: HashMap<Arc<str>, (DeviceFlow, DateTime<Utc>)>,
+    by_user_code: HashMap<String, Arc<str>>,
+    /// Every retained flow by when it may be dropped, so sweeping costs only
+    /// what has expired instead of a scan of every flow under the lock.
+    retention: BTreeSet<(DateTime<Utc>, Arc<str>)>,
 }
 
 impl Flows {
     fn remove(&mut self, device_code_hash: &str) {
-        if let Some((flow, _)) = self.by_device_code.remove(device_code_hash) {
+        if let Some((flow, until)) = self.by_device_code.remove(device_code_hash) {
             self.by_user_code.remove(flow.user_code.as_str());
+            self.retention.remove(&(until, Arc::from(device_code_hash)));
         }
     }
 
@@ -36,14 +36,12 @@ impl Flows {
         self.by_device_code.get_mut(hash).map(|(flow, _)| flow)
     }
 
+    /// Drops every flow whose retention ended by `now`.
     fn sweep(&mut self, now: DateTime<Utc>) {
-        if self.last_sweep.is_some_and(|last| now - last < SWEEP_EVERY) {
-            return;
-        }
-        self.last_sweep = Some(now);
-        let gone: Vec<String> =
-            self.by_device_code.iter().filter(|(_, (_, until))| *until <= now).map(|(h, _)| h.clone()).collect();
-        for hash in gone {
+        while let Some((until, hash)) = self.retention.first().cloned() {
+            if until > now {
+                break;
+            }
             self.remove(&hash);
         }
     }
@@ -74,8 +72,10 @@ impl DeviceFlowStore for MemoryFlowStore {
         {
             return Ok(false);
         }
-        flows.by_user_code.insert(flow.user_code.as_str().to_owned(), flow.device_code_hash.clone());
-        flows.by_device_code.insert(flow.device_code_hash.clone(), (flow.clone(), retain_until));
+        let hash: Arc<str> = Arc::from(flow.device_code_hash.as_str());
+        flows.by_user_code.insert(flow.user_code.as_str().to_owned(), hash.clone());
+        flows.retention.insert((retain_until, hash.clone()));
+        flows.by_device_code.insert(hash, (flow.clone(), retain_until));
         Ok(true)
     }
 
@@ -95,7 +95,7 @@ impl DeviceFlowStore for MemoryFlowStore {
     ) -> Result<Option<(DeviceFlow, Transition)>, StoreError> {
         let mut flows = self.lock();
         let hash = match key {
-            FlowKey::DeviceCodeHash(hash) => hash.clone(),
+            FlowKey::DeviceCodeHash(hash) => Arc::from(hash.as_str()),
             FlowKey::UserCode(code) => match flows.by_user_code.get(code.as_str()) {
                 Some(hash) => hash.clone(),
                 None => return Ok(None),
@@ -114,5 +114,45 @@ impl DeviceFlowStore for MemoryFlowStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use gatehouse_core::flow::FlowStatus;
+
+    fn flow(hash: &str, code: &str, now: DateTime<Utc>) -> DeviceFlow {
+        DeviceFlow {
+            device_code_hash: hash.to_owned(),
+            user_code: UserCode::normalize(code).expect("code"),
+            client_id: "cli".into(),
+            client_name: "CLI".into(),
+            scopes: vec!["full".into()],
+            device_label: None,
+            requester_ip: None,
+            requester_user_agent: None,
+            created_at: now,
+            expires_at: now + Duration::seconds(600),
+            interval_secs: 5,
+            last_polled_at: None,
+            status: FlowStatus::Pending,
+        }
+    }
+
+    #[tokio::test]
+    async fn inserts_sweep_out_flows_past_retention() {
+        let store = MemoryFlowStore::default();
+        let t0 = Utc::now();
+        assert!(store.insert(&flow("a", "BCDF-GHJK", t0), t0 + Duration::seconds(10)).await.expect("insert"));
+        assert!(store.insert(&flow("b", "CDFG-HJKL", t0), t0 + Duration::seconds(100)).await.expect("insert"));
+        let later = t0 + Duration::seconds(20);
+        assert!(store.insert(&flow("c", "DFGH-JKLM", later), later + Duration::seconds(10)).await.expect("insert"));
+        let flows = store.lock();
+        assert_eq!(flows.by_device_code.len(), 2, "a was swept");
+        assert_eq!(flows.by_user_code.len(), 2);
+        assert_eq!(flows.retention.len(), 2);
+        assert!(!flows.by_device_code.contains_key("a"));
     }
 }
