@@ -190,18 +190,6 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         }
     };
 
-    let routes = generate_route_list(App);
-    let app = crate::http::api_routes()
-        .leptos_routes_with_context(&state, routes, provide, {
-            let options = leptos_options.clone();
-            move || shell(options.clone())
-        })
-        .fallback(fallback)
-        .method_not_allowed_fallback(|| async {
-            json_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")
-        })
-        .with_state(state);
-
     let https = public_url.starts_with("https://");
     let sessions = SessionManagerLayer::new(backends.sessions.clone())
         .with_name(if https { "__Host-gatehouse_session" } else { "gatehouse_session" })
@@ -210,12 +198,29 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
+    // Pages and server functions have sessions; the REST API, which devices
+    // and resource servers call without cookies, does not pay for them.
+    let routes = generate_route_list(App);
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, provide, {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(fallback)
+        .layer(sessions);
+    let app = crate::http::api_routes()
+        .merge(pages)
+        .method_not_allowed_fallback(|| async {
+            json_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")
+        })
+        .with_state(state);
+
     let public_origin = Arc::new(PublicOrigin(origin_of(public_url)));
     let trusted = Arc::new(TrustedProxies(config.trusted_proxies.clone()));
 
     // Router::layer keeps each layer's body types inside the router; the
     // last added is the outermost.
-    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES)).layer(sessions).layer(
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES)).layer(
         ServiceBuilder::new()
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .layer(axum::middleware::from_fn_with_state(Hsts(https), security_headers::layer))

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 struct Flows {
-    by_device_code: HashMap<Arc<str>, (DeviceFlow, DateTime<Utc>)>,
+    /// Boxed, so growing the map moves pointers rather than whole flows.
+    by_device_code: HashMap<Arc<str>, Box<(DeviceFlow, DateTime<Utc>)>>,
     by_user_code: HashMap<String, Arc<str>>,
     /// Every retained flow by when it may be dropped, so sweeping costs only
     /// what has expired instead of a scan of every flow under the lock.
@@ -21,7 +22,8 @@ struct Flows {
 
 impl Flows {
     fn remove(&mut self, device_code_hash: &str) {
-        if let Some((flow, until)) = self.by_device_code.remove(device_code_hash) {
+        if let Some(entry) = self.by_device_code.remove(device_code_hash) {
+            let (flow, until) = *entry;
             self.by_user_code.remove(flow.user_code.as_str());
             self.retention.remove(&(until, Arc::from(device_code_hash)));
         }
@@ -29,11 +31,11 @@ impl Flows {
 
     /// The retained flow under `hash`, dropping it if its retention ended.
     fn live(&mut self, hash: &str, now: DateTime<Utc>) -> Option<&mut DeviceFlow> {
-        let expired = self.by_device_code.get(hash).is_some_and(|(_, until)| *until <= now);
+        let expired = self.by_device_code.get(hash).is_some_and(|entry| entry.1 <= now);
         if expired {
             self.remove(hash);
         }
-        self.by_device_code.get_mut(hash).map(|(flow, _)| flow)
+        self.by_device_code.get_mut(hash).map(|entry| &mut entry.0)
     }
 
     /// Drops every flow whose retention ended by `now`.
@@ -75,7 +77,7 @@ impl DeviceFlowStore for MemoryFlowStore {
         let hash: Arc<str> = Arc::from(flow.device_code_hash.as_str());
         flows.by_user_code.insert(flow.user_code.as_str().to_owned(), hash.clone());
         flows.retention.insert((retain_until, hash.clone()));
-        flows.by_device_code.insert(hash, (flow.clone(), retain_until));
+        flows.by_device_code.insert(hash, Box::new((flow.clone(), retain_until)));
         Ok(true)
     }
 
