@@ -42,8 +42,16 @@ end
 
 function done(summary, latency, requests)
   io.write(string.format("p50 %.2f ms, p99 %.2f ms\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+  local totals, pool = {}, 0
   for _, thread in ipairs(threads) do
-    local pool = thread:get("bodies")
-    io.write(string.format("thread %d: pool of %d codes\n", thread:get("id"), #pool))
+    pool = pool + #thread:get("bodies")
+    for answer, count in pairs(thread:get("answers")) do
+      totals[answer] = (totals[answer] or 0) + count
+    end
   end
+  io.write(string.format("pool of %d pending codes; answers:", pool))
+  for answer, count in pairs(totals) do
+    io.write(string.format(" %s=%d", answer, count))
+  end
+  io.write("\n")
 end
