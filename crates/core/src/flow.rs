@@ -242,21 +242,7 @@ mod tests {
     }
 
     fn flow() -> DeviceFlow {
-        DeviceFlow {
-            device_code_hash: "h".into(),
-            user_code: UserCode::normalize("BCDF-GHJK").unwrap_or_else(|| unreachable!()),
-            client_id: "cli".into(),
-            client_name: "CLI".into(),
-            scopes: vec!["full".into()],
-            device_label: Some("laptop".into()),
-            requester_ip: None,
-            requester_user_agent: None,
-            created_at: t0(),
-            expires_at: t0() + Duration::seconds(600),
-            interval_secs: 5,
-            last_polled_at: None,
-            status: FlowStatus::Pending,
-        }
+        crate::testing::pending_flow("h", "BCDF-GHJK", t0())
     }
 
     fn decision() -> Decision {

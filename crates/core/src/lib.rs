@@ -15,6 +15,8 @@ pub mod random;
 pub mod scope;
 pub mod secret;
 pub mod services;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{OAuthError, OAuthErrorCode, StoreError};

@@ -7,29 +7,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::UserCode;
-use gatehouse_core::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};
+use gatehouse_core::flow::{Decision, FlowChange, FlowKey, Verdict};
 use gatehouse_core::model::{FlowSubject, LOCAL_ISSUER};
 use gatehouse_core::ports::DeviceFlowStore;
+use gatehouse_core::testing::pending_flow as flow;
 use gatehouse_store::state::{MemoryFlowStore, RedisFlowStore};
 use std::sync::Arc;
-
-fn flow(hash: &str, code: &str, now: DateTime<Utc>) -> DeviceFlow {
-    DeviceFlow {
-        device_code_hash: hash.to_owned(),
-        user_code: UserCode::normalize(code).expect("code"),
-        client_id: "cli".into(),
-        client_name: "CLI".into(),
-        scopes: vec!["full".into()],
-        device_label: None,
-        requester_ip: None,
-        requester_user_agent: None,
-        created_at: now,
-        expires_at: now + Duration::seconds(600),
-        interval_secs: 5,
-        last_polled_at: None,
-        status: FlowStatus::Pending,
-    }
-}
 
 fn approve(now: DateTime<Utc>) -> FlowChange {
     FlowChange::Approve(Decision {

@@ -123,25 +123,7 @@ impl DeviceFlowStore for MemoryFlowStore {
 mod tests {
     use super::*;
     use chrono::Duration;
-    use gatehouse_core::flow::FlowStatus;
-
-    fn flow(hash: &str, code: &str, now: DateTime<Utc>) -> DeviceFlow {
-        DeviceFlow {
-            device_code_hash: hash.to_owned(),
-            user_code: UserCode::normalize(code).expect("code"),
-            client_id: "cli".into(),
-            client_name: "CLI".into(),
-            scopes: vec!["full".into()],
-            device_label: None,
-            requester_ip: None,
-            requester_user_agent: None,
-            created_at: now,
-            expires_at: now + Duration::seconds(600),
-            interval_secs: 5,
-            last_polled_at: None,
-            status: FlowStatus::Pending,
-        }
-    }
+    use gatehouse_core::testing::pending_flow as flow;
 
     #[tokio::test]
     async fn inserts_sweep_out_flows_past_retention() {
