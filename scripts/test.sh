@@ -9,6 +9,8 @@
 # (under CI=true a missing URL fails instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+step() { echo "==> [$(date +%H:%M:%S)] $*"; }
+step "setup"
 . scripts/setup.sh
 
 if [ -z "${GATEHOUSE_TEST_DATABASE_URL:-}" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
@@ -18,24 +20,26 @@ if [ -z "${GATEHOUSE_TEST_REDIS_URL:-}" ] && redis-cli -h 127.0.0.1 -p 6379 ping
   export GATEHOUSE_TEST_REDIS_URL="redis://127.0.0.1:6379"
 fi
 
-echo "==> rustfmt and clippy"
+step "rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p gatehouse-app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
-echo "==> the hydrate build pulls in neither sqlx nor tokio"
+step "the hydrate build pulls in neither sqlx nor tokio"
 if cargo tree -p gatehouse-app --features hydrate --target wasm32-unknown-unknown -e normal | grep -E '^[^a-z]*(sqlx|tokio) '; then
   echo "the wasm build depends on sqlx or tokio" >&2
   exit 1
 fi
 
-echo "==> unit and API tests"
+step "unit and API tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else
   cargo test --workspace --no-fail-fast
 fi
 
-echo "==> browser tests"
+step "browser tests"
 cargo leptos build --release
+step "playwright"
 (cd end2end && npx playwright test)
+step "done"

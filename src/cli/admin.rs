@@ -43,6 +43,10 @@ pub enum ClientCommand {
         /// Space-separated scopes the client may request.
         #[arg(long, default_value = "full")]
         scopes: String,
+        /// Register without the device authorization grant (for example a
+        /// resource server that only introspects).
+        #[arg(long)]
+        no_device_grant: bool,
     },
     /// List registered clients.
     List,
@@ -92,7 +96,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
 /// Runs a `client` command.
 pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Create { client_id, name, confidential, scopes } => {
+        ClientCommand::Create { client_id, name, confidential, scopes, no_device_grant } => {
             let allowed_scopes = gatehouse_core::scope::parse(&scopes);
             if let Some(unknown) =
                 allowed_scopes.iter().find(|s| !gatehouse_core::scope::SUPPORTED.contains(&s.as_str()))
@@ -101,7 +105,13 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             }
             let client_type = if confidential { ClientType::Confidential } else { ClientType::Public };
             let services = services().await?;
-            let registration = ClientRegistration { client_id: client_id.clone(), name, client_type, allowed_scopes };
+            let registration = ClientRegistration {
+                client_id: client_id.clone(),
+                name,
+                client_type,
+                allowed_scopes,
+                device_grant: !no_device_grant,
+            };
             let Some((client, secret)) = services.clients.register(registration, "cli").await? else {
                 bail!("a client with id {client_id:?} already exists");
             };

@@ -94,6 +94,7 @@ async fn polling_answers_follow_rfc_8628(backend: Backend) {
                 name: "Other".into(),
                 client_type: gatehouse_core::model::ClientType::Public,
                 allowed_scopes: vec!["full".into()],
+                device_grant: true,
             },
             "test",
         )

@@ -26,6 +26,7 @@ async fn confidential(app: &TestApp, id: &str) -> String {
         name: "Resource server".to_owned(),
         client_type: ClientType::Confidential,
         allowed_scopes: vec!["full".to_owned()],
+        device_grant: false,
     };
     let (_, secret) = app.services.clients.register(registration, "test").await.expect("register").expect("new");
     secret.expect("confidential clients get a secret").expose().to_owned()
@@ -147,7 +148,47 @@ async fn revocation_rotation_and_expiry_beat_a_warm_cache(backend: Backend) {
     assert_eq!(app.me(&third).await.status(), 401, "hard-expired: the hash is gone");
 }
 
+async fn a_client_without_the_device_grant_is_unauthorized(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secret = confidential(&app, "rs").await;
+    let response = app
+        .device
+        .post(app.url("/v1/oauth/device/code"))
+        .basic_auth("rs", Some(&secret))
+        .form(&[("scope", "full")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await.expect("json")["error"], "unauthorized_client");
+}
+
+async fn switching_bearer_auth_off_answers_503(backend: Backend) {
+    let on = spawn_app(backend).await;
+    let token = token_for(&on, "laptop").await;
+    let off = crate::helpers::spawn_app_with(backend, |config| config.settings.enable_oauth_bearer = false).await;
+    let me = off.me(&token).await;
+    assert_eq!(me.status(), 503);
+    assert_eq!(me.json::<Value>().await.expect("json")["error"], "bearer_auth_disabled");
+    // Approving is refused too: nothing may mint tokens while it is off.
+    let account = off.create_account("ada@example.com").await;
+    let flow = off.start_flow(&[]).await;
+    let approved = off
+        .services
+        .device_flows
+        .decide_as_account(
+            flow["user_code"].as_str().expect("code"),
+            &account,
+            gatehouse_core::services::device_flow::DecisionKind::Approve,
+            None,
+        )
+        .await;
+    assert!(matches!(approved, Err(gatehouse_core::services::device_flow::DecideError::BearerAuthDisabled)));
+}
+
 on_both_backends!(
+    a_client_without_the_device_grant_is_unauthorized,
+    switching_bearer_auth_off_answers_503,
     revocation_follows_rfc_7009,
     introspection_follows_rfc_7662,
     a_disabled_client_can_do_nothing,

@@ -36,6 +36,8 @@ pub struct ClientRegistration {
     pub name: String,
     pub client_type: ClientType,
     pub allowed_scopes: Vec<String>,
+    /// Whether the client may use the device authorization grant.
+    pub device_grant: bool,
 }
 
 /// Client records (or their absence) recently read, with when.
@@ -97,7 +99,7 @@ impl ClientService {
             client_type: registration.client_type,
             secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose())),
             allowed_scopes: registration.allowed_scopes,
-            device_grant_enabled: true,
+            device_grant_enabled: registration.device_grant,
             disabled: false,
             created_at: self.ports.clock.now(),
         };
@@ -129,6 +131,7 @@ impl ClientService {
             name: "Gatehouse CLI".to_owned(),
             client_type: ClientType::Public,
             allowed_scopes: vec!["full".to_owned()],
+            device_grant: true,
         };
         Ok(self.register(registration, "system").await?.is_some())
     }
