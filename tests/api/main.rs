@@ -10,4 +10,5 @@ mod device_flow;
 mod pages;
 mod races;
 mod security;
+mod stock_client;
 mod token_management;
