@@ -3,6 +3,7 @@
 
 use crate::helpers::{Backend, PASSWORD, hidden_input, spawn_app};
 use crate::on_both_backends;
+use gatehouse_core::Clock;
 use serde_json::Value;
 
 async fn wrong_password_and_unknown_email_get_the_same_answer(backend: Backend) {
@@ -135,7 +136,27 @@ async fn unknown_codes_get_the_generic_page(backend: Backend) {
     }
 }
 
+async fn approving_a_known_device_again_says_which_token_it_replaces(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.create_account("ada@example.com").await;
+    assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 200);
+    let first = app.start_flow(&[("device_label", "build-box")]).await;
+    let page = |code: String| app.browser.get(app.url(&format!("/device?user_code={code}"))).send();
+    let fresh = page(first["user_code"].as_str().expect("code").to_owned()).await.expect("page");
+    assert!(!fresh.text().await.expect("html").contains("This replaces the token"));
+    app.approve(first["user_code"].as_str().expect("code"), &account).await;
+    assert_eq!(app.poll(first["device_code"].as_str().expect("code")).await.0, 200);
+
+    let second = app.start_flow(&[("device_label", "build-box")]).await;
+    let html = page(second["user_code"].as_str().expect("code").to_owned()).await.expect("page");
+    // Leptos marks the seams between static and dynamic text with `<!>`.
+    let html = html.text().await.expect("html").replace("<!>", "");
+    let created = app.clock.now().format("%-d %B %Y").to_string();
+    assert!(html.contains(&format!("This replaces the token created on {created}")), "{html}");
+}
+
 on_both_backends!(
+    approving_a_known_device_again_says_which_token_it_replaces,
     wrong_password_and_unknown_email_get_the_same_answer,
     sign_in_issues_a_new_session_id,
     approving_through_the_page_needs_the_session_csrf_token,

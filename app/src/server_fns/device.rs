@@ -112,10 +112,7 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
         });
     }
 
-    let Some(pending) = ctx.services.device_flows.pending_for_account(&raw, &account).await? else {
-        return Ok(DevicePageData::Invalid { viewer: Some(viewer) });
-    };
-    let flow = pending.flow;
+    let replaces = ctx.services.device_flows.token_replaced_by_approving(&flow, &account).await?;
     Ok(DevicePageData::Authorize(Box::new(AuthorizeView {
         viewer,
         csrf_token: session_csrf_token(&ctx, &session).await?,
@@ -132,7 +129,7 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
             .iter()
             .map(|s| ScopeView { name: s.clone(), description: gatehouse_core::scope::describe(s).to_owned() })
             .collect(),
-        replaces_created_on: pending.replaces.map(|t| t.created_at.format("%-d %B %Y").to_string()),
+        replaces_created_on: replaces.map(|t| t.created_at.format("%-d %B %Y").to_string()),
         notice,
     })))
 }

@@ -107,14 +107,6 @@ pub enum DecisionKind {
     Deny,
 }
 
-/// What the approval page shows about a pending flow.
-#[derive(Debug, Clone)]
-pub struct PendingFlow {
-    pub flow: DeviceFlow,
-    /// The active token approving would replace, for the rotation notice.
-    pub replaces: Option<AccessTokenRecord>,
-}
-
 /// The device authorization grant use cases.
 #[derive(Clone)]
 pub struct DeviceFlowService {
@@ -208,17 +200,14 @@ impl DeviceFlowService {
         }
     }
 
-    /// The pending flow plus what the approval page needs to say about it.
-    pub async fn pending_for_account(
+    /// The active token that approving `flow` as `account` would replace,
+    /// for the approval page's rotation notice.
+    pub async fn token_replaced_by_approving(
         &self,
-        raw_user_code: &str,
+        flow: &DeviceFlow,
         account: &Account,
-    ) -> Result<Option<PendingFlow>, StoreError> {
-        let Some(flow) = self.find_pending(raw_user_code).await? else {
-            return Ok(None);
-        };
-        let replaces = self
-            .ports
+    ) -> Result<Option<AccessTokenRecord>, StoreError> {
+        self.ports
             .tokens
             .find_active_for_device(
                 &account.email,
@@ -226,8 +215,7 @@ impl DeviceFlowService {
                 &flow.client_id,
                 flow.device_label.as_deref().unwrap_or_default(),
             )
-            .await?;
-        Ok(Some(PendingFlow { flow, replaces }))
+            .await
     }
 
     /// A signed-in account approves or denies the flow with this user code.
