@@ -259,18 +259,18 @@ mod tests {
         assert!(created);
         let mode = std::fs::metadata(dir.path().join("secret_key"))?.permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let (second, created) = config.load_or_create_secret()?;
+        assert!(!created);
+        assert_eq!(first, second);
         let nested = dir.path().join("fresh");
-        let config =
+        let fresh_config =
             Config::validate(RawConfig { data_dir: Some(nested.display().to_string()), ..Default::default() })?;
-        config.load_or_create_secret()?;
+        fresh_config.load_or_create_secret()?;
         assert_eq!(
             std::fs::metadata(&nested)?.permissions().mode() & 0o777,
             0o700,
             "a new data directory is owner-only"
         );
-        let (second, created) = config.load_or_create_secret()?;
-        assert!(!created);
-        assert_eq!(first, second);
         Ok(())
     }
 }
