@@ -1,7 +1,7 @@
 //! Bearer-authenticated routes (RFC 6750).
 
 use super::AppState;
-use super::device_flow::subject_fields;
+use super::device_flow::add_subject;
 use super::middleware::client_ip::ClientAddr;
 use super::responses::{bearer_error, bearer_missing, no_store, unavailable};
 use axum::Json;
@@ -44,14 +44,13 @@ pub async fn me(State(state): State<AppState>, ClientAddr(ip): ClientAddr, heade
         "token_id": record.id,
         "expires_at": record.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
-    if let Some(object) = body.as_object_mut() {
-        object.extend(subject_fields(
-            subject.account.as_ref(),
-            &subject.workspaces,
-            &record.subject_email,
-            &record.subject_issuer,
-        ));
-    }
+    add_subject(
+        &mut body,
+        subject.account.as_ref(),
+        &subject.workspaces,
+        &record.subject_email,
+        &record.subject_issuer,
+    );
     no_store(Json(body).into_response())
 }
 

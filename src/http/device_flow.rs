@@ -98,44 +98,32 @@ fn token_response(grant: &TokenGrant) -> serde_json::Value {
         "token_id": grant.token_id,
         "subject_type": grant.token.kind().subject_type(),
     });
-    if let Some(object) = body.as_object_mut() {
-        object.extend(subject_fields(
-            grant.account.as_ref(),
-            &grant.workspaces,
-            &grant.subject.email,
-            &grant.subject.issuer,
-        ))
-    }
+    add_subject(&mut body, grant.account.as_ref(), &grant.workspaces, &grant.subject.email, &grant.subject.issuer);
     body
 }
 
-/// The subject part shared by the token response and `/v1/me`.
-pub fn subject_fields(
+/// Writes the subject fields shared by the token response and `/v1/me` into `body`.
+pub fn add_subject(
+    body: &mut serde_json::Value,
     account: Option<&gatehouse_core::model::Account>,
     workspaces: &[gatehouse_core::model::WorkspaceMembership],
     subject_email: &str,
     subject_issuer: &str,
-) -> serde_json::Map<String, serde_json::Value> {
-    let value = match account {
-        Some(account) => json!({
-            "account": { "id": account.id, "email": account.email, "name": account.name },
-            "workspaces": workspaces
-                .iter()
-                .map(|w| json!({ "id": w.id, "name": w.name, "role": w.role }))
-                .collect::<Vec<_>>(),
-            "default_workspace_id": default_workspace(workspaces).map(|w| w.id),
-        }),
-        None => json!({
-            "subject_email": subject_email,
-            "subject_issuer": subject_issuer,
-            "account": null,
-            "workspaces": [],
-            "default_workspace_id": null,
-        }),
-    };
-    match value {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
+) {
+    match account {
+        Some(account) => {
+            body["account"] = json!({ "id": account.id, "email": account.email, "name": account.name });
+            body["workspaces"] =
+                workspaces.iter().map(|w| json!({ "id": w.id, "name": w.name, "role": w.role })).collect();
+            body["default_workspace_id"] = json!(default_workspace(workspaces).map(|w| w.id));
+        }
+        None => {
+            body["subject_email"] = json!(subject_email);
+            body["subject_issuer"] = json!(subject_issuer);
+            body["account"] = serde_json::Value::Null;
+            body["workspaces"] = json!([]);
+            body["default_workspace_id"] = serde_json::Value::Null;
+        }
     }
 }
 

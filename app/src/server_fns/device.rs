@@ -75,7 +75,7 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
     let session = session()?;
     let notice = error.as_deref().and_then(AppErrorCode::parse);
     let account = signed_in(&ctx, &session).await?;
-    let viewer = account.as_ref().map(|a| Viewer { email: a.email.clone(), name: a.name.clone() });
+    let viewer = account.as_ref().map(Viewer::from);
     let Some(raw) = user_code.filter(|c| !c.trim().is_empty()) else {
         return Ok(DevicePageData::EnterCode { viewer, notice });
     };
@@ -94,7 +94,7 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
         leptos_axum::redirect(&signin_url);
         return Ok(DevicePageData::SignInRequired { signin_url });
     };
-    let viewer = Viewer { email: account.email.clone(), name: account.name.clone() };
+    let viewer = Viewer::from(&account);
 
     if !pending {
         // Only the person who decided sees the outcome; everyone else gets

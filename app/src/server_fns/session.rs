@@ -11,6 +11,13 @@ pub struct Viewer {
     pub name: String,
 }
 
+#[cfg(feature = "ssr")]
+impl From<&gatehouse_core::model::Account> for Viewer {
+    fn from(account: &gatehouse_core::model::Account) -> Self {
+        Self { email: account.email.clone(), name: account.name.clone() }
+    }
+}
+
 /// What the sign-in page needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignInPageData {
@@ -33,7 +40,7 @@ pub async fn load_signin_page(next: Option<String>, error: Option<String>) -> Re
     use super::context::*;
     let ctx = app_context()?;
     let session = session()?;
-    let viewer = signed_in(&ctx, &session).await?.map(|a| Viewer { email: a.email, name: a.name });
+    let viewer = signed_in(&ctx, &session).await?.as_ref().map(Viewer::from);
     Ok(SignInPageData {
         csrf_token: session_csrf_token(&ctx, &session).await?,
         next: crate::navigation::safe_next(next.as_deref()),

@@ -318,7 +318,9 @@ impl DeviceFlowService {
     }
 
     /// Mints the token for a claimed approval, then marks the flow redeemed.
-    /// If minting fails the claim is released so a later poll can retry.
+    /// If minting fails on storage the claim is released so a later poll can
+    /// retry; an approver who lost access keeps the claim, so the flow can
+    /// never mint for them.
     async fn redeem(
         &self,
         key: FlowKey,
@@ -327,32 +329,75 @@ impl DeviceFlowService {
         ip: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, FlowError> {
-        let release = || async {
-            if let Err(err) = self.ports.flows.apply(&key, &FlowChange::ReleaseClaim, now).await {
-                tracing::error!(error = %err, "could not release a redemption claim; it goes stale in a minute");
+        let grant = match self.mint(&flow, subject, now).await {
+            Ok(grant) => grant,
+            Err(MintFailure::AccountInactive) => {
+                return Err(oauth(OAuthErrorCode::AccessDenied, "the approving account is no longer active"));
+            }
+            Err(MintFailure::Storage(err)) => {
+                if let Err(release_err) = self.ports.flows.apply(&key, &FlowChange::ReleaseClaim, now).await {
+                    tracing::error!(error = %release_err, "could not release a redemption claim; it goes stale in a minute");
+                }
+                return Err(err.into());
             }
         };
+        // The token exists now; failing to mark the flow redeemed must not
+        // withhold it. A later claim would rotate this same row in place.
+        let finish = FlowChange::FinishRedemption { token_id: grant.token_id };
+        if let Err(err) = self.ports.flows.apply(&key, &finish, now).await {
+            tracing::error!(error = %err, token_id = %grant.token_id, "token minted but flow not marked redeemed");
+        }
+
+        let approved_from = flow.status.decision().and_then(|d| d.from_ip.clone());
+        if approved_from.is_some() && ip.is_some() && approved_from != ip {
+            self.ports
+                .audit(AuditEvent {
+                    kind: AuditKind::PollFromDifferentIp,
+                    actor: Some(flow.client_id.clone()),
+                    subject: Some(grant.subject.email.clone()),
+                    client_id: Some(flow.client_id.clone()),
+                    ip: ip.clone(),
+                    details: serde_json::json!({ "approved_from_ip": approved_from, "token_id": grant.token_id }),
+                    at: now,
+                })
+                .await;
+        }
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::DeviceRedeemed,
+                actor: Some(flow.client_id.clone()),
+                subject: Some(grant.subject.email.clone()),
+                client_id: Some(flow.client_id.clone()),
+                ip,
+                details: serde_json::json!({
+                    "token_id": grant.token_id,
+                    "rotated": grant.rotated,
+                    "device_label": flow.device_label,
+                }),
+                at: now,
+            })
+            .await;
+        Ok(grant)
+    }
+
+    /// Writes (or rotates) the token row for `subject` and drops a rotated
+    /// secret from the cache.
+    async fn mint(
+        &self,
+        flow: &DeviceFlow,
+        subject: FlowSubject,
+        now: DateTime<Utc>,
+    ) -> Result<TokenGrant, MintFailure> {
         let (kind, account, workspaces) = match subject.account_id {
             Some(account_id) => {
-                let account = match self.ports.accounts.find_by_id(account_id).await {
-                    Ok(account) => account,
-                    Err(err) => {
-                        release().await;
-                        return Err(err.into());
-                    }
-                };
-                let Some(account) = account.filter(|a| !a.disabled) else {
-                    // The approver lost access since approving: no token. The
-                    // claim stays, so this flow can never mint for them.
-                    return Err(oauth(OAuthErrorCode::AccessDenied, "the approving account is no longer active"));
-                };
-                let workspaces = match self.ports.accounts.workspaces(account.id).await {
-                    Ok(w) => w,
-                    Err(err) => {
-                        release().await;
-                        return Err(err.into());
-                    }
-                };
+                let account = self
+                    .ports
+                    .accounts
+                    .find_by_id(account_id)
+                    .await?
+                    .filter(|a| !a.disabled)
+                    .ok_or(MintFailure::AccountInactive)?;
+                let workspaces = self.ports.accounts.workspaces(account.id).await?;
                 (TokenKind::Account, Some(account), workspaces)
             }
             None => (TokenKind::External, None, Vec::new()),
@@ -377,57 +422,11 @@ impl DeviceFlowService {
             created_at: now,
             expires_at,
         };
-        let issued = match self.ports.tokens.issue(&new_token).await {
-            Ok(issued) => issued,
-            Err(err) => {
-                release().await;
-                return Err(err.into());
-            }
-        };
+        let issued = self.ports.tokens.issue(&new_token).await?;
         // A rotated row's old secret must stop working on every instance now.
-        if issued.rotated
-            && let Err(err) = self.ports.token_cache.invalidate(issued.id).await
-        {
-            release().await;
-            return Err(err.into());
+        if issued.rotated {
+            self.ports.token_cache.invalidate(issued.id).await?;
         }
-        // The token exists now; failing to mark the flow redeemed must not
-        // withhold it. A later claim would rotate this same row in place.
-        if let Err(err) = self.ports.flows.apply(&key, &FlowChange::FinishRedemption { token_id: issued.id }, now).await
-        {
-            tracing::error!(error = %err, token_id = %issued.id, "token minted but flow not marked redeemed");
-        }
-
-        let approved_from = flow.status.decision().and_then(|d| d.from_ip.clone());
-        if approved_from.is_some() && ip.is_some() && approved_from != ip {
-            self.ports
-                .audit(AuditEvent {
-                    kind: AuditKind::PollFromDifferentIp,
-                    actor: Some(flow.client_id.clone()),
-                    subject: Some(subject.email.clone()),
-                    client_id: Some(flow.client_id.clone()),
-                    ip: ip.clone(),
-                    details: serde_json::json!({ "approved_from_ip": approved_from, "token_id": issued.id }),
-                    at: now,
-                })
-                .await;
-        }
-        self.ports
-            .audit(AuditEvent {
-                kind: AuditKind::DeviceRedeemed,
-                actor: Some(flow.client_id.clone()),
-                subject: Some(subject.email.clone()),
-                client_id: Some(flow.client_id.clone()),
-                ip,
-                details: serde_json::json!({
-                    "token_id": issued.id,
-                    "rotated": issued.rotated,
-                    "device_label": flow.device_label,
-                }),
-                at: now,
-            })
-            .await;
-
         Ok(TokenGrant {
             token,
             token_id: issued.id,
@@ -439,6 +438,19 @@ impl DeviceFlowService {
             workspaces,
             rotated: issued.rotated,
         })
+    }
+}
+
+/// Why a claimed approval produced no token.
+enum MintFailure {
+    /// The approving account was disabled (or deleted) since approving.
+    AccountInactive,
+    Storage(StoreError),
+}
+
+impl From<StoreError> for MintFailure {
+    fn from(err: StoreError) -> Self {
+        MintFailure::Storage(err)
     }
 }
 
