@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::services::bearer::AuthenticatedToken;
+use gatehouse_core::services::bearer::{AuthenticatedToken, BearerError};
+use gatehouse_core::{TokenKind, scope};
 use serde_json::json;
 
 /// The token in `Authorization: Bearer …`, if any (scheme case-insensitive).
@@ -18,17 +19,28 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap, ip: Option<&str>) -> Result<AuthenticatedToken, Response> {
+/// Authenticates the request's bearer token; with `required`, also checks
+/// the token's scopes cover it (403 `insufficient_scope` otherwise).
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<&str>,
+    required: Option<&'static str>,
+) -> Result<AuthenticatedToken, Response> {
     if !state.services.bearer.enabled() {
-        return Err(bearer_error(gatehouse_core::services::bearer::BearerError::Disabled));
+        return Err(bearer_error(BearerError::Disabled));
     }
     let token = presented_token(headers).ok_or_else(bearer_missing)?;
-    state.services.bearer.authenticate(token, ip).await.map_err(bearer_error)
+    let token = state.services.bearer.authenticate(token, ip).await.map_err(bearer_error)?;
+    if let Some(scope) = required {
+        token.require(scope).map_err(bearer_error)?;
+    }
+    Ok(token)
 }
 
 /// `GET /v1/me`: the token's subject.
 pub async fn me(State(state): State<AppState>, ClientAddr(ip): ClientAddr, headers: HeaderMap) -> Response {
-    let token = match authenticate(&state, &headers, ip.as_deref()).await {
+    let token = match authenticate(&state, &headers, ip.as_deref(), None).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -56,7 +68,7 @@ pub async fn me(State(state): State<AppState>, ClientAddr(ip): ClientAddr, heade
 
 /// `DELETE /v1/oauth/authorizations/self`: revokes the presenting token.
 pub async fn revoke_self(State(state): State<AppState>, ClientAddr(ip): ClientAddr, headers: HeaderMap) -> Response {
-    let token = match authenticate(&state, &headers, ip.as_deref()).await {
+    let token = match authenticate(&state, &headers, ip.as_deref(), None).await {
         Ok(token) => token,
         Err(response) => return response,
     };
@@ -64,4 +76,39 @@ pub async fn revoke_self(State(state): State<AppState>, ClientAddr(ip): ClientAd
         Ok(()) => no_store(StatusCode::NO_CONTENT.into_response()),
         Err(err) => unavailable(&err),
     }
+}
+
+/// `GET /v1/oauth/authorizations`: the subject's active tokens (every device
+/// it has approved), newest first. Managing authorizations needs `full`.
+pub async fn list_authorizations(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+) -> Response {
+    let token = match authenticate(&state, &headers, ip.as_deref(), Some(scope::FULL)).await {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let records = match state.services.bearer.authorizations(&token).await {
+        Ok(records) => records,
+        Err(err) => return unavailable(&err),
+    };
+    let instant = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let authorizations: Vec<_> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "token_id": r.id,
+                "client_id": r.client_id,
+                "device_label": (!r.device_label.is_empty()).then_some(&r.device_label),
+                "scopes": TokenKind::from_token(&r.prefix).map(|kind| kind.narrow(&r.scopes)).unwrap_or_default(),
+                "created_at": instant(r.created_at),
+                "last_used_at": r.last_used_at.map(instant),
+                "last_used_ip": r.last_used_ip,
+                "expires_at": instant(r.expires_at),
+                "current": r.id == token.record.id,
+            })
+        })
+        .collect();
+    no_store(Json(json!({ "authorizations": authorizations })).into_response())
 }

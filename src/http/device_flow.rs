@@ -136,7 +136,9 @@ pub async fn lookup(State(state): State<AppState>, RawQuery(query): RawQuery) ->
     };
     match state.services.device_flows.find_pending(&user_code).await {
         Ok(Some(flow)) => {
-            let remaining = (flow.expires_at - state.services.ports.clock.now()).num_seconds().max(0);
+            // Whole seconds, rounded up: a flow with 0.4 s left is not expired.
+            let remaining_ms = (flow.expires_at - state.services.ports.clock.now()).num_milliseconds().max(0);
+            let remaining = (remaining_ms + 999) / 1000;
             no_store(
                 Json(json!({
                     "valid": true,

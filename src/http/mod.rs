@@ -50,6 +50,7 @@ pub fn api_routes() -> Router<AppState> {
         .route("/v1/oauth/revoke", post(token_management::revoke))
         .route("/v1/oauth/introspect", post(token_management::introspect))
         .route("/v1/me", get(bearer::me))
+        .route("/v1/oauth/authorizations", get(bearer::list_authorizations))
         .route("/v1/oauth/authorizations/self", axum::routing::delete(bearer::revoke_self))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))

@@ -87,6 +87,18 @@ pub fn bearer_error(err: BearerError) -> Response {
             }
             response
         }
+        BearerError::InsufficientScope(scope) => {
+            let mut response = json_error(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                &format!("this request requires the {scope} scope"),
+            );
+            let challenge = format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#);
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
         BearerError::Unavailable(e) => unavailable(&e),
     }
 }

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::model::{ClientType, OAuthClient};
+use gatehouse_core::services::bearer::RevokeError;
 use gatehouse_core::services::clients::ClientAuthError;
 use gatehouse_core::{OAuthError, OAuthErrorCode};
 use serde_json::json;
@@ -28,7 +29,9 @@ fn token_param(params: &OAuthParams) -> Result<&str, OAuthError> {
 }
 
 /// `POST /v1/oauth/revoke`: 200 whether or not the token existed (RFC 7009
-/// §2.2), so the endpoint reveals nothing about which tokens exist.
+/// §2.2); a token issued to another client is refused with
+/// `unauthorized_client` (§2.1) — its presenter holds it already, so this
+/// reveals nothing new.
 /// `token_type_hint` is accepted and, with one kind of token, needs no use.
 pub async fn revoke(
     State(state): State<AppState>,
@@ -46,7 +49,10 @@ pub async fn revoke(
     };
     match state.services.bearer.revoke_for_client(&client, token, ip.as_deref()).await {
         Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(err) => unavailable(&err),
+        Err(RevokeError::NotIssuedToClient) => {
+            oauth_error(&OAuthError::new(OAuthErrorCode::UnauthorizedClient, "the token was not issued to this client"))
+        }
+        Err(RevokeError::Unavailable(err)) => unavailable(&err),
     }
 }
 

@@ -5,9 +5,10 @@ use gatehouse::config::Config;
 use gatehouse::startup::{Application, Overrides};
 use gatehouse_core::ManualClock;
 use gatehouse_core::SecretString;
-use gatehouse_core::model::Account;
+use gatehouse_core::model::{Account, ClientType};
 use gatehouse_core::services::Services;
 use gatehouse_core::services::accounts::AccountRegistration;
+use gatehouse_core::services::clients::ClientRegistration;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -60,6 +61,8 @@ pub struct TestApp {
     pub address: String,
     pub services: Services,
     pub clock: Arc<ManualClock>,
+    /// The test's own database (a temp SQLite file or a fresh PostgreSQL database).
+    pub database_url: String,
     /// An HTTP client with a cookie jar (one browser).
     pub browser: reqwest::Client,
     /// An HTTP client without cookies (a device or a CLI).
@@ -109,6 +112,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     }
     adjust(&mut config);
     gatehouse::telemetry::init(config.log_format);
+    let database_url = config.database_url.clone();
 
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let app = Application::build(config, Overrides { clock: Some(clock.clone()) }).await.expect("build the app");
@@ -120,6 +124,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         address,
         services,
         clock,
+        database_url,
         browser: reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -195,6 +200,11 @@ impl TestApp {
             .expect("approve");
     }
 
+    /// The injected clock's time.
+    pub fn clock_now(&self) -> chrono::DateTime<Utc> {
+        gatehouse_core::Clock::now(self.clock.as_ref())
+    }
+
     /// Moves the injected clock forward.
     pub fn advance(&self, secs: i64) {
         self.clock.advance(chrono::Duration::seconds(secs));
@@ -217,6 +227,108 @@ impl TestApp {
     pub async fn me(&self, token: &str) -> reqwest::Response {
         self.device.get(self.url("/v1/me")).bearer_auth(token).send().await.expect("request")
     }
+}
+
+impl TestApp {
+    /// Registers a client; returns the secret of a confidential one.
+    pub async fn register_client(
+        &self,
+        client_id: &str,
+        client_type: ClientType,
+        scopes: &[&str],
+        device_grant: bool,
+    ) -> Option<String> {
+        let registration = ClientRegistration {
+            client_id: client_id.to_owned(),
+            name: format!("{client_id} app"),
+            client_type,
+            allowed_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            device_grant,
+        };
+        let (_, secret) =
+            self.services.clients.register(registration, "test").await.expect("register").expect("new id");
+        secret.map(|s| s.expose().to_owned())
+    }
+
+    /// Signs up (once) the test account `ada@example.com`.
+    pub async fn ada(&self) -> Account {
+        match self.services.ports.accounts.find_by_email("ada@example.com").await.expect("find") {
+            Some((account, _)) => account,
+            None => self.create_account("ada@example.com").await,
+        }
+    }
+
+    /// Runs a whole flow for the CLI client as Ada and returns the token response.
+    pub async fn redeemed(&self, extra: &[(&str, &str)]) -> Value {
+        let account = self.ada().await;
+        let flow = self.start_flow(extra).await;
+        self.approve(flow["user_code"].as_str().expect("code"), &account).await;
+        let (status, token) = self.poll(flow["device_code"].as_str().expect("code")).await;
+        assert_eq!(status, 200, "{token}");
+        token
+    }
+
+    /// A redeemed CLI token for `label`.
+    pub async fn token_for(&self, label: &str) -> String {
+        self.redeemed(&[("device_label", label)]).await["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// POSTs `body` as it is, with `content_type` if given.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self.device.post(self.url(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// POSTs a form.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.device.post(self.url(path)).form(form).send().await.expect("request")
+    }
+
+    /// Marks an account disabled straight in the database, as an admin would.
+    pub async fn disable_account_in_database(&self, account: &Account) {
+        use sqlx::Connection;
+        if self.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.expect("connect");
+            sqlx::query("UPDATE accounts SET disabled_at = 1 WHERE id = ?1")
+                .bind(account.id.to_string())
+                .execute(&mut conn)
+                .await
+                .expect("disable");
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url).await.expect("connect");
+            sqlx::query("UPDATE accounts SET disabled_at = now() WHERE id = $1")
+                .bind(account.id)
+                .execute(&mut conn)
+                .await
+                .expect("disable");
+        }
+    }
+}
+
+/// Checks an OAuth error answer (RFC 6749 §5.2): the status, a JSON body with
+/// `error` and a string `error_description`, no caching, and the
+/// `WWW-Authenticate` challenge that a 401 needs. Returns the body.
+pub async fn expect_oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(response.status(), status, "status for {error}");
+    let headers = response.headers().clone();
+    assert_eq!(headers.get("content-type").map(|v| v.as_bytes()), Some(&b"application/json"[..]), "{error}");
+    assert_eq!(headers.get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]), "{error}");
+    assert_eq!(headers.get("pragma").map(|v| v.as_bytes()), Some(&b"no-cache"[..]), "{error}");
+    if status == 401 {
+        assert!(headers.contains_key("www-authenticate"), "401 {error} needs a challenge");
+    }
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(body["error"], error, "{body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    body
 }
 
 /// The value of `<input … name="NAME" value="…">` in server-rendered HTML.

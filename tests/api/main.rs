@@ -6,6 +6,9 @@
 
 mod helpers;
 
+mod audit;
+mod conformance;
+
 mod device_flow;
 mod pages;
 mod races;

@@ -68,32 +68,7 @@ async fn cross_site_state_changes_are_refused(backend: Backend) {
     }
 }
 
-async fn discovery_lists_the_device_grant(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let metadata: Value = app
-        .device
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .expect("r")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(metadata["issuer"], app.address);
-    assert_eq!(metadata["device_authorization_endpoint"], app.url("/v1/oauth/device/code"));
-    assert_eq!(metadata["token_endpoint"], app.url("/v1/oauth/device/token"));
-    assert!(
-        metadata["grant_types_supported"]
-            .as_array()
-            .is_some_and(|g| g.contains(&"urn:ietf:params:oauth:grant-type:device_code".into()))
-    );
-}
-
-on_both_backends!(
-    every_response_carries_the_security_headers,
-    cross_site_state_changes_are_refused,
-    discovery_lists_the_device_grant,
-);
+on_both_backends!(every_response_carries_the_security_headers, cross_site_state_changes_are_refused,);
 
 #[tokio::test]
 async fn a_secret_shorter_than_32_bytes_stops_startup() {

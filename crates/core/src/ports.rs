@@ -127,6 +127,13 @@ pub trait TokenRepository: Send + Sync {
         client_id: &str,
         device_label: &str,
     ) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// The subject's unrevoked tokens that have not expired by `now`, newest first.
+    async fn list_active_for_subject(
+        &self,
+        subject_email: &str,
+        subject_issuer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AccessTokenRecord>, StoreError>;
     /// Revokes an active token; true when this call revoked it.
     async fn revoke(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Marks an expired token revoked and forgets its hash, by compare-and-set
@@ -166,6 +173,25 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// Every kind, for parsing the stored name.
+    pub const ALL: [AuditKind; 10] = [
+        AuditKind::DeviceApproved,
+        AuditKind::DeviceDenied,
+        AuditKind::DeviceRedeemed,
+        AuditKind::PollFromDifferentIp,
+        AuditKind::TokenExpired,
+        AuditKind::TokenRevoked,
+        AuditKind::SignInFailed,
+        AuditKind::AccountCreated,
+        AuditKind::ClientCreated,
+        AuditKind::ClientDisabled,
+    ];
+
+    /// The kind with this stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     /// The stored and logged name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -188,6 +214,8 @@ impl AuditKind {
 pub trait AuditLog: Send + Sync {
     /// Stores the event.
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+    /// The newest `limit` events, newest first.
+    async fn recent(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
 /// Password hashing (argon2id), off the async threads.

@@ -5,6 +5,7 @@
 
 use super::base62;
 use crate::random::{SecureRandom, random_string};
+use crate::scope;
 use crate::secret::{SecretString, sha256_hex};
 
 const RANDOM_LENGTH: usize = 30;
@@ -40,10 +41,16 @@ impl TokenKind {
         }
     }
 
-    /// The kind's scopes narrowed to those in `granted` (a row or a request
-    /// can only take scopes away, never add them).
+    /// The kind's scopes narrowed to those in `granted`: a row or a request
+    /// can only take scopes away, never add them. `full` covers every scope,
+    /// so an account token may be narrowed to, say, `apps:run`; a set that
+    /// still holds `full` is just `full`.
     pub fn narrow(self, granted: &[String]) -> Vec<String> {
-        self.scopes().iter().filter(|s| granted.iter().any(|g| g == *s)).map(|s| (*s).to_owned()).collect()
+        let allowed = self.scopes();
+        if granted.iter().any(|g| g == scope::FULL) && scope::covers(allowed, scope::FULL) {
+            return vec![scope::FULL.to_owned()];
+        }
+        granted.iter().filter(|g| scope::covers(allowed, g)).cloned().collect()
     }
 
     /// The `subject_type` reported for tokens of this kind.
@@ -157,7 +164,9 @@ mod tests {
     fn scopes_come_from_the_kind() {
         assert_eq!(TokenKind::Account.scopes(), &["full"]);
         assert_eq!(TokenKind::Account.narrow(&["full".into(), "apps:run".into()]), vec!["full"]);
+        assert_eq!(TokenKind::Account.narrow(&["apps:run".into()]), vec!["apps:run"]);
         assert!(TokenKind::External.narrow(&["full".into()]).is_empty());
+        assert_eq!(TokenKind::External.narrow(&["full".into(), "apps:run".into()]), vec!["apps:run"]);
         assert_eq!(TokenKind::External.subject_type(), "external_sso");
     }
 }

@@ -36,6 +36,20 @@ pub enum BearerError {
     /// RFC 6750 `invalid_token`, with why.
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// RFC 6750 `insufficient_scope`: a valid token without the scope the
+    /// route requires.
+    #[error("this request requires the {0} scope")]
+    InsufficientScope(&'static str),
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// Why an RFC 7009 revocation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// The token belongs to another client.
+    #[error("the token was not issued to this client")]
+    NotIssuedToClient,
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }
@@ -47,6 +61,17 @@ pub struct AuthenticatedToken {
     pub kind: TokenKind,
     /// The kind's scopes, narrowed by the row.
     pub scopes: Vec<String>,
+}
+
+impl AuthenticatedToken {
+    /// Refuses the request unless the token's scopes cover `required`.
+    pub fn require(&self, required: &'static str) -> Result<(), BearerError> {
+        if crate::scope::covers(&self.scopes, required) {
+            Ok(())
+        } else {
+            Err(BearerError::InsufficientScope(required))
+        }
+    }
 }
 
 /// The subject of a token, as `/v1/me` reports it.
@@ -199,6 +224,14 @@ impl BearerService {
         Ok(TokenSubject { token, account: Some(account), workspaces })
     }
 
+    /// Every active token of the presenting token's subject, newest first
+    /// (`GET /v1/oauth/authorizations`). The caller checks the scope.
+    pub async fn authorizations(&self, token: &AuthenticatedToken) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        let record = &token.record;
+        let now = self.ports.clock.now();
+        self.ports.tokens.list_active_for_subject(&record.subject_email, &record.subject_issuer, now).await
+    }
+
     /// Revokes the presenting token (`DELETE /v1/oauth/authorizations/self`).
     pub async fn revoke_self(&self, token: &AuthenticatedToken, ip: Option<&str>) -> Result<(), StoreError> {
         let now = self.ports.clock.now();
@@ -233,20 +266,21 @@ impl BearerService {
     }
 
     /// RFC 7009: revokes `presented` if it is an active token issued to
-    /// `client`. Unknown tokens, and other clients' tokens, change nothing and
-    /// are not reported, so the endpoint cannot be used to probe for tokens.
+    /// `client`. Unknown, malformed and inactive tokens change nothing and are
+    /// not an error (§2.2). A token issued to another client is refused
+    /// (§2.1), and left alone.
     pub async fn revoke_for_client(
         &self,
         client: &OAuthClient,
         presented: &str,
         ip: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), RevokeError> {
         let Some((record, _)) = self.find_active(presented).await? else {
             return Ok(());
         };
         if record.client_id != client.client_id {
             tracing::warn!(client_id = %client.client_id, token_id = %record.id, "refused to revoke another client's token");
-            return Ok(());
+            return Err(RevokeError::NotIssuedToClient);
         }
         let now = self.ports.clock.now();
         if self.revoke_row(record.id, now).await? {

@@ -334,6 +334,9 @@ impl DeviceFlowService {
             Err(MintFailure::AccountInactive) => {
                 return Err(oauth(OAuthErrorCode::AccessDenied, "the approving account is no longer active"));
             }
+            Err(MintFailure::NoGrantableScope) => {
+                return Err(oauth(OAuthErrorCode::AccessDenied, "none of the requested scopes can be granted"));
+            }
             Err(MintFailure::Storage(err)) => {
                 if let Err(release_err) = self.ports.flows.apply(&key, &FlowChange::ReleaseClaim, now).await {
                     tracing::error!(error = %release_err, "could not release a redemption claim; it goes stale in a minute");
@@ -403,12 +406,12 @@ impl DeviceFlowService {
             None => (TokenKind::External, None, Vec::new()),
         };
 
-        // A row may only narrow the kind's scopes; a flow that asked for none
-        // of them (another branch's scopes) gets the kind's own.
-        let scopes = match kind.narrow(&flow.scopes) {
-            narrowed if narrowed.is_empty() => kind.scopes().iter().map(|s| (*s).to_owned()).collect(),
-            narrowed => narrowed,
-        };
+        // The token carries what the person approved, narrowed to what its
+        // kind may carry; never more. If nothing is left, nothing is minted.
+        let scopes = kind.narrow(&flow.scopes);
+        if scopes.is_empty() {
+            return Err(MintFailure::NoGrantableScope);
+        }
         let token = BearerToken::generate(kind, self.ports.random.as_ref());
         let expires_at = now + Duration::seconds(i64::from(self.settings.token_ttl));
         let new_token = NewAccessToken {
@@ -445,6 +448,8 @@ impl DeviceFlowService {
 enum MintFailure {
     /// The approving account was disabled (or deleted) since approving.
     AccountInactive,
+    /// The kind of token this subject gets can carry none of the flow's scopes.
+    NoGrantableScope,
     Storage(StoreError),
 }
 

@@ -8,8 +8,8 @@ use gatehouse_core::model::{
     AccessTokenRecord, Account, ClientType, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership,
 };
 use gatehouse_core::ports::{
-    AccountRepository, AuditEvent, AuditLog, ClientRepository, CreateAccountError, DatabaseHealth, NewAccount,
-    TokenRepository,
+    AccountRepository, AuditEvent, AuditKind, AuditLog, ClientRepository, CreateAccountError, DatabaseHealth,
+    NewAccount, TokenRepository,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -285,6 +285,25 @@ impl TokenRepository for PostgresRepository {
         row.as_ref().map(token).transpose()
     }
 
+    async fn list_active_for_subject(
+        &self,
+        subject_email: &str,
+        subject_issuer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM oauth_access_tokens WHERE subject_email = $1 AND subject_issuer = $2 \
+             AND revoked_at IS NULL AND expires_at > $3 ORDER BY created_at DESC, id"
+        ))
+        .bind(subject_email)
+        .bind(subject_issuer)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter().map(token).collect()
+    }
+
     async fn revoke(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = sqlx::query("UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
@@ -347,6 +366,31 @@ impl AuditLog for PostgresRepository {
         })?;
         Ok(())
     }
+
+    async fn recent(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT occurred_at, kind, actor, subject, client_id, ip, details::text AS details FROM audit_events \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter().map(audit_event).collect()
+    }
+}
+
+fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
+    let kind: String = get(row, "kind")?;
+    Ok(AuditEvent {
+        kind: AuditKind::parse(&kind).ok_or_else(|| StoreError(format!("unknown audit kind {kind}")))?,
+        actor: get(row, "actor")?,
+        subject: get(row, "subject")?,
+        client_id: get(row, "client_id")?,
+        ip: get(row, "ip")?,
+        details: serde_json::from_str(&get::<String>(row, "details")?).map_err(StoreError::from_err)?,
+        at: get(row, "occurred_at")?,
+    })
 }
 
 #[async_trait]

@@ -9,8 +9,8 @@ use gatehouse_core::model::{
     AccessTokenRecord, Account, ClientType, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership,
 };
 use gatehouse_core::ports::{
-    AccountRepository, AuditEvent, AuditLog, ClientRepository, CreateAccountError, DatabaseHealth, NewAccount,
-    TokenRepository,
+    AccountRepository, AuditEvent, AuditKind, AuditLog, ClientRepository, CreateAccountError, DatabaseHealth,
+    NewAccount, TokenRepository,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
@@ -308,6 +308,25 @@ impl TokenRepository for SqliteRepository {
         row.as_ref().map(token).transpose()
     }
 
+    async fn list_active_for_subject(
+        &self,
+        subject_email: &str,
+        subject_issuer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM oauth_access_tokens WHERE subject_email = ?1 AND subject_issuer = ?2 \
+             AND revoked_at IS NULL AND expires_at > ?3 ORDER BY created_at DESC, id"
+        ))
+        .bind(subject_email)
+        .bind(subject_issuer)
+        .bind(secs(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter().map(token).collect()
+    }
+
     async fn revoke(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = sqlx::query("UPDATE oauth_access_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
             .bind(id.to_string())
@@ -369,6 +388,31 @@ impl AuditLog for SqliteRepository {
         })?;
         Ok(())
     }
+
+    async fn recent(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT occurred_at, kind, actor, subject, client_id, ip, details FROM audit_events \
+             ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter().map(audit_event).collect()
+    }
+}
+
+fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
+    let kind = text(row, "kind")?;
+    Ok(AuditEvent {
+        kind: AuditKind::parse(&kind).ok_or_else(|| StoreError(format!("unknown audit kind {kind}")))?,
+        actor: row.try_get("actor").map_err(store_err)?,
+        subject: row.try_get("subject").map_err(store_err)?,
+        client_id: row.try_get("client_id").map_err(store_err)?,
+        ip: row.try_get("ip").map_err(store_err)?,
+        details: serde_json::from_str(&text(row, "details")?).map_err(StoreError::from_err)?,
+        at: instant(row, "occurred_at")?,
+    })
 }
 
 #[async_trait]
