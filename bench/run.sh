@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Load benchmark of the release binary, loopback only, bounded in time:
-# device-code issuance, the pending poll and /v1/me on a warm cache, on the
-# embedded backend (SQLite + in-process) and on PostgreSQL + Redis.
+# device-code issuance, the pending poll and /v1/me on a warm cache, and the
+# server's memory with 100,000 pending flows, on the embedded backend
+# (SQLite + in-process) and on PostgreSQL + Redis.
 #
 #   bench/run.sh [embedded|postgres-redis|both]   (default: both)
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
-# Tunables: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (2).
+# Tunables: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
+# BENCH_MEMORY_FLOWS (100000).
 set -euo pipefail
 cd "$(dirname "$0")"
 bench_dir="$PWD"
@@ -50,7 +52,9 @@ run_backend() {
   echo "pending flows: $pending; server RSS: $((rss / 1024)) MB (idle before: $((rss_idle / 1024)) MB)"
 
   echo "=== $backend: pending poll (POST /v1/oauth/device/token), ${seconds}s, $connections connections"
-  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s poll.lua "$base/v1/oauth/device/token") | grep -E "Requests/sec|p50|pool"
+  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s poll.lua "$base/v1/oauth/device/token") | grep -E "Requests/sec|p50"
+  echo "--- the same polls for 3s more, counting the answers"
+  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$base/v1/oauth/device/token") | grep -E "pool"
 
   # One real token for /v1/me: sign in, approve a flow, redeem it.
   local jar="$work/cookies"
@@ -81,10 +85,41 @@ run_backend() {
   rm -rf "$work"
 }
 
+# RSS with exactly BENCH_MEMORY_FLOWS (100,000) pending flows on a fresh server.
+memory_phase() {
+  local backend="$1"
+  local work; work="$(mktemp -d)"
+  export BENCH_CODES_DIR="$work/codes"; mkdir -p "$BENCH_CODES_DIR"
+  export GATEHOUSE_DATA_DIR="$work/data" GATEHOUSE_BIND="127.0.0.1:$port" GATEHOUSE_LOG_FORMAT=text RUST_LOG=warn
+  unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL
+  if [ "$backend" = postgres-redis ]; then
+    local db="gatehouse_bench_mem_$$"
+    psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $db" >/dev/null
+    export GATEHOUSE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+    export GATEHOUSE_REDIS_URL="redis://127.0.0.1:6379"
+    export GATEHOUSE_REDIS_KEY_PREFIX="gatehouse-bench-mem-$$:"
+  fi
+  "$bin" serve >"$work/server.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 50); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+  local idle; idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  local flows="${BENCH_MEMORY_FLOWS:-100000}"
+  (cd "$bench_dir" && BENCH_MAX_FLOWS="$flows" wrk -t"$BENCH_THREADS" -c"$connections" -d120s -s issue.lua "$base/v1/oauth/device/code") >/dev/null
+  local pending; pending=$(cat "$BENCH_CODES_DIR"/codes-*.txt | wc -l)
+  local rss; rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  echo "=== $backend: memory: server RSS $((rss / 1024)) MB with $pending pending flows (idle before: $((idle / 1024)) MB)"
+  kill $pid; wait $pid 2>/dev/null || true
+  if [ "$backend" = postgres-redis ]; then
+    redis-cli -h 127.0.0.1 --scan --pattern "gatehouse-bench-mem-$$:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
+    psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE gatehouse_bench_mem_$$" >/dev/null
+  fi
+  rm -rf "$work"
+}
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); wrk $(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
 case "${1:-both}" in
-  embedded) run_backend embedded ;;
-  postgres-redis) run_backend postgres-redis ;;
-  both) run_backend embedded; run_backend postgres-redis ;;
+  embedded) run_backend embedded; memory_phase embedded ;;
+  postgres-redis) run_backend postgres-redis; memory_phase postgres-redis ;;
+  both) run_backend embedded; memory_phase embedded; run_backend postgres-redis; memory_phase postgres-redis ;;
   *) echo "usage: bench/run.sh [embedded|postgres-redis|both]" >&2; exit 2 ;;
 esac

@@ -170,8 +170,8 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         .env(leptos::config::Env::PROD)
         .build();
     let state = AppState {
-        services: backends.services.clone(),
-        leptos_options: leptos_options.clone(),
+        services: Arc::new(backends.services.clone()),
+        leptos_options: Arc::new(leptos_options.clone()),
         edge: Arc::new(EdgeConfig { public_url: public_url.to_owned() }),
     };
     let context = AppContext { services: backends.services.clone() };

@@ -18,12 +18,21 @@ use gatehouse_core::services::Services;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
-/// Shared state of every handler.
-#[derive(Clone, FromRef)]
+/// Shared state of every handler. axum clones it for each request, so every
+/// field is behind one `Arc`: cloning the services themselves would touch
+/// dozens of reference counts per request.
+#[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
-    pub leptos_options: LeptosOptions,
+    pub services: Arc<Services>,
+    pub leptos_options: Arc<LeptosOptions>,
     pub edge: Arc<EdgeConfig>,
+}
+
+/// leptos_axum reads the options from the state (page requests only).
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        (*state.leptos_options).clone()
+    }
 }
 
 /// What the edge needs from the configuration.

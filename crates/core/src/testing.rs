@@ -2,13 +2,21 @@
 
 use crate::flow::{DeviceFlow, FlowStatus};
 use crate::formats::user_code::UserCode;
+use crate::secret::sha256_hex;
 use chrono::{DateTime, Duration, Utc};
 
-/// A pending flow of client `cli` created at `now`, expiring 600 s later.
-/// Panics on a malformed `user_code`: it is a test fixture.
-pub fn pending_flow(device_code_hash: &str, user_code: &str, now: DateTime<Utc>) -> DeviceFlow {
+/// The device-code hash a fixture named `name` gets (a real SHA-256 hex
+/// digest, as stores expect).
+pub fn hash_of(name: &str) -> String {
+    sha256_hex(name)
+}
+
+/// A pending flow of client `cli` created at `now`, expiring 600 s later,
+/// whose device-code hash is `hash_of(name)`. Panics on a malformed
+/// `user_code`: it is a test fixture.
+pub fn pending_flow(name: &str, user_code: &str, now: DateTime<Utc>) -> DeviceFlow {
     DeviceFlow {
-        device_code_hash: device_code_hash.to_owned(),
+        device_code_hash: hash_of(name),
         user_code: UserCode::normalize(user_code).unwrap_or_else(|| panic!("not a user code: {user_code}")),
         client_id: "cli".into(),
         client_name: "CLI".into(),

@@ -10,7 +10,7 @@ use gatehouse_core::UserCode;
 use gatehouse_core::flow::{Decision, FlowChange, FlowKey, Verdict};
 use gatehouse_core::model::{FlowSubject, LOCAL_ISSUER};
 use gatehouse_core::ports::DeviceFlowStore;
-use gatehouse_core::testing::pending_flow as flow;
+use gatehouse_core::testing::{hash_of, pending_flow as flow};
 use gatehouse_store::state::{MemoryFlowStore, RedisFlowStore};
 use std::sync::Arc;
 
@@ -50,8 +50,8 @@ async fn user_codes_are_unique_while_retained() {
         let clash = flow("hash-b", "BCDF-GHJK", now);
         assert!(!store.insert(&clash, now + Duration::seconds(1200)).await.expect("insert"), "{name}");
         let found = store.find_by_user_code(&first.user_code, now).await.expect("find");
-        assert_eq!(found.map(|f| f.device_code_hash), Some("hash-a".to_owned()), "{name}");
-        let missing = FlowKey::DeviceCodeHash("hash-b".into());
+        assert_eq!(found.map(|f| f.device_code_hash), Some(hash_of("hash-a")), "{name}");
+        let missing = FlowKey::DeviceCodeHash(hash_of("hash-b"));
         assert!(store.apply(&missing, &FlowChange::ReleaseClaim, now).await.expect("apply").is_none(), "{name}");
     }
 }
@@ -67,7 +67,7 @@ async fn changes_apply_by_either_key_and_terminal_states_hold() {
         assert_eq!(t.verdict, Verdict::Decided, "{name}");
         let (_, t) = store.apply(&by_code, &approve(now), now).await.expect("apply").expect("flow");
         assert_eq!(t.verdict, Verdict::AlreadyResolved, "{name}");
-        let by_hash = FlowKey::DeviceCodeHash("hash-c".into());
+        let by_hash = FlowKey::DeviceCodeHash(hash_of("hash-c"));
         let poll = FlowChange::Poll { client_id: "cli".into() };
         let (_, t) = store.apply(&by_hash, &poll, now).await.expect("apply").expect("flow");
         assert!(matches!(t.verdict, Verdict::Claimed(_)), "{name}: {:?}", t.verdict);
@@ -85,10 +85,10 @@ async fn racing_polls_claim_an_approval_exactly_once() {
             let mut f = flow(&hash, code.as_str(), now);
             f.user_code = code;
             store.insert(&f, now + Duration::seconds(1200)).await.expect("insert");
-            store.apply(&FlowKey::DeviceCodeHash(hash.clone()), &approve(now), now).await.expect("approve");
+            store.apply(&FlowKey::DeviceCodeHash(hash_of(&hash)), &approve(now), now).await.expect("approve");
             let polls = (0..50).map(|_| {
                 let store = store.clone();
-                let key = FlowKey::DeviceCodeHash(hash.clone());
+                let key = FlowKey::DeviceCodeHash(hash_of(&hash));
                 tokio::spawn(async move {
                     store.apply(&key, &FlowChange::Poll { client_id: "cli".into() }, now).await.expect("poll")
                 })
@@ -134,7 +134,7 @@ async fn poll_sequences_agree_across_stores() {
         let mut f = flow(&hash, code.as_str(), start);
         f.user_code = code;
         store.insert(&f, start + Duration::seconds(1200)).await.expect("insert");
-        let key = FlowKey::DeviceCodeHash(hash);
+        let key = FlowKey::DeviceCodeHash(hash_of(&hash));
         let mut transcript = Vec::new();
         for (at, client, approve_first) in steps {
             let now = start + Duration::seconds(at);

@@ -1,5 +1,11 @@
-//! The in-process flow store: one mutex around two maps. Every operation
+//! The in-process flow store: one mutex around compact maps. Every operation
 //! runs entirely under the lock, which is never held across an await.
+//!
+//! Flows rest compactly, because an embedded server may hold hundreds of
+//! thousands of pending ones: keys are the raw 32-byte device-code hash and
+//! the 8-byte user code, and each flow is one MessagePack blob without the
+//! hash (its key). A change decodes the blob, applies the pure rule and
+//! encodes the result, all under the lock, so atomicity is as before.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,44 +13,96 @@ use gatehouse_core::StoreError;
 use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use gatehouse_core::ports::DeviceFlowStore;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// SHA-256 of a device code, raw.
+type HashKey = [u8; 32];
+/// A user code's eight canonical characters.
+type CodeKey = [u8; 8];
+
+/// One flow at rest.
+struct StoredFlow {
+    /// When the flow may be dropped (expiry plus the tombstone), epoch ms.
+    retain_until: i64,
+    /// The flow as MessagePack, with an empty `device_code_hash`.
+    blob: Box<[u8]>,
+}
 
 #[derive(Default)]
 struct Flows {
-    /// Boxed, so growing the map moves pointers rather than whole flows.
-    by_device_code: HashMap<Arc<str>, Box<(DeviceFlow, DateTime<Utc>)>>,
-    by_user_code: HashMap<String, Arc<str>>,
-    /// Every retained flow by when it may be dropped, so sweeping costs only
-    /// what has expired instead of a scan of every flow under the lock.
-    retention: BTreeSet<(DateTime<Utc>, Arc<str>)>,
+    by_device_code: HashMap<HashKey, StoredFlow>,
+    by_user_code: HashMap<CodeKey, HashKey>,
+    /// Hashes in insertion order. Retention is creation time plus a fixed
+    /// period, so this is also (nearly) retention order and the sweep only
+    /// looks at the front; it stops at the first flow still retained.
+    inserted: VecDeque<HashKey>,
+}
+
+fn hash_key(hash: &str) -> Option<HashKey> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(hash, &mut key).ok()?;
+    Some(key)
+}
+
+fn code_key(code: &UserCode) -> Option<CodeKey> {
+    code.as_str().as_bytes().try_into().ok()
+}
+
+fn encode(mut flow: DeviceFlow) -> Result<Box<[u8]>, StoreError> {
+    // The hash is the map key; storing it again would cost 64 bytes a flow.
+    flow.device_code_hash = String::new();
+    Ok(rmp_serde::to_vec(&flow).map_err(StoreError::from_err)?.into_boxed_slice())
+}
+
+fn decode(key: &HashKey, blob: &[u8]) -> Result<DeviceFlow, StoreError> {
+    let mut flow: DeviceFlow = rmp_serde::from_slice(blob).map_err(StoreError::from_err)?;
+    flow.device_code_hash = hex::encode(key);
+    Ok(flow)
 }
 
 impl Flows {
-    fn remove(&mut self, device_code_hash: &str) {
-        if let Some(entry) = self.by_device_code.remove(device_code_hash) {
-            let (flow, until) = *entry;
-            self.by_user_code.remove(flow.user_code.as_str());
-            self.retention.remove(&(until, Arc::from(device_code_hash)));
-        }
-    }
-
-    /// The retained flow under `hash`, dropping it if its retention ended.
-    fn live(&mut self, hash: &str, now: DateTime<Utc>) -> Option<&mut DeviceFlow> {
-        let expired = self.by_device_code.get(hash).is_some_and(|entry| entry.1 <= now);
-        if expired {
-            self.remove(hash);
-        }
-        self.by_device_code.get_mut(hash).map(|entry| &mut entry.0)
-    }
-
-    /// Drops every flow whose retention ended by `now`.
-    fn sweep(&mut self, now: DateTime<Utc>) {
-        while let Some((until, hash)) = self.retention.first().cloned() {
-            if until > now {
-                break;
+    fn remove(&mut self, key: &HashKey) {
+        if let Some(stored) = self.by_device_code.remove(key) {
+            // The blob's user code is needed to drop the index entry.
+            if let Ok(flow) = decode(key, &stored.blob)
+                && let Some(code) = code_key(&flow.user_code)
+                && self.by_user_code.get(&code) == Some(key)
+            {
+                self.by_user_code.remove(&code);
             }
-            self.remove(&hash);
+        }
+    }
+
+    /// The retained flow under `key`, dropping it if its retention ended.
+    fn live(&mut self, key: &HashKey, now: DateTime<Utc>) -> Option<&mut StoredFlow> {
+        if self.by_device_code.get(key).is_some_and(|stored| stored.retain_until <= now.timestamp_millis()) {
+            self.remove(key);
+        }
+        self.by_device_code.get_mut(key)
+    }
+
+    /// Drops flows from the front of the insertion order whose retention ended.
+    fn sweep(&mut self, now: DateTime<Utc>) {
+        let now = now.timestamp_millis();
+        while let Some(key) = self.inserted.front() {
+            match self.by_device_code.get(key) {
+                Some(stored) if stored.retain_until > now => break,
+                Some(_) => {
+                    let key = *key;
+                    self.remove(&key);
+                }
+                // Already dropped on access.
+                None => {}
+            }
+            self.inserted.pop_front();
+        }
+    }
+
+    fn resolve(&self, key: &FlowKey) -> Option<HashKey> {
+        match key {
+            FlowKey::DeviceCodeHash(hash) => hash_key(hash),
+            FlowKey::UserCode(code) => self.by_user_code.get(&code_key(code)?).copied(),
         }
     }
 }
@@ -66,27 +124,30 @@ impl MemoryFlowStore {
 #[async_trait]
 impl DeviceFlowStore for MemoryFlowStore {
     async fn insert(&self, flow: &DeviceFlow, retain_until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let key = hash_key(&flow.device_code_hash)
+            .ok_or_else(|| StoreError("a device code hash must be 64 hex digits".into()))?;
+        let code = code_key(&flow.user_code).ok_or_else(|| StoreError("malformed user code".into()))?;
+        let blob = encode(flow.clone())?;
         let mut flows = self.lock();
         let now = flow.created_at;
         flows.sweep(now);
-        if let Some(existing) = flows.by_user_code.get(flow.user_code.as_str()).cloned()
+        if let Some(existing) = flows.by_user_code.get(&code).copied()
             && flows.live(&existing, now).is_some()
         {
             return Ok(false);
         }
-        let hash: Arc<str> = Arc::from(flow.device_code_hash.as_str());
-        flows.by_user_code.insert(flow.user_code.as_str().to_owned(), hash.clone());
-        flows.retention.insert((retain_until, hash.clone()));
-        flows.by_device_code.insert(hash, Box::new((flow.clone(), retain_until)));
+        flows.by_user_code.insert(code, key);
+        flows.inserted.push_back(key);
+        flows.by_device_code.insert(key, StoredFlow { retain_until: retain_until.timestamp_millis(), blob });
         Ok(true)
     }
 
     async fn find_by_user_code(&self, code: &UserCode, now: DateTime<Utc>) -> Result<Option<DeviceFlow>, StoreError> {
         let mut flows = self.lock();
-        let Some(hash) = flows.by_user_code.get(code.as_str()).cloned() else {
+        let Some(key) = flows.resolve(&FlowKey::UserCode(code.clone())) else {
             return Ok(None);
         };
-        Ok(flows.live(&hash, now).map(|flow| flow.clone()))
+        flows.live(&key, now).map(|stored| decode(&key, &stored.blob)).transpose()
     }
 
     async fn apply(
@@ -96,20 +157,16 @@ impl DeviceFlowStore for MemoryFlowStore {
         now: DateTime<Utc>,
     ) -> Result<Option<(DeviceFlow, Transition)>, StoreError> {
         let mut flows = self.lock();
-        let hash = match key {
-            FlowKey::DeviceCodeHash(hash) => Arc::from(hash.as_str()),
-            FlowKey::UserCode(code) => match flows.by_user_code.get(code.as_str()) {
-                Some(hash) => hash.clone(),
-                None => return Ok(None),
-            },
-        };
-        let Some(flow) = flows.live(&hash, now) else {
+        let Some(hash) = flows.resolve(key) else {
             return Ok(None);
         };
-        let before = flow.clone();
+        let Some(stored) = flows.live(&hash, now) else {
+            return Ok(None);
+        };
+        let before = decode(&hash, &stored.blob)?;
         let transition = before.apply(change, now);
         if let Some(next) = &transition.next {
-            *flow = next.clone();
+            stored.blob = encode(next.clone())?;
         }
         Ok(Some((before, transition)))
     }
@@ -123,7 +180,7 @@ impl DeviceFlowStore for MemoryFlowStore {
 mod tests {
     use super::*;
     use chrono::Duration;
-    use gatehouse_core::testing::pending_flow as flow;
+    use gatehouse_core::testing::{hash_of, pending_flow as flow};
 
     #[tokio::test]
     async fn inserts_sweep_out_flows_past_retention() {
@@ -136,7 +193,26 @@ mod tests {
         let flows = store.lock();
         assert_eq!(flows.by_device_code.len(), 2, "a was swept");
         assert_eq!(flows.by_user_code.len(), 2);
-        assert_eq!(flows.retention.len(), 2);
-        assert!(!flows.by_device_code.contains_key("a"));
+        assert_eq!(flows.inserted.len(), 2);
+        assert!(!flows.by_device_code.contains_key(&hash_key(&hash_of("a")).expect("hex")));
+    }
+
+    #[test]
+    fn a_flow_survives_the_compact_form_whole() {
+        // Expiry and poll times rest to the millisecond, as in Redis.
+        let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now");
+        let mut f = flow("a", "BCDF-GHJK", now);
+        f.requester_user_agent = Some("curl/8.5.0".into());
+        let key = hash_key(&f.device_code_hash).expect("hex");
+        let blob = encode(f.clone()).expect("encode");
+        assert_eq!(decode(&key, &blob).expect("decode"), f);
+        assert!(blob.len() < 200, "{} bytes", blob.len());
+    }
+
+    #[tokio::test]
+    async fn malformed_hashes_find_nothing() {
+        let store = MemoryFlowStore::default();
+        let key = FlowKey::DeviceCodeHash("not hex".into());
+        assert!(store.apply(&key, &FlowChange::ReleaseClaim, Utc::now()).await.expect("apply").is_none());
     }
 }
