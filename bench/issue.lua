@@ -15,7 +15,7 @@ end
 
 function init(args)
   local max = tonumber(os.getenv("BENCH_MAX_FLOWS") or "0")
-  local threads = tonumber(os.getenv("BENCH_THREADS") or "2")
+  local threads = tonumber(os.getenv("BENCH_THREADS") or "1")
   limit = math.ceil(max / threads)
   codes = io.open((os.getenv("BENCH_CODES_DIR") or "results") .. "/codes-" .. id .. ".txt", "w")
   wrk.method = "POST"

@@ -15,7 +15,7 @@ end
 
 function poll_init(args)
   local dir = os.getenv("BENCH_CODES_DIR") or "results"
-  local nthreads = tonumber(os.getenv("BENCH_THREADS") or "2")
+  local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
   bodies = {}
   -- Each thread takes every n-th code so threads do not share codes.
   local i = 0

@@ -8,7 +8,7 @@
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
-# Tunables: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
+# Tunables: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (1),
 # BENCH_MEMORY_FLOWS (100000).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,38 +18,61 @@ bin="$bench_dir/../target/release/gatehouse"
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
 seconds="${BENCH_SECONDS:-10}"
 connections="${BENCH_CONNECTIONS:-32}"
-export BENCH_THREADS="${BENCH_THREADS:-2}"
+export BENCH_THREADS="${BENCH_THREADS:-1}"
 port=3390
 base="http://127.0.0.1:$port"
 password="bench-password-123"
 
-run_backend() {
+# Starts a fresh server for "$1" (embedded or postgres-redis) with a fresh
+# database; sets work (a temp dir), pid and rss_idle.
+start_server() {
   local backend="$1"
-  local work; work="$(mktemp -d)"
+  work="$(mktemp -d)"
   export BENCH_CODES_DIR="$work/codes"; mkdir -p "$BENCH_CODES_DIR"
   export GATEHOUSE_DATA_DIR="$work/data" GATEHOUSE_BIND="127.0.0.1:$port" GATEHOUSE_LOG_FORMAT=text RUST_LOG=warn
   export GATEHOUSE_SITE_ROOT="$bench_dir/../target/site"
-  # Loopback load comes from one address: no per-IP limit may hide the figure.
   unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL
   if [ "$backend" = postgres-redis ]; then
-    local db="gatehouse_bench_$$"
-    psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $db" >/dev/null
-    export GATEHOUSE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+    run_id="gatehouse_bench_$$_$RANDOM"
+    psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $run_id" >/dev/null
+    export GATEHOUSE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$run_id"
     export GATEHOUSE_REDIS_URL="redis://127.0.0.1:6379"
-    export GATEHOUSE_REDIS_KEY_PREFIX="gatehouse-bench-$$:"
+    export GATEHOUSE_REDIS_KEY_PREFIX="$run_id:"
   fi
   printf '%s\n' "$password" | "$bin" user create --email bench@example.com --name Bench >/dev/null
   "$bin" serve >"$work/server.log" 2>&1 &
-  local pid=$!
-  trap 'kill $pid 2>/dev/null || true' RETURN
+  pid=$!
   for _ in $(seq 1 50); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
-  local rss_idle; rss_idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  rss_idle=$(rss_kb)
+}
+
+# Stops the server and drops what start_server created.
+stop_server() {
+  local backend="$1"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [ "$backend" = postgres-redis ]; then
+    redis-cli -h 127.0.0.1 --scan --pattern "$run_id:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
+    psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE $run_id" >/dev/null
+  fi
+  rm -rf "$work"
+}
+
+# Whatever stops the script also stops a running server.
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null || true' EXIT
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+
+# issuance, pending poll and /v1/me on one server.
+throughput_phases() {
+  local backend="$1"
+  start_server "$backend"
 
   echo "=== $backend: issuance (POST /v1/oauth/device/code), ${seconds}s, $connections connections"
   (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s issue.lua "$base/v1/oauth/device/code") | grep -E "Requests/sec|Latency|99%|Non-2xx"
   local pending; pending=$(cat "$BENCH_CODES_DIR"/codes-*.txt | wc -l)
-  local rss; rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-  echo "pending flows: $pending; server RSS: $((rss / 1024)) MB (idle before: $((rss_idle / 1024)) MB)"
+  echo "pending flows: $pending; server RSS: $(($(rss_kb) / 1024)) MB (idle before: $((rss_idle / 1024)) MB)"
 
   echo "=== $backend: pending poll (POST /v1/oauth/device/token), ${seconds}s, $connections connections"
   (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s poll.lua "$base/v1/oauth/device/token") | grep -E "Requests/sec|p50"
@@ -75,51 +98,25 @@ run_backend() {
 
   echo "=== $backend: GET /v1/me (warm cache), ${seconds}s, $connections connections"
   (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s me.lua "$base/v1/me") | grep -E "Requests/sec|p50|Non-2xx"
-  rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-  echo "server RSS at the end: $((rss / 1024)) MB"
-  kill $pid; wait $pid 2>/dev/null || true
-  if [ "$backend" = postgres-redis ]; then
-    redis-cli -h 127.0.0.1 --scan --pattern "gatehouse-bench-$$:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
-    psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE gatehouse_bench_$$" >/dev/null
-  fi
-  rm -rf "$work"
+  echo "server RSS at the end: $(($(rss_kb) / 1024)) MB"
+  stop_server "$backend"
 }
 
 # RSS with exactly BENCH_MEMORY_FLOWS (100,000) pending flows on a fresh server.
 memory_phase() {
   local backend="$1"
-  local work; work="$(mktemp -d)"
-  export BENCH_CODES_DIR="$work/codes"; mkdir -p "$BENCH_CODES_DIR"
-  export GATEHOUSE_DATA_DIR="$work/data" GATEHOUSE_BIND="127.0.0.1:$port" GATEHOUSE_LOG_FORMAT=text RUST_LOG=warn
-  unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL
-  if [ "$backend" = postgres-redis ]; then
-    local db="gatehouse_bench_mem_$$"
-    psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $db" >/dev/null
-    export GATEHOUSE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
-    export GATEHOUSE_REDIS_URL="redis://127.0.0.1:6379"
-    export GATEHOUSE_REDIS_KEY_PREFIX="gatehouse-bench-mem-$$:"
-  fi
-  "$bin" serve >"$work/server.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 50); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
-  local idle; idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  start_server "$backend"
   local flows="${BENCH_MEMORY_FLOWS:-100000}"
   (cd "$bench_dir" && BENCH_MAX_FLOWS="$flows" wrk -t"$BENCH_THREADS" -c"$connections" -d120s -s issue.lua "$base/v1/oauth/device/code") >/dev/null
   local pending; pending=$(cat "$BENCH_CODES_DIR"/codes-*.txt | wc -l)
-  local rss; rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-  echo "=== $backend: memory: server RSS $((rss / 1024)) MB with $pending pending flows (idle before: $((idle / 1024)) MB)"
-  kill $pid; wait $pid 2>/dev/null || true
-  if [ "$backend" = postgres-redis ]; then
-    redis-cli -h 127.0.0.1 --scan --pattern "gatehouse-bench-mem-$$:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
-    psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE gatehouse_bench_mem_$$" >/dev/null
-  fi
-  rm -rf "$work"
+  echo "=== $backend: memory: server RSS $(($(rss_kb) / 1024)) MB with $pending pending flows (idle before: $((rss_idle / 1024)) MB)"
+  stop_server "$backend"
 }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); wrk $(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
 case "${1:-both}" in
-  embedded) run_backend embedded; memory_phase embedded ;;
-  postgres-redis) run_backend postgres-redis; memory_phase postgres-redis ;;
-  both) run_backend embedded; memory_phase embedded; run_backend postgres-redis; memory_phase postgres-redis ;;
+  embedded) throughput_phases embedded; memory_phase embedded ;;
+  postgres-redis) throughput_phases postgres-redis; memory_phase postgres-redis ;;
+  both) throughput_phases embedded; memory_phase embedded; throughput_phases postgres-redis; memory_phase postgres-redis ;;
   *) echo "usage: bench/run.sh [embedded|postgres-redis|both]" >&2; exit 2 ;;
 esac

@@ -5,7 +5,7 @@
 use crate::config::{Config, ConfigError};
 use crate::http::middleware::client_ip::{self, TrustedProxies};
 use crate::http::middleware::origin_check::{self, PublicOrigin};
-use crate::http::middleware::security_headers::{self, Hsts};
+use crate::http::middleware::security_headers;
 use crate::http::responses::json_error;
 use crate::http::{AppState, EdgeConfig};
 use axum::Router;
@@ -185,7 +185,12 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
             if is_api_path(uri.path()) {
                 json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
             } else {
-                files(uri, state, request).await
+                let is_asset = uri.path().starts_with("/pkg/");
+                let mut response = files(uri, state, request).await;
+                if is_asset && response.status().is_success() {
+                    response.headers_mut().insert(header::CACHE_CONTROL, security_headers::ASSET_CACHE_CONTROL);
+                }
+                response
             }
         }
     };
@@ -223,7 +228,7 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
     app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES)).layer(
         ServiceBuilder::new()
             .layer(tower_http::trace::TraceLayer::new_for_http())
-            .layer(axum::middleware::from_fn_with_state(Hsts(https), security_headers::layer))
+            .layer(security_headers::layers(https))
             .layer(axum::middleware::map_response(json_payload_too_large))
             .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer))
             .layer(axum::middleware::from_fn_with_state(public_origin, origin_check::layer)),

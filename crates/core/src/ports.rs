@@ -235,3 +235,16 @@ pub trait DatabaseHealth: Send + Sync {
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AuditKind;
+
+    #[test]
+    fn every_audit_kind_parses_back_from_its_stored_name() {
+        for kind in AuditKind::ALL {
+            assert_eq!(AuditKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(AuditKind::parse("device.exploded"), None);
+    }
+}

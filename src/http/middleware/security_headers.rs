@@ -1,35 +1,40 @@
-//! SPEC §7 headers on every response — pages, JSON, errors and static files.
+//! SPEC §7 headers on every response — pages, JSON, errors and static files —
+//! as tower-http layers: a header insert each, no per-request allocation.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower::util::Either;
+use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The CSP for everything but HTML documents (which set a nonce-based one).
+/// The CSP for everything but HTML documents, which set a nonce-based one.
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// Sent when the public URL is https.
+const HSTS: &str = "max-age=63072000; includeSubDomains";
+/// Versioned build output (`/pkg/…`) may be cached but must be revalidated;
+/// the static-file fallback sets this, and everything else is `no-store`.
+pub const ASSET_CACHE_CONTROL: HeaderValue = HeaderValue::from_static("no-cache");
 
-/// Whether HSTS is sent (the public URL is https).
-#[derive(Debug, Clone, Copy)]
-pub struct Hsts(pub bool);
+type Header = SetResponseHeaderLayer<HeaderValue>;
+/// The layer stack `layers` returns.
+pub type SecurityHeaders = Stack<
+    Either<Header, Identity>,
+    Stack<Header, Stack<Header, Stack<Header, Stack<Header, Stack<Header, Identity>>>>>,
+>;
 
-/// Adds the anti-framing, sniffing, referrer and caching headers.
-pub async fn layer(State(hsts): State<Hsts>, request: Request, next: Next) -> Response {
-    // Versioned build output may be cached but revalidated; everything else
-    // (HTML, JSON, errors) must never be stored.
-    let is_asset = request.uri().path().starts_with("/pkg/");
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_CSP));
-    }
-    let cache = if is_asset { "no-cache" } else { "no-store" };
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    if hsts.0 {
-        headers
-            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
-    }
-    response
+/// Anti-framing, sniffing, referrer and caching headers, plus HSTS when `https`.
+pub fn layers(https: bool) -> ServiceBuilder<SecurityHeaders> {
+    ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        // Pages set their own nonce-based CSP; it keeps `frame-ancestors 'none'`.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DEFAULT_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .option_layer(https.then(|| {
+            SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS))
+        }))
 }
