@@ -4,7 +4,8 @@
 # server's memory with 100,000 pending flows, on the embedded backend
 # (SQLite + in-process) and on PostgreSQL + Redis.
 #
-#   bench/run.sh [embedded|postgres-redis|both]   (default: both)
+#   bench/run.sh [embedded|postgres-redis|both|memory]   (default: both;
+#   memory: only the 100,000-flow RSS measurement, on both backends)
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
@@ -118,5 +119,6 @@ case "${1:-both}" in
   embedded) throughput_phases embedded; memory_phase embedded ;;
   postgres-redis) throughput_phases postgres-redis; memory_phase postgres-redis ;;
   both) throughput_phases embedded; memory_phase embedded; throughput_phases postgres-redis; memory_phase postgres-redis ;;
-  *) echo "usage: bench/run.sh [embedded|postgres-redis|both]" >&2; exit 2 ;;
+  memory) memory_phase embedded; memory_phase postgres-redis ;;
+  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory]" >&2; exit 2 ;;
 esac
