@@ -1,5 +1,6 @@
 //! Bearer authentication of resource requests (RFC 6750) and token revocation.
 
+use super::recent::Recent;
 use super::{Ports, Settings};
 use crate::error::StoreError;
 use crate::formats::token::{BearerToken, MalformedToken, TokenKind};
@@ -21,11 +22,8 @@ const TOUCH_TRACKING_LIMIT: usize = 100_000;
 /// How long this process reuses an account and its workspaces for `/v1/me`.
 /// Revocation still takes effect at once: the token itself is checked first.
 const SUBJECT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
-/// Past this many cached subjects the cache starts over.
+/// Past this many cached subjects the cache sheds.
 const SUBJECT_CACHE_LIMIT: usize = 10_000;
-
-/// Accounts (active ones only) and their workspaces, recently read, with when.
-type RecentSubjects = HashMap<Uuid, (Account, Vec<WorkspaceMembership>, std::time::Instant)>;
 
 /// Why a bearer request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -90,12 +88,14 @@ pub struct BearerService {
     /// When this instance last wrote `last_used_at` for each token; keeps
     /// cached bearer requests from costing a SQL write each.
     last_touch: Arc<Mutex<HashMap<Uuid, DateTime<Utc>>>>,
-    subjects: Arc<Mutex<RecentSubjects>>,
+    /// Active accounts and their workspaces, recently read.
+    subjects: Arc<Recent<Uuid, (Account, Vec<WorkspaceMembership>)>>,
 }
 
 impl BearerService {
     pub(crate) fn new(ports: Ports, settings: Arc<Settings>) -> Self {
-        Self { ports, settings, last_touch: Arc::default(), subjects: Arc::default() }
+        let subjects = Arc::new(Recent::new(SUBJECT_TTL, SUBJECT_CACHE_LIMIT));
+        Self { ports, settings, last_touch: Arc::default(), subjects }
     }
 
     /// Whether bearer authentication is on.
@@ -194,31 +194,16 @@ impl BearerService {
         let Some(account_id) = token.record.account_id else {
             return Ok(TokenSubject { token, account: None, workspaces: Vec::new() });
         };
-        let now = std::time::Instant::now();
-        let cached = {
-            let subjects = self.subjects.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            subjects
-                .get(&account_id)
-                .filter(|(_, _, at)| now.duration_since(*at) < SUBJECT_TTL)
-                .map(|(account, workspaces, _)| (account.clone(), workspaces.clone()))
-        };
-        let (account, workspaces) = match cached {
+        let (account, workspaces) = match self.subjects.get(&account_id) {
             Some(subject) => subject,
             None => {
-                let account = self
+                let subject = self
                     .ports
-                    .accounts
-                    .find_by_id(account_id)
+                    .active_account_with_workspaces(account_id)
                     .await?
-                    .filter(|a| !a.disabled)
                     .ok_or(BearerError::InvalidToken("the token's account is disabled"))?;
-                let workspaces = self.ports.accounts.workspaces(account_id).await?;
-                let mut subjects = self.subjects.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if subjects.len() >= SUBJECT_CACHE_LIMIT {
-                    subjects.clear();
-                }
-                subjects.insert(account_id, (account.clone(), workspaces.clone(), now));
-                (account, workspaces)
+                self.subjects.insert(account_id, subject.clone());
+                subject
             }
         };
         Ok(TokenSubject { token, account: Some(account), workspaces })

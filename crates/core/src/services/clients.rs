@@ -1,15 +1,14 @@
 //! OAuth client registration and client authentication (RFC 6749 §2.3).
 
 use super::Ports;
+use super::recent::Recent;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::formats::base62;
 use crate::model::{ClientType, OAuthClient};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::random::random_string;
 use crate::secret::{SecretString, sha256_hex};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 /// How long a client record is reused from this process's memory. Polls are
 /// the hottest path and must reach only the state store, so clients are not
@@ -40,48 +39,35 @@ pub struct ClientRegistration {
     pub device_grant: bool,
 }
 
-/// Client records (or their absence) recently read, with when.
-type RecentClients = HashMap<String, (Option<OAuthClient>, Instant)>;
+/// Past this many cached client ids (unknown ones included) the cache sheds.
+const CLIENT_CACHE_LIMIT: usize = 10_000;
 
 /// Client registration and authentication.
 #[derive(Clone)]
 pub struct ClientService {
     ports: Ports,
-    recent: Arc<Mutex<RecentClients>>,
+    /// Client records (or their absence) recently read.
+    recent: Arc<Recent<String, Option<OAuthClient>>>,
 }
 
 impl ClientService {
     pub(crate) fn new(ports: Ports) -> Self {
-        Self { ports, recent: Arc::default() }
+        Self { ports, recent: Arc::new(Recent::new(CLIENT_CACHE_TTL, CLIENT_CACHE_LIMIT)) }
     }
 
     /// The client by id, from the short-lived in-process cache or the database.
+    /// Unknown ids are cached too (briefly); the cache is bounded.
     async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
-        let now = Instant::now();
-        {
-            let recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some((client, at)) = recent.get(client_id)
-                && now.duration_since(*at) < CLIENT_CACHE_TTL
-            {
-                return Ok(client.clone());
-            }
+        if let Some(client) = self.recent.get(client_id) {
+            return Ok(client);
         }
         let client = self.ports.clients.find(client_id).await?;
-        let mut recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Unknown ids are cached too (briefly), but the map cannot grow without
-        // bound under a flood of made-up ids.
-        if recent.len() >= 10_000 {
-            recent.retain(|_, (_, at)| now.duration_since(*at) < CLIENT_CACHE_TTL);
-            if recent.len() >= 10_000 {
-                recent.clear();
-            }
-        }
-        recent.insert(client_id.to_owned(), (client.clone(), now));
+        self.recent.insert(client_id.to_owned(), client.clone());
         Ok(client)
     }
 
     fn forget(&self, client_id: &str) {
-        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(client_id);
+        self.recent.remove(client_id);
     }
 
     /// Registers a client. For a confidential client the generated secret is

@@ -393,14 +393,8 @@ impl DeviceFlowService {
     ) -> Result<TokenGrant, MintFailure> {
         let (kind, account, workspaces) = match subject.account_id {
             Some(account_id) => {
-                let account = self
-                    .ports
-                    .accounts
-                    .find_by_id(account_id)
-                    .await?
-                    .filter(|a| !a.disabled)
-                    .ok_or(MintFailure::AccountInactive)?;
-                let workspaces = self.ports.accounts.workspaces(account.id).await?;
+                let (account, workspaces) =
+                    self.ports.active_account_with_workspaces(account_id).await?.ok_or(MintFailure::AccountInactive)?;
                 (TokenKind::Account, Some(account), workspaces)
             }
             None => (TokenKind::External, None, Vec::new()),

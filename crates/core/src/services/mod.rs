@@ -4,8 +4,11 @@ pub mod accounts;
 pub mod bearer;
 pub mod clients;
 pub mod device_flow;
+mod recent;
 
 use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
     AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, PasswordHasher,
     TokenCache, TokenRepository,
@@ -34,6 +37,19 @@ impl Ports {
     pub(crate) async fn audit(&self, event: AuditEvent) {
         // The adapter logs every event and every failure to store one.
         let _ = self.audit.record(event).await;
+    }
+
+    /// The account with this id and its workspaces, unless it is disabled or
+    /// gone: the subject a token speaks for, checked at redemption and use.
+    pub(crate) async fn active_account_with_workspaces(
+        &self,
+        account_id: uuid::Uuid,
+    ) -> Result<Option<(Account, Vec<WorkspaceMembership>)>, StoreError> {
+        let Some(account) = self.accounts.find_by_id(account_id).await?.filter(|a| !a.disabled) else {
+            return Ok(None);
+        };
+        let workspaces = self.accounts.workspaces(account_id).await?;
+        Ok(Some((account, workspaces)))
     }
 }
 
