@@ -169,12 +169,13 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         .site_addr(bound)
         .env(leptos::config::Env::PROD)
         .build();
+    let services = Arc::new(backends.services.clone());
     let state = AppState {
-        services: Arc::new(backends.services.clone()),
+        services: services.clone(),
         leptos_options: Arc::new(leptos_options.clone()),
         edge: Arc::new(EdgeConfig { public_url: public_url.to_owned() }),
     };
-    let context = AppContext { services: backends.services.clone() };
+    let context = AppContext { services };
     let provide = move || provide_context(context.clone());
     let render_shell = move |options: LeptosOptions| shell(options);
     let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide.clone(), render_shell);

@@ -3,7 +3,7 @@
 use super::AppState;
 use super::device_flow::add_subject;
 use super::middleware::client_ip::ClientAddr;
-use super::responses::{bearer_error, bearer_missing, no_store, unavailable};
+use super::responses::{bearer_error, bearer_missing, no_store, rfc3339, unavailable};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -54,7 +54,7 @@ pub async fn me(State(state): State<AppState>, ClientAddr(ip): ClientAddr, heade
         "scopes": subject.token.scopes,
         "client_id": record.client_id,
         "token_id": record.id,
-        "expires_at": record.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "expires_at": rfc3339(record.expires_at),
     });
     add_subject(
         &mut body,
@@ -93,7 +93,6 @@ pub async fn list_authorizations(
         Ok(records) => records,
         Err(err) => return unavailable(&err),
     };
-    let instant = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let authorizations: Vec<_> = records
         .iter()
         .map(|r| {
@@ -102,10 +101,10 @@ pub async fn list_authorizations(
                 "client_id": r.client_id,
                 "device_label": (!r.device_label.is_empty()).then_some(&r.device_label),
                 "scopes": TokenKind::from_token(&r.prefix).map(|kind| kind.narrow(&r.scopes)).unwrap_or_default(),
-                "created_at": instant(r.created_at),
-                "last_used_at": r.last_used_at.map(instant),
+                "created_at": rfc3339(r.created_at),
+                "last_used_at": r.last_used_at.map(rfc3339),
                 "last_used_ip": r.last_used_ip,
-                "expires_at": instant(r.expires_at),
+                "expires_at": rfc3339(r.expires_at),
                 "current": r.id == token.record.id,
             })
         })

@@ -4,7 +4,7 @@ use super::AppState;
 use super::client_auth::client_credentials;
 use super::middleware::client_ip::ClientAddr;
 use super::params::OAuthParams;
-use super::responses::{flow_error, no_store, oauth_error, unavailable};
+use super::responses::{flow_error, no_store, oauth_error, rfc3339, unavailable};
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
@@ -94,7 +94,7 @@ fn token_response(grant: &TokenGrant) -> serde_json::Value {
         "token_type": "Bearer",
         "expires_in": grant.expires_in,
         "scope": grant.scopes.join(" "),
-        "expires_at": grant.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "expires_at": rfc3339(grant.expires_at),
         "token_id": grant.token_id,
         "subject_type": grant.token.kind().subject_type(),
     });

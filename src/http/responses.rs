@@ -79,28 +79,33 @@ pub fn bearer_error(err: BearerError) -> Response {
             "bearer_auth_disabled",
             "bearer authentication is disabled on this server",
         ),
-        BearerError::InvalidToken(why) => {
-            let mut response = json_error(StatusCode::UNAUTHORIZED, "invalid_token", why);
-            let challenge = format!(r#"Bearer realm="gatehouse", error="invalid_token", error_description="{why}""#);
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-            }
-            response
-        }
-        BearerError::InsufficientScope(scope) => {
-            let mut response = json_error(
+        BearerError::InvalidToken(why) => with_challenge(
+            json_error(StatusCode::UNAUTHORIZED, "invalid_token", why),
+            &format!(r#"Bearer realm="gatehouse", error="invalid_token", error_description="{why}""#),
+        ),
+        BearerError::InsufficientScope(scope) => with_challenge(
+            json_error(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
                 &format!("this request requires the {scope} scope"),
-            );
-            let challenge = format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#);
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-            }
-            response
-        }
+            ),
+            &format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#),
+        ),
         BearerError::Unavailable(e) => unavailable(&e),
     }
+}
+
+/// Adds the RFC 6750 `WWW-Authenticate` challenge to an error answer.
+fn with_challenge(mut response: Response, challenge: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// An instant as the JSON answers write it: RFC 3339 in UTC, whole seconds.
+pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// 401 for a request that carried no bearer token at all (RFC 6750 §3.1:

@@ -13,7 +13,8 @@ use tower_sessions::Session;
 /// Everything the binary provides to the pages through the Leptos context.
 #[derive(Clone)]
 pub struct AppContext {
-    pub services: Services,
+    /// Shared with the REST edge's state; cloned per page request.
+    pub services: std::sync::Arc<Services>,
 }
 
 /// The client's address as the edge determined it (trusting
