@@ -192,35 +192,32 @@ impl DeviceFlow {
         if self.client_id != client_id {
             return Transition::refuse(Verdict::InvalidGrant);
         }
-        match &self.status {
-            FlowStatus::Redeemed { .. } => return Transition::refuse(Verdict::InvalidGrant),
-            // Another poll is minting right now: the answer is not known yet.
-            FlowStatus::Redeeming { claimed_at, .. } if now - *claimed_at < STALE_CLAIM => {
-                return Transition::refuse(Verdict::AuthorizationPending);
-            }
-            _ => {}
-        }
-        if self.is_expired(now) {
-            return Transition::refuse(Verdict::Expired);
-        }
-
+        // Every poll by the flow's own client moves its poll clock, whatever
+        // the answer: the interval is about how often the client asks. (One
+        // rule for every poll is also what lets the Redis store move the
+        // clock with a single native command.)
         let mut next = self.clone();
         next.last_polled_at = Some(now);
-        if let Some(last) = self.last_polled_at
-            && now - last < Duration::seconds(i64::from(self.interval_secs))
-        {
-            next.interval_secs = self.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
-            let interval = next.interval_secs;
-            return Transition { verdict: Verdict::SlowDown { interval }, next: Some(next) };
-        }
         let verdict = match &self.status {
+            FlowStatus::Redeemed { .. } => Verdict::InvalidGrant,
+            // Another poll is minting right now: the answer is not known yet.
+            FlowStatus::Redeeming { claimed_at, .. } if now - *claimed_at < STALE_CLAIM => {
+                Verdict::AuthorizationPending
+            }
+            _ if self.is_expired(now) => Verdict::Expired,
+            _ if self
+                .last_polled_at
+                .is_some_and(|last| now - last < Duration::seconds(i64::from(self.interval_secs))) =>
+            {
+                next.interval_secs = self.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
+                Verdict::SlowDown { interval: next.interval_secs }
+            }
             FlowStatus::Pending => Verdict::AuthorizationPending,
             FlowStatus::Denied { .. } => Verdict::AccessDenied,
             FlowStatus::Approved { decision } | FlowStatus::Redeeming { decision, .. } => {
                 next.status = FlowStatus::Redeeming { decision: decision.clone(), claimed_at: now };
                 Verdict::Claimed(decision.subject.clone())
             }
-            FlowStatus::Redeemed { .. } => Verdict::InvalidGrant,
         };
         Transition { verdict, next: Some(next) }
     }
@@ -334,8 +331,10 @@ mod tests {
         assert_eq!(step(&flow(), FlowChange::Approve(decision()), 600).0, Verdict::Expired);
         assert_eq!(step(&flow(), FlowChange::Approve(decision()), 599).0, Verdict::Decided);
         let (_, approved) = step(&flow(), FlowChange::Approve(decision()), 1);
-        assert_eq!(poll(&approved, 600).verdict, Verdict::Expired);
-        assert!(poll(&approved, 600).next.is_none());
+        let late = poll(&approved, 600);
+        assert_eq!(late.verdict, Verdict::Expired);
+        // Only the poll clock moves: an expired approval is never claimed.
+        assert_eq!(late.next.map(|f| f.status), Some(approved.status));
     }
 
     #[test]

@@ -107,8 +107,9 @@ async fn racing_polls_claim_an_approval_exactly_once() {
 
 /// The same poll sequence (honest, too fast, another client, after approval,
 /// after expiry) gives the same answers and the same final state in every
-/// store. Redis answers pending polls with its own one-round-trip script, so
-/// this is what keeps that script and the Rust rules in step.
+/// store. Redis keeps the poll clock in its own key, moved by a native
+/// command outside the compare-and-set, so this is what keeps that split in
+/// step with the Rust rules (another client's poll, the poll after expiry).
 #[tokio::test]
 async fn poll_sequences_agree_across_stores() {
     // Whole seconds: stores keep poll times to the millisecond.
