@@ -16,7 +16,7 @@ function done(summary, latency, requests)
   save_offsets()
   local totals, pool = {}, 0
   for _, thread in ipairs(threads) do
-    pool = pool + #thread:get("bodies")
+    pool = pool + #thread:get("prepared")
     for answer, count in pairs(thread:get("answers")) do
       totals[answer] = (totals[answer] or 0) + count
     end

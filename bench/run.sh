@@ -10,7 +10,8 @@
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
 # Tunables: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (1),
-# BENCH_MEMORY_FLOWS (100000).
+# BENCH_MEMORY_FLOWS (100000), BENCH_REDIS_URL (redis://127.0.0.1:6379; a
+# redis+unix:///path URL measures Redis over a Unix socket).
 set -euo pipefail
 cd "$(dirname "$0")"
 bench_dir="$PWD"
@@ -37,7 +38,7 @@ start_server() {
     run_id="gatehouse_bench_$$_$RANDOM"
     psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $run_id" >/dev/null
     export GATEHOUSE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$run_id"
-    export GATEHOUSE_REDIS_URL="redis://127.0.0.1:6379"
+    export GATEHOUSE_REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
     export GATEHOUSE_REDIS_KEY_PREFIX="$run_id:"
   fi
   printf '%s\n' "$password" | "$bin" user create --email bench@example.com --name Bench >/dev/null
@@ -53,7 +54,7 @@ stop_server() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if [ "$backend" = postgres-redis ]; then
-    redis-cli -h 127.0.0.1 --scan --pattern "$run_id:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
+    redis_cmd --scan --pattern "$run_id:*" | xargs -r -n 500 redis-cli $(redis_address) DEL >/dev/null
     psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE $run_id" >/dev/null
   fi
   rm -rf "$work"
@@ -63,7 +64,36 @@ stop_server() {
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null || true' EXIT
 
+# redis-cli's address options for GATEHOUSE_REDIS_URL (TCP or Unix socket).
+redis_address() {
+  case "$GATEHOUSE_REDIS_URL" in
+    redis+unix://*|unix://*) echo "-s ${GATEHOUSE_REDIS_URL#*://}" ;;
+    *) echo "-u $GATEHOUSE_REDIS_URL" ;;
+  esac
+}
+redis_cmd() { redis-cli $(redis_address) "$@"; }
+
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
+
+# CPU time (user + system) a process has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Runs one measured wrk phase: wrk's figures (the lines matching "$3"), then
+# the CPU time the server (and Redis, when in use) spent per request. CPU per
+# request varies far less between runs than requests/s on a shared machine.
+measured_wrk() {
+  local script="$1" url="$2" show="$3"
+  local redis_pid="" out server_before redis_before
+  [ -n "${GATEHOUSE_REDIS_URL:-}" ] && redis_pid=$(redis_cmd info server | awk -F: '/^process_id/ {print $2+0}')
+  server_before=$(cpu_ticks "$pid")
+  [ -n "$redis_pid" ] && redis_before=$(cpu_ticks "$redis_pid")
+  out=$(cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s "$script" "$url")
+  grep -E "$show" <<<"$out"
+  local requests hz; requests=$(awk '/requests in/ {print $1}' <<<"$out"); hz=$(getconf CLK_TCK)
+  local line; line="CPU per request: server $(( ($(cpu_ticks "$pid") - server_before) * 1000000 / hz / requests )) µs"
+  [ -n "$redis_pid" ] && line="$line, Redis $(( ($(cpu_ticks "$redis_pid") - redis_before) * 1000000 / hz / requests )) µs"
+  echo "$line"
+}
 
 # issuance, pending poll and /v1/me on one server.
 throughput_phases() {
@@ -71,12 +101,12 @@ throughput_phases() {
   start_server "$backend"
 
   echo "=== $backend: issuance (POST /v1/oauth/device/code), ${seconds}s, $connections connections"
-  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s issue.lua "$base/v1/oauth/device/code") | grep -E "Requests/sec|Latency|99%|Non-2xx"
+  measured_wrk issue.lua "$base/v1/oauth/device/code" "Requests/sec|Latency|99%|Non-2xx"
   local pending; pending=$(cat "$BENCH_CODES_DIR"/codes-*.txt | wc -l)
   echo "pending flows: $pending; server RSS: $(($(rss_kb) / 1024)) MB (idle before: $((rss_idle / 1024)) MB)"
 
   echo "=== $backend: pending poll (POST /v1/oauth/device/token), ${seconds}s, $connections connections"
-  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s poll.lua "$base/v1/oauth/device/token") | grep -E "Requests/sec|p50"
+  measured_wrk poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50"
   echo "--- the same polls for 3s more, counting the answers"
   (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$base/v1/oauth/device/token") | grep -E "pool"
 
@@ -98,7 +128,7 @@ throughput_phases() {
   curl -sf "$base/v1/me" -H "Authorization: Bearer $BENCH_TOKEN" >/dev/null
 
   echo "=== $backend: GET /v1/me (warm cache), ${seconds}s, $connections connections"
-  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s me.lua "$base/v1/me") | grep -E "Requests/sec|p50|Non-2xx"
+  measured_wrk me.lua "$base/v1/me" "Requests/sec|p50|Non-2xx"
   echo "server RSS at the end: $(($(rss_kb) / 1024)) MB"
   stop_server "$backend"
 }

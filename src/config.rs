@@ -106,9 +106,9 @@ impl Config {
         }
         let redis_url = raw.redis_url.filter(|u| !u.is_empty());
         if let Some(url) = &redis_url {
-            let parsed = url::Url::parse(url).map_err(|e| problem("GATEHOUSE_REDIS_URL", e.to_string()))?;
-            if !matches!(parsed.scheme(), "redis" | "rediss") {
-                return Err(problem("GATEHOUSE_REDIS_URL", "expected a redis:// or rediss:// URL"));
+            url::Url::parse(url).map_err(|e| problem("GATEHOUSE_REDIS_URL", e.to_string()))?;
+            if !gatehouse_store::state::is_redis_url(url) {
+                return Err(problem("GATEHOUSE_REDIS_URL", "expected a redis://, rediss:// or redis+unix:// URL"));
             }
         }
         let secret_key = raw.secret_key.map(SecretString::new);
@@ -235,6 +235,7 @@ mod tests {
             RawConfig { database_url: Some("mysql://x".into()), ..Default::default() },
             RawConfig { bind: Some("nope".into()), ..Default::default() },
             RawConfig { trusted_proxies: Some("10.0.0.1, x".into()), ..Default::default() },
+            RawConfig { redis_url: Some("http://127.0.0.1:6379".into()), ..Default::default() },
         ];
         let expected = [
             "GATEHOUSE_PUBLIC_URL",
@@ -242,11 +243,21 @@ mod tests {
             "GATEHOUSE_DATABASE_URL",
             "GATEHOUSE_BIND",
             "GATEHOUSE_TRUSTED_PROXIES",
+            "GATEHOUSE_REDIS_URL",
         ];
         for (raw, variable) in cases.into_iter().zip(expected) {
             let err = Config::validate(raw).err().map(|e| e.variable);
             assert_eq!(err.as_deref(), Some(variable));
         }
+    }
+
+    #[test]
+    fn redis_is_reached_over_tcp_tls_or_a_unix_socket() -> Result<(), ConfigError> {
+        for url in ["redis://127.0.0.1:6379", "rediss://cache.example:6380", "redis+unix:///run/redis.sock"] {
+            let config = Config::validate(RawConfig { redis_url: Some(url.into()), ..Default::default() })?;
+            assert_eq!(config.redis_url.as_deref(), Some(url));
+        }
+        Ok(())
     }
 
     #[test]

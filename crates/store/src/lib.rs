@@ -15,7 +15,7 @@ pub use state::{StateStores, connect_state};
 /// Why a backend could not be reached or prepared at startup.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("unsupported URL scheme in {0} (expected sqlite:, postgres:, redis: or rediss:)")]
+    #[error("unsupported URL scheme in {0} (expected sqlite:, postgres:, redis:, rediss: or redis+unix:)")]
     UnsupportedScheme(String),
     #[error("cannot connect to the database: {0}")]
     Database(String),

@@ -3,10 +3,10 @@
 //!
 //! Flows rest compactly, because an embedded server may hold hundreds of
 //! thousands of pending ones: keys are the raw 32-byte device-code hash and
-//! the 8-byte user code, and each flow is one MessagePack blob without the
-//! hash (its key). A change decodes the blob, applies the pure rule and
+//! the 8-byte user code, and each flow is one blob (`flow_blob`). A change decodes the blob, applies the pure rule and
 //! encodes the result, all under the lock, so atomicity is as before.
 
+use super::flow_blob;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
@@ -25,7 +25,7 @@ type CodeKey = [u8; 8];
 struct StoredFlow {
     /// When the flow may be dropped (expiry plus the tombstone), epoch ms.
     retain_until: i64,
-    /// The flow as MessagePack, with an empty `device_code_hash`.
+    /// The flow as `flow_blob` stores it.
     blob: Box<[u8]>,
 }
 
@@ -49,16 +49,12 @@ fn code_key(code: &UserCode) -> Option<CodeKey> {
     code.as_str().as_bytes().try_into().ok()
 }
 
-fn encode(mut flow: DeviceFlow) -> Result<Box<[u8]>, StoreError> {
-    // The hash is the map key; storing it again would cost 64 bytes a flow.
-    flow.device_code_hash = String::new();
-    Ok(rmp_serde::to_vec(&flow).map_err(StoreError::from_err)?.into_boxed_slice())
+fn encode(flow: DeviceFlow) -> Result<Box<[u8]>, StoreError> {
+    Ok(flow_blob::encode(flow)?.into_boxed_slice())
 }
 
 fn decode(key: &HashKey, blob: &[u8]) -> Result<DeviceFlow, StoreError> {
-    let mut flow: DeviceFlow = rmp_serde::from_slice(blob).map_err(StoreError::from_err)?;
-    flow.device_code_hash = hex::encode(key);
-    Ok(flow)
+    flow_blob::decode(hex::encode(key), blob)
 }
 
 impl Flows {

@@ -2,6 +2,7 @@
 //! cache, in process (one instance) or in Redis (several instances). Flows
 //! apply `DeviceFlow::apply` atomically per flow in both.
 
+mod flow_blob;
 mod memory;
 mod memory_cache;
 mod redis;
@@ -28,6 +29,16 @@ pub struct StateStores {
     pub token_cache: Arc<dyn TokenCache>,
 }
 
+/// The URL schemes of a Redis server: TCP (`redis`), TLS (`rediss`), and a
+/// Unix socket (`redis+unix:///path` or `unix:///path`), which skips the
+/// loopback TCP stack when Redis runs on the same host.
+pub const REDIS_SCHEMES: [&str; 4] = ["redis", "rediss", "redis+unix", "unix"];
+
+/// Whether `url` names a Redis server by one of `REDIS_SCHEMES`.
+pub fn is_redis_url(url: &str) -> bool {
+    url.split_once(':').is_some_and(|(scheme, _)| REDIS_SCHEMES.contains(&scheme))
+}
+
 /// In process when `redis_url` is `None`, else Redis (one shared connection).
 /// `key_prefix` namespaces Redis keys, so tests or deployments can share a server.
 pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<StateStores, ConnectError> {
@@ -36,7 +47,7 @@ pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<
             flows: Arc::new(MemoryFlowStore::default()),
             token_cache: Arc::new(MemoryTokenCache::default()),
         }),
-        Some(url) if url.starts_with("redis:") || url.starts_with("rediss:") => {
+        Some(url) if is_redis_url(url) => {
             let flows = RedisFlowStore::connect(url, key_prefix).await?;
             let token_cache = RedisTokenCache::new(flows.connection(), key_prefix);
             Ok(StateStores { flows: Arc::new(flows), token_cache: Arc::new(token_cache) })

@@ -1,6 +1,6 @@
 //! The Redis flow store, for several instances sharing state.
 //!
-//! A flow is one JSON value under `<prefix>flow:<device-code hash>`, with a
+//! A flow is one value (`flow_blob`) under `<prefix>flow:<device-code hash>`, with a
 //! key mapping its user code to that hash and a *poll clock* key holding the
 //! epoch-ms time of its client's last poll; all three expire with the flow's
 //! retention.
@@ -23,6 +23,7 @@
 //! the `XX` only moves an existing clock, so another client's poll (an
 //! `invalid_grant`) touches nothing, as the rules require.
 
+use super::flow_blob;
 use crate::ConnectError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -114,16 +115,16 @@ impl RedisFlowStore {
 
     /// A stored value. Its `last_polled_at` is always unset: the poll clock
     /// key holds that.
-    fn decode(raw: &str) -> Result<DeviceFlow, StoreError> {
-        serde_json::from_str(raw).map_err(StoreError::from_err)
+    fn decode(hash: &str, raw: &[u8]) -> Result<DeviceFlow, StoreError> {
+        flow_blob::decode(hash.to_owned(), raw)
     }
 
     /// The value to store: `flow` without the poll time, which lives in the
     /// clock key (so the value changes only when something else does).
-    fn encode(flow: &DeviceFlow) -> Result<String, StoreError> {
+    fn encode(flow: &DeviceFlow) -> Result<Vec<u8>, StoreError> {
         let mut stored = flow.clone();
         stored.last_polled_at = None;
-        serde_json::to_string(&stored).map_err(StoreError::from_err)
+        flow_blob::encode(stored)
     }
 
     async fn resolve(&self, key: &FlowKey) -> Result<Option<String>, StoreError> {
@@ -145,9 +146,9 @@ impl RedisFlowStore {
         hash: &str,
         client_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Option<String>, Option<DateTime<Utc>>), StoreError> {
+    ) -> Result<(Option<Vec<u8>>, Option<DateTime<Utc>>), StoreError> {
         let mut conn = self.connection.clone();
-        let (raw, previous): (Option<String>, Option<String>) = redis::pipe()
+        let (raw, previous): (Option<Vec<u8>>, Option<String>) = redis::pipe()
             .atomic()
             .cmd("GET")
             .arg(self.flow_key(hash))
@@ -182,20 +183,20 @@ impl RedisFlowStore {
         hash: &str,
         change: &FlowChange,
         now: DateTime<Utc>,
-        mut known: Option<String>,
+        mut known: Option<Vec<u8>>,
         last_polled_at: Option<DateTime<Utc>>,
     ) -> Result<Option<(DeviceFlow, Transition)>, StoreError> {
         let flow_key = self.flow_key(hash);
         let mut conn = self.connection.clone();
         for _ in 0..MAX_CAS_ATTEMPTS {
-            let raw: Option<String> = match known.take() {
+            let raw: Option<Vec<u8>> = match known.take() {
                 Some(raw) => Some(raw),
                 None => redis::cmd("GET").arg(&flow_key).query_async(&mut conn).await.map_err(redis_err)?,
             };
             let Some(raw) = raw else {
                 return Ok(None);
             };
-            let mut before = Self::decode(&raw)?;
+            let mut before = Self::decode(hash, &raw)?;
             before.last_polled_at = last_polled_at;
             let transition = before.apply(change, now);
             let Some(next) = &transition.next else {
@@ -278,17 +279,17 @@ impl DeviceFlowStore for RedisFlowStore {
 
     async fn find_by_user_code(&self, code: &UserCode, _now: DateTime<Utc>) -> Result<Option<DeviceFlow>, StoreError> {
         let mut conn = self.connection.clone();
-        let found: Option<(String, Option<String>)> = self
+        let found: Option<(String, Option<Vec<u8>>)> = self
             .find_by_user_code
             .key(self.user_code_key(code))
             .arg(format!("{}flow:", self.prefix))
             .invoke_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        let Some(raw) = found.and_then(|(_, raw)| raw) else {
+        let Some((hash, Some(raw))) = found else {
             return Ok(None);
         };
-        let mut flow = Self::decode(&raw)?;
+        let mut flow = Self::decode(&hash, &raw)?;
         flow.last_polled_at = self.read_poll_clock(&flow).await?;
         Ok(Some(flow))
     }
