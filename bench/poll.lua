@@ -17,8 +17,9 @@ function poll_init(args)
   local dir = os.getenv("BENCH_CODES_DIR") or "results"
   local nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
   local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
-  -- Whole requests, formatted once here: formatting one per request in
-  -- request() cost wrk as much CPU as a third of the server's.
+  -- Whole requests, formatted once here: formatting each one in request()
+  -- cost wrk 13 µs of CPU a request instead of 11 (measured), CPU that the
+  -- server on the same cores needs.
   prepared = {}
   -- Each thread takes every n-th code so threads do not share codes.
   local i = 0

@@ -87,12 +87,14 @@ measured_wrk() {
   [ -n "${GATEHOUSE_REDIS_URL:-}" ] && redis_pid=$(redis_cmd info server | awk -F: '/^process_id/ {print $2+0}')
   server_before=$(cpu_ticks "$pid")
   [ -n "$redis_pid" ] && redis_before=$(cpu_ticks "$redis_pid")
-  out=$(cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s "$script" "$url")
+  local wrk_cpu TIMEFORMAT='%U %S'
+  wrk_cpu=$({ time (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" --latency -s "$script" "$url" >"$work/wrk.out"); } 2>&1)
+  out=$(cat "$work/wrk.out")
   grep -E "$show" <<<"$out"
   local requests hz; requests=$(awk '/requests in/ {print $1}' <<<"$out"); hz=$(getconf CLK_TCK)
   local line; line="CPU per request: server $(( ($(cpu_ticks "$pid") - server_before) * 1000000 / hz / requests )) µs"
   [ -n "$redis_pid" ] && line="$line, Redis $(( ($(cpu_ticks "$redis_pid") - redis_before) * 1000000 / hz / requests )) µs"
-  echo "$line"
+  echo "$line, wrk $(awk -v n="$requests" '{printf "%d", ($1 + $2) * 1000000 / n}' <<<"$wrk_cpu") µs"
 }
 
 # issuance, pending poll and /v1/me on one server.

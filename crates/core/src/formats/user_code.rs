@@ -59,6 +59,11 @@ impl std::fmt::Display for UserCode {
 impl TryFrom<String> for UserCode {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
+        // Stored codes are already canonical, and every poll decodes one:
+        // skip NFKC for them (normalizing a canonical code returns it as is).
+        if value.len() == LENGTH && value.bytes().all(|b| ALPHABET.contains(&b)) {
+            return Ok(Self(value));
+        }
         Self::normalize(&value).ok_or_else(|| "not a user code".to_owned())
     }
 }
@@ -116,6 +121,14 @@ mod tests {
         assert!(UserCode::normalize("WDJB-MJHTB").is_none());
         // Vowels and digits are not in the alphabet, so they are dropped.
         assert!(UserCode::normalize("AEIO-U123").is_none());
+    }
+
+    #[test]
+    fn decoding_accepts_canonical_codes_as_is_and_normalizes_the_rest() {
+        for (input, expected) in [("WDJBMJHT", Some("WDJBMJHT")), ("wdjb-mjht", Some("WDJBMJHT")), ("WDJBMJHA", None)] {
+            let decoded = UserCode::try_from(input.to_owned()).ok();
+            assert_eq!(decoded.as_ref().map(UserCode::as_str), expected, "{input}");
+        }
     }
 
     #[test]
