@@ -310,6 +310,19 @@ mod tests {
     }
 
     #[test]
+    fn every_own_poll_moves_the_clock_even_during_a_redemption() {
+        let (_, f) = step(&flow(), FlowChange::Approve(decision()), 1);
+        let (_, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 2);
+        let (v, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 8);
+        assert_eq!(v, Verdict::AuthorizationPending);
+        assert_eq!(f.last_polled_at, Some(t0() + Duration::seconds(8)));
+        // The claim is released; a poll 1 s after the last one is too soon.
+        let (_, f) = step(&f, FlowChange::ReleaseClaim, 8);
+        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 9);
+        assert_eq!(v, Verdict::SlowDown { interval: 10 });
+    }
+
+    #[test]
     fn stale_claims_are_taken_over() {
         let (_, f) = step(&flow(), FlowChange::Approve(decision()), 1);
         let (_, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 2);

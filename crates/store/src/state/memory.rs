@@ -3,8 +3,9 @@
 //!
 //! Flows rest compactly, because an embedded server may hold hundreds of
 //! thousands of pending ones: keys are the raw 32-byte device-code hash and
-//! the 8-byte user code, and each flow is one blob (`flow_blob`). A change decodes the blob, applies the pure rule and
-//! encodes the result, all under the lock, so atomicity is as before.
+//! the 8-byte user code, and each flow is one blob (`flow_blob`). A change
+//! decodes the blob, applies the pure rule and encodes the result, all under
+//! the lock, so atomicity is as before.
 
 use super::flow_blob;
 use async_trait::async_trait;
