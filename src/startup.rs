@@ -14,6 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_app::{App, AppContext, shell};
+use gatehouse_core::ports::TokenCache;
 use gatehouse_core::services::{Ports, Services};
 use gatehouse_core::{Clock, StoreError, SystemClock};
 use gatehouse_store::crypto::{Argon2Hasher, OsRandom};
@@ -47,10 +48,15 @@ pub enum StartupError {
     Store(#[from] StoreError),
 }
 
+/// Wraps a port, e.g. to inject faults in tests.
+pub type Wrap<T> = Arc<dyn Fn(Arc<T>) -> Arc<T> + Send + Sync>;
+
 /// What tests and the CLI may replace.
 #[derive(Default, Clone)]
 pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
+    /// Wraps the token cache (tests inject cache faults with it).
+    pub wrap_token_cache: Option<Wrap<dyn TokenCache>>,
 }
 
 /// Connected backends and the use cases over them.
@@ -77,7 +83,10 @@ pub async fn connect(config: &Config, overrides: &Overrides) -> Result<Backends,
     let concurrency = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
     let ports = Ports {
         flows: state.flows,
-        token_cache: state.token_cache,
+        token_cache: match &overrides.wrap_token_cache {
+            Some(wrap) => wrap(state.token_cache),
+            None => state.token_cache,
+        },
         accounts: repositories.accounts,
         clients: repositories.clients,
         tokens: repositories.tokens,
@@ -197,6 +206,7 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
     };
 
     let https = public_url.starts_with("https://");
+    let public_origin = Arc::new(PublicOrigin(origin_of(public_url)));
     let sessions = SessionManagerLayer::new(backends.sessions.clone())
         .with_name(if https { "__Host-gatehouse_session" } else { "gatehouse_session" })
         .with_secure(https)
@@ -204,24 +214,26 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
-    // Pages and server functions have sessions; the REST API, which devices
-    // and resource servers call without cookies, does not pay for them.
+    // Two groups, each with its own policy. Browser routes (pages, server
+    // functions, the 404 page) have a session and refuse cross-site
+    // state-changing requests. Machine routes (the REST API, which devices
+    // and resource servers call without cookies) pay for neither.
     let routes = generate_route_list(App);
-    let pages = Router::new()
+    let browser = Router::new()
         .leptos_routes_with_context(&state, routes, provide, {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(public_origin, origin_check::layer))
         .layer(sessions);
-    let app = crate::http::api_routes()
-        .merge(pages)
+    let app = crate::http::machine_routes()
+        .merge(browser)
         .method_not_allowed_fallback(|| async {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")
         })
         .with_state(state);
 
-    let public_origin = Arc::new(PublicOrigin(origin_of(public_url)));
     let trusted = Arc::new(TrustedProxies(config.trusted_proxies.clone()));
 
     // Router::layer keeps each layer's body types inside the router; the
@@ -231,8 +243,7 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .layer(security_headers::layers(https))
             .layer(axum::middleware::map_response(json_payload_too_large))
-            .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer))
-            .layer(axum::middleware::from_fn_with_state(public_origin, origin_check::layer)),
+            .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer)),
     )
 }
 

@@ -15,6 +15,8 @@ mod server_fn_error {
 pub enum AppErrorCode {
     /// No signed-in session where one is required.
     NoSession,
+    /// Signed in, but without the rights this needs (admin pages).
+    Forbidden,
     CsrfMismatch,
     ExpiredOrUnknown,
     AlreadyResolved,
@@ -32,6 +34,7 @@ impl AppErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             AppErrorCode::NoSession => "no_session",
+            AppErrorCode::Forbidden => "forbidden",
             AppErrorCode::CsrfMismatch => "csrf_mismatch",
             AppErrorCode::ExpiredOrUnknown => "expired_or_unknown",
             AppErrorCode::AlreadyResolved => "already_resolved",
@@ -48,6 +51,7 @@ impl AppErrorCode {
     pub fn parse(value: &str) -> Option<Self> {
         [
             AppErrorCode::NoSession,
+            AppErrorCode::Forbidden,
             AppErrorCode::CsrfMismatch,
             AppErrorCode::ExpiredOrUnknown,
             AppErrorCode::AlreadyResolved,
@@ -66,6 +70,7 @@ impl AppErrorCode {
     pub fn message(self) -> &'static str {
         match self {
             AppErrorCode::NoSession => "Your session has ended. Please sign in again.",
+            AppErrorCode::Forbidden => "This page is for Gatehouse administrators. Your account is not one.",
             AppErrorCode::CsrfMismatch => {
                 "This form was out of date, so nothing was changed. Please review the request and try again."
             }
@@ -101,6 +106,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self.error {
             AppErrorCode::NoSession => 401,
+            AppErrorCode::Forbidden => 403,
             AppErrorCode::CsrfMismatch => 403,
             AppErrorCode::ExpiredOrUnknown => 404,
             AppErrorCode::AlreadyResolved | AppErrorCode::ApproveInProgress => 409,
@@ -115,6 +121,10 @@ impl AppError {
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
+    /// On the server this runs, inside the request, when a call's arguments
+    /// cannot be read (a missing or malformed field): the answer is then a
+    /// 400, and a plain form post (JavaScript off) is sent to the friendly
+    /// error page instead of seeing JSON.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         let code = match value {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) | ServerFnErrorErr::Deserialization(_) => {
@@ -122,7 +132,10 @@ impl FromServerFnError for AppError {
             }
             _ => AppErrorCode::ServerError,
         };
-        AppError::new(code)
+        let err = AppError::new(code);
+        #[cfg(feature = "ssr")]
+        crate::server_fns::context::fail(err.clone(), crate::navigation::ERROR_PAGE);
+        err
     }
 }
 
@@ -132,7 +145,12 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_serialize_as_wire_strings() {
-        for code in [AppErrorCode::CsrfMismatch, AppErrorCode::ExpiredOrUnknown, AppErrorCode::NoSession] {
+        for code in [
+            AppErrorCode::CsrfMismatch,
+            AppErrorCode::ExpiredOrUnknown,
+            AppErrorCode::NoSession,
+            AppErrorCode::Forbidden,
+        ] {
             assert_eq!(AppErrorCode::parse(code.as_str()), Some(code));
             assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{}\"", code.as_str())));
         }

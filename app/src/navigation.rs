@@ -17,6 +17,10 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// The friendly page a failed plain form post lands on when it has no page
+/// of its own to return to; it reads `?error=`.
+pub const ERROR_PAGE: &str = "/error";
+
 /// Percent-encodes a query-string value.
 pub fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());

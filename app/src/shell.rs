@@ -1,10 +1,11 @@
 //! The HTML document and the router.
 
-use crate::pages::{DevicePage, HomePage, NotFound, SignInPage};
+use crate::components::SiteHeader;
+use crate::pages::{AdminAppsPage, DevicePage, ErrorPage, HomePage, MyAppsPage, NotFound, SignInPage};
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{SsrMode, StaticSegment, path};
 
 /// The server-rendered document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -62,14 +63,15 @@ pub fn App() -> impl IntoView {
         <Title text="Gatehouse"/>
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
-            <header class="site-header">
-                <a class="brand" href="/">"Gatehouse"</a>
-            </header>
+            <SiteHeader/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("device") view=DevicePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signin") view=SignInPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("error") view=ErrorPage/>
+                    <Route path=path!("/settings/authorized-apps") view=MyAppsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/authorized-apps") view=AdminAppsPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

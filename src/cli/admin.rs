@@ -5,10 +5,10 @@ use crate::config::Config;
 use crate::startup::{Overrides, connect};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use gatehouse_core::SecretString;
 use gatehouse_core::model::ClientType;
 use gatehouse_core::services::accounts::AccountRegistration;
 use gatehouse_core::services::clients::ClientRegistration;
+use gatehouse_core::{Admin, SecretString};
 use std::io::{BufRead, IsTerminal};
 
 #[derive(Debug, Subcommand)]
@@ -85,7 +85,7 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             let services = services().await?;
             let registration =
                 AccountRegistration { email, name, password, is_admin: admin, workspace_name: workspace };
-            let account = services.accounts.create(registration).await?;
+            let account = services.accounts.create(&Admin::command_line(), registration).await?;
             let role = if account.is_admin { " (admin)" } else { "" };
             println!("created account {} <{}>{role}", account.name, account.email);
             Ok(())
@@ -112,7 +112,7 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 allowed_scopes,
                 device_grant: !no_device_grant,
             };
-            let Some((client, secret)) = services.clients.register(registration, "cli").await? else {
+            let Some((client, secret)) = services.clients.register(&Admin::command_line(), registration).await? else {
                 bail!("a client with id {client_id:?} already exists");
             };
             println!("created {} client {}", client.client_type.as_str(), client.client_id);
@@ -138,7 +138,7 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Disable { client_id } => {
             let services = services().await?;
-            if !services.clients.disable(&client_id, "cli").await? {
+            if !services.clients.disable(&Admin::command_line(), &client_id).await? {
                 bail!("no enabled client with id {client_id:?}");
             }
             println!("disabled client {client_id}");

@@ -49,8 +49,9 @@ impl EdgeConfig {
     }
 }
 
-/// The REST routes (SPEC §3).
-pub fn api_routes() -> Router<AppState> {
+/// The machine routes (SPEC §3): JSON, called by devices, CLIs and resource
+/// servers without cookies, so no session and no cross-site check.
+pub fn machine_routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route("/v1/oauth/device/code", post(device_flow::device_authorization))

@@ -3,6 +3,7 @@
 
 use crate::helpers::{Backend, CLI, PASSWORD, TestApp, spawn_app};
 use crate::on_both_backends;
+use gatehouse_core::Actor;
 use gatehouse_core::ports::{AuditEvent, AuditKind};
 use gatehouse_core::services::device_flow::DecisionKind;
 
@@ -29,7 +30,7 @@ async fn approvals_denials_and_redemptions_are_recorded(backend: Backend) {
 
     let approved = events(&app, AuditKind::DeviceApproved).await;
     assert_eq!(approved.len(), 1);
-    assert_eq!(approved[0].actor.as_deref(), Some("ada@example.com"));
+    assert_eq!(approved[0].actor, Some(Actor::Account { email: "ada@example.com".into() }));
     assert_eq!(approved[0].client_id.as_deref(), Some(CLI));
     assert_eq!(approved[0].ip.as_deref(), Some("198.51.100.7"));
     assert_eq!(approved[0].details["user_code"], user_code);
@@ -73,10 +74,13 @@ async fn revocations_say_by_whom_and_expiry_is_recorded_once(backend: Backend) {
 
     let revoked = events(&app, AuditKind::TokenRevoked).await;
     assert_eq!(revoked.len(), 2);
-    assert_eq!((revoked[0].details["by"].as_str(), revoked[0].actor.as_deref()), (Some("client"), Some(CLI)));
     assert_eq!(
-        (revoked[1].details["by"].as_str(), revoked[1].actor.as_deref()),
-        (Some("self"), Some("ada@example.com"))
+        (revoked[0].details["by"].as_str(), revoked[0].actor.clone()),
+        (Some("client"), Some(Actor::Client { client_id: CLI.into() }))
+    );
+    assert_eq!(
+        (revoked[1].details["by"].as_str(), revoked[1].actor.clone()),
+        (Some("self"), Some(Actor::Account { email: "ada@example.com".into() }))
     );
 
     // An expired token met by several requests at once is recorded once.
@@ -88,7 +92,7 @@ async fn revocations_say_by_whom_and_expiry_is_recorded_once(backend: Backend) {
     }
     let expired = events(&app, AuditKind::TokenExpired).await;
     assert_eq!(expired.len(), 1, "{expired:?}");
-    assert_eq!(expired[0].actor.as_deref(), Some("system"));
+    assert_eq!(expired[0].actor, Some(Actor::System));
 }
 
 async fn failed_sign_ins_are_recorded_without_the_password(backend: Backend) {

@@ -88,6 +88,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Like `spawn_app`, with a chance to adjust the configuration.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_overriding(backend, adjust, Overrides::default()).await
+}
+
+/// Like `spawn_app_with`, also replacing or wrapping ports (the clock is
+/// always the test's manual clock).
+pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Config), overrides: Overrides) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     // Isolate from the developer's environment: only what the test sets counts.
     let mut config = Config::load().expect("configuration");
@@ -115,7 +121,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let database_url = config.database_url.clone();
 
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = Application::build(config, Overrides { clock: Some(clock.clone()) }).await.expect("build the app");
+    let app =
+        Application::build(config, Overrides { clock: Some(clock.clone()), ..overrides }).await.expect("build the app");
     let address = app.public_url().to_owned();
     let services = app.services().clone();
     tokio::spawn(app.run_until(std::future::pending()));
@@ -149,20 +156,28 @@ impl TestApp {
     pub async fn create_account(&self, email: &str) -> Account {
         self.services
             .accounts
-            .create(AccountRegistration {
-                email: email.to_owned(),
-                name: "Ada Lovelace".to_owned(),
-                password: SecretString::new(PASSWORD),
-                is_admin: false,
-                workspace_name: Some("Research".to_owned()),
-            })
+            .create(
+                &gatehouse_core::Admin::command_line(),
+                AccountRegistration {
+                    email: email.to_owned(),
+                    name: "Ada Lovelace".to_owned(),
+                    password: SecretString::new(PASSWORD),
+                    is_admin: false,
+                    workspace_name: Some("Research".to_owned()),
+                },
+            )
             .await
             .expect("create account")
     }
 
     /// `POST /v1/oauth/device/code` as the CLI client.
     pub async fn start_flow(&self, extra: &[(&str, &str)]) -> Value {
-        let mut form = vec![("client_id", CLI)];
+        self.start_flow_as(CLI, extra).await
+    }
+
+    /// `POST /v1/oauth/device/code` as a public client.
+    pub async fn start_flow_as(&self, client_id: &str, extra: &[(&str, &str)]) -> Value {
+        let mut form = vec![("client_id", client_id)];
         form.extend_from_slice(extra);
         let response = self.device.post(self.url("/v1/oauth/device/code")).form(&form).send().await.expect("request");
         assert_eq!(response.status(), 200);
@@ -223,6 +238,43 @@ impl TestApp {
             .expect("sign in")
     }
 
+    /// Creates an admin account directly through the use case.
+    pub async fn create_admin(&self, email: &str) -> Account {
+        self.services
+            .accounts
+            .create(
+                &gatehouse_core::Admin::command_line(),
+                AccountRegistration {
+                    email: email.to_owned(),
+                    name: "Root Admin".to_owned(),
+                    password: SecretString::new(PASSWORD),
+                    is_admin: true,
+                    workspace_name: None,
+                },
+            )
+            .await
+            .expect("create admin")
+    }
+
+    /// The `csrf_token` hidden field of a page the browser loads.
+    pub async fn csrf_of(&self, path: &str) -> String {
+        let page = self.browser.get(self.url(path)).send().await.expect("page");
+        assert_eq!(page.status(), 200, "{path}");
+        hidden_input(&page.text().await.expect("html"), "csrf_token").expect("csrf field")
+    }
+
+    /// POSTs a form to a server function as the browser (same-origin, as a
+    /// script would: JSON answer).
+    pub async fn browser_post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.browser
+            .post(self.url(path))
+            .header("sec-fetch-site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// `GET /v1/me` with a bearer token.
     pub async fn me(&self, token: &str) -> reqwest::Response {
         self.device.get(self.url("/v1/me")).bearer_auth(token).send().await.expect("request")
@@ -245,8 +297,13 @@ impl TestApp {
             allowed_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             device_grant,
         };
-        let (_, secret) =
-            self.services.clients.register(registration, "test").await.expect("register").expect("new id");
+        let (_, secret) = self
+            .services
+            .clients
+            .register(&gatehouse_core::Admin::command_line(), registration)
+            .await
+            .expect("register")
+            .expect("new id");
         secret.map(|s| s.expose().to_owned())
     }
 

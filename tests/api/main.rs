@@ -8,6 +8,7 @@ mod helpers;
 
 mod audit;
 mod conformance;
+mod console;
 
 mod device_flow;
 mod pages;

@@ -8,8 +8,11 @@ use serde_json::Value;
 async fn a_disabled_client_can_do_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     let flow = app.start_flow(&[]).await;
-    assert!(app.services.clients.disable(CLI, "test").await.expect("disable"));
-    assert!(!app.services.clients.disable(CLI, "test").await.expect("disable again"), "already disabled");
+    assert!(app.services.clients.disable(&gatehouse_core::Admin::command_line(), CLI).await.expect("disable"));
+    assert!(
+        !app.services.clients.disable(&gatehouse_core::Admin::command_line(), CLI).await.expect("disable again"),
+        "already disabled"
+    );
     let (status, body) = app.poll(flow["device_code"].as_str().expect("code")).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
     let start = app.device.post(app.url("/v1/oauth/device/code")).form(&[("client_id", CLI)]).send().await.expect("r");

@@ -1,11 +1,17 @@
 //! One module per page.
 
+pub mod admin;
 mod device;
+mod error_page;
 mod home;
+mod my_apps;
 mod not_found;
 mod signin;
 
+pub use admin::AdminAppsPage;
 pub use device::DevicePage;
+pub use error_page::ErrorPage;
 pub use home::HomePage;
+pub use my_apps::MyAppsPage;
 pub use not_found::NotFound;
 pub use signin::SignInPage;

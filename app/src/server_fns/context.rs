@@ -3,9 +3,9 @@
 use crate::error::{AppError, AppErrorCode};
 use gatehouse_core::StoreError;
 use gatehouse_core::formats::base62;
-use gatehouse_core::model::Account;
 use gatehouse_core::random::random_string;
 use gatehouse_core::services::Services;
+use gatehouse_core::{Admin, Principal};
 use http::request::Parts;
 use leptos::prelude::*;
 use tower_sessions::Session;
@@ -58,6 +58,11 @@ pub fn is_plain_form_post() -> bool {
     })
 }
 
+/// Whether this request is a server-function call (rather than a page render).
+fn is_server_fn_call() -> bool {
+    use_context::<Parts>().is_some_and(|p| p.uri.path().starts_with("/console/api/"))
+}
+
 /// Maps a storage fault to the fail-closed answer, logging the detail.
 pub fn unavailable(err: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %err, "storage fault in a server function");
@@ -74,20 +79,104 @@ fn session_err(err: tower_sessions::session::Error) -> AppError {
     unavailable(err)
 }
 
-/// The signed-in, still active account, if any.
-pub async fn signed_in(ctx: &AppContext, session: &Session) -> Result<Option<Account>, AppError> {
+/// Who is signed in (an account that is still active), if anyone.
+pub async fn signed_in(ctx: &AppContext, session: &Session) -> Result<Option<Principal>, AppError> {
     let Some(id) = session.get::<String>(ACCOUNT_KEY).await.map_err(session_err)? else {
         return Ok(None);
     };
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
         return Ok(None);
     };
-    Ok(ctx.services.accounts.find_active(id).await?)
+    Ok(ctx.services.accounts.find_active(id).await?.map(Principal::Account))
+}
+
+/// What a console page or action requires of the visitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone signed in.
+    SignedIn,
+    /// A signed-in admin.
+    Admin,
+}
+
+/// A visitor who passed the guard.
+pub struct Guarded {
+    pub ctx: AppContext,
+    pub session: Session,
+    pub principal: Principal,
+    /// Set when `Need::Admin` was asked for.
+    pub admin: Option<Admin>,
+}
+
+impl Guarded {
+    /// The admin proof (present whenever `Need::Admin` passed).
+    pub fn admin(&self) -> Result<&Admin, AppError> {
+        self.admin.as_ref().ok_or_else(|| AppError::new(AppErrorCode::Forbidden))
+    }
+}
+
+/// The one check of who may see a console page or call its server
+/// functions: someone signed in, and for `Need::Admin` an admin.
+async fn identify(need: Need) -> Result<Guarded, AppError> {
+    let ctx = app_context()?;
+    let session = session()?;
+    let principal = signed_in(&ctx, &session).await?.ok_or_else(|| AppError::new(AppErrorCode::NoSession))?;
+    let admin = match need {
+        Need::SignedIn => None,
+        Need::Admin => {
+            let Some(admin) = principal.as_admin() else {
+                tracing::warn!(account = principal.email(), "a non-admin was refused an admin page or action");
+                return Err(AppError::new(AppErrorCode::Forbidden));
+            };
+            Some(admin)
+        }
+    };
+    Ok(Guarded { ctx, session, principal, admin })
+}
+
+/// `identify` for loading the console page at `here`: an anonymous visitor
+/// is redirected to `/signin` and brought back; a non-admin gets a 403.
+pub async fn guard(need: Need, here: &str) -> Result<Guarded, AppError> {
+    identify(need).await.inspect_err(|err| match err.error {
+        AppErrorCode::NoSession => {
+            leptos_axum::redirect(&crate::navigation::signin_url(here));
+            // A page render is always answered with the redirect (leptos
+            // only sets 302 when the request said it accepts HTML).
+            if !is_server_fn_call() {
+                set_status(302);
+            }
+        }
+        _ => set_status(err.status()),
+    })
+}
+
+/// `identify` for a state-changing server function: also checks the form's
+/// CSRF token. A plain form post that fails goes back to `back` (or to sign
+/// in, returning to `back`) with the error; a script gets the JSON error.
+pub async fn guard_action(need: Need, csrf_token: &str, back: &str) -> Result<Guarded, AppError> {
+    let guarded = identify(need).await.map_err(|err| match err.error {
+        AppErrorCode::NoSession => fail(err, &crate::navigation::signin_url(back)),
+        _ => fail(err, back),
+    })?;
+    verify_csrf(&guarded.session, csrf_token).await.map_err(|e| fail(e, back))?;
+    Ok(guarded)
+}
+
+fn set_status(status: u16) {
+    if let (Some(response), Ok(status)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(status))
+    {
+        response.set_status(status);
+    }
 }
 
 /// Marks the session signed in as `account`, under a new session id and a
 /// new CSRF token (so nothing issued before sign-in stays valid).
-pub async fn sign_in_session(ctx: &AppContext, session: &Session, account: &Account) -> Result<(), AppError> {
+pub async fn sign_in_session(
+    ctx: &AppContext,
+    session: &Session,
+    account: &gatehouse_core::model::Account,
+) -> Result<(), AppError> {
     session.cycle_id().await.map_err(session_err)?;
     session.insert(ACCOUNT_KEY, account.id.to_string()).await.map_err(session_err)?;
     session.insert(CSRF_KEY, new_csrf_token(ctx)).await.map_err(session_err)?;
@@ -126,9 +215,7 @@ pub async fn verify_csrf(session: &Session, presented: &str) -> Result<(), AppEr
 /// form post redirects to `back` with the error code so the page can say
 /// what happened (JavaScript callers get the JSON error instead).
 pub fn fail(err: AppError, back: &str) -> AppError {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::from_u16(err.status()).unwrap_or(http::StatusCode::BAD_REQUEST));
-    }
+    set_status(err.status());
     if is_plain_form_post() {
         let separator = if back.contains('?') { '&' } else { '?' };
         leptos_axum::redirect(&format!("{back}{separator}error={}", err.error.as_str()));

@@ -74,8 +74,8 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
     let ctx = app_context()?;
     let session = session()?;
     let notice = error.as_deref().and_then(AppErrorCode::parse);
-    let account = signed_in(&ctx, &session).await?;
-    let viewer = account.as_ref().map(Viewer::from);
+    let principal = signed_in(&ctx, &session).await?;
+    let viewer = principal.as_ref().map(Viewer::from);
     let Some(raw) = user_code.filter(|c| !c.trim().is_empty()) else {
         return Ok(DevicePageData::EnterCode { viewer, notice });
     };
@@ -86,7 +86,7 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
     let code = flow.user_code.display();
     let pending = flow.status == gatehouse_core::flow::FlowStatus::Pending && !flow.is_expired(now);
 
-    let Some(account) = account else {
+    let Some(account) = principal.as_ref().and_then(|p| p.account()) else {
         if !pending {
             return Ok(DevicePageData::Invalid { viewer });
         }
@@ -94,7 +94,9 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
         leptos_axum::redirect(&signin_url);
         return Ok(DevicePageData::SignInRequired { signin_url });
     };
-    let viewer = Viewer::from(&account);
+    let Some(viewer) = viewer else {
+        return Ok(DevicePageData::Invalid { viewer: None });
+    };
 
     if !pending {
         // Only the person who decided sees the outcome; everyone else gets
@@ -112,7 +114,7 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
         });
     }
 
-    let replaces = ctx.services.device_flows.token_replaced_by_approving(&flow, &account).await?;
+    let replaces = ctx.services.device_flows.token_replaced_by_approving(&flow, account).await?;
     Ok(DevicePageData::Authorize(Box::new(AuthorizeView {
         viewer,
         csrf_token: session_csrf_token(&ctx, &session).await?,
@@ -169,11 +171,12 @@ async fn decide(
     let back = format!("/device?user_code={}", crate::navigation::encode_query_value(&shown));
     let ctx = app_context()?;
     let session = session()?;
-    let Some(account) = signed_in(&ctx, &session).await.map_err(|e| fail(e, &back))? else {
+    let principal = signed_in(&ctx, &session).await.map_err(|e| fail(e, &back))?;
+    let Some(account) = principal.as_ref().and_then(|p| p.account()) else {
         return Err(fail(AppError::new(AppErrorCode::NoSession), &crate::navigation::signin_url(&back)));
     };
     verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, &back))?;
-    match ctx.services.device_flows.decide_as_account(&user_code, &account, kind, client_ip()).await {
+    match ctx.services.device_flows.decide_as_account(&user_code, account, kind, client_ip()).await {
         Ok(_) => {
             succeed_to(&back);
             let status = if kind == DecisionKind::Approve { "approved" } else { "denied" };

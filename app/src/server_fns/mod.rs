@@ -1,6 +1,8 @@
 //! Server functions behind the pages. They stay thin: take the services from
 //! context, check session and CSRF, call the core, map to a view type.
 
+pub mod admin;
+pub mod console;
 #[cfg(feature = "ssr")]
 pub mod context;
 pub mod device;

@@ -12,9 +12,9 @@ pub struct Viewer {
 }
 
 #[cfg(feature = "ssr")]
-impl From<&gatehouse_core::model::Account> for Viewer {
-    fn from(account: &gatehouse_core::model::Account) -> Self {
-        Self { email: account.email.clone(), name: account.name.clone() }
+impl From<&gatehouse_core::Principal> for Viewer {
+    fn from(principal: &gatehouse_core::Principal) -> Self {
+        Self { email: principal.email().to_owned(), name: principal.display_name().to_owned() }
     }
 }
 

@@ -5,10 +5,12 @@
 //! Nothing here knows about HTTP, Leptos, SQL or Redis; adapters live in
 //! `gatehouse-store` and the edges in the `gatehouse` binary and `gatehouse-app`.
 
+pub mod actor;
 pub mod clock;
 pub mod error;
 pub mod flow;
 pub mod formats;
+pub mod listing;
 pub mod model;
 pub mod ports;
 pub mod random;
@@ -18,6 +20,7 @@ pub mod services;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use actor::{Actor, Admin, Principal};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{OAuthError, OAuthErrorCode, StoreError};
 pub use formats::{device_code::DeviceCode, token::TokenKind, user_code::UserCode};

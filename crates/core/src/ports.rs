@@ -1,9 +1,11 @@
 //! The ports the domain needs; adapters in `gatehouse-store` implement them.
 //! Each port offers whole operations so every backend can make them atomic.
 
+use crate::actor::Actor;
 use crate::error::StoreError;
 use crate::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use crate::formats::user_code::UserCode;
+use crate::listing::{TokenQuery, TokenSelector};
 use crate::model::{AccessTokenRecord, Account, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership};
 use crate::secret::SecretString;
 use async_trait::async_trait;
@@ -127,15 +129,24 @@ pub trait TokenRepository: Send + Sync {
         client_id: &str,
         device_label: &str,
     ) -> Result<Option<AccessTokenRecord>, StoreError>;
-    /// The subject's unrevoked tokens that have not expired by `now`, newest first.
+    /// The row with this id, in any state.
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// The subject's unrevoked tokens that have not expired by `now`, most
+    /// recently used (else created) first.
     async fn list_active_for_subject(
         &self,
         subject_email: &str,
         subject_issuer: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<AccessTokenRecord>, StoreError>;
-    /// Revokes an active token; true when this call revoked it.
-    async fn revoke(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// A page of every token matching `query`, most recently used (else
+    /// created) first, keyset-paginated.
+    async fn search(&self, query: &TokenQuery) -> Result<Vec<AccessTokenRecord>, StoreError>;
+    /// The ids of the unrevoked tokens `selector` picks.
+    async fn unrevoked_ids(&self, selector: &TokenSelector) -> Result<Vec<Uuid>, StoreError>;
+    /// Revokes those of `ids` that are still unrevoked, by compare-and-set;
+    /// returns the rows this call revoked.
+    async fn revoke(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError>;
     /// Marks an expired token revoked and forgets its hash, by compare-and-set
     /// so only one caller wins; true for the winner.
     async fn hard_expire(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
@@ -147,8 +158,8 @@ pub trait TokenRepository: Send + Sync {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
     pub kind: AuditKind,
-    /// Who did it: an account email, a client id, `system`.
-    pub actor: Option<String>,
+    /// Who did it; `None` for an anonymous visitor (a failed sign-in).
+    pub actor: Option<Actor>,
     /// Whom or what it concerned.
     pub subject: Option<String>,
     pub client_id: Option<String>,

@@ -1,7 +1,7 @@
 //! Rejects cross-site state-changing requests (SPEC §7). Browsers say where a
 //! request comes from in `Sec-Fetch-Site` and `Origin`; a form or fetch from
-//! another site is refused before any handler runs. Machine-to-machine OAuth
-//! endpoints, which carry no cookies, are exempt.
+//! another site is refused before any handler runs. It guards the browser
+//! routes only: machine routes carry no cookies, so there is nothing to forge.
 
 use super::super::responses::json_error;
 use axum::extract::{Request, State};
@@ -9,15 +9,6 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::Arc;
-
-/// Endpoints called by devices and resource servers, never with cookies.
-const MACHINE_ENDPOINTS: [&str; 5] = [
-    "/v1/oauth/device/code",
-    "/v1/oauth/device/token",
-    "/v1/oauth/revoke",
-    "/v1/oauth/introspect",
-    "/v1/oauth/authorizations/self",
-];
 
 /// The origin pages are served from, e.g. `https://auth.example.com`.
 #[derive(Debug, Clone)]
@@ -53,7 +44,7 @@ pub fn is_cross_site(
 /// The middleware.
 pub async fn layer(State(public): State<Arc<PublicOrigin>>, request: Request, next: Next) -> Response {
     let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || MACHINE_ENDPOINTS.contains(&request.uri().path()) {
+    if safe {
         return next.run(request).await;
     }
     let headers = request.headers();

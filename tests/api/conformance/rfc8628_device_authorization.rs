@@ -49,7 +49,7 @@ async fn unknown_client_is_invalid_client(backend: Backend) {
 
 async fn disabled_client_is_invalid_client(backend: Backend) {
     let app = spawn_app(backend).await;
-    assert!(app.services.clients.disable(CLI, "test").await.expect("disable"));
+    assert!(app.services.clients.disable(&gatehouse_core::Admin::command_line(), CLI).await.expect("disable"));
     expect_oauth_error(app.post_form(PATH, &[("client_id", CLI)]).await, 401, "invalid_client").await;
 }
 

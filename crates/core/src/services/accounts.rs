@@ -1,6 +1,7 @@
 //! Local accounts: creation and password sign-in.
 
 use super::Ports;
+use crate::actor::Admin;
 use crate::error::StoreError;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{AuditEvent, AuditKind, CreateAccountError, NewAccount};
@@ -76,7 +77,7 @@ impl AccountService {
 
     /// Creates an account with its first workspace; the password is hashed
     /// with argon2id off the async threads.
-    pub async fn create(&self, registration: AccountRegistration) -> Result<Account, AccountError> {
+    pub async fn create(&self, admin: &Admin, registration: AccountRegistration) -> Result<Account, AccountError> {
         let email = normalize_email(&registration.email);
         if !looks_like_email(&email) {
             return Err(AccountError::InvalidEmail);
@@ -111,7 +112,7 @@ impl AccountService {
         self.ports
             .audit(AuditEvent {
                 kind: AuditKind::AccountCreated,
-                actor: Some("cli".to_owned()),
+                actor: Some(admin.actor().clone()),
                 subject: Some(account.email.clone()),
                 client_id: None,
                 ip: None,

@@ -1,7 +1,9 @@
 //! Bearer authentication of resource requests (RFC 6750) and token revocation.
 
 use super::recent::Recent;
+use super::revocation::RevokedBy;
 use super::{Ports, Settings};
+use crate::actor::Actor;
 use crate::error::StoreError;
 use crate::formats::token::{BearerToken, MalformedToken, TokenKind};
 use crate::model::{AccessTokenRecord, Account, OAuthClient, WorkspaceMembership};
@@ -121,13 +123,13 @@ impl BearerService {
             .ok_or(BearerError::InvalidToken("unknown or revoked token"))?;
         let now = self.ports.clock.now();
         if record.expires_at <= now {
-            let won = self.ports.tokens.hard_expire(record.id, now).await?;
-            self.ports.token_cache.invalidate(record.id).await?;
-            if won {
+            // Recorded before the cache is told, so a cache fault cannot lose
+            // the event; the compare-and-set lets one caller record it.
+            if self.ports.tokens.hard_expire(record.id, now).await? {
                 self.ports
                     .audit(AuditEvent {
                         kind: AuditKind::TokenExpired,
-                        actor: Some("system".to_owned()),
+                        actor: Some(Actor::System),
                         subject: Some(record.subject_email.clone()),
                         client_id: Some(record.client_id.clone()),
                         ip: ip.map(str::to_owned),
@@ -136,6 +138,7 @@ impl BearerService {
                     })
                     .await;
             }
+            self.ports.token_cache.invalidate(record.id).await?;
             return Err(BearerError::InvalidToken("token expired"));
         }
         if self.due_for_touch(&record, now) {
@@ -182,31 +185,33 @@ impl BearerService {
         true
     }
 
-    /// Revokes a token row and drops it from the cache; true when this call revoked it.
-    async fn revoke_row(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let revoked = self.ports.tokens.revoke(id, at).await?;
-        self.ports.token_cache.invalidate(id).await?;
-        Ok(revoked)
-    }
-
     /// The token's subject with its account and workspaces.
     pub async fn subject(&self, token: AuthenticatedToken) -> Result<TokenSubject, BearerError> {
         let Some(account_id) = token.record.account_id else {
             return Ok(TokenSubject { token, account: None, workspaces: Vec::new() });
         };
-        let (account, workspaces) = match self.subjects.get(&account_id) {
-            Some(subject) => subject,
-            None => {
-                let subject = self
-                    .ports
-                    .active_account_with_workspaces(account_id)
-                    .await?
-                    .ok_or(BearerError::InvalidToken("the token's account is disabled"))?;
-                self.subjects.insert(account_id, subject.clone());
-                subject
-            }
-        };
+        let (account, workspaces) = self
+            .active_account(account_id)
+            .await?
+            .ok_or(BearerError::InvalidToken("the token's account is disabled"))?;
         Ok(TokenSubject { token, account: Some(account), workspaces })
+    }
+
+    /// The active account a token speaks for, through this process's
+    /// short-lived cache (shared by `/v1/me` and introspection, so both give
+    /// the same answer); `None` when it is disabled or gone.
+    async fn active_account(
+        &self,
+        account_id: Uuid,
+    ) -> Result<Option<(Account, Vec<WorkspaceMembership>)>, StoreError> {
+        if let Some(subject) = self.subjects.get(&account_id) {
+            return Ok(Some(subject));
+        }
+        let found = self.ports.active_account_with_workspaces(account_id).await?;
+        if let Some(subject) = &found {
+            self.subjects.insert(account_id, subject.clone());
+        }
+        Ok(found)
     }
 
     /// Every active token of the presenting token's subject, newest first
@@ -219,20 +224,8 @@ impl BearerService {
 
     /// Revokes the presenting token (`DELETE /v1/oauth/authorizations/self`).
     pub async fn revoke_self(&self, token: &AuthenticatedToken, ip: Option<&str>) -> Result<(), StoreError> {
-        let now = self.ports.clock.now();
-        if self.revoke_row(token.record.id, now).await? {
-            self.ports
-                .audit(AuditEvent {
-                    kind: AuditKind::TokenRevoked,
-                    actor: Some(token.record.subject_email.clone()),
-                    subject: Some(token.record.subject_email.clone()),
-                    client_id: Some(token.record.client_id.clone()),
-                    ip: ip.map(str::to_owned),
-                    details: serde_json::json!({ "token_id": token.record.id, "by": "self" }),
-                    at: now,
-                })
-                .await;
-        }
+        let actor = Actor::Account { email: token.record.subject_email.clone() };
+        self.ports.revoke_tokens(&[token.record.id], &actor, RevokedBy::Owner, ip).await?;
         Ok(())
     }
 
@@ -267,33 +260,26 @@ impl BearerService {
             tracing::warn!(client_id = %client.client_id, token_id = %record.id, "refused to revoke another client's token");
             return Err(RevokeError::NotIssuedToClient);
         }
-        let now = self.ports.clock.now();
-        if self.revoke_row(record.id, now).await? {
-            self.ports
-                .audit(AuditEvent {
-                    kind: AuditKind::TokenRevoked,
-                    actor: Some(client.client_id.clone()),
-                    subject: Some(record.subject_email.clone()),
-                    client_id: Some(record.client_id.clone()),
-                    ip: ip.map(str::to_owned),
-                    details: serde_json::json!({ "token_id": record.id, "by": "client" }),
-                    at: now,
-                })
-                .await;
-        }
+        let actor = Actor::Client { client_id: client.client_id.clone() };
+        self.ports.revoke_tokens(&[record.id], &actor, RevokedBy::Client, ip).await?;
         Ok(())
     }
 
     /// RFC 7662: what a resource server may know about `presented`; `None`
-    /// when it is not an active token.
+    /// when it is not an active token, or its account is disabled (as
+    /// `/v1/me` would refuse it).
     pub async fn introspect(&self, presented: &str) -> Result<Option<AuthenticatedToken>, StoreError> {
         if !self.settings.enable_oauth_bearer {
             return Ok(None);
         }
-        Ok(self.find_active(presented).await?.map(|(record, kind)| AuthenticatedToken {
-            scopes: kind.narrow(&record.scopes),
-            record,
-            kind,
-        }))
+        let Some((record, kind)) = self.find_active(presented).await? else {
+            return Ok(None);
+        };
+        if let Some(account_id) = record.account_id
+            && self.active_account(account_id).await?.is_none()
+        {
+            return Ok(None);
+        }
+        Ok(Some(AuthenticatedToken { scopes: kind.narrow(&record.scopes), record, kind }))
     }
 }

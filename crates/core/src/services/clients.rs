@@ -2,6 +2,7 @@
 
 use super::Ports;
 use super::recent::Recent;
+use crate::actor::{Actor, Admin};
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::formats::base62;
 use crate::model::{ClientType, OAuthClient};
@@ -74,8 +75,16 @@ impl ClientService {
     /// returned once and only its hash is stored. `None` when the id is taken.
     pub async fn register(
         &self,
+        admin: &Admin,
         registration: ClientRegistration,
-        actor: &str,
+    ) -> Result<Option<(OAuthClient, Option<SecretString>)>, StoreError> {
+        self.insert(registration, admin.actor().clone()).await
+    }
+
+    async fn insert(
+        &self,
+        registration: ClientRegistration,
+        actor: Actor,
     ) -> Result<Option<(OAuthClient, Option<SecretString>)>, StoreError> {
         let secret = (registration.client_type == ClientType::Confidential)
             .then(|| SecretString::new(random_string(self.ports.random.as_ref(), base62::ALPHABET, 40)));
@@ -96,7 +105,7 @@ impl ClientService {
         self.ports
             .audit(AuditEvent {
                 kind: AuditKind::ClientCreated,
-                actor: Some(actor.to_owned()),
+                actor: Some(actor),
                 subject: Some(client.client_id.clone()),
                 client_id: Some(client.client_id.clone()),
                 ip: None,
@@ -119,7 +128,7 @@ impl ClientService {
             allowed_scopes: vec!["full".to_owned()],
             device_grant: true,
         };
-        Ok(self.register(registration, "system").await?.is_some())
+        Ok(self.insert(registration, Actor::System).await?.is_some())
     }
 
     /// Authenticates a client (RFC 6749 §2.3): it must exist and be enabled,
@@ -177,7 +186,7 @@ impl ClientService {
 
     /// Disables a client: it can no longer start flows, poll, revoke or
     /// introspect. False when no enabled client has this id.
-    pub async fn disable(&self, client_id: &str, actor: &str) -> Result<bool, StoreError> {
+    pub async fn disable(&self, admin: &Admin, client_id: &str) -> Result<bool, StoreError> {
         let now = self.ports.clock.now();
         let disabled = self.ports.clients.disable(client_id, now).await?;
         self.forget(client_id);
@@ -187,7 +196,7 @@ impl ClientService {
         self.ports
             .audit(AuditEvent {
                 kind: AuditKind::ClientDisabled,
-                actor: Some(actor.to_owned()),
+                actor: Some(admin.actor().clone()),
                 subject: Some(client_id.to_owned()),
                 client_id: Some(client_id.to_owned()),
                 ip: None,

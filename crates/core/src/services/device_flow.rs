@@ -2,6 +2,7 @@
 
 use super::clients::{ClientAuthError, ClientService};
 use super::{Ports, Settings};
+use crate::actor::Actor;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};
 use crate::formats::device_code::DeviceCode;
@@ -262,7 +263,7 @@ impl DeviceFlowService {
                     DecisionKind::Approve => AuditKind::DeviceApproved,
                     DecisionKind::Deny => AuditKind::DeviceDenied,
                 },
-                actor: Some(account.email.clone()),
+                actor: Some(Actor::Account { email: account.email.clone() }),
                 subject: Some(account.email.clone()),
                 client_id: Some(flow.client_id.clone()),
                 ip,
@@ -356,7 +357,7 @@ impl DeviceFlowService {
             self.ports
                 .audit(AuditEvent {
                     kind: AuditKind::PollFromDifferentIp,
-                    actor: Some(flow.client_id.clone()),
+                    actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
                     subject: Some(grant.subject.email.clone()),
                     client_id: Some(flow.client_id.clone()),
                     ip: ip.clone(),
@@ -368,7 +369,7 @@ impl DeviceFlowService {
         self.ports
             .audit(AuditEvent {
                 kind: AuditKind::DeviceRedeemed,
-                actor: Some(flow.client_id.clone()),
+                actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
                 subject: Some(grant.subject.email.clone()),
                 client_id: Some(flow.client_id.clone()),
                 ip,

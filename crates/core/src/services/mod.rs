@@ -1,10 +1,12 @@
 //! Use cases: each combines ports under the device-flow rules.
 
 pub mod accounts;
+pub mod authorizations;
 pub mod bearer;
 pub mod clients;
 pub mod device_flow;
 mod recent;
+pub mod revocation;
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -85,6 +87,7 @@ impl Default for Settings {
 pub struct Services {
     pub device_flows: device_flow::DeviceFlowService,
     pub accounts: accounts::AccountService,
+    pub authorizations: authorizations::AuthorizationService,
     pub bearer: bearer::BearerService,
     pub clients: clients::ClientService,
     pub ports: Ports,
@@ -100,6 +103,7 @@ impl Services {
         Self {
             device_flows: device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone()),
             accounts: accounts::AccountService::new(ports.clone()),
+            authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),
             bearer: bearer::BearerService::new(ports.clone(), settings),
             clients,
             ports,

@@ -139,7 +139,7 @@ fn log_audit(event: &gatehouse_core::ports::AuditEvent) {
     tracing::info!(
         target: "gatehouse::audit",
         kind = event.kind.as_str(),
-        actor = event.actor.as_deref(),
+        actor = event.actor.as_ref().map(tracing::field::display),
         subject = event.subject.as_deref(),
         client_id = event.client_id.as_deref(),
         ip = event.ip.as_deref(),

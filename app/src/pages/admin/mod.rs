@@ -1,0 +1,5 @@
+//! The admin console's pages.
+
+mod authorized_apps;
+
+pub use authorized_apps::AdminAppsPage;

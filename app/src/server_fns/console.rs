@@ -1,0 +1,169 @@
+//! The console header and `/settings/authorized-apps`: a signed-in person
+//! sees the apps and devices holding a token for them, and signs them out.
+
+use super::device::ScopeView;
+use crate::error::{AppError, AppErrorCode};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Where the settings page lives.
+pub const MY_APPS_PATH: &str = "/settings/authorized-apps";
+
+/// What the header shows about the visitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderData {
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+    /// For the sign-out form.
+    pub csrf_token: String,
+}
+
+/// One authorized app or device, as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizedApp {
+    pub token_id: String,
+    pub client_name: String,
+    pub client_id: String,
+    /// As reported by the device; never verified.
+    pub device_label: Option<String>,
+    pub scopes: Vec<ScopeView>,
+    pub created: String,
+    pub last_used: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub expires: String,
+    /// `active`, `revoked` or `expired`.
+    pub status: String,
+    /// The subject's email (the admin listing shows it).
+    pub subject_email: String,
+}
+
+/// What happened after a revoke, for the confirmation message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeOutcome {
+    pub revoked: usize,
+}
+
+/// The data of `/settings/authorized-apps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MyAppsPage {
+    pub csrf_token: String,
+    pub apps: Vec<AuthorizedApp>,
+    /// The visitor asked to revoke everything and must confirm.
+    pub confirm_revoke_all: bool,
+    pub notice: Option<AppErrorCode>,
+    /// How many tokens the last revoke (JavaScript off) signed out.
+    pub revoked: Option<usize>,
+}
+
+/// The header's view of the visitor; `None` when nobody is signed in. Never
+/// creates a session for an anonymous visitor.
+#[server(prefix = "/console/api", endpoint = "header")]
+pub async fn load_header() -> Result<Option<HeaderData>, AppError> {
+    use super::context::*;
+    let ctx = app_context()?;
+    let session = session()?;
+    let Some(principal) = signed_in(&ctx, &session).await? else {
+        return Ok(None);
+    };
+    Ok(Some(HeaderData {
+        name: principal.display_name().to_owned(),
+        email: principal.email().to_owned(),
+        is_admin: principal.as_admin().is_some(),
+        csrf_token: session_csrf_token(&ctx, &session).await?,
+    }))
+}
+
+/// Loads `/settings/authorized-apps`.
+#[server(prefix = "/console/api", endpoint = "settings/authorized-apps/page")]
+pub async fn load_my_apps(
+    confirm: Option<String>,
+    error: Option<String>,
+    revoked: Option<String>,
+) -> Result<MyAppsPage, AppError> {
+    use super::context::*;
+    let guarded = guard(Need::SignedIn, MY_APPS_PATH).await?;
+    let apps = guarded.ctx.services.authorizations.list_own(&guarded.principal).await?;
+    Ok(MyAppsPage {
+        csrf_token: session_csrf_token(&guarded.ctx, &guarded.session).await?,
+        apps: apps.iter().map(authorized_app).collect(),
+        confirm_revoke_all: confirm.as_deref() == Some("revoke-all"),
+        notice: error.as_deref().and_then(AppErrorCode::parse),
+        revoked: revoked.and_then(|n| n.parse().ok()),
+    })
+}
+
+/// Signs one of the visitor's own apps out.
+#[server(prefix = "/console/api", endpoint = "settings/authorized-apps/revoke")]
+pub async fn revoke_my_app(token_id: String, csrf_token: String) -> Result<RevokeOutcome, AppError> {
+    use super::context::*;
+    let guarded = guard_action(Need::SignedIn, &csrf_token, MY_APPS_PATH).await?;
+    let id = parse_token_id(&token_id, MY_APPS_PATH)?;
+    let revoked = guarded
+        .ctx
+        .services
+        .authorizations
+        .revoke_own(&guarded.principal, id, client_ip().as_deref())
+        .await
+        .map_err(|e| fail(unavailable(e), MY_APPS_PATH))?;
+    Ok(finish_revoke(usize::from(revoked), MY_APPS_PATH))
+}
+
+/// Signs every app of the visitor out (after the confirmation step).
+#[server(prefix = "/console/api", endpoint = "settings/authorized-apps/revoke-all")]
+pub async fn revoke_all_my_apps(csrf_token: String) -> Result<RevokeOutcome, AppError> {
+    use super::context::*;
+    let guarded = guard_action(Need::SignedIn, &csrf_token, MY_APPS_PATH).await?;
+    let revoked = guarded
+        .ctx
+        .services
+        .authorizations
+        .revoke_all_own(&guarded.principal, client_ip().as_deref())
+        .await
+        .map_err(|e| fail(unavailable(e), MY_APPS_PATH))?;
+    Ok(finish_revoke(revoked, MY_APPS_PATH))
+}
+
+/// A token id from a form; a malformed one is a 400.
+#[cfg(feature = "ssr")]
+pub(crate) fn parse_token_id(token_id: &str, back: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(token_id.trim())
+        .map_err(|_| super::context::fail(AppError::new(AppErrorCode::InvalidRequest), back))
+}
+
+/// Sends a plain form post back to `back` saying how many were revoked.
+#[cfg(feature = "ssr")]
+pub(crate) fn finish_revoke(revoked: usize, back: &str) -> RevokeOutcome {
+    let separator = if back.contains('?') { '&' } else { '?' };
+    super::context::succeed_to(&format!("{back}{separator}revoked={revoked}"));
+    RevokeOutcome { revoked }
+}
+
+/// The console's view of one token.
+#[cfg(feature = "ssr")]
+pub(crate) fn authorized_app(app: &gatehouse_core::services::authorizations::Authorization) -> AuthorizedApp {
+    let record = &app.record;
+    AuthorizedApp {
+        token_id: record.id.to_string(),
+        client_name: app.client_name.clone(),
+        client_id: record.client_id.clone(),
+        device_label: (!record.device_label.is_empty()).then(|| record.device_label.clone()),
+        scopes: app
+            .scopes
+            .iter()
+            .map(|s| ScopeView { name: s.clone(), description: gatehouse_core::scope::describe(s).to_owned() })
+            .collect(),
+        created: moment(record.created_at),
+        last_used: record.last_used_at.map(moment),
+        last_used_ip: record.last_used_ip.clone(),
+        expires: moment(record.expires_at),
+        status: app.status.as_str().to_owned(),
+        subject_email: record.subject_email.clone(),
+    }
+}
+
+/// An instant as pages show it: "28 Nov 2026, 14:05 UTC".
+#[cfg(feature = "ssr")]
+pub(crate) fn moment(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%-d %b %Y, %H:%M UTC").to_string()
+}

@@ -1,0 +1,178 @@
+//! Who did something (audit actors) and who is signed in (principals).
+
+use crate::model::{Account, LOCAL_ISSUER};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Who performed an audited action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Actor {
+    /// A person acting on their own things (approving, revoking their tokens).
+    Account { email: String },
+    /// An administrator acting through the console on someone else's things.
+    Admin { email: String },
+    /// An OAuth client (revoking its token, polling).
+    Client { client_id: String },
+    /// Gatehouse itself (expiry, first start, retention).
+    System,
+    /// An operator at the server's command line.
+    Cli,
+}
+
+impl Actor {
+    /// The stored kind: `account`, `admin`, `client`, `system` or `cli`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Account { .. } => "account",
+            Actor::Admin { .. } => "admin",
+            Actor::Client { .. } => "client",
+            Actor::System => "system",
+            Actor::Cli => "cli",
+        }
+    }
+
+    /// The stored name: an email, a client id, or the kind for `system`/`cli`.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Account { email } | Actor::Admin { email } => email,
+            Actor::Client { client_id } => client_id,
+            Actor::System => "system",
+            Actor::Cli => "cli",
+        }
+    }
+
+    /// Rebuilds an actor from its stored kind and name.
+    pub fn from_stored(kind: &str, name: &str) -> Option<Self> {
+        match kind {
+            "account" => Some(Actor::Account { email: name.to_owned() }),
+            "admin" => Some(Actor::Admin { email: name.to_owned() }),
+            "client" => Some(Actor::Client { client_id: name.to_owned() }),
+            "system" => Some(Actor::System),
+            "cli" => Some(Actor::Cli),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::System | Actor::Cli => f.write_str(self.kind()),
+            _ => write!(f, "{}:{}", self.kind(), self.name()),
+        }
+    }
+}
+
+/// Who is signed in to the browser: today a local account; the external-SSO
+/// branch adds identities without an account row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Account(Account),
+}
+
+impl Principal {
+    /// The email tokens of this principal are recorded under.
+    pub fn email(&self) -> &str {
+        match self {
+            Principal::Account(account) => &account.email,
+        }
+    }
+
+    /// The issuer tokens of this principal are recorded under.
+    pub fn issuer(&self) -> &str {
+        match self {
+            Principal::Account(_) => LOCAL_ISSUER,
+        }
+    }
+
+    /// How pages greet the principal.
+    pub fn display_name(&self) -> &str {
+        match self {
+            Principal::Account(account) => &account.name,
+        }
+    }
+
+    /// The local account, if the principal is one.
+    pub fn account(&self) -> Option<&Account> {
+        match self {
+            Principal::Account(account) => Some(account),
+        }
+    }
+
+    /// The account id, if the principal is a local account.
+    pub fn account_id(&self) -> Option<Uuid> {
+        self.account().map(|a| a.id)
+    }
+
+    /// The principal acting on its own things.
+    pub fn actor(&self) -> Actor {
+        Actor::Account { email: self.email().to_owned() }
+    }
+
+    /// Proof of admin rights, if the principal has them. Admin use cases take
+    /// an `Admin`, so the check cannot be forgotten by an edge.
+    pub fn as_admin(&self) -> Option<Admin> {
+        match self {
+            Principal::Account(account) if account.is_admin && !account.disabled => {
+                Some(Admin { actor: Actor::Admin { email: account.email.clone() } })
+            }
+            Principal::Account(_) => None,
+        }
+    }
+}
+
+/// Authority to administer Gatehouse: a signed-in admin (only
+/// `Principal::as_admin` makes one) or the operator at the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    actor: Actor,
+}
+
+impl Admin {
+    /// The operator at the server's command line, who owns the machine.
+    pub fn command_line() -> Self {
+        Self { actor: Actor::Cli }
+    }
+
+    /// The audit actor for the admin's actions.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actors_round_trip_through_their_stored_form() {
+        for actor in [
+            Actor::Account { email: "ada@example.com".into() },
+            Actor::Admin { email: "root@example.com".into() },
+            Actor::Client { client_id: "gatehouse-cli".into() },
+            Actor::System,
+            Actor::Cli,
+        ] {
+            assert_eq!(Actor::from_stored(actor.kind(), actor.name()), Some(actor));
+        }
+        assert_eq!(Actor::from_stored("robot", "x"), None);
+    }
+
+    #[test]
+    fn only_active_admin_accounts_are_admins() {
+        let mut account = Account {
+            id: Uuid::nil(),
+            email: "root@example.com".into(),
+            name: "Root".into(),
+            is_admin: true,
+            disabled: false,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        assert!(Principal::Account(account.clone()).as_admin().is_some());
+        account.disabled = true;
+        assert!(Principal::Account(account.clone()).as_admin().is_none());
+        account.disabled = false;
+        account.is_admin = false;
+        assert!(Principal::Account(account).as_admin().is_none());
+    }
+}

@@ -1,0 +1,152 @@
+//! Authorized apps: the tokens people hold, as the console lists and revokes
+//! them. A person manages their own; an admin manages everyone's.
+
+use super::Ports;
+use super::clients::ClientService;
+use super::revocation::RevokedBy;
+use crate::actor::{Admin, Principal};
+use crate::error::StoreError;
+use crate::formats::token::TokenKind;
+use crate::listing::{ActivityCursor, Page, TokenQuery, TokenSelector, TokenStatus};
+use crate::model::AccessTokenRecord;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Largest page the admin listing serves.
+pub const MAX_PAGE: u32 = 100;
+
+/// A token as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub record: AccessTokenRecord,
+    /// The client's display name (its id if the client is gone).
+    pub client_name: String,
+    /// What the token may do: its kind's scopes narrowed by the row.
+    pub scopes: Vec<String>,
+    pub status: TokenStatus,
+}
+
+/// What the admin listing is filtered by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationFilter {
+    /// A subject email (matched case-insensitively, exactly).
+    pub subject_email: Option<String>,
+    pub client_id: Option<String>,
+    pub status: TokenStatus,
+}
+
+/// Listing and revoking authorized apps.
+#[derive(Clone)]
+pub struct AuthorizationService {
+    ports: Ports,
+    clients: ClientService,
+}
+
+impl AuthorizationService {
+    pub(crate) fn new(ports: Ports, clients: ClientService) -> Self {
+        Self { ports, clients }
+    }
+
+    /// The principal's active tokens, most recently used first.
+    pub async fn list_own(&self, principal: &Principal) -> Result<Vec<Authorization>, StoreError> {
+        let now = self.ports.clock.now();
+        let rows = self.ports.tokens.list_active_for_subject(principal.email(), principal.issuer(), now).await?;
+        self.describe(rows).await
+    }
+
+    /// Revokes one of the principal's own tokens. False when the id is not
+    /// an unrevoked token of theirs (nothing changes then).
+    pub async fn revoke_own(
+        &self,
+        principal: &Principal,
+        token_id: Uuid,
+        ip: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let Some(row) = self.ports.tokens.find_by_id(token_id).await? else {
+            return Ok(false);
+        };
+        if row.subject_email != principal.email() || row.subject_issuer != principal.issuer() {
+            return Ok(false);
+        }
+        let revoked = self.ports.revoke_tokens(&[row.id], &principal.actor(), RevokedBy::Owner, ip).await?;
+        Ok(!revoked.is_empty())
+    }
+
+    /// Revokes every token of the principal; returns how many were revoked.
+    pub async fn revoke_all_own(&self, principal: &Principal, ip: Option<&str>) -> Result<usize, StoreError> {
+        let selector =
+            TokenSelector::Subject { email: principal.email().to_owned(), issuer: principal.issuer().to_owned() };
+        let ids = self.ports.tokens.unrevoked_ids(&selector).await?;
+        Ok(self.ports.revoke_tokens(&ids, &principal.actor(), RevokedBy::Owner, ip).await?.len())
+    }
+
+    /// A page of every subject's tokens, most recently used first.
+    pub async fn search(
+        &self,
+        _admin: &Admin,
+        filter: &AuthorizationFilter,
+        after: Option<ActivityCursor>,
+        limit: u32,
+    ) -> Result<Page<Authorization, ActivityCursor>, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let query = TokenQuery {
+            subject_email: filter.subject_email.as_deref().map(super::accounts::normalize_email),
+            client_id: filter.client_id.clone(),
+            status: filter.status,
+            after,
+            // One row more than shown tells whether another page follows.
+            limit: limit + 1,
+            now: self.ports.clock.now(),
+        };
+        let mut rows = self.ports.tokens.search(&query).await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = if more {
+            rows.last().map(|r| ActivityCursor { last_activity: r.last_used_at.unwrap_or(r.created_at), id: r.id })
+        } else {
+            None
+        };
+        Ok(Page { items: self.describe(rows).await?, next })
+    }
+
+    /// An admin revokes one token; false when it was not unrevoked.
+    pub async fn admin_revoke(&self, admin: &Admin, token_id: Uuid, ip: Option<&str>) -> Result<bool, StoreError> {
+        Ok(!self.ports.revoke_tokens(&[token_id], admin.actor(), RevokedBy::Admin, ip).await?.is_empty())
+    }
+
+    /// An admin revokes every token of a subject or a client; returns how many.
+    pub async fn admin_revoke_all(
+        &self,
+        admin: &Admin,
+        selector: &TokenSelector,
+        ip: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let ids = self.ports.tokens.unrevoked_ids(selector).await?;
+        Ok(self.ports.revoke_tokens(&ids, admin.actor(), RevokedBy::Admin, ip).await?.len())
+    }
+
+    async fn describe(&self, rows: Vec<AccessTokenRecord>) -> Result<Vec<Authorization>, StoreError> {
+        let names: HashMap<String, String> =
+            self.clients.list().await?.into_iter().map(|c| (c.client_id, c.name)).collect();
+        let now = self.ports.clock.now();
+        Ok(rows
+            .into_iter()
+            .map(|record| Authorization {
+                client_name: names.get(&record.client_id).cloned().unwrap_or_else(|| record.client_id.clone()),
+                scopes: TokenKind::from_token(&record.prefix).map(|k| k.narrow(&record.scopes)).unwrap_or_default(),
+                status: status_of(&record, now),
+                record,
+            })
+            .collect())
+    }
+}
+
+/// The console's reading of a row's state (see `TokenStatus`).
+pub fn status_of(record: &AccessTokenRecord, now: chrono::DateTime<chrono::Utc>) -> TokenStatus {
+    match record.revoked_at {
+        Some(revoked) if revoked < record.expires_at => TokenStatus::Revoked,
+        _ if record.expires_at <= now => TokenStatus::Expired,
+        Some(_) => TokenStatus::Expired,
+        None => TokenStatus::Active,
+    }
+}

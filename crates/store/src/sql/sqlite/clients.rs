@@ -1,0 +1,53 @@
+//! SQLite: registered OAuth clients.
+
+use super::*;
+use async_trait::async_trait;
+
+#[async_trait]
+impl ClientRepository for SqliteRepository {
+    async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
+        let row = sqlx::query("SELECT * FROM oauth_clients WHERE client_id = ?1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        row.as_ref().map(client).transpose()
+    }
+
+    async fn create(&self, new: &OAuthClient) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, allowed_scopes, \
+             device_grant_enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (client_id) DO NOTHING",
+        )
+        .bind(&new.client_id)
+        .bind(&new.name)
+        .bind(new.client_type.as_str())
+        .bind(&new.secret_hash)
+        .bind(join_scopes(&new.allowed_scopes))
+        .bind(new.device_grant_enabled)
+        .bind(secs(new.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn list(&self) -> Result<Vec<OAuthClient>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM oauth_clients ORDER BY created_at, client_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter().map(client).collect()
+    }
+
+    async fn disable(&self, client_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE oauth_clients SET disabled_at = ?2 WHERE client_id = ?1 AND disabled_at IS NULL")
+                .bind(client_id)
+                .bind(secs(at))
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+}
