@@ -11,4 +11,6 @@ export GATEHOUSE_SITE_ROOT="$root/target/site"
 unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL GATEHOUSE_PUBLIC_URL
 rm -rf "$GATEHOUSE_DATA_DIR"
 printf '%s\n' "e2e-password-123" | "$bin" user create --email e2e@example.com --name "E2E Tester" --workspace "E2E"
+printf '%s\n' "e2e-password-123" | "$bin" user create --email admin@example.com --name "E2E Admin" --admin
+"$bin" client create --id e2e-bot --name "E2E Bot" >/dev/null
 exec "$bin" serve

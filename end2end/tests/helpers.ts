@@ -13,19 +13,25 @@ export interface DeviceAuthorization {
   interval: number;
 }
 
+export const ADMIN_EMAIL = "admin@example.com";
+
 /** Starts a device flow over HTTP, as a CLI would. */
-export async function startFlow(request: APIRequestContext, deviceLabel: string): Promise<DeviceAuthorization> {
+export async function startFlow(
+  request: APIRequestContext,
+  deviceLabel: string,
+  clientId = "gatehouse-cli",
+): Promise<DeviceAuthorization> {
   const response = await request.post("/v1/oauth/device/code", {
-    form: { client_id: "gatehouse-cli", device_label: deviceLabel },
+    form: { client_id: clientId, device_label: deviceLabel },
   });
   expect(response.status()).toBe(200);
   return (await response.json()) as DeviceAuthorization;
 }
 
 /** One token poll. */
-export async function poll(request: APIRequestContext, deviceCode: string) {
+export async function poll(request: APIRequestContext, deviceCode: string, clientId = "gatehouse-cli") {
   const response = await request.post("/v1/oauth/device/token", {
-    form: { grant_type: GRANT_TYPE, device_code: deviceCode, client_id: "gatehouse-cli" },
+    form: { grant_type: GRANT_TYPE, device_code: deviceCode, client_id: clientId },
   });
   return { status: response.status(), body: await response.json() };
 }
@@ -48,9 +54,9 @@ export function watchPage(page: Page, javaScriptEnabled: boolean) {
 }
 
 /** Fills in and submits the sign-in form the browser was sent to. */
-export async function signIn(page: Page) {
+export async function signIn(page: Page, email = EMAIL) {
   await expect(page).toHaveURL(/\/signin\?next=/);
-  await page.getByLabel("Email").fill(EMAIL);
+  await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
 }

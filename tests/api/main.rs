@@ -9,6 +9,7 @@ mod helpers;
 mod audit;
 mod conformance;
 mod console;
+mod console_safety;
 
 mod device_flow;
 mod pages;

@@ -1,0 +1,179 @@
+//! The console's promises under stress: a revoke the person was told about
+//! is audited and stops the token everywhere; one that failed is safe to
+//! retry; revoke-all racing a redemption leaves no token that works but is
+//! not listed; the admin listing pages by keyset without gaps or repeats.
+
+use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_overriding};
+use crate::on_both_backends;
+use async_trait::async_trait;
+use gatehouse::startup::Overrides;
+use gatehouse_core::listing::TokenStatus;
+use gatehouse_core::ports::{AuditKind, CachedLookup, TokenCache};
+use gatehouse_core::services::authorizations::AuthorizationFilter;
+use gatehouse_core::services::device_flow::DecisionKind;
+use gatehouse_core::{Admin, Principal, StoreError};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use uuid::Uuid;
+
+/// A token cache whose invalidation fails while `failing` is set.
+struct FlakyCache {
+    inner: Arc<dyn TokenCache>,
+    failing: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl TokenCache for FlakyCache {
+    async fn get(&self, token_hash: &str) -> Result<Option<CachedLookup>, StoreError> {
+        self.inner.get(token_hash).await
+    }
+    async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {
+        self.inner.put(token_hash, lookup, ttl).await
+    }
+    async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError("injected cache fault".into()));
+        }
+        self.inner.invalidate(token_id).await
+    }
+}
+
+async fn revoked_events(app: &TestApp) -> usize {
+    let events = app.services.ports.audit.recent(100).await.expect("audit");
+    events.iter().filter(|e| e.kind == AuditKind::TokenRevoked).count()
+}
+
+async fn a_revoke_that_fails_changes_nothing_and_a_retry_finishes_it(backend: Backend) {
+    let failing = Arc::new(AtomicBool::new(false));
+    let flag = failing.clone();
+    let overrides = Overrides {
+        wrap_token_cache: Some(Arc::new(move |inner| Arc::new(FlakyCache { inner, failing: flag.clone() }))),
+        ..Overrides::default()
+    };
+    let app = spawn_app_overriding(backend, |_| {}, overrides).await;
+    let token = app.token_for("laptop").await;
+    assert_eq!(app.me(&token).await.status(), 200, "now cached");
+    let revoke = || app.device.delete(app.url("/v1/oauth/authorizations/self")).bearer_auth(&token).send();
+
+    failing.store(true, Ordering::SeqCst);
+    let refused = revoke().await.expect("request");
+    assert_eq!(refused.status(), 503, "the person is told it did not work");
+    assert!(refused.headers().contains_key("retry-after"));
+    failing.store(false, Ordering::SeqCst);
+    assert_eq!(app.me(&token).await.status(), 200, "and indeed nothing changed");
+    assert_eq!(revoked_events(&app).await, 0);
+
+    assert_eq!(revoke().await.expect("request").status(), 204);
+    assert_eq!(app.me(&token).await.status(), 401, "told it worked: refused at once");
+    assert_eq!(revoked_events(&app).await, 1, "audited exactly once");
+}
+
+async fn introspection_and_me_agree_on_a_disabled_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secret = app
+        .register_client("resource-server", gatehouse_core::model::ClientType::Confidential, &["full"], false)
+        .await
+        .expect("secret");
+    let token = app.token_for("laptop").await;
+    let introspect = || {
+        app.device
+            .post(app.url("/v1/oauth/introspect"))
+            .basic_auth("resource-server", Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+    };
+    // (Both read the account through one short-lived subject cache, so
+    // neither is asked before the account is disabled.)
+    let ada = app.ada().await;
+    app.disable_account_in_database(&ada).await;
+    let me = app.me(&token).await.status().as_u16();
+    let inactive: serde_json::Value = introspect().await.expect("request").json().await.expect("json");
+    assert_eq!((me, inactive["active"].as_bool()), (401, Some(false)));
+}
+
+async fn revoke_all_racing_a_redemption_leaves_no_unlisted_working_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ada = app.ada().await;
+    let principal = Principal::Account(ada.clone());
+    for round in 0..40 {
+        let old = app.token_for("old").await;
+        let flow = app.start_flow(&[("device_label", &format!("racer-{round}"))]).await;
+        let (user_code, device_code) =
+            (flow["user_code"].as_str().expect("code"), flow["device_code"].as_str().expect("code"));
+        app.services
+            .device_flows
+            .decide_as_account(user_code, &ada, DecisionKind::Approve, None)
+            .await
+            .expect("approve");
+        let revoke_all = app.services.authorizations.revoke_all_own(&principal, None);
+        let (revoked, (status, body)) = tokio::join!(revoke_all, app.poll(device_code));
+        revoked.expect("revoke all");
+        assert_eq!(app.me(&old).await.status(), 401, "round {round}: the older token is gone");
+        let listed: HashSet<String> = app
+            .services
+            .authorizations
+            .list_own(&principal)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|a| a.record.id.to_string())
+            .collect();
+        if status == 200 {
+            let new = body["access_token"].as_str().expect("token");
+            let works = app.me(new).await.status() == 200;
+            let id = body["token_id"].as_str().expect("id").to_owned();
+            assert_eq!(works, listed.contains(&id), "round {round}: works iff listed");
+        }
+        // Start each round from nothing.
+        app.services.authorizations.revoke_all_own(&principal, None).await.expect("clean");
+    }
+}
+
+async fn the_admin_listing_pages_by_keyset_without_gaps_or_repeats(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut expected = HashSet::new();
+    for n in 0..7 {
+        // Several tokens share a last-activity instant: ties break by id.
+        if n % 3 == 0 {
+            app.advance(1);
+        }
+        let token = app.token_for(&format!("device-{n}")).await;
+        let me: serde_json::Value = app.me(&token).await.json().await.expect("json");
+        expected.insert(me["token_id"].as_str().expect("id").to_owned());
+    }
+    let admin = Admin::command_line();
+    let filter = AuthorizationFilter::default();
+    for size in [1, 2, 3, 7, 8] {
+        let (mut seen, mut after, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let page = app.services.authorizations.search(&admin, &filter, after, size).await.expect("page");
+            pages += 1;
+            seen.extend(page.items.iter().map(|a| a.record.id.to_string()));
+            let Some(next) = page.next else { break };
+            after = Some(next);
+        }
+        let unique: HashSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "size {size}: no repeats");
+        assert_eq!(unique, expected, "size {size}: no gaps");
+        // A full last page says there is no next one.
+        assert_eq!(pages, 7usize.div_ceil(size as usize), "size {size}");
+    }
+    // Filtered by a client with no tokens, and by status.
+    let none = AuthorizationFilter { client_id: Some("nobody".into()), ..AuthorizationFilter::default() };
+    assert!(app.services.authorizations.search(&admin, &none, None, 10).await.expect("page").items.is_empty());
+    let revoked = AuthorizationFilter { status: TokenStatus::Revoked, ..AuthorizationFilter::default() };
+    assert!(app.services.authorizations.search(&admin, &revoked, None, 10).await.expect("page").items.is_empty());
+    // A cursor that does not parse is the first page, not an error.
+    app.create_admin("root@example.com").await;
+    app.sign_in("root@example.com", crate::helpers::PASSWORD).await;
+    let page = app.browser.get(app.url("/admin/authorized-apps?after=garbage")).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+}
+
+on_both_backends!(
+    a_revoke_that_fails_changes_nothing_and_a_retry_finishes_it,
+    introspection_and_me_agree_on_a_disabled_account,
+    revoke_all_racing_a_redemption_leaves_no_unlisted_working_token,
+    the_admin_listing_pages_by_keyset_without_gaps_or_repeats,
+);
