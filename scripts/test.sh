@@ -40,6 +40,14 @@ fi
 
 step "browser tests"
 cargo leptos build --release
+# The browser bundle holds only the islands; keep it small (budget 150 KB gzip).
+wasm_gzip=$(gzip -9 -c target/site/pkg/gatehouse.wasm | wc -c)
+js_gzip=$(gzip -9 -c target/site/pkg/gatehouse.js | wc -c)
+echo "browser bundle: wasm $(wc -c < target/site/pkg/gatehouse.wasm) bytes ($wasm_gzip gzip -9), js $js_gzip gzip -9"
+if [ "$wasm_gzip" -gt 153600 ]; then
+  echo "the wasm bundle is over its 150 KB gzip budget" >&2
+  exit 1
+fi
 step "playwright"
 (cd end2end && npx playwright test)
 step "done"

@@ -1,7 +1,10 @@
 //! Gatehouse's browser pages: Leptos components rendered on the server
-//! (`ssr`) and hydrated in the browser (`hydrate`), with the server functions
-//! behind them. Every page works with JavaScript off: forms post to the server
-//! functions, which answer plain form posts with a redirect.
+//! (`ssr`), with the server functions behind them. Pages are Leptos islands:
+//! everything is plain server-rendered HTML whose forms post to the server
+//! functions (which answer with a redirect), and only the few interactive
+//! parts marked `#[island]` are hydrated in the browser (`hydrate`). So every
+//! page works with JavaScript off, and the browser bundle holds only the
+//! islands.
 
 #![recursion_limit = "256"]
 
@@ -17,10 +20,10 @@ pub use shell::{App, shell};
 #[cfg(feature = "ssr")]
 pub use server_fns::context::{AppContext, ClientIp};
 
-/// Browser entry point: hydrates the server-rendered page.
+/// Browser entry point: hydrates the islands of the server-rendered page.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_islands();
 }

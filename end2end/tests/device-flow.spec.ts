@@ -42,7 +42,12 @@ test("denying in the browser answers access_denied to the device", async ({ page
   // Type the code the way a person might: lower case, a space instead of the dash.
   await page.goto("/device");
   await watch.hydrated();
-  await page.getByLabel("Enter the code shown in your terminal").fill(flow.user_code.toLowerCase().replace("-", " "));
+  const input = page.getByLabel("Enter the code shown in your terminal");
+  await input.fill(flow.user_code.toLowerCase().replace("-", " "));
+  if (javaScriptEnabled) {
+    // The code-input island shows it the way the terminal does.
+    await expect(input).toHaveValue(flow.user_code);
+  }
   await page.getByRole("button", { name: "Continue" }).click();
   await signIn(page);
   await expect(page.locator(".user-code")).toHaveText(flow.user_code);

@@ -36,7 +36,11 @@ export async function poll(request: APIRequestContext, deviceCode: string, clien
   return { status: response.status(), body: await response.json() };
 }
 
-/** Fails the test on any uncaught page error, and (JS on) waits for hydration. */
+/**
+ * Fails the test on any uncaught page error, and (JS on) waits until every
+ * island on the page is live. Pages are Leptos islands: only the
+ * interactive parts hydrate; everything else is server-rendered HTML.
+ */
 export function watchPage(page: Page, javaScriptEnabled: boolean) {
   const errors: string[] = [];
   page.on("pageerror", (err) => errors.push(err.message));
@@ -47,7 +51,8 @@ export function watchPage(page: Page, javaScriptEnabled: boolean) {
     errors,
     async hydrated() {
       if (javaScriptEnabled) {
-        await expect(page.locator("body[data-hydrated='true']")).toBeAttached({ timeout: 15_000 });
+        const islands = await page.locator("leptos-island").count();
+        await expect(page.locator("[data-island-ready='true']")).toHaveCount(islands, { timeout: 15_000 });
       }
     },
   };

@@ -2,6 +2,15 @@
 -- listings sorted by last activity (last use, else creation), newest first.
 
 ALTER TABLE audit_events ADD COLUMN actor_kind TEXT;
+-- The audit page filters by each of these, newest first.
+CREATE INDEX audit_events_kind ON audit_events (kind, id DESC);
+CREATE INDEX audit_events_actor ON audit_events (actor, id DESC);
+CREATE INDEX audit_events_subject ON audit_events (subject, id DESC);
+CREATE INDEX audit_events_client ON audit_events (client_id, id DESC);
+
+-- Browser sessions signed in before this instant are void (set when an
+-- account is disabled, so re-enabling it does not revive old sessions).
+ALTER TABLE accounts ADD COLUMN sessions_valid_after INTEGER;
 UPDATE audit_events SET actor_kind = CASE
     WHEN actor IS NULL THEN NULL
     WHEN actor = 'system' THEN 'system'

@@ -28,21 +28,55 @@ pub fn CodeEntryForm(#[prop(optional, into)] value: String) -> impl IntoView {
         <form class="code-entry" method="get" action="/device">
             <label for="user_code">"Enter the code shown in your terminal"</label>
             <p class="hint" id="user_code_hint">"It looks like WDJB-MJHT. Spaces, dashes and lower case are fine."</p>
-            <input
-                id="user_code"
-                name="user_code"
-                type="text"
-                value=value
-                required
-                maxlength="32"
-                autocomplete="one-time-code"
-                autocapitalize="characters"
-                spellcheck="false"
-                aria-describedby="user_code_hint"
-            />
+            <CodeInput value=value/>
             <button type="submit" class="button primary">"Continue"</button>
         </form>
     }
+}
+
+/// The code input, an island: with JavaScript it shows what is typed or
+/// pasted the way the terminal shows it (`wdjb mjht` becomes `WDJB-MJHT`);
+/// without, the server does the same normalization on submit.
+#[island]
+pub fn CodeInput(value: String) -> impl IntoView {
+    let code = RwSignal::new(value);
+    // Effects run only in the browser, once the island is live: the marker
+    // lets browser tests wait for it before typing.
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+    view! {
+        <input
+            id="user_code"
+            name="user_code"
+            type="text"
+            prop:value=move || code.get()
+            on:input=move |event| code.set(shape_code(&event_target_value(&event)))
+            data-island-ready=move || ready.get().then_some("true")
+            required
+            maxlength="32"
+            autocomplete="one-time-code"
+            autocapitalize="characters"
+            spellcheck="false"
+            aria-describedby="user_code_hint"
+        />
+    }
+}
+
+/// Shapes typed input like the terminal's code: letters only, upper case,
+/// a dash after the fourth. Anything longer than a code is left as typed, so
+/// the server can say it is not valid rather than silently cutting it.
+pub fn shape_code(input: &str) -> String {
+    // Any letter counts (full-width ones too: the server applies NFKC).
+    let letters: Vec<char> = input.chars().filter(|c| c.is_alphabetic()).flat_map(char::to_uppercase).collect();
+    if letters.len() > 8 {
+        return input.to_owned();
+    }
+    let mut out: String = letters.iter().take(4).collect();
+    if letters.len() > 4 {
+        out.push('-');
+        out.extend(&letters[4..]);
+    }
+    out
 }
 
 /// Spells a code out for screen readers ("W D J B, M J H T").
@@ -61,18 +95,9 @@ pub fn SiteHeader() -> impl IntoView {
     use crate::server_fns::console::load_header;
     use crate::server_fns::session::SignOut;
     use leptos::form::ActionForm;
-    use leptos_router::hooks::{use_location, use_navigate};
 
-    let location = use_location();
     let sign_out = ServerAction::<SignOut>::new();
-    // Re-read on every navigation and after signing out.
-    let header = Resource::new_blocking(move || (location.pathname.get(), sign_out.version().get()), |_| load_header());
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(done)) = sign_out.value().get() {
-            navigate(&done.redirect_to, Default::default());
-        }
-    });
+    let header = Resource::new_blocking(|| (), |_| load_header());
     view! {
         <header class="site-header">
             <a class="brand" href="/">"Gatehouse"</a>
@@ -96,5 +121,20 @@ pub fn SiteHeader() -> impl IntoView {
                 })}
             </Suspense>
         </header>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shape_code;
+
+    #[test]
+    fn typed_codes_take_the_terminal_shape() {
+        assert_eq!(shape_code("wdjb mjht"), "WDJB-MJHT");
+        assert_eq!(shape_code("WDJ"), "WDJ");
+        assert_eq!(shape_code("wdjbm"), "WDJB-M");
+        assert_eq!(shape_code("WDJB–MJHT"), "WDJB-MJHT");
+        assert_eq!(shape_code("wdjb-mjht-extra"), "wdjb-mjht-extra");
+        assert_eq!(shape_code("ｗｄｊｂｍｊｈｔ"), "ＷＤＪＢ-ＭＪＨＴ");
     }
 }

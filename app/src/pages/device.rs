@@ -1,5 +1,4 @@
 use crate::components::{CodeEntryForm, Notice, spelled};
-use crate::error::AppError;
 use crate::navigation::signin_url;
 use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};
 use crate::server_fns::session::Viewer;
@@ -14,13 +13,12 @@ pub fn DevicePage() -> impl IntoView {
     let query = use_query_map();
     let approve = ServerAction::<ApproveDevice>::new();
     let deny = ServerAction::<DenyDevice>::new();
-    // Re-read after a decision so the page shows the outcome.
     let data = Resource::new_blocking(
         move || {
             let q = query.read();
-            (q.get("user_code"), q.get("error"), approve.version().get() + deny.version().get())
+            (q.get("user_code"), q.get("error"))
         },
-        |(code, error, _)| load_device_page(code, error),
+        |(code, error)| load_device_page(code, error),
     );
     view! {
         <Title text="Connect a device · Gatehouse"/>
@@ -102,14 +100,6 @@ fn authorize_view(
     deny: ServerAction<DenyDevice>,
 ) -> impl IntoView {
     let switch_url = signin_url(&format!("/device?user_code={}", view.user_code));
-    let action_error = move || {
-        approve
-            .value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| deny.value().get().and_then(Result::err))
-            .map(|err: AppError| view! { <Notice code=err.error/> })
-    };
     let code_label = format!("Code: {}", spelled(&view.user_code));
     let (code_a, csrf_a) = (view.user_code.clone(), view.csrf_token.clone());
     let (code_d, csrf_d) = (view.user_code.clone(), view.csrf_token.clone());
@@ -121,7 +111,6 @@ fn authorize_view(
                 <a href=switch_url>"Not you? Switch account"</a>
             </p>
             {view.notice.map(|code| view! { <Notice code=code/> })}
-            {action_error}
 
             <div class="code-compare">
                 <p id="code-compare-label">"Check that this code matches the one in your terminal:"</p>

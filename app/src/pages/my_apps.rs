@@ -14,9 +14,9 @@ pub fn MyAppsPage() -> impl IntoView {
     let data = Resource::new_blocking(
         move || {
             let q = query.read();
-            (q.get("confirm"), q.get("error"), q.get("revoked"), revoke.version().get() + revoke_all.version().get())
+            (q.get("confirm"), q.get("error"), q.get("revoked"))
         },
-        |(confirm, error, revoked, _)| load_my_apps(confirm, error, revoked),
+        |(confirm, error, revoked)| load_my_apps(confirm, error, revoked),
     );
     view! {
         <Title text="Your devices · Gatehouse"/>
@@ -36,15 +36,6 @@ fn my_apps_view(
     revoke: ServerAction<RevokeMyApp>,
     revoke_all: ServerAction<RevokeAllMyApps>,
 ) -> impl IntoView {
-    // With JavaScript the outcome comes from the action; without, from the URL.
-    let outcome = move || {
-        let done = revoke.value().get().or_else(|| revoke_all.value().get());
-        match done {
-            Some(Ok(outcome)) => Some(view! { <RevokedNotice count=outcome.revoked/> }.into_any()),
-            Some(Err(err)) => Some(view! { <Notice code=err.error/> }.into_any()),
-            None => None,
-        }
-    };
     let count = page.apps.len();
     let csrf = page.csrf_token.clone();
     view! {
@@ -53,7 +44,6 @@ fn my_apps_view(
             <p>"These can act as you until they expire or you sign them out. Signing one out takes effect at once."</p>
             {page.notice.map(|code| view! { <Notice code=code/> })}
             {page.revoked.map(|count| view! { <RevokedNotice count=count/> })}
-            {outcome}
             {if page.apps.is_empty() {
                 view! { <p class="empty">"Nothing is signed in as you."</p> }.into_any()
             } else {

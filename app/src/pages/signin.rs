@@ -1,10 +1,9 @@
 use crate::components::Notice;
-use crate::error::AppError;
 use crate::server_fns::session::{SignIn, SignInPageData, SignOut, load_signin_page};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// `/signin`: email and password, returning to a same-origin `next`.
 #[component]
@@ -13,16 +12,9 @@ pub fn SignInPage() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
     let sign_out = ServerAction::<SignOut>::new();
     let data = Resource::new_blocking(
-        move || (query.read().get("next"), query.read().get("error"), sign_out.version().get()),
-        |(next, error, _)| load_signin_page(next, error),
+        move || (query.read().get("next"), query.read().get("error")),
+        |(next, error)| load_signin_page(next, error),
     );
-    // With JavaScript, continue where the person was going once signed in.
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(done)) = sign_in.value().get() {
-            navigate(&done.redirect_to, Default::default());
-        }
-    });
 
     view! {
         <Title text="Sign in · Gatehouse"/>
@@ -38,8 +30,6 @@ pub fn SignInPage() -> impl IntoView {
 }
 
 fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: ServerAction<SignOut>) -> impl IntoView {
-    let action_error =
-        move || sign_in.value().get().and_then(Result::err).map(|err: AppError| view! { <Notice code=err.error/> });
     let csrf = page.csrf_token.clone();
     view! {
         <section class="card" aria-labelledby="signin-title">
@@ -57,7 +47,6 @@ fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: Se
                 }
             })}
             {page.notice.map(|code| view! { <Notice code=code/> })}
-            {action_error}
             <ActionForm action=sign_in>
                 <input type="hidden" name="csrf_token" value=page.csrf_token/>
                 <input type="hidden" name="next" value=page.next/>

@@ -167,6 +167,7 @@ mod tests {
             is_admin: true,
             disabled: false,
             created_at: chrono::DateTime::UNIX_EPOCH,
+            sessions_valid_after: None,
         };
         assert!(Principal::Account(account.clone()).as_admin().is_some());
         account.disabled = true;

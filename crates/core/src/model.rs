@@ -16,6 +16,8 @@ pub struct Account {
     pub is_admin: bool,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    /// Browser sessions signed in at or before this instant are void.
+    pub sessions_valid_after: Option<DateTime<Utc>>,
 }
 
 /// A workspace an account belongs to, with its role there.

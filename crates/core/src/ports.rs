@@ -85,6 +85,38 @@ pub enum CreateAccountError {
     Store(#[from] StoreError),
 }
 
+/// An admin's change to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    /// Disable (and void its browser sessions).
+    Disable,
+    Enable,
+    GrantAdmin,
+    RemoveAdmin,
+}
+
+/// What an `AccountChange` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChangeOutcome {
+    /// Changed; the account as it is now.
+    Changed(Account),
+    /// It was already so; nothing changed.
+    Unchanged(Account),
+    /// Refused: it would leave no active admin.
+    LastAdmin,
+    NotFound,
+}
+
+/// A page of accounts, by email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountQuery {
+    /// Matches email or name containing this text (case-insensitive).
+    pub text: Option<String>,
+    /// Continue after this email.
+    pub after_email: Option<String>,
+    pub limit: u32,
+}
+
 /// Accounts, workspaces and memberships.
 #[async_trait]
 pub trait AccountRepository: Send + Sync {
@@ -98,6 +130,17 @@ pub trait AccountRepository: Send + Sync {
     async fn workspaces(&self, account_id: Uuid) -> Result<Vec<WorkspaceMembership>, StoreError>;
     /// How many accounts exist.
     async fn count(&self) -> Result<u64, StoreError>;
+    /// A page of accounts in email order.
+    async fn search(&self, query: &AccountQuery) -> Result<Vec<Account>, StoreError>;
+    /// Applies `change` atomically, refusing (`LastAdmin`) to disable or
+    /// demote the last active admin, even when two admins race to do so.
+    /// `Disable` also sets `sessions_valid_after` to `at`.
+    async fn change(
+        &self,
+        id: Uuid,
+        change: AccountChange,
+        at: DateTime<Utc>,
+    ) -> Result<AccountChangeOutcome, StoreError>;
 }
 
 /// Registered OAuth clients.
@@ -179,13 +222,17 @@ pub enum AuditKind {
     TokenRevoked,
     SignInFailed,
     AccountCreated,
+    AccountDisabled,
+    AccountEnabled,
+    AdminGranted,
+    AdminRemoved,
     ClientCreated,
     ClientDisabled,
 }
 
 impl AuditKind {
     /// Every kind, for parsing the stored name.
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 14] = [
         AuditKind::DeviceApproved,
         AuditKind::DeviceDenied,
         AuditKind::DeviceRedeemed,
@@ -194,6 +241,10 @@ impl AuditKind {
         AuditKind::TokenRevoked,
         AuditKind::SignInFailed,
         AuditKind::AccountCreated,
+        AuditKind::AccountDisabled,
+        AuditKind::AccountEnabled,
+        AuditKind::AdminGranted,
+        AuditKind::AdminRemoved,
         AuditKind::ClientCreated,
         AuditKind::ClientDisabled,
     ];
@@ -214,6 +265,10 @@ impl AuditKind {
             AuditKind::TokenRevoked => "token.revoked",
             AuditKind::SignInFailed => "signin.failed",
             AuditKind::AccountCreated => "account.created",
+            AuditKind::AccountDisabled => "account.disabled",
+            AuditKind::AccountEnabled => "account.enabled",
+            AuditKind::AdminGranted => "account.admin_granted",
+            AuditKind::AdminRemoved => "account.admin_removed",
             AuditKind::ClientCreated => "client.created",
             AuditKind::ClientDisabled => "client.disabled",
         }

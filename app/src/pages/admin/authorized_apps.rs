@@ -36,10 +36,9 @@ pub fn AdminAppsPage() -> impl IntoView {
                 client: q.get("client").unwrap_or_default(),
                 status: q.get("status").unwrap_or_default(),
             };
-            let version = actions.one.version().get() + actions.user.version().get() + actions.client.version().get();
-            (filter, q.get("after"), q.get("confirm"), q.get("error"), q.get("revoked"), version)
+            (filter, q.get("after"), q.get("confirm"), q.get("error"), q.get("revoked"))
         },
-        |(filter, after, confirm, error, revoked, _)| load_admin_apps(filter, after, confirm, error, revoked),
+        |(filter, after, confirm, error, revoked)| load_admin_apps(filter, after, confirm, error, revoked),
     );
     view! {
         <Title text="Authorized apps · Admin · Gatehouse"/>
@@ -68,15 +67,6 @@ pub fn Forbidden() -> impl IntoView {
 }
 
 fn admin_apps_view(page: PageData, actions: Actions) -> impl IntoView {
-    let outcome = move || {
-        let done =
-            actions.one.value().get().or_else(|| actions.user.value().get()).or_else(|| actions.client.value().get());
-        match done {
-            Some(Ok(outcome)) => Some(view! { <RevokedNotice count=outcome.revoked/> }.into_any()),
-            Some(Err(err)) => Some(view! { <Notice code=err.error/> }.into_any()),
-            None => None,
-        }
-    };
     let here = page.filter.url(&[]);
     let filter = page.filter.clone();
     view! {
@@ -85,7 +75,6 @@ fn admin_apps_view(page: PageData, actions: Actions) -> impl IntoView {
             <p>"Every token held for every user, most recently used first. Revoking takes effect at once."</p>
             {page.notice.map(|code| view! { <Notice code=code/> })}
             {page.revoked.map(|count| view! { <RevokedNotice count=count/> })}
-            {outcome}
             {page.confirm.clone().map(|confirm| view! {
                 <ConfirmRevoke confirm=confirm csrf=page.csrf_token.clone() back=here.clone() actions=actions/>
             })}

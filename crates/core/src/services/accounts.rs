@@ -1,10 +1,15 @@
 //! Local accounts: creation and password sign-in.
 
 use super::Ports;
+use super::revocation::RevokedBy;
 use crate::actor::Admin;
 use crate::error::StoreError;
+use crate::listing::{Page, TokenSelector};
+use crate::model::LOCAL_ISSUER;
 use crate::model::{Account, WorkspaceMembership};
-use crate::ports::{AuditEvent, AuditKind, CreateAccountError, NewAccount};
+use crate::ports::{
+    AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, CreateAccountError, NewAccount,
+};
 use crate::secret::SecretString;
 use uuid::Uuid;
 
@@ -35,6 +40,20 @@ pub enum SignInError {
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }
+
+/// Why an admin's change to an account was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountAdminError {
+    #[error("no such account")]
+    NotFound,
+    #[error("the last active admin cannot be disabled or lose admin rights")]
+    LastAdmin,
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// Largest page of the account listing.
+pub const MAX_ACCOUNT_PAGE: u32 = 100;
 
 /// What `create` needs.
 #[derive(Debug, Clone)]
@@ -162,6 +181,79 @@ impl AccountService {
     /// The account's workspaces, oldest membership first.
     pub async fn workspaces(&self, account_id: Uuid) -> Result<Vec<WorkspaceMembership>, StoreError> {
         self.ports.accounts.workspaces(account_id).await
+    }
+
+    /// A page of accounts in email order, optionally only those whose email
+    /// or name contains `text`.
+    pub async fn search(
+        &self,
+        _admin: &Admin,
+        text: Option<&str>,
+        after_email: Option<String>,
+        limit: u32,
+    ) -> Result<Page<Account, String>, StoreError> {
+        let limit = limit.clamp(1, MAX_ACCOUNT_PAGE);
+        let query = AccountQuery {
+            text: text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned),
+            after_email,
+            limit: limit + 1,
+        };
+        let mut items = self.ports.accounts.search(&query).await?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next = if more { items.last().map(|a| a.email.clone()) } else { None };
+        Ok(Page { items, next })
+    }
+
+    /// The account with this email, whatever its state.
+    pub async fn find_by_email(&self, _admin: &Admin, email: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.ports.accounts.find_by_email(&normalize_email(email)).await?.map(|(account, _)| account))
+    }
+
+    /// An admin changes an account. Disabling also revokes every token of
+    /// the account and voids its browser sessions, at once; the last active
+    /// admin can be neither disabled nor demoted. Returns the account as it
+    /// is now.
+    pub async fn change(
+        &self,
+        admin: &Admin,
+        account_id: Uuid,
+        change: AccountChange,
+        ip: Option<&str>,
+    ) -> Result<Account, AccountAdminError> {
+        let now = self.ports.clock.now();
+        let account = match self.ports.accounts.change(account_id, change, now).await? {
+            AccountChangeOutcome::NotFound => return Err(AccountAdminError::NotFound),
+            AccountChangeOutcome::LastAdmin => return Err(AccountAdminError::LastAdmin),
+            AccountChangeOutcome::Unchanged(account) => account,
+            AccountChangeOutcome::Changed(account) => {
+                self.ports
+                    .audit(AuditEvent {
+                        kind: match change {
+                            AccountChange::Disable => AuditKind::AccountDisabled,
+                            AccountChange::Enable => AuditKind::AccountEnabled,
+                            AccountChange::GrantAdmin => AuditKind::AdminGranted,
+                            AccountChange::RemoveAdmin => AuditKind::AdminRemoved,
+                        },
+                        actor: Some(admin.actor().clone()),
+                        subject: Some(account.email.clone()),
+                        client_id: None,
+                        ip: ip.map(str::to_owned),
+                        details: serde_json::json!({ "account_id": account.id }),
+                        at: now,
+                    })
+                    .await;
+                account
+            }
+        };
+        if change == AccountChange::Disable {
+            // Also when it was already disabled: a retry after a fault
+            // finishes revoking what the first try did not reach.
+            let selector = TokenSelector::Subject { email: account.email.clone(), issuer: LOCAL_ISSUER.to_owned() };
+            let ids = self.ports.tokens.unrevoked_ids(&selector).await?;
+            self.ports.revoke_tokens(&ids, admin.actor(), RevokedBy::AccountDisabled, ip).await?;
+        }
+        Ok(account)
     }
 
     /// Whether no account exists yet (first run).

@@ -21,6 +21,8 @@ pub enum RevokedBy {
     Client,
     /// An administrator.
     Admin,
+    /// Its account was disabled.
+    AccountDisabled,
 }
 
 impl RevokedBy {
@@ -29,6 +31,7 @@ impl RevokedBy {
             RevokedBy::Owner => "self",
             RevokedBy::Client => "client",
             RevokedBy::Admin => "admin",
+            RevokedBy::AccountDisabled => "account_disabled",
         }
     }
 }

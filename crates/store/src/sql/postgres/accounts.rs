@@ -2,6 +2,8 @@
 
 use super::*;
 use async_trait::async_trait;
+use gatehouse_core::ports::{AccountChange, AccountChangeOutcome, AccountQuery};
+use sqlx::{Postgres, QueryBuilder};
 
 #[async_trait]
 impl AccountRepository for PostgresRepository {
@@ -45,6 +47,7 @@ impl AccountRepository for PostgresRepository {
             is_admin: new.is_admin,
             disabled: false,
             created_at: new.created_at,
+            sessions_valid_after: None,
         })
     }
 
@@ -92,4 +95,85 @@ impl AccountRepository for PostgresRepository {
             sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&self.pool).await.map_err(store_err)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
+
+    async fn search(&self, query: &AccountQuery) -> Result<Vec<Account>, StoreError> {
+        let mut sql = QueryBuilder::<Postgres>::new("SELECT * FROM accounts WHERE TRUE");
+        if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+            let pattern = format!("%{}%", like_escape(text));
+            sql.push(" AND (email ILIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR name ILIKE ")
+                .push_bind(pattern)
+                .push(")");
+        }
+        if let Some(after) = &query.after_email {
+            sql.push(" AND email > ").push_bind(after.clone());
+        }
+        sql.push(" ORDER BY email LIMIT ").push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(store_err)?;
+        rows.iter().map(account).collect()
+    }
+
+    async fn change(
+        &self,
+        id: Uuid,
+        change: AccountChange,
+        at: DateTime<Utc>,
+    ) -> Result<AccountChangeOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        // Lock the active admins first, always in the same order: two admins
+        // demoting each other at once then run one after the other, and the
+        // second sees that the first left only one.
+        let admins: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM accounts WHERE is_admin AND disabled_at IS NULL ORDER BY id FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_err)?;
+        let Some(row) = sqlx::query("SELECT * FROM accounts WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_err)?
+        else {
+            return Ok(AccountChangeOutcome::NotFound);
+        };
+        let current = account(&row)?;
+        let removes_an_admin = matches!(change, AccountChange::Disable | AccountChange::RemoveAdmin)
+            && current.is_admin
+            && !current.disabled;
+        if removes_an_admin && !admins.iter().any(|admin| *admin != id) {
+            return Ok(AccountChangeOutcome::LastAdmin);
+        }
+        let updated = match change {
+            AccountChange::Disable => sqlx::query(
+                "UPDATE accounts SET disabled_at = $2, sessions_valid_after = $2 \
+                 WHERE id = $1 AND disabled_at IS NULL RETURNING *",
+            )
+            .bind(id)
+            .bind(at),
+            AccountChange::Enable => sqlx::query(
+                "UPDATE accounts SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL RETURNING *",
+            )
+            .bind(id),
+            AccountChange::GrantAdmin => {
+                sqlx::query("UPDATE accounts SET is_admin = TRUE WHERE id = $1 AND NOT is_admin RETURNING *").bind(id)
+            }
+            AccountChange::RemoveAdmin => {
+                sqlx::query("UPDATE accounts SET is_admin = FALSE WHERE id = $1 AND is_admin RETURNING *").bind(id)
+            }
+        }
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(match updated {
+            Some(row) => AccountChangeOutcome::Changed(account(&row)?),
+            None => AccountChangeOutcome::Unchanged(current),
+        })
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern.
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

@@ -50,6 +50,7 @@ fn account(row: &PgRow) -> Result<Account, StoreError> {
         is_admin: get(row, "is_admin")?,
         disabled: get::<Option<DateTime<Utc>>>(row, "disabled_at")?.is_some(),
         created_at: get(row, "created_at")?,
+        sessions_valid_after: get(row, "sessions_valid_after")?,
     })
 }
 

@@ -2,6 +2,8 @@
 
 use super::*;
 use async_trait::async_trait;
+use gatehouse_core::ports::{AccountChange, AccountChangeOutcome, AccountQuery};
+use sqlx::{QueryBuilder, Sqlite};
 
 #[async_trait]
 impl AccountRepository for SqliteRepository {
@@ -45,6 +47,7 @@ impl AccountRepository for SqliteRepository {
             is_admin: new.is_admin,
             disabled: false,
             created_at: new.created_at,
+            sessions_valid_after: None,
         })
     }
 
@@ -92,4 +95,75 @@ impl AccountRepository for SqliteRepository {
             sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&self.pool).await.map_err(store_err)?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
+
+    async fn search(&self, query: &AccountQuery) -> Result<Vec<Account>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT * FROM accounts WHERE 1");
+        if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+            // SQLite's LIKE ignores ASCII case.
+            let pattern = format!("%{}%", like_escape(text));
+            sql.push(" AND (email LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR name LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(after) = &query.after_email {
+            sql.push(" AND email > ").push_bind(after.clone());
+        }
+        sql.push(" ORDER BY email LIMIT ").push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(store_err)?;
+        rows.iter().map(account).collect()
+    }
+
+    async fn change(
+        &self,
+        id: Uuid,
+        change: AccountChange,
+        at: DateTime<Utc>,
+    ) -> Result<AccountChangeOutcome, StoreError> {
+        // One statement each: SQLite runs writes one at a time, so the count
+        // of other active admins cannot change under it.
+        const OTHER_ADMINS: &str =
+            "(SELECT COUNT(*) FROM accounts WHERE is_admin = 1 AND disabled_at IS NULL AND id <> ?1) >= 1";
+        let statement = match change {
+            AccountChange::Disable => format!(
+                "UPDATE accounts SET disabled_at = ?2, sessions_valid_after = ?2 WHERE id = ?1 \
+                 AND disabled_at IS NULL AND (is_admin = 0 OR {OTHER_ADMINS}) RETURNING *"
+            ),
+            AccountChange::Enable => {
+                "UPDATE accounts SET disabled_at = NULL WHERE id = ?1 AND disabled_at IS NOT NULL RETURNING *"
+                    .to_owned()
+            }
+            AccountChange::GrantAdmin => {
+                "UPDATE accounts SET is_admin = 1 WHERE id = ?1 AND is_admin = 0 RETURNING *".to_owned()
+            }
+            AccountChange::RemoveAdmin => format!(
+                "UPDATE accounts SET is_admin = 0 WHERE id = ?1 AND is_admin = 1 \
+                 AND (disabled_at IS NOT NULL OR {OTHER_ADMINS}) RETURNING *"
+            ),
+        };
+        let mut update = sqlx::query(&statement).bind(id.to_string());
+        if change == AccountChange::Disable {
+            update = update.bind(secs(at));
+        }
+        if let Some(row) = update.fetch_optional(&self.pool).await.map_err(store_err)? {
+            return Ok(AccountChangeOutcome::Changed(account(&row)?));
+        }
+        // Nothing changed: say why.
+        let Some(current) = AccountRepository::find_by_id(self, id).await? else {
+            return Ok(AccountChangeOutcome::NotFound);
+        };
+        let already = match change {
+            AccountChange::Disable => current.disabled,
+            AccountChange::Enable => !current.disabled,
+            AccountChange::GrantAdmin => current.is_admin,
+            AccountChange::RemoveAdmin => !current.is_admin,
+        };
+        Ok(if already { AccountChangeOutcome::Unchanged(current) } else { AccountChangeOutcome::LastAdmin })
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }

@@ -72,6 +72,7 @@ fn account(row: &SqliteRow) -> Result<Account, StoreError> {
         is_admin: row.try_get("is_admin").map_err(store_err)?,
         disabled: optional_instant(row, "disabled_at")?.is_some(),
         created_at: instant(row, "created_at")?,
+        sessions_valid_after: optional_instant(row, "sessions_valid_after")?,
     })
 }
 
