@@ -24,6 +24,12 @@ pub enum AppErrorCode {
     BearerAuthDisabled,
     InvalidCredentials,
     InvalidRequest,
+    InvalidEmail,
+    WeakPassword,
+    EmailTaken,
+    /// The change would leave no active admin.
+    LastAdmin,
+    NotFound,
     /// Storage is unreachable; try again shortly.
     TemporarilyUnavailable,
     ServerError,
@@ -42,6 +48,11 @@ impl AppErrorCode {
             AppErrorCode::BearerAuthDisabled => "bearer_auth_disabled",
             AppErrorCode::InvalidCredentials => "invalid_credentials",
             AppErrorCode::InvalidRequest => "invalid_request",
+            AppErrorCode::InvalidEmail => "invalid_email",
+            AppErrorCode::WeakPassword => "weak_password",
+            AppErrorCode::EmailTaken => "email_taken",
+            AppErrorCode::LastAdmin => "last_admin",
+            AppErrorCode::NotFound => "not_found",
             AppErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             AppErrorCode::ServerError => "server_error",
         }
@@ -59,6 +70,11 @@ impl AppErrorCode {
             AppErrorCode::BearerAuthDisabled,
             AppErrorCode::InvalidCredentials,
             AppErrorCode::InvalidRequest,
+            AppErrorCode::InvalidEmail,
+            AppErrorCode::WeakPassword,
+            AppErrorCode::EmailTaken,
+            AppErrorCode::LastAdmin,
+            AppErrorCode::NotFound,
             AppErrorCode::TemporarilyUnavailable,
             AppErrorCode::ServerError,
         ]
@@ -82,6 +98,13 @@ impl AppErrorCode {
             AppErrorCode::BearerAuthDisabled => "Device sign-in is switched off on this server.",
             AppErrorCode::InvalidCredentials => "That email and password do not match an account.",
             AppErrorCode::InvalidRequest => "Something was missing from the form. Please try again.",
+            AppErrorCode::InvalidEmail => "That is not a valid email address.",
+            AppErrorCode::WeakPassword => "The password must be at least 8 characters long.",
+            AppErrorCode::EmailTaken => "An account with this email already exists.",
+            AppErrorCode::LastAdmin => {
+                "This is the last active administrator. Make someone else an administrator first."
+            }
+            AppErrorCode::NotFound => "There is no such account or application.",
             AppErrorCode::TemporarilyUnavailable => "Gatehouse is briefly unavailable. Please try again in a moment.",
             AppErrorCode::ServerError => "Something went wrong on our side. Please try again.",
         }
@@ -112,7 +135,9 @@ impl AppError {
             AppErrorCode::AlreadyResolved | AppErrorCode::ApproveInProgress => 409,
             AppErrorCode::BearerAuthDisabled | AppErrorCode::TemporarilyUnavailable => 503,
             AppErrorCode::InvalidCredentials => 401,
-            AppErrorCode::InvalidRequest => 400,
+            AppErrorCode::InvalidRequest | AppErrorCode::InvalidEmail | AppErrorCode::WeakPassword => 400,
+            AppErrorCode::EmailTaken | AppErrorCode::LastAdmin => 409,
+            AppErrorCode::NotFound => 404,
             AppErrorCode::ServerError => 500,
         }
     }

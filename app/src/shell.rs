@@ -1,7 +1,10 @@
 //! The HTML document and the router.
 
 use crate::components::SiteHeader;
-use crate::pages::{AdminAppsPage, DevicePage, ErrorPage, HomePage, MyAppsPage, NotFound, SignInPage};
+use crate::pages::{
+    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminHome, DevicePage, ErrorPage, HomePage, MyAppsPage, NotFound,
+    SignInPage,
+};
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
@@ -65,6 +68,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("error") view=ErrorPage/>
                     <Route path=path!("/settings/authorized-apps") view=MyAppsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/authorized-apps") view=AdminAppsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/accounts") view=AdminAccountsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view=AdminHome/>
                 </Routes>
             </main>
         </Router>

@@ -6,6 +6,7 @@ use crate::startup::{Overrides, connect};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use gatehouse_core::model::ClientType;
+use gatehouse_core::ports::AccountChange;
 use gatehouse_core::services::accounts::AccountRegistration;
 use gatehouse_core::services::clients::ClientRegistration;
 use gatehouse_core::{Admin, SecretString};
@@ -26,6 +27,17 @@ pub enum UserCommand {
         /// Name of the account's first workspace.
         #[arg(long)]
         workspace: Option<String>,
+    },
+    /// Disable an account: every token of it is revoked and its browser
+    /// sessions end, at once. The last active admin cannot be disabled.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account (it signs in afresh; old sessions stay void).
+    Enable {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -90,7 +102,21 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             println!("created account {} <{}>{role}", account.name, account.email);
             Ok(())
         }
+        UserCommand::Disable { email } => change_account(&email, AccountChange::Disable).await,
+        UserCommand::Enable { email } => change_account(&email, AccountChange::Enable).await,
     }
+}
+
+async fn change_account(email: &str, change: AccountChange) -> anyhow::Result<()> {
+    let services = services().await?;
+    let admin = Admin::command_line();
+    let Some(account) = services.accounts.find_by_email(&admin, email).await? else {
+        bail!("no account with the email {email}");
+    };
+    let account = services.accounts.change(&admin, account.id, change, None).await?;
+    let state = if account.disabled { "disabled; its tokens are revoked" } else { "enabled" };
+    println!("account {} <{}> is {state}", account.name, account.email);
+    Ok(())
 }
 
 /// Runs a `client` command.

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod admin_console;
 mod audit;
 mod conformance;
 mod console;

@@ -23,6 +23,9 @@ pub struct AppContext {
 pub struct ClientIp(pub Option<String>);
 
 const ACCOUNT_KEY: &str = "account_id";
+/// When the session signed in (Unix seconds); sessions from before the
+/// account's `sessions_valid_after` are void.
+const SIGNED_IN_AT_KEY: &str = "signed_in_at";
 const CSRF_KEY: &str = "csrf_token";
 
 /// The services, provided by the binary for every render and server call.
@@ -87,7 +90,14 @@ pub async fn signed_in(ctx: &AppContext, session: &Session) -> Result<Option<Pri
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
         return Ok(None);
     };
-    Ok(ctx.services.accounts.find_active(id).await?.map(Principal::Account))
+    let Some(account) = ctx.services.accounts.find_active(id).await? else {
+        return Ok(None);
+    };
+    let signed_in_at = session.get::<i64>(SIGNED_IN_AT_KEY).await.map_err(session_err)?.unwrap_or(i64::MIN);
+    if account.sessions_valid_after.is_some_and(|voided| signed_in_at <= voided.timestamp()) {
+        return Ok(None);
+    }
+    Ok(Some(Principal::Account(account)))
 }
 
 /// What a console page or action requires of the visitor.
@@ -179,6 +189,8 @@ pub async fn sign_in_session(
 ) -> Result<(), AppError> {
     session.cycle_id().await.map_err(session_err)?;
     session.insert(ACCOUNT_KEY, account.id.to_string()).await.map_err(session_err)?;
+    let now = ctx.services.ports.clock.now().timestamp();
+    session.insert(SIGNED_IN_AT_KEY, now).await.map_err(session_err)?;
     session.insert(CSRF_KEY, new_csrf_token(ctx)).await.map_err(session_err)?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! context, check session and CSRF, call the core, map to a view type.
 
 pub mod admin;
+pub mod admin_accounts;
+pub mod admin_audit;
 pub mod console;
 #[cfg(feature = "ssr")]
 pub mod context;

@@ -212,7 +212,7 @@ pub struct AuditEvent {
 }
 
 /// The kinds of audit event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditKind {
     DeviceApproved,
     DeviceDenied,
@@ -275,6 +275,30 @@ impl AuditKind {
     }
 }
 
+/// A stored audit event and its id (ids grow with time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// A filtered page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    pub kind: Option<AuditKind>,
+    /// The actor's name (an email, a client id, `system`, `cli`).
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    /// Events at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Continue with events older than this id.
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
 /// Where audit events are stored (and logged).
 #[async_trait]
 pub trait AuditLog: Send + Sync {
@@ -282,6 +306,8 @@ pub trait AuditLog: Send + Sync {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
     /// The newest `limit` events, newest first.
     async fn recent(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    /// A page of events matching `query`, newest first, keyset-paginated by id.
+    async fn search(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Password hashing (argon2id), off the async threads.

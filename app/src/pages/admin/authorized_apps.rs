@@ -1,3 +1,4 @@
+use super::{AdminNav, Forbidden};
 use crate::components::{Notice, RevokedNotice};
 use crate::error::AppErrorCode;
 use crate::pages::my_apps::AppDetails;
@@ -54,23 +55,12 @@ pub fn AdminAppsPage() -> impl IntoView {
     }
 }
 
-/// The 403 page of every admin page.
-#[component]
-pub fn Forbidden() -> impl IntoView {
-    view! {
-        <section class="card" aria-labelledby="forbidden-title">
-            <h1 id="forbidden-title">"Administrators only"</h1>
-            <p role="alert">{AppErrorCode::Forbidden.message()}</p>
-            <p><a href="/settings/authorized-apps">"See your own devices"</a></p>
-        </section>
-    }
-}
-
 fn admin_apps_view(page: PageData, actions: Actions) -> impl IntoView {
     let here = page.filter.url(&[]);
     let filter = page.filter.clone();
     view! {
         <section class="card wide" aria-labelledby="admin-apps-title">
+            <AdminNav current=crate::server_fns::admin::ADMIN_APPS_PATH/>
             <h1 id="admin-apps-title">"Authorized apps"</h1>
             <p>"Every token held for every user, most recently used first. Revoking takes effect at once."</p>
             {page.notice.map(|code| view! { <Notice code=code/> })}
@@ -124,7 +114,7 @@ fn FilterForm(filter: AdminAppsFilter, clients: Vec<crate::server_fns::admin::Cl
                     }).collect_view()}
                 </select>
             </div>
-            <button type="submit" class="button secondary">"Filter"</button>
+            <button type="submit" class="button">"Filter"</button>
         </form>
     }
 }

@@ -1,5 +1,47 @@
-//! The admin console's pages.
+//! The admin console's pages, and what they share.
 
+mod accounts;
+mod audit;
 mod authorized_apps;
 
+pub use accounts::AdminAccountsPage;
+pub use audit::AdminAuditPage;
 pub use authorized_apps::AdminAppsPage;
+
+use crate::error::AppErrorCode;
+use leptos::prelude::*;
+
+/// The admin pages, as links; the current one is marked for screen readers.
+#[component]
+pub fn AdminNav(current: &'static str) -> impl IntoView {
+    const PAGES: [(&str, &str); 3] =
+        [("/admin/authorized-apps", "Authorized apps"), ("/admin/accounts", "Accounts"), ("/admin/audit", "Audit log")];
+    view! {
+        <nav class="admin-nav" aria-label="Admin">
+            {PAGES.into_iter().map(|(href, label)| {
+                let here = (href == current).then_some("page");
+                view! { <a href=href aria-current=here>{label}</a> }
+            }).collect_view()}
+        </nav>
+    }
+}
+
+/// The 403 page of every admin page.
+#[component]
+pub fn Forbidden() -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="forbidden-title">
+            <h1 id="forbidden-title">"Administrators only"</h1>
+            <p role="alert">{AppErrorCode::Forbidden.message()}</p>
+            <p><a href="/settings/authorized-apps">"See your own devices"</a></p>
+        </section>
+    }
+}
+
+/// `/admin` goes to the first admin page.
+#[component]
+pub fn AdminHome() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    leptos_axum::redirect("/admin/authorized-apps");
+    view! { <p><a href="/admin/authorized-apps">"Authorized apps"</a></p> }
+}

@@ -1,6 +1,7 @@
 //! Use cases: each combines ports under the device-flow rules.
 
 pub mod accounts;
+pub mod audit;
 pub mod authorizations;
 pub mod bearer;
 pub mod clients;
@@ -87,6 +88,7 @@ impl Default for Settings {
 pub struct Services {
     pub device_flows: device_flow::DeviceFlowService,
     pub accounts: accounts::AccountService,
+    pub audit: audit::AuditService,
     pub authorizations: authorizations::AuthorizationService,
     pub bearer: bearer::BearerService,
     pub clients: clients::ClientService,
@@ -103,6 +105,7 @@ impl Services {
         Self {
             device_flows: device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone()),
             accounts: accounts::AccountService::new(ports.clone()),
+            audit: audit::AuditService::new(ports.clone()),
             authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),
             bearer: bearer::BearerService::new(ports.clone(), settings),
             clients,

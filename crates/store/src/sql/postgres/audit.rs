@@ -3,6 +3,8 @@
 use super::*;
 use async_trait::async_trait;
 use gatehouse_core::Actor;
+use gatehouse_core::ports::{AuditQuery, AuditRecord};
+use sqlx::{Postgres, QueryBuilder};
 
 #[async_trait]
 impl AuditLog for PostgresRepository {
@@ -39,6 +41,36 @@ impl AuditLog for PostgresRepository {
         .await
         .map_err(store_err)?;
         rows.iter().map(audit_event).collect()
+    }
+
+    async fn search(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "SELECT id, occurred_at, kind, actor_kind, actor, subject, client_id, ip, details::text AS details FROM audit_events WHERE 1 = 1",
+        );
+        if let Some(kind) = query.kind {
+            sql.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        for (column, value) in [("actor", &query.actor), ("subject", &query.subject), ("client_id", &query.client_id)] {
+            if let Some(value) = value {
+                sql.push(format!(" AND {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Some(from) = query.from {
+            sql.push(" AND occurred_at >= ").push_bind(from);
+        }
+        if let Some(until) = query.until {
+            sql.push(" AND occurred_at < ").push_bind(until);
+        }
+        if let Some(before) = query.before_id {
+            sql.push(" AND id < ").push_bind(before);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(store_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord { id: row.try_get::<i64, _>("id").map_err(store_err)?, event: audit_event(row)? })
+            })
+            .collect()
     }
 }
 
