@@ -30,6 +30,9 @@ pub enum AppErrorCode {
     /// The change would leave no active admin.
     LastAdmin,
     NotFound,
+    InvalidClientId,
+    InvalidScope,
+    ClientIdTaken,
     /// Storage is unreachable; try again shortly.
     TemporarilyUnavailable,
     ServerError,
@@ -53,6 +56,9 @@ impl AppErrorCode {
             AppErrorCode::EmailTaken => "email_taken",
             AppErrorCode::LastAdmin => "last_admin",
             AppErrorCode::NotFound => "not_found",
+            AppErrorCode::InvalidClientId => "invalid_client_id",
+            AppErrorCode::InvalidScope => "invalid_scope",
+            AppErrorCode::ClientIdTaken => "client_id_taken",
             AppErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             AppErrorCode::ServerError => "server_error",
         }
@@ -75,6 +81,9 @@ impl AppErrorCode {
             AppErrorCode::EmailTaken,
             AppErrorCode::LastAdmin,
             AppErrorCode::NotFound,
+            AppErrorCode::InvalidClientId,
+            AppErrorCode::InvalidScope,
+            AppErrorCode::ClientIdTaken,
             AppErrorCode::TemporarilyUnavailable,
             AppErrorCode::ServerError,
         ]
@@ -105,6 +114,9 @@ impl AppErrorCode {
                 "This is the last active administrator. Make someone else an administrator first."
             }
             AppErrorCode::NotFound => "There is no such account or application.",
+            AppErrorCode::InvalidClientId => "A client id is 1 to 64 letters, digits, dots, dashes or underscores.",
+            AppErrorCode::InvalidScope => "Give at least one scope, each one of those listed.",
+            AppErrorCode::ClientIdTaken => "A client with this id already exists.",
             AppErrorCode::TemporarilyUnavailable => "Gatehouse is briefly unavailable. Please try again in a moment.",
             AppErrorCode::ServerError => "Something went wrong on our side. Please try again.",
         }
@@ -135,8 +147,12 @@ impl AppError {
             AppErrorCode::AlreadyResolved | AppErrorCode::ApproveInProgress => 409,
             AppErrorCode::BearerAuthDisabled | AppErrorCode::TemporarilyUnavailable => 503,
             AppErrorCode::InvalidCredentials => 401,
-            AppErrorCode::InvalidRequest | AppErrorCode::InvalidEmail | AppErrorCode::WeakPassword => 400,
-            AppErrorCode::EmailTaken | AppErrorCode::LastAdmin => 409,
+            AppErrorCode::InvalidRequest
+            | AppErrorCode::InvalidEmail
+            | AppErrorCode::WeakPassword
+            | AppErrorCode::InvalidClientId
+            | AppErrorCode::InvalidScope => 400,
+            AppErrorCode::EmailTaken | AppErrorCode::LastAdmin | AppErrorCode::ClientIdTaken => 409,
             AppErrorCode::NotFound => 404,
             AppErrorCode::ServerError => 500,
         }

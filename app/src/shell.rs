@@ -2,8 +2,8 @@
 
 use crate::components::SiteHeader;
 use crate::pages::{
-    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminHome, DevicePage, ErrorPage, HomePage, MyAppsPage, NotFound,
-    SignInPage,
+    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, DevicePage, ErrorPage, HomePage,
+    MyAppsPage, NotFound, SignInPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/authorized-apps") view=AdminAppsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/accounts") view=AdminAccountsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/clients") view=AdminClientsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=AdminHome/>
                 </Routes>
             </main>

@@ -6,7 +6,7 @@ use crate::startup::{Overrides, connect};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use gatehouse_core::model::ClientType;
-use gatehouse_core::ports::AccountChange;
+use gatehouse_core::ports::{AccountChange, ClientEdit};
 use gatehouse_core::services::accounts::AccountRegistration;
 use gatehouse_core::services::clients::ClientRegistration;
 use gatehouse_core::{Admin, SecretString};
@@ -67,6 +67,29 @@ pub enum ClientCommand {
         #[arg(long = "id")]
         client_id: String,
     },
+    /// Enable a disabled client.
+    Enable {
+        #[arg(long = "id")]
+        client_id: String,
+    },
+    /// Change a client's name, allowed scopes or device-grant switch.
+    Update {
+        #[arg(long = "id")]
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Space-separated scopes the client may request.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// `true` or `false`.
+        #[arg(long)]
+        device_grant: Option<bool>,
+    },
+    /// Give a confidential client a new secret (printed once); the old one stops working at once.
+    RotateSecret {
+        #[arg(long = "id")]
+        client_id: String,
+    },
 }
 
 async fn services() -> anyhow::Result<gatehouse_core::services::Services> {
@@ -124,11 +147,6 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Create { client_id, name, confidential, scopes, no_device_grant } => {
             let allowed_scopes = gatehouse_core::scope::parse(&scopes);
-            if let Some(unknown) =
-                allowed_scopes.iter().find(|s| !gatehouse_core::scope::SUPPORTED.contains(&s.as_str()))
-            {
-                bail!("unknown scope {unknown:?}; known: {}", gatehouse_core::scope::SUPPORTED.join(" "));
-            }
             let client_type = if confidential { ClientType::Confidential } else { ClientType::Public };
             let services = services().await?;
             let registration = ClientRegistration {
@@ -138,9 +156,7 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 allowed_scopes,
                 device_grant: !no_device_grant,
             };
-            let Some((client, secret)) = services.clients.register(&Admin::command_line(), registration).await? else {
-                bail!("a client with id {client_id:?} already exists");
-            };
+            let (client, secret) = services.clients.register(&Admin::command_line(), registration).await?;
             println!("created {} client {}", client.client_type.as_str(), client.client_id);
             if let Some(secret) = secret {
                 println!("client secret (shown once, store it now): {}", secret.expose());
@@ -168,6 +184,44 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 bail!("no enabled client with id {client_id:?}");
             }
             println!("disabled client {client_id}");
+            Ok(())
+        }
+        ClientCommand::Enable { client_id } => {
+            let services = services().await?;
+            if !services.clients.enable(&Admin::command_line(), &client_id).await? {
+                bail!("no disabled client with id {client_id:?}");
+            }
+            println!("enabled client {client_id}");
+            Ok(())
+        }
+        ClientCommand::Update { client_id, name, scopes, device_grant } => {
+            let services = services().await?;
+            let admin = Admin::command_line();
+            let Some(current) = services.clients.get(&admin, &client_id).await? else {
+                bail!("no client with id {client_id:?}");
+            };
+            let edit = ClientEdit {
+                name: name.unwrap_or(current.name),
+                allowed_scopes: scopes.map_or(current.allowed_scopes, |s| gatehouse_core::scope::parse(&s)),
+                device_grant_enabled: device_grant.unwrap_or(current.device_grant_enabled),
+            };
+            let client = services.clients.update(&admin, &client_id, edit).await?;
+            println!(
+                "updated client {}: name {:?}, scopes \"{}\", device grant {}",
+                client.client_id,
+                client.name,
+                client.allowed_scopes.join(" "),
+                if client.device_grant_enabled { "on" } else { "off" }
+            );
+            Ok(())
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let services = services().await?;
+            let secret = services.clients.rotate_secret(&Admin::command_line(), &client_id).await?;
+            println!(
+                "new client secret for {client_id} (shown once; the old one no longer works): {}",
+                secret.expose()
+            );
             Ok(())
         }
     }

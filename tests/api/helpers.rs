@@ -302,8 +302,7 @@ impl TestApp {
             .clients
             .register(&gatehouse_core::Admin::command_line(), registration)
             .await
-            .expect("register")
-            .expect("new id");
+            .expect("register");
         secret.map(|s| s.expose().to_owned())
     }
 

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod admin_clients;
 mod admin_console;
 mod audit;
 mod conformance;

@@ -8,7 +8,7 @@ mod my_apps;
 mod not_found;
 mod signin;
 
-pub use admin::{AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminHome};
+pub use admin::{AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome};
 pub use device::DevicePage;
 pub use error_page::ErrorPage;
 pub use home::HomePage;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_accounts;
 pub mod admin_audit;
+pub mod admin_clients;
 pub mod console;
 #[cfg(feature = "ssr")]
 pub mod context;

@@ -154,6 +154,22 @@ pub trait ClientRepository: Send + Sync {
     async fn list(&self) -> Result<Vec<OAuthClient>, StoreError>;
     /// Disables an enabled client; true when this call disabled it.
     async fn disable(&self, client_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Enables a disabled client; true when this call enabled it.
+    async fn enable(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Changes a client's name, allowed scopes and device-grant switch;
+    /// false when no client has this id.
+    async fn update(&self, client_id: &str, edit: &ClientEdit) -> Result<bool, StoreError>;
+    /// Replaces a confidential client's secret hash; false when no
+    /// confidential client has this id.
+    async fn set_secret_hash(&self, client_id: &str, secret_hash: &str) -> Result<bool, StoreError>;
+}
+
+/// What an admin may change about a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientEdit {
+    pub name: String,
+    pub allowed_scopes: Vec<String>,
+    pub device_grant_enabled: bool,
 }
 
 /// Access tokens, stored as hashes.
@@ -227,12 +243,15 @@ pub enum AuditKind {
     AdminGranted,
     AdminRemoved,
     ClientCreated,
+    ClientUpdated,
     ClientDisabled,
+    ClientEnabled,
+    ClientSecretRotated,
 }
 
 impl AuditKind {
     /// Every kind, for parsing the stored name.
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 17] = [
         AuditKind::DeviceApproved,
         AuditKind::DeviceDenied,
         AuditKind::DeviceRedeemed,
@@ -246,7 +265,10 @@ impl AuditKind {
         AuditKind::AdminGranted,
         AuditKind::AdminRemoved,
         AuditKind::ClientCreated,
+        AuditKind::ClientUpdated,
         AuditKind::ClientDisabled,
+        AuditKind::ClientEnabled,
+        AuditKind::ClientSecretRotated,
     ];
 
     /// The kind with this stored name.
@@ -270,7 +292,10 @@ impl AuditKind {
             AuditKind::AdminGranted => "account.admin_granted",
             AuditKind::AdminRemoved => "account.admin_removed",
             AuditKind::ClientCreated => "client.created",
+            AuditKind::ClientUpdated => "client.updated",
             AuditKind::ClientDisabled => "client.disabled",
+            AuditKind::ClientEnabled => "client.enabled",
+            AuditKind::ClientSecretRotated => "client.secret_rotated",
         }
     }
 }

@@ -3,10 +3,12 @@
 mod accounts;
 mod audit;
 mod authorized_apps;
+mod clients;
 
 pub use accounts::AdminAccountsPage;
 pub use audit::AdminAuditPage;
 pub use authorized_apps::AdminAppsPage;
+pub use clients::AdminClientsPage;
 
 use crate::error::AppErrorCode;
 use leptos::prelude::*;
@@ -14,8 +16,12 @@ use leptos::prelude::*;
 /// The admin pages, as links; the current one is marked for screen readers.
 #[component]
 pub fn AdminNav(current: &'static str) -> impl IntoView {
-    const PAGES: [(&str, &str); 3] =
-        [("/admin/authorized-apps", "Authorized apps"), ("/admin/accounts", "Accounts"), ("/admin/audit", "Audit log")];
+    const PAGES: [(&str, &str); 4] = [
+        ("/admin/authorized-apps", "Authorized apps"),
+        ("/admin/clients", "Clients"),
+        ("/admin/accounts", "Accounts"),
+        ("/admin/audit", "Audit log"),
+    ];
     view! {
         <nav class="admin-nav" aria-label="Admin">
             {PAGES.into_iter().map(|(href, label)| {

@@ -6,7 +6,7 @@ use crate::actor::{Actor, Admin};
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::formats::base62;
 use crate::model::{ClientType, OAuthClient};
-use crate::ports::{AuditEvent, AuditKind};
+use crate::ports::{AuditEvent, AuditKind, ClientEdit};
 use crate::random::random_string;
 use crate::secret::{SecretString, sha256_hex};
 use std::sync::Arc;
@@ -27,6 +27,54 @@ pub enum ClientAuthError {
     OAuth(#[from] OAuthError),
     #[error(transparent)]
     Unavailable(#[from] StoreError),
+}
+
+/// Why a client could not be registered or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("a client id is 1 to 64 letters, digits, '.', '_' or '-'")]
+    InvalidId,
+    #[error("the name must be 1 to 100 characters")]
+    InvalidName,
+    #[error("unknown scope {0:?}")]
+    UnknownScope(String),
+    #[error("a client needs at least one scope")]
+    NoScopes,
+    #[error("a client with this id already exists")]
+    IdTaken,
+    #[error("no such client")]
+    NotFound,
+    #[error("only confidential clients have a secret")]
+    NotConfidential,
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+fn check_id(client_id: &str) -> Result<(), ClientError> {
+    let ok = (1..=64).contains(&client_id.len())
+        && client_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok { Ok(()) } else { Err(ClientError::InvalidId) }
+}
+
+/// Checks an edit: a trimmed name of 1–100 characters, known scopes, at least one.
+fn check_edit(edit: ClientEdit) -> Result<ClientEdit, ClientError> {
+    let name = edit.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ClientError::InvalidName);
+    }
+    if let Some(unknown) = edit.allowed_scopes.iter().find(|s| !crate::scope::SUPPORTED.contains(&s.as_str())) {
+        return Err(ClientError::UnknownScope(unknown.clone()));
+    }
+    if edit.allowed_scopes.is_empty() {
+        return Err(ClientError::NoScopes);
+    }
+    let mut allowed_scopes: Vec<String> = Vec::new();
+    for scope in edit.allowed_scopes {
+        if !allowed_scopes.contains(&scope) {
+            allowed_scopes.push(scope);
+        }
+    }
+    Ok(ClientEdit { name, allowed_scopes, device_grant_enabled: edit.device_grant_enabled })
 }
 
 /// What to register.
@@ -77,8 +125,92 @@ impl ClientService {
         &self,
         admin: &Admin,
         registration: ClientRegistration,
-    ) -> Result<Option<(OAuthClient, Option<SecretString>)>, StoreError> {
-        self.insert(registration, admin.actor().clone()).await
+    ) -> Result<(OAuthClient, Option<SecretString>), ClientError> {
+        check_id(&registration.client_id)?;
+        let edit = check_edit(ClientEdit {
+            name: registration.name,
+            allowed_scopes: registration.allowed_scopes,
+            device_grant_enabled: registration.device_grant,
+        })?;
+        let registration = ClientRegistration {
+            client_id: registration.client_id,
+            name: edit.name,
+            client_type: registration.client_type,
+            allowed_scopes: edit.allowed_scopes,
+            device_grant: edit.device_grant_enabled,
+        };
+        self.insert(registration, admin.actor().clone()).await?.ok_or(ClientError::IdTaken)
+    }
+
+    fn new_secret(&self) -> SecretString {
+        SecretString::new(random_string(self.ports.random.as_ref(), base62::ALPHABET, 40))
+    }
+
+    /// The client by id, read from the database (the console shows it).
+    pub async fn get(&self, _admin: &Admin, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
+        self.ports.clients.find(client_id).await
+    }
+
+    /// Changes a client's name, allowed scopes and device-grant switch.
+    pub async fn update(&self, admin: &Admin, client_id: &str, edit: ClientEdit) -> Result<OAuthClient, ClientError> {
+        let edit = check_edit(edit)?;
+        if !self.ports.clients.update(client_id, &edit).await? {
+            return Err(ClientError::NotFound);
+        }
+        self.forget(client_id);
+        self.record(
+            AuditKind::ClientUpdated,
+            admin,
+            client_id,
+            serde_json::json!({
+                "name": edit.name,
+                "allowed_scopes": edit.allowed_scopes,
+                "device_grant_enabled": edit.device_grant_enabled,
+            }),
+        )
+        .await;
+        self.ports.clients.find(client_id).await?.ok_or(ClientError::NotFound)
+    }
+
+    /// Enables a disabled client; false when it was not disabled.
+    pub async fn enable(&self, admin: &Admin, client_id: &str) -> Result<bool, StoreError> {
+        let enabled = self.ports.clients.enable(client_id).await?;
+        self.forget(client_id);
+        if enabled {
+            self.record(AuditKind::ClientEnabled, admin, client_id, serde_json::Value::Null).await;
+        }
+        Ok(enabled)
+    }
+
+    /// Gives a confidential client a new secret, returned once. The old one
+    /// stops working at once on every instance (confidential clients are
+    /// always authenticated against the database, never a cached record).
+    pub async fn rotate_secret(&self, admin: &Admin, client_id: &str) -> Result<SecretString, ClientError> {
+        let client = self.ports.clients.find(client_id).await?.ok_or(ClientError::NotFound)?;
+        if client.client_type != ClientType::Confidential {
+            return Err(ClientError::NotConfidential);
+        }
+        let secret = self.new_secret();
+        if !self.ports.clients.set_secret_hash(client_id, &sha256_hex(secret.expose())).await? {
+            return Err(ClientError::NotFound);
+        }
+        self.forget(client_id);
+        self.record(AuditKind::ClientSecretRotated, admin, client_id, serde_json::Value::Null).await;
+        Ok(secret)
+    }
+
+    async fn record(&self, kind: AuditKind, admin: &Admin, client_id: &str, details: serde_json::Value) {
+        self.ports
+            .audit(AuditEvent {
+                kind,
+                actor: Some(admin.actor().clone()),
+                subject: Some(client_id.to_owned()),
+                client_id: Some(client_id.to_owned()),
+                ip: None,
+                details,
+                at: self.ports.clock.now(),
+            })
+            .await;
     }
 
     async fn insert(
@@ -86,8 +218,7 @@ impl ClientService {
         registration: ClientRegistration,
         actor: Actor,
     ) -> Result<Option<(OAuthClient, Option<SecretString>)>, StoreError> {
-        let secret = (registration.client_type == ClientType::Confidential)
-            .then(|| SecretString::new(random_string(self.ports.random.as_ref(), base62::ALPHABET, 40)));
+        let secret = (registration.client_type == ClientType::Confidential).then(|| self.new_secret());
         let client = OAuthClient {
             client_id: registration.client_id,
             name: registration.name,
@@ -142,7 +273,13 @@ impl ClientService {
             .filter(|id| !id.is_empty())
             .ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidRequest, "client_id is required"))?;
         let unknown = || OAuthError::new(OAuthErrorCode::InvalidClient, "unknown or disabled client");
-        let client = self.find(client_id).await?.ok_or_else(unknown)?;
+        let mut client = self.find(client_id).await?.ok_or_else(unknown)?;
+        if client.client_type == ClientType::Confidential {
+            // A rotated secret must stop working at once everywhere, so a
+            // confidential client's secret is always checked against the
+            // database. (Public clients, the hot polling path, use the cache.)
+            client = self.ports.clients.find(client_id).await?.ok_or_else(unknown)?;
+        }
         if client.disabled {
             return Err(unknown().into());
         }
@@ -187,23 +324,11 @@ impl ClientService {
     /// Disables a client: it can no longer start flows, poll, revoke or
     /// introspect. False when no enabled client has this id.
     pub async fn disable(&self, admin: &Admin, client_id: &str) -> Result<bool, StoreError> {
-        let now = self.ports.clock.now();
-        let disabled = self.ports.clients.disable(client_id, now).await?;
+        let disabled = self.ports.clients.disable(client_id, self.ports.clock.now()).await?;
         self.forget(client_id);
-        if !disabled {
-            return Ok(false);
+        if disabled {
+            self.record(AuditKind::ClientDisabled, admin, client_id, serde_json::Value::Null).await;
         }
-        self.ports
-            .audit(AuditEvent {
-                kind: AuditKind::ClientDisabled,
-                actor: Some(admin.actor().clone()),
-                subject: Some(client_id.to_owned()),
-                client_id: Some(client_id.to_owned()),
-                ip: None,
-                details: serde_json::Value::Null,
-                at: now,
-            })
-            .await;
-        Ok(true)
+        Ok(disabled)
     }
 }

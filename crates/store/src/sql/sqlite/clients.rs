@@ -2,6 +2,7 @@
 
 use super::*;
 use async_trait::async_trait;
+use gatehouse_core::ports::ClientEdit;
 
 #[async_trait]
 impl ClientRepository for SqliteRepository {
@@ -48,6 +49,43 @@ impl ClientRepository for SqliteRepository {
                 .execute(&self.pool)
                 .await
                 .map_err(store_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn enable(&self, client_id: &str) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE oauth_clients SET disabled_at = NULL WHERE client_id = ?1 AND disabled_at IS NOT NULL")
+                .bind(client_id)
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn update(&self, client_id: &str, edit: &ClientEdit) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE oauth_clients SET name = ?2, allowed_scopes = ?3, device_grant_enabled = ?4 \
+             WHERE client_id = ?1",
+        )
+        .bind(client_id)
+        .bind(&edit.name)
+        .bind(join_scopes(&edit.allowed_scopes))
+        .bind(edit.device_grant_enabled)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn set_secret_hash(&self, client_id: &str, secret_hash: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE oauth_clients SET secret_hash = ?2 WHERE client_id = ?1 AND client_type = 'confidential'",
+        )
+        .bind(client_id)
+        .bind(secret_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
         Ok(result.rows_affected() == 1)
     }
 }

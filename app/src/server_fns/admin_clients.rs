@@ -1,0 +1,248 @@
+//! `/admin/clients`: register, edit, disable and enable OAuth clients, and
+//! rotate a confidential client's secret (shown exactly once).
+
+use crate::error::{AppError, AppErrorCode};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Where the client listing lives.
+pub const ADMIN_CLIENTS_PATH: &str = "/admin/clients";
+
+/// One client as the admin page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    /// `public` or `confidential`.
+    pub client_type: String,
+    pub scopes: String,
+    pub device_grant: bool,
+    pub disabled: bool,
+    pub created: String,
+}
+
+/// A secret to show once, right after it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretOnce {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// What the admin is asked to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientConfirm {
+    Disable(ClientRow),
+    RotateSecret(ClientRow),
+}
+
+/// The data of `/admin/clients`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminClientsPage {
+    pub csrf_token: String,
+    pub clients: Vec<ClientRow>,
+    /// The client being edited.
+    pub editing: Option<ClientRow>,
+    pub confirm: Option<ClientConfirm>,
+    pub secret_once: Option<SecretOnce>,
+    /// Every known scope and what it means.
+    pub known_scopes: Vec<(String, String)>,
+    pub notice: Option<AppErrorCode>,
+    pub done: Option<String>,
+}
+
+/// What a person reads after a client action.
+pub fn done_message(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "registered" => "Client registered.",
+        "updated" => "Client updated.",
+        "disabled" => "Client disabled. It can no longer start sign-ins, poll, revoke or introspect.",
+        "enabled" => "Client enabled.",
+        "rotated" => "New secret issued. The old one no longer works.",
+        _ => return None,
+    })
+}
+
+#[cfg(feature = "ssr")]
+const SECRET_ONCE_KEY: &str = "client_secret_once";
+
+/// Loads `/admin/clients`.
+#[server(prefix = "/console/api", endpoint = "admin/clients/page")]
+pub async fn load_admin_clients(
+    edit: Option<String>,
+    confirm: Option<String>,
+    error: Option<String>,
+    done: Option<String>,
+) -> Result<AdminClientsPage, AppError> {
+    use super::context::*;
+    let guarded = guard(Need::Admin, ADMIN_CLIENTS_PATH).await?;
+    let clients: Vec<ClientRow> = guarded.ctx.services.clients.list().await?.iter().map(client_row).collect();
+    let find = |id: &str| clients.iter().find(|c| c.client_id == id).cloned();
+    let confirm = match confirm.as_deref().and_then(|c| c.split_once(':')) {
+        Some(("disable", id)) => find(id).map(ClientConfirm::Disable),
+        Some(("rotate", id)) => find(id).filter(|c| c.client_type == "confidential").map(ClientConfirm::RotateSecret),
+        _ => None,
+    };
+    // Read once: the secret leaves the session as it is shown.
+    let secret_once = guarded.session.remove::<SecretOnce>(SECRET_ONCE_KEY).await.map_err(unavailable)?;
+    Ok(AdminClientsPage {
+        csrf_token: session_csrf_token(&guarded.ctx, &guarded.session).await?,
+        editing: edit.as_deref().and_then(find),
+        confirm,
+        secret_once,
+        known_scopes: gatehouse_core::scope::SUPPORTED
+            .iter()
+            .map(|s| ((*s).to_owned(), gatehouse_core::scope::describe(s).to_owned()))
+            .collect(),
+        clients,
+        notice: error.as_deref().and_then(AppErrorCode::parse),
+        done: done.filter(|d| done_message(d).is_some()),
+    })
+}
+
+/// An admin registers a client. A confidential client's secret is shown on
+/// the next page load, once.
+#[server(prefix = "/console/api", endpoint = "admin/clients/register")]
+pub async fn admin_register_client(
+    client_id: String,
+    name: String,
+    client_type: String,
+    scopes: String,
+    device_grant: Option<String>,
+    csrf_token: String,
+) -> Result<Option<String>, AppError> {
+    use super::context::*;
+    use gatehouse_core::model::ClientType;
+    use gatehouse_core::services::clients::ClientRegistration;
+    let back = ADMIN_CLIENTS_PATH;
+    let guarded = guard_action(Need::Admin, &csrf_token, back).await?;
+    let client_type =
+        ClientType::parse(&client_type).ok_or_else(|| fail(AppError::new(AppErrorCode::InvalidRequest), back))?;
+    let registration = ClientRegistration {
+        client_id: client_id.trim().to_owned(),
+        name,
+        client_type,
+        allowed_scopes: gatehouse_core::scope::parse(&scopes),
+        device_grant: device_grant.is_some(),
+    };
+    let (client, secret) = guarded
+        .ctx
+        .services
+        .clients
+        .register(guarded.admin()?, registration)
+        .await
+        .map_err(|e| client_error(e, back))?;
+    let secret = secret.map(|s| s.expose().to_owned());
+    remember_secret(&guarded.session, &client.client_id, secret.as_deref()).await?;
+    succeed_to(&format!("{ADMIN_CLIENTS_PATH}?done=registered"));
+    Ok(secret)
+}
+
+/// An admin changes a client's name, scopes and device-grant switch.
+#[server(prefix = "/console/api", endpoint = "admin/clients/update")]
+pub async fn admin_update_client(
+    client_id: String,
+    name: String,
+    scopes: String,
+    device_grant: Option<String>,
+    csrf_token: String,
+) -> Result<(), AppError> {
+    use super::context::*;
+    use gatehouse_core::ports::ClientEdit;
+    let back = format!("{ADMIN_CLIENTS_PATH}?edit={}", crate::navigation::encode_query_value(&client_id));
+    let guarded = guard_action(Need::Admin, &csrf_token, &back).await?;
+    let edit = ClientEdit {
+        name,
+        allowed_scopes: gatehouse_core::scope::parse(&scopes),
+        device_grant_enabled: device_grant.is_some(),
+    };
+    guarded
+        .ctx
+        .services
+        .clients
+        .update(guarded.admin()?, &client_id, edit)
+        .await
+        .map_err(|e| client_error(e, &back))?;
+    succeed_to(&format!("{ADMIN_CLIENTS_PATH}?done=updated"));
+    Ok(())
+}
+
+/// An admin disables or enables a client, or rotates its secret
+/// (`action` is `disable`, `enable` or `rotate_secret`).
+#[server(prefix = "/console/api", endpoint = "admin/clients/action")]
+pub async fn admin_client_action(
+    client_id: String,
+    action: String,
+    csrf_token: String,
+) -> Result<Option<String>, AppError> {
+    use super::context::*;
+    let back = ADMIN_CLIENTS_PATH;
+    let guarded = guard_action(Need::Admin, &csrf_token, back).await?;
+    let (admin, clients) = (guarded.admin()?, &guarded.ctx.services.clients);
+    let not_found = || fail(AppError::new(AppErrorCode::NotFound), back);
+    let (done, secret) = match action.as_str() {
+        "disable" => {
+            if !clients.disable(admin, &client_id).await.map_err(|e| fail(unavailable(e), back))? {
+                return Err(not_found());
+            }
+            ("disabled", None)
+        }
+        "enable" => {
+            if !clients.enable(admin, &client_id).await.map_err(|e| fail(unavailable(e), back))? {
+                return Err(not_found());
+            }
+            ("enabled", None)
+        }
+        "rotate_secret" => {
+            let secret = clients.rotate_secret(admin, &client_id).await.map_err(|e| client_error(e, back))?;
+            ("rotated", Some(secret.expose().to_owned()))
+        }
+        _ => return Err(fail(AppError::new(AppErrorCode::InvalidRequest), back)),
+    };
+    remember_secret(&guarded.session, &client_id, secret.as_deref()).await?;
+    succeed_to(&format!("{ADMIN_CLIENTS_PATH}?done={done}"));
+    Ok(secret)
+}
+
+/// Keeps a new secret in the session for the one page load that shows it
+/// (a plain form post cannot carry it in the redirect's URL).
+#[cfg(feature = "ssr")]
+async fn remember_secret(
+    session: &tower_sessions::Session,
+    client_id: &str,
+    secret: Option<&str>,
+) -> Result<(), AppError> {
+    if let Some(secret) = secret {
+        let once = SecretOnce { client_id: client_id.to_owned(), secret: secret.to_owned() };
+        session.insert(SECRET_ONCE_KEY, once).await.map_err(super::context::unavailable)?;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+fn client_error(err: gatehouse_core::services::clients::ClientError, back: &str) -> AppError {
+    use super::context::{fail, unavailable};
+    use gatehouse_core::services::clients::ClientError;
+    let code = match err {
+        ClientError::InvalidId => AppErrorCode::InvalidClientId,
+        ClientError::InvalidName => AppErrorCode::InvalidRequest,
+        ClientError::UnknownScope(_) | ClientError::NoScopes => AppErrorCode::InvalidScope,
+        ClientError::IdTaken => AppErrorCode::ClientIdTaken,
+        ClientError::NotFound => AppErrorCode::NotFound,
+        ClientError::NotConfidential => AppErrorCode::InvalidRequest,
+        ClientError::Unavailable(e) => return fail(unavailable(e), back),
+    };
+    fail(AppError::new(code), back)
+}
+
+#[cfg(feature = "ssr")]
+fn client_row(client: &gatehouse_core::model::OAuthClient) -> ClientRow {
+    ClientRow {
+        client_id: client.client_id.clone(),
+        name: client.name.clone(),
+        client_type: client.client_type.as_str().to_owned(),
+        scopes: client.allowed_scopes.join(" "),
+        device_grant: client.device_grant_enabled,
+        disabled: client.disabled,
+        created: super::console::moment(client.created_at),
+    }
+}
