@@ -41,6 +41,9 @@ struct RawConfig {
     poll_interval: Option<u32>,
     flow_tombstone_secs: Option<u32>,
     token_ttl_secs: Option<u32>,
+    token_retention_days: Option<u32>,
+    audit_retention_days: Option<u32>,
+    prune_interval_secs: Option<u32>,
     enable_oauth_bearer: Option<bool>,
     trusted_proxies: Option<String>,
     log_format: Option<String>,
@@ -134,6 +137,21 @@ impl Config {
             poll_interval: positive("GATEHOUSE_POLL_INTERVAL", raw.poll_interval, defaults.poll_interval)?,
             tombstone: positive("GATEHOUSE_FLOW_TOMBSTONE_SECS", raw.flow_tombstone_secs, defaults.tombstone)?,
             token_ttl: positive("GATEHOUSE_TOKEN_TTL_SECS", raw.token_ttl_secs, defaults.token_ttl)?,
+            token_retention_days: positive(
+                "GATEHOUSE_TOKEN_RETENTION_DAYS",
+                raw.token_retention_days,
+                defaults.token_retention_days,
+            )?,
+            audit_retention_days: positive(
+                "GATEHOUSE_AUDIT_RETENTION_DAYS",
+                raw.audit_retention_days,
+                defaults.audit_retention_days,
+            )?,
+            prune_interval: positive(
+                "GATEHOUSE_PRUNE_INTERVAL_SECS",
+                raw.prune_interval_secs,
+                defaults.prune_interval,
+            )?,
             enable_oauth_bearer: raw.enable_oauth_bearer.unwrap_or(defaults.enable_oauth_bearer),
         };
         let trusted_proxies = raw

@@ -5,5 +5,6 @@ pub mod cli;
 pub mod config;
 pub mod files;
 pub mod http;
+pub mod jobs;
 pub mod startup;
 pub mod telemetry;

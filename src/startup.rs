@@ -142,8 +142,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let pruner = tokio::spawn(crate::jobs::pruner::run(self.backends.services.retention.clone()));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        pruner.abort();
         self.backends.database.close().await;
         result
     }

@@ -33,3 +33,7 @@ CREATE INDEX oauth_access_tokens_client_activity
 CREATE INDEX oauth_access_tokens_revoked_activity
     ON oauth_access_tokens ((COALESCE(last_used_at, created_at)) DESC, id DESC)
     WHERE revoked_at IS NOT NULL;
+
+-- The retention pruner's lookups.
+CREATE INDEX oauth_access_tokens_revoked_at ON oauth_access_tokens (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX sessions_expiry ON sessions (expiry_date);

@@ -30,6 +30,9 @@ enum Command {
     Client(admin::ClientCommand),
     /// Sign in to a Gatehouse server from this terminal (a device-flow client).
     Login(login::LoginArgs),
+    /// Delete tokens revoked or expired past their retention, expired browser
+    /// sessions and old audit events, now (the server also does it hourly).
+    Prune,
 }
 
 /// Runs the chosen command.
@@ -46,6 +49,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => admin::user(command).await,
         Command::Client(command) => admin::client(command).await,
         Command::Login(args) => login::run(args).await,
+        Command::Prune => {
+            let config = Config::load()?;
+            crate::telemetry::init(config.log_format);
+            let backends = crate::startup::connect(&config, &Overrides::default()).await?;
+            let report = backends.services.retention.prune().await?;
+            println!(
+                "deleted {} tokens, {} browser sessions and {} audit events{}",
+                report.tokens,
+                report.sessions,
+                report.audit_events,
+                if report.skipped { " (another instance is pruning; it will finish the rest)" } else { "" }
+            );
+            Ok(())
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod console_safety;
 mod device_flow;
 mod pages;
 mod races;
+mod retention;
 mod security;
 mod stock_client;
 mod token_management;

@@ -346,11 +346,26 @@ pub trait PasswordHasher: Send + Sync {
     async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, StoreError>;
 }
 
-/// Readiness of the relational database.
+/// Readiness of the relational database, and its upkeep.
 #[async_trait]
 pub trait DatabaseHealth: Send + Sync {
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Deletes at most `batch` rows of `what` that are past `cutoff`, in one
+    /// short transaction. `None` when another instance is pruning right now
+    /// (PostgreSQL: an advisory transaction lock), so this one stops.
+    async fn prune_batch(&self, what: Prunable, cutoff: DateTime<Utc>, batch: u32) -> Result<Option<u64>, StoreError>;
+}
+
+/// What the retention pruner deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prunable {
+    /// Tokens revoked or expired before the cutoff.
+    Tokens,
+    /// Browser sessions that expired before the cutoff.
+    Sessions,
+    /// Audit events that happened before the cutoff.
+    AuditEvents,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod bearer;
 pub mod clients;
 pub mod device_flow;
 mod recent;
+pub mod retention;
 pub mod revocation;
 
 use crate::clock::Clock;
@@ -69,6 +70,12 @@ pub struct Settings {
     pub token_ttl: u32,
     /// Whether bearer authentication (and approving) is on.
     pub enable_oauth_bearer: bool,
+    /// Tokens revoked or expired longer ago than this are deleted, days.
+    pub token_retention_days: u32,
+    /// Audit events older than this are deleted, days.
+    pub audit_retention_days: u32,
+    /// How often each instance runs the pruner, seconds.
+    pub prune_interval: u32,
 }
 
 impl Default for Settings {
@@ -79,6 +86,9 @@ impl Default for Settings {
             tombstone: 600,
             token_ttl: 30 * 24 * 3600,
             enable_oauth_bearer: true,
+            token_retention_days: 30,
+            audit_retention_days: 365,
+            prune_interval: 3600,
         }
     }
 }
@@ -92,6 +102,7 @@ pub struct Services {
     pub authorizations: authorizations::AuthorizationService,
     pub bearer: bearer::BearerService,
     pub clients: clients::ClientService,
+    pub retention: retention::RetentionService,
     pub ports: Ports,
 }
 
@@ -107,7 +118,8 @@ impl Services {
             accounts: accounts::AccountService::new(ports.clone()),
             audit: audit::AuditService::new(ports.clone()),
             authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),
-            bearer: bearer::BearerService::new(ports.clone(), settings),
+            bearer: bearer::BearerService::new(ports.clone(), settings.clone()),
+            retention: retention::RetentionService::new(ports.clone(), settings),
             clients,
             ports,
         }

@@ -4,10 +4,10 @@
 mod accounts;
 mod audit;
 mod clients;
+mod maintenance;
 mod tokens;
 
 use super::{join_scopes, log_audit, split_scopes};
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::model::{
@@ -110,11 +110,3 @@ fn token(row: &SqliteRow) -> Result<AccessTokenRecord, StoreError> {
 
 const TOKEN_COLUMNS: &str = "id, subject_email, subject_issuer, account_id, client_id, device_label, prefix, \
      scopes, created_at, last_used_at, last_used_ip, expires_at, revoked_at";
-
-#[async_trait]
-impl DatabaseHealth for SqliteRepository {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
-        Ok(())
-    }
-}

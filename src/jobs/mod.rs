@@ -1,0 +1,3 @@
+//! Background jobs each instance runs beside the server.
+
+pub mod pruner;
