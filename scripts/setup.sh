@@ -29,7 +29,9 @@ fi
 
 # Playwright (no browser download: the tests use the system Chromium) and
 # binaryen's wasm-opt. Debian's binaryen is too old and breaks hydration.
-if [ ! -x "$root/end2end/node_modules/.bin/wasm-opt" ] || [ ! -d "$root/end2end/node_modules/@playwright/test" ]; then
+# (Again whenever package-lock.json is newer than what npm last installed.)
+if [ ! -x "$root/end2end/node_modules/.bin/wasm-opt" ] || [ ! -f "$root/end2end/node_modules/.package-lock.json" ] \
+  || [ "$root/end2end/package-lock.json" -nt "$root/end2end/node_modules/.package-lock.json" ]; then
   echo "==> installing end2end npm packages"
   (cd "$root/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-fund --no-audit)
 fi

@@ -1,6 +1,8 @@
-//! `gatehouse login`: the client side of the device flow. Prints where to go
-//! and the code, polls honouring `interval` and `slow_down`, and stores the
-//! token in the user's config directory (mode 0600).
+//! `gatehouse login`, `status` and `logout`: the client side of the device
+//! flow. `login` prints where to go, the code and a QR code of the link that
+//! fills it in, polls honouring `interval` and `slow_down`, and stores the
+//! token in the user's config directory (mode 0600). `status` says whom the
+//! saved token speaks for; `logout` revokes it on the server and forgets it.
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -31,6 +33,17 @@ pub struct LoginArgs {
     /// Space-separated scopes to request (default: the client's).
     #[arg(long)]
     scope: Option<String>,
+    /// Do not print the QR code of the sign-in link.
+    #[arg(long)]
+    no_qr: bool,
+}
+
+/// Which server's saved token `status` and `logout` use.
+#[derive(Debug, Args)]
+pub struct SavedTokenArgs {
+    /// The Gatehouse server's base URL.
+    #[arg(long, env = "GATEHOUSE_SERVER", default_value = "http://127.0.0.1:3000")]
+    server: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,10 +70,7 @@ fn host_name() -> Option<String> {
 /// Runs the device flow against `args.server`.
 pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/').to_owned();
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("gatehouse-login/", env!("CARGO_PKG_VERSION")))
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let http = http_client()?;
 
     let mut form = vec![("client_id", args.client_id.clone())];
     if let Some(label) = args.device_label.or_else(host_name) {
@@ -87,6 +97,12 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     println!();
     if let Some(complete) = &authorization.verification_uri_complete {
         println!("Or open this link, which fills in the code for you: {complete}");
+        if !args.no_qr {
+            if let Some(qr) = terminal_qr(complete) {
+                println!("Or scan it with a phone:");
+                println!("{qr}");
+            }
+        }
     }
     println!("Waiting for approval (the code expires in {} minutes)…", authorization.expires_in.div_ceil(60));
 
@@ -134,14 +150,99 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     }
 }
 
-fn finish(server: &str, token: serde_json::Value) -> anyhow::Result<()> {
-    let who = match (token["account"]["name"].as_str(), token["account"]["email"].as_str()) {
-        (Some(name), Some(email)) => format!("{name} <{email}>"),
-        _ => token["subject_email"].as_str().unwrap_or("unknown").to_owned(),
-    };
+/// `link` as a QR code drawn with Unicode half blocks (two rows per line),
+/// dark on light with a quiet zone, so phones read it in dark terminals too.
+fn terminal_qr(link: &str) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
+    Some(code.render::<Dense1x2>().dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).quiet_zone(true).build())
+}
+
+fn read_credentials() -> anyhow::Result<(PathBuf, serde_json::Map<String, serde_json::Value>)> {
     let path = credentials_path()?;
-    let mut all: serde_json::Map<String, serde_json::Value> =
-        std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    let all = std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+    Ok((path, all))
+}
+
+fn saved_token(server: &str) -> anyhow::Result<(PathBuf, serde_json::Map<String, serde_json::Value>, String)> {
+    let (path, all) = read_credentials()?;
+    let token = all
+        .get(server)
+        .and_then(|entry| entry["access_token"].as_str())
+        .map(str::to_owned)
+        .with_context(|| format!("no saved token for {server}; run `gatehouse login --server {server}`"))?;
+    Ok((path, all, token))
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .user_agent(concat!("gatehouse-login/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// `gatehouse status`: whom the saved token speaks for, and until when.
+pub async fn status(args: SavedTokenArgs) -> anyhow::Result<()> {
+    let server = args.server.trim_end_matches('/').to_owned();
+    let (path, _, token) = saved_token(&server)?;
+    let response = http_client()?
+        .get(format!("{server}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {server}"))?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        bail!("the token saved in {} is no longer valid (revoked or expired); run `gatehouse login`", path.display());
+    }
+    if !response.status().is_success() {
+        bail!("the server answered {}", response.status());
+    }
+    let me: serde_json::Value = response.json().await.context("unexpected answer from the server")?;
+    println!("Signed in to {server} as {}.", subject_of(&me));
+    println!(
+        "Scopes: {}",
+        me["scopes"]
+            .as_array()
+            .map(|s| s.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    );
+    println!("The token expires {}.", me["expires_at"].as_str().unwrap_or("?"));
+    Ok(())
+}
+
+/// `gatehouse logout`: revokes the saved token on the server, then forgets it.
+pub async fn logout(args: SavedTokenArgs) -> anyhow::Result<()> {
+    let server = args.server.trim_end_matches('/').to_owned();
+    let (path, mut all, token) = saved_token(&server)?;
+    let response = http_client()?
+        .delete(format!("{server}/v1/oauth/authorizations/self"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {server}; the token was kept"))?;
+    let status = response.status();
+    // 401: already revoked or expired, so there is nothing left to revoke.
+    if !(status.is_success() || status == reqwest::StatusCode::UNAUTHORIZED) {
+        bail!("the server answered {status}; the token was kept, so try again");
+    }
+    all.remove(&server);
+    let contents = serde_json::to_vec_pretty(&serde_json::Value::Object(all))?;
+    crate::files::write_private(&path, &contents).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("Signed out of {server}: the token is revoked and removed from {}.", path.display());
+    Ok(())
+}
+
+/// "Name <email>" for an account, else the external subject's email.
+fn subject_of(body: &serde_json::Value) -> String {
+    match (body["account"]["name"].as_str(), body["account"]["email"].as_str()) {
+        (Some(name), Some(email)) => format!("{name} <{email}>"),
+        _ => body["subject_email"].as_str().unwrap_or("unknown").to_owned(),
+    }
+}
+
+fn finish(server: &str, token: serde_json::Value) -> anyhow::Result<()> {
+    let who = subject_of(&token);
+    let (path, mut all) = read_credentials()?;
     all.insert(
         server.to_owned(),
         serde_json::json!({

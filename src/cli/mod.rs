@@ -30,6 +30,10 @@ enum Command {
     Client(admin::ClientCommand),
     /// Sign in to a Gatehouse server from this terminal (a device-flow client).
     Login(login::LoginArgs),
+    /// Show whom the saved token speaks for, and when it expires.
+    Status(login::SavedTokenArgs),
+    /// Revoke the saved token on the server and remove it from this machine.
+    Logout(login::SavedTokenArgs),
     /// Delete tokens revoked or expired past their retention, expired browser
     /// sessions and old audit events, now (the server also does it hourly).
     Prune,
@@ -49,6 +53,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => admin::user(command).await,
         Command::Client(command) => admin::client(command).await,
         Command::Login(args) => login::run(args).await,
+        Command::Status(args) => login::status(args).await,
+        Command::Logout(args) => login::logout(args).await,
         Command::Prune => {
             let config = Config::load()?;
             crate::telemetry::init(config.log_format);

@@ -9,6 +9,7 @@ mod helpers;
 mod admin_clients;
 mod admin_console;
 mod audit;
+mod command_line;
 mod conformance;
 mod console;
 mod console_safety;

@@ -112,12 +112,10 @@ fn AccountItem(
     badges.push(if account.disabled { "disabled" } else { "active" });
     let devices = format!("/admin/authorized-apps?email={}", crate::navigation::encode_query_value(&account.email));
     let confirm_disable = accounts_url(&q, &[("confirm", &format!("disable:{}", account.email))]);
-    let (admin_change, admin_label) = if account.is_admin {
-        ("remove_admin", format!("Remove administrator rights from {}", account.email))
-    } else {
-        ("grant_admin", format!("Make {} an administrator", account.email))
-    };
+    // Each accessible name starts with the visible text (WCAG 2.5.3).
     let admin_text = if account.is_admin { "Remove admin" } else { "Make admin" };
+    let admin_change = if account.is_admin { "remove_admin" } else { "grant_admin" };
+    let admin_label = format!("{admin_text}: {}", account.email);
     let enable_label = format!("Enable {}", account.email);
     let (id, id2) = (account.id.clone(), account.id.clone());
     let (csrf2, q2) = (csrf.clone(), q.clone());

@@ -1,0 +1,79 @@
+//! `gatehouse login`, `status` and `logout` against a real server: the QR
+//! code of the sign-in link, whom the saved token speaks for, and signing
+//! out revoking the token on the server and forgetting it here.
+
+use crate::helpers::{Backend, spawn_app};
+use crate::on_both_backends;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// The lines `login` prints up to "Waiting for approval"; the rest of its
+/// output is still read (and dropped), so it never writes to a closed pipe.
+async fn read_until_waiting(stdout: std::process::ChildStdout) -> Vec<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        while let Ok(line) = receiver.recv() {
+            let waiting = line.starts_with("Waiting for approval");
+            lines.push(line);
+            if waiting {
+                break;
+            }
+        }
+        lines
+    })
+    .await
+    .expect("read")
+}
+
+async fn login_status_and_logout_round_trip(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ada = app.ada().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let credentials = dir.path().join("credentials.json");
+    let gatehouse = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        command.args(args).args(["--server", &app.address]).env("GATEHOUSE_CREDENTIALS_FILE", &credentials);
+        command
+    };
+
+    let mut login = gatehouse(&["login", "--device-label", "cli-test"]).stdout(Stdio::piped()).spawn().expect("login");
+    let printed = read_until_waiting(login.stdout.take().expect("stdout")).await;
+    let code = printed.iter().map(|l| l.trim()).find(|l| l.len() == 9 && l.as_bytes()[4] == b'-').expect("code");
+    assert!(printed.iter().any(|l| l.contains("Or scan it with a phone")), "{printed:?}");
+    // The QR code: rows of half blocks, all the same width.
+    let qr: Vec<&String> = printed.iter().filter(|l| l.contains('█') || l.contains('▀') || l.contains('▄')).collect();
+    assert!(qr.len() > 10, "{printed:?}");
+    assert!(qr.iter().all(|row| row.chars().count() == qr[0].chars().count()));
+    app.approve(code, &ada).await;
+    let status = tokio::task::spawn_blocking(move || login.wait()).await.expect("join").expect("wait");
+    assert!(status.success());
+
+    let out = gatehouse(&["status"]).output().expect("status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("as Ada Lovelace <ada@example.com>") && text.contains("Scopes: full"), "{text}");
+
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&credentials).expect("file")).expect("json");
+    let token = saved[&app.address]["access_token"].as_str().expect("token").to_owned();
+    let out = gatehouse(&["logout"]).output().expect("logout");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(app.me(&token).await.status(), 401, "revoked on the server");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&credentials).expect("file")).expect("json");
+    assert!(saved.get(&app.address).is_none(), "and forgotten here");
+    let out = gatehouse(&["status"]).output().expect("status");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no saved token"));
+
+    let mut no_qr = gatehouse(&["login", "--no-qr"]).stdout(Stdio::piped()).spawn().expect("login");
+    let printed = read_until_waiting(no_qr.stdout.take().expect("stdout")).await;
+    assert!(!printed.iter().any(|l| l.contains("scan it")), "{printed:?}");
+    no_qr.kill().expect("stop login");
+}
+
+on_both_backends!(login_status_and_logout_round_trip);
