@@ -97,11 +97,11 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     println!();
     if let Some(complete) = &authorization.verification_uri_complete {
         println!("Or open this link, which fills in the code for you: {complete}");
-        if !args.no_qr {
-            if let Some(qr) = terminal_qr(complete) {
-                println!("Or scan it with a phone:");
-                println!("{qr}");
-            }
+        if !args.no_qr
+            && let Some(qr) = terminal_qr(complete)
+        {
+            println!("Or scan it with a phone:");
+            println!("{qr}");
         }
     }
     println!("Waiting for approval (the code expires in {} minutes)…", authorization.expires_in.div_ceil(60));
