@@ -1,0 +1,328 @@
+//! The same cases against every SQL backend: each repository query is
+//! checked once, on SQLite and on PostgreSQL (when
+//! `GATEHOUSE_TEST_DATABASE_URL` is set; skipped by name otherwise, and a
+//! failure under `CI=true`), below the HTTP layer.
+
+// A failed expectation is how a test reports; panicking is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use gatehouse_core::Actor;
+use gatehouse_core::listing::{ActivityCursor, TokenQuery, TokenSelector, TokenStatus};
+use gatehouse_core::model::{ClientType, FlowSubject, NewAccessToken, OAuthClient};
+use gatehouse_core::ports::{
+    AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, AuditQuery, ClientEdit, NewAccount,
+    Prunable,
+};
+use gatehouse_store::Database;
+use gatehouse_store::sql::Repositories;
+use uuid::Uuid;
+
+/// Every backend with a fresh, migrated database.
+async fn databases(test: &str) -> Vec<(&'static str, Repositories, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = Database::connect(&format!("sqlite://{}/conformance.db", dir.path().display())).await.expect("sqlite");
+    sqlite.migrate().await.expect("migrate sqlite");
+    let mut all = vec![("sqlite", sqlite.repositories(), dir)];
+    match std::env::var("GATEHOUSE_TEST_DATABASE_URL") {
+        Ok(base) => {
+            use sqlx::Connection;
+            let name = format!("gatehouse_store_{}", Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&base).await.expect("postgres");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+            let url = match base.rsplit_once('/') {
+                Some((server, _)) => format!("{server}/{name}"),
+                None => panic!("GATEHOUSE_TEST_DATABASE_URL has no database name"),
+            };
+            let postgres = Database::connect(&url).await.expect("postgres");
+            postgres.migrate().await.expect("migrate postgres");
+            all.push(("postgres", postgres.repositories(), tempfile::tempdir().expect("temp dir")));
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{test}: GATEHOUSE_TEST_DATABASE_URL must be set under CI=true"
+            );
+            eprintln!("SKIPPED {test}::postgres: GATEHOUSE_TEST_DATABASE_URL not set");
+        }
+    }
+    all
+}
+
+/// Now, to the second: SQLite keeps whole seconds.
+fn now() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::seconds(1)).expect("truncate")
+}
+
+async fn client(repos: &Repositories, id: &str) {
+    let client = OAuthClient {
+        client_id: id.to_owned(),
+        name: format!("{id} app"),
+        client_type: ClientType::Public,
+        secret_hash: None,
+        allowed_scopes: vec!["full".into()],
+        device_grant_enabled: true,
+        disabled: false,
+        created_at: now(),
+    };
+    assert!(repos.clients.create(&client).await.expect("create client"));
+}
+
+async fn token(repos: &Repositories, email: &str, client_id: &str, label: &str, created: DateTime<Utc>) -> Uuid {
+    let new = NewAccessToken {
+        id: Uuid::new_v4(),
+        subject: FlowSubject { account_id: None, email: email.to_owned(), issuer: "local".into() },
+        client_id: client_id.to_owned(),
+        device_label: label.to_owned(),
+        prefix: "gtha_".into(),
+        token_hash: format!("hash-{}", Uuid::new_v4()),
+        scopes: vec!["full".into()],
+        created_at: created,
+        expires_at: created + Duration::days(30),
+    };
+    repos.tokens.issue(&new).await.expect("issue").id
+}
+
+fn query(now: DateTime<Utc>) -> TokenQuery {
+    TokenQuery { subject_email: None, client_id: None, status: TokenStatus::Active, after: None, limit: 100, now }
+}
+
+#[tokio::test]
+async fn token_listing_pages_filters_and_revokes_once() {
+    for (name, repos, _dir) in databases("token_listing_pages_filters_and_revokes_once").await {
+        client(&repos, "cli").await;
+        client(&repos, "bot").await;
+        let t0 = now() - Duration::hours(1);
+        let a = token(&repos, "ada@example.com", "cli", "a", t0).await;
+        let b = token(&repos, "ada@example.com", "bot", "b", t0 + Duration::seconds(1)).await;
+        let c = token(&repos, "grace@example.com", "cli", "c", t0 + Duration::seconds(2)).await;
+        // Used last, so listed first.
+        repos.tokens.touch(a, t0 + Duration::minutes(5), Some("192.0.2.1")).await.expect("touch");
+        let now = now();
+
+        let ids =
+            |rows: Vec<gatehouse_core::model::AccessTokenRecord>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(repos.tokens.search(&query(now)).await.expect("search")), vec![a, c, b], "{name}");
+        // Keyset: after the first row.
+        let first = repos.tokens.find_by_id(a).await.expect("find").expect("a");
+        let after = ActivityCursor { last_activity: first.last_used_at.expect("used"), id: a };
+        let page = TokenQuery { after: Some(after), limit: 1, ..query(now) };
+        assert_eq!(ids(repos.tokens.search(&page).await.expect("search")), vec![c], "{name}");
+        let by_user = TokenQuery { subject_email: Some("ada@example.com".into()), ..query(now) };
+        assert_eq!(ids(repos.tokens.search(&by_user).await.expect("search")), vec![a, b], "{name}");
+        let by_client = TokenQuery { client_id: Some("cli".into()), ..query(now) };
+        assert_eq!(ids(repos.tokens.search(&by_client).await.expect("search")), vec![a, c], "{name}");
+
+        let ada = TokenSelector::Subject { email: "ada@example.com".into(), issuer: "local".into() };
+        let mut selected = repos.tokens.unrevoked_ids(&ada).await.expect("ids");
+        selected.sort();
+        let mut expected = vec![a, b];
+        expected.sort();
+        assert_eq!(selected, expected, "{name}");
+        assert_eq!(repos.tokens.unrevoked_ids(&TokenSelector::Client("bot".into())).await.expect("ids"), vec![b]);
+
+        let revoked = repos.tokens.revoke(&[a, b], now).await.expect("revoke");
+        assert_eq!(revoked.len(), 2, "{name}");
+        assert!(revoked.iter().all(|r| r.revoked_at == Some(now)), "{name}");
+        assert!(repos.tokens.revoke(&[a, b], now).await.expect("again").is_empty(), "{name}: once only");
+        assert!(repos.tokens.revoke(&[], now).await.expect("none").is_empty());
+        assert_eq!(ids(repos.tokens.search(&query(now)).await.expect("search")), vec![c], "{name}");
+        let revoked_query = TokenQuery { status: TokenStatus::Revoked, ..query(now) };
+        assert_eq!(repos.tokens.search(&revoked_query).await.expect("search").len(), 2, "{name}");
+        let later = now + Duration::days(31);
+        let expired = TokenQuery { status: TokenStatus::Expired, ..query(later) };
+        assert_eq!(ids(repos.tokens.search(&expired).await.expect("search")), vec![c], "{name}: revoked stays revoked");
+        assert!(repos.tokens.find_by_id(Uuid::new_v4()).await.expect("find").is_none());
+    }
+}
+
+async fn account(repos: &Repositories, email: &str, admin: bool) -> Uuid {
+    let id = Uuid::new_v4();
+    let new = NewAccount {
+        id,
+        email: email.to_owned(),
+        name: format!("Name of {email}"),
+        password_hash: "not-a-hash".into(),
+        is_admin: admin,
+        workspace_id: Uuid::new_v4(),
+        workspace_name: "W".into(),
+        created_at: now(),
+    };
+    repos.accounts.create(&new).await.expect("create");
+    id
+}
+
+#[tokio::test]
+async fn account_search_and_changes_keep_an_admin() {
+    for (name, repos, _dir) in databases("account_search_and_changes_keep_an_admin").await {
+        let root = account(&repos, "root@example.com", true).await;
+        let ada = account(&repos, "ada@example.com", false).await;
+        account(&repos, "100%_sure@example.com", false).await;
+        let search = |text: Option<&str>, after: Option<&str>, limit| AccountQuery {
+            text: text.map(str::to_owned),
+            after_email: after.map(str::to_owned),
+            limit,
+        };
+        let emails = |rows: Vec<gatehouse_core::model::Account>| rows.into_iter().map(|a| a.email).collect::<Vec<_>>();
+        let all = emails(repos.accounts.search(&search(None, None, 10)).await.expect("search"));
+        assert_eq!(all, ["100%_sure@example.com", "ada@example.com", "root@example.com"], "{name}");
+        let after = emails(repos.accounts.search(&search(None, Some("ada@example.com"), 10)).await.expect("search"));
+        assert_eq!(after, ["root@example.com"], "{name}");
+        let text = emails(repos.accounts.search(&search(Some("NAME OF ADA"), None, 10)).await.expect("search"));
+        assert_eq!(text, ["ada@example.com"], "{name}: case-insensitive, in names too");
+        let literal = emails(repos.accounts.search(&search(Some("%_"), None, 10)).await.expect("search"));
+        assert_eq!(literal, ["100%_sure@example.com"], "{name}: % and _ are literal");
+
+        let at = now();
+        let changed = repos.accounts.change(ada, AccountChange::Disable, at).await.expect("disable");
+        let AccountChangeOutcome::Changed(disabled) = changed else { panic!("{name}: {changed:?}") };
+        assert!(disabled.disabled && disabled.sessions_valid_after == Some(at), "{name}");
+        assert!(matches!(
+            repos.accounts.change(ada, AccountChange::Disable, at).await.expect("again"),
+            AccountChangeOutcome::Unchanged(_)
+        ));
+        assert!(
+            matches!(repos.accounts.change(ada, AccountChange::Enable, at).await.expect("enable"), AccountChangeOutcome::Changed(a) if !a.disabled)
+        );
+        for change in [AccountChange::RemoveAdmin, AccountChange::Disable] {
+            let outcome = repos.accounts.change(root, change, at).await.expect("change");
+            assert_eq!(outcome, AccountChangeOutcome::LastAdmin, "{name}: {change:?}");
+        }
+        assert!(
+            matches!(repos.accounts.change(ada, AccountChange::GrantAdmin, at).await.expect("grant"), AccountChangeOutcome::Changed(a) if a.is_admin)
+        );
+        assert!(
+            matches!(repos.accounts.change(root, AccountChange::RemoveAdmin, at).await.expect("demote"), AccountChangeOutcome::Changed(a) if !a.is_admin)
+        );
+        assert_eq!(
+            repos.accounts.change(ada, AccountChange::Disable, at).await.expect("last"),
+            AccountChangeOutcome::LastAdmin,
+            "{name}"
+        );
+        assert_eq!(
+            repos.accounts.change(Uuid::new_v4(), AccountChange::Enable, at).await.expect("none"),
+            AccountChangeOutcome::NotFound
+        );
+    }
+}
+
+#[tokio::test]
+async fn audit_search_filters_and_pages_by_id() {
+    for (name, repos, _dir) in databases("audit_search_filters_and_pages_by_id").await {
+        let t0 = now() - Duration::days(2);
+        let events = [
+            (
+                AuditKind::DeviceApproved,
+                Some(Actor::Account { email: "ada@example.com".into() }),
+                "ada@example.com",
+                t0,
+            ),
+            (
+                AuditKind::TokenRevoked,
+                Some(Actor::Admin { email: "root@example.com".into() }),
+                "ada@example.com",
+                t0 + Duration::days(1),
+            ),
+            (AuditKind::SignInFailed, None, "grace@example.com", t0 + Duration::days(1)),
+            (AuditKind::ClientDisabled, Some(Actor::Cli), "cli", t0 + Duration::days(2)),
+        ];
+        for (kind, actor, subject, at) in &events {
+            let event = AuditEvent {
+                kind: *kind,
+                actor: actor.clone(),
+                subject: Some((*subject).to_owned()),
+                client_id: Some("cli".into()),
+                ip: Some("192.0.2.1".into()),
+                details: serde_json::json!({ "n": 1 }),
+                at: *at,
+            };
+            repos.audit.record(event).await.expect("record");
+        }
+        let search = |q: AuditQuery| {
+            let audit = repos.audit.clone();
+            async move { audit.search(&AuditQuery { limit: 10, ..q }).await.expect("search") }
+        };
+        let all = search(AuditQuery::default()).await;
+        assert_eq!(
+            all.iter().map(|r| r.event.kind).collect::<Vec<_>>(),
+            events.iter().rev().map(|e| e.0).collect::<Vec<_>>(),
+            "{name}"
+        );
+        assert_eq!(
+            all[2].event.actor,
+            Some(Actor::Admin { email: "root@example.com".into() }),
+            "{name}: actors round-trip"
+        );
+        assert_eq!(all[1].event.actor, None);
+        let kind = search(AuditQuery { kind: Some(AuditKind::TokenRevoked), ..AuditQuery::default() }).await;
+        assert_eq!(kind.len(), 1, "{name}");
+        let actor = search(AuditQuery { actor: Some("ada@example.com".into()), ..AuditQuery::default() }).await;
+        assert_eq!(actor.len(), 1, "{name}");
+        let subject = search(AuditQuery { subject: Some("ada@example.com".into()), ..AuditQuery::default() }).await;
+        assert_eq!(subject.len(), 2, "{name}");
+        let day = search(AuditQuery {
+            from: Some(t0 + Duration::days(1)),
+            until: Some(t0 + Duration::days(2)),
+            ..AuditQuery::default()
+        })
+        .await;
+        assert_eq!(day.len(), 2, "{name}: from inclusive, until exclusive");
+        let older = search(AuditQuery { before_id: Some(all[1].id), ..AuditQuery::default() }).await;
+        assert_eq!(older.iter().map(|r| r.id).collect::<Vec<_>>(), vec![all[2].id, all[3].id], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn clients_are_edited_enabled_and_given_secrets() {
+    for (name, repos, _dir) in databases("clients_are_edited_enabled_and_given_secrets").await {
+        client(&repos, "cli").await;
+        let edit =
+            ClientEdit { name: "Renamed".into(), allowed_scopes: vec!["apps:run".into()], device_grant_enabled: false };
+        assert!(repos.clients.update("cli", &edit).await.expect("update"), "{name}");
+        assert!(!repos.clients.update("nobody", &edit).await.expect("update"), "{name}");
+        let found = repos.clients.find("cli").await.expect("find").expect("cli");
+        assert_eq!(
+            (found.name.as_str(), found.allowed_scopes.clone(), found.device_grant_enabled),
+            ("Renamed", vec!["apps:run".to_owned()], false)
+        );
+        assert!(
+            !repos.clients.set_secret_hash("cli", "hash").await.expect("secret"),
+            "{name}: public clients have none"
+        );
+        assert!(!repos.clients.enable("cli").await.expect("enable"), "{name}: not disabled");
+        assert!(repos.clients.disable("cli", now()).await.expect("disable"));
+        assert!(repos.clients.enable("cli").await.expect("enable"), "{name}");
+        assert!(!repos.clients.find("cli").await.expect("find").expect("cli").disabled);
+    }
+}
+
+#[tokio::test]
+async fn pruning_deletes_only_what_is_past_the_cutoff_in_batches() {
+    for (name, repos, _dir) in databases("pruning_deletes_only_what_is_past_the_cutoff_in_batches").await {
+        client(&repos, "cli").await;
+        let old = now() - Duration::days(90);
+        let mut gone = Vec::new();
+        for n in 0..3 {
+            gone.push(token(&repos, "ada@example.com", "cli", &format!("old-{n}"), old).await);
+        }
+        let kept = token(&repos, "ada@example.com", "cli", "new", now()).await;
+        let cutoff = now() - Duration::days(30);
+        let mut deleted = 0;
+        loop {
+            let batch =
+                repos.health.prune_batch(Prunable::Tokens, cutoff, 2).await.expect("prune").expect("not locked");
+            deleted += batch;
+            if batch < 2 {
+                break;
+            }
+        }
+        assert_eq!(deleted, 3, "{name}");
+        for id in gone {
+            assert!(repos.tokens.find_by_id(id).await.expect("find").is_none(), "{name}");
+        }
+        assert!(repos.tokens.find_by_id(kept).await.expect("find").is_some(), "{name}");
+        for what in [Prunable::Sessions, Prunable::AuditEvents] {
+            assert_eq!(repos.health.prune_batch(what, cutoff, 10).await.expect("prune"), Some(0), "{name}: {what:?}");
+        }
+    }
+}
