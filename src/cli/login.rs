@@ -4,9 +4,9 @@
 //! token in the user's config directory (mode 0600). `status` says whom the
 //! saved token speaks for; `logout` revokes it on the server and forgets it.
 
+use crate::http::wire::{DeviceAuthorizationResponse, ErrorBody, MeResponse, TokenResponse};
 use anyhow::{Context as _, bail};
 use clap::Args;
-use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -46,23 +46,6 @@ pub struct SavedTokenArgs {
     server: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct DeviceAuthorization {
-    device_code: String,
-    user_code: String,
-    verification_uri: String,
-    verification_uri_complete: Option<String>,
-    expires_in: u64,
-    interval: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct OAuthErrorBody {
-    error: String,
-    error_description: Option<String>,
-    interval: Option<u64>,
-}
-
 fn host_name() -> Option<String> {
     std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
@@ -86,10 +69,11 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot reach {server}"))?;
     if !response.status().is_success() {
-        let body: OAuthErrorBody = response.json().await.context("unexpected answer from the server")?;
+        let body: ErrorBody = response.json().await.context("unexpected answer from the server")?;
         bail!("the server refused: {} ({})", body.error, body.error_description.unwrap_or_default());
     }
-    let authorization: DeviceAuthorization = response.json().await.context("unexpected answer from the server")?;
+    let authorization: DeviceAuthorizationResponse =
+        response.json().await.context("unexpected answer from the server")?;
 
     println!("To sign in, open {} and enter the code:", authorization.verification_uri);
     println!();
@@ -132,14 +116,14 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         };
         let status = response.status();
         if status.is_success() {
-            let token: serde_json::Value = response.json().await.context("unexpected answer from the server")?;
-            return finish(&server, token);
+            let token: TokenResponse = response.json().await.context("unexpected answer from the server")?;
+            return finish(&server, &token);
         }
         if status.is_server_error() {
             eprintln!("(server answered {status}; retrying)");
             continue;
         }
-        let body: OAuthErrorBody = response.json().await.context("unexpected answer from the server")?;
+        let body: ErrorBody = response.json().await.context("unexpected answer from the server")?;
         match body.error.as_str() {
             "authorization_pending" => {}
             "slow_down" => interval = body.interval.unwrap_or(interval + 5),
@@ -197,16 +181,10 @@ pub async fn status(args: SavedTokenArgs) -> anyhow::Result<()> {
     if !response.status().is_success() {
         bail!("the server answered {}", response.status());
     }
-    let me: serde_json::Value = response.json().await.context("unexpected answer from the server")?;
-    println!("Signed in to {server} as {}.", subject_of(&me));
-    println!(
-        "Scopes: {}",
-        me["scopes"]
-            .as_array()
-            .map(|s| s.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    );
-    println!("The token expires {}.", me["expires_at"].as_str().unwrap_or("?"));
+    let me: MeResponse = response.json().await.context("unexpected answer from the server")?;
+    println!("Signed in to {server} as {}.", me.subject.describe());
+    println!("Scopes: {}", me.scopes.join(" "));
+    println!("The token expires {}.", me.expires_at);
     Ok(())
 }
 
@@ -232,29 +210,21 @@ pub async fn logout(args: SavedTokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// "Name <email>" for an account, else the external subject's email.
-fn subject_of(body: &serde_json::Value) -> String {
-    match (body["account"]["name"].as_str(), body["account"]["email"].as_str()) {
-        (Some(name), Some(email)) => format!("{name} <{email}>"),
-        _ => body["subject_email"].as_str().unwrap_or("unknown").to_owned(),
-    }
-}
-
-fn finish(server: &str, token: serde_json::Value) -> anyhow::Result<()> {
-    let who = subject_of(&token);
+fn finish(server: &str, token: &TokenResponse) -> anyhow::Result<()> {
+    let who = token.subject.describe();
     let (path, mut all) = read_credentials()?;
     all.insert(
         server.to_owned(),
         serde_json::json!({
-            "access_token": token["access_token"],
-            "token_id": token["token_id"],
-            "expires_at": token["expires_at"],
+            "access_token": token.access_token,
+            "token_id": token.token_id,
+            "expires_at": token.expires_at,
             "subject": who,
         }),
     );
     let contents = serde_json::to_vec_pretty(&serde_json::Value::Object(all))?;
     crate::files::write_private(&path, &contents).with_context(|| format!("cannot write {}", path.display()))?;
     println!("Signed in as {who}.");
-    println!("Token saved to {} (expires {}).", path.display(), token["expires_at"].as_str().unwrap_or("?"));
+    println!("Token saved to {} (expires {}).", path.display(), token.expires_at);
     Ok(())
 }

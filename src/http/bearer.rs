@@ -1,10 +1,9 @@
 //! Bearer-authenticated routes (RFC 6750).
 
 use super::AppState;
-use super::device_flow::add_subject;
 use super::middleware::client_ip::ClientAddr;
-use super::responses::{bearer_error, bearer_missing, no_store, rfc3339, unavailable};
-use axum::Json;
+use super::responses::{ApiError, json_no_store, no_store};
+use super::wire::{MeResponse, SubjectBody, rfc3339};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,56 +25,51 @@ async fn authenticate(
     headers: &HeaderMap,
     ip: Option<&str>,
     required: Option<&'static str>,
-) -> Result<AuthenticatedToken, Response> {
+) -> Result<AuthenticatedToken, ApiError> {
     if !state.services.bearer.enabled() {
-        return Err(bearer_error(BearerError::Disabled));
+        return Err(BearerError::Disabled.into());
     }
-    let token = presented_token(headers).ok_or_else(bearer_missing)?;
-    let token = state.services.bearer.authenticate(token, ip).await.map_err(bearer_error)?;
+    let token = presented_token(headers).ok_or(ApiError::BearerMissing)?;
+    let token = state.services.bearer.authenticate(token, ip).await?;
     if let Some(scope) = required {
-        token.require(scope).map_err(bearer_error)?;
+        token.require(scope)?;
     }
     Ok(token)
 }
 
 /// `GET /v1/me`: the token's subject.
-pub async fn me(State(state): State<AppState>, ClientAddr(ip): ClientAddr, headers: HeaderMap) -> Response {
-    let token = match authenticate(&state, &headers, ip.as_deref(), None).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let subject = match state.services.bearer.subject(token).await {
-        Ok(subject) => subject,
-        Err(err) => return bearer_error(err),
-    };
+pub async fn me(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers, ip.as_deref(), None).await?;
+    let subject = state.services.bearer.subject(token).await?;
     let record = &subject.token.record;
-    let mut body = json!({
-        "subject_type": subject.token.kind.subject_type(),
-        "scopes": subject.token.scopes,
-        "client_id": record.client_id,
-        "token_id": record.id,
-        "expires_at": rfc3339(record.expires_at),
-    });
-    add_subject(
-        &mut body,
-        subject.account.as_ref(),
-        &subject.workspaces,
-        &record.subject_email,
-        &record.subject_issuer,
-    );
-    no_store(Json(body).into_response())
+    Ok(json_no_store(MeResponse {
+        subject_type: subject.token.kind.subject_type().to_owned(),
+        scopes: subject.token.scopes.clone(),
+        client_id: record.client_id.clone(),
+        token_id: record.id,
+        expires_at: rfc3339(record.expires_at),
+        subject: SubjectBody::new(
+            subject.account.as_ref(),
+            &subject.workspaces,
+            &record.subject_email,
+            &record.subject_issuer,
+        ),
+    }))
 }
 
 /// `DELETE /v1/oauth/authorizations/self`: revokes the presenting token.
-pub async fn revoke_self(State(state): State<AppState>, ClientAddr(ip): ClientAddr, headers: HeaderMap) -> Response {
-    let token = match authenticate(&state, &headers, ip.as_deref(), None).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    match state.services.bearer.revoke_self(&token, ip.as_deref()).await {
-        Ok(()) => no_store(StatusCode::NO_CONTENT.into_response()),
-        Err(err) => unavailable(&err),
-    }
+pub async fn revoke_self(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers, ip.as_deref(), None).await?;
+    state.services.bearer.revoke_self(&token, ip.as_deref()).await?;
+    Ok(no_store(StatusCode::NO_CONTENT.into_response()))
 }
 
 /// `GET /v1/oauth/authorizations`: the subject's active tokens (every device
@@ -84,15 +78,9 @@ pub async fn list_authorizations(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
-) -> Response {
-    let token = match authenticate(&state, &headers, ip.as_deref(), Some(scope::FULL)).await {
-        Ok(token) => token,
-        Err(response) => return response,
-    };
-    let records = match state.services.bearer.authorizations(&token).await {
-        Ok(records) => records,
-        Err(err) => return unavailable(&err),
-    };
+) -> Result<Response, ApiError> {
+    let token = authenticate(&state, &headers, ip.as_deref(), Some(scope::FULL)).await?;
+    let records = state.services.bearer.authorizations(&token).await?;
     let authorizations: Vec<_> = records
         .iter()
         .map(|r| {
@@ -109,5 +97,5 @@ pub async fn list_authorizations(
             })
         })
         .collect();
-    no_store(Json(json!({ "authorizations": authorizations })).into_response())
+    Ok(json_no_store(json!({ "authorizations": authorizations })))
 }

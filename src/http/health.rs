@@ -1,7 +1,7 @@
 //! Liveness and readiness.
 
 use super::AppState;
-use super::responses::unavailable;
+use super::responses::ApiError;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -13,13 +13,7 @@ pub async fn live() -> Response {
 }
 
 /// `GET /readyz`: the database and the state store both answer.
-pub async fn ready(State(state): State<AppState>) -> Response {
-    let ports = &state.services.ports;
-    if let Err(err) = ports.database.ping().await {
-        return unavailable(&err);
-    }
-    if let Err(err) = ports.flows.ping().await {
-        return unavailable(&err);
-    }
-    Json(json!({ "status": "ready" })).into_response()
+pub async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.services.ready().await?;
+    Ok(Json(json!({ "status": "ready" })).into_response())
 }

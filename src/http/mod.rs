@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod params;
 pub mod responses;
 pub mod token_management;
+pub mod wire;
 
 use axum::Router;
 use axum::extract::FromRef;

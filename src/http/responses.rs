@@ -5,9 +5,76 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::services::bearer::BearerError;
+use gatehouse_core::services::clients::ClientAuthError;
 use gatehouse_core::services::device_flow::FlowError;
 use gatehouse_core::{OAuthError, OAuthErrorCode, StoreError};
 use serde_json::json;
+
+/// Every way a REST handler can fail; the status and body are decided here,
+/// once. Handlers return `Result<_, ApiError>` and use `?`.
+#[derive(Debug)]
+pub enum ApiError {
+    /// An OAuth error answer (RFC 6749 §5.2).
+    OAuth(OAuthError),
+    /// A bearer refusal (RFC 6750 §3).
+    Bearer(BearerError),
+    /// No bearer token at all (RFC 6750 §3.1).
+    BearerMissing,
+    /// A storage fault: 503, fail closed.
+    Unavailable(StoreError),
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(err: OAuthError) -> Self {
+        ApiError::OAuth(err)
+    }
+}
+
+impl From<BearerError> for ApiError {
+    fn from(err: BearerError) -> Self {
+        ApiError::Bearer(err)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::Unavailable(err)
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(err: FlowError) -> Self {
+        match err {
+            FlowError::OAuth(e) => ApiError::OAuth(e),
+            FlowError::Unavailable(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+impl From<ClientAuthError> for ApiError {
+    fn from(err: ClientAuthError) -> Self {
+        match err {
+            ClientAuthError::OAuth(e) => ApiError::OAuth(e),
+            ClientAuthError::Unavailable(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::OAuth(err) => oauth_error(&err),
+            ApiError::Bearer(err) => bearer_error(err),
+            ApiError::BearerMissing => bearer_missing(),
+            ApiError::Unavailable(err) => unavailable(&err),
+        }
+    }
+}
+
+/// A JSON body with `Cache-Control: no-store` (every REST answer carries it).
+pub fn json_no_store(body: impl serde::Serialize) -> Response {
+    no_store(Json(body).into_response())
+}
 
 /// Seconds a client is told to wait after a storage fault.
 const RETRY_AFTER_SECS: &str = "5";
@@ -63,14 +130,6 @@ impl IntoResponse for super::params::ParamsRejection {
     }
 }
 
-/// Maps a device-grant failure.
-pub fn flow_error(err: FlowError) -> Response {
-    match err {
-        FlowError::OAuth(e) => oauth_error(&e),
-        FlowError::Unavailable(e) => unavailable(&e),
-    }
-}
-
 /// RFC 6750 §3 answers for bearer routes.
 pub fn bearer_error(err: BearerError) -> Response {
     match err {
@@ -101,11 +160,6 @@ fn with_challenge(mut response: Response, challenge: &str) -> Response {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
     response
-}
-
-/// An instant as the JSON answers write it: RFC 3339 in UTC, whole seconds.
-pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// 401 for a request that carried no bearer token at all (RFC 6750 §3.1:

@@ -4,24 +4,19 @@ use super::AppState;
 use super::client_auth::client_credentials;
 use super::middleware::client_ip::ClientAddr;
 use super::params::OAuthParams;
-use super::responses::{no_store, oauth_error, unavailable};
-use axum::Json;
+use super::responses::{ApiError, json_no_store, no_store};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::model::{ClientType, OAuthClient};
 use gatehouse_core::services::bearer::RevokeError;
-use gatehouse_core::services::clients::ClientAuthError;
 use gatehouse_core::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 
-/// Authenticates the calling client, or the error response to send.
-async fn calling_client(state: &AppState, headers: &HeaderMap, params: &OAuthParams) -> Result<OAuthClient, Response> {
-    let (client_id, secret) = client_credentials(headers, params).map_err(|e| oauth_error(&e))?;
-    state.services.clients.authenticate(client_id.as_deref(), secret.as_ref()).await.map_err(|err| match err {
-        ClientAuthError::OAuth(e) => oauth_error(&e),
-        ClientAuthError::Unavailable(e) => unavailable(&e),
-    })
+/// Authenticates the calling client.
+async fn calling_client(state: &AppState, headers: &HeaderMap, params: &OAuthParams) -> Result<OAuthClient, ApiError> {
+    let (client_id, secret) = client_credentials(headers, params)?;
+    Ok(state.services.clients.authenticate(client_id.as_deref(), secret.as_ref()).await?)
 }
 
 fn token_param(params: &OAuthParams) -> Result<&str, OAuthError> {
@@ -38,46 +33,33 @@ pub async fn revoke(
     ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     params: OAuthParams,
-) -> Response {
-    let client = match calling_client(&state, &headers, &params).await {
-        Ok(client) => client,
-        Err(response) => return response,
-    };
-    let token = match token_param(&params) {
-        Ok(token) => token,
-        Err(err) => return oauth_error(&err),
-    };
+) -> Result<Response, ApiError> {
+    let client = calling_client(&state, &headers, &params).await?;
+    let token = token_param(&params)?;
     match state.services.bearer.revoke_for_client(&client, token, ip.as_deref()).await {
-        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Ok(()) => Ok(no_store(StatusCode::OK.into_response())),
         Err(RevokeError::NotIssuedToClient) => {
-            oauth_error(&OAuthError::new(OAuthErrorCode::UnauthorizedClient, "the token was not issued to this client"))
+            Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, "the token was not issued to this client").into())
         }
-        Err(RevokeError::Unavailable(err)) => unavailable(&err),
+        Err(RevokeError::Unavailable(err)) => Err(err.into()),
     }
 }
 
 /// `POST /v1/oauth/introspect`, for resource servers registered as
 /// confidential clients.
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, params: OAuthParams) -> Response {
-    let client = match calling_client(&state, &headers, &params).await {
-        Ok(client) => client,
-        Err(response) => return response,
-    };
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: OAuthParams,
+) -> Result<Response, ApiError> {
+    let client = calling_client(&state, &headers, &params).await?;
     if client.client_type != ClientType::Confidential {
-        return oauth_error(&OAuthError::new(
-            OAuthErrorCode::InvalidClient,
-            "introspection requires a confidential client",
-        ));
+        return Err(
+            OAuthError::new(OAuthErrorCode::InvalidClient, "introspection requires a confidential client").into()
+        );
     }
-    let token = match token_param(&params) {
-        Ok(token) => token,
-        Err(err) => return oauth_error(&err),
-    };
-    let found = match state.services.bearer.introspect(token).await {
-        Ok(found) => found,
-        Err(err) => return unavailable(&err),
-    };
-    let body = match found {
+    let token = token_param(&params)?;
+    let body = match state.services.bearer.introspect(token).await? {
         None => json!({ "active": false }),
         Some(token) => {
             let record = &token.record;
@@ -95,5 +77,5 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, param
             })
         }
     };
-    no_store(Json(body).into_response())
+    Ok(json_no_store(body))
 }

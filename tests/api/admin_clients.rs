@@ -92,7 +92,7 @@ async fn an_admin_registers_a_confidential_client_and_sees_its_secret_once(backe
     let again = page(&app, CLIENTS).await;
     assert_eq!(shown_secret(&again), None, "never shown twice");
     assert_eq!(introspect_status(&app, "resource-server", &secret).await, 200);
-    let rows = app.services.ports.clients.find("resource-server").await.expect("find").expect("client");
+    let rows = app.services.ports().clients.find("resource-server").await.expect("find").expect("client");
     assert_ne!(rows.secret_hash.as_deref(), Some(secret.as_str()), "only the hash is stored");
 
     // A new secret: the old one stops at once, the new one works.
@@ -107,7 +107,7 @@ async fn an_admin_registers_a_confidential_client_and_sees_its_secret_once(backe
     let form = [("client_id", "gatehouse-cli"), ("action", "rotate_secret"), ("csrf_token", csrf.as_str())];
     assert_eq!(app.browser_post(ACTION, &form).await.status(), 400);
 
-    let events = app.services.ports.audit.recent(50).await.expect("audit");
+    let events = app.services.ports().audit.recent(50).await.expect("audit");
     for kind in [AuditKind::ClientCreated, AuditKind::ClientSecretRotated] {
         let event = events.iter().find(|e| e.kind == kind).unwrap_or_else(|| panic!("{kind:?}"));
         assert_eq!(event.actor, Some(Actor::Admin { email: "root@example.com".into() }));
@@ -153,7 +153,7 @@ async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
     app.start_flow(&[]).await;
 
     let kinds: Vec<AuditKind> =
-        app.services.ports.audit.recent(50).await.expect("audit").iter().map(|e| e.kind).collect();
+        app.services.ports().audit.recent(50).await.expect("audit").iter().map(|e| e.kind).collect();
     for kind in [AuditKind::ClientUpdated, AuditKind::ClientDisabled, AuditKind::ClientEnabled] {
         assert!(kinds.contains(&kind), "{kind:?}");
     }

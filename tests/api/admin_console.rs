@@ -98,7 +98,7 @@ async fn an_admin_creates_finds_and_disables_an_account_at_once(backend: Backend
     assert_eq!(response.status(), 200);
     assert_eq!(ada_page().await.expect("page").status(), 302, "the old session stays void");
 
-    let events = app.services.ports.audit.recent(100).await.expect("audit");
+    let events = app.services.ports().audit.recent(100).await.expect("audit");
     let by_root = Some(Actor::Admin { email: "root@example.com".into() });
     for kind in [AuditKind::AccountCreated, AuditKind::AccountDisabled, AuditKind::AccountEnabled] {
         let event = events.iter().find(|e| e.kind == kind).unwrap_or_else(|| panic!("{kind:?} audited"));
@@ -111,7 +111,7 @@ async fn an_admin_creates_finds_and_disables_an_account_at_once(backend: Backend
 async fn the_last_active_admin_can_be_neither_demoted_nor_disabled(backend: Backend) {
     let app = spawn_app(backend).await;
     let csrf = admin_browser(&app).await;
-    let root = app.services.ports.accounts.find_by_email("root@example.com").await.expect("find").expect("root").0;
+    let root = app.services.ports().accounts.find_by_email("root@example.com").await.expect("find").expect("root").0;
     let id = root.id.to_string();
     for change in ["remove_admin", "disable"] {
         let response =
@@ -142,7 +142,7 @@ async fn the_last_active_admin_can_be_neither_demoted_nor_disabled(backend: Back
         let refused = [&first, &second].iter().filter(|r| matches!(r, Err(AccountAdminError::LastAdmin))).count();
         assert_eq!(refused, 1, "round {round}: {first:?} {second:?}");
         sole = if first.is_err() { a.id } else { b.id };
-        let survivor = app.services.ports.accounts.find_by_id(sole).await.expect("find").expect("survivor");
+        let survivor = app.services.ports().accounts.find_by_id(sole).await.expect("find").expect("survivor");
         assert!(survivor.is_admin && !survivor.disabled, "round {round}");
     }
 }
@@ -161,7 +161,7 @@ async fn a_non_admin_is_refused_the_account_and_audit_pages(backend: Backend) {
     assert_eq!(change.status(), 403, "nobody makes themselves an admin");
     let form = [("email", "x@example.com"), ("name", "X"), ("password", "long enough password"), ("csrf_token", &csrf)];
     assert_eq!(app.browser_post(CREATE, &form).await.status(), 403);
-    assert!(!app.services.ports.accounts.find_by_id(ada.id).await.expect("find").expect("ada").is_admin);
+    assert!(!app.services.ports().accounts.find_by_id(ada.id).await.expect("find").expect("ada").is_admin);
 }
 
 async fn the_audit_log_filters_pages_and_never_holds_a_secret(backend: Backend) {

@@ -9,7 +9,7 @@ use gatehouse_core::services::device_flow::DecisionKind;
 
 /// Stored events of `kind`, newest first.
 async fn events(app: &TestApp, kind: AuditKind) -> Vec<AuditEvent> {
-    let all = app.services.ports.audit.recent(500).await.expect("read audit log");
+    let all = app.services.ports().audit.recent(500).await.expect("read audit log");
     all.into_iter().filter(|e| e.kind == kind).collect()
 }
 

@@ -113,7 +113,7 @@ async fn a_person_sees_their_devices_and_revokes_one_at_once(backend: Backend) {
     assert_eq!(revoked.json::<Value>().await.expect("json")["revoked"], 1);
     assert_eq!(app.me(&laptop).await.status(), 401, "refused at once, though it was cached");
     assert_eq!(app.me(&phone).await.status(), 200);
-    let events = app.services.ports.audit.recent(50).await.expect("audit");
+    let events = app.services.ports().audit.recent(50).await.expect("audit");
     let event = events.iter().find(|e| e.kind == AuditKind::TokenRevoked).expect("audited");
     assert_eq!(event.actor, Some(Actor::Account { email: "ada@example.com".into() }));
     assert_eq!(event.details["by"], "self");
@@ -255,7 +255,7 @@ async fn an_admin_finds_and_revokes_a_users_and_a_clients_tokens(backend: Backen
 
     let revoked: Vec<_> = app
         .services
-        .ports
+        .ports()
         .audit
         .recent(50)
         .await

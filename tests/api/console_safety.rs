@@ -40,7 +40,7 @@ impl TokenCache for FlakyCache {
 }
 
 async fn revoked_events(app: &TestApp) -> usize {
-    let events = app.services.ports.audit.recent(100).await.expect("audit");
+    let events = app.services.ports().audit.recent(100).await.expect("audit");
     events.iter().filter(|e| e.kind == AuditKind::TokenRevoked).count()
 }
 

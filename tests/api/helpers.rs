@@ -308,7 +308,7 @@ impl TestApp {
 
     /// Signs up (once) the test account `ada@example.com`.
     pub async fn ada(&self) -> Account {
-        match self.services.ports.accounts.find_by_email("ada@example.com").await.expect("find") {
+        match self.services.ports().accounts.find_by_email("ada@example.com").await.expect("find") {
             Some((account, _)) => account,
             None => self.create_account("ada@example.com").await,
         }

@@ -19,7 +19,7 @@ fn codes(flow: &Value) -> (String, String) {
 
 async fn active_token_for(app: &TestApp, label: &str) -> bool {
     app.services
-        .ports
+        .ports()
         .tokens
         .find_active_for_device("ada@example.com", LOCAL_ISSUER, "gatehouse-cli", label)
         .await

@@ -2,8 +2,6 @@
 
 use crate::error::{AppError, AppErrorCode};
 use gatehouse_core::StoreError;
-use gatehouse_core::formats::base62;
-use gatehouse_core::random::random_string;
 use gatehouse_core::services::Services;
 use gatehouse_core::{Admin, Principal};
 use http::request::Parts;
@@ -189,7 +187,7 @@ pub async fn sign_in_session(
 ) -> Result<(), AppError> {
     session.cycle_id().await.map_err(session_err)?;
     session.insert(ACCOUNT_KEY, account.id.to_string()).await.map_err(session_err)?;
-    let now = ctx.services.ports.clock.now().timestamp();
+    let now = ctx.services.now().timestamp();
     session.insert(SIGNED_IN_AT_KEY, now).await.map_err(session_err)?;
     session.insert(CSRF_KEY, new_csrf_token(ctx)).await.map_err(session_err)?;
     Ok(())
@@ -201,7 +199,7 @@ pub async fn sign_out_session(session: &Session) -> Result<(), AppError> {
 }
 
 fn new_csrf_token(ctx: &AppContext) -> String {
-    random_string(ctx.services.ports.random.as_ref(), base62::ALPHABET, 32)
+    ctx.services.random_base62(32)
 }
 
 /// The session's CSRF token, creating the session and token if needed.

@@ -82,7 +82,7 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
     let Some(flow) = ctx.services.device_flows.find_any(&raw).await? else {
         return Ok(DevicePageData::Invalid { viewer });
     };
-    let now = ctx.services.ports.clock.now();
+    let now = ctx.services.now();
     let code = flow.user_code.display();
     let pending = flow.status == gatehouse_core::flow::FlowStatus::Pending && !flow.is_expired(now);
 

@@ -63,6 +63,14 @@ pub struct StartedFlow {
     pub interval: u32,
 }
 
+/// A pending code, as the lookup endpoint describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeLookup {
+    pub expires_in_remaining: i64,
+    pub client_id: String,
+    pub client_name: String,
+}
+
 /// A token request (RFC 8628 §3.4) plus what the edge saw.
 #[derive(Debug, Clone, Default)]
 pub struct PollRequest {
@@ -191,6 +199,21 @@ impl DeviceFlowService {
             .find_by_user_code(&code, now)
             .await?
             .filter(|flow| flow.status == FlowStatus::Pending && !flow.is_expired(now)))
+    }
+
+    /// What `/v1/oauth/device/lookup` says about a typed code: `None` unless
+    /// it names a pending, unexpired flow.
+    pub async fn lookup(&self, raw_user_code: &str) -> Result<Option<CodeLookup>, StoreError> {
+        let Some(flow) = self.find_pending(raw_user_code).await? else {
+            return Ok(None);
+        };
+        // Whole seconds, rounded up: a flow with 0.4 s left is not expired.
+        let remaining_ms = (flow.expires_at - self.ports.clock.now()).num_milliseconds().max(0);
+        Ok(Some(CodeLookup {
+            expires_in_remaining: (remaining_ms + 999) / 1000,
+            client_id: flow.client_id,
+            client_name: flow.client_name,
+        }))
     }
 
     /// The flow for what a person typed, whatever its state (for result pages).

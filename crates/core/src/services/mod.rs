@@ -93,6 +93,31 @@ impl Default for Settings {
     }
 }
 
+impl Services {
+    /// The current time, from the injected clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.ports.clock.now()
+    }
+
+    /// A random base62 string of `len` characters from the injected CSPRNG
+    /// (CSRF tokens).
+    pub fn random_base62(&self, len: usize) -> String {
+        crate::random::random_string(self.ports.random.as_ref(), crate::formats::base62::ALPHABET, len)
+    }
+
+    /// Readiness: the database and the state store both answer.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.ports.database.ping().await?;
+        self.ports.flows.ping().await
+    }
+
+    /// The adapters, for tests that arrange or inspect state directly.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+}
+
 /// The use cases, ready to be shared by the REST edge and the pages.
 #[derive(Clone)]
 pub struct Services {
@@ -103,7 +128,9 @@ pub struct Services {
     pub bearer: bearer::BearerService,
     pub clients: clients::ClientService,
     pub retention: retention::RetentionService,
-    pub ports: Ports,
+    /// The adapters; edges and pages go through the use cases above, and
+    /// tests reach these through `ports()` (feature `testing`).
+    ports: Ports,
 }
 
 impl Services {
