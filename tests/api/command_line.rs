@@ -74,6 +74,7 @@ async fn login_status_and_logout_round_trip(backend: Backend) {
     let printed = read_until_waiting(no_qr.stdout.take().expect("stdout")).await;
     assert!(!printed.iter().any(|l| l.contains("scan it")), "{printed:?}");
     no_qr.kill().expect("stop login");
+    no_qr.wait().expect("reap login");
 }
 
 on_both_backends!(login_status_and_logout_round_trip);
