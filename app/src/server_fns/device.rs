@@ -79,53 +79,38 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
     let Some(raw) = user_code.filter(|c| !c.trim().is_empty()) else {
         return Ok(DevicePageData::EnterCode { viewer, notice });
     };
-    let Some(flow) = ctx.services.device_flows.find_any(&raw).await? else {
-        return Ok(DevicePageData::Invalid { viewer });
-    };
-    let now = ctx.services.now();
-    let code = flow.user_code.display();
-    let pending = flow.status == gatehouse_core::flow::FlowStatus::Pending && !flow.is_expired(now);
-
-    let Some(account) = principal.as_ref().and_then(|p| p.account()) else {
-        if !pending {
-            return Ok(DevicePageData::Invalid { viewer });
+    use gatehouse_core::services::device_flow::ApprovalView;
+    let request = match ctx.services.device_flows.approval_view(&raw, principal.as_ref()).await? {
+        ApprovalView::Invalid => return Ok(DevicePageData::Invalid { viewer }),
+        ApprovalView::SignInRequired { user_code } => {
+            let signin_url = crate::navigation::signin_url(&format!("/device?user_code={}", user_code.display()));
+            leptos_axum::redirect(&signin_url);
+            return Ok(DevicePageData::SignInRequired { signin_url });
         }
-        let signin_url = crate::navigation::signin_url(&format!("/device?user_code={code}"));
-        leptos_axum::redirect(&signin_url);
-        return Ok(DevicePageData::SignInRequired { signin_url });
+        ApprovalView::Decided { approved, flow } => {
+            let Some(viewer) = viewer else {
+                return Ok(DevicePageData::Invalid { viewer: None });
+            };
+            let (client_name, user_code) = (flow.client_name.clone(), flow.user_code.display());
+            return Ok(DevicePageData::Decided { approved, client_name, user_code, viewer });
+        }
+        ApprovalView::Authorize(request) => request,
     };
     let Some(viewer) = viewer else {
         return Ok(DevicePageData::Invalid { viewer: None });
     };
-
-    if !pending {
-        // Only the person who decided sees the outcome; everyone else gets
-        // the generic answer, so codes reveal nothing about other people.
-        use gatehouse_core::flow::FlowStatus;
-        let mine = flow.status.decision().is_some_and(|d| d.subject.account_id == Some(account.id));
-        return Ok(match (&flow.status, mine) {
-            (FlowStatus::Denied { .. }, true) => {
-                DevicePageData::Decided { approved: false, client_name: flow.client_name, user_code: code, viewer }
-            }
-            (FlowStatus::Approved { .. } | FlowStatus::Redeeming { .. } | FlowStatus::Redeemed { .. }, true) => {
-                DevicePageData::Decided { approved: true, client_name: flow.client_name, user_code: code, viewer }
-            }
-            _ => DevicePageData::Invalid { viewer: Some(viewer) },
-        });
-    }
-
-    let replaces = ctx.services.device_flows.token_replaced_by_approving(&flow, account).await?;
+    let (flow, replaces) = (request.flow, request.replaces);
     Ok(DevicePageData::Authorize(Box::new(AuthorizeView {
         viewer,
         csrf_token: session_csrf_token(&ctx, &session).await?,
-        user_code: code,
+        user_code: flow.user_code.display(),
         client_name: flow.client_name,
         client_id: flow.client_id,
         device_label: flow.device_label,
         requester_ip: flow.requester_ip,
         requester_user_agent: flow.requester_user_agent.map(|ua| ua.chars().take(200).collect()),
-        requested_ago: ago(now - flow.created_at),
-        expires_in_minutes: ((flow.expires_at - now).num_seconds() + 59) / 60,
+        requested_ago: ago(request.requested_ago),
+        expires_in_minutes: (request.expires_in.num_seconds() + 59) / 60,
         scopes: flow
             .scopes
             .iter()

@@ -63,6 +63,32 @@ pub struct StartedFlow {
     pub interval: u32,
 }
 
+/// What the `/device` page shows for a typed code, decided in one place.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApprovalView {
+    /// Unknown, expired, used, or decided by someone else: one generic
+    /// answer, so codes reveal nothing about other people.
+    Invalid,
+    /// A pending code, and nobody signed in.
+    SignInRequired { user_code: UserCode },
+    /// The signed-in person already decided this request.
+    Decided { approved: bool, flow: Box<DeviceFlow> },
+    /// A pending request the signed-in person may approve or deny.
+    Authorize(Box<AuthorizeRequest>),
+}
+
+/// A pending request, with what the page needs around it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizeRequest {
+    pub flow: DeviceFlow,
+    /// The active token approving would replace (rotation), if any.
+    pub replaces: Option<AccessTokenRecord>,
+    /// How long ago the device asked.
+    pub requested_ago: chrono::Duration,
+    /// How long the request has left.
+    pub expires_in: chrono::Duration,
+}
+
 /// A pending code, as the lookup endpoint describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeLookup {
@@ -214,6 +240,48 @@ impl DeviceFlowService {
             client_id: flow.client_id,
             client_name: flow.client_name,
         }))
+    }
+
+    /// What the `/device` page shows `principal` for the code they typed.
+    /// Reading never changes a flow.
+    pub async fn approval_view(
+        &self,
+        raw_user_code: &str,
+        principal: Option<&crate::actor::Principal>,
+    ) -> Result<ApprovalView, StoreError> {
+        let Some(flow) = self.find_any(raw_user_code).await? else {
+            return Ok(ApprovalView::Invalid);
+        };
+        let now = self.ports.clock.now();
+        let pending = flow.status == FlowStatus::Pending && !flow.is_expired(now);
+        let Some(account) = principal.and_then(|p| p.account()) else {
+            return Ok(if pending {
+                ApprovalView::SignInRequired { user_code: flow.user_code }
+            } else {
+                ApprovalView::Invalid
+            });
+        };
+        if !pending {
+            // Only the person who decided sees the outcome.
+            let mine = flow.status.decision().is_some_and(|d| d.subject.account_id == Some(account.id));
+            let approved = match &flow.status {
+                FlowStatus::Denied { .. } => false,
+                FlowStatus::Approved { .. } | FlowStatus::Redeeming { .. } | FlowStatus::Redeemed { .. } => true,
+                _ => return Ok(ApprovalView::Invalid),
+            };
+            return Ok(if mine {
+                ApprovalView::Decided { approved, flow: Box::new(flow) }
+            } else {
+                ApprovalView::Invalid
+            });
+        }
+        let replaces = self.token_replaced_by_approving(&flow, account).await?;
+        Ok(ApprovalView::Authorize(Box::new(AuthorizeRequest {
+            requested_ago: now - flow.created_at,
+            expires_in: flow.expires_at - now,
+            flow,
+            replaces,
+        })))
     }
 
     /// The flow for what a person typed, whatever its state (for result pages).
