@@ -33,6 +33,13 @@ pub fn encode_query_value(value: &str) -> String {
     out
 }
 
+/// `path` with a query of the non-empty `pairs`, percent-encoded.
+pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let query: Vec<String> =
+        pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode_query_value(v))).collect();
+    if query.is_empty() { path.to_owned() } else { format!("{path}?{}", query.join("&")) }
+}
+
 /// The `/signin` URL that returns to `next` afterwards.
 pub fn signin_url(next: &str) -> String {
     format!("/signin?next={}", encode_query_value(next))

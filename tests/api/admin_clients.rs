@@ -31,27 +31,6 @@ async fn introspect_status(app: &TestApp, client_id: &str, secret: &str) -> u16 
     response.status().as_u16()
 }
 
-/// Posts a form as a browser with JavaScript off; returns the redirect target.
-async fn form_post(app: &TestApp, path: &str, form: &[(&str, &str)]) -> String {
-    let response = app
-        .browser
-        .post(app.url(path))
-        .header("accept", "text/html")
-        .header("sec-fetch-site", "same-origin")
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 302, "{path}");
-    response.headers()["location"].to_str().expect("location").to_owned()
-}
-
-async fn page(app: &TestApp, path: &str) -> String {
-    let page = app.browser.get(app.url(path)).send().await.expect("page");
-    assert_eq!(page.status(), 200, "{path}");
-    page.text().await.expect("html").replace("<!>", "")
-}
-
 /// The secret in a page's one-time secret panel.
 fn shown_secret(html: &str) -> Option<String> {
     let start = html.find("<code class=\"secret\">")? + "<code class=\"secret\">".len();
@@ -85,22 +64,22 @@ async fn an_admin_registers_a_confidential_client_and_sees_its_secret_once(backe
         ("scopes", "full"),
         ("csrf_token", &csrf),
     ];
-    assert_eq!(form_post(&app, REGISTER, &form).await, "/admin/clients?done=registered");
-    let first = page(&app, "/admin/clients?done=registered").await;
+    assert_eq!(app.plain_form_post(REGISTER, &form).await, "/admin/clients?done=registered");
+    let first = app.page_html("/admin/clients?done=registered").await;
     let secret = shown_secret(&first).expect("the secret is shown");
     assert!(first.contains("shown only this once") && first.contains("Resource server (resource-server)"));
-    let again = page(&app, CLIENTS).await;
+    let again = app.page_html(CLIENTS).await;
     assert_eq!(shown_secret(&again), None, "never shown twice");
     assert_eq!(introspect_status(&app, "resource-server", &secret).await, 200);
     let rows = app.services.ports().clients.find("resource-server").await.expect("find").expect("client");
     assert_ne!(rows.secret_hash.as_deref(), Some(secret.as_str()), "only the hash is stored");
 
     // A new secret: the old one stops at once, the new one works.
-    let confirm = page(&app, "/admin/clients?confirm=rotate%3Aresource-server").await;
+    let confirm = app.page_html("/admin/clients?confirm=rotate%3Aresource-server").await;
     assert!(confirm.contains("The current secret stops working at once"), "{confirm}");
     let form = [("client_id", "resource-server"), ("action", "rotate_secret"), ("csrf_token", csrf.as_str())];
-    assert_eq!(form_post(&app, ACTION, &form).await, "/admin/clients?done=rotated");
-    let rotated = shown_secret(&page(&app, "/admin/clients?done=rotated").await).expect("new secret shown");
+    assert_eq!(app.plain_form_post(ACTION, &form).await, "/admin/clients?done=rotated");
+    let rotated = shown_secret(&app.page_html("/admin/clients?done=rotated").await).expect("new secret shown");
     assert_eq!(introspect_status(&app, "resource-server", &secret).await, 401);
     assert_eq!(introspect_status(&app, "resource-server", &rotated).await, 200);
     // A public client has no secret to rotate.
@@ -138,7 +117,7 @@ async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
     assert_eq!(app.browser_post(UPDATE, &edit).await.status(), 200);
     let flow = app.start_flow(&[]).await;
     assert_eq!(flow["user_code"].as_str().map(str::len), Some(9));
-    let listed = page(&app, CLIENTS).await;
+    let listed = app.page_html(CLIENTS).await;
     assert!(listed.contains("Company CLI (gatehouse-cli)") && listed.contains("scopes: apps:run"), "{listed}");
     let unknown = [("client_id", "nobody"), ("name", "X"), ("scopes", "full"), ("csrf_token", csrf.as_str())];
     assert_eq!(app.browser_post(UPDATE, &unknown).await.status(), 404);

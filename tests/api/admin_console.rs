@@ -20,17 +20,11 @@ async fn admin_browser(app: &TestApp) -> String {
 
 /// The listed events of an audit page (the filter's choices name every kind).
 async fn listed_events(app: &TestApp, path: &str) -> String {
-    let page = html(app, path).await;
+    let page = app.page_html(path).await;
     match (page.find("<ol class=\"audit-list\">"), page.find("</ol>")) {
         (Some(start), Some(end)) => page[start..end].to_owned(),
         _ => page[page.find("<main").unwrap_or_default()..].to_owned(),
     }
-}
-
-async fn html(app: &TestApp, path: &str) -> String {
-    let page = app.browser.get(app.url(path)).send().await.expect("page");
-    assert_eq!(page.status(), 200, "{path}");
-    page.text().await.expect("html").replace("<!>", "")
 }
 
 async fn an_admin_creates_finds_and_disables_an_account_at_once(backend: Backend) {
@@ -74,13 +68,13 @@ async fn an_admin_creates_finds_and_disables_an_account_at_once(backend: Backend
         ("csrf_token", &csrf),
     ];
     assert_eq!(app.browser_post(CREATE, &form).await.status(), 200);
-    let found = html(&app, &format!("{ACCOUNTS}?q=grace")).await;
+    let found = app.page_html(&format!("{ACCOUNTS}?q=grace")).await;
     assert!(found.contains("Grace Hopper (grace@example.com)") && found.contains("administrator"), "{found}");
     assert!(!found.contains("ada@example.com"), "the search narrows: {found}");
 
     // Disabling asks first, then revokes every token and ends every session.
     let ada = app.ada().await;
-    let confirm = html(&app, &format!("{ACCOUNTS}?confirm=disable%3Aada%40example.com")).await;
+    let confirm = app.page_html(&format!("{ACCOUNTS}?confirm=disable%3Aada%40example.com")).await;
     assert!(confirm.contains("Disable Ada Lovelace (ada@example.com)?"), "{confirm}");
     assert_eq!(app.me(&laptop).await.status(), 200);
     let id = ada.id.to_string();
@@ -183,9 +177,9 @@ async fn the_audit_log_filters_pages_and_never_holds_a_secret(backend: Backend) 
     let page = listed_events(&app, &format!("/admin/audit?from={today}&until={today}&subject=ada%40example.com")).await;
     assert!(page.contains("signin.failed") && page.contains("device.redeemed"), "{page}");
     let tomorrow = (app.clock_now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
-    let page = html(&app, &format!("/admin/audit?from={tomorrow}")).await;
+    let page = app.page_html(&format!("/admin/audit?from={tomorrow}")).await;
     assert!(page.contains("No events match"), "{page}");
-    let page = html(&app, "/admin/audit?from=yesterday").await;
+    let page = app.page_html("/admin/audit?from=yesterday").await;
     assert!(page.contains("Something was missing from the form"), "an unreadable filter is said: {page}");
 
     // Keyset pages: every event once, newest first.

@@ -275,6 +275,30 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A page the browser loads (must be 200), with Leptos's `<!>` seams
+    /// between static and dynamic text removed.
+    pub async fn page_html(&self, path: &str) -> String {
+        let page = self.browser.get(self.url(path)).send().await.expect("page");
+        assert_eq!(page.status(), 200, "{path}");
+        page.text().await.expect("html").replace("<!>", "")
+    }
+
+    /// Posts a form as a browser with JavaScript off would (expecting the
+    /// redirect such a post gets); returns where it redirects to.
+    pub async fn plain_form_post(&self, path: &str, form: &[(&str, &str)]) -> String {
+        let response = self
+            .browser
+            .post(self.url(path))
+            .header("accept", "text/html")
+            .header("sec-fetch-site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 302, "{path}");
+        response.headers()["location"].to_str().expect("location").to_owned()
+    }
+
     /// `GET /v1/me` with a bearer token.
     pub async fn me(&self, token: &str) -> reqwest::Response {
         self.device.get(self.url("/v1/me")).bearer_auth(token).send().await.expect("request")

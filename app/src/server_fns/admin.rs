@@ -24,16 +24,9 @@ impl AdminAppsFilter {
     /// The listing URL with these filters, optionally from a cursor and with
     /// extra query pairs.
     pub fn url(&self, extra: &[(&str, &str)]) -> String {
-        use crate::navigation::encode_query_value as enc;
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
-        for (key, value) in [("email", &self.email), ("client", &self.client), ("status", &self.status)] {
-            if !value.is_empty() {
-                pairs.push((key, value));
-            }
-        }
+        let mut pairs = vec![("email", self.email.as_str()), ("client", &self.client), ("status", &self.status)];
         pairs.extend_from_slice(extra);
-        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
-        if query.is_empty() { ADMIN_APPS_PATH.to_owned() } else { format!("{ADMIN_APPS_PATH}?{}", query.join("&")) }
+        crate::navigation::with_query(ADMIN_APPS_PATH, &pairs)
     }
 }
 

@@ -39,13 +39,9 @@ pub struct AdminAccountsPage {
 
 /// The listing URL for a search, with extra query pairs.
 pub fn accounts_url(q: &str, extra: &[(&str, &str)]) -> String {
-    use crate::navigation::encode_query_value as enc;
-    let mut pairs: Vec<String> = Vec::new();
-    if !q.is_empty() {
-        pairs.push(format!("q={}", enc(q)));
-    }
-    pairs.extend(extra.iter().map(|(k, v)| format!("{k}={}", enc(v))));
-    if pairs.is_empty() { ADMIN_ACCOUNTS_PATH.to_owned() } else { format!("{ADMIN_ACCOUNTS_PATH}?{}", pairs.join("&")) }
+    let mut pairs = vec![("q", q)];
+    pairs.extend_from_slice(extra);
+    crate::navigation::with_query(ADMIN_ACCOUNTS_PATH, &pairs)
 }
 
 /// Loads `/admin/accounts`.

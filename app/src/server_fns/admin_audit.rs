@@ -23,19 +23,16 @@ pub struct AuditFilter {
 impl AuditFilter {
     /// The audit URL with these filters and extra pairs.
     pub fn url(&self, extra: &[(&str, &str)]) -> String {
-        use crate::navigation::encode_query_value as enc;
-        let fields = [
-            ("kind", &self.kind),
+        let mut pairs = vec![
+            ("kind", self.kind.as_str()),
             ("actor", &self.actor),
             ("subject", &self.subject),
             ("client", &self.client),
             ("from", &self.from),
             ("until", &self.until),
         ];
-        let mut pairs: Vec<String> =
-            fields.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", enc(v))).collect();
-        pairs.extend(extra.iter().map(|(k, v)| format!("{k}={}", enc(v))));
-        if pairs.is_empty() { ADMIN_AUDIT_PATH.to_owned() } else { format!("{ADMIN_AUDIT_PATH}?{}", pairs.join("&")) }
+        pairs.extend_from_slice(extra);
+        crate::navigation::with_query(ADMIN_AUDIT_PATH, &pairs)
     }
 }
 

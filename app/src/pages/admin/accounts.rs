@@ -1,4 +1,4 @@
-use super::{AdminNav, Forbidden};
+use super::{AdminNav, Forbidden, Pager};
 use crate::components::Notice;
 use crate::error::AppErrorCode;
 use crate::server_fns::admin_accounts::{
@@ -87,10 +87,7 @@ fn accounts_view(page: PageData) -> impl IntoView {
                     </ul>
                 }.into_any()
             }}
-            <nav class="pager" aria-label="Pages">
-                {page.is_later_page.then(|| view! { <a href=accounts_url(&page.q, &[])>"First page"</a> })}
-                {page.next_page.map(|url| view! { <a href=url rel="next">"Next page"</a> })}
-            </nav>
+            <Pager first=page.is_later_page.then(|| accounts_url(&page.q, &[])) next=page.next_page/>
             <CreateAccountForm csrf=page.csrf_token create=create/>
         </section>
     }

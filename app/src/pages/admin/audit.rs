@@ -1,4 +1,4 @@
-use super::{AdminNav, Forbidden};
+use super::{AdminNav, Forbidden, Pager};
 use crate::components::Notice;
 use crate::error::AppErrorCode;
 use crate::server_fns::admin_audit::{
@@ -92,10 +92,12 @@ fn audit_view(page: PageData) -> impl IntoView {
                     </ol>
                 }.into_any()
             }}
-            <nav class="pager" aria-label="Pages">
-                {page.is_later_page.then(|| view! { <a href=page.filter.url(&[])>"Newest"</a> })}
-                {page.next_page.map(|url| view! { <a href=url rel="next">"Older"</a> })}
-            </nav>
+            <Pager
+                first=page.is_later_page.then(|| page.filter.url(&[]))
+                next=page.next_page
+                first_label="Newest"
+                next_label="Older"
+            />
         </section>
     }
 }

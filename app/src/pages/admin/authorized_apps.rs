@@ -1,4 +1,4 @@
-use super::{AdminNav, Forbidden};
+use super::{AdminNav, Forbidden, Pager};
 use crate::components::{Notice, RevokedNotice};
 use crate::error::AppErrorCode;
 use crate::pages::my_apps::AppDetails;
@@ -78,10 +78,7 @@ fn admin_apps_view(page: PageData, actions: Actions) -> impl IntoView {
                     </ul>
                 }.into_any()
             }}
-            <nav class="pager" aria-label="Pages">
-                {page.is_later_page.then(|| view! { <a href=page.filter.url(&[])>"First page"</a> })}
-                {page.next_page.map(|url| view! { <a href=url rel="next">"Next page"</a> })}
-            </nav>
+            <Pager first=page.is_later_page.then(|| page.filter.url(&[])) next=page.next_page/>
         </section>
     }
 }

@@ -32,6 +32,23 @@ pub fn AdminNav(current: &'static str) -> impl IntoView {
     }
 }
 
+/// The links between the pages of a keyset-paginated listing.
+#[component]
+pub fn Pager(
+    /// The first page, shown when this is a later one.
+    first: Option<String>,
+    next: Option<String>,
+    #[prop(default = "First page")] first_label: &'static str,
+    #[prop(default = "Next page")] next_label: &'static str,
+) -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label="Pages">
+            {first.map(|url| view! { <a href=url>{first_label}</a> })}
+            {next.map(|url| view! { <a href=url rel="next">{next_label}</a> })}
+        </nav>
+    }
+}
+
 /// The 403 page of every admin page.
 #[component]
 pub fn Forbidden() -> impl IntoView {
