@@ -225,33 +225,15 @@ async fn an_admin_finds_and_revokes_a_users_and_a_clients_tokens(backend: Backen
     assert_eq!(app.me(&grace_bot).await.status(), 200);
 
     // A plain form post returns to the listing with its filters.
-    let response = app
-        .browser
-        .post(app.url("/console/api/admin/authorized-apps/revoke-client"))
-        .header("accept", "text/html")
-        .header("sec-fetch-site", "same-origin")
-        .form(&[
-            ("client_id", "build-bot"),
-            ("csrf_token", csrf.as_str()),
-            ("back", "/admin/authorized-apps?client=build-bot&confirm=client%3Abuild-bot"),
-        ])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 302);
-    assert_eq!(response.headers()["location"], "/admin/authorized-apps?client=build-bot&revoked=1");
+    let revoke_client = "/console/api/admin/authorized-apps/revoke-client";
+    let back = "/admin/authorized-apps?client=build-bot&confirm=client%3Abuild-bot";
+    let form = [("client_id", "build-bot"), ("csrf_token", csrf.as_str()), ("back", back)];
+    let location = app.plain_form_post(revoke_client, &form).await;
+    assert_eq!(location, "/admin/authorized-apps?client=build-bot&revoked=1");
     assert_eq!(app.me(&grace_bot).await.status(), 401);
     // A `back` elsewhere is not followed.
-    let response = app
-        .browser
-        .post(app.url("/console/api/admin/authorized-apps/revoke-client"))
-        .header("accept", "text/html")
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("client_id", "build-bot"), ("csrf_token", csrf.as_str()), ("back", "https://evil.example/")])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.headers()["location"], "/admin/authorized-apps?revoked=0");
+    let form = [("client_id", "build-bot"), ("csrf_token", csrf.as_str()), ("back", "https://evil.example/")];
+    assert_eq!(app.plain_form_post(revoke_client, &form).await, "/admin/authorized-apps?revoked=0");
 
     let revoked: Vec<_> = app
         .services
