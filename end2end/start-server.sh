@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Starts the release binary on a fresh embedded database with one test account.
+# Starts the release binary on a fresh database with the test accounts and a
+# second client: the embedded default, or with GATEHOUSE_E2E_BACKEND=
+# postgres-redis a fresh PostgreSQL database and Redis key prefix (from
+# GATEHOUSE_TEST_DATABASE_URL / GATEHOUSE_TEST_REDIS_URL).
 set -euo pipefail
 cd "$(dirname "$0")"
 root="$(cd .. && pwd)"
@@ -10,6 +13,14 @@ export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PORT:-3137}"
 export GATEHOUSE_SITE_ROOT="$root/target/site"
 unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL GATEHOUSE_PUBLIC_URL
 rm -rf "$GATEHOUSE_DATA_DIR"
+if [ "${GATEHOUSE_E2E_BACKEND:-embedded}" = postgres-redis ]; then
+  base="${GATEHOUSE_TEST_DATABASE_URL:?set GATEHOUSE_TEST_DATABASE_URL}"
+  name="gatehouse_e2e_$$"
+  psql -q "$base" -c "CREATE DATABASE $name" >/dev/null
+  export GATEHOUSE_DATABASE_URL="${base%/*}/$name"
+  export GATEHOUSE_REDIS_URL="${GATEHOUSE_TEST_REDIS_URL:?set GATEHOUSE_TEST_REDIS_URL}"
+  export GATEHOUSE_REDIS_KEY_PREFIX="$name:"
+fi
 printf '%s\n' "e2e-password-123" | "$bin" user create --email e2e@example.com --name "E2E Tester" --workspace "E2E"
 printf '%s\n' "e2e-password-123" | "$bin" user create --email admin@example.com --name "E2E Admin" --admin
 "$bin" client create --id e2e-bot --name "E2E Bot" >/dev/null

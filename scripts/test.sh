@@ -48,6 +48,12 @@ if [ "$wasm_gzip" -gt 153600 ]; then
   echo "the wasm bundle is over its 150 KB gzip budget" >&2
   exit 1
 fi
-step "playwright"
+step "playwright (embedded default)"
 (cd end2end && npx playwright test)
+if [ -n "${GATEHOUSE_TEST_DATABASE_URL:-}" ] && [ -n "${GATEHOUSE_TEST_REDIS_URL:-}" ]; then
+  step "playwright (PostgreSQL + Redis)"
+  (cd end2end && GATEHOUSE_E2E_BACKEND=postgres-redis npx playwright test)
+else
+  echo "SKIPPED playwright on PostgreSQL + Redis: GATEHOUSE_TEST_DATABASE_URL / GATEHOUSE_TEST_REDIS_URL not set"
+fi
 step "done"
