@@ -90,6 +90,7 @@ async fn an_admin_registers_a_confidential_client_and_sees_its_secret_once(backe
     for kind in [AuditKind::ClientCreated, AuditKind::ClientSecretRotated] {
         let event = events.iter().find(|e| e.kind == kind).unwrap_or_else(|| panic!("{kind:?}"));
         assert_eq!(event.actor, Some(Actor::Admin { email: "root@example.com".into() }));
+        assert_eq!(event.ip.as_deref(), Some("127.0.0.1"), "{kind:?}: where the admin acted from");
     }
     assert!(!format!("{events:?}").contains(&secret) && !format!("{events:?}").contains(&rotated));
 }

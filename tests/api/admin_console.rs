@@ -97,6 +97,7 @@ async fn an_admin_creates_finds_and_disables_an_account_at_once(backend: Backend
     for kind in [AuditKind::AccountCreated, AuditKind::AccountDisabled, AuditKind::AccountEnabled] {
         let event = events.iter().find(|e| e.kind == kind).unwrap_or_else(|| panic!("{kind:?} audited"));
         assert_eq!(event.actor, by_root, "{kind:?}");
+        assert_eq!(event.ip.as_deref(), Some("127.0.0.1"), "{kind:?}: where the admin acted from");
     }
     let revoked = events.iter().find(|e| e.kind == AuditKind::TokenRevoked).expect("revocation audited");
     assert_eq!(revoked.details["by"], "account_disabled");

@@ -132,7 +132,7 @@ async fn identify(need: Need) -> Result<Guarded, AppError> {
     let admin = match need {
         Need::SignedIn => None,
         Need::Admin => {
-            let Some(admin) = principal.as_admin() else {
+            let Some(admin) = principal.as_admin().map(|admin| admin.acting_from(client_ip())) else {
                 tracing::warn!(account = principal.email(), "a non-admin was refused an admin page or action");
                 return Err(AppError::new(AppErrorCode::Forbidden));
             };

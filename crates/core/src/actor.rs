@@ -114,7 +114,7 @@ impl Principal {
     pub fn as_admin(&self) -> Option<Admin> {
         match self {
             Principal::Account(account) if account.is_admin && !account.disabled => {
-                Some(Admin { actor: Actor::Admin { email: account.email.clone() } })
+                Some(Admin { actor: Actor::Admin { email: account.email.clone() }, ip: None })
             }
             Principal::Account(_) => None,
         }
@@ -126,12 +126,24 @@ impl Principal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
     actor: Actor,
+    /// Where the admin acts from, for the audit log.
+    ip: Option<String>,
 }
 
 impl Admin {
     /// The operator at the server's command line, who owns the machine.
     pub fn command_line() -> Self {
-        Self { actor: Actor::Cli }
+        Self { actor: Actor::Cli, ip: None }
+    }
+
+    /// The same admin, acting from `ip` (recorded with what they do).
+    pub fn acting_from(self, ip: Option<String>) -> Self {
+        Self { ip, ..self }
+    }
+
+    /// Where the admin acts from, if known.
+    pub fn ip(&self) -> Option<&str> {
+        self.ip.as_deref()
     }
 
     /// The audit actor for the admin's actions.

@@ -134,7 +134,7 @@ impl AccountService {
                 actor: Some(admin.actor().clone()),
                 subject: Some(account.email.clone()),
                 client_id: None,
-                ip: None,
+                ip: admin.ip().map(str::to_owned),
                 details: serde_json::json!({ "is_admin": account.is_admin }),
                 at: now,
             })

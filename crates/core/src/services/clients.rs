@@ -139,7 +139,7 @@ impl ClientService {
             allowed_scopes: edit.allowed_scopes,
             device_grant: edit.device_grant_enabled,
         };
-        self.insert(registration, admin.actor().clone()).await?.ok_or(ClientError::IdTaken)
+        self.insert(registration, admin.actor().clone(), admin.ip()).await?.ok_or(ClientError::IdTaken)
     }
 
     fn new_secret(&self) -> SecretString {
@@ -206,7 +206,7 @@ impl ClientService {
                 actor: Some(admin.actor().clone()),
                 subject: Some(client_id.to_owned()),
                 client_id: Some(client_id.to_owned()),
-                ip: None,
+                ip: admin.ip().map(str::to_owned),
                 details,
                 at: self.ports.clock.now(),
             })
@@ -217,6 +217,7 @@ impl ClientService {
         &self,
         registration: ClientRegistration,
         actor: Actor,
+        ip: Option<&str>,
     ) -> Result<Option<(OAuthClient, Option<SecretString>)>, StoreError> {
         let secret = (registration.client_type == ClientType::Confidential).then(|| self.new_secret());
         let client = OAuthClient {
@@ -239,7 +240,7 @@ impl ClientService {
                 actor: Some(actor),
                 subject: Some(client.client_id.clone()),
                 client_id: Some(client.client_id.clone()),
-                ip: None,
+                ip: ip.map(str::to_owned),
                 details: serde_json::json!({ "client_type": client.client_type.as_str() }),
                 at: client.created_at,
             })
@@ -259,7 +260,7 @@ impl ClientService {
             allowed_scopes: vec!["full".to_owned()],
             device_grant: true,
         };
-        Ok(self.insert(registration, Actor::System).await?.is_some())
+        Ok(self.insert(registration, Actor::System, None).await?.is_some())
     }
 
     /// Authenticates a client (RFC 6749 §2.3): it must exist and be enabled,
