@@ -120,7 +120,7 @@ fn AccountItem(
         <li class="app">
             <h2 class="app-title">{title}</h2>
             <p class="muted">{badges.join(" · ")}" · created "{account.created}</p>
-            <p class="row-actions">
+            <div class="row-actions">
                 <a href=devices>"Devices and apps"</a>
                 {if account.disabled {
                     view! {
@@ -142,7 +142,7 @@ fn AccountItem(
                     <input type="hidden" name="q" value=q2/>
                     <button type="submit" class="button link" aria-label=admin_label>{admin_text}</button>
                 </ActionForm>
-            </p>
+            </div>
         </li>
     }
 }

@@ -89,7 +89,7 @@ fn ClientItem(client: ClientRow, csrf: String, action: ServerAction<AdminClientA
         <li class="app">
             <h2 class="app-title">{title}</h2>
             <p class="muted">{facts}</p>
-            <p class="row-actions">
+            <div class="row-actions">
                 <a href=edit>"Edit"</a>
                 <a href=tokens>"Tokens"</a>
                 {rotate.map(|href| view! { <a href=href>"New secret…"</a> })}
@@ -105,7 +105,7 @@ fn ClientItem(client: ClientRow, csrf: String, action: ServerAction<AdminClientA
                 } else {
                     view! { <a href=disable>"Disable…"</a> }.into_any()
                 }}
-            </p>
+            </div>
         </li>
     }
 }
