@@ -228,6 +228,7 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         })
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(public_origin, origin_check::layer))
+        .layer(axum::middleware::from_fn(crate::http::middleware::document_csp::layer))
         .layer(sessions);
     let app = crate::http::machine_routes()
         .merge(browser)

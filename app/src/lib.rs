@@ -18,7 +18,7 @@ mod shell;
 pub use shell::{App, shell};
 
 #[cfg(feature = "ssr")]
-pub use server_fns::context::{AppContext, ClientIp};
+pub use server_fns::context::{AppContext, ClientIp, DocumentCsp};
 
 /// Browser entry point: hydrates the islands of the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -42,9 +42,15 @@ fn set_document_csp() {
          img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
          base-uri 'none'; object-src 'none'"
     );
-    if let (Some(response), Ok(value)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(&policy))
+    let Ok(value) = http::HeaderValue::from_str(&policy) else {
+        return;
+    };
+    if let Some(slot) =
+        use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<crate::DocumentCsp>().cloned())
     {
+        *slot.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(value.clone());
+    }
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }

@@ -15,6 +15,13 @@ pub struct AppContext {
     pub services: std::sync::Arc<Services>,
 }
 
+/// Where the page's own CSP (with its per-response nonce) is left for the
+/// edge, a request extension. Leptos copies response headers only when the
+/// first chunk of the page is ready, so the edge sets the header from here
+/// if the page's arrived too late for that.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentCsp(pub std::sync::Arc<std::sync::Mutex<Option<http::HeaderValue>>>);
+
 /// The client's address as the edge determined it (trusting
 /// `X-Forwarded-For` only from configured proxies); a request extension.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
 //! Middleware every request passes through.
 
 pub mod client_ip;
+pub mod document_csp;
 pub mod origin_check;
 pub mod security_headers;
