@@ -40,6 +40,12 @@ pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
     if query.is_empty() { path.to_owned() } else { format!("{path}?{}", query.join("&")) }
 }
 
+/// `url` with one more query pair, percent-encoded.
+pub fn append_query(url: &str, key: &str, value: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{key}={}", encode_query_value(value))
+}
+
 /// The `/signin` URL that returns to `next` afterwards.
 pub fn signin_url(next: &str) -> String {
     format!("/signin?next={}", encode_query_value(next))

@@ -154,8 +154,7 @@ pub async fn admin_change_account(
             AccountAdminError::Unavailable(e) => fail(unavailable(e), &back),
         },
     )?;
-    let separator = if back.contains('?') { '&' } else { '?' };
-    succeed_to(&format!("{back}{separator}done={done}"));
+    succeed_to(&crate::navigation::append_query(&back, "done", done));
     Ok(account_row(&account))
 }
 

@@ -134,8 +134,7 @@ pub(crate) fn parse_token_id(token_id: &str, back: &str) -> Result<uuid::Uuid, A
 /// Sends a plain form post back to `back` saying how many were revoked.
 #[cfg(feature = "ssr")]
 pub(crate) fn finish_revoke(revoked: usize, back: &str) -> RevokeOutcome {
-    let separator = if back.contains('?') { '&' } else { '?' };
-    super::context::succeed_to(&format!("{back}{separator}revoked={revoked}"));
+    super::context::succeed_to(&crate::navigation::append_query(back, "revoked", &revoked.to_string()));
     RevokeOutcome { revoked }
 }
 

@@ -234,8 +234,7 @@ pub async fn verify_csrf(session: &Session, presented: &str) -> Result<(), AppEr
 pub fn fail(err: AppError, back: &str) -> AppError {
     set_status(err.status());
     if is_plain_form_post() {
-        let separator = if back.contains('?') { '&' } else { '?' };
-        leptos_axum::redirect(&format!("{back}{separator}error={}", err.error.as_str()));
+        leptos_axum::redirect(&crate::navigation::append_query(back, "error", err.error.as_str()));
     }
     err
 }

@@ -93,6 +93,18 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
+impl<T, C> Page<T, C> {
+    /// A page from `rows` fetched with one row more than `limit`: the extra
+    /// row only says that another page follows, which then starts after the
+    /// last row kept (`cursor` of it).
+    pub fn cut(mut rows: Vec<T>, limit: u32, cursor: impl FnOnce(&T) -> C) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = if more { rows.last().map(cursor) } else { None };
+        Page { items: rows, next }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +119,13 @@ mod tests {
         for bad in ["", "12", "x.y", "1.not-a-uuid", "99999999999999999999.00000000000000000000000000000000"] {
             assert_eq!(ActivityCursor::decode(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_page_says_whether_another_follows() {
+        let cut = |rows: Vec<u32>| Page::cut(rows, 2, |last| *last);
+        assert_eq!(cut(vec![1, 2, 3]), Page { items: vec![1, 2], next: Some(2) });
+        assert_eq!(cut(vec![1, 2]), Page { items: vec![1, 2], next: None });
+        assert_eq!(cut(vec![]), Page { items: vec![], next: None });
     }
 }

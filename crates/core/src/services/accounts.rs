@@ -198,11 +198,8 @@ impl AccountService {
             after_email,
             limit: limit + 1,
         };
-        let mut items = self.ports.accounts.search(&query).await?;
-        let more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        let next = if more { items.last().map(|a| a.email.clone()) } else { None };
-        Ok(Page { items, next })
+        let items = self.ports.accounts.search(&query).await?;
+        Ok(Page::cut(items, limit, |last| last.email.clone()))
     }
 
     /// The account with this email, whatever its state.

@@ -24,10 +24,7 @@ impl AuditService {
     /// the page's), newest first; `next` is the id to continue before.
     pub async fn search(&self, _admin: &Admin, query: AuditQuery) -> Result<Page<AuditRecord, i64>, StoreError> {
         let limit = query.limit.clamp(1, MAX_AUDIT_PAGE);
-        let mut items = self.ports.audit.search(&AuditQuery { limit: limit + 1, ..query }).await?;
-        let more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        let next = if more { items.last().map(|r| r.id) } else { None };
-        Ok(Page { items, next })
+        let items = self.ports.audit.search(&AuditQuery { limit: limit + 1, ..query }).await?;
+        Ok(Page::cut(items, limit, |last| last.id))
     }
 }

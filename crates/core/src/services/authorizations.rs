@@ -98,15 +98,12 @@ impl AuthorizationService {
             limit: limit + 1,
             now: self.ports.clock.now(),
         };
-        let mut rows = self.ports.tokens.search(&query).await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next = if more {
-            rows.last().map(|r| ActivityCursor { last_activity: r.last_used_at.unwrap_or(r.created_at), id: r.id })
-        } else {
-            None
-        };
-        Ok(Page { items: self.describe(rows).await?, next })
+        let rows = self.ports.tokens.search(&query).await?;
+        let page = Page::cut(rows, limit, |last| ActivityCursor {
+            last_activity: last.last_used_at.unwrap_or(last.created_at),
+            id: last.id,
+        });
+        Ok(Page { items: self.describe(page.items).await?, next: page.next })
     }
 
     /// An admin revokes one token; false when it was not unrevoked.
@@ -126,13 +123,20 @@ impl AuthorizationService {
     }
 
     async fn describe(&self, rows: Vec<AccessTokenRecord>) -> Result<Vec<Authorization>, StoreError> {
-        let names: HashMap<String, String> =
-            self.clients.list().await?.into_iter().map(|c| (c.client_id, c.name)).collect();
+        // Client names through the client service's short-lived cache: a
+        // page names a few clients, so this rarely reaches the database.
+        let mut names: HashMap<String, String> = HashMap::new();
+        for row in &rows {
+            if !names.contains_key(&row.client_id) {
+                let name = self.clients.find(&row.client_id).await?.map(|c| c.name);
+                names.insert(row.client_id.clone(), name.unwrap_or_else(|| row.client_id.clone()));
+            }
+        }
         let now = self.ports.clock.now();
         Ok(rows
             .into_iter()
             .map(|record| Authorization {
-                client_name: names.get(&record.client_id).cloned().unwrap_or_else(|| record.client_id.clone()),
+                client_name: names.get(&record.client_id).cloned().unwrap_or_default(),
                 scopes: TokenKind::from_token(&record.prefix).map(|k| k.narrow(&record.scopes)).unwrap_or_default(),
                 status: status_of(&record, now),
                 record,
@@ -145,8 +149,7 @@ impl AuthorizationService {
 pub fn status_of(record: &AccessTokenRecord, now: chrono::DateTime<chrono::Utc>) -> TokenStatus {
     match record.revoked_at {
         Some(revoked) if revoked < record.expires_at => TokenStatus::Revoked,
-        _ if record.expires_at <= now => TokenStatus::Expired,
-        Some(_) => TokenStatus::Expired,
-        None => TokenStatus::Active,
+        None if record.expires_at > now => TokenStatus::Active,
+        _ => TokenStatus::Expired,
     }
 }

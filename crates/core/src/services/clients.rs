@@ -106,7 +106,7 @@ impl ClientService {
 
     /// The client by id, from the short-lived in-process cache or the database.
     /// Unknown ids are cached too (briefly); the cache is bounded.
-    async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
+    pub(crate) async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
         if let Some(client) = self.recent.get(client_id) {
             return Ok(client);
         }
