@@ -47,6 +47,25 @@ struct RawConfig {
     enable_oauth_bearer: Option<bool>,
     trusted_proxies: Option<String>,
     log_format: Option<String>,
+    sso_issuer: Option<String>,
+    sso_client_id: Option<String>,
+    sso_client_secret: Option<String>,
+    sso_display_name: Option<String>,
+    sso_allowed_email_domains: Option<String>,
+}
+
+/// The external-SSO branch's settings (SPEC §8); present only when
+/// `GATEHOUSE_SSO_ISSUER` is set.
+#[derive(Debug, Clone)]
+pub struct SsoConfig {
+    /// The provider's issuer URL, exactly as its discovery document states it.
+    pub issuer: String,
+    pub client_id: String,
+    /// `None`: Gatehouse is a public client (PKCE alone).
+    pub client_secret: Option<SecretString>,
+    pub display_name: String,
+    /// Lowercased; empty allows any domain.
+    pub allowed_email_domains: Vec<String>,
 }
 
 /// How log lines are written.
@@ -72,6 +91,7 @@ pub struct Config {
     pub settings: Settings,
     pub trusted_proxies: Vec<IpAddr>,
     pub log_format: LogFormat,
+    pub sso: Option<SsoConfig>,
 }
 
 impl Config {
@@ -169,7 +189,15 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(_) => return Err(problem("GATEHOUSE_LOG_FORMAT", "expected text or json")),
         };
+        let sso = sso_config(
+            raw.sso_issuer,
+            raw.sso_client_id,
+            raw.sso_client_secret,
+            raw.sso_display_name,
+            raw.sso_allowed_email_domains,
+        )?;
         Ok(Self {
+            sso,
             bind,
             public_url,
             data_dir,
@@ -208,6 +236,55 @@ impl Config {
             .map_err(|e| problem(variable, format!("cannot write {}: {e}", path.display())))?;
         Ok((SecretString::new(secret), true))
     }
+}
+
+/// Validates the SSO settings; `None` when the branch is off (no issuer).
+fn sso_config(
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    display_name: Option<String>,
+    allowed_email_domains: Option<String>,
+) -> Result<Option<SsoConfig>, ConfigError> {
+    let Some(issuer) = issuer.map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(&issuer).map_err(|e| problem("GATEHOUSE_SSO_ISSUER", e.to_string()))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(host)) => host == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback)) {
+        return Err(problem("GATEHOUSE_SSO_ISSUER", "expected an https:// URL (http:// only for localhost)"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(problem("GATEHOUSE_SSO_ISSUER", "an issuer URL has no query or fragment"));
+    }
+    let client_id = client_id
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| problem("GATEHOUSE_SSO_CLIENT_ID", "required when GATEHOUSE_SSO_ISSUER is set"))?;
+    let client_secret = client_secret.filter(|s| !s.is_empty()).map(SecretString::new);
+    let display_name = display_name.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).unwrap_or_else(|| "SSO".into());
+    if display_name.chars().count() > 40 || display_name.chars().any(char::is_control) {
+        return Err(problem("GATEHOUSE_SSO_DISPLAY_NAME", "at most 40 characters, no control characters"));
+    }
+    let allowed_email_domains = allowed_email_domains
+        .unwrap_or_default()
+        .split(',')
+        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            let valid = d.contains('.')
+                && d.split('.').all(|label| {
+                    !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+            if valid { Ok(d) } else { Err(problem("GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS", format!("not a domain: {d}"))) }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(SsoConfig { issuer, client_id, client_secret, display_name, allowed_email_domains }))
 }
 
 fn check_secret(secret: &SecretString) -> Result<(), ConfigError> {
@@ -267,6 +344,32 @@ mod tests {
             let err = Config::validate(raw).err().map(|e| e.variable);
             assert_eq!(err.as_deref(), Some(variable));
         }
+    }
+
+    #[test]
+    fn sso_settings_are_checked_only_when_an_issuer_is_set() -> Result<(), ConfigError> {
+        let off = Config::validate(RawConfig { sso_client_id: Some("x".into()), ..Default::default() })?;
+        assert!(off.sso.is_none());
+        let sso = |issuer: &str, client: Option<&str>, domains: Option<&str>| RawConfig {
+            sso_issuer: Some(issuer.into()),
+            sso_client_id: client.map(Into::into),
+            sso_allowed_email_domains: domains.map(Into::into),
+            ..Default::default()
+        };
+        let on = Config::validate(sso("https://idp.example", Some("gatehouse"), Some(" Acme.example, @b.example ")))?;
+        let on = on.sso.ok_or_else(|| problem("test", "sso missing"))?;
+        assert_eq!(on.allowed_email_domains, vec!["acme.example", "b.example"]);
+        assert_eq!(on.display_name, "SSO");
+        assert!(Config::validate(sso("http://127.0.0.1:9000", Some("g"), None))?.sso.is_some());
+        for (raw, variable) in [
+            (sso("http://idp.example", Some("g"), None), "GATEHOUSE_SSO_ISSUER"),
+            (sso("not a url", Some("g"), None), "GATEHOUSE_SSO_ISSUER"),
+            (sso("https://idp.example", None, None), "GATEHOUSE_SSO_CLIENT_ID"),
+            (sso("https://idp.example", Some("g"), Some("a b")), "GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS"),
+        ] {
+            assert_eq!(Config::validate(raw).err().map(|e| e.variable).as_deref(), Some(variable));
+        }
+        Ok(())
     }
 
     #[test]

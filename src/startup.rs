@@ -2,7 +2,7 @@
 //! over them, the axum router with every layer, and the bound listener
 //! (port 0 works, so tests can run many servers side by side).
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SsoConfig};
 use crate::http::middleware::client_ip::{self, TrustedProxies};
 use crate::http::middleware::origin_check::{self, PublicOrigin};
 use crate::http::middleware::security_headers;
@@ -15,9 +15,11 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_app::{App, AppContext, shell};
 use gatehouse_core::ports::TokenCache;
+use gatehouse_core::ports::IdentityProvider;
+use gatehouse_core::services::sso::SsoSettings;
 use gatehouse_core::services::{Ports, Services};
 use gatehouse_core::{Clock, StoreError, SystemClock};
-use gatehouse_store::crypto::{Argon2Hasher, OsRandom};
+use gatehouse_store::crypto::{Argon2Hasher, JwsEnvelopes, OidcProvider, OidcSettings, OsRandom};
 use gatehouse_store::{ConnectError, Database, SqlSessionStore};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -66,8 +68,12 @@ pub struct Backends {
     pub sessions: SqlSessionStore,
 }
 
-/// Connects the database (migrating it) and the state store, and wires the use cases.
-pub async fn connect(config: &Config, overrides: &Overrides) -> Result<Backends, StartupError> {
+/// Connects the database (migrating it) and the state store, and wires the
+/// use cases. The SSO branch is wired when the server will serve at
+/// `public_url` (its redirect URI) and an issuer is configured; command-line
+/// tools pass `None`.
+pub async fn connect(config: &Config, overrides: &Overrides, public_url: Option<&str>) -> Result<Backends, StartupError> {
+    let (secret, _) = config.load_or_create_secret()?;
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError {
             variable: "GATEHOUSE_DATA_DIR".into(),
@@ -87,6 +93,8 @@ pub async fn connect(config: &Config, overrides: &Overrides) -> Result<Backends,
             Some(wrap) => wrap(state.token_cache),
             None => state.token_cache,
         },
+        single_use: state.single_use,
+        signer: Arc::new(JwsEnvelopes::new(&secret)),
         accounts: repositories.accounts,
         clients: repositories.clients,
         tokens: repositories.tokens,
@@ -97,7 +105,28 @@ pub async fn connect(config: &Config, overrides: &Overrides) -> Result<Backends,
         random: Arc::new(OsRandom),
     };
     let sessions = database.session_store().map_err(StartupError::Database)?;
-    Ok(Backends { services: Services::new(ports, config.settings.clone()), database, sessions })
+    let sso = match (&config.sso, public_url) {
+        (Some(sso), Some(public_url)) => Some(sso_branch(sso, public_url)?),
+        _ => None,
+    };
+    Ok(Backends { services: Services::new(ports, config.settings.clone(), sso), database, sessions })
+}
+
+/// The SSO branch's settings and its OpenID Connect relying party.
+fn sso_branch(sso: &SsoConfig, public_url: &str) -> Result<(SsoSettings, Arc<dyn IdentityProvider>), StartupError> {
+    let provider = OidcProvider::new(OidcSettings {
+        issuer: sso.issuer.clone(),
+        client_id: sso.client_id.clone(),
+        client_secret: sso.client_secret.clone(),
+        redirect_uri: format!("{public_url}{}", crate::http::sso::CALLBACK_PATH),
+    })
+    .map_err(|problem| ConfigError { variable: "GATEHOUSE_SSO_ISSUER".into(), problem })?;
+    let settings = SsoSettings {
+        issuer: sso.issuer.clone(),
+        display_name: sso.display_name.clone(),
+        allowed_email_domains: sso.allowed_email_domains.clone(),
+    };
+    Ok((settings, Arc::new(provider)))
 }
 
 /// A built server, bound and ready to run.
@@ -115,12 +144,16 @@ impl Application {
         if created {
             tracing::info!(path = %config.data_dir.join("secret_key").display(), "generated a new server secret (mode 0600)");
         }
-        let backends = connect(&config, &overrides).await?;
-        first_start(&backends.services).await?;
-
+        // Bound first: without a configured public URL, the bound address is
+        // the public URL, and the SSO redirect URI is made from it.
         let listener = TcpListener::bind(config.bind).await.map_err(|e| StartupError::Bind(config.bind, e))?;
         let bound = listener.local_addr().map_err(|e| StartupError::Bind(config.bind, e))?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let backends = connect(&config, &overrides, Some(&public_url)).await?;
+        first_start(&backends.services).await?;
+        if let Some(sso) = &backends.services.sso {
+            tracing::info!(issuer = %sso.settings().issuer, "external SSO branch on");
+        }
         let router = router(&config, &backends, &public_url, bound);
         Ok(Self { listener, router, public_url, backends })
     }
@@ -186,7 +219,8 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         leptos_options: Arc::new(leptos_options.clone()),
         edge: Arc::new(EdgeConfig { public_url: public_url.to_owned() }),
     };
-    let context = AppContext { services };
+    let https = public_url.starts_with("https://");
+    let context = AppContext { services, secure_cookies: https };
     let provide = move || provide_context(context.clone());
     let render_shell = move |options: LeptosOptions| shell(options);
     let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide.clone(), render_shell);
@@ -207,7 +241,6 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         }
     };
 
-    let https = public_url.starts_with("https://");
     let public_origin = Arc::new(PublicOrigin(origin_of(public_url)));
     let sessions = SessionManagerLayer::new(backends.sessions.clone())
         .with_name(if https { "__Host-gatehouse_session" } else { "gatehouse_session" })
@@ -222,6 +255,10 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
     // and resource servers call without cookies) pay for neither.
     let routes = generate_route_list(App);
     let browser = Router::new()
+        // The SSO redirects are browser navigations: the callback issues a
+        // new session id.
+        .route(crate::http::sso::INITIATE_PATH, axum::routing::get(crate::http::sso::initiate))
+        .route(crate::http::sso::CALLBACK_PATH, axum::routing::get(crate::http::sso::complete))
         .leptos_routes_with_context(&state, routes, provide, {
             let options = leptos_options.clone();
             move || shell(options.clone())

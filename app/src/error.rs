@@ -33,10 +33,54 @@ pub enum AppErrorCode {
     InvalidClientId,
     InvalidScope,
     ClientIdTaken,
+    /// The code given to start an SSO sign-in names no pending request.
+    InvalidUserCode,
+    /// The identity provider could not be reached.
+    SsoInitiateFailed,
+    InvalidSsoState,
+    InvalidSsoAssertion,
+    /// The person cancelled (or was refused) at the identity provider.
+    AccessDenied,
+    UserCodeNotPending,
+    InvalidSession,
+    SessionAlreadyConsumed,
+    UserCodeMismatch,
     /// Storage is unreachable; try again shortly.
     TemporarilyUnavailable,
     ServerError,
 }
+
+/// Every code, for parsing the wire string.
+const ALL_CODES: [AppErrorCode; 28] = [
+    AppErrorCode::NoSession,
+    AppErrorCode::Forbidden,
+    AppErrorCode::CsrfMismatch,
+    AppErrorCode::ExpiredOrUnknown,
+    AppErrorCode::AlreadyResolved,
+    AppErrorCode::ApproveInProgress,
+    AppErrorCode::BearerAuthDisabled,
+    AppErrorCode::InvalidCredentials,
+    AppErrorCode::InvalidRequest,
+    AppErrorCode::InvalidEmail,
+    AppErrorCode::WeakPassword,
+    AppErrorCode::EmailTaken,
+    AppErrorCode::LastAdmin,
+    AppErrorCode::NotFound,
+    AppErrorCode::InvalidClientId,
+    AppErrorCode::InvalidScope,
+    AppErrorCode::ClientIdTaken,
+    AppErrorCode::InvalidUserCode,
+    AppErrorCode::SsoInitiateFailed,
+    AppErrorCode::InvalidSsoState,
+    AppErrorCode::InvalidSsoAssertion,
+    AppErrorCode::AccessDenied,
+    AppErrorCode::UserCodeNotPending,
+    AppErrorCode::InvalidSession,
+    AppErrorCode::SessionAlreadyConsumed,
+    AppErrorCode::UserCodeMismatch,
+    AppErrorCode::TemporarilyUnavailable,
+    AppErrorCode::ServerError,
+];
 
 impl AppErrorCode {
     /// The wire string, as used in `?error=` after a form post.
@@ -59,6 +103,15 @@ impl AppErrorCode {
             AppErrorCode::InvalidClientId => "invalid_client_id",
             AppErrorCode::InvalidScope => "invalid_scope",
             AppErrorCode::ClientIdTaken => "client_id_taken",
+            AppErrorCode::InvalidUserCode => "invalid_user_code",
+            AppErrorCode::SsoInitiateFailed => "sso_initiate_failed",
+            AppErrorCode::InvalidSsoState => "invalid_sso_state",
+            AppErrorCode::InvalidSsoAssertion => "invalid_sso_assertion",
+            AppErrorCode::AccessDenied => "access_denied",
+            AppErrorCode::UserCodeNotPending => "user_code_not_pending",
+            AppErrorCode::InvalidSession => "invalid_session",
+            AppErrorCode::SessionAlreadyConsumed => "session_already_consumed",
+            AppErrorCode::UserCodeMismatch => "user_code_mismatch",
             AppErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             AppErrorCode::ServerError => "server_error",
         }
@@ -66,29 +119,7 @@ impl AppErrorCode {
 
     /// Parses a wire string (unknown strings are not trusted: `None`).
     pub fn parse(value: &str) -> Option<Self> {
-        [
-            AppErrorCode::NoSession,
-            AppErrorCode::Forbidden,
-            AppErrorCode::CsrfMismatch,
-            AppErrorCode::ExpiredOrUnknown,
-            AppErrorCode::AlreadyResolved,
-            AppErrorCode::ApproveInProgress,
-            AppErrorCode::BearerAuthDisabled,
-            AppErrorCode::InvalidCredentials,
-            AppErrorCode::InvalidRequest,
-            AppErrorCode::InvalidEmail,
-            AppErrorCode::WeakPassword,
-            AppErrorCode::EmailTaken,
-            AppErrorCode::LastAdmin,
-            AppErrorCode::NotFound,
-            AppErrorCode::InvalidClientId,
-            AppErrorCode::InvalidScope,
-            AppErrorCode::ClientIdTaken,
-            AppErrorCode::TemporarilyUnavailable,
-            AppErrorCode::ServerError,
-        ]
-        .into_iter()
-        .find(|code| code.as_str() == value)
+        ALL_CODES.into_iter().find(|code| code.as_str() == value)
     }
 
     /// What a person reads for this error.
@@ -117,6 +148,33 @@ impl AppErrorCode {
             AppErrorCode::InvalidClientId => "A client id is 1 to 64 letters, digits, dots, dashes or underscores.",
             AppErrorCode::InvalidScope => "Give at least one scope, each one of those listed.",
             AppErrorCode::ClientIdTaken => "A client with this id already exists.",
+            AppErrorCode::InvalidUserCode => {
+                "This code is not waiting for approval. It may have expired or already been used. Check your terminal for the current code."
+            }
+            AppErrorCode::SsoInitiateFailed => {
+                "The sign-in service could not be reached, so nothing was changed. Try again in a moment, or sign in with a Gatehouse account."
+            }
+            AppErrorCode::InvalidSsoState => {
+                "This sign-in link was incomplete, expired or already used, so nothing was changed. Start again from the device page in the same browser."
+            }
+            AppErrorCode::InvalidSsoAssertion => {
+                "The sign-in service did not confirm a usable identity (a verified email address this server accepts), so nothing was changed."
+            }
+            AppErrorCode::AccessDenied => {
+                "Sign-in was cancelled at the sign-in service. Nothing was approved; the request is still waiting if you want to try again."
+            }
+            AppErrorCode::UserCodeNotPending => {
+                "This request is no longer waiting for approval: it expired or was already approved or denied. Check your terminal."
+            }
+            AppErrorCode::InvalidSession => {
+                "Your sign-in for this request has ended or is not valid here. Start again from the device page."
+            }
+            AppErrorCode::SessionAlreadyConsumed => {
+                "This sign-in was already used to approve or deny. Start again from the device page to decide again."
+            }
+            AppErrorCode::UserCodeMismatch => {
+                "The code does not match the request you signed in for, so nothing was changed. Start again from the device page."
+            }
             AppErrorCode::TemporarilyUnavailable => "Gatehouse is briefly unavailable. Please try again in a moment.",
             AppErrorCode::ServerError => "Something went wrong on our side. Please try again.",
         }
@@ -154,6 +212,14 @@ impl AppError {
             | AppErrorCode::InvalidScope => 400,
             AppErrorCode::EmailTaken | AppErrorCode::LastAdmin | AppErrorCode::ClientIdTaken => 409,
             AppErrorCode::NotFound => 404,
+            AppErrorCode::InvalidUserCode
+            | AppErrorCode::InvalidSsoState
+            | AppErrorCode::InvalidSsoAssertion
+            | AppErrorCode::AccessDenied
+            | AppErrorCode::UserCodeMismatch => 400,
+            AppErrorCode::SsoInitiateFailed => 502,
+            AppErrorCode::UserCodeNotPending => 409,
+            AppErrorCode::InvalidSession | AppErrorCode::SessionAlreadyConsumed => 401,
             AppErrorCode::ServerError => 500,
         }
     }
@@ -186,12 +252,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_serialize_as_wire_strings() {
-        for code in [
-            AppErrorCode::CsrfMismatch,
-            AppErrorCode::ExpiredOrUnknown,
-            AppErrorCode::NoSession,
-            AppErrorCode::Forbidden,
-        ] {
+        for code in ALL_CODES {
             assert_eq!(AppErrorCode::parse(code.as_str()), Some(code));
             assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{}\"", code.as_str())));
         }

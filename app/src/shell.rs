@@ -2,7 +2,7 @@
 
 use crate::components::SiteHeader;
 use crate::pages::{
-    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, DevicePage, ErrorPage, HomePage,
+    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AuthorizeSsoPage, DevicePage, ErrorPage, HomePage,
     MyAppsPage, NotFound, SignInPage,
 };
 use leptos::prelude::*;
@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/clients") view=AdminClientsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=AdminHome/>
+                    <Route path=path!("/v1/oauth/device/authorize-sso") view=AuthorizeSsoPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -46,7 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let config = Config::load()?;
             crate::telemetry::init(config.log_format);
-            crate::startup::connect(&config, &Overrides::default()).await?;
+            crate::startup::connect(&config, &Overrides::default(), None).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -58,7 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prune => {
             let config = Config::load()?;
             crate::telemetry::init(config.log_format);
-            let backends = crate::startup::connect(&config, &Overrides::default()).await?;
+            let backends = crate::startup::connect(&config, &Overrides::default(), None).await?;
             let report = backends.services.retention.prune().await?;
             println!(
                 "deleted {} tokens, {} browser sessions and {} audit events{}",

@@ -16,9 +16,9 @@ pub fn DevicePage() -> impl IntoView {
     let data = Resource::new_blocking(
         move || {
             let q = query.read();
-            (q.get("user_code"), q.get("error"))
+            (q.get("user_code"), q.get("error"), q.get("sso_verified"))
         },
-        |(code, error)| load_device_page(code, error),
+        |(code, error, sso_verified)| load_device_page(code, error, sso_verified),
     );
     view! {
         <Title text="Connect a device · Gatehouse"/>
@@ -48,6 +48,20 @@ fn device_view(page: DevicePageData, approve: ServerAction<ApproveDevice>, deny:
             <section class="card">
                 <h1>"Sign in to continue"</h1>
                 <p><a class="button primary" href=signin_url>"Sign in"</a></p>
+            </section>
+        }
+        .into_any(),
+        DevicePageData::Choose { user_code, client_name, signin_url, sso_url, sso_name } => view! {
+            <section class="card" aria-labelledby="choose-title">
+                <h1 id="choose-title">"Sign in to continue"</h1>
+                <p>
+                    <strong>{client_name}</strong>" is asking to sign in with the code "
+                    <span class="user-code-inline">{user_code}</span>". Choose how you sign in:"
+                </p>
+                <div class="choices">
+                    <a class="button primary" href=sso_url>"Continue with "{sso_name}</a>
+                    <a class="button secondary" href=signin_url>"Continue with a Gatehouse account"</a>
+                </div>
             </section>
         }
         .into_any(),
@@ -94,13 +108,63 @@ fn SignedInLine(viewer: Option<Viewer>) -> impl IntoView {
     })
 }
 
+/// What a person checks before deciding: the code, who is asking, from
+/// where, and what it could do. Shared by the account and SSO views.
+#[component]
+#[allow(clippy::too_many_arguments)]
+pub fn RequestSummary(
+    user_code: String,
+    client_name: String,
+    client_id: String,
+    device_label: Option<String>,
+    requester_ip: Option<String>,
+    requested_ago: String,
+    requester_user_agent: Option<String>,
+    scopes: Vec<crate::server_fns::device::ScopeView>,
+    replaces_created_on: Option<String>,
+) -> impl IntoView {
+    let code_label = format!("Code: {}", spelled(&user_code));
+    view! {
+        <div class="code-compare">
+            <p id="code-compare-label">"Check that this code matches the one in your terminal:"</p>
+            <p class="user-code" aria-describedby="code-compare-label" aria-label=code_label>{user_code}</p>
+        </div>
+
+        <h2>"Who is asking"</h2>
+        <dl class="request-details">
+            <dt>"Application"</dt>
+            <dd>{client_name} " " <span class="muted">"("{client_id}")"</span></dd>
+            <dt>"Device"</dt>
+            <dd>
+                {device_label.unwrap_or_else(|| "No name given".to_owned())}
+                " " <span class="muted">"(as reported by the device)"</span>
+            </dd>
+            <dt>"Requested from"</dt>
+            <dd>{requester_ip.unwrap_or_else(|| "an unknown address".to_owned())}", "{requested_ago}</dd>
+            <dt>"Software"</dt>
+            <dd class="user-agent">{requester_user_agent.unwrap_or_else(|| "not reported".to_owned())}</dd>
+        </dl>
+
+        <h2>"It will be able to"</h2>
+        <ul class="scopes">
+            {scopes.into_iter().map(|s| view! {
+                <li>{s.description}" "<code class="muted">{s.name}</code></li>
+            }).collect_view()}
+        </ul>
+        {replaces_created_on.map(|date| view! {
+            <p class="notice notice-info">
+                "This replaces the token created on "{date}" for this device. That token will stop working."
+            </p>
+        })}
+    }
+}
+
 fn authorize_view(
     view: AuthorizeView,
     approve: ServerAction<ApproveDevice>,
     deny: ServerAction<DenyDevice>,
 ) -> impl IntoView {
     let switch_url = signin_url(&format!("/device?user_code={}", view.user_code));
-    let code_label = format!("Code: {}", spelled(&view.user_code));
     let (code_a, csrf_a) = (view.user_code.clone(), view.csrf_token.clone());
     let (code_d, csrf_d) = (view.user_code.clone(), view.csrf_token.clone());
     view! {
@@ -112,37 +176,17 @@ fn authorize_view(
             </p>
             {view.notice.map(|code| view! { <Notice code=code/> })}
 
-            <div class="code-compare">
-                <p id="code-compare-label">"Check that this code matches the one in your terminal:"</p>
-                <p class="user-code" aria-describedby="code-compare-label" aria-label=code_label>{view.user_code.clone()}</p>
-            </div>
-
-            <h2>"Who is asking"</h2>
-            <dl class="request-details">
-                <dt>"Application"</dt>
-                <dd>{view.client_name} " " <span class="muted">"("{view.client_id}")"</span></dd>
-                <dt>"Device"</dt>
-                <dd>
-                    {view.device_label.unwrap_or_else(|| "No name given".to_owned())}
-                    " " <span class="muted">"(as reported by the device)"</span>
-                </dd>
-                <dt>"Requested from"</dt>
-                <dd>{view.requester_ip.unwrap_or_else(|| "an unknown address".to_owned())}", "{view.requested_ago}</dd>
-                <dt>"Software"</dt>
-                <dd class="user-agent">{view.requester_user_agent.unwrap_or_else(|| "not reported".to_owned())}</dd>
-            </dl>
-
-            <h2>"It will be able to"</h2>
-            <ul class="scopes">
-                {view.scopes.into_iter().map(|s| view! {
-                    <li>{s.description}" "<code class="muted">{s.name}</code></li>
-                }).collect_view()}
-            </ul>
-            {view.replaces_created_on.map(|date| view! {
-                <p class="notice notice-info">
-                    "This replaces the token created on "{date}" for this device. That token will stop working."
-                </p>
-            })}
+            <RequestSummary
+                user_code=view.user_code.clone()
+                client_name=view.client_name
+                client_id=view.client_id
+                device_label=view.device_label
+                requester_ip=view.requester_ip
+                requested_ago=view.requested_ago
+                requester_user_agent=view.requester_user_agent
+                scopes=view.scopes
+                replaces_created_on=view.replaces_created_on
+            />
             <p class="muted">"This request expires in "{view.expires_in_minutes}" minutes."</p>
 
             <div class="actions">

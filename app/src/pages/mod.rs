@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod admin;
+mod authorize_sso;
 mod device;
 mod error_page;
 mod home;
@@ -9,6 +10,7 @@ mod not_found;
 mod signin;
 
 pub use admin::{AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome};
+pub use authorize_sso::AuthorizeSsoPage;
 pub use device::DevicePage;
 pub use error_page::ErrorPage;
 pub use home::HomePage;

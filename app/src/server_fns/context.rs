@@ -13,6 +13,8 @@ use tower_sessions::Session;
 pub struct AppContext {
     /// Shared with the REST edge's state; cloned per page request.
     pub services: std::sync::Arc<Services>,
+    /// The public URL is https: cookies are `Secure` (and prefixed).
+    pub secure_cookies: bool,
 }
 
 /// Where the page's own CSP (with its per-response nonce) is left for the
@@ -68,7 +70,10 @@ pub fn is_plain_form_post() -> bool {
 
 /// Whether this request is a server-function call (rather than a page render).
 fn is_server_fn_call() -> bool {
-    use_context::<Parts>().is_some_and(|p| p.uri.path().starts_with("/console/api/"))
+    use_context::<Parts>().is_some_and(|p| {
+        let path = p.uri.path();
+        path.starts_with("/console/api/") || path.starts_with(super::sso::APPROVAL_GRANT_PATH)
+    })
 }
 
 /// Maps a storage fault to the fail-closed answer, logging the detail.
@@ -154,12 +159,7 @@ async fn identify(need: Need) -> Result<Guarded, AppError> {
 pub async fn guard(need: Need, here: &str) -> Result<Guarded, AppError> {
     identify(need).await.inspect_err(|err| match err.error {
         AppErrorCode::NoSession => {
-            leptos_axum::redirect(&crate::navigation::signin_url(here));
-            // A page render is always answered with the redirect (leptos
-            // only sets 302 when the request said it accepts HTML).
-            if !is_server_fn_call() {
-                set_status(302);
-            }
+            redirect_page(&crate::navigation::signin_url(here));
         }
         _ => set_status(err.status()),
     })
@@ -175,6 +175,15 @@ pub async fn guard_action(need: Need, csrf_token: &str, back: &str) -> Result<Gu
     })?;
     verify_csrf(&guarded.session, csrf_token).await.map_err(|e| fail(e, back))?;
     Ok(guarded)
+}
+
+/// Answers a page render with a redirect to `to`.
+pub fn redirect_page(to: &str) {
+    leptos_axum::redirect(to);
+    // leptos sets 302 only when the request said it accepts HTML.
+    if !is_server_fn_call() {
+        set_status(302);
+    }
 }
 
 fn set_status(status: u16) {

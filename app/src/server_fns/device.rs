@@ -12,6 +12,14 @@ pub struct ScopeView {
     pub description: String,
 }
 
+impl ScopeView {
+    /// The scope with its plain words.
+    #[cfg(feature = "ssr")]
+    pub fn of(scope: &str) -> Self {
+        Self { name: scope.to_owned(), description: gatehouse_core::scope::describe(scope).to_owned() }
+    }
+}
+
 /// Everything the authorize view shows about a pending request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizeView {
@@ -46,6 +54,14 @@ pub enum DevicePageData {
     SignInRequired {
         signin_url: String,
     },
+    /// The code is valid, nobody is signed in, and SSO is on: account or SSO?
+    Choose {
+        user_code: String,
+        client_name: String,
+        signin_url: String,
+        sso_url: String,
+        sso_name: String,
+    },
     Authorize(Box<AuthorizeView>),
     /// The signed-in person already decided this request.
     Decided {
@@ -69,21 +85,46 @@ pub struct DecisionOutcome {
 
 /// Loads the `/device` page for an optional code. Reading never changes a flow.
 #[server(prefix = "/console/api", endpoint = "device/page")]
-pub async fn load_device_page(user_code: Option<String>, error: Option<String>) -> Result<DevicePageData, AppError> {
+pub async fn load_device_page(
+    user_code: Option<String>,
+    error: Option<String>,
+    sso_verified: Option<String>,
+) -> Result<DevicePageData, AppError> {
     use super::context::*;
     let ctx = app_context()?;
     let session = session()?;
+    if sso_verified.is_some() && ctx.services.sso.is_some() {
+        // The approval-grant cookie is sent only under its own path, so the
+        // authorize-sso view lives there.
+        redirect_page(super::sso::AUTHORIZE_SSO_PAGE);
+        return Ok(DevicePageData::EnterCode { viewer: None, notice: None });
+    }
     let notice = error.as_deref().and_then(AppErrorCode::parse);
     let principal = signed_in(&ctx, &session).await?;
     let viewer = principal.as_ref().map(Viewer::from);
     let Some(raw) = user_code.filter(|c| !c.trim().is_empty()) else {
+        if let Some(outcome) = super::sso::take_outcome(&session).await? {
+            let viewer = Viewer { name: outcome.email.clone(), email: outcome.email };
+            let (approved, client_name, user_code) = (outcome.approved, outcome.client_name, outcome.user_code);
+            return Ok(DevicePageData::Decided { approved, client_name, user_code, viewer });
+        }
         return Ok(DevicePageData::EnterCode { viewer, notice });
     };
     use gatehouse_core::services::device_flow::ApprovalView;
     let request = match ctx.services.device_flows.approval_view(&raw, principal.as_ref()).await? {
         ApprovalView::Invalid => return Ok(DevicePageData::Invalid { viewer }),
-        ApprovalView::SignInRequired { user_code } => {
-            let signin_url = crate::navigation::signin_url(&format!("/device?user_code={}", user_code.display()));
+        ApprovalView::SignInRequired { user_code, client_name } => {
+            let shown = user_code.display();
+            let signin_url = crate::navigation::signin_url(&format!("/device?user_code={shown}"));
+            if let Some(sso) = &ctx.services.sso {
+                return Ok(DevicePageData::Choose {
+                    sso_url: format!("/v1/oauth/device/sso-initiate?user_code={shown}"),
+                    sso_name: sso.settings().display_name.clone(),
+                    user_code: shown,
+                    client_name,
+                    signin_url,
+                });
+            }
             leptos_axum::redirect(&signin_url);
             return Ok(DevicePageData::SignInRequired { signin_url });
         }
@@ -111,18 +152,15 @@ pub async fn load_device_page(user_code: Option<String>, error: Option<String>) 
         requester_user_agent: flow.requester_user_agent.map(|ua| ua.chars().take(200).collect()),
         requested_ago: ago(request.requested_ago),
         expires_in_minutes: (request.expires_in.num_seconds() + 59) / 60,
-        scopes: flow
-            .scopes
-            .iter()
-            .map(|s| ScopeView { name: s.clone(), description: gatehouse_core::scope::describe(s).to_owned() })
-            .collect(),
+        scopes: flow.scopes.iter().map(|s| ScopeView::of(s)).collect(),
         replaces_created_on: replaces.map(|t| t.created_at.format("%-d %B %Y").to_string()),
         notice,
     })))
 }
 
+/// "3 minutes ago", for how long ago a device asked.
 #[cfg(feature = "ssr")]
-fn ago(elapsed: chrono::Duration) -> String {
+pub(crate) fn ago(elapsed: chrono::Duration) -> String {
     let secs = elapsed.num_seconds().max(0);
     match secs {
         0..=59 => "less than a minute ago".to_owned(),

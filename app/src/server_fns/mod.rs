@@ -10,3 +10,4 @@ pub mod console;
 pub mod context;
 pub mod device;
 pub mod session;
+pub mod sso;

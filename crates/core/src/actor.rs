@@ -9,6 +9,8 @@ use uuid::Uuid;
 pub enum Actor {
     /// A person acting on their own things (approving, revoking their tokens).
     Account { email: String },
+    /// A person signed in at the external SSO provider (no account row).
+    External { email: String },
     /// An administrator acting through the console on someone else's things.
     Admin { email: String },
     /// An OAuth client (revoking its token, polling).
@@ -20,10 +22,11 @@ pub enum Actor {
 }
 
 impl Actor {
-    /// The stored kind: `account`, `admin`, `client`, `system` or `cli`.
+    /// The stored kind: `account`, `external`, `admin`, `client`, `system` or `cli`.
     pub fn kind(&self) -> &'static str {
         match self {
             Actor::Account { .. } => "account",
+            Actor::External { .. } => "external",
             Actor::Admin { .. } => "admin",
             Actor::Client { .. } => "client",
             Actor::System => "system",
@@ -34,7 +37,7 @@ impl Actor {
     /// The stored name: an email, a client id, or the kind for `system`/`cli`.
     pub fn name(&self) -> &str {
         match self {
-            Actor::Account { email } | Actor::Admin { email } => email,
+            Actor::Account { email } | Actor::External { email } | Actor::Admin { email } => email,
             Actor::Client { client_id } => client_id,
             Actor::System => "system",
             Actor::Cli => "cli",
@@ -45,6 +48,7 @@ impl Actor {
     pub fn from_stored(kind: &str, name: &str) -> Option<Self> {
         match kind {
             "account" => Some(Actor::Account { email: name.to_owned() }),
+            "external" => Some(Actor::External { email: name.to_owned() }),
             "admin" => Some(Actor::Admin { email: name.to_owned() }),
             "client" => Some(Actor::Client { client_id: name.to_owned() }),
             "system" => Some(Actor::System),

@@ -38,6 +38,103 @@ pub trait DeviceFlowStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// Short-lived records each used at most once, shared by every instance
+/// through the state store (in-process or Redis): the SSO sign-ins in
+/// progress and the approval grants not yet used. `take` is atomic, so of
+/// two racing callers exactly one gets the record.
+#[async_trait]
+pub trait SingleUseStore: Send + Sync {
+    /// Stores `value` under `key` from `now` until `until`; false, storing
+    /// nothing, when the key is already held.
+    async fn put(&self, key: &str, value: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// The value under `key`, leaving it in place.
+    async fn peek(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    /// Removes and returns the value under `key`.
+    async fn take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+}
+
+/// What a Gatehouse envelope is for; an envelope made for one purpose never
+/// verifies for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopePurpose {
+    /// The `state` of an SSO sign-in, sent through the identity provider.
+    SsoState,
+    /// The approval-grant cookie set after the SSO callback.
+    ApprovalGrant,
+}
+
+impl EnvelopePurpose {
+    /// The audience (`aud`) written into and required of the envelope.
+    pub fn audience(self) -> &'static str {
+        match self {
+            EnvelopePurpose::SsoState => "gatehouse:sso-state",
+            EnvelopePurpose::ApprovalGrant => "gatehouse:approval-grant",
+        }
+    }
+}
+
+/// Signs and verifies Gatehouse's own envelopes: HS256 compact JWS with the
+/// server secret. Verification checks the algorithm, signature and purpose;
+/// the use case checks `exp` against the injected clock.
+pub trait EnvelopeSigner: Send + Sync {
+    /// Signs `claims` (a JSON object) for `purpose`.
+    fn sign(&self, purpose: EnvelopePurpose, claims: serde_json::Value) -> Result<String, StoreError>;
+    /// The claims of a well-signed envelope for `purpose`; `None` for
+    /// anything else (another algorithm, a flipped byte, another purpose).
+    fn verify(&self, purpose: EnvelopePurpose, envelope: &str) -> Option<serde_json::Value>;
+}
+
+/// What Gatehouse asks the identity provider for when a sign-in starts.
+#[derive(Debug, Clone)]
+pub struct ProviderSignIn {
+    /// The signed SSO state envelope.
+    pub state: String,
+    pub nonce: String,
+    /// The PKCE verifier; only its S256 challenge goes into the URL.
+    pub pkce_verifier: SecretString,
+}
+
+/// An identity the provider vouched for in a verified ID token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderIdentity {
+    /// The provider's issuer (`iss`).
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+}
+
+/// Why the identity provider gave no identity.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Discovery, the key set or the token endpoint could not be reached or
+    /// answered nonsense.
+    #[error("identity provider unreachable: {0}")]
+    Unreachable(String),
+    /// The provider answered, but refused the code or sent an ID token that
+    /// failed verification (signature, issuer, audience, expiry, nonce).
+    #[error("identity provider assertion refused: {0}")]
+    Refused(String),
+}
+
+/// The external OpenID Connect provider, as a relying party sees it
+/// (authorization code + PKCE S256, discovery from the issuer).
+#[async_trait]
+pub trait IdentityProvider: Send + Sync {
+    /// The authorization endpoint URL that starts `sign_in` at the provider.
+    async fn authorization_url(&self, sign_in: &ProviderSignIn) -> Result<String, ProviderError>;
+    /// Exchanges `code` with the PKCE verifier and verifies the ID token
+    /// against the provider's key set and `nonce`, as of `now`.
+    async fn redeem_code(
+        &self,
+        code: &str,
+        pkce_verifier: &SecretString,
+        nonce: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderIdentity, ProviderError>;
+}
+
 /// What the token cache remembers about a token hash.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CachedLookup {
@@ -247,11 +344,13 @@ pub enum AuditKind {
     ClientDisabled,
     ClientEnabled,
     ClientSecretRotated,
+    SsoSignedIn,
+    SsoFailed,
 }
 
 impl AuditKind {
     /// Every kind, for parsing the stored name.
-    pub const ALL: [AuditKind; 17] = [
+    pub const ALL: [AuditKind; 19] = [
         AuditKind::DeviceApproved,
         AuditKind::DeviceDenied,
         AuditKind::DeviceRedeemed,
@@ -269,6 +368,8 @@ impl AuditKind {
         AuditKind::ClientDisabled,
         AuditKind::ClientEnabled,
         AuditKind::ClientSecretRotated,
+        AuditKind::SsoSignedIn,
+        AuditKind::SsoFailed,
     ];
 
     /// The kind with this stored name.
@@ -296,6 +397,8 @@ impl AuditKind {
             AuditKind::ClientDisabled => "client.disabled",
             AuditKind::ClientEnabled => "client.enabled",
             AuditKind::ClientSecretRotated => "client.secret_rotated",
+            AuditKind::SsoSignedIn => "sso.signed_in",
+            AuditKind::SsoFailed => "sso.failed",
         }
     }
 }

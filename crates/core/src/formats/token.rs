@@ -42,13 +42,14 @@ impl TokenKind {
     }
 
     /// The kind's scopes narrowed to those in `granted`: a row or a request
-    /// can only take scopes away, never add them. `full` covers every scope,
-    /// so an account token may be narrowed to, say, `apps:run`; a set that
-    /// still holds `full` is just `full`.
+    /// can only take scopes away, never add them. A grant of `full` means
+    /// "everything this subject may have", so it is the kind's whole set:
+    /// `full` for an account token, the external scopes (never `full`) for an
+    /// external one. An account token may be narrowed to, say, `apps:run`.
     pub fn narrow(self, granted: &[String]) -> Vec<String> {
         let allowed = self.scopes();
-        if granted.iter().any(|g| g == scope::FULL) && scope::covers(allowed, scope::FULL) {
-            return vec![scope::FULL.to_owned()];
+        if granted.iter().any(|g| g == scope::FULL) {
+            return allowed.iter().map(|s| (*s).to_owned()).collect();
         }
         granted.iter().filter(|g| scope::covers(allowed, g)).cloned().collect()
     }
@@ -165,7 +166,7 @@ mod tests {
         assert_eq!(TokenKind::Account.scopes(), &["full"]);
         assert_eq!(TokenKind::Account.narrow(&["full".into(), "apps:run".into()]), vec!["full"]);
         assert_eq!(TokenKind::Account.narrow(&["apps:run".into()]), vec!["apps:run"]);
-        assert!(TokenKind::External.narrow(&["full".into()]).is_empty());
+        assert_eq!(TokenKind::External.narrow(&["full".into()]), vec!["apps:run", "apps:read:permitted-external"]);
         assert_eq!(TokenKind::External.narrow(&["full".into(), "apps:run".into()]), vec!["apps:run"]);
         assert_eq!(TokenKind::External.subject_type(), "external_sso");
     }

@@ -70,7 +70,7 @@ pub enum ApprovalView {
     /// answer, so codes reveal nothing about other people.
     Invalid,
     /// A pending code, and nobody signed in.
-    SignInRequired { user_code: UserCode },
+    SignInRequired { user_code: UserCode, client_name: String },
     /// The signed-in person already decided this request.
     Decided { approved: bool, flow: Box<DeviceFlow> },
     /// A pending request the signed-in person may approve or deny.
@@ -256,7 +256,7 @@ impl DeviceFlowService {
         let pending = flow.status == FlowStatus::Pending && !flow.is_expired(now);
         let Some(account) = principal.and_then(|p| p.account()) else {
             return Ok(if pending {
-                ApprovalView::SignInRequired { user_code: flow.user_code }
+                ApprovalView::SignInRequired { user_code: flow.user_code, client_name: flow.client_name }
             } else {
                 ApprovalView::Invalid
             });

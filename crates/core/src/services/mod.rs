@@ -9,13 +9,14 @@ pub mod device_flow;
 mod recent;
 pub mod retention;
 pub mod revocation;
+pub mod sso;
 
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
-    AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, PasswordHasher,
-    TokenCache, TokenRepository,
+    AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, EnvelopeSigner,
+    IdentityProvider, PasswordHasher, SingleUseStore, TokenCache, TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ use std::sync::Arc;
 pub struct Ports {
     pub flows: Arc<dyn DeviceFlowStore>,
     pub token_cache: Arc<dyn TokenCache>,
+    pub single_use: Arc<dyn SingleUseStore>,
+    pub signer: Arc<dyn EnvelopeSigner>,
     pub accounts: Arc<dyn AccountRepository>,
     pub clients: Arc<dyn ClientRepository>,
     pub tokens: Arc<dyn TokenRepository>,
@@ -128,20 +131,32 @@ pub struct Services {
     pub bearer: bearer::BearerService,
     pub clients: clients::ClientService,
     pub retention: retention::RetentionService,
+    /// The external-SSO branch, when an issuer is configured.
+    pub sso: Option<sso::SsoService>,
     /// The adapters; edges and pages go through the use cases above, and
     /// tests reach these through `ports()` (feature `testing`).
     ports: Ports,
 }
 
 impl Services {
-    /// Wires the use cases over `ports`.
-    pub fn new(ports: Ports, settings: Settings) -> Self {
+    /// Wires the use cases over `ports`; the SSO branch is on when `sso`
+    /// names a provider.
+    pub fn new(
+        ports: Ports,
+        settings: Settings,
+        sso: Option<(sso::SsoSettings, Arc<dyn IdentityProvider>)>,
+    ) -> Self {
         let settings = Arc::new(settings);
         // One client service, so its short-lived cache is forgotten for every
         // user of it when a client changes.
         let clients = clients::ClientService::new(ports.clone());
+        let device_flows = device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone());
+        let sso = sso.map(|(sso_settings, provider)| {
+            sso::SsoService::new(ports.clone(), settings.clone(), sso_settings, provider, device_flows.clone())
+        });
         Self {
-            device_flows: device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone()),
+            device_flows,
+            sso,
             accounts: accounts::AccountService::new(ports.clone()),
             audit: audit::AuditService::new(ports.clone()),
             authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),

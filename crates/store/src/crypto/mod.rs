@@ -1,7 +1,12 @@
-//! Cryptographic adapters.
+//! Cryptographic adapters: passwords, randomness, Gatehouse's own envelopes,
+//! and the OpenID Connect relying party.
 
+mod envelopes;
+mod identity_provider;
 mod passwords;
 mod random;
 
+pub use envelopes::JwsEnvelopes;
+pub use identity_provider::{OidcProvider, OidcSettings};
 pub use passwords::Argon2Hasher;
 pub use random::OsRandom;

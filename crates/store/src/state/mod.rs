@@ -7,14 +7,16 @@ mod memory;
 mod memory_cache;
 mod redis;
 mod redis_cache;
+mod single_use;
 
 pub use self::memory::MemoryFlowStore;
 pub use self::memory_cache::MemoryTokenCache;
 pub use self::redis::RedisFlowStore;
 pub use self::redis_cache::RedisTokenCache;
+pub use self::single_use::{MemorySingleUse, RedisSingleUse};
 
 use crate::ConnectError;
-use gatehouse_core::ports::{DeviceFlowStore, TokenCache};
+use gatehouse_core::ports::{DeviceFlowStore, SingleUseStore, TokenCache};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ pub const INVALIDATION_HOLD: Duration = Duration::from_secs(120);
 pub struct StateStores {
     pub flows: Arc<dyn DeviceFlowStore>,
     pub token_cache: Arc<dyn TokenCache>,
+    pub single_use: Arc<dyn SingleUseStore>,
 }
 
 /// The URL schemes of a Redis server: TCP (`redis`), TLS (`rediss`), and a
@@ -46,11 +49,13 @@ pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<
         None => Ok(StateStores {
             flows: Arc::new(MemoryFlowStore::default()),
             token_cache: Arc::new(MemoryTokenCache::default()),
+            single_use: Arc::new(MemorySingleUse::default()),
         }),
         Some(url) if is_redis_url(url) => {
             let flows = RedisFlowStore::connect(url, key_prefix).await?;
             let token_cache = RedisTokenCache::new(flows.connection(), key_prefix);
-            Ok(StateStores { flows: Arc::new(flows), token_cache: Arc::new(token_cache) })
+            let single_use = RedisSingleUse::new(flows.connection(), key_prefix);
+            Ok(StateStores { flows: Arc::new(flows), token_cache: Arc::new(token_cache), single_use: Arc::new(single_use) })
         }
         Some(_) => Err(ConnectError::UnsupportedScheme("GATEHOUSE_REDIS_URL".into())),
     }

@@ -1,0 +1,94 @@
+//! The authorize-sso view (SPEC §6).
+
+use super::device::RequestSummary;
+use crate::components::Notice;
+use crate::error::AppErrorCode;
+use crate::server_fns::sso::{ApprovalContextView, ApproveExternal, DenyExternal, approval_context};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// `/v1/oauth/device/authorize-sso`: the authorize view for a person who
+/// signed in at the SSO provider. Everything on it comes from the
+/// approval-grant cookie through `approval-context`, never from the URL.
+#[component]
+pub fn AuthorizeSsoPage() -> impl IntoView {
+    let query = use_query_map();
+    let notice = move || query.read().get("error").as_deref().and_then(AppErrorCode::parse);
+    let approve = ServerAction::<ApproveExternal>::new();
+    let deny = ServerAction::<DenyExternal>::new();
+    let context = Resource::new_blocking(|| (), |_| approval_context());
+    view! {
+        <Title text="Approve a device · Gatehouse"/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match context.await {
+                    Ok(context) => authorize_sso_view(context, notice(), approve, deny).into_any(),
+                    Err(err) => ended_view(notice().unwrap_or(err.error)).into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The grant is missing, used or expired: say so and where to go.
+fn ended_view(code: AppErrorCode) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="ended-title">
+            <h1 id="ended-title">"This approval is no longer open"</h1>
+            <Notice code=code/>
+            <p>"Nothing was approved from this page. To approve the device, enter its code again."</p>
+            <p><a class="button primary" href="/device">"Enter a code"</a></p>
+        </section>
+    }
+}
+
+fn authorize_sso_view(
+    context: ApprovalContextView,
+    notice: Option<AppErrorCode>,
+    approve: ServerAction<ApproveExternal>,
+    deny: ServerAction<DenyExternal>,
+) -> impl IntoView {
+    let (code_a, csrf_a) = (context.user_code.clone(), context.csrf_token.clone());
+    let (code_d, csrf_d) = (context.user_code.clone(), context.csrf_token.clone());
+    let who = context.subject_name.clone().unwrap_or_else(|| context.subject_email.clone());
+    view! {
+        <section class="card authorize" aria-labelledby="authorize-title">
+            <h1 id="authorize-title">"Allow "<span class="client-name">{context.client_name.clone()}</span>" to sign in as you?"</h1>
+            <p class="signed-in">
+                "Signed in as "<strong>{who}</strong>" ("{context.subject_email.clone()}") through "
+                <span class="issuer">{context.subject_issuer.clone()}</span>". "
+                <a href="/device">"Not you? Start again"</a>
+            </p>
+            {notice.map(|code| view! { <Notice code=code/> })}
+            <RequestSummary
+                user_code=context.user_code
+                client_name=context.client_name
+                client_id=context.client_id
+                device_label=context.device_label
+                requester_ip=context.requester_ip
+                requested_ago=context.requested_ago
+                requester_user_agent=context.requester_user_agent
+                scopes=context.scopes
+                replaces_created_on=context.replaces_created_on
+            />
+            <p class="muted">"You have five minutes to decide; after that, sign in again."</p>
+            <div class="actions">
+                <ActionForm action=approve>
+                    <input type="hidden" name="user_code" value=code_a/>
+                    <input type="hidden" name="csrf_token" value=csrf_a/>
+                    <button type="submit" class="button primary">"Approve"</button>
+                </ActionForm>
+                <ActionForm action=deny>
+                    <input type="hidden" name="user_code" value=code_d/>
+                    <input type="hidden" name="csrf_token" value=csrf_d/>
+                    <button type="submit" class="button secondary">"Deny"</button>
+                </ActionForm>
+            </div>
+            <p class="warning">
+                "Only approve if you started this sign-in yourself, just now. Never approve a code someone else sent you."
+            </p>
+        </section>
+    }
+}

@@ -1,0 +1,92 @@
+//! Gatehouse's own envelopes (the SSO state and the approval-grant cookie):
+//! HS256 compact JWS with the server secret, through `jsonwebtoken`.
+//!
+//! Verification accepts exactly HS256 (so `alg: none`, HS512 or an RS256
+//! "signed" with the secret as a public key all fail), requires the
+//! purpose's audience, and leaves `exp` to the use case, which checks it
+//! against the injected clock with a small leeway.
+
+use gatehouse_core::StoreError;
+use gatehouse_core::ports::{EnvelopePurpose, EnvelopeSigner};
+use gatehouse_core::secret::SecretString;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+
+/// Signs and verifies envelopes with the server secret.
+pub struct JwsEnvelopes {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl JwsEnvelopes {
+    /// Envelopes keyed by the server secret (at least 32 bytes; checked at startup).
+    pub fn new(secret: &SecretString) -> Self {
+        let bytes = secret.expose().as_bytes();
+        Self { encoding: EncodingKey::from_secret(bytes), decoding: DecodingKey::from_secret(bytes) }
+    }
+}
+
+impl EnvelopeSigner for JwsEnvelopes {
+    fn sign(&self, purpose: EnvelopePurpose, mut claims: serde_json::Value) -> Result<String, StoreError> {
+        let object = claims.as_object_mut().ok_or_else(|| StoreError("envelope claims must be an object".into()))?;
+        object.insert("aud".into(), purpose.audience().into());
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(StoreError::from_err)
+    }
+
+    fn verify(&self, purpose: EnvelopePurpose, envelope: &str) -> Option<serde_json::Value> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_audience(&[purpose.audience()]);
+        validation.set_required_spec_claims(&["exp", "aud"]);
+        // `exp` is checked by the use case against the injected clock.
+        validation.validate_exp = false;
+        match jsonwebtoken::decode::<serde_json::Value>(envelope, &self.decoding, &validation) {
+            Ok(data) => Some(data.claims),
+            Err(err) => {
+                tracing::debug!(error = %err, purpose = purpose.audience(), "envelope refused");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelopes() -> JwsEnvelopes {
+        JwsEnvelopes::new(&SecretString::new("k".repeat(32)))
+    }
+
+    #[test]
+    fn round_trips_for_its_purpose_only() -> Result<(), StoreError> {
+        let signed = envelopes().sign(EnvelopePurpose::SsoState, json!({"jti": "a", "exp": 1}))?;
+        let claims = envelopes().verify(EnvelopePurpose::SsoState, &signed);
+        assert_eq!(claims.and_then(|c| c["jti"].as_str().map(str::to_owned)).as_deref(), Some("a"));
+        assert!(envelopes().verify(EnvelopePurpose::ApprovalGrant, &signed).is_none());
+        let other = JwsEnvelopes::new(&SecretString::new("j".repeat(32)));
+        assert!(other.verify(EnvelopePurpose::SsoState, &signed).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_other_algorithms() -> Result<(), StoreError> {
+        let key = EncodingKey::from_secret("k".repeat(32).as_bytes());
+        let claims = json!({"jti": "a", "exp": 1, "aud": "gatehouse:sso-state"});
+        let hs512 = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &key).map_err(StoreError::from_err)?;
+        assert!(envelopes().verify(EnvelopePurpose::SsoState, &hs512).is_none());
+        // alg: none, with an empty signature.
+        let none = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none","typ":"JWT"}"#),
+            b64(claims.to_string().as_bytes())
+        );
+        assert!(envelopes().verify(EnvelopePurpose::SsoState, &none).is_none());
+        Ok(())
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+}

@@ -1,0 +1,195 @@
+//! The OpenID Connect relying party, through `openidconnect`: discovery from
+//! the issuer (RFC 8414 / OpenID Discovery), authorization code + PKCE S256,
+//! and ID-token verification against the provider's key set (signature,
+//! `iss`, `aud`/`azp`, `exp` against the injected clock, nonce).
+//!
+//! The provider's metadata and key set are cached for `METADATA_TTL` and
+//! fetched again when an ID token names a key the set does not hold (key
+//! rotation), at most once per `KEY_REFRESH_GAP`. Nothing is fetched at
+//! startup: an unreachable provider only makes sign-ins fail until it is back.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_core::ports::{IdentityProvider, ProviderError, ProviderIdentity, ProviderSignIn};
+use gatehouse_core::secret::SecretString;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, JsonWebKeySet, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    TokenResponse, reqwest,
+};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// How long discovered metadata and keys are trusted before fetching again.
+pub const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// The shortest gap between two key-set fetches caused by unknown keys, so
+/// tokens naming made-up keys cannot make Gatehouse hammer the provider.
+const KEY_REFRESH_GAP: Duration = Duration::from_secs(10);
+/// How long one request to the provider may take.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How Gatehouse is registered at the provider.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    /// `None`: a public client using PKCE alone; else `client_secret_basic`.
+    pub client_secret: Option<SecretString>,
+    /// Public URL + `/v1/device/sso-complete`.
+    pub redirect_uri: String,
+}
+
+struct Discovered {
+    metadata: CoreProviderMetadata,
+    fetched_at: Instant,
+    keys_fetched_at: Instant,
+}
+
+/// The external provider, discovered lazily and cached.
+pub struct OidcProvider {
+    settings: OidcSettings,
+    issuer: IssuerUrl,
+    redirect: RedirectUrl,
+    http: reqwest::Client,
+    cache: Mutex<Option<Discovered>>,
+}
+
+impl OidcProvider {
+    /// A provider for `settings`; an invalid URL names its setting.
+    pub fn new(settings: OidcSettings) -> Result<Self, String> {
+        let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| format!("GATEHOUSE_SSO_ISSUER: {e}"))?;
+        let redirect = RedirectUrl::new(settings.redirect_uri.clone()).map_err(|e| format!("GATEHOUSE_PUBLIC_URL: {e}"))?;
+        let http = reqwest::Client::builder()
+            // Following redirects would open the relying party to SSRF.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(PROVIDER_TIMEOUT)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for SSO: {e}"))?;
+        Ok(Self { settings, issuer, redirect, http, cache: Mutex::new(None) })
+    }
+
+    /// The cached metadata, discovered again when missing or stale.
+    async fn metadata(&self) -> Result<CoreProviderMetadata, ProviderError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(found) = cache.as_ref().filter(|d| d.fetched_at.elapsed() < METADATA_TTL) {
+            return Ok(found.metadata.clone());
+        }
+        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+            .await
+            .map_err(|e| ProviderError::Unreachable(format!("discovery: {e}")))?;
+        let now = Instant::now();
+        *cache = Some(Discovered { metadata: metadata.clone(), fetched_at: now, keys_fetched_at: now });
+        Ok(metadata)
+    }
+
+    /// Fetches the key set again (a token named a key it lacks); `None` when
+    /// a fetch happened too recently to try another.
+    async fn refresh_keys(&self) -> Result<Option<CoreProviderMetadata>, ProviderError> {
+        let mut cache = self.cache.lock().await;
+        let Some(found) = cache.as_mut() else {
+            return Ok(None);
+        };
+        if found.keys_fetched_at.elapsed() < KEY_REFRESH_GAP {
+            return Ok(None);
+        }
+        let keys = JsonWebKeySet::fetch_async(found.metadata.jwks_uri(), &self.http)
+            .await
+            .map_err(|e| ProviderError::Unreachable(format!("key set: {e}")))?;
+        found.metadata = found.metadata.clone().set_jwks(keys);
+        found.keys_fetched_at = Instant::now();
+        Ok(Some(found.metadata.clone()))
+    }
+
+    fn client(&self, metadata: CoreProviderMetadata) -> openidconnect::core::CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    > {
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            self.settings.client_secret.as_ref().map(|s| ClientSecret::new(s.expose().to_owned())),
+        )
+        .set_redirect_uri(self.redirect.clone())
+    }
+
+    /// Verifies the ID token of a token response with `metadata`'s keys.
+    fn verify(
+        &self,
+        metadata: CoreProviderMetadata,
+        id_token: &openidconnect::core::CoreIdToken,
+        nonce: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderIdentity, ClaimsVerificationError> {
+        let client = self.client(metadata);
+        let verifier = client.id_token_verifier().set_time_fn(move || now);
+        let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_owned()))?;
+        Ok(ProviderIdentity {
+            issuer: claims.issuer().as_str().to_owned(),
+            subject: claims.subject().as_str().to_owned(),
+            email: claims.email().map(|e| e.as_str().to_owned()),
+            email_verified: claims.email_verified(),
+            name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+        })
+    }
+}
+
+#[async_trait]
+impl IdentityProvider for OidcProvider {
+    async fn authorization_url(&self, sign_in: &ProviderSignIn) -> Result<String, ProviderError> {
+        let client = self.client(self.metadata().await?);
+        let verifier = PkceCodeVerifier::new(sign_in.pkce_verifier.expose().to_owned());
+        let state = sign_in.state.clone();
+        let nonce = sign_in.nonce.clone();
+        let (url, _, _) = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(state), move || {
+                Nonce::new(nonce)
+            })
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier))
+            .url();
+        Ok(url.to_string())
+    }
+
+    async fn redeem_code(
+        &self,
+        code: &str,
+        pkce_verifier: &SecretString,
+        nonce: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderIdentity, ProviderError> {
+        let metadata = self.metadata().await?;
+        let client = self.client(metadata.clone());
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| ProviderError::Unreachable(format!("provider has no token endpoint: {e}")))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.expose().to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::ServerResponse(refusal) => {
+                    ProviderError::Refused(format!("token endpoint refused the code: {}", refusal.error()))
+                }
+                RequestTokenError::Request(e) => ProviderError::Unreachable(format!("token endpoint: {e}")),
+                other => ProviderError::Refused(format!("token endpoint: {other}")),
+            })?;
+        let id_token =
+            response.id_token().ok_or_else(|| ProviderError::Refused("the token response holds no ID token".into()))?;
+        match self.verify(metadata, id_token, nonce, now) {
+            Ok(identity) => Ok(identity),
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+                // Perhaps the provider rotated its keys: fetch them once more.
+                let Some(fresh) = self.refresh_keys().await? else {
+                    return Err(ProviderError::Refused("the ID token names an unknown key".into()));
+                };
+                self.verify(fresh, id_token, nonce, now).map_err(|e| ProviderError::Refused(format!("ID token: {e}")))
+            }
+            Err(e) => Err(ProviderError::Refused(format!("ID token: {e}"))),
+        }
+    }
+}
