@@ -19,5 +19,8 @@ mod pages;
 mod races;
 mod retention;
 mod security;
+mod sso;
+mod sso_keys;
+mod sso_provider;
 mod stock_client;
 mod token_management;

@@ -50,6 +50,7 @@ pub struct ApprovalContextView {
 #[server(prefix = "/v1/oauth/device", endpoint = "approval-context", input = leptos::server_fn::codec::GetUrl)]
 pub async fn approval_context() -> Result<ApprovalContextView, AppError> {
     use super::context::*;
+    no_store();
     let ctx = app_context()?;
     let sso = sso_branch(&ctx)?;
     let grant = grant_cookie(&ctx);
@@ -114,6 +115,7 @@ async fn decide_external(
 ) -> Result<ExternalDecision, AppError> {
     use super::context::*;
     use gatehouse_core::services::device_flow::DecisionKind;
+    no_store();
     let ctx = app_context()?;
     let sso = sso_branch(&ctx)?;
     let grant = grant_cookie(&ctx);
@@ -154,6 +156,15 @@ pub async fn take_outcome(session: &tower_sessions::Session) -> Result<Option<Ss
 #[cfg(feature = "ssr")]
 fn sso_branch(ctx: &super::context::AppContext) -> Result<gatehouse_core::services::sso::SsoService, AppError> {
     ctx.services.sso.clone().ok_or_else(|| answer(AppError::new(AppErrorCode::NotFound)))
+}
+
+/// The grant's answers name a person and carry a CSRF token: never stored.
+#[cfg(feature = "ssr")]
+fn no_store() {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+        response.insert_header(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
+    }
 }
 
 /// Sets the error's status on the response (for scripts and page renders).

@@ -43,7 +43,8 @@ pub struct OidcSettings {
 struct Discovered {
     metadata: CoreProviderMetadata,
     fetched_at: Instant,
-    keys_fetched_at: Instant,
+    /// The last fetch of the key set caused by an unknown key.
+    last_key_refresh: Option<Instant>,
 }
 
 /// The external provider, discovered lazily and cached.
@@ -78,8 +79,7 @@ impl OidcProvider {
         let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|e| ProviderError::Unreachable(format!("discovery: {e}")))?;
-        let now = Instant::now();
-        *cache = Some(Discovered { metadata: metadata.clone(), fetched_at: now, keys_fetched_at: now });
+        *cache = Some(Discovered { metadata: metadata.clone(), fetched_at: Instant::now(), last_key_refresh: None });
         Ok(metadata)
     }
 
@@ -90,14 +90,14 @@ impl OidcProvider {
         let Some(found) = cache.as_mut() else {
             return Ok(None);
         };
-        if found.keys_fetched_at.elapsed() < KEY_REFRESH_GAP {
+        if found.last_key_refresh.is_some_and(|at| at.elapsed() < KEY_REFRESH_GAP) {
             return Ok(None);
         }
         let keys = JsonWebKeySet::fetch_async(found.metadata.jwks_uri(), &self.http)
             .await
             .map_err(|e| ProviderError::Unreachable(format!("key set: {e}")))?;
         found.metadata = found.metadata.clone().set_jwks(keys);
-        found.keys_fetched_at = Instant::now();
+        found.last_key_refresh = Some(Instant::now());
         Ok(Some(found.metadata.clone()))
     }
 

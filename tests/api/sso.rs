@@ -1,0 +1,519 @@
+//! The external-SSO branch (SPEC §2.2) against a real (in-process) OpenID
+//! provider: the whole path, and every refusal leaving the flow pending and
+//! setting no cookie.
+
+use crate::helpers::{Backend, TestApp, expect_oauth_error, spawn_app, spawn_app_with};
+use crate::on_both_backends;
+use crate::sso_provider::{CLIENT_ID, Spoil, TestProvider};
+use base64::Engine;
+use gatehouse::config::SsoConfig;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
+async fn sso_app(backend: Backend, provider_issuer: &str, domains: &[&str]) -> TestApp {
+    let issuer = provider_issuer.to_owned();
+    let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
+    spawn_app_with(backend, move |config| {
+        config.sso = Some(SsoConfig {
+            issuer,
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: None,
+            display_name: "Test SSO".to_owned(),
+            allowed_email_domains: domains,
+        });
+    })
+    .await
+}
+
+/// A started sign-in: the provider URL Gatehouse redirected to, and the
+/// state envelope in it.
+struct Initiated {
+    authorize_url: String,
+    state: String,
+}
+
+async fn initiate(app: &TestApp, user_code: &str) -> Initiated {
+    let response = app
+        .browser
+        .get(app.url(&format!("/v1/oauth/device/sso-initiate?user_code={user_code}")))
+        .send()
+        .await
+        .expect("initiate");
+    assert_eq!(response.status(), 302);
+    let authorize_url = response.headers()["location"].to_str().expect("location").to_owned();
+    let url = url::Url::parse(&authorize_url).expect("url");
+    let state = url.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).expect("state");
+    Initiated { authorize_url, state }
+}
+
+async fn complete(app: &TestApp, query: &[(&str, &str)]) -> reqwest::Response {
+    app.browser.get(app.url("/v1/device/sso-complete")).query(query).send().await.expect("complete")
+}
+
+/// Initiates and completes a good sign-in for `user_code`.
+async fn signed_in(app: &TestApp, provider: &TestProvider, user_code: &str) {
+    let started = initiate(app, user_code).await;
+    let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
+    let response = complete(app, &[("state", &started.state), ("code", &code)]).await;
+    assert_eq!(response.status(), 302, "{:?}", response.text().await);
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect()
+}
+
+async fn still_pending(app: &TestApp, user_code: &str) {
+    let lookup: Value = app
+        .device
+        .get(app.url(&format!("/v1/oauth/device/lookup?user_code={user_code}")))
+        .send()
+        .await
+        .expect("lookup")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(lookup["valid"], true, "the flow must stay pending");
+}
+
+/// A refusal of the callback: the status and code, the flow left pending,
+/// and no approval-grant cookie.
+async fn refused(app: &TestApp, response: reqwest::Response, status: u16, error: &str, user_code: &str) {
+    assert!(
+        !set_cookies(&response).iter().any(|c| c.contains("approval_grant")),
+        "{error}: no approval-grant cookie on a refusal"
+    );
+    expect_oauth_error(response, status, error).await;
+    still_pending(app, user_code).await;
+}
+
+/// A server function's refusal: status, JSON body with the code, never cached.
+async fn expect_app_error(response: reqwest::Response, status: u16, error: &str) {
+    assert_eq!(response.status(), status, "status for {error}");
+    assert_eq!(response.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]), "{error}");
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(body["error"], error, "{body}");
+}
+
+async fn sso_paths_answer_404_without_an_issuer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    for path in [
+        format!("/v1/oauth/device/sso-initiate?user_code={user_code}"),
+        "/v1/device/sso-complete?state=x&code=y".to_owned(),
+        "/v1/oauth/device/approval-context".to_owned(),
+    ] {
+        let response = app.browser.get(app.url(&path)).send().await.expect("request");
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    let response = app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", "x")]).await;
+    assert_eq!(response.status(), 404);
+    // And the device page offers no SSO choice: it goes straight to sign-in.
+    let page = app
+        .browser
+        .get(app.url(&format!("/device?user_code={user_code}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 302);
+    assert!(page.headers()["location"].to_str().expect("location").starts_with("/signin"));
+}
+
+async fn the_whole_sso_path_mints_an_external_token(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &["sso.example"]).await;
+    let flow = app.start_flow(&[("device_label", "sams-laptop")]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+
+    // The chooser: account or SSO.
+    let chooser = app.page_html(&format!("/device?user_code={user_code}")).await;
+    assert!(chooser.contains("Continue with Test SSO"), "{chooser}");
+    assert!(chooser.contains("Continue with a Gatehouse account"));
+
+    // Initiate: to the provider with code + PKCE S256 + nonce, the browser bound by a cookie.
+    let response = app
+        .browser
+        .get(app.url(&format!("/v1/oauth/device/sso-initiate?user_code={user_code}")))
+        .send()
+        .await
+        .expect("initiate");
+    assert_eq!(response.status(), 302);
+    let binding = set_cookies(&response).join("\n");
+    assert!(binding.contains("gatehouse_sso_binding="), "{binding}");
+    assert!(binding.contains("HttpOnly") && binding.contains("SameSite=Lax") && binding.contains("Path=/v1/device/sso-complete"));
+    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    let url = url::Url::parse(&location).expect("url");
+    let params: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert!(location.starts_with(&format!("{}/authorize?", provider.issuer)));
+    assert_eq!(params["response_type"], "code");
+    assert_eq!(params["client_id"], CLIENT_ID);
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["redirect_uri"], app.url("/v1/device/sso-complete"));
+    let scopes: Vec<&str> = params["scope"].split(' ').collect();
+    for scope in ["openid", "email", "profile"] {
+        assert!(scopes.contains(&scope), "{scopes:?}");
+    }
+    assert!(!params.contains_key("code_verifier"));
+    assert!(params["nonce"].len() >= 32);
+
+    // The provider signs Sam in; the callback sets the approval grant.
+    let code = provider.sign_in(&location, Spoil::default(), app.clock_now());
+    let response = complete(&app, &[("state", &params["state"]), ("code", &code)]).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["location"], "/device?sso_verified=1");
+    let cookies = set_cookies(&response).join("\n");
+    let grant = cookies.lines().find(|c| c.starts_with("gatehouse_approval_grant=")).expect("grant cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/v1/oauth/device", "Max-Age=300"] {
+        assert!(grant.contains(attribute), "{grant}");
+    }
+
+    // /device?sso_verified=1 → the authorize-sso view, filled from the cookie.
+    let page = app.browser.get(app.url("/device?sso_verified=1")).send().await.expect("page");
+    assert_eq!(page.status(), 302);
+    assert_eq!(page.headers()["location"], "/v1/oauth/device/authorize-sso");
+    let html = app.page_html("/v1/oauth/device/authorize-sso").await;
+    for shown in ["sam@sso.example", &provider.issuer, "Gatehouse CLI", "sams-laptop", "Run apps you have access to", user_code] {
+        assert!(html.contains(shown), "the view shows {shown}: {html}");
+    }
+    let context: Value =
+        app.browser.get(app.url("/v1/oauth/device/approval-context")).send().await.expect("context").json().await.expect("json");
+    assert_eq!(context["subject_email"], "sam@sso.example");
+    assert_eq!(context["subject_issuer"], provider.issuer);
+    assert_eq!(context["user_code"], user_code);
+    let csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
+
+    // Approve (once), then the device redeems a gthe_ token.
+    let approved = app
+        .browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", &csrf)])
+        .await;
+    assert_eq!(approved.status(), 200);
+    assert!(set_cookies(&approved).iter().any(|c| c.starts_with("gatehouse_approval_grant=;") && c.contains("Max-Age=0")));
+    assert_eq!(approved.json::<Value>().await.expect("json")["status"], "approved");
+    let replay = app
+        .browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", &csrf)])
+        .await;
+    assert!(matches!(replay.status().as_u16(), 401), "a spent grant is refused");
+
+    let (status, token) = app.poll(flow["device_code"].as_str().expect("device code")).await;
+    assert_eq!(status, 200, "{token}");
+    let access_token = token["access_token"].as_str().expect("token");
+    assert!(access_token.starts_with("gthe_"));
+    assert_eq!(token["subject_type"], "external_sso");
+    assert_eq!(token["subject_email"], "sam@sso.example");
+    assert_eq!(token["subject_issuer"], provider.issuer);
+    assert_eq!(token["account"], Value::Null);
+    assert_eq!(token["scope"], "apps:run apps:read:permitted-external");
+    let me: Value = app.me(access_token).await.json().await.expect("json");
+    assert_eq!(me["subject_type"], "external_sso");
+    assert_eq!(me["subject_email"], "sam@sso.example");
+
+    // The result page, once; the audit log has the sign-in and the approval.
+    let result = app.page_html("/device").await;
+    assert!(result.contains("Approved"), "{result}");
+    let kinds: Vec<String> =
+        app.services.ports().audit.recent(20).await.expect("audit").iter().map(|e| e.kind.as_str().to_owned()).collect();
+    for kind in ["sso.signed_in", "device.approved", "device.redeemed"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kinds:?}");
+    }
+}
+
+async fn an_sso_deny_denies(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    signed_in(&app, &provider, user_code).await;
+    let context: Value =
+        app.browser.get(app.url("/v1/oauth/device/approval-context")).send().await.expect("context").json().await.expect("json");
+    let csrf = context["csrf_token"].as_str().expect("csrf");
+    // With JavaScript off: a redirect to the result page.
+    let location = app
+        .plain_form_post("/v1/oauth/device/deny-external", &[("user_code", user_code), ("csrf_token", csrf)])
+        .await;
+    assert_eq!(location, "/device");
+    assert!(app.page_html("/device").await.contains("Denied"));
+    let (status, body) = app.poll(flow["device_code"].as_str().expect("device code")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")));
+}
+
+/// Re-signs (or mangles) the claims of a real state envelope.
+fn forge(state: &str, header: Header, key: &EncodingKey, change: impl FnOnce(&mut Value)) -> String {
+    let payload = state.split('.').nth(1).expect("payload");
+    let mut claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64"))
+            .expect("claims");
+    change(&mut claims);
+    jsonwebtoken::encode(&header, &claims, key).expect("sign")
+}
+
+async fn bad_state_envelopes_are_refused(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    let secret = EncodingKey::from_secret(SECRET.as_bytes());
+    let rsa = EncodingKey::from_rsa_der(
+        &base64::engine::general_purpose::STANDARD.decode(crate::sso_keys::KEY_A_DER_B64).expect("key"),
+    );
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+
+    type Mangle = Box<dyn Fn(&str) -> String>;
+    let cases: Vec<(&str, Mangle)> = vec![
+        ("a flipped byte", Box::new(|s: &str| {
+            let mut bytes = s.as_bytes().to_vec();
+            let at = s.find('.').expect("dot") + 5;
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(bytes).expect("utf8")
+        })),
+        ("alg none", Box::new(move |s: &str| {
+            let payload = s.split('.').nth(1).expect("payload").to_owned();
+            format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "JWT"})))
+        })),
+        ("HS512", Box::new({
+            let secret = secret.clone();
+            move |s: &str| forge(s, Header::new(Algorithm::HS512), &secret, |_| {})
+        })),
+        ("a forged RS256", Box::new({
+            let rsa = rsa.clone();
+            move |s: &str| forge(s, Header::new(Algorithm::RS256), &rsa, |_| {})
+        })),
+        ("an expired exp", Box::new({
+            let secret = secret.clone();
+            move |s: &str| forge(s, Header::new(Algorithm::HS256), &secret, |c| c["exp"] = json!(c["iat"].as_i64().unwrap_or(0) - 60))
+        })),
+    ];
+    for (case, mangle) in cases {
+        let started = initiate(&app, user_code).await;
+        let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
+        let response = complete(&app, &[("state", &mangle(&started.state)), ("code", &code)]).await;
+        eprintln!("case: {case}");
+        refused(&app, response, 400, "invalid_sso_state", user_code).await;
+    }
+
+    // A replayed jti: the first use spends it.
+    let started = initiate(&app, user_code).await;
+    let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
+    let first = complete(&app, &[("state", &started.state), ("code", &code)]).await;
+    assert_eq!(first.status(), 302);
+    let again = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
+    let response = complete(&app, &[("state", &started.state), ("code", &again)]).await;
+    refused(&app, response, 400, "invalid_sso_state", user_code).await;
+
+    // Another browser (no binding cookie) cannot finish this browser's sign-in.
+    let started = initiate(&app, user_code).await;
+    let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
+    let response = app
+        .device
+        .get(app.url("/v1/device/sso-complete"))
+        .query(&[("state", started.state.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .expect("complete");
+    refused(&app, response, 400, "invalid_sso_state", user_code).await;
+}
+
+async fn bad_id_tokens_are_refused(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &["sso.example"]).await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    let cases = [
+        ("a wrong aud", Spoil { aud: Some("someone-else".into()), ..Default::default() }),
+        ("a wrong iss", Spoil { iss: Some("https://evil.example".into()), ..Default::default() }),
+        ("expired", Spoil { expired_by: Some(120), ..Default::default() }),
+        ("a wrong nonce", Spoil { nonce: Some("not-the-nonce".into()), ..Default::default() }),
+        ("a key not in the key set", Spoil { unknown_key: true, ..Default::default() }),
+        ("a forged signature", Spoil { wrong_signature: true, ..Default::default() }),
+        ("an unverified email", Spoil { email_verified: Some(false), ..Default::default() }),
+        ("no email", Spoil { email: Some(None), ..Default::default() }),
+        ("an email outside the allowed domains", Spoil { email: Some(Some("sam@other.example".into())), ..Default::default() }),
+    ];
+    for (case, spoil) in cases {
+        eprintln!("case: {case}");
+        let started = initiate(&app, user_code).await;
+        let code = provider.sign_in(&started.authorize_url, spoil, app.clock_now());
+        let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
+        refused(&app, response, 400, "invalid_sso_assertion", user_code).await;
+    }
+    let failures = app.services.ports().audit.recent(50).await.expect("audit");
+    let reasons: Vec<String> = failures
+        .iter()
+        .filter(|e| e.kind.as_str() == "sso.failed")
+        .filter_map(|e| e.details["reason"].as_str().map(str::to_owned))
+        .collect();
+    for reason in ["id_token_rejected", "email_not_verified", "no_email", "email_domain_not_allowed"] {
+        assert!(reasons.iter().any(|r| r == reason), "{reasons:?}");
+    }
+}
+
+async fn a_rotated_provider_key_is_fetched_again(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    // Discovery (and the key set with only `a`) happens at the first initiate.
+    let started = initiate(&app, user_code).await;
+    provider.rotate_keys();
+    let code = provider.sign_in(&started.authorize_url, Spoil { unknown_key: true, ..Default::default() }, app.clock_now());
+    let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
+    assert_eq!(response.status(), 302, "an ID token signed with the new key verifies after one fetch");
+}
+
+async fn the_provider_cancelling_or_failing_leaves_the_flow_pending(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+
+    // error=access_denied on the callback: a page for the browser.
+    let started = initiate(&app, user_code).await;
+    let response = app
+        .browser
+        .get(app.url("/v1/device/sso-complete"))
+        .header("accept", "text/html")
+        .query(&[("state", started.state.as_str()), ("error", "access_denied")])
+        .send()
+        .await
+        .expect("complete");
+    assert_eq!(response.status(), 400);
+    assert!(response.headers()["content-type"].to_str().expect("type").starts_with("text/html"));
+    let page = response.text().await.expect("html");
+    assert!(page.contains("Sign-in cancelled") && page.contains("/device"), "{page}");
+    still_pending(&app, user_code).await;
+
+    // An unknown code at initiate.
+    let response =
+        app.device.get(app.url("/v1/oauth/device/sso-initiate?user_code=BCDF-GHJK")).send().await.expect("initiate");
+    expect_oauth_error(response, 400, "invalid_user_code").await;
+
+    // The flow decided elsewhere between initiate and callback.
+    let other = app.start_flow(&[]).await;
+    let other_code = other["user_code"].as_str().expect("code");
+    let started = initiate(&app, other_code).await;
+    let ada = app.ada().await;
+    app.approve(other_code, &ada).await;
+    let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
+    let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
+    expect_oauth_error(response, 409, "user_code_not_pending").await;
+}
+
+async fn an_unreachable_provider_is_a_502(backend: Backend) {
+    // A port nothing listens on.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let issuer = format!("http://127.0.0.1:{}", closed.local_addr().expect("addr").port());
+    drop(closed);
+    let app = sso_app(backend, &issuer, &[]).await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    let response = app
+        .browser
+        .get(app.url(&format!("/v1/oauth/device/sso-initiate?user_code={user_code}")))
+        .send()
+        .await
+        .expect("initiate");
+    assert!(set_cookies(&response).is_empty());
+    expect_oauth_error(response, 502, "sso_initiate_failed").await;
+    let page = app
+        .browser
+        .get(app.url(&format!("/v1/oauth/device/sso-initiate?user_code={user_code}")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("initiate");
+    assert_eq!(page.status(), 502);
+    assert!(page.text().await.expect("html").contains("could not be reached"));
+    still_pending(&app, user_code).await;
+}
+
+async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let first = app.start_flow(&[]).await;
+    let first_code = first["user_code"].as_str().expect("code");
+    let second = app.start_flow(&[]).await;
+    let second_code = second["user_code"].as_str().expect("code");
+
+    // No cookie at all.
+    let response = app.device.get(app.url("/v1/oauth/device/approval-context")).send().await.expect("context");
+    expect_app_error(response, 401, "no_session").await;
+    let response = app
+        .device
+        .post(app.url("/v1/oauth/device/approve-external"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("user_code", first_code), ("csrf_token", "x")])
+        .send()
+        .await
+        .expect("approve");
+    expect_app_error(response, 401, "invalid_session").await;
+
+    signed_in(&app, &provider, first_code).await;
+    let context: Value =
+        app.browser.get(app.url("/v1/oauth/device/approval-context")).send().await.expect("context").json().await.expect("json");
+    let csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
+
+    // A wrong CSRF token, and the grant used for another flow.
+    let response = app
+        .browser_post("/v1/oauth/device/approve-external", &[("user_code", first_code), ("csrf_token", "wrong")])
+        .await;
+    expect_app_error(response, 403, "csrf_mismatch").await;
+    let response = app
+        .browser_post("/v1/oauth/device/approve-external", &[("user_code", second_code), ("csrf_token", &csrf)])
+        .await;
+    expect_app_error(response, 400, "user_code_mismatch").await;
+    still_pending(&app, first_code).await;
+    still_pending(&app, second_code).await;
+
+    // Past its Max-Age the grant is worth nothing.
+    app.advance(301 + 30);
+    let response = app
+        .browser_post("/v1/oauth/device/approve-external", &[("user_code", first_code), ("csrf_token", &csrf)])
+        .await;
+    expect_app_error(response, 401, "invalid_session").await;
+    still_pending(&app, first_code).await;
+
+    // A fresh grant works once; its replay (the cookie kept by hand) does not.
+    let grant_value = {
+        let started = initiate(&app, second_code).await;
+        let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
+        let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
+        let cookie = set_cookies(&response).into_iter().find(|c| c.starts_with("gatehouse_approval_grant=")).expect("grant");
+        cookie.split(';').next().expect("pair").to_owned()
+    };
+    let context: Value = app
+        .device
+        .get(app.url("/v1/oauth/device/approval-context"))
+        .header("cookie", &grant_value)
+        .send()
+        .await
+        .expect("context")
+        .json()
+        .await
+        .expect("json");
+    let second_csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
+    let approve_with_copy = || {
+        app.device
+            .post(app.url("/v1/oauth/device/approve-external"))
+            .header("cookie", &grant_value)
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("user_code", second_code), ("csrf_token", second_csrf.as_str())])
+            .send()
+    };
+    assert_eq!(approve_with_copy().await.expect("approve").status(), 200);
+    let replayed = approve_with_copy().await.expect("approve");
+    expect_app_error(replayed, 401, "session_already_consumed").await;
+}
+
+on_both_backends!(
+    sso_paths_answer_404_without_an_issuer,
+    the_whole_sso_path_mints_an_external_token,
+    an_sso_deny_denies,
+    bad_state_envelopes_are_refused,
+    bad_id_tokens_are_refused,
+    the_provider_cancelling_or_failing_leaves_the_flow_pending,
+    an_unreachable_provider_is_a_502,
+    a_rotated_provider_key_is_fetched_again,
+    approval_grants_are_single_use_bound_and_short_lived,
+);

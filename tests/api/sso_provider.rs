@@ -1,0 +1,162 @@
+//! A small OpenID Connect provider inside the test process: real HTTP
+//! (discovery, key set, token endpoint with PKCE), real RS256 signatures,
+//! and ID tokens whose claims each test may spoil on purpose.
+
+use super::sso_keys::{KEY_A_DER_B64, KEY_A_E, KEY_A_N, KEY_B_DER_B64, KEY_B_E, KEY_B_N};
+use std::sync::atomic::{AtomicBool, Ordering};
+use axum::extract::{Form, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The client id Gatehouse is registered under at the test provider.
+pub const CLIENT_ID: &str = "gatehouse-test";
+
+/// How the provider's ID token should differ from a good one.
+#[derive(Debug, Clone, Default)]
+pub struct Spoil {
+    pub email: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub aud: Option<String>,
+    pub iss: Option<String>,
+    /// Seconds past the token's expiry at issue time.
+    pub expired_by: Option<i64>,
+    pub nonce: Option<String>,
+    /// Sign with key `b` (which the key set holds only after `rotate_keys`).
+    pub unknown_key: bool,
+    /// Sign with another key but claim kid `a` (a forged signature).
+    pub wrong_signature: bool,
+}
+
+struct Issued {
+    nonce: String,
+    challenge: String,
+    spoil: Spoil,
+    now: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct ProviderState {
+    issuer: String,
+    codes: Mutex<HashMap<String, Issued>>,
+    rotated: AtomicBool,
+}
+
+/// A running test provider.
+pub struct TestProvider {
+    pub issuer: String,
+    state: Arc<ProviderState>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn rsa_key(der_b64: &str) -> EncodingKey {
+    EncodingKey::from_rsa_der(&base64::engine::general_purpose::STANDARD.decode(der_b64).expect("test key"))
+}
+
+impl TestProvider {
+    /// Starts the provider on a free port.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let issuer = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let state = Arc::new(ProviderState { issuer: issuer.clone(), ..Default::default() });
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/token", post(token))
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { issuer, state }
+    }
+
+    /// Publishes key `b` beside `a`, as a provider rotating its keys does.
+    pub fn rotate_keys(&self) {
+        self.state.rotated.store(true, Ordering::SeqCst);
+    }
+
+    /// What the provider would hand out for an authorization request it
+    /// received (`authorize_url`), as a code for the callback.
+    pub fn sign_in(&self, authorize_url: &str, spoil: Spoil, now: DateTime<Utc>) -> String {
+        let url = url::Url::parse(authorize_url).expect("authorize url");
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let code = uuid::Uuid::new_v4().simple().to_string();
+        let issued = Issued {
+            nonce: param("nonce").expect("nonce"),
+            challenge: param("code_challenge").expect("code_challenge"),
+            spoil,
+            now,
+        };
+        self.state.codes.lock().expect("lock").insert(code.clone(), issued);
+        code
+    }
+}
+
+async fn discovery(State(state): State<Arc<ProviderState>>) -> Json<Value> {
+    let issuer = &state.issuer;
+    Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+    }))
+}
+
+async fn jwks(State(state): State<Arc<ProviderState>>) -> Json<Value> {
+    let mut keys = vec![json!({ "kty": "RSA", "kid": "a", "use": "sig", "alg": "RS256", "n": KEY_A_N, "e": KEY_A_E })];
+    if state.rotated.load(Ordering::SeqCst) {
+        keys.push(json!({ "kty": "RSA", "kid": "b", "use": "sig", "alg": "RS256", "n": KEY_B_N, "e": KEY_B_E }));
+    }
+    Json(json!({ "keys": keys }))
+}
+
+async fn token(State(state): State<Arc<ProviderState>>, Form(form): Form<HashMap<String, String>>) -> (axum::http::StatusCode, Json<Value>) {
+    let refuse = |error: &str| (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": error })));
+    let Some(issued) = form.get("code").and_then(|code| state.codes.lock().expect("lock").remove(code)) else {
+        return refuse("invalid_grant");
+    };
+    // PKCE S256 (RFC 7636 §4.6) and the public client's id.
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    let challenge = b64(&<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+    if challenge != issued.challenge || form.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return refuse("invalid_grant");
+    }
+    let spoil = issued.spoil;
+    let iat = issued.now.timestamp();
+    let exp = match spoil.expired_by {
+        Some(secs) => iat - secs,
+        None => iat + 300,
+    };
+    let email = spoil.email.clone().unwrap_or_else(|| Some("sam@sso.example".to_owned()));
+    let mut claims = json!({
+        "iss": spoil.iss.clone().unwrap_or_else(|| state.issuer.clone()),
+        "sub": "sam-1234",
+        "aud": spoil.aud.clone().unwrap_or_else(|| CLIENT_ID.to_owned()),
+        "iat": iat,
+        "exp": exp,
+        "nonce": spoil.nonce.clone().unwrap_or(issued.nonce),
+        "email_verified": spoil.email_verified.unwrap_or(true),
+        "name": "Sam External",
+    });
+    if let Some(email) = email {
+        claims["email"] = json!(email);
+    }
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(if spoil.unknown_key { "b" } else { "a" }.to_owned());
+    let key = rsa_key(if spoil.unknown_key || spoil.wrong_signature { KEY_B_DER_B64 } else { KEY_A_DER_B64 });
+    let id_token = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
+    (
+        axum::http::StatusCode::OK,
+        Json(json!({ "access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token })),
+    )
+}
