@@ -267,7 +267,8 @@ fn sso_config(
         .filter(|c| !c.is_empty())
         .ok_or_else(|| problem("GATEHOUSE_SSO_CLIENT_ID", "required when GATEHOUSE_SSO_ISSUER is set"))?;
     let client_secret = client_secret.filter(|s| !s.is_empty()).map(SecretString::new);
-    let display_name = display_name.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).unwrap_or_else(|| "SSO".into());
+    let display_name =
+        display_name.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).unwrap_or_else(|| "SSO".into());
     if display_name.chars().count() > 40 || display_name.chars().any(char::is_control) {
         return Err(problem("GATEHOUSE_SSO_DISPLAY_NAME", "at most 40 characters, no control characters"));
     }
@@ -278,10 +279,13 @@ fn sso_config(
         .filter(|d| !d.is_empty())
         .map(|d| {
             let valid = d.contains('.')
-                && d.split('.').all(|label| {
-                    !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                });
-            if valid { Ok(d) } else { Err(problem("GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS", format!("not a domain: {d}"))) }
+                && d.split('.')
+                    .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+            if valid {
+                Ok(d)
+            } else {
+                Err(problem("GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS", format!("not a domain: {d}")))
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(SsoConfig { issuer, client_id, client_secret, display_name, allowed_email_domains }))

@@ -14,8 +14,8 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_app::{App, AppContext, shell};
-use gatehouse_core::ports::TokenCache;
 use gatehouse_core::ports::IdentityProvider;
+use gatehouse_core::ports::TokenCache;
 use gatehouse_core::services::sso::SsoSettings;
 use gatehouse_core::services::{Ports, Services};
 use gatehouse_core::{Clock, StoreError, SystemClock};
@@ -72,7 +72,11 @@ pub struct Backends {
 /// use cases. The SSO branch is wired when the server will serve at
 /// `public_url` (its redirect URI) and an issuer is configured; command-line
 /// tools pass `None`.
-pub async fn connect(config: &Config, overrides: &Overrides, public_url: Option<&str>) -> Result<Backends, StartupError> {
+pub async fn connect(
+    config: &Config,
+    overrides: &Overrides,
+    public_url: Option<&str>,
+) -> Result<Backends, StartupError> {
     let (secret, _) = config.load_or_create_secret()?;
     if config.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError {

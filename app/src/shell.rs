@@ -2,8 +2,8 @@
 
 use crate::components::SiteHeader;
 use crate::pages::{
-    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AuthorizeSsoPage, DevicePage, ErrorPage, HomePage,
-    MyAppsPage, NotFound, SignInPage,
+    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AuthorizeSsoPage, DevicePage,
+    ErrorPage, HomePage, MyAppsPage, NotFound, SignInPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};

@@ -108,7 +108,8 @@ async fn sso_paths_answer_404_without_an_issuer(backend: Backend) {
         let response = app.browser.get(app.url(&path)).send().await.expect("request");
         assert_eq!(response.status(), 404, "{path}");
     }
-    let response = app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", "x")]).await;
+    let response =
+        app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", "x")]).await;
     assert_eq!(response.status(), 404);
     // And the device page offers no SSO choice: it goes straight to sign-in.
     let page = app
@@ -143,7 +144,11 @@ async fn the_whole_sso_path_mints_an_external_token(backend: Backend) {
     assert_eq!(response.status(), 302);
     let binding = set_cookies(&response).join("\n");
     assert!(binding.contains("gatehouse_sso_binding="), "{binding}");
-    assert!(binding.contains("HttpOnly") && binding.contains("SameSite=Lax") && binding.contains("Path=/v1/device/sso-complete"));
+    assert!(
+        binding.contains("HttpOnly")
+            && binding.contains("SameSite=Lax")
+            && binding.contains("Path=/v1/device/sso-complete")
+    );
     let location = response.headers()["location"].to_str().expect("location").to_owned();
     let url = url::Url::parse(&location).expect("url");
     let params: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
@@ -175,26 +180,35 @@ async fn the_whole_sso_path_mints_an_external_token(backend: Backend) {
     assert_eq!(page.status(), 302);
     assert_eq!(page.headers()["location"], "/v1/oauth/device/authorize-sso");
     let html = app.page_html("/v1/oauth/device/authorize-sso").await;
-    for shown in ["sam@sso.example", &provider.issuer, "Gatehouse CLI", "sams-laptop", "Run apps you have access to", user_code] {
+    for shown in
+        ["sam@sso.example", &provider.issuer, "Gatehouse CLI", "sams-laptop", "Run apps you have access to", user_code]
+    {
         assert!(html.contains(shown), "the view shows {shown}: {html}");
     }
-    let context: Value =
-        app.browser.get(app.url("/v1/oauth/device/approval-context")).send().await.expect("context").json().await.expect("json");
+    let context: Value = app
+        .browser
+        .get(app.url("/v1/oauth/device/approval-context"))
+        .send()
+        .await
+        .expect("context")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(context["subject_email"], "sam@sso.example");
     assert_eq!(context["subject_issuer"], provider.issuer);
     assert_eq!(context["user_code"], user_code);
     let csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
 
     // Approve (once), then the device redeems a gthe_ token.
-    let approved = app
-        .browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", &csrf)])
-        .await;
+    let approved =
+        app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", &csrf)]).await;
     assert_eq!(approved.status(), 200);
-    assert!(set_cookies(&approved).iter().any(|c| c.starts_with("gatehouse_approval_grant=;") && c.contains("Max-Age=0")));
+    assert!(
+        set_cookies(&approved).iter().any(|c| c.starts_with("gatehouse_approval_grant=;") && c.contains("Max-Age=0"))
+    );
     assert_eq!(approved.json::<Value>().await.expect("json")["status"], "approved");
-    let replay = app
-        .browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", &csrf)])
-        .await;
+    let replay =
+        app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", &csrf)]).await;
     assert!(matches!(replay.status().as_u16(), 401), "a spent grant is refused");
 
     let (status, token) = app.poll(flow["device_code"].as_str().expect("device code")).await;
@@ -213,8 +227,16 @@ async fn the_whole_sso_path_mints_an_external_token(backend: Backend) {
     // The result page, once; the audit log has the sign-in and the approval.
     let result = app.page_html("/device").await;
     assert!(result.contains("Approved"), "{result}");
-    let kinds: Vec<String> =
-        app.services.ports().audit.recent(20).await.expect("audit").iter().map(|e| e.kind.as_str().to_owned()).collect();
+    let kinds: Vec<String> = app
+        .services
+        .ports()
+        .audit
+        .recent(20)
+        .await
+        .expect("audit")
+        .iter()
+        .map(|e| e.kind.as_str().to_owned())
+        .collect();
     for kind in ["sso.signed_in", "device.approved", "device.redeemed"] {
         assert!(kinds.iter().any(|k| k == kind), "{kinds:?}");
     }
@@ -226,13 +248,19 @@ async fn an_sso_deny_denies(backend: Backend) {
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     signed_in(&app, &provider, user_code).await;
-    let context: Value =
-        app.browser.get(app.url("/v1/oauth/device/approval-context")).send().await.expect("context").json().await.expect("json");
+    let context: Value = app
+        .browser
+        .get(app.url("/v1/oauth/device/approval-context"))
+        .send()
+        .await
+        .expect("context")
+        .json()
+        .await
+        .expect("json");
     let csrf = context["csrf_token"].as_str().expect("csrf");
     // With JavaScript off: a redirect to the result page.
-    let location = app
-        .plain_form_post("/v1/oauth/device/deny-external", &[("user_code", user_code), ("csrf_token", csrf)])
-        .await;
+    let location =
+        app.plain_form_post("/v1/oauth/device/deny-external", &[("user_code", user_code), ("csrf_token", csrf)]).await;
     assert_eq!(location, "/device");
     assert!(app.page_html("/device").await.contains("Denied"));
     let (status, body) = app.poll(flow["device_code"].as_str().expect("device code")).await;
@@ -262,28 +290,47 @@ async fn bad_state_envelopes_are_refused(backend: Backend) {
 
     type Mangle = Box<dyn Fn(&str) -> String>;
     let cases: Vec<(&str, Mangle)> = vec![
-        ("a flipped byte", Box::new(|s: &str| {
-            let mut bytes = s.as_bytes().to_vec();
-            let at = s.find('.').expect("dot") + 5;
-            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-            String::from_utf8(bytes).expect("utf8")
-        })),
-        ("alg none", Box::new(move |s: &str| {
-            let payload = s.split('.').nth(1).expect("payload").to_owned();
-            format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "JWT"})))
-        })),
-        ("HS512", Box::new({
-            let secret = secret.clone();
-            move |s: &str| forge(s, Header::new(Algorithm::HS512), &secret, |_| {})
-        })),
-        ("a forged RS256", Box::new({
-            let rsa = rsa.clone();
-            move |s: &str| forge(s, Header::new(Algorithm::RS256), &rsa, |_| {})
-        })),
-        ("an expired exp", Box::new({
-            let secret = secret.clone();
-            move |s: &str| forge(s, Header::new(Algorithm::HS256), &secret, |c| c["exp"] = json!(c["iat"].as_i64().unwrap_or(0) - 60))
-        })),
+        (
+            "a flipped byte",
+            Box::new(|s: &str| {
+                let mut bytes = s.as_bytes().to_vec();
+                let at = s.find('.').expect("dot") + 5;
+                bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+                String::from_utf8(bytes).expect("utf8")
+            }),
+        ),
+        (
+            "alg none",
+            Box::new(move |s: &str| {
+                let payload = s.split('.').nth(1).expect("payload").to_owned();
+                format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "JWT"})))
+            }),
+        ),
+        (
+            "HS512",
+            Box::new({
+                let secret = secret.clone();
+                move |s: &str| forge(s, Header::new(Algorithm::HS512), &secret, |_| {})
+            }),
+        ),
+        (
+            "a forged RS256",
+            Box::new({
+                let rsa = rsa.clone();
+                move |s: &str| forge(s, Header::new(Algorithm::RS256), &rsa, |_| {})
+            }),
+        ),
+        (
+            "an expired exp",
+            Box::new({
+                let secret = secret.clone();
+                move |s: &str| {
+                    forge(s, Header::new(Algorithm::HS256), &secret, |c| {
+                        c["exp"] = json!(c["iat"].as_i64().unwrap_or(0) - 60)
+                    })
+                }
+            }),
+        ),
     ];
     for (case, mangle) in cases {
         let started = initiate(&app, user_code).await;
@@ -329,7 +376,10 @@ async fn bad_id_tokens_are_refused(backend: Backend) {
         ("a forged signature", Spoil { wrong_signature: true, ..Default::default() }),
         ("an unverified email", Spoil { email_verified: Some(false), ..Default::default() }),
         ("no email", Spoil { email: Some(None), ..Default::default() }),
-        ("an email outside the allowed domains", Spoil { email: Some(Some("sam@other.example".into())), ..Default::default() }),
+        (
+            "an email outside the allowed domains",
+            Spoil { email: Some(Some("sam@other.example".into())), ..Default::default() },
+        ),
     ];
     for (case, spoil) in cases {
         eprintln!("case: {case}");
@@ -357,7 +407,8 @@ async fn a_rotated_provider_key_is_fetched_again(backend: Backend) {
     // Discovery (and the key set with only `a`) happens at the first initiate.
     let started = initiate(&app, user_code).await;
     provider.rotate_keys();
-    let code = provider.sign_in(&started.authorize_url, Spoil { unknown_key: true, ..Default::default() }, app.clock_now());
+    let code =
+        provider.sign_in(&started.authorize_url, Spoil { unknown_key: true, ..Default::default() }, app.clock_now());
     let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
     assert_eq!(response.status(), 302, "an ID token signed with the new key verifies after one fetch");
 }
@@ -450,8 +501,15 @@ async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) 
     expect_app_error(response, 401, "invalid_session").await;
 
     signed_in(&app, &provider, first_code).await;
-    let context: Value =
-        app.browser.get(app.url("/v1/oauth/device/approval-context")).send().await.expect("context").json().await.expect("json");
+    let context: Value = app
+        .browser
+        .get(app.url("/v1/oauth/device/approval-context"))
+        .send()
+        .await
+        .expect("context")
+        .json()
+        .await
+        .expect("json");
     let csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
 
     // A wrong CSRF token, and the grant used for another flow.
@@ -479,7 +537,8 @@ async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) 
         let started = initiate(&app, second_code).await;
         let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
         let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
-        let cookie = set_cookies(&response).into_iter().find(|c| c.starts_with("gatehouse_approval_grant=")).expect("grant");
+        let cookie =
+            set_cookies(&response).into_iter().find(|c| c.starts_with("gatehouse_approval_grant=")).expect("grant");
         cookie.split(';').next().expect("pair").to_owned()
     };
     let context: Value = app

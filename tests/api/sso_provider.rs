@@ -3,7 +3,6 @@
 //! and ID tokens whose claims each test may spoil on purpose.
 
 use super::sso_keys::{KEY_A_DER_B64, KEY_A_E, KEY_A_N, KEY_B_DER_B64, KEY_B_E, KEY_B_N};
-use std::sync::atomic::{AtomicBool, Ordering};
 use axum::extract::{Form, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,6 +11,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The client id Gatehouse is registered under at the test provider.
@@ -120,7 +120,10 @@ async fn jwks(State(state): State<Arc<ProviderState>>) -> Json<Value> {
     Json(json!({ "keys": keys }))
 }
 
-async fn token(State(state): State<Arc<ProviderState>>, Form(form): Form<HashMap<String, String>>) -> (axum::http::StatusCode, Json<Value>) {
+async fn token(
+    State(state): State<Arc<ProviderState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> (axum::http::StatusCode, Json<Value>) {
     let refuse = |error: &str| (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": error })));
     let Some(issued) = form.get("code").and_then(|code| state.codes.lock().expect("lock").remove(code)) else {
         return refuse("invalid_grant");
@@ -157,6 +160,8 @@ async fn token(State(state): State<Arc<ProviderState>>, Form(form): Form<HashMap
     let id_token = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
     (
         axum::http::StatusCode::OK,
-        Json(json!({ "access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token })),
+        Json(
+            json!({ "access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token }),
+        ),
     )
 }

@@ -234,7 +234,8 @@ fn grant_cookie(ctx: &super::context::AppContext) -> Option<String> {
 #[cfg(feature = "ssr")]
 fn clear_grant_cookie(ctx: &super::context::AppContext) {
     let line = set_cookie_line(APPROVAL_GRANT_COOKIE, "", APPROVAL_GRANT_PATH, 0, ctx.secure_cookies);
-    if let (Some(response), Ok(value)) = (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(&line))
+    if let (Some(response), Ok(value)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(&line))
     {
         response.append_header(http::header::SET_COOKIE, value);
     }

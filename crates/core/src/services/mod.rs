@@ -141,11 +141,7 @@ pub struct Services {
 impl Services {
     /// Wires the use cases over `ports`; the SSO branch is on when `sso`
     /// names a provider.
-    pub fn new(
-        ports: Ports,
-        settings: Settings,
-        sso: Option<(sso::SsoSettings, Arc<dyn IdentityProvider>)>,
-    ) -> Self {
+    pub fn new(ports: Ports, settings: Settings, sso: Option<(sso::SsoSettings, Arc<dyn IdentityProvider>)>) -> Self {
         let settings = Arc::new(settings);
         // One client service, so its short-lived cache is forgotten for every
         // user of it when a client changes.

@@ -277,18 +277,18 @@ impl SsoService {
 
     async fn complete_inner(&self, callback: &Callback) -> Result<IssuedGrant, SsoError> {
         let now = self.ports.clock.now();
-        let claims: StateClaims = self
-            .verified(EnvelopePurpose::SsoState, callback.state.as_deref(), now)
-            .ok_or(SsoError::InvalidState)?;
+        let claims: StateClaims =
+            self.verified(EnvelopePurpose::SsoState, callback.state.as_deref(), now).ok_or(SsoError::InvalidState)?;
         let binding = callback.browser_binding.as_deref().ok_or(SsoError::InvalidState)?;
         if !SecretString::new(sha256_hex(binding)).constant_time_eq(&claims.bnd) {
             return Err(SsoError::InvalidState);
         }
         // Spending the sign-in record is what makes the `jti` single-use.
-        let record: SignInRecord = match self.ports.single_use.take(&format!("{SIGN_IN_KEY}{}", claims.jti), now).await? {
-            Some(stored) => serde_json::from_str(&stored).map_err(|_| SsoError::InvalidState)?,
-            None => return Err(SsoError::InvalidState),
-        };
+        let record: SignInRecord =
+            match self.ports.single_use.take(&format!("{SIGN_IN_KEY}{}", claims.jti), now).await? {
+                Some(stored) => serde_json::from_str(&stored).map_err(|_| SsoError::InvalidState)?,
+                None => return Err(SsoError::InvalidState),
+            };
         if record.flow != claims.flow || record.bnd != claims.bnd {
             return Err(SsoError::InvalidState);
         }
@@ -361,7 +361,9 @@ impl SsoService {
     async fn pending_flow(&self, user_code: &str, flow_hash: &str, now: DateTime<Utc>) -> Result<DeviceFlow, SsoError> {
         let flow = self.device_flows.find_any(user_code).await?;
         match flow {
-            Some(flow) if flow_id(&flow) == flow_hash && flow.status == FlowStatus::Pending && !flow.is_expired(now) => {
+            Some(flow)
+                if flow_id(&flow) == flow_hash && flow.status == FlowStatus::Pending && !flow.is_expired(now) =>
+            {
                 Ok(flow)
             }
             _ => Err(SsoError::UserCodeNotPending),

@@ -73,14 +73,11 @@ mod tests {
     fn refuses_other_algorithms() -> Result<(), StoreError> {
         let key = EncodingKey::from_secret("k".repeat(32).as_bytes());
         let claims = json!({"jti": "a", "exp": 1, "aud": "gatehouse:sso-state"});
-        let hs512 = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &key).map_err(StoreError::from_err)?;
+        let hs512 =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims, &key).map_err(StoreError::from_err)?;
         assert!(envelopes().verify(EnvelopePurpose::SsoState, &hs512).is_none());
         // alg: none, with an empty signature.
-        let none = format!(
-            "{}.{}.",
-            b64(br#"{"alg":"none","typ":"JWT"}"#),
-            b64(claims.to_string().as_bytes())
-        );
+        let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
         assert!(envelopes().verify(EnvelopePurpose::SsoState, &none).is_none());
         Ok(())
     }

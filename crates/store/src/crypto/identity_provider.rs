@@ -60,7 +60,8 @@ impl OidcProvider {
     /// A provider for `settings`; an invalid URL names its setting.
     pub fn new(settings: OidcSettings) -> Result<Self, String> {
         let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| format!("GATEHOUSE_SSO_ISSUER: {e}"))?;
-        let redirect = RedirectUrl::new(settings.redirect_uri.clone()).map_err(|e| format!("GATEHOUSE_PUBLIC_URL: {e}"))?;
+        let redirect =
+            RedirectUrl::new(settings.redirect_uri.clone()).map_err(|e| format!("GATEHOUSE_PUBLIC_URL: {e}"))?;
         let http = reqwest::Client::builder()
             // Following redirects would open the relying party to SSRF.
             .redirect(reqwest::redirect::Policy::none())
@@ -101,7 +102,10 @@ impl OidcProvider {
         Ok(Some(found.metadata.clone()))
     }
 
-    fn client(&self, metadata: CoreProviderMetadata) -> openidconnect::core::CoreClient<
+    fn client(
+        &self,
+        metadata: CoreProviderMetadata,
+    ) -> openidconnect::core::CoreClient<
         openidconnect::EndpointSet,
         openidconnect::EndpointNotSet,
         openidconnect::EndpointNotSet,
@@ -146,9 +150,11 @@ impl IdentityProvider for OidcProvider {
         let state = sign_in.state.clone();
         let nonce = sign_in.nonce.clone();
         let (url, _, _) = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(state), move || {
-                Nonce::new(nonce)
-            })
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            )
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("profile".into()))
             .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier))

@@ -55,7 +55,11 @@ pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<
             let flows = RedisFlowStore::connect(url, key_prefix).await?;
             let token_cache = RedisTokenCache::new(flows.connection(), key_prefix);
             let single_use = RedisSingleUse::new(flows.connection(), key_prefix);
-            Ok(StateStores { flows: Arc::new(flows), token_cache: Arc::new(token_cache), single_use: Arc::new(single_use) })
+            Ok(StateStores {
+                flows: Arc::new(flows),
+                token_cache: Arc::new(token_cache),
+                single_use: Arc::new(single_use),
+            })
         }
         Some(_) => Err(ConnectError::UnsupportedScheme("GATEHOUSE_REDIS_URL".into())),
     }
