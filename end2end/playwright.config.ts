@@ -4,6 +4,12 @@ import { defineConfig } from "@playwright/test";
 // against the real release binary started by start-server.sh.
 export const PORT = Number(process.env.GATEHOUSE_E2E_PORT ?? 3137);
 export const BASE_URL = `http://127.0.0.1:${PORT}`;
+// The SSO tests use a second Gatehouse with the SSO branch on, and a real
+// OpenID provider (oidc-provider.mjs) on another host name, so the two keep
+// separate cookies as they would in production.
+export const SSO_PORT = Number(process.env.GATEHOUSE_E2E_SSO_PORT ?? 3138);
+export const SSO_BASE_URL = `http://127.0.0.1:${SSO_PORT}`;
+export const OIDC_PORT = Number(process.env.OIDC_PORT ?? 3190);
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -29,12 +35,30 @@ export default defineConfig({
     { name: "js-on", use: { javaScriptEnabled: true } },
     { name: "js-off", use: { javaScriptEnabled: false } },
   ],
-  webServer: {
-    command: "bash ./start-server.sh",
-    url: `${BASE_URL}/readyz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "ignore",
-    stderr: "pipe",
-  },
+  webServer: [
+    {
+      command: "bash ./start-server.sh",
+      url: `${BASE_URL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+    {
+      command: "node oidc-provider.mjs",
+      url: `http://localhost:${OIDC_PORT}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+    {
+      command: "GATEHOUSE_E2E_SSO=1 bash ./start-server.sh",
+      url: `${SSO_BASE_URL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+  ],
 });

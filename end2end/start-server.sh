@@ -8,14 +8,25 @@ cd "$(dirname "$0")"
 root="$(cd .. && pwd)"
 bin="$root/target/release/gatehouse"
 [ -x "$bin" ] || { echo "missing $bin: run 'cargo leptos build --release' first" >&2; exit 1; }
-export GATEHOUSE_DATA_DIR="$PWD/.data"
-export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PORT:-3137}"
+# GATEHOUSE_E2E_SSO=1: a second server with the SSO branch on, pointed at
+# the test OpenID provider (oidc-provider.mjs).
+if [ "${GATEHOUSE_E2E_SSO:-}" = 1 ]; then
+  export GATEHOUSE_DATA_DIR="$PWD/.data-sso"
+  export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_SSO_PORT:-3138}"
+  export GATEHOUSE_SSO_ISSUER="http://localhost:${OIDC_PORT:-3190}"
+  export GATEHOUSE_SSO_CLIENT_ID="gatehouse-e2e"
+  export GATEHOUSE_SSO_DISPLAY_NAME="Example SSO"
+  export GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS="sso.example"
+else
+  export GATEHOUSE_DATA_DIR="$PWD/.data"
+  export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PORT:-3137}"
+fi
 export GATEHOUSE_SITE_ROOT="$root/target/site"
 unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL GATEHOUSE_PUBLIC_URL
 rm -rf "$GATEHOUSE_DATA_DIR"
 if [ "${GATEHOUSE_E2E_BACKEND:-embedded}" = postgres-redis ]; then
   base="${GATEHOUSE_TEST_DATABASE_URL:?set GATEHOUSE_TEST_DATABASE_URL}"
-  name="gatehouse_e2e_$$"
+  name="gatehouse_e2e_$$_${GATEHOUSE_E2E_SSO:-0}"
   psql -q "$base" -c "CREATE DATABASE $name" >/dev/null
   export GATEHOUSE_DATABASE_URL="${base%/*}/$name"
   export GATEHOUSE_REDIS_URL="${GATEHOUSE_TEST_REDIS_URL:?set GATEHOUSE_TEST_REDIS_URL}"

@@ -1,0 +1,35 @@
+// A real OpenID provider for the SSO browser tests (the `oidc-provider`
+// package), on http://localhost:$OIDC_PORT with one public client registered
+// for the SSO Gatehouse's redirect URI. Its development login and consent
+// pages accept any login name; the account's email is <login>@sso.example.
+// Not for production: it keeps everything in memory and signs with
+// development keys.
+import Provider from "oidc-provider";
+
+const port = Number(process.env.OIDC_PORT ?? 3190);
+const gatehouse = process.env.GATEHOUSE_SSO_URL ?? "http://127.0.0.1:3138";
+
+const provider = new Provider(`http://localhost:${port}`, {
+  clients: [
+    {
+      client_id: "gatehouse-e2e",
+      token_endpoint_auth_method: "none",
+      redirect_uris: [`${gatehouse}/v1/device/sso-complete`],
+      grant_types: ["authorization_code"],
+      response_types: ["code"],
+    },
+  ],
+  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+  // Put the email in the ID token itself (Gatehouse reads no userinfo).
+  conformIdTokenClaims: false,
+  features: { devInteractions: { enabled: true } },
+  async findAccount(_ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return { sub: id, email: `${id}@sso.example`, email_verified: true, name: `${id} (SSO)` };
+      },
+    };
+  },
+});
+provider.listen(port, "localhost", () => console.log(`oidc-provider on http://localhost:${port}`));

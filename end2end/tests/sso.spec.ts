@@ -1,0 +1,77 @@
+import { test, expect, type Page } from "@playwright/test";
+import { SSO_BASE_URL } from "../playwright.config";
+import { poll, startFlow, watchPage } from "./helpers";
+
+// These run against the second Gatehouse, whose SSO branch points at the
+// real OpenID provider started from npm (oidc-provider.mjs).
+test.use({ baseURL: SSO_BASE_URL });
+
+/** From the device page's chooser to the provider's sign-in page. */
+async function chooseSso(page: Page, userCodeLink: string) {
+  await page.goto(userCodeLink);
+  await expect(page.getByRole("heading", { name: "Sign in to continue" })).toBeVisible();
+  await page.getByRole("link", { name: "Continue with Example SSO" }).click();
+  await expect(page).toHaveURL(/^http:\/\/localhost:\d+\//);
+}
+
+/** Signs in at the provider's development login, and consents. */
+async function signInAtProvider(page: Page, login: string) {
+  await page.locator("input[name=login]").fill(login);
+  await page.locator("input[name=password]").fill("any-password");
+  await page.getByRole("button", { name: "Sign-in" }).click();
+  await page.getByRole("button", { name: "Continue" }).click();
+}
+
+test("signing in with SSO and approving gives the device a gthe_ token", async ({ page, request, javaScriptEnabled }, info) => {
+  const watch = watchPage(page, javaScriptEnabled);
+  const flow = await startFlow(request, `e2e-sso-${info.project.name}`);
+  await chooseSso(page, flow.verification_uri_complete);
+  const login = `sam-${info.project.name}`;
+  await signInAtProvider(page, login);
+
+  // Back at Gatehouse: the authorize-sso view, filled from the approval grant.
+  await expect(page).toHaveURL(/\/v1\/oauth\/device\/authorize-sso$/);
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("Gatehouse CLI");
+  await expect(page.getByText(`${login}@sso.example`)).toBeVisible();
+  await expect(page.locator(".issuer")).toHaveText(/^http:\/\/localhost:\d+$/);
+  await expect(page.getByText(`e2e-sso-${info.project.name}`)).toBeVisible();
+  await expect(page.locator(".user-code")).toHaveText(flow.user_code);
+  await expect(page.getByText("Run apps you have access to")).toBeVisible();
+  expect((await poll(request, flow.device_code)).body.error).toBe("authorization_pending");
+
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("heading", { name: "Approved" })).toBeVisible();
+
+  const token = await poll(request, flow.device_code);
+  expect(token.status).toBe(200);
+  expect(token.body.access_token).toMatch(/^gthe_[0-9A-Za-z]{36}$/);
+  const me = await request.get("/v1/me", { headers: { authorization: `Bearer ${token.body.access_token}` } });
+  expect(me.status()).toBe(200);
+  const subject = await me.json();
+  expect(subject.subject_type).toBe("external_sso");
+  expect(subject.subject_email).toBe(`${login}@sso.example`);
+  expect(watch.errors).toEqual([]);
+});
+
+test("denying after SSO sign-in answers access_denied", async ({ page, request }, info) => {
+  const flow = await startFlow(request, `e2e-sso-deny-${info.project.name}`);
+  await chooseSso(page, flow.verification_uri_complete);
+  await signInAtProvider(page, `dee-${info.project.name}`);
+  await expect(page.locator(".user-code")).toHaveText(flow.user_code);
+  await page.getByRole("button", { name: "Deny" }).click();
+  await expect(page.getByRole("heading", { name: "Denied" })).toBeVisible();
+  const answer = await poll(request, flow.device_code);
+  expect(answer.status).toBe(400);
+  expect(answer.body.error).toBe("access_denied");
+});
+
+test("cancelling at the provider says so and leaves the request pending", async ({ page, request }, info) => {
+  const flow = await startFlow(request, `e2e-sso-cancel-${info.project.name}`);
+  await chooseSso(page, flow.verification_uri_complete);
+  const response = page.waitForResponse((r) => r.url().includes("/v1/device/sso-complete"));
+  await page.getByRole("link", { name: "[ Cancel ]" }).click();
+  expect((await response).status()).toBe(400);
+  await expect(page.getByRole("heading", { name: "Sign-in cancelled" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Back to the device page" })).toBeVisible();
+  expect((await poll(request, flow.device_code)).body.error).toBe("authorization_pending");
+});
