@@ -167,7 +167,11 @@ mod tests {
         assert_eq!(TokenKind::Account.narrow(&["full".into(), "apps:run".into()]), vec!["full"]);
         assert_eq!(TokenKind::Account.narrow(&["apps:run".into()]), vec!["apps:run"]);
         assert_eq!(TokenKind::External.narrow(&["full".into()]), vec!["apps:run", "apps:read:permitted-external"]);
-        assert_eq!(TokenKind::External.narrow(&["full".into(), "apps:run".into()]), vec!["apps:run"]);
+        assert_eq!(
+            TokenKind::External.narrow(&["full".into(), "apps:run".into()]),
+            vec!["apps:run", "apps:read:permitted-external"]
+        );
+        assert_eq!(TokenKind::External.narrow(&["apps:run".into()]), vec!["apps:run"]);
         assert_eq!(TokenKind::External.subject_type(), "external_sso");
     }
 }
