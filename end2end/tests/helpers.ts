@@ -1,4 +1,7 @@
 import { expect, type APIRequestContext, type Page } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
+import * as fs from "node:fs";
+import * as path from "node:path";
 
 export const EMAIL = "e2e@example.com";
 export const PASSWORD = "e2e-password-123";
@@ -64,4 +67,23 @@ export async function signIn(page: Page, email = EMAIL) {
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+// Pages are checked with axe-core (JavaScript on: axe runs as a script in the
+// page) and photographed at desktop and phone widths into
+// end2end/screenshots/ (git-ignored) for review.
+const SHOTS = path.resolve(__dirname, "../screenshots");
+
+/** No axe-core violations (JS on), and screenshots at 1280 and 390 px. */
+export async function check(page: Page, name: string, javaScriptEnabled: boolean, project: string) {
+  if (javaScriptEnabled) {
+    const results = await new AxeBuilder({ page }).analyze();
+    const summary = results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    expect(summary, `${name}: accessibility violations`).toEqual([]);
+  }
+  fs.mkdirSync(SHOTS, { recursive: true });
+  for (const [label, width] of [["desktop", 1280], ["phone", 390]] as const) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.screenshot({ path: path.join(SHOTS, `${name}-${label}-${project}.png`), fullPage: true });
+  }
 }

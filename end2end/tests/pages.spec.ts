@@ -1,13 +1,8 @@
 import { test, expect, type Page } from "@playwright/test";
-import AxeBuilder from "@axe-core/playwright";
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { ADMIN_EMAIL, EMAIL, PASSWORD, startFlow } from "./helpers";
+import { ADMIN_EMAIL, EMAIL, PASSWORD, check, startFlow } from "./helpers";
 
-// Every page people see, checked with axe-core (JavaScript on: axe runs as a
-// script in the page) and photographed at desktop and phone widths into
-// end2end/screenshots/ (git-ignored) for review.
-const SHOTS = path.resolve(__dirname, "../screenshots");
+// Every page people see, checked with axe-core and photographed (`check` in
+// helpers.ts).
 
 async function signInAs(page: Page, email: string) {
   await page.goto("/signin");
@@ -15,19 +10,6 @@ async function signInAs(page: Page, email: string) {
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).not.toHaveURL(/\/signin/);
-}
-
-async function check(page: Page, name: string, javaScriptEnabled: boolean, project: string) {
-  if (javaScriptEnabled) {
-    const results = await new AxeBuilder({ page }).analyze();
-    const summary = results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-    expect(summary, `${name}: accessibility violations`).toEqual([]);
-  }
-  fs.mkdirSync(SHOTS, { recursive: true });
-  for (const [label, width] of [["desktop", 1280], ["phone", 390]] as const) {
-    await page.setViewportSize({ width, height: 900 });
-    await page.screenshot({ path: path.join(SHOTS, `${name}-${label}-${project}.png`), fullPage: true });
-  }
 }
 
 test("every page passes axe-core and is photographed at 1280 and 390 px", async ({ page, browser, request, javaScriptEnabled }, info) => {

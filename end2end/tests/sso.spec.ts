@@ -1,15 +1,16 @@
 import { test, expect, type Page } from "@playwright/test";
 import { SSO_BASE_URL } from "../playwright.config";
-import { poll, startFlow, watchPage } from "./helpers";
+import { check, poll, startFlow, watchPage } from "./helpers";
 
 // These run against the second Gatehouse, whose SSO branch points at the
 // real OpenID provider started from npm (oidc-provider.mjs).
 test.use({ baseURL: SSO_BASE_URL });
 
 /** From the device page's chooser to the provider's sign-in page. */
-async function chooseSso(page: Page, userCodeLink: string) {
+async function chooseSso(page: Page, userCodeLink: string, shoot?: { javaScriptEnabled: boolean; project: string }) {
   await page.goto(userCodeLink);
   await expect(page.getByRole("heading", { name: "Sign in to continue" })).toBeVisible();
+  if (shoot) await check(page, "device-chooser", shoot.javaScriptEnabled, shoot.project);
   await page.getByRole("link", { name: "Continue with Example SSO" }).click();
   await expect(page).toHaveURL(/^http:\/\/localhost:\d+\//);
 }
@@ -25,7 +26,8 @@ async function signInAtProvider(page: Page, login: string) {
 test("signing in with SSO and approving gives the device a gthe_ token", async ({ page, request, javaScriptEnabled }, info) => {
   const watch = watchPage(page, javaScriptEnabled);
   const flow = await startFlow(request, `e2e-sso-${info.project.name}`);
-  await chooseSso(page, flow.verification_uri_complete);
+  const project = info.project.name;
+  await chooseSso(page, flow.verification_uri_complete, { javaScriptEnabled, project });
   const login = `sam-${info.project.name}`;
   await signInAtProvider(page, login);
 
@@ -38,9 +40,11 @@ test("signing in with SSO and approving gives the device a gthe_ token", async (
   await expect(page.locator(".user-code")).toHaveText(flow.user_code);
   await expect(page.getByText("Run apps you have access to")).toBeVisible();
   expect((await poll(request, flow.device_code)).body.error).toBe("authorization_pending");
+  await check(page, "device-authorize-sso", javaScriptEnabled, project);
 
   await page.getByRole("button", { name: "Approve" }).click();
   await expect(page.getByRole("heading", { name: "Approved" })).toBeVisible();
+  await check(page, "device-approved-sso", javaScriptEnabled, project);
 
   const token = await poll(request, flow.device_code);
   expect(token.status).toBe(200);
@@ -65,7 +69,7 @@ test("denying after SSO sign-in answers access_denied", async ({ page, request }
   expect(answer.body.error).toBe("access_denied");
 });
 
-test("cancelling at the provider says so and leaves the request pending", async ({ page, request }, info) => {
+test("cancelling at the provider says so and leaves the request pending", async ({ page, request, javaScriptEnabled }, info) => {
   const flow = await startFlow(request, `e2e-sso-cancel-${info.project.name}`);
   await chooseSso(page, flow.verification_uri_complete);
   const response = page.waitForResponse((r) => r.url().includes("/v1/device/sso-complete"));
@@ -73,5 +77,6 @@ test("cancelling at the provider says so and leaves the request pending", async 
   expect((await response).status()).toBe(400);
   await expect(page.getByRole("heading", { name: "Sign-in cancelled" })).toBeVisible();
   await expect(page.getByRole("link", { name: "Back to the device page" })).toBeVisible();
+  await check(page, "sso-cancelled", javaScriptEnabled, info.project.name);
   expect((await poll(request, flow.device_code)).body.error).toBe("authorization_pending");
 });
