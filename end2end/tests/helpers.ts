@@ -44,11 +44,16 @@ export async function poll(request: APIRequestContext, deviceCode: string, clien
  * island on the page is live. Pages are Leptos islands: only the
  * interactive parts hydrate; everything else is server-rendered HTML.
  */
-export function watchPage(page: Page, javaScriptEnabled: boolean) {
+export function watchPage(page: Page, javaScriptEnabled: boolean, onlyOrigin?: string) {
   const errors: string[] = [];
-  page.on("pageerror", (err) => errors.push(err.message));
+  // `onlyOrigin`: count only Gatehouse's errors when a test also visits
+  // another site (the SSO provider's pages load things it cannot reach here).
+  const ours = () => !onlyOrigin || page.url().startsWith(onlyOrigin);
+  page.on("pageerror", (err) => {
+    if (ours()) errors.push(err.message);
+  });
   page.on("console", (msg) => {
-    if (msg.type() === "error") errors.push(msg.text());
+    if (msg.type() === "error" && ours()) errors.push(msg.text());
   });
   return {
     errors,

@@ -24,7 +24,7 @@ async function signInAtProvider(page: Page, login: string) {
 }
 
 test("signing in with SSO and approving gives the device a gthe_ token", async ({ page, request, javaScriptEnabled }, info) => {
-  const watch = watchPage(page, javaScriptEnabled);
+  const watch = watchPage(page, javaScriptEnabled, SSO_BASE_URL);
   const flow = await startFlow(request, `e2e-sso-${info.project.name}`);
   const project = info.project.name;
   await chooseSso(page, flow.verification_uri_complete, { javaScriptEnabled, project });
@@ -46,6 +46,8 @@ test("signing in with SSO and approving gives the device a gthe_ token", async (
   await expect(page.getByRole("heading", { name: "Approved" })).toBeVisible();
   await check(page, "device-approved-sso", javaScriptEnabled, project);
 
+  // Honour the interval since the earlier poll (else: slow_down).
+  await new Promise((resolve) => setTimeout(resolve, flow.interval * 1000));
   const token = await poll(request, flow.device_code);
   expect(token.status).toBe(200);
   expect(token.body.access_token).toMatch(/^gthe_[0-9A-Za-z]{36}$/);
