@@ -11,6 +11,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+const CONTEXT: &str = "/v1/oauth/device/approval-context";
+
+/// The JSON `approval-context` answers `request` with.
+async fn approval_context(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.expect("context").json().await.expect("json")
+}
 
 async fn sso_app(backend: Backend, provider_issuer: &str, domains: &[&str]) -> TestApp {
     let issuer = provider_issuer.to_owned();
@@ -185,15 +191,7 @@ async fn the_whole_sso_path_mints_an_external_token(backend: Backend) {
     {
         assert!(html.contains(shown), "the view shows {shown}: {html}");
     }
-    let context: Value = app
-        .browser
-        .get(app.url("/v1/oauth/device/approval-context"))
-        .send()
-        .await
-        .expect("context")
-        .json()
-        .await
-        .expect("json");
+    let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
     assert_eq!(context["subject_email"], "sam@sso.example");
     assert_eq!(context["subject_issuer"], provider.issuer);
     assert_eq!(context["user_code"], user_code);
@@ -248,15 +246,7 @@ async fn an_sso_deny_denies(backend: Backend) {
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     signed_in(&app, &provider, user_code).await;
-    let context: Value = app
-        .browser
-        .get(app.url("/v1/oauth/device/approval-context"))
-        .send()
-        .await
-        .expect("context")
-        .json()
-        .await
-        .expect("json");
+    let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
     let csrf = context["csrf_token"].as_str().expect("csrf");
     // With JavaScript off: a redirect to the result page.
     let location =
@@ -488,7 +478,7 @@ async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) 
     let second_code = second["user_code"].as_str().expect("code");
 
     // No cookie at all.
-    let response = app.device.get(app.url("/v1/oauth/device/approval-context")).send().await.expect("context");
+    let response = app.device.get(app.url(CONTEXT)).send().await.expect("context");
     expect_app_error(response, 401, "no_session").await;
     let response = app
         .device
@@ -501,15 +491,7 @@ async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) 
     expect_app_error(response, 401, "invalid_session").await;
 
     signed_in(&app, &provider, first_code).await;
-    let context: Value = app
-        .browser
-        .get(app.url("/v1/oauth/device/approval-context"))
-        .send()
-        .await
-        .expect("context")
-        .json()
-        .await
-        .expect("json");
+    let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
     let csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
 
     // A wrong CSRF token, and the grant used for another flow.
@@ -541,16 +523,7 @@ async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) 
             set_cookies(&response).into_iter().find(|c| c.starts_with("gatehouse_approval_grant=")).expect("grant");
         cookie.split(';').next().expect("pair").to_owned()
     };
-    let context: Value = app
-        .device
-        .get(app.url("/v1/oauth/device/approval-context"))
-        .header("cookie", &grant_value)
-        .send()
-        .await
-        .expect("context")
-        .json()
-        .await
-        .expect("json");
+    let context = approval_context(app.device.get(app.url(CONTEXT)).header("cookie", &grant_value)).await;
     let second_csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
     let approve_with_copy = || {
         app.device

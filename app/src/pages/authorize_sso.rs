@@ -1,11 +1,11 @@
 //! The authorize-sso view (SPEC §6).
 
-use super::device::RequestSummary;
+use super::device::{DecisionForms, RequestSummary};
 use crate::components::Notice;
 use crate::error::AppErrorCode;
 use crate::server_fns::sso::{ApprovalContextView, ApproveExternal, DenyExternal, approval_context};
-use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -16,15 +16,13 @@ use leptos_router::hooks::use_query_map;
 pub fn AuthorizeSsoPage() -> impl IntoView {
     let query = use_query_map();
     let notice = move || query.read().get("error").as_deref().and_then(AppErrorCode::parse);
-    let approve = ServerAction::<ApproveExternal>::new();
-    let deny = ServerAction::<DenyExternal>::new();
     let context = Resource::new_blocking(|| (), |_| approval_context());
     view! {
         <Title text="Approve a device · Gatehouse"/>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match context.await {
-                    Ok(context) => authorize_sso_view(context, notice(), approve, deny).into_any(),
+                    Ok(context) => authorize_sso_view(context, notice()).into_any(),
                     Err(err) => ended_view(notice().unwrap_or(err.error)).into_any(),
                 }
             })}
@@ -44,14 +42,8 @@ fn ended_view(code: AppErrorCode) -> impl IntoView {
     }
 }
 
-fn authorize_sso_view(
-    context: ApprovalContextView,
-    notice: Option<AppErrorCode>,
-    approve: ServerAction<ApproveExternal>,
-    deny: ServerAction<DenyExternal>,
-) -> impl IntoView {
-    let (code_a, csrf_a) = (context.user_code.clone(), context.csrf_token.clone());
-    let (code_d, csrf_d) = (context.user_code.clone(), context.csrf_token.clone());
+fn authorize_sso_view(context: ApprovalContextView, notice: Option<AppErrorCode>) -> impl IntoView {
+    let (user_code, csrf_token) = (context.user_code.clone(), context.csrf_token.clone());
     let who = context.subject_name.clone().unwrap_or_else(|| context.subject_email.clone());
     view! {
         <section class="card authorize" aria-labelledby="authorize-title">
@@ -74,21 +66,12 @@ fn authorize_sso_view(
                 replaces_created_on=context.replaces_created_on
             />
             <p class="muted">"You have five minutes to decide; after that, sign in again."</p>
-            <div class="actions">
-                <ActionForm action=approve>
-                    <input type="hidden" name="user_code" value=code_a/>
-                    <input type="hidden" name="csrf_token" value=csrf_a/>
-                    <button type="submit" class="button primary">"Approve"</button>
-                </ActionForm>
-                <ActionForm action=deny>
-                    <input type="hidden" name="user_code" value=code_d/>
-                    <input type="hidden" name="csrf_token" value=csrf_d/>
-                    <button type="submit" class="button secondary">"Deny"</button>
-                </ActionForm>
-            </div>
-            <p class="warning">
-                "Only approve if you started this sign-in yourself, just now. Never approve a code someone else sent you."
-            </p>
+            <DecisionForms
+                approve_url=ApproveExternal::url()
+                deny_url=DenyExternal::url()
+                user_code=user_code
+                csrf_token=csrf_token
+            />
         </section>
     }
 }

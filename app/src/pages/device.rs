@@ -2,8 +2,8 @@ use crate::components::{CodeEntryForm, Notice, spelled};
 use crate::navigation::signin_url;
 use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};
 use crate::server_fns::session::Viewer;
-use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -11,8 +11,6 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn DevicePage() -> impl IntoView {
     let query = use_query_map();
-    let approve = ServerAction::<ApproveDevice>::new();
-    let deny = ServerAction::<DenyDevice>::new();
     let data = Resource::new_blocking(
         move || {
             let q = query.read();
@@ -25,7 +23,7 @@ pub fn DevicePage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => device_view(page, approve, deny).into_any(),
+                    Ok(page) => device_view(page).into_any(),
                     Err(err) => view! { <Notice code=err.error/> }.into_any(),
                 }
             })}
@@ -33,7 +31,7 @@ pub fn DevicePage() -> impl IntoView {
     }
 }
 
-fn device_view(page: DevicePageData, approve: ServerAction<ApproveDevice>, deny: ServerAction<DenyDevice>) -> AnyView {
+fn device_view(page: DevicePageData) -> AnyView {
     match page {
         DevicePageData::EnterCode { viewer, notice } => view! {
             <section class="card" aria-labelledby="device-title">
@@ -96,7 +94,7 @@ fn device_view(page: DevicePageData, approve: ServerAction<ApproveDevice>, deny:
             </section>
         }
         .into_any(),
-        DevicePageData::Authorize(view) => authorize_view(*view, approve, deny).into_any(),
+        DevicePageData::Authorize(view) => authorize_view(*view).into_any(),
     }
 }
 
@@ -159,14 +157,38 @@ pub fn RequestSummary(
     }
 }
 
-fn authorize_view(
-    view: AuthorizeView,
-    approve: ServerAction<ApproveDevice>,
-    deny: ServerAction<DenyDevice>,
+/// Approve and Deny: each a form posting the code and the CSRF token to its
+/// server function, plus the warning every approval page carries. Shared by
+/// the account and SSO views.
+#[component]
+pub fn DecisionForms(
+    approve_url: &'static str,
+    deny_url: &'static str,
+    user_code: String,
+    csrf_token: String,
 ) -> impl IntoView {
+    let (code_d, csrf_d) = (user_code.clone(), csrf_token.clone());
+    view! {
+        <div class="actions">
+            <form action=approve_url method="post">
+                <input type="hidden" name="user_code" value=user_code/>
+                <input type="hidden" name="csrf_token" value=csrf_token/>
+                <button type="submit" class="button primary">"Approve"</button>
+            </form>
+            <form action=deny_url method="post">
+                <input type="hidden" name="user_code" value=code_d/>
+                <input type="hidden" name="csrf_token" value=csrf_d/>
+                <button type="submit" class="button secondary">"Deny"</button>
+            </form>
+        </div>
+        <p class="warning">
+            "Only approve if you started this sign-in yourself, just now. Never approve a code someone else sent you."
+        </p>
+    }
+}
+
+fn authorize_view(view: AuthorizeView) -> impl IntoView {
     let switch_url = signin_url(&format!("/device?user_code={}", view.user_code));
-    let (code_a, csrf_a) = (view.user_code.clone(), view.csrf_token.clone());
-    let (code_d, csrf_d) = (view.user_code.clone(), view.csrf_token.clone());
     view! {
         <section class="card authorize" aria-labelledby="authorize-title">
             <h1 id="authorize-title">"Allow "<span class="client-name">{view.client_name.clone()}</span>" to sign in as you?"</h1>
@@ -189,21 +211,12 @@ fn authorize_view(
             />
             <p class="muted">"This request expires in "{view.expires_in_minutes}" minutes."</p>
 
-            <div class="actions">
-                <ActionForm action=approve>
-                    <input type="hidden" name="user_code" value=code_a/>
-                    <input type="hidden" name="csrf_token" value=csrf_a/>
-                    <button type="submit" class="button primary">"Approve"</button>
-                </ActionForm>
-                <ActionForm action=deny>
-                    <input type="hidden" name="user_code" value=code_d/>
-                    <input type="hidden" name="csrf_token" value=csrf_d/>
-                    <button type="submit" class="button secondary">"Deny"</button>
-                </ActionForm>
-            </div>
-            <p class="warning">
-                "Only approve if you started this sign-in yourself, just now. Never approve a code someone else sent you."
-            </p>
+            <DecisionForms
+                approve_url=ApproveDevice::url()
+                deny_url=DenyDevice::url()
+                user_code=view.user_code.clone()
+                csrf_token=view.csrf_token.clone()
+            />
         </section>
     }
 }

@@ -186,7 +186,8 @@ pub fn redirect_page(to: &str) {
     }
 }
 
-fn set_status(status: u16) {
+/// Sets the response status (page renders and server functions alike).
+pub fn set_status(status: u16) {
     if let (Some(response), Ok(status)) =
         (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(status))
     {

@@ -4,7 +4,9 @@
 //! the authorize-sso page live under that path too.
 
 use super::device::ScopeView;
-use crate::error::{AppError, AppErrorCode};
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::error::AppErrorCode;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -170,11 +172,7 @@ fn no_store() {
 /// Sets the error's status on the response (for scripts and page renders).
 #[cfg(feature = "ssr")]
 fn answer(err: AppError) -> AppError {
-    if let (Some(response), Ok(status)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(err.status()))
-    {
-        response.set_status(status);
-    }
+    super::context::set_status(err.status());
     err
 }
 

@@ -275,7 +275,7 @@ impl DeviceFlowService {
                 ApprovalView::Invalid
             });
         }
-        let replaces = self.token_replaced_by_approving(&flow, account).await?;
+        let replaces = self.token_replaced_by_approving(&flow, &account.email, LOCAL_ISSUER).await?;
         Ok(ApprovalView::Authorize(Box::new(AuthorizeRequest {
             requested_ago: now - flow.created_at,
             expires_in: flow.expires_at - now,
@@ -292,21 +292,17 @@ impl DeviceFlowService {
         }
     }
 
-    /// The active token that approving `flow` as `account` would replace,
-    /// for the approval page's rotation notice.
+    /// The active token that approving `flow` as (`email`, `issuer`) would
+    /// replace, for the approval page's rotation notice.
     pub async fn token_replaced_by_approving(
         &self,
         flow: &DeviceFlow,
-        account: &Account,
+        email: &str,
+        issuer: &str,
     ) -> Result<Option<AccessTokenRecord>, StoreError> {
         self.ports
             .tokens
-            .find_active_for_device(
-                &account.email,
-                LOCAL_ISSUER,
-                &flow.client_id,
-                flow.device_label.as_deref().unwrap_or_default(),
-            )
+            .find_active_for_device(email, issuer, &flow.client_id, flow.device_label.as_deref().unwrap_or_default())
             .await
     }
 
@@ -322,51 +318,61 @@ impl DeviceFlowService {
             return Err(DecideError::BearerAuthDisabled);
         }
         let code = UserCode::normalize(raw_user_code).ok_or(DecideError::ExpiredOrUnknown)?;
+        let subject =
+            FlowSubject { account_id: Some(account.id), email: account.email.clone(), issuer: LOCAL_ISSUER.to_owned() };
+        let actor = Actor::Account { email: account.email.clone() };
+        let identify = serde_json::json!({ "user_code": code.display() });
+        match self.record_decision(FlowKey::UserCode(code), subject, actor, kind, ip, identify).await? {
+            Recorded::Decided(flow) => Ok(*flow),
+            Recorded::Refused(Verdict::AlreadyResolved) => Err(DecideError::AlreadyResolved),
+            Recorded::Refused(_) | Recorded::NoFlow => Err(DecideError::ExpiredOrUnknown),
+        }
+    }
+
+    /// Records `subject`'s decision on the flow under `key` and audits it as
+    /// done by `actor`: the one path for account and SSO decisions. The audit
+    /// details are `identify` (how the flow is named) plus the device label
+    /// and scopes.
+    pub(crate) async fn record_decision(
+        &self,
+        key: FlowKey,
+        subject: FlowSubject,
+        actor: Actor,
+        kind: DecisionKind,
+        ip: Option<String>,
+        mut identify: serde_json::Value,
+    ) -> Result<Recorded, StoreError> {
         let now = self.ports.clock.now();
-        let decision = Decision {
-            subject: FlowSubject {
-                account_id: Some(account.id),
-                email: account.email.clone(),
-                issuer: LOCAL_ISSUER.to_owned(),
-            },
-            at: now,
-            from_ip: ip.clone(),
-        };
+        let email = subject.email.clone();
+        let decision = Decision { subject, at: now, from_ip: ip.clone() };
         let change = match kind {
             DecisionKind::Approve => FlowChange::Approve(decision),
             DecisionKind::Deny => FlowChange::Deny(decision),
         };
-        let (flow, transition) = self
-            .ports
-            .flows
-            .apply(&FlowKey::UserCode(code), &change, now)
-            .await?
-            .ok_or(DecideError::ExpiredOrUnknown)?;
-        match transition.verdict {
-            Verdict::Decided => {}
-            Verdict::AlreadyResolved => return Err(DecideError::AlreadyResolved),
-            _ => return Err(DecideError::ExpiredOrUnknown),
+        let Some((flow, transition)) = self.ports.flows.apply(&key, &change, now).await? else {
+            return Ok(Recorded::NoFlow);
+        };
+        if transition.verdict != Verdict::Decided {
+            return Ok(Recorded::Refused(transition.verdict));
         }
         let flow = transition.next.unwrap_or(flow);
+        identify["device_label"] = serde_json::json!(flow.device_label);
+        identify["scopes"] = serde_json::json!(flow.scopes);
         self.ports
             .audit(AuditEvent {
                 kind: match kind {
                     DecisionKind::Approve => AuditKind::DeviceApproved,
                     DecisionKind::Deny => AuditKind::DeviceDenied,
                 },
-                actor: Some(Actor::Account { email: account.email.clone() }),
-                subject: Some(account.email.clone()),
+                actor: Some(actor),
+                subject: Some(email),
                 client_id: Some(flow.client_id.clone()),
                 ip,
-                details: serde_json::json!({
-                    "user_code": flow.user_code.display(),
-                    "device_label": flow.device_label,
-                    "scopes": flow.scopes,
-                }),
+                details: identify,
                 at: now,
             })
             .await;
-        Ok(flow)
+        Ok(Recorded::Decided(Box::new(flow)))
     }
 
     /// RFC 8628 §3.4–3.5: one poll. Only the poll that claims an approval
@@ -528,6 +534,15 @@ impl DeviceFlowService {
             rotated: issued.rotated,
         })
     }
+}
+
+/// What recording a decision did.
+pub(crate) enum Recorded {
+    Decided(Box<DeviceFlow>),
+    /// The flow was there but the decision did not take effect.
+    Refused(Verdict),
+    /// No flow is retained under the key.
+    NoFlow,
 }
 
 /// Why a claimed approval produced no token.

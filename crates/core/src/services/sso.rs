@@ -14,11 +14,11 @@
 //! 3. `approval_context` reads the grant; `decide` spends it once and
 //!    approves or denies as the external subject.
 
-use super::device_flow::{AuthorizeRequest, DecisionKind, DeviceFlowService};
+use super::device_flow::{AuthorizeRequest, DecisionKind, DeviceFlowService, Recorded};
 use super::{Ports, Settings};
 use crate::actor::Actor;
 use crate::error::StoreError;
-use crate::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};
+use crate::flow::{DeviceFlow, FlowKey, FlowStatus};
 use crate::formats::base62;
 use crate::formats::user_code::UserCode;
 use crate::model::FlowSubject;
@@ -391,18 +391,9 @@ impl SsoService {
             return Err(SsoError::NoSession);
         }
         let flow = self.pending_flow(&grant.user_code, &grant.flow, now).await?;
-        let replaces = self
-            .ports
-            .tokens
-            .find_active_for_device(
-                &grant.email,
-                &grant.iss,
-                &flow.client_id,
-                flow.device_label.as_deref().unwrap_or_default(),
-            )
-            .await?;
+        let replaces = self.device_flows.token_replaced_by_approving(&flow, &grant.email, &grant.iss).await?;
         Ok(ApprovalContext {
-            subject: ExternalSubject { email: grant.email, issuer: grant.iss, name: grant.name },
+            subject: grant.subject(),
             scopes: crate::TokenKind::External.narrow(&flow.scopes),
             csrf_token: grant.csrf,
             expires_at: DateTime::from_timestamp(grant.exp, 0).unwrap_or(now),
@@ -441,45 +432,16 @@ impl SsoService {
             return Err(SsoError::SessionAlreadyConsumed);
         }
         let flow = self.pending_flow(&grant.user_code, &grant.flow, now).await?;
-        let subject = ExternalSubject { email: grant.email, issuer: grant.iss, name: grant.name };
-        let decision = Decision {
-            subject: FlowSubject { account_id: None, email: subject.email.clone(), issuer: subject.issuer.clone() },
-            at: now,
-            from_ip: ip.clone(),
+        let identify = serde_json::json!({ "issuer": grant.iss, "flow": grant.flow });
+        let subject = grant.subject();
+        let flow_subject =
+            FlowSubject { account_id: None, email: subject.email.clone(), issuer: subject.issuer.clone() };
+        let actor = Actor::External { email: subject.email.clone() };
+        let key = FlowKey::DeviceCodeHash(flow.device_code_hash.clone());
+        let flow = match self.device_flows.record_decision(key, flow_subject, actor, kind, ip, identify).await? {
+            Recorded::Decided(flow) => *flow,
+            Recorded::Refused(_) | Recorded::NoFlow => return Err(SsoError::UserCodeNotPending),
         };
-        let change = match kind {
-            DecisionKind::Approve => FlowChange::Approve(decision),
-            DecisionKind::Deny => FlowChange::Deny(decision),
-        };
-        let (_, transition) = self
-            .ports
-            .flows
-            .apply(&FlowKey::DeviceCodeHash(flow.device_code_hash.clone()), &change, now)
-            .await?
-            .ok_or(SsoError::UserCodeNotPending)?;
-        if transition.verdict != Verdict::Decided {
-            return Err(SsoError::UserCodeNotPending);
-        }
-        let flow = transition.next.unwrap_or(flow);
-        self.ports
-            .audit(AuditEvent {
-                kind: match kind {
-                    DecisionKind::Approve => AuditKind::DeviceApproved,
-                    DecisionKind::Deny => AuditKind::DeviceDenied,
-                },
-                actor: Some(Actor::External { email: subject.email.clone() }),
-                subject: Some(subject.email.clone()),
-                client_id: Some(flow.client_id.clone()),
-                ip,
-                details: serde_json::json!({
-                    "issuer": subject.issuer,
-                    "flow": grant.flow,
-                    "device_label": flow.device_label,
-                    "scopes": flow.scopes,
-                }),
-                at: now,
-            })
-            .await;
         Ok((flow, subject))
     }
 
@@ -515,6 +477,13 @@ trait HasExpiry {
 impl HasExpiry for StateClaims {
     fn exp(&self) -> i64 {
         self.exp
+    }
+}
+
+impl GrantClaims {
+    /// The external subject the grant names.
+    fn subject(&self) -> ExternalSubject {
+        ExternalSubject { email: self.email.clone(), issuer: self.iss.clone(), name: self.name.clone() }
     }
 }
 
