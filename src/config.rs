@@ -5,6 +5,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use gatehouse_core::SecretString;
+use gatehouse_core::rate_limit::{Limiter, Quota, RateLimitSettings};
 use gatehouse_core::services::Settings;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +53,50 @@ struct RawConfig {
     sso_client_secret: Option<String>,
     sso_display_name: Option<String>,
     sso_allowed_email_domains: Option<String>,
+    rate_limits: Option<String>,
+    limit_device_authorization_per_ip: Option<String>,
+    limit_device_authorization_per_client: Option<String>,
+    limit_code_failures_per_ip: Option<String>,
+    limit_code_failures_per_session: Option<String>,
+    limit_unknown_device_code_per_ip: Option<String>,
+    limit_sign_in_failures_per_account: Option<String>,
+    limit_sign_in_failures_per_ip: Option<String>,
+    limit_approvals_per_account: Option<String>,
+    limit_bearer_per_token: Option<String>,
+}
+
+impl RawConfig {
+    /// The `GATEHOUSE_LIMIT_<LIMITER>` setting of `limiter`.
+    fn limit(&self, limiter: Limiter) -> Option<&str> {
+        match limiter {
+            Limiter::DeviceAuthorizationPerIp => self.limit_device_authorization_per_ip.as_deref(),
+            Limiter::DeviceAuthorizationPerClient => self.limit_device_authorization_per_client.as_deref(),
+            Limiter::CodeFailuresPerIp => self.limit_code_failures_per_ip.as_deref(),
+            Limiter::CodeFailuresPerSession => self.limit_code_failures_per_session.as_deref(),
+            Limiter::UnknownDeviceCodePerIp => self.limit_unknown_device_code_per_ip.as_deref(),
+            Limiter::SignInFailuresPerAccount => self.limit_sign_in_failures_per_account.as_deref(),
+            Limiter::SignInFailuresPerIp => self.limit_sign_in_failures_per_ip.as_deref(),
+            Limiter::ApprovalsPerAccount => self.limit_approvals_per_account.as_deref(),
+            Limiter::BearerPerToken => self.limit_bearer_per_token.as_deref(),
+        }
+    }
+
+    /// `GATEHOUSE_RATE_LIMITS` (`on`, the default, or `off`), then each
+    /// limiter's own setting.
+    fn rate_limits(&self) -> Result<RateLimitSettings, ConfigError> {
+        let mut limits = match self.rate_limits.as_deref().map(str::trim) {
+            None | Some("on") => RateLimitSettings::default(),
+            Some("off") => RateLimitSettings::off(),
+            Some(_) => return Err(problem("GATEHOUSE_RATE_LIMITS", "expected on or off")),
+        };
+        for limiter in Limiter::ALL {
+            if let Some(text) = self.limit(limiter) {
+                let variable = format!("GATEHOUSE_LIMIT_{}", limiter.as_str().to_uppercase());
+                limits.set(limiter, Quota::parse(text).map_err(|e| problem(&variable, e))?);
+            }
+        }
+        Ok(limits)
+    }
 }
 
 /// The external-SSO branch's settings (SPEC §8); present only when
@@ -113,6 +158,7 @@ impl Config {
     }
 
     fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let rate_limits = raw.rate_limits()?;
         let bind: SocketAddr = raw
             .bind
             .as_deref()
@@ -173,6 +219,7 @@ impl Config {
                 defaults.prune_interval,
             )?,
             enable_oauth_bearer: raw.enable_oauth_bearer.unwrap_or(defaults.enable_oauth_bearer),
+            rate_limits,
         };
         let trusted_proxies = raw
             .trusted_proxies
@@ -323,6 +370,31 @@ mod tests {
         assert!(config.redis_url.is_none());
         assert_eq!(config.settings.flow_expires_in, 600);
         assert_eq!(config.settings.poll_interval, 5);
+        assert_eq!(config.settings.rate_limits, RateLimitSettings::default());
+        Ok(())
+    }
+
+    #[test]
+    fn rate_limits_switch_off_together_or_one_by_one() -> Result<(), ConfigError> {
+        let raw = RawConfig {
+            limit_code_failures_per_ip: Some("3/10m".into()),
+            limit_bearer_per_token: Some("off".into()),
+            ..Default::default()
+        };
+        let limits = Config::validate(raw)?.settings.rate_limits;
+        let three = Quota { limit: 3, period: std::time::Duration::from_secs(600) };
+        assert_eq!(limits.quota(Limiter::CodeFailuresPerIp), Some(three));
+        assert_eq!(limits.quota(Limiter::BearerPerToken), None);
+        assert_eq!(limits.quota(Limiter::CodeFailuresPerSession), Limiter::CodeFailuresPerSession.default_quota());
+        // All off, then one back on.
+        let raw = RawConfig {
+            rate_limits: Some("off".into()),
+            limit_code_failures_per_ip: Some("3/10m".into()),
+            ..Default::default()
+        };
+        let limits = Config::validate(raw)?.settings.rate_limits;
+        assert_eq!(limits.quota(Limiter::CodeFailuresPerIp), Some(three));
+        assert_eq!(limits.quota(Limiter::SignInFailuresPerIp), None);
         Ok(())
     }
 
@@ -335,6 +407,8 @@ mod tests {
             RawConfig { bind: Some("nope".into()), ..Default::default() },
             RawConfig { trusted_proxies: Some("10.0.0.1, x".into()), ..Default::default() },
             RawConfig { redis_url: Some("http://127.0.0.1:6379".into()), ..Default::default() },
+            RawConfig { rate_limits: Some("sometimes".into()), ..Default::default() },
+            RawConfig { limit_code_failures_per_ip: Some("10 an hour".into()), ..Default::default() },
         ];
         let expected = [
             "GATEHOUSE_PUBLIC_URL",
@@ -343,6 +417,8 @@ mod tests {
             "GATEHOUSE_BIND",
             "GATEHOUSE_TRUSTED_PROXIES",
             "GATEHOUSE_REDIS_URL",
+            "GATEHOUSE_RATE_LIMITS",
+            "GATEHOUSE_LIMIT_CODE_FAILURES_PER_IP",
         ];
         for (raw, variable) in cases.into_iter().zip(expected) {
             let err = Config::validate(raw).err().map(|e| e.variable);

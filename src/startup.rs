@@ -32,6 +32,9 @@ use tower::ServiceBuilder;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+/// Sign-ins that may wait for each password-hashing slot.
+const SIGN_IN_QUEUE_PER_SLOT: usize = 8;
+
 /// Largest request body any route accepts.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -90,7 +93,10 @@ pub async fn connect(
         .await
         .map_err(StartupError::Redis)?;
     let repositories = database.repositories();
-    let concurrency = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    // The password bulkhead: hashing gets half the cores (at least one), so
+    // a flood of sign-ins leaves the rest for every other request.
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    let hashing_slots = (cores / 2).max(1);
     let ports = Ports {
         flows: state.flows,
         token_cache: match &overrides.wrap_token_cache {
@@ -98,12 +104,13 @@ pub async fn connect(
             None => state.token_cache,
         },
         single_use: state.single_use,
+        rate_limiter: state.rate_limiter,
         signer: Arc::new(JwsEnvelopes::new(&secret)),
         accounts: repositories.accounts,
         clients: repositories.clients,
         tokens: repositories.tokens,
         audit: repositories.audit,
-        passwords: Arc::new(Argon2Hasher::new(concurrency)?),
+        passwords: Arc::new(Argon2Hasher::new(hashing_slots, SIGN_IN_QUEUE_PER_SLOT * hashing_slots)?),
         database: repositories.health,
         clock: overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         random: Arc::new(OsRandom),

@@ -26,6 +26,7 @@ pub enum AppErrorCode {
     InvalidRequest,
     InvalidEmail,
     WeakPassword,
+    PasswordTooLong,
     EmailTaken,
     /// The change would leave no active admin.
     LastAdmin,
@@ -45,13 +46,15 @@ pub enum AppErrorCode {
     InvalidSession,
     SessionAlreadyConsumed,
     UserCodeMismatch,
-    /// Storage is unreachable; try again shortly.
+    /// A rate limit refused the request (429); try again later.
+    RateLimited,
+    /// Storage is unreachable, or sign-in is busy; try again shortly.
     TemporarilyUnavailable,
     ServerError,
 }
 
 /// Every code, for parsing the wire string.
-const ALL_CODES: [AppErrorCode; 28] = [
+const ALL_CODES: [AppErrorCode; 30] = [
     AppErrorCode::NoSession,
     AppErrorCode::Forbidden,
     AppErrorCode::CsrfMismatch,
@@ -63,6 +66,7 @@ const ALL_CODES: [AppErrorCode; 28] = [
     AppErrorCode::InvalidRequest,
     AppErrorCode::InvalidEmail,
     AppErrorCode::WeakPassword,
+    AppErrorCode::PasswordTooLong,
     AppErrorCode::EmailTaken,
     AppErrorCode::LastAdmin,
     AppErrorCode::NotFound,
@@ -78,6 +82,7 @@ const ALL_CODES: [AppErrorCode; 28] = [
     AppErrorCode::InvalidSession,
     AppErrorCode::SessionAlreadyConsumed,
     AppErrorCode::UserCodeMismatch,
+    AppErrorCode::RateLimited,
     AppErrorCode::TemporarilyUnavailable,
     AppErrorCode::ServerError,
 ];
@@ -97,6 +102,7 @@ impl AppErrorCode {
             AppErrorCode::InvalidRequest => "invalid_request",
             AppErrorCode::InvalidEmail => "invalid_email",
             AppErrorCode::WeakPassword => "weak_password",
+            AppErrorCode::PasswordTooLong => "password_too_long",
             AppErrorCode::EmailTaken => "email_taken",
             AppErrorCode::LastAdmin => "last_admin",
             AppErrorCode::NotFound => "not_found",
@@ -112,6 +118,7 @@ impl AppErrorCode {
             AppErrorCode::InvalidSession => "invalid_session",
             AppErrorCode::SessionAlreadyConsumed => "session_already_consumed",
             AppErrorCode::UserCodeMismatch => "user_code_mismatch",
+            AppErrorCode::RateLimited => "rate_limited",
             AppErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             AppErrorCode::ServerError => "server_error",
         }
@@ -140,6 +147,7 @@ impl AppErrorCode {
             AppErrorCode::InvalidRequest => "Something was missing from the form. Please try again.",
             AppErrorCode::InvalidEmail => "That is not a valid email address.",
             AppErrorCode::WeakPassword => "The password must be at least 8 characters long.",
+            AppErrorCode::PasswordTooLong => "The password must be at most 1,024 bytes long.",
             AppErrorCode::EmailTaken => "An account with this email already exists.",
             AppErrorCode::LastAdmin => {
                 "This is the last active administrator. Make someone else an administrator first."
@@ -175,6 +183,9 @@ impl AppErrorCode {
             AppErrorCode::UserCodeMismatch => {
                 "The code does not match the request you signed in for, so nothing was changed. Start again from the device page."
             }
+            AppErrorCode::RateLimited => {
+                "There have been too many attempts, so Gatehouse is pausing them for a while to keep your account safe. Nothing was changed. Please wait a few minutes, then try again."
+            }
             AppErrorCode::TemporarilyUnavailable => "Gatehouse is briefly unavailable. Please try again in a moment.",
             AppErrorCode::ServerError => "Something went wrong on our side. Please try again.",
         }
@@ -187,12 +198,27 @@ impl AppErrorCode {
 pub struct AppError {
     pub error: AppErrorCode,
     pub error_description: String,
+    /// For `rate_limited`: how long to wait, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl AppError {
     /// An error with its standard message as description.
     pub fn new(code: AppErrorCode) -> Self {
-        Self { error: code, error_description: code.message().to_owned() }
+        Self { error: code, error_description: code.message().to_owned(), retry_after_ms: None }
+    }
+
+    /// A rate-limit refusal, saying when to try again.
+    pub fn rate_limited(retry_after_ms: u64) -> Self {
+        Self {
+            error: AppErrorCode::RateLimited,
+            error_description: format!(
+                "There have been too many attempts, so Gatehouse is pausing them to keep your account safe. Nothing was changed. Please try again {}.",
+                wait_in_words(retry_after_ms.div_ceil(1000))
+            ),
+            retry_after_ms: Some(retry_after_ms),
+        }
     }
 
     /// The HTTP status this error is answered with.
@@ -208,6 +234,7 @@ impl AppError {
             AppErrorCode::InvalidRequest
             | AppErrorCode::InvalidEmail
             | AppErrorCode::WeakPassword
+            | AppErrorCode::PasswordTooLong
             | AppErrorCode::InvalidClientId
             | AppErrorCode::InvalidScope => 400,
             AppErrorCode::EmailTaken | AppErrorCode::LastAdmin | AppErrorCode::ClientIdTaken => 409,
@@ -220,8 +247,24 @@ impl AppError {
             AppErrorCode::SsoInitiateFailed => 502,
             AppErrorCode::UserCodeNotPending => 409,
             AppErrorCode::InvalidSession | AppErrorCode::SessionAlreadyConsumed => 401,
+            AppErrorCode::RateLimited => 429,
             AppErrorCode::ServerError => 500,
         }
+    }
+}
+
+/// "in about 6 minutes": a wait, rounded up, in plain words.
+pub fn wait_in_words(secs: u64) -> String {
+    match secs {
+        0..=59 => "in a minute".to_owned(),
+        60..=3599 => match secs.div_ceil(60) {
+            1 => "in about a minute".to_owned(),
+            minutes => format!("in about {minutes} minutes"),
+        },
+        _ => match secs.div_ceil(3600) {
+            1 => "in about an hour".to_owned(),
+            hours => format!("in about {hours} hours"),
+        },
     }
 }
 
@@ -257,5 +300,25 @@ mod tests {
             assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{}\"", code.as_str())));
         }
         assert_eq!(AppErrorCode::parse("<script>"), None);
+    }
+
+    #[test]
+    fn waits_read_as_plain_words() {
+        assert_eq!(wait_in_words(1), "in a minute");
+        assert_eq!(wait_in_words(61), "in about 2 minutes");
+        assert_eq!(wait_in_words(360), "in about 6 minutes");
+        assert_eq!(wait_in_words(3600), "in about an hour");
+        let limited = AppError::rate_limited(360_000);
+        assert_eq!(limited.status(), 429);
+        assert!(limited.error_description.contains("in about 6 minutes"));
+        let json = serde_json::to_value(&limited).unwrap_or_default();
+        assert_eq!(json["error"], "rate_limited");
+        assert_eq!(json["retry_after_ms"], 360_000);
+        assert!(
+            serde_json::to_value(AppError::new(AppErrorCode::NotFound))
+                .unwrap_or_default()
+                .get("retry_after_ms")
+                .is_none()
+        );
     }
 }

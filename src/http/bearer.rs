@@ -5,17 +5,22 @@ use super::middleware::client_ip::ClientAddr;
 use super::responses::{ApiError, json_no_store, no_store};
 use super::wire::{MeResponse, SubjectBody, rfc3339};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::services::bearer::{AuthenticatedToken, BearerError};
 use gatehouse_core::{TokenKind, scope};
 use serde_json::json;
 
-/// The token in `Authorization: Bearer …`, if any (scheme case-insensitive).
-fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+/// The token in `Authorization: Bearer …`, if any (scheme case-insensitive);
+/// two `Authorization` headers are `invalid_request`.
+fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = super::params::single_authorization(headers)? else {
+        return Ok(None);
+    };
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Ok(None);
+    };
+    Ok(scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty()))
 }
 
 /// Authenticates the request's bearer token; with `required`, also checks
@@ -29,7 +34,7 @@ async fn authenticate(
     if !state.services.bearer.enabled() {
         return Err(BearerError::Disabled.into());
     }
-    let token = presented_token(headers).ok_or(ApiError::BearerMissing)?;
+    let token = presented_token(headers)?.ok_or(ApiError::BearerMissing)?;
     let token = state.services.bearer.authenticate(token, ip).await?;
     if let Some(scope) = required {
         token.require(scope)?;

@@ -2,7 +2,7 @@
 //! `client_secret_basic`, or just `client_id` for public clients.
 
 use super::params::OAuthParams;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use gatehouse_core::{OAuthError, OAuthErrorCode, SecretString};
 
 /// Client credentials from the body (`client_secret_post`) or HTTP Basic
@@ -11,8 +11,7 @@ pub fn client_credentials(
     headers: &HeaderMap,
     params: &OAuthParams,
 ) -> Result<(Option<String>, Option<SecretString>), OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
+    let basic = super::params::single_authorization(headers)?
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
     let Some(encoded) = basic else {

@@ -10,6 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use gatehouse_core::services::device_flow::{PollRequest, StartRequest, TokenGrant};
+use gatehouse_core::services::limits::Visitor;
 use gatehouse_core::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 
@@ -90,13 +91,18 @@ fn token_response(grant: &TokenGrant) -> TokenResponse {
 }
 
 /// `GET /v1/oauth/device/lookup?user_code=` — pre-validates a code for the page.
-pub async fn lookup(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn lookup(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
     let user_code = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "user_code").map(|(_, v)| v);
     let Some(user_code) = user_code else {
         return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "user_code is required").into());
     };
-    Ok(match state.services.device_flows.lookup(&user_code).await? {
+    let visitor = Visitor::from_ip(ip);
+    Ok(match state.services.device_flows.lookup(&user_code, &visitor).await? {
         Some(found) => json_no_store(json!({
             "valid": true,
             "expires_in_remaining": found.expires_in_remaining,

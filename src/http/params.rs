@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::FromRequest;
-use axum::http::{Request, header};
+use axum::http::{HeaderMap, HeaderValue, Request, header};
 use gatehouse_core::{OAuthError, OAuthErrorCode};
 use std::collections::HashMap;
 
@@ -27,13 +27,21 @@ impl OAuthParams {
         self.get(name).map(str::to_owned)
     }
 
-    /// Parses form-encoded pairs, rejecting repeats.
+    /// Parses form-encoded pairs, rejecting repeats and anything that is not
+    /// UTF-8 once decoded (`%C3%28`): a lossy decoding would let two
+    /// different byte strings name the same client or code.
     pub fn from_form(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params = HashMap::new();
-        for (name, value) in form_urlencoded::parse(body) {
-            if params.insert(name.to_string(), value.into_owned()).is_some() {
+        for pair in body.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let (name, value) = (decode_strict(name)?, decode_strict(value)?);
+            if params.contains_key(&name) {
                 return Err(invalid(format!("parameter {name} is repeated")));
             }
+            params.insert(name, value);
         }
         Ok(Self(params))
     }
@@ -57,6 +65,28 @@ impl OAuthParams {
         }
         Ok(Self(params))
     }
+}
+
+/// One form-urlencoded name or value: `+` is a space, `%XX` a byte, and
+/// the bytes must be UTF-8.
+fn decode_strict(raw: &[u8]) -> Result<String, OAuthError> {
+    let spaced: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| invalid("the form body is not valid UTF-8".to_owned()))
+}
+
+/// The request's one `Authorization` header, if any. Two are refused
+/// (`invalid_request`) rather than letting the first one win: a proxy and
+/// the server must never disagree about who is asking.
+pub fn single_authorization(headers: &HeaderMap) -> Result<Option<&HeaderValue>, OAuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(invalid("send one Authorization header".to_owned()));
+    }
+    Ok(first)
 }
 
 fn invalid(description: String) -> OAuthError {
@@ -104,6 +134,27 @@ mod tests {
         let params = OAuthParams::from_form(b"client_id=a&scope=").unwrap_or_default();
         assert_eq!(params.get("client_id"), Some("a"));
         assert_eq!(params.get("scope"), None);
+    }
+
+    #[test]
+    fn form_decoding_is_strict_utf8() {
+        let params = OAuthParams::from_form(b"client_id=caf%C3%A9&label=a+b&empty").unwrap_or_default();
+        assert_eq!(params.get("client_id"), Some("café"));
+        assert_eq!(params.get("label"), Some("a b"));
+        assert!(OAuthParams::from_form(b"client_id=%C3%28").is_err());
+        assert!(OAuthParams::from_form(&[b'a', b'=', 0xff]).is_err());
+        // A repeat is a repeat however it is spelled.
+        assert!(OAuthParams::from_form(b"client_id=a&client%5Fid=b").is_err());
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused() {
+        let mut headers = HeaderMap::new();
+        assert!(single_authorization(&headers).is_ok_and(|v| v.is_none()));
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert!(single_authorization(&headers).is_ok_and(|v| v.is_some()));
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert!(single_authorization(&headers).is_err());
     }
 
     #[test]

@@ -4,9 +4,11 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::rate_limit::RateLimited;
 use gatehouse_core::services::bearer::BearerError;
 use gatehouse_core::services::clients::ClientAuthError;
 use gatehouse_core::services::device_flow::FlowError;
+use gatehouse_core::services::limits::LimitError;
 use gatehouse_core::{OAuthError, OAuthErrorCode, StoreError};
 use serde_json::json;
 
@@ -20,6 +22,8 @@ pub enum ApiError {
     Bearer(BearerError),
     /// No bearer token at all (RFC 6750 §3.1).
     BearerMissing,
+    /// A rate limit refused the request: 429.
+    RateLimited(RateLimited),
     /// A storage fault: 503, fail closed.
     Unavailable(StoreError),
 }
@@ -46,7 +50,17 @@ impl From<FlowError> for ApiError {
     fn from(err: FlowError) -> Self {
         match err {
             FlowError::OAuth(e) => ApiError::OAuth(e),
+            FlowError::RateLimited(e) => ApiError::RateLimited(e),
             FlowError::Unavailable(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+impl From<LimitError> for ApiError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::RateLimited(e) => ApiError::RateLimited(e),
+            LimitError::Unavailable(e) => ApiError::Unavailable(e),
         }
     }
 }
@@ -66,6 +80,7 @@ impl IntoResponse for ApiError {
             ApiError::OAuth(err) => oauth_error(&err),
             ApiError::Bearer(err) => bearer_error(err),
             ApiError::BearerMissing => bearer_missing(),
+            ApiError::RateLimited(limited) => rate_limited(&limited),
             ApiError::Unavailable(err) => unavailable(&err),
         }
     }
@@ -101,6 +116,20 @@ pub fn unavailable(err: &StoreError) -> Response {
         "the service is temporarily unavailable; retry shortly",
     );
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    response
+}
+
+/// 429 with `Retry-After` (whole seconds) and
+/// `{"error": "rate_limited", "retry_after_ms": N}`.
+pub fn rate_limited(limited: &RateLimited) -> Response {
+    let secs = limited.retry_after_secs();
+    let body = json!({
+        "error": "rate_limited",
+        "error_description": format!("too many requests; retry in {secs} seconds"),
+        "retry_after_ms": limited.retry_after_ms(),
+    });
+    let mut response = no_store((StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response());
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     response
 }
 
@@ -150,6 +179,7 @@ pub fn bearer_error(err: BearerError) -> Response {
             ),
             &format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#),
         ),
+        BearerError::RateLimited(limited) => rate_limited(&limited),
         BearerError::Unavailable(e) => unavailable(&e),
     }
 }

@@ -10,10 +10,11 @@ use super::responses::json_error;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_app::error::AppErrorCode;
+use gatehouse_app::error::{AppError, AppErrorCode};
 use gatehouse_app::server_fns::sso::{
     APPROVAL_GRANT_COOKIE, APPROVAL_GRANT_PATH, cookie_name, cookie_value, set_cookie_line, sso_error,
 };
+use gatehouse_core::services::limits::Visitor;
 use gatehouse_core::services::sso::{Callback, SsoError, SsoService};
 use tower_sessions::Session;
 
@@ -25,12 +26,19 @@ pub const CALLBACK_PATH: &str = "/v1/device/sso-complete";
 const BINDING_COOKIE: &str = "gatehouse_sso_binding";
 
 /// `GET /v1/oauth/device/sso-initiate?user_code=`: 302 to the provider.
-pub async fn initiate(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub async fn initiate(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ClientAddr(ip): ClientAddr,
+    session: Session,
+) -> Response {
     let Some(sso) = branch(&state) else {
         return not_found();
     };
     let user_code = query_value(query.as_deref(), "user_code").unwrap_or_default();
-    match sso.initiate(&user_code).await {
+    let visitor = Visitor { ip, session_id: session.id().map(|id| id.to_string()) };
+    match sso.initiate(&user_code, &visitor).await {
         Ok(redirect) => {
             let binding = cookie(
                 &state,
@@ -121,27 +129,35 @@ fn found<const N: usize>(location: &str, cookies: [HeaderValue; N]) -> Response 
 
 /// The refusal as the caller wants it: a page for a browser, else JSON.
 fn refusal(err: SsoError, headers: &HeaderMap) -> Response {
-    if let SsoError::Unavailable(detail) = &err {
-        return super::responses::unavailable(detail);
+    let wants_html =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
+    match &err {
+        SsoError::Unavailable(detail) => return super::responses::unavailable(detail),
+        SsoError::RateLimited(limited) if !wants_html => return super::responses::rate_limited(limited),
+        SsoError::RateLimited(limited) => {
+            let message = AppError::rate_limited(limited.retry_after_ms()).error_description;
+            let mut page = refusal_page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &message);
+            page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after_secs()));
+            return page;
+        }
+        _ => {}
     }
     let err = sso_error(err);
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let wants_html =
-        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
     if wants_html {
-        return refusal_page(status, err.error);
+        let title = match err.error {
+            AppErrorCode::AccessDenied => "Sign-in cancelled",
+            AppErrorCode::SsoInitiateFailed => "The sign-in service is unreachable",
+            _ => "Sign-in did not complete",
+        };
+        return refusal_page(status, title, err.error.message());
     }
     json_error(status, err.error.as_str(), err.error.message())
 }
 
 /// A small page in the site's style; it has no script, so its CSP allows
 /// only the stylesheet.
-fn refusal_page(status: StatusCode, code: AppErrorCode) -> Response {
-    let title = match code {
-        AppErrorCode::AccessDenied => "Sign-in cancelled",
-        AppErrorCode::SsoInitiateFailed => "The sign-in service is unreachable",
-        _ => "Sign-in did not complete",
-    };
+fn refusal_page(status: StatusCode, title: &str, message: &str) -> Response {
     let html = format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -153,7 +169,6 @@ fn refusal_page(status: StatusCode, code: AppErrorCode) -> Response {
 <p class="notice notice-error" role="alert">{message}</p>
 <p><a class="button primary" href="/device">Back to the device page</a></p>
 </section></main></body></html>"#,
-        message = code.message(),
     );
     let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     response.headers_mut().insert(

@@ -6,6 +6,7 @@ use crate::on_both_backends;
 use gatehouse_core::Actor;
 use gatehouse_core::ports::{AuditEvent, AuditKind};
 use gatehouse_core::services::device_flow::DecisionKind;
+use gatehouse_core::services::limits::Visitor;
 
 /// Stored events of `kind`, newest first.
 async fn events(app: &TestApp, kind: AuditKind) -> Vec<AuditEvent> {
@@ -22,7 +23,7 @@ async fn approvals_denials_and_redemptions_are_recorded(backend: Backend) {
     let user_code = flow["user_code"].as_str().expect("code");
     app.services
         .device_flows
-        .decide_as_account(user_code, &account, DecisionKind::Approve, Some("198.51.100.7".into()))
+        .decide_as_account(user_code, &account, DecisionKind::Approve, &Visitor::from_ip(Some("198.51.100.7".into())))
         .await
         .expect("approve");
     let (status, first) = app.poll(flow["device_code"].as_str().expect("code")).await;
@@ -33,7 +34,11 @@ async fn approvals_denials_and_redemptions_are_recorded(backend: Backend) {
     assert_eq!(approved[0].actor, Some(Actor::Account { email: "ada@example.com".into() }));
     assert_eq!(approved[0].client_id.as_deref(), Some(CLI));
     assert_eq!(approved[0].ip.as_deref(), Some("198.51.100.7"));
-    assert_eq!(approved[0].details["user_code"], user_code);
+    // The flow is named by its public id, never by its user code.
+    let details = approved[0].details.to_string();
+    assert!(!details.contains(user_code) && !details.contains(&user_code.replace('-', "")), "{details}");
+    let flow_id = approved[0].details["flow"].as_str().expect("flow id");
+    assert!(flow_id.len() == 32 && flow_id.chars().all(|c| c.is_ascii_hexdigit()), "{flow_id}");
     assert_eq!(approved[0].details["device_label"], "build-box");
 
     let redeemed = events(&app, AuditKind::DeviceRedeemed).await;
@@ -57,10 +62,15 @@ async fn approvals_denials_and_redemptions_are_recorded(backend: Backend) {
 
     let denied_flow = app.start_flow(&[]).await;
     let denied_code = denied_flow["user_code"].as_str().expect("code");
-    app.services.device_flows.decide_as_account(denied_code, &account, DecisionKind::Deny, None).await.expect("deny");
+    app.services
+        .device_flows
+        .decide_as_account(denied_code, &account, DecisionKind::Deny, &Visitor::default())
+        .await
+        .expect("deny");
     let denied = events(&app, AuditKind::DeviceDenied).await;
     assert_eq!(denied.len(), 1);
-    assert_eq!(denied[0].details["user_code"], denied_code);
+    assert!(denied[0].details["user_code"].is_null());
+    assert_ne!(denied[0].details["flow"], approved[0].details["flow"]);
 }
 
 async fn revocations_say_by_whom_and_expiry_is_recorded_once(backend: Backend) {

@@ -11,6 +11,7 @@ use gatehouse_core::listing::TokenStatus;
 use gatehouse_core::ports::{AuditKind, CachedLookup, TokenCache};
 use gatehouse_core::services::authorizations::AuthorizationFilter;
 use gatehouse_core::services::device_flow::DecisionKind;
+use gatehouse_core::services::limits::Visitor;
 use gatehouse_core::{Admin, Principal, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -93,7 +94,12 @@ async fn introspection_and_me_agree_on_a_disabled_account(backend: Backend) {
 }
 
 async fn revoke_all_racing_a_redemption_leaves_no_unlisted_working_token(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // Eighty approvals by one account: the rate limits (tested in
+    // `rate_limits`) are off so the race is all that is tested.
+    let app = crate::helpers::spawn_app_with(backend, |c| {
+        c.settings.rate_limits = gatehouse_core::rate_limit::RateLimitSettings::off()
+    })
+    .await;
     let ada = app.ada().await;
     let principal = Principal::Account(ada.clone());
     for round in 0..40 {
@@ -103,7 +109,7 @@ async fn revoke_all_racing_a_redemption_leaves_no_unlisted_working_token(backend
             (flow["user_code"].as_str().expect("code"), flow["device_code"].as_str().expect("code"));
         app.services
             .device_flows
-            .decide_as_account(user_code, &ada, DecisionKind::Approve, None)
+            .decide_as_account(user_code, &ada, DecisionKind::Approve, &Visitor::default())
             .await
             .expect("approve");
         let revoke_all = app.services.authorizations.revoke_all_own(&principal, None);

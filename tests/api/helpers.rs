@@ -9,6 +9,7 @@ use gatehouse_core::model::{Account, ClientType};
 use gatehouse_core::services::Services;
 use gatehouse_core::services::accounts::AccountRegistration;
 use gatehouse_core::services::clients::ClientRegistration;
+use gatehouse_core::services::limits::Visitor;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -184,6 +185,18 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// `POST /v1/oauth/device/code` as the CLI client with `X-Forwarded-For`
+    /// (which counts only when the test trusts 127.0.0.1 as a proxy).
+    pub async fn start_flow_forwarded(&self, forwarded_for: &str) -> reqwest::Response {
+        self.device
+            .post(self.url("/v1/oauth/device/code"))
+            .header("x-forwarded-for", forwarded_for)
+            .form(&[("client_id", CLI)])
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// One token-endpoint poll; returns (status, body).
     pub async fn poll(&self, device_code: &str) -> (u16, Value) {
         self.poll_as(device_code, CLI).await
@@ -210,7 +223,7 @@ impl TestApp {
         use gatehouse_core::services::device_flow::DecisionKind;
         self.services
             .device_flows
-            .decide_as_account(user_code, account, DecisionKind::Approve, Some("127.0.0.1".into()))
+            .decide_as_account(user_code, account, DecisionKind::Approve, &Visitor::from_ip(Some("127.0.0.1".into())))
             .await
             .expect("approve");
     }

@@ -17,6 +17,7 @@ mod console_safety;
 mod device_flow;
 mod pages;
 mod races;
+mod rate_limits;
 mod retention;
 mod security;
 mod sso;

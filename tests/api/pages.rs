@@ -1,7 +1,7 @@
 //! The browser side over HTTP: sign-in, the `/device` page and the approve
 //! and deny server functions at their SPEC paths.
 
-use crate::helpers::{Backend, PASSWORD, hidden_input, spawn_app};
+use crate::helpers::{Backend, PASSWORD, hidden_input, spawn_app, spawn_app_with};
 use crate::on_both_backends;
 use gatehouse_core::Clock;
 use serde_json::Value;
@@ -155,7 +155,28 @@ async fn approving_a_known_device_again_says_which_token_it_replaces(backend: Ba
     assert!(html.contains(&format!("This replaces the token created on {created}")), "{html}");
 }
 
+async fn the_page_says_when_the_request_came_from_another_network(backend: Backend) {
+    // Behind a trusted proxy, so the test can be two addresses.
+    let app = spawn_app_with(backend, |c| c.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")]).await;
+    app.create_account("ada@example.com").await;
+    assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 200);
+    let start_from = async |forwarded: &'static str| {
+        let flow: Value = app.start_flow_forwarded(forwarded).await.json().await.expect("json");
+        flow["user_code"].as_str().expect("code").to_owned()
+    };
+    let note = "That is a different network from yours";
+    // Started on a remote machine, approved from this browser's network.
+    let remote = start_from("203.0.113.9").await;
+    let html = app.page_html(&format!("/device?user_code={remote}")).await;
+    assert!(html.contains("203.0.113.9") && html.contains(note), "{html}");
+    // Started and approved from the same address: nothing to point out.
+    let local = start_from("127.0.0.1").await;
+    let html = app.page_html(&format!("/device?user_code={local}")).await;
+    assert!(!html.contains(note), "{html}");
+}
+
 on_both_backends!(
+    the_page_says_when_the_request_came_from_another_network,
     approving_a_known_device_again_says_which_token_it_replaces,
     wrong_password_and_unknown_email_get_the_same_answer,
     sign_in_issues_a_new_session_id,

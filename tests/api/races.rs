@@ -1,16 +1,23 @@
 //! Races that must never double-issue: each runs many rounds and checks the
 //! invariants (one token, one outcome, one active row) every round.
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::on_both_backends;
 use gatehouse_core::model::{Account, LOCAL_ISSUER};
 use gatehouse_core::services::device_flow::{DecideError, DecisionKind};
+use gatehouse_core::services::limits::Visitor;
 use serde_json::Value;
 
 const ROUNDS: usize = 200;
 
+/// Hundreds of flows and approvals from one address and one account are the
+/// point here, so the rate limits (tested in `rate_limits`) are off.
+async fn spawn_unlimited(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| c.settings.rate_limits = gatehouse_core::rate_limit::RateLimitSettings::off()).await
+}
+
 async fn decide(app: &TestApp, code: &str, account: &Account, kind: DecisionKind) -> Result<(), DecideError> {
-    app.services.device_flows.decide_as_account(code, account, kind, None).await.map(|_| ())
+    app.services.device_flows.decide_as_account(code, account, kind, &Visitor::default()).await.map(|_| ())
 }
 
 fn codes(flow: &Value) -> (String, String) {
@@ -28,7 +35,7 @@ async fn active_token_for(app: &TestApp, label: &str) -> bool {
 }
 
 async fn fifty_pollers_racing_an_approval_get_one_token(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_unlimited(backend).await;
     let account = app.create_account("ada@example.com").await;
     for round in 0..ROUNDS {
         let (user_code, device_code) = codes(&app.start_flow(&[("device_label", "racer")]).await);
@@ -52,7 +59,7 @@ async fn fifty_pollers_racing_an_approval_get_one_token(backend: Backend) {
 }
 
 async fn approve_against_deny_has_one_outcome_everywhere(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_unlimited(backend).await;
     let account = app.create_account("ada@example.com").await;
     for round in 0..ROUNDS {
         let (user_code, device_code) = codes(&app.start_flow(&[("device_label", "contested")]).await);
@@ -89,7 +96,7 @@ fn approved_won(status: &u16) -> bool {
 }
 
 async fn two_concurrent_approves_mint_one_token(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_unlimited(backend).await;
     let account = app.create_account("ada@example.com").await;
     for round in 0..ROUNDS {
         let (user_code, device_code) = codes(&app.start_flow(&[]).await);
@@ -109,7 +116,7 @@ async fn two_concurrent_approves_mint_one_token(backend: Backend) {
 }
 
 async fn approvals_racing_expiry_give_a_token_or_expired_token_never_both(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_unlimited(backend).await;
     let account = app.create_account("ada@example.com").await;
     let (mut tokens, mut expired) = (0, 0);
     for round in 0..ROUNDS {
@@ -140,7 +147,7 @@ async fn approvals_racing_expiry_give_a_token_or_expired_token_never_both(backen
 }
 
 async fn twenty_approvals_of_one_device_leave_one_active_row(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_unlimited(backend).await;
     let account = app.create_account("ada@example.com").await;
     for round in 0..10 {
         let label = format!("shared-{round}");

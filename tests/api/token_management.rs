@@ -3,6 +3,7 @@
 
 use crate::helpers::{Backend, CLI, spawn_app};
 use crate::on_both_backends;
+use gatehouse_core::services::limits::Visitor;
 use serde_json::Value;
 
 async fn a_disabled_client_can_do_nothing(backend: Backend) {
@@ -65,7 +66,7 @@ async fn switching_bearer_auth_off_answers_503(backend: Backend) {
             flow["user_code"].as_str().expect("code"),
             &account,
             gatehouse_core::services::device_flow::DecisionKind::Approve,
-            None,
+            &Visitor::default(),
         )
         .await;
     assert!(matches!(approved, Err(gatehouse_core::services::device_flow::DecideError::BearerAuthDisabled)));

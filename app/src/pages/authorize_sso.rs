@@ -60,6 +60,7 @@ fn authorize_sso_view(context: ApprovalContextView, notice: Option<AppErrorCode>
                 client_id=context.client_id
                 device_label=context.device_label
                 requester_ip=context.requester_ip
+                requested_from_elsewhere=context.requested_from_elsewhere
                 requested_ago=context.requested_ago
                 requester_user_agent=context.requester_user_agent
                 scopes=context.scopes

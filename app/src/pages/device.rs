@@ -74,6 +74,17 @@ fn device_view(page: DevicePageData) -> AnyView {
             </section>
         }
         .into_any(),
+        DevicePageData::TooManyAttempts { viewer, wait } => view! {
+            <section class="card" aria-labelledby="paused-title">
+                <h1 id="paused-title">"Too many codes tried"</h1>
+                <SignedInLine viewer=viewer/>
+                <p role="alert">
+                    "Several codes entered from your network or this browser did not match a request, so Gatehouse is not checking codes from here for a while. This protects everyone’s sign-ins from guessing. Nothing was approved."
+                </p>
+                <p>"Please try again "<strong>{wait}</strong>", with the code your terminal shows then."</p>
+            </section>
+        }
+        .into_any(),
         DevicePageData::Decided { approved: true, client_name, user_code, viewer } => view! {
             <section class="card result result-approved" aria-labelledby="result-title">
                 <h1 id="result-title">"Approved"</h1>
@@ -116,6 +127,7 @@ pub fn RequestSummary(
     client_id: String,
     device_label: Option<String>,
     requester_ip: Option<String>,
+    requested_from_elsewhere: bool,
     requested_ago: String,
     requester_user_agent: Option<String>,
     scopes: Vec<crate::server_fns::device::ScopeView>,
@@ -138,7 +150,14 @@ pub fn RequestSummary(
                 " " <span class="muted">"(as reported by the device)"</span>
             </dd>
             <dt>"Requested from"</dt>
-            <dd>{requester_ip.unwrap_or_else(|| "an unknown address".to_owned())}", "{requested_ago}</dd>
+            <dd>
+                {requester_ip.unwrap_or_else(|| "an unknown address".to_owned())}", "{requested_ago}
+                {requested_from_elsewhere.then(|| view! {
+                    <p class="network-note">
+                        "That is a different network from yours. This is expected if you started the sign-in on a remote machine (a server, a VM or a container). If you did not start it, deny."
+                    </p>
+                })}
+            </dd>
             <dt>"Software"</dt>
             <dd class="user-agent">{requester_user_agent.unwrap_or_else(|| "not reported".to_owned())}</dd>
         </dl>
@@ -204,6 +223,7 @@ fn authorize_view(view: AuthorizeView) -> impl IntoView {
                 client_id=view.client_id
                 device_label=view.device_label
                 requester_ip=view.requester_ip
+                requested_from_elsewhere=view.requested_from_elsewhere
                 requested_ago=view.requested_ago
                 requester_user_agent=view.requester_user_agent
                 scopes=view.scopes

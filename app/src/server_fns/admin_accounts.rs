@@ -114,6 +114,7 @@ pub async fn admin_create_account(
             AccountError::InvalidEmail => AppErrorCode::InvalidEmail,
             AccountError::EmptyName => AppErrorCode::InvalidRequest,
             AccountError::WeakPassword => AppErrorCode::WeakPassword,
+            AccountError::PasswordTooLong => AppErrorCode::PasswordTooLong,
             AccountError::EmailTaken => AppErrorCode::EmailTaken,
             AccountError::Unavailable(e) => return fail(unavailable(e), back),
         };

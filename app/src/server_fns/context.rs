@@ -88,6 +88,40 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// A rate-limit refusal: 429 with `Retry-After`, saying when to try again.
+pub fn rate_limited(limited: gatehouse_core::rate_limit::RateLimited) -> AppError {
+    set_status(429);
+    set_retry_after(limited.retry_after_secs());
+    AppError::rate_limited(limited.retry_after_ms())
+}
+
+/// Sign-in is busy (every hashing slot taken): 503, try again in a second.
+pub fn busy() -> AppError {
+    set_retry_after(1);
+    AppError::new(AppErrorCode::TemporarilyUnavailable)
+}
+
+fn set_retry_after(secs: u64) {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+}
+
+impl From<gatehouse_core::services::limits::LimitError> for AppError {
+    fn from(err: gatehouse_core::services::limits::LimitError) -> Self {
+        use gatehouse_core::services::limits::LimitError;
+        match err {
+            LimitError::RateLimited(limited) => rate_limited(limited),
+            LimitError::Unavailable(err) => unavailable(err),
+        }
+    }
+}
+
+/// Where this browser request comes from, as the rate limits key it.
+pub fn visitor(session: &Session) -> gatehouse_core::services::limits::Visitor {
+    gatehouse_core::services::limits::Visitor { ip: client_ip(), session_id: session.id().map(|id| id.to_string()) }
+}
+
 fn session_err(err: tower_sessions::session::Error) -> AppError {
     unavailable(err)
 }

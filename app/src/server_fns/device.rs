@@ -32,6 +32,8 @@ pub struct AuthorizeView {
     /// As reported by the device; never verified.
     pub device_label: Option<String>,
     pub requester_ip: Option<String>,
+    /// The request came from another address than this browser's.
+    pub requested_from_elsewhere: bool,
     pub requester_user_agent: Option<String>,
     /// "3 minutes ago".
     pub requested_ago: String,
@@ -74,6 +76,13 @@ pub enum DevicePageData {
     Invalid {
         viewer: Option<Viewer>,
     },
+    /// Too many codes that named nothing from this network or browser: no
+    /// code is looked at until the wait is over (status 429).
+    TooManyAttempts {
+        viewer: Option<Viewer>,
+        /// "in about 6 minutes".
+        wait: String,
+    },
 }
 
 /// What approve and deny answer.
@@ -111,7 +120,19 @@ pub async fn load_device_page(
         return Ok(DevicePageData::EnterCode { viewer, notice });
     };
     use gatehouse_core::services::device_flow::ApprovalView;
-    let request = match ctx.services.device_flows.approval_view(&raw, principal.as_ref()).await? {
+    let visitor = visitor(&session);
+    let view = match ctx.services.device_flows.approval_view(&raw, principal.as_ref(), &visitor).await {
+        Ok(view) => view,
+        Err(err) => {
+            let err = AppError::from(err);
+            let Some(wait_ms) = err.retry_after_ms else {
+                return Err(err);
+            };
+            let wait = crate::error::wait_in_words(wait_ms.div_ceil(1000));
+            return Ok(DevicePageData::TooManyAttempts { viewer, wait });
+        }
+    };
+    let request = match view {
         ApprovalView::Invalid => return Ok(DevicePageData::Invalid { viewer }),
         ApprovalView::SignInRequired { user_code, client_name } => {
             let shown = user_code.display();
@@ -148,14 +169,23 @@ pub async fn load_device_page(
         client_name: flow.client_name,
         client_id: flow.client_id,
         device_label: flow.device_label,
+        requested_from_elsewhere: from_elsewhere(flow.requester_ip.as_deref()),
         requester_ip: flow.requester_ip,
-        requester_user_agent: flow.requester_user_agent.map(|ua| ua.chars().take(200).collect()),
+        requester_user_agent: flow.requester_user_agent,
         requested_ago: ago(request.requested_ago),
         expires_in_minutes: (request.expires_in.num_seconds() + 59) / 60,
         scopes: flow.scopes.iter().map(|s| ScopeView::of(s)).collect(),
         replaces_created_on: replaces.map(|t| t.created_at.format("%-d %B %Y").to_string()),
         notice,
     })))
+}
+
+/// Whether the device asked from another address than the one this browser
+/// is approving from (both known): a phishing signal the page points out.
+#[cfg(feature = "ssr")]
+pub(crate) fn from_elsewhere(requester_ip: Option<&str>) -> bool {
+    let approver_ip = super::context::client_ip();
+    requester_ip.is_some() && approver_ip.is_some() && requester_ip != approver_ip.as_deref()
 }
 
 /// "3 minutes ago", for how long ago a device asked.
@@ -199,7 +229,7 @@ async fn decide(
         return Err(fail(AppError::new(AppErrorCode::NoSession), &crate::navigation::signin_url(&back)));
     };
     verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, &back))?;
-    match ctx.services.device_flows.decide_as_account(&user_code, account, kind, client_ip()).await {
+    match ctx.services.device_flows.decide_as_account(&user_code, account, kind, &visitor(&session)).await {
         Ok(_) => {
             succeed_to(&back);
             let status = if kind == DecisionKind::Approve { "approved" } else { "denied" };
@@ -210,6 +240,7 @@ async fn decide(
                 DecideError::ExpiredOrUnknown => AppError::new(AppErrorCode::ExpiredOrUnknown),
                 DecideError::AlreadyResolved => AppError::new(AppErrorCode::AlreadyResolved),
                 DecideError::BearerAuthDisabled => AppError::new(AppErrorCode::BearerAuthDisabled),
+                DecideError::RateLimited(limited) => rate_limited(limited),
                 DecideError::Unavailable(e) => unavailable(e),
             };
             Err(fail(code, &back))

@@ -70,6 +70,8 @@ pub async fn sign_in(
         Err(SignInError::InvalidCredentials) => {
             return Err(fail(AppError::new(AppErrorCode::InvalidCredentials), &back));
         }
+        Err(SignInError::RateLimited(limited)) => return Err(fail(rate_limited(limited), &back)),
+        Err(SignInError::Busy) => return Err(fail(busy(), &back)),
         Err(SignInError::Unavailable(err)) => return Err(fail(unavailable(err), &back)),
     };
     sign_in_session(&ctx, &session, &account).await.map_err(|e| fail(e, &back))?;

@@ -36,6 +36,8 @@ pub struct ApprovalContextView {
     /// As reported by the device; never verified.
     pub device_label: Option<String>,
     pub requester_ip: Option<String>,
+    /// The request came from another address than this browser's.
+    pub requested_from_elsewhere: bool,
     pub requester_user_agent: Option<String>,
     pub requested_ago: String,
     /// The scopes the external token would carry, in plain words.
@@ -67,8 +69,9 @@ pub async fn approval_context() -> Result<ApprovalContextView, AppError> {
         client_id: flow.client_id,
         client_name: flow.client_name,
         device_label: flow.device_label,
+        requested_from_elsewhere: super::device::from_elsewhere(flow.requester_ip.as_deref()),
         requester_ip: flow.requester_ip,
-        requester_user_agent: flow.requester_user_agent.map(|ua| ua.chars().take(200).collect()),
+        requester_user_agent: flow.requester_user_agent,
         requested_ago: super::device::ago(request.requested_ago),
         scopes: context.scopes.iter().map(|s| ScopeView::of(s)).collect(),
         replaces_created_on: request.replaces.map(|t| t.created_at.format("%-d %B %Y").to_string()),
@@ -193,6 +196,7 @@ pub fn sso_error(err: gatehouse_core::services::sso::SsoError) -> AppError {
         SsoError::CsrfMismatch => AppErrorCode::CsrfMismatch,
         SsoError::UserCodeMismatch => AppErrorCode::UserCodeMismatch,
         SsoError::BearerAuthDisabled => AppErrorCode::BearerAuthDisabled,
+        SsoError::RateLimited(limited) => return super::context::rate_limited(limited),
         SsoError::Unavailable(e) => return super::context::unavailable(e),
     };
     AppError::new(code)

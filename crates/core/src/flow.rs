@@ -149,6 +149,13 @@ impl Transition {
 }
 
 impl DeviceFlow {
+    /// The flow's name in logs, audit details and envelopes: derived from the
+    /// device code's hash, so it names one flow (a reused user code is
+    /// another flow) and reveals neither code.
+    pub fn public_id(&self) -> String {
+        crate::secret::sha256_hex(&format!("flow:{}", self.device_code_hash))[..32].to_owned()
+    }
+
     /// Whether the flow's lifetime is over at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.expires_at

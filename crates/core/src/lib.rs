@@ -14,9 +14,11 @@ pub mod listing;
 pub mod model;
 pub mod ports;
 pub mod random;
+pub mod rate_limit;
 pub mod scope;
 pub mod secret;
 pub mod services;
+pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

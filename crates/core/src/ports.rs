@@ -7,6 +7,7 @@ use crate::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use crate::formats::user_code::UserCode;
 use crate::listing::{TokenQuery, TokenSelector};
 use crate::model::{AccessTokenRecord, Account, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership};
+use crate::rate_limit::{RateCheck, RateLimited, RateMode};
 use crate::secret::SecretString;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -51,6 +52,22 @@ pub trait SingleUseStore: Send + Sync {
     async fn peek(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     /// Removes and returns the value under `key`.
     async fn take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+}
+
+/// The rate limiters' shared state (in-process or Redis): one GCRA
+/// arrival time per key (`rate_limit::gcra_step`), so every instance counts
+/// against the same quota.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Checks every key at `now`. With `RateMode::Take`, spends one unit
+    /// from each key only if every key has one, atomically. `Some` names the
+    /// limiter that refused (the one with the longest wait).
+    async fn check(
+        &self,
+        checks: &[RateCheck],
+        mode: RateMode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RateLimited>, StoreError>;
 }
 
 /// What a Gatehouse envelope is for; an envelope made for one purpose never
@@ -438,15 +455,35 @@ pub trait AuditLog: Send + Sync {
     async fn search(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
-/// Password hashing (argon2id), off the async threads.
+/// Why a password was not hashed or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot is taken and the bounded queue is full, or no slot
+    /// came free soon: the caller answers 503 at once.
+    #[error("password hashing is busy")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] StoreError),
+}
+
+impl From<HashError> for StoreError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => StoreError("password hashing is busy".into()),
+            HashError::Failed(e) => e,
+        }
+    }
+}
+
+/// Password hashing (argon2id), off the async threads, with a bounded queue.
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
     /// Hashes a new password.
-    async fn hash(&self, password: &SecretString) -> Result<String, StoreError>;
+    async fn hash(&self, password: &SecretString) -> Result<String, HashError>;
     /// Verifies `password` against `hash`; with no hash it spends the same
     /// time on a dummy hash and answers false, so unknown accounts are not
     /// distinguishable from wrong passwords.
-    async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, StoreError>;
+    async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, HashError>;
 }
 
 /// Readiness of the relational database, and its upkeep.

@@ -5,6 +5,7 @@
 use crate::helpers::{Backend, CLI, expect_oauth_error, spawn_app};
 use crate::on_both_backends;
 use gatehouse_core::services::device_flow::DecisionKind;
+use gatehouse_core::services::limits::Visitor;
 use serde_json::{Value, json};
 
 async fn lookup(app: &crate::helpers::TestApp, user_code: &str) -> Value {
@@ -42,7 +43,11 @@ async fn unknown_decided_and_expired_codes_are_just_invalid(backend: Backend) {
     let account = app.ada().await;
     let denied = app.start_flow(&[]).await;
     let denied = denied["user_code"].as_str().expect("code");
-    app.services.device_flows.decide_as_account(denied, &account, DecisionKind::Deny, None).await.expect("deny");
+    app.services
+        .device_flows
+        .decide_as_account(denied, &account, DecisionKind::Deny, &Visitor::default())
+        .await
+        .expect("deny");
     let expiring = app.start_flow(&[]).await;
     app.advance(600);
     for code in ["BCDF-GHJK", "not a code", denied, expiring["user_code"].as_str().expect("code")] {

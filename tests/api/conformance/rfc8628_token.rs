@@ -5,6 +5,7 @@ use crate::helpers::{Backend, CLI, expect_oauth_error, spawn_app};
 use crate::on_both_backends;
 use gatehouse_core::model::ClientType;
 use gatehouse_core::services::device_flow::DecisionKind;
+use gatehouse_core::services::limits::Visitor;
 
 const PATH: &str = "/v1/oauth/device/token";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -122,7 +123,11 @@ async fn denied_flow_answers_access_denied(backend: Backend) {
     let account = app.ada().await;
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
-    app.services.device_flows.decide_as_account(user_code, &account, DecisionKind::Deny, None).await.expect("deny");
+    app.services
+        .device_flows
+        .decide_as_account(user_code, &account, DecisionKind::Deny, &Visitor::default())
+        .await
+        .expect("deny");
     let code = device_code(&flow);
     let response = app.post_form(PATH, &[("grant_type", GRANT), ("client_id", CLI), ("device_code", &code)]).await;
     expect_oauth_error(response, 400, "access_denied").await;
@@ -138,6 +143,9 @@ async fn expired_flow_answers_expired_token_until_its_tombstone_ends(backend: Ba
     expect_oauth_error(response, 400, "expired_token").await;
     // The tombstone (600 s by default) keeps the answer, never invalid_grant.
     app.advance(599);
+    assert_eq!(app.poll(&code).await.1["error"], "expired_token");
+    // Its last instant included: no gap at the edge.
+    app.advance(1);
     assert_eq!(app.poll(&code).await.1["error"], "expired_token");
     // Then the flow is forgotten. (Redis drops the key by its own clock,
     // which the injected test clock does not move.)
@@ -155,7 +163,12 @@ async fn approval_after_expiry_is_refused(backend: Backend) {
     let approved = app
         .services
         .device_flows
-        .decide_as_account(flow["user_code"].as_str().expect("code"), &account, DecisionKind::Approve, None)
+        .decide_as_account(
+            flow["user_code"].as_str().expect("code"),
+            &account,
+            DecisionKind::Approve,
+            &Visitor::default(),
+        )
         .await;
     assert!(approved.is_err());
     assert_eq!(app.poll(&device_code(&flow)).await.1["error"], "expired_token");

@@ -1,6 +1,7 @@
 //! Local accounts: creation and password sign-in.
 
 use super::Ports;
+use super::limits::{LimitError, RateLimitService};
 use super::revocation::RevokedBy;
 use crate::actor::Admin;
 use crate::error::StoreError;
@@ -8,13 +9,17 @@ use crate::listing::{Page, TokenSelector};
 use crate::model::LOCAL_ISSUER;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
-    AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, CreateAccountError, NewAccount,
+    AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, CreateAccountError, HashError, NewAccount,
 };
+use crate::rate_limit::{Limiter, RateLimited};
 use crate::secret::SecretString;
 use uuid::Uuid;
 
 /// Shortest accepted password, in characters.
 pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Longest accepted password, in bytes: longer ones are refused before
+/// hashing, so nobody can make the server hash megabytes.
+pub const PASSWORD_MAX_BYTES: usize = 1024;
 
 /// Why an account could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +30,8 @@ pub enum AccountError {
     EmptyName,
     #[error("the password must be at least {PASSWORD_MIN_CHARS} characters")]
     WeakPassword,
+    #[error("the password must be at most {PASSWORD_MAX_BYTES} bytes")]
+    PasswordTooLong,
     #[error("an account with this email already exists")]
     EmailTaken,
     #[error(transparent)]
@@ -37,8 +44,24 @@ pub enum SignInError {
     /// Unknown email, wrong password and disabled account all look alike.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// Too many failed sign-ins for this account or from this address.
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    /// Every password-hashing slot is taken and the queue is full: try again
+    /// in a moment (503 at once, rather than waiting behind a flood).
+    #[error("sign-in is busy")]
+    Busy,
     #[error(transparent)]
     Unavailable(#[from] StoreError),
+}
+
+impl From<LimitError> for SignInError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::RateLimited(e) => SignInError::RateLimited(e),
+            LimitError::Unavailable(e) => SignInError::Unavailable(e),
+        }
+    }
 }
 
 /// Why an admin's change to an account was refused.
@@ -70,6 +93,7 @@ pub struct AccountRegistration {
 #[derive(Clone)]
 pub struct AccountService {
     ports: Ports,
+    limits: RateLimitService,
 }
 
 /// Canonical form of an email address for lookups: trimmed and lowercased.
@@ -90,8 +114,8 @@ fn looks_like_email(email: &str) -> bool {
 }
 
 impl AccountService {
-    pub(crate) fn new(ports: Ports) -> Self {
-        Self { ports }
+    pub(crate) fn new(ports: Ports, limits: RateLimitService) -> Self {
+        Self { ports, limits }
     }
 
     /// Creates an account with its first workspace; the password is hashed
@@ -108,7 +132,10 @@ impl AccountService {
         if registration.password.expose().chars().count() < PASSWORD_MIN_CHARS {
             return Err(AccountError::WeakPassword);
         }
-        let password_hash = self.ports.passwords.hash(&registration.password).await?;
+        if registration.password.expose().len() > PASSWORD_MAX_BYTES {
+            return Err(AccountError::PasswordTooLong);
+        }
+        let password_hash = self.ports.passwords.hash(&registration.password).await.map_err(StoreError::from)?;
         let now = self.ports.clock.now();
         let new = NewAccount {
             id: Uuid::new_v4(),
@@ -143,7 +170,9 @@ impl AccountService {
     }
 
     /// Checks an email and password. Unknown accounts cost the same argon2
-    /// work and get the same answer as wrong passwords.
+    /// work and get the same answer as wrong passwords. Refused before any
+    /// hashing while the account or the address is over its failure limit;
+    /// a failure counts against both (a success resets neither).
     pub async fn sign_in(
         &self,
         email: &str,
@@ -151,23 +180,35 @@ impl AccountService {
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
         let email = normalize_email(email);
-        let found = self.ports.accounts.find_by_email(&email).await?;
-        let hash = found.as_ref().map(|(_, hash)| hash.as_str());
-        let verified = self.ports.passwords.verify(password, hash).await?;
-        match found {
-            Some((account, _)) if verified && !account.disabled => Ok(account),
-            _ => {
+        let failure_keys =
+            [(Limiter::SignInFailuresPerAccount, Some(email.as_str())), (Limiter::SignInFailuresPerIp, ip.as_deref())];
+        self.limits.peek(&failure_keys).await?;
+        let verified = if password.expose().len() > PASSWORD_MAX_BYTES {
+            None
+        } else {
+            let found = self.ports.accounts.find_by_email(&email).await?;
+            let hash = found.as_ref().map(|(_, hash)| hash.as_str());
+            match self.ports.passwords.verify(password, hash).await {
+                Ok(verified) => found.filter(|(account, _)| verified && !account.disabled),
+                Err(HashError::Busy) => return Err(SignInError::Busy),
+                Err(HashError::Failed(err)) => return Err(err.into()),
+            }
+        };
+        match verified {
+            Some((account, _)) => Ok(account),
+            None => {
                 self.ports
                     .audit(AuditEvent {
                         kind: AuditKind::SignInFailed,
                         actor: None,
-                        subject: Some(email),
+                        subject: Some(email.clone()),
                         client_id: None,
-                        ip,
+                        ip: ip.clone(),
                         details: serde_json::Value::Null,
                         at: self.ports.clock.now(),
                     })
                     .await;
+                self.limits.take(&failure_keys).await?;
                 Err(SignInError::InvalidCredentials)
             }
         }

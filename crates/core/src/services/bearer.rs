@@ -1,5 +1,6 @@
 //! Bearer authentication of resource requests (RFC 6750) and token revocation.
 
+use super::limits::{LimitError, RateLimitService};
 use super::recent::Recent;
 use super::revocation::RevokedBy;
 use super::{Ports, Settings};
@@ -8,6 +9,7 @@ use crate::error::StoreError;
 use crate::formats::token::{BearerToken, MalformedToken, TokenKind};
 use crate::model::{AccessTokenRecord, Account, OAuthClient, WorkspaceMembership};
 use crate::ports::{AuditEvent, AuditKind, CachedLookup};
+use crate::rate_limit::{Limiter, RateLimited};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,8 +42,20 @@ pub enum BearerError {
     /// route requires.
     #[error("this request requires the {0} scope")]
     InsufficientScope(&'static str),
+    /// Too many requests with this token.
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
     #[error(transparent)]
     Unavailable(#[from] StoreError),
+}
+
+impl From<LimitError> for BearerError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::RateLimited(e) => BearerError::RateLimited(e),
+            LimitError::Unavailable(e) => BearerError::Unavailable(e),
+        }
+    }
 }
 
 /// Why an RFC 7009 revocation was refused.
@@ -92,12 +106,13 @@ pub struct BearerService {
     last_touch: Arc<Mutex<HashMap<Uuid, DateTime<Utc>>>>,
     /// Active accounts and their workspaces, recently read.
     subjects: Arc<Recent<Uuid, (Account, Vec<WorkspaceMembership>)>>,
+    limits: RateLimitService,
 }
 
 impl BearerService {
-    pub(crate) fn new(ports: Ports, settings: Arc<Settings>) -> Self {
+    pub(crate) fn new(ports: Ports, settings: Arc<Settings>, limits: RateLimitService) -> Self {
         let subjects = Arc::new(Recent::new(SUBJECT_TTL, SUBJECT_CACHE_LIMIT));
-        Self { ports, settings, last_touch: Arc::default(), subjects }
+        Self { ports, settings, last_touch: Arc::default(), subjects, limits }
     }
 
     /// Whether bearer authentication is on.
@@ -141,6 +156,9 @@ impl BearerService {
             self.ports.token_cache.invalidate(record.id).await?;
             return Err(BearerError::InvalidToken("token expired"));
         }
+        // Counted only for real tokens, so garbage creates no limiter keys.
+        let token_id = record.id.to_string();
+        self.limits.take(&[(Limiter::BearerPerToken, Some(&token_id))]).await?;
         if self.due_for_touch(&record, now) {
             self.ports.tokens.touch(record.id, now, ip).await?;
         }

@@ -1,6 +1,7 @@
 //! The device authorization grant: start, look up, decide, poll and redeem.
 
 use super::clients::{ClientAuthError, ClientService};
+use super::limits::{LimitError, RateLimitService, Visitor};
 use super::{Ports, Settings};
 use crate::actor::Actor;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
@@ -10,6 +11,7 @@ use crate::formats::token::{BearerToken, TokenKind};
 use crate::formats::user_code::UserCode;
 use crate::model::{AccessTokenRecord, Account, FlowSubject, LOCAL_ISSUER, NewAccessToken, WorkspaceMembership};
 use crate::ports::{AuditEvent, AuditKind};
+use crate::rate_limit::{Limiter, RateLimited};
 use crate::scope;
 use crate::secret::SecretString;
 use chrono::{DateTime, Duration, Utc};
@@ -18,6 +20,9 @@ use uuid::Uuid;
 
 /// Longest accepted `device_label`, in characters.
 pub const DEVICE_LABEL_MAX_CHARS: usize = 64;
+/// The requester's User-Agent is kept (and shown) up to this many
+/// characters: a flow's size must not be the caller's choice.
+pub const USER_AGENT_MAX_CHARS: usize = 256;
 /// Attempts at drawing a user code that is not in use.
 const USER_CODE_ATTEMPTS: usize = 8;
 
@@ -27,7 +32,18 @@ pub enum FlowError {
     #[error(transparent)]
     OAuth(#[from] OAuthError),
     #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    #[error(transparent)]
     Unavailable(#[from] StoreError),
+}
+
+impl From<LimitError> for FlowError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::RateLimited(e) => FlowError::RateLimited(e),
+            LimitError::Unavailable(e) => FlowError::Unavailable(e),
+        }
+    }
 }
 
 impl From<ClientAuthError> for FlowError {
@@ -132,7 +148,18 @@ pub enum DecideError {
     #[error("bearer_auth_disabled")]
     BearerAuthDisabled,
     #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    #[error(transparent)]
     Unavailable(#[from] StoreError),
+}
+
+impl From<LimitError> for DecideError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::RateLimited(e) => DecideError::RateLimited(e),
+            LimitError::Unavailable(e) => DecideError::Unavailable(e),
+        }
+    }
 }
 
 /// A person's decision on a flow.
@@ -148,11 +175,17 @@ pub struct DeviceFlowService {
     ports: Ports,
     settings: Arc<Settings>,
     clients: ClientService,
+    limits: RateLimitService,
 }
 
 impl DeviceFlowService {
-    pub(crate) fn new(ports: Ports, settings: Arc<Settings>, clients: ClientService) -> Self {
-        Self { clients, ports, settings }
+    pub(crate) fn new(ports: Ports, settings: Arc<Settings>, clients: ClientService, limits: RateLimitService) -> Self {
+        Self { clients, ports, settings, limits }
+    }
+
+    /// The rate limits (the SSO branch shares them).
+    pub(crate) fn limits(&self) -> &RateLimitService {
+        &self.limits
     }
 
     /// RFC 8628 §3.1–3.2: validates the client and request, stores a new flow.
@@ -160,6 +193,12 @@ impl DeviceFlowService {
         let client = self
             .clients
             .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
+            .await?;
+        self.limits
+            .take(&[
+                (Limiter::DeviceAuthorizationPerIp, request.ip.as_deref()),
+                (Limiter::DeviceAuthorizationPerClient, Some(&client.client_id)),
+            ])
             .await?;
         let device_label = validate_device_label(request.device_label.as_deref())?;
         let scopes = match request.scope.as_deref() {
@@ -181,7 +220,12 @@ impl DeviceFlowService {
 
         let now = self.ports.clock.now();
         let expires_at = now + Duration::seconds(i64::from(self.settings.flow_expires_in));
-        let retain_until = expires_at + Duration::seconds(i64::from(self.settings.tombstone));
+        // The tombstone covers the whole configured period after expiry, its
+        // last instant included; the second more keeps Redis's own expiry
+        // (counted from when the insert arrives) from ending it early.
+        let retain_until = expires_at + Duration::seconds(i64::from(self.settings.tombstone) + 1);
+        let user_agent =
+            request.user_agent.as_deref().map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect::<String>());
         let device_code = DeviceCode::generate(self.ports.random.as_ref());
         for _ in 0..USER_CODE_ATTEMPTS {
             let user_code = UserCode::generate(self.ports.random.as_ref());
@@ -193,7 +237,7 @@ impl DeviceFlowService {
                 scopes: scopes.clone(),
                 device_label: device_label.clone(),
                 requester_ip: request.ip.clone(),
-                requester_user_agent: request.user_agent.clone(),
+                requester_user_agent: user_agent.clone(),
                 created_at: now,
                 expires_at,
                 interval_secs: self.settings.poll_interval,
@@ -228,23 +272,45 @@ impl DeviceFlowService {
     }
 
     /// What `/v1/oauth/device/lookup` says about a typed code: `None` unless
-    /// it names a pending, unexpired flow.
-    pub async fn lookup(&self, raw_user_code: &str) -> Result<Option<CodeLookup>, StoreError> {
-        let Some(flow) = self.find_pending(raw_user_code).await? else {
-            return Ok(None);
-        };
-        // Whole seconds, rounded up: a flow with 0.4 s left is not expired.
-        let remaining_ms = (flow.expires_at - self.ports.clock.now()).num_milliseconds().max(0);
-        Ok(Some(CodeLookup {
-            expires_in_remaining: (remaining_ms + 999) / 1000,
-            client_id: flow.client_id,
-            client_name: flow.client_name,
-        }))
+    /// it names a pending, unexpired flow. A miss counts against `visitor`'s
+    /// code-entry limits.
+    pub async fn lookup(&self, raw_user_code: &str, visitor: &Visitor) -> Result<Option<CodeLookup>, LimitError> {
+        self.limits
+            .code_entry(visitor, async {
+                let found = self.find_pending(raw_user_code).await?.map(|flow| {
+                    // Whole seconds, rounded up: a flow with 0.4 s left is not expired.
+                    let remaining_ms = (flow.expires_at - self.ports.clock.now()).num_milliseconds().max(0);
+                    CodeLookup {
+                        expires_in_remaining: (remaining_ms + 999) / 1000,
+                        client_id: flow.client_id,
+                        client_name: flow.client_name,
+                    }
+                });
+                let hit = found.is_some();
+                Ok((found, hit))
+            })
+            .await
     }
 
     /// What the `/device` page shows `principal` for the code they typed.
-    /// Reading never changes a flow.
+    /// Reading never changes a flow; a code that shows nothing (`Invalid`)
+    /// counts against `visitor`'s code-entry limits.
     pub async fn approval_view(
+        &self,
+        raw_user_code: &str,
+        principal: Option<&crate::actor::Principal>,
+        visitor: &Visitor,
+    ) -> Result<ApprovalView, LimitError> {
+        self.limits
+            .code_entry(visitor, async {
+                let view = self.view_for(raw_user_code, principal).await?;
+                let hit = view != ApprovalView::Invalid;
+                Ok((view, hit))
+            })
+            .await
+    }
+
+    async fn view_for(
         &self,
         raw_user_code: &str,
         principal: Option<&crate::actor::Principal>,
@@ -307,32 +373,52 @@ impl DeviceFlowService {
     }
 
     /// A signed-in account approves or denies the flow with this user code.
+    /// Refused while `visitor` is over its code-entry limits (even for the
+    /// right code) or the account over its approvals; a code naming no
+    /// pending request counts as a code-entry failure.
     pub async fn decide_as_account(
         &self,
         raw_user_code: &str,
         account: &Account,
         kind: DecisionKind,
-        ip: Option<String>,
+        visitor: &Visitor,
     ) -> Result<DeviceFlow, DecideError> {
         if kind == DecisionKind::Approve && !self.settings.enable_oauth_bearer {
             return Err(DecideError::BearerAuthDisabled);
         }
-        let code = UserCode::normalize(raw_user_code).ok_or(DecideError::ExpiredOrUnknown)?;
-        let subject =
-            FlowSubject { account_id: Some(account.id), email: account.email.clone(), issuer: LOCAL_ISSUER.to_owned() };
-        let actor = Actor::Account { email: account.email.clone() };
-        let identify = serde_json::json!({ "user_code": code.display() });
-        match self.record_decision(FlowKey::UserCode(code), subject, actor, kind, ip, identify).await? {
-            Recorded::Decided(flow) => Ok(*flow),
-            Recorded::Refused(Verdict::AlreadyResolved) => Err(DecideError::AlreadyResolved),
-            Recorded::Refused(_) | Recorded::NoFlow => Err(DecideError::ExpiredOrUnknown),
+        let failure_keys = RateLimitService::code_failure_keys(visitor);
+        self.limits.peek(&failure_keys).await?;
+        if kind == DecisionKind::Approve {
+            self.limits.take(&[(Limiter::ApprovalsPerAccount, Some(&account.email))]).await?;
         }
+        let decided = match UserCode::normalize(raw_user_code) {
+            None => Err(DecideError::ExpiredOrUnknown),
+            Some(code) => {
+                let subject = FlowSubject {
+                    account_id: Some(account.id),
+                    email: account.email.clone(),
+                    issuer: LOCAL_ISSUER.to_owned(),
+                };
+                let actor = Actor::Account { email: account.email.clone() };
+                let identify = serde_json::json!({});
+                let key = FlowKey::UserCode(code);
+                match self.record_decision(key, subject, actor, kind, visitor.ip.clone(), identify).await? {
+                    Recorded::Decided(flow) => Ok(*flow),
+                    Recorded::Refused(Verdict::AlreadyResolved) => Err(DecideError::AlreadyResolved),
+                    Recorded::Refused(_) | Recorded::NoFlow => Err(DecideError::ExpiredOrUnknown),
+                }
+            }
+        };
+        if matches!(decided, Err(DecideError::ExpiredOrUnknown)) {
+            self.limits.take(&failure_keys).await?;
+        }
+        decided
     }
 
     /// Records `subject`'s decision on the flow under `key` and audits it as
     /// done by `actor`: the one path for account and SSO decisions. The audit
-    /// details are `identify` (how the flow is named) plus the device label
-    /// and scopes.
+    /// details are `identify` plus the flow's public id (never its user
+    /// code), the device label and scopes.
     pub(crate) async fn record_decision(
         &self,
         key: FlowKey,
@@ -356,6 +442,7 @@ impl DeviceFlowService {
             return Ok(Recorded::Refused(transition.verdict));
         }
         let flow = transition.next.unwrap_or(flow);
+        identify["flow"] = serde_json::json!(flow.public_id());
         identify["device_label"] = serde_json::json!(flow.device_label);
         identify["scopes"] = serde_json::json!(flow.scopes);
         self.ports
@@ -391,6 +478,9 @@ impl DeviceFlowService {
         let now = self.ports.clock.now();
         let change = FlowChange::Poll { client_id: client.client_id.clone() };
         let Some((flow, transition)) = self.ports.flows.apply(&key, &change, now).await? else {
+            // Device codes cannot be guessed; this limit only keeps a client
+            // stuck on a dead code (or a scanner) from costing lookups forever.
+            self.limits.take(&[(Limiter::UnknownDeviceCodePerIp, request.ip.as_deref())]).await?;
             return Err(oauth(OAuthErrorCode::InvalidGrant, "unknown device_code"));
         };
         match transition.verdict {
@@ -569,10 +659,18 @@ pub fn validate_device_label(label: Option<&str>) -> Result<Option<String>, Flow
     if label.chars().count() > DEVICE_LABEL_MAX_CHARS {
         return Err(oauth(OAuthErrorCode::InvalidRequest, "device_label is longer than 64 characters"));
     }
-    if label.chars().any(|c| c.is_control() || is_bidi_control(c)) {
-        return Err(oauth(OAuthErrorCode::InvalidRequest, "device_label contains control or bidi characters"));
+    if label.chars().any(|c| c.is_control() || is_bidi_control(c) || is_zero_width(c)) {
+        return Err(oauth(
+            OAuthErrorCode::InvalidRequest,
+            "device_label contains control, bidi or zero-width characters",
+        ));
     }
     Ok(Some(label.to_owned()))
+}
+
+/// Invisible characters that could make two labels look the same.
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 fn is_bidi_control(c: char) -> bool {
@@ -592,5 +690,8 @@ mod tests {
         assert!(validate_device_label(Some(&"é".repeat(65))).is_err());
         assert!(validate_device_label(Some("evil\u{202E}pot")).is_err());
         assert!(validate_device_label(Some("tab\there")).is_err());
+        for invisible in ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'] {
+            assert!(validate_device_label(Some(&format!("lap{invisible}top"))).is_err(), "{invisible:?}");
+        }
     }
 }

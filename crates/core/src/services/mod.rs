@@ -6,6 +6,7 @@ pub mod authorizations;
 pub mod bearer;
 pub mod clients;
 pub mod device_flow;
+pub mod limits;
 mod recent;
 pub mod retention;
 pub mod revocation;
@@ -16,7 +17,7 @@ use crate::error::StoreError;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
     AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, EnvelopeSigner,
-    IdentityProvider, PasswordHasher, SingleUseStore, TokenCache, TokenRepository,
+    IdentityProvider, PasswordHasher, RateLimiter, SingleUseStore, TokenCache, TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub struct Ports {
     pub flows: Arc<dyn DeviceFlowStore>,
     pub token_cache: Arc<dyn TokenCache>,
     pub single_use: Arc<dyn SingleUseStore>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
     pub signer: Arc<dyn EnvelopeSigner>,
     pub accounts: Arc<dyn AccountRepository>,
     pub clients: Arc<dyn ClientRepository>,
@@ -79,6 +81,8 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// How often each instance runs the pruner, seconds.
     pub prune_interval: u32,
+    /// The quota of every rate limiter.
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
 
 impl Default for Settings {
@@ -92,6 +96,7 @@ impl Default for Settings {
             token_retention_days: 30,
             audit_retention_days: 365,
             prune_interval: 3600,
+            rate_limits: crate::rate_limit::RateLimitSettings::default(),
         }
     }
 }
@@ -131,6 +136,7 @@ pub struct Services {
     pub bearer: bearer::BearerService,
     pub clients: clients::ClientService,
     pub retention: retention::RetentionService,
+    pub limits: limits::RateLimitService,
     /// The external-SSO branch, when an issuer is configured.
     pub sso: Option<sso::SsoService>,
     /// The adapters; edges and pages go through the use cases above, and
@@ -146,19 +152,22 @@ impl Services {
         // One client service, so its short-lived cache is forgotten for every
         // user of it when a client changes.
         let clients = clients::ClientService::new(ports.clone());
-        let device_flows = device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone());
+        let limits = limits::RateLimitService::new(ports.clone(), Arc::new(settings.rate_limits.clone()));
+        let device_flows =
+            device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone(), limits.clone());
         let sso = sso.map(|(sso_settings, provider)| {
             sso::SsoService::new(ports.clone(), settings.clone(), sso_settings, provider, device_flows.clone())
         });
         Self {
             device_flows,
             sso,
-            accounts: accounts::AccountService::new(ports.clone()),
+            accounts: accounts::AccountService::new(ports.clone(), limits.clone()),
             audit: audit::AuditService::new(ports.clone()),
             authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),
-            bearer: bearer::BearerService::new(ports.clone(), settings.clone()),
+            bearer: bearer::BearerService::new(ports.clone(), settings.clone(), limits.clone()),
             retention: retention::RetentionService::new(ports.clone(), settings),
             clients,
+            limits,
             ports,
         }
     }

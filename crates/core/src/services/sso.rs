@@ -15,6 +15,7 @@
 //!    approves or denies as the external subject.
 
 use super::device_flow::{AuthorizeRequest, DecisionKind, DeviceFlowService, Recorded};
+use super::limits::{LimitError, Visitor};
 use super::{Ports, Settings};
 use crate::actor::Actor;
 use crate::error::StoreError;
@@ -26,6 +27,7 @@ use crate::ports::{
     AuditEvent, AuditKind, EnvelopePurpose, IdentityProvider, ProviderError, ProviderIdentity, ProviderSignIn,
 };
 use crate::random::random_string;
+use crate::rate_limit::{Limiter, RateLimited};
 use crate::secret::{SecretString, sha256_hex};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -81,7 +83,18 @@ pub enum SsoError {
     #[error("bearer_auth_disabled")]
     BearerAuthDisabled,
     #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    #[error(transparent)]
     Unavailable(#[from] StoreError),
+}
+
+impl From<LimitError> for SsoError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::RateLimited(e) => SsoError::RateLimited(e),
+            LimitError::Unavailable(e) => SsoError::Unavailable(e),
+        }
+    }
 }
 
 /// Why a provider's answer was not accepted (recorded in the audit log).
@@ -226,14 +239,19 @@ impl SsoService {
 
     /// `GET /v1/oauth/device/sso-initiate`: starts a sign-in at the provider
     /// for the pending flow with this code.
-    pub async fn initiate(&self, raw_user_code: &str) -> Result<SsoRedirect, SsoError> {
-        let flow = self.device_flows.find_pending(raw_user_code).await?.ok_or(SsoError::InvalidUserCode)?;
+    pub async fn initiate(&self, raw_user_code: &str, visitor: &Visitor) -> Result<SsoRedirect, SsoError> {
+        let pending = self.device_flows.limits().code_entry(visitor, async {
+            let flow = self.device_flows.find_pending(raw_user_code).await?;
+            let hit = flow.is_some();
+            Ok((flow, hit))
+        });
+        let flow = pending.await?.ok_or(SsoError::InvalidUserCode)?;
         let now = self.ports.clock.now();
         let jti = self.random(32);
         let binding = self.random(43);
         let record = SignInRecord {
             user_code: flow.user_code.display(),
-            flow: flow_id(&flow),
+            flow: flow.public_id(),
             bnd: sha256_hex(&binding),
             nonce: self.random(32),
             // RFC 7636 §4.1: 43–128 unreserved characters.
@@ -362,7 +380,7 @@ impl SsoService {
         let flow = self.device_flows.find_any(user_code).await?;
         match flow {
             Some(flow)
-                if flow_id(&flow) == flow_hash && flow.status == FlowStatus::Pending && !flow.is_expired(now) =>
+                if flow.public_id() == flow_hash && flow.status == FlowStatus::Pending && !flow.is_expired(now) =>
             {
                 Ok(flow)
             }
@@ -432,6 +450,10 @@ impl SsoService {
             return Err(SsoError::SessionAlreadyConsumed);
         }
         let flow = self.pending_flow(&grant.user_code, &grant.flow, now).await?;
+        if kind == DecisionKind::Approve {
+            let approver = format!("{} {}", grant.email, grant.iss);
+            self.device_flows.limits().take(&[(Limiter::ApprovalsPerAccount, Some(&approver))]).await?;
+        }
         let identify = serde_json::json!({ "issuer": grant.iss, "flow": grant.flow });
         let subject = grant.subject();
         let flow_subject =
@@ -491,12 +513,6 @@ impl HasExpiry for GrantClaims {
     fn exp(&self) -> i64 {
         self.exp
     }
-}
-
-/// A flow's identity in envelopes: derived from the device code's hash, so it
-/// names one flow (a reused user code is another flow) and reveals nothing.
-fn flow_id(flow: &DeviceFlow) -> String {
-    sha256_hex(&format!("flow:{}", flow.device_code_hash))[..32].to_owned()
 }
 
 fn to_json<T: Serialize>(claims: &T) -> Result<serde_json::Value, StoreError> {

@@ -1,14 +1,19 @@
 //! argon2id password hashing, run on the blocking pool behind a semaphore so
 //! a burst of sign-ins can neither stall the async workers nor exhaust memory
-//! (each hash holds 19 MiB while it runs).
+//! (each hash holds 19 MiB while it runs). The queue in front of the
+//! semaphore is bounded too: a sign-in that finds it full, or waits too long
+//! for a slot, is refused at once (`HashError::Busy`, a 503), so a flood of
+//! sign-ins costs every other request nothing but the hashing cores.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use gatehouse_core::StoreError;
-use gatehouse_core::ports::PasswordHasher;
+use gatehouse_core::ports::{HashError, PasswordHasher};
 use gatehouse_core::secret::SecretString;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Memory cost in KiB (19 MiB, OWASP's argon2id minimum) and passes.
@@ -23,10 +28,27 @@ const PASSES: u32 = 2;
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$a1+iuxtJxnQ6jXytOQWFUg$/c/Mw+fwZ23GmPJQ2uu+285b20XmEe7hf9GrStVVuKg";
 
+/// Longest a sign-in waits for a hashing slot before it is refused.
+const SLOT_WAIT: Duration = Duration::from_secs(1);
+
 /// argon2id behind the `PasswordHasher` port.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     permits: Arc<Semaphore>,
+    /// Hashes running or waiting for a slot.
+    admitted: Arc<AtomicUsize>,
+    /// Most hashes running or waiting at once.
+    capacity: usize,
+}
+
+/// One admitted hash; leaving (done, refused or abandoned) frees its place.
+struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let depth = self.0.fetch_sub(1, Ordering::AcqRel) - 1;
+        gatehouse_core::telemetry::sign_in_queue_depth(depth);
+    }
 }
 
 fn argon2() -> Result<Argon2<'static>, StoreError> {
@@ -40,28 +62,51 @@ fn hash_blocking(password: &str) -> Result<String, StoreError> {
 }
 
 impl Argon2Hasher {
-    /// A hasher allowing `concurrency` hashes at once.
-    pub fn new(concurrency: usize) -> Result<Self, StoreError> {
-        Ok(Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) })
+    /// A hasher running at most `concurrency` hashes at once, with at most
+    /// `queue` more waiting.
+    pub fn new(concurrency: usize, queue: usize) -> Result<Self, StoreError> {
+        let concurrency = concurrency.max(1);
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            admitted: Arc::default(),
+            capacity: concurrency + queue,
+        })
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let _permit = self.permits.acquire().await.map_err(StoreError::from_err)?;
-        tokio::task::spawn_blocking(work).await.map_err(StoreError::from_err)?
+    ) -> Result<T, HashError> {
+        let depth = self.admitted.fetch_add(1, Ordering::AcqRel) + 1;
+        let admission = Admission(self.admitted.clone());
+        gatehouse_core::telemetry::sign_in_queue_depth(depth);
+        if depth > self.capacity {
+            return Err(HashError::Busy);
+        }
+        let permit = tokio::time::timeout(SLOT_WAIT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(StoreError::from_err)?;
+        // The slot and the place in the queue go with the work: a caller that
+        // gives up does not free them while its hash still runs.
+        let result = tokio::task::spawn_blocking(move || {
+            let _slot = (permit, admission);
+            work()
+        })
+        .await
+        .map_err(StoreError::from_err)?;
+        Ok(result?)
     }
 }
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &SecretString) -> Result<String, StoreError> {
+    async fn hash(&self, password: &SecretString) -> Result<String, HashError> {
         let password = password.clone();
         self.run(move || hash_blocking(password.expose())).await
     }
 
-    async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, StoreError> {
+    async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, HashError> {
         let password = password.clone();
         let known = hash.is_some();
         let hash = hash.unwrap_or(DUMMY_HASH).to_owned();
@@ -79,8 +124,8 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn hashes_verify_and_unknown_accounts_fail() -> Result<(), StoreError> {
-        let hasher = Argon2Hasher::new(2)?;
+    async fn hashes_verify_and_unknown_accounts_fail() -> Result<(), HashError> {
+        let hasher = Argon2Hasher::new(2, 0)?;
         let password = SecretString::new("correct horse");
         let hash = hasher.hash(&password).await?;
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
@@ -88,6 +133,35 @@ mod tests {
         assert!(!hasher.verify(&SecretString::new("wrong"), Some(&hash)).await?);
         // The dummy hash's own password must not sign in to a missing account.
         assert!(!hasher.verify(&SecretString::new("gatehouse-dummy-password"), None).await?);
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once_and_frees_its_places() -> Result<(), HashError> {
+        // One slot (held here) and one place in the queue.
+        let hasher = Argon2Hasher::new(1, 1)?;
+        let held = hasher.permits.clone().acquire_owned().await.map_err(StoreError::from_err)?;
+        let (first, second) = (hasher.clone(), hasher.clone());
+        let first = tokio::spawn(async move { first.run(|| Ok(1)).await });
+        while hasher.admitted.load(Ordering::Acquire) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn(async move { second.run(|| Ok(2)).await });
+        while hasher.admitted.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        // Full: refused without waiting for the slot.
+        assert!(matches!(hasher.run(|| Ok(3)).await, Err(HashError::Busy)));
+        drop(held);
+        assert_eq!(first.await.map_err(StoreError::from_err)??, 1);
+        assert_eq!(second.await.map_err(StoreError::from_err)??, 2);
+        assert_eq!(hasher.admitted.load(Ordering::Acquire), 0);
+
+        // A sign-in that waits longer than SLOT_WAIT for the slot gives up.
+        let held = hasher.permits.clone().acquire_owned().await.map_err(StoreError::from_err)?;
+        assert!(matches!(hasher.run(|| Ok(4)).await, Err(HashError::Busy)));
+        drop(held);
+        assert_eq!(hasher.admitted.load(Ordering::Acquire), 0);
         Ok(())
     }
 

@@ -1,22 +1,25 @@
-//! Shared short-lived state: in-flight device flows and the token lookup
-//! cache, in process (one instance) or in Redis (several instances). Flows
-//! apply `DeviceFlow::apply` atomically per flow in both.
+//! Shared short-lived state: in-flight device flows, the token lookup
+//! cache, single-use records and the rate limiters' counts, in process (one
+//! instance) or in Redis (several instances). Flows apply
+//! `DeviceFlow::apply` atomically per flow in both.
 
 mod flow_blob;
 mod memory;
 mod memory_cache;
+mod rate_limits;
 mod redis;
 mod redis_cache;
 mod single_use;
 
 pub use self::memory::MemoryFlowStore;
 pub use self::memory_cache::MemoryTokenCache;
+pub use self::rate_limits::{MemoryRateLimiter, RedisRateLimiter};
 pub use self::redis::RedisFlowStore;
 pub use self::redis_cache::RedisTokenCache;
 pub use self::single_use::{MemorySingleUse, RedisSingleUse};
 
 use crate::ConnectError;
-use gatehouse_core::ports::{DeviceFlowStore, SingleUseStore, TokenCache};
+use gatehouse_core::ports::{DeviceFlowStore, RateLimiter, SingleUseStore, TokenCache};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +33,7 @@ pub struct StateStores {
     pub flows: Arc<dyn DeviceFlowStore>,
     pub token_cache: Arc<dyn TokenCache>,
     pub single_use: Arc<dyn SingleUseStore>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
 }
 
 /// The URL schemes of a Redis server: TCP (`redis`), TLS (`rediss`), and a
@@ -50,15 +54,18 @@ pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<
             flows: Arc::new(MemoryFlowStore::default()),
             token_cache: Arc::new(MemoryTokenCache::default()),
             single_use: Arc::new(MemorySingleUse::default()),
+            rate_limiter: Arc::new(MemoryRateLimiter::default()),
         }),
         Some(url) if is_redis_url(url) => {
             let flows = RedisFlowStore::connect(url, key_prefix).await?;
             let token_cache = RedisTokenCache::new(flows.connection(), key_prefix);
             let single_use = RedisSingleUse::new(flows.connection(), key_prefix);
+            let rate_limiter = RedisRateLimiter::new(flows.connection(), key_prefix);
             Ok(StateStores {
                 flows: Arc::new(flows),
                 token_cache: Arc::new(token_cache),
                 single_use: Arc::new(single_use),
+                rate_limiter: Arc::new(rate_limiter),
             })
         }
         Some(_) => Err(ConnectError::UnsupportedScheme("GATEHOUSE_REDIS_URL".into())),

@@ -1,0 +1,127 @@
+//! Applying the rate limits: which keys a request is checked against, and
+//! what a refusal does (logged with its key type, counted in the metrics).
+//! The use cases decide *when* to check; this decides *how*.
+
+use super::Ports;
+use crate::error::StoreError;
+use crate::rate_limit::{Limiter, RateCheck, RateLimitSettings, RateLimited, RateMode};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Where a browser or API request comes from, as the limits key it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Visitor {
+    /// The client address (`X-Forwarded-For` only from trusted proxies).
+    pub ip: Option<String>,
+    /// The browser session's id, when it has one.
+    pub session_id: Option<String>,
+}
+
+impl Visitor {
+    /// A visitor known only by address (API calls have no session).
+    pub fn from_ip(ip: Option<String>) -> Self {
+        Self { ip, session_id: None }
+    }
+}
+
+/// Why a limited operation did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    /// The limiter's state could not be read: fail closed, never "not limited".
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// The rate limits over the shared limiter state.
+#[derive(Clone)]
+pub struct RateLimitService {
+    ports: Ports,
+    settings: Arc<RateLimitSettings>,
+}
+
+impl RateLimitService {
+    pub(crate) fn new(ports: Ports, settings: Arc<RateLimitSettings>) -> Self {
+        Self { ports, settings }
+    }
+
+    /// The configured quotas.
+    pub fn settings(&self) -> &RateLimitSettings {
+        &self.settings
+    }
+
+    /// Spends one unit from each of `keys` (limiter, subject), or none if any
+    /// is spent out. Keys without a subject or with the limiter off are skipped.
+    pub(crate) async fn take(&self, keys: &[(Limiter, Option<&str>)]) -> Result<(), LimitError> {
+        self.check(keys, RateMode::Take).await
+    }
+
+    /// Refuses when any of `keys` is spent out, spending nothing.
+    pub(crate) async fn peek(&self, keys: &[(Limiter, Option<&str>)]) -> Result<(), LimitError> {
+        self.check(keys, RateMode::Peek).await
+    }
+
+    async fn check(&self, keys: &[(Limiter, Option<&str>)], mode: RateMode) -> Result<(), LimitError> {
+        let checks: Vec<RateCheck> = keys
+            .iter()
+            .filter_map(|&(limiter, subject)| {
+                let quota = self.settings.quota(limiter)?;
+                let subject = subject.filter(|s| !s.is_empty())?;
+                Some(RateCheck { limiter, key: key_of(limiter, subject), quota })
+            })
+            .collect();
+        if checks.is_empty() {
+            return Ok(());
+        }
+        match self.ports.rate_limiter.check(&checks, mode, self.ports.clock.now()).await? {
+            None => Ok(()),
+            Some(limited) => {
+                tracing::warn!(
+                    limiter = limited.limiter.as_str(),
+                    key_type = limited.limiter.key_type().as_str(),
+                    retry_after_ms = limited.retry_after_ms(),
+                    "rate limited"
+                );
+                crate::telemetry::rate_limited(limited.limiter);
+                Err(LimitError::RateLimited(limited))
+            }
+        }
+    }
+
+    /// Code-entry failures of `visitor` (per address and per session).
+    pub(crate) fn code_failure_keys(visitor: &Visitor) -> [(Limiter, Option<&str>); 2] {
+        [
+            (Limiter::CodeFailuresPerIp, visitor.ip.as_deref()),
+            (Limiter::CodeFailuresPerSession, visitor.session_id.as_deref()),
+        ]
+    }
+
+    /// Refuses a code entry once `visitor` has failed too often, even when
+    /// this code is right; then runs `attempt`, and counts a failure when it
+    /// found no pending request (`Ok(false)`).
+    pub(crate) async fn code_entry<T>(
+        &self,
+        visitor: &Visitor,
+        attempt: impl std::future::Future<Output = Result<(T, bool), StoreError>>,
+    ) -> Result<T, LimitError> {
+        let keys = Self::code_failure_keys(visitor);
+        self.peek(&keys).await?;
+        let (answer, found) = attempt.await?;
+        if !found {
+            self.take(&keys).await?;
+        }
+        Ok(answer)
+    }
+}
+
+/// The state-store key of `subject` under `limiter`. Session ids are
+/// secrets, so only their hash is stored.
+fn key_of(limiter: Limiter, subject: &str) -> String {
+    match limiter.key_type() {
+        crate::rate_limit::KeyType::Session => {
+            format!("{}:{}", limiter.as_str(), hex::encode(&Sha256::digest(subject.as_bytes())[..16]))
+        }
+        _ => format!("{}:{subject}", limiter.as_str()),
+    }
+}

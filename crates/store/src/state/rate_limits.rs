@@ -1,0 +1,161 @@
+//! The rate limiters' state: one GCRA arrival time per key, in process or in
+//! Redis. Both run `gatehouse_core::rate_limit::gcra_step` over every key of
+//! a check and store the new times only when every key allows (all or
+//! nothing), atomically: under one lock, or in one Lua script.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_core::StoreError;
+use gatehouse_core::ports::RateLimiter;
+use gatehouse_core::rate_limit::{RateCheck, RateLimited, RateMode, epoch_ms, gcra_step};
+use redis::Script;
+use redis::aio::ConnectionManager;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The keys' arrival times in process (the embedded default).
+#[derive(Default)]
+pub struct MemoryRateLimiter {
+    state: Mutex<Arrivals>,
+}
+
+#[derive(Default)]
+struct Arrivals {
+    /// Key → theoretical arrival time (epoch ms). A key whose time has passed
+    /// is as good as absent.
+    tats: HashMap<String, f64>,
+    /// Sweep once the map has grown to this size.
+    sweep_at: usize,
+}
+
+/// Keys kept before the first sweep.
+const FIRST_SWEEP: usize = 1024;
+
+impl Arrivals {
+    /// Drops keys whose time has passed. Run when the map has doubled since
+    /// the last sweep, so its cost is spread over as many inserts as it visits.
+    fn sweep_if_grown(&mut self, now_ms: f64) {
+        if self.tats.len() < self.sweep_at.max(FIRST_SWEEP) {
+            return;
+        }
+        self.tats.retain(|_, tat| *tat > now_ms);
+        self.sweep_at = self.tats.len() * 2;
+    }
+}
+
+/// The first refusal among `checks`, or the new arrival times of all.
+fn step_all(checks: &[RateCheck], now_ms: f64, current: impl Fn(&str) -> Option<f64>) -> Result<Vec<f64>, RateLimited> {
+    let mut refused: Option<RateLimited> = None;
+    let mut next = Vec::with_capacity(checks.len());
+    for check in checks {
+        match gcra_step(current(&check.key), now_ms, &check.quota) {
+            Ok(tat) => next.push(tat),
+            Err(wait_ms) => {
+                let retry_after = Duration::from_millis(wait_ms.ceil() as u64);
+                if refused.is_none_or(|r| retry_after > r.retry_after) {
+                    refused = Some(RateLimited { limiter: check.limiter, retry_after });
+                }
+            }
+        }
+    }
+    match refused {
+        Some(limited) => Err(limited),
+        None => Ok(next),
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryRateLimiter {
+    async fn check(
+        &self,
+        checks: &[RateCheck],
+        mode: RateMode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RateLimited>, StoreError> {
+        let now_ms = epoch_ms(now);
+        let mut state = self.state.lock().map_err(|_| StoreError("rate limiter lock poisoned".into()))?;
+        let next = match step_all(checks, now_ms, |key| state.tats.get(key).copied()) {
+            Ok(next) => next,
+            Err(limited) => return Ok(Some(limited)),
+        };
+        if mode == RateMode::Take {
+            state.sweep_if_grown(now_ms);
+            for (check, tat) in checks.iter().zip(next) {
+                state.tats.insert(check.key.clone(), tat);
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// GCRA over every key in one script, all or nothing. KEYS are the rate
+/// keys; ARGV[1] is now (epoch ms), ARGV[2] `1` to take or `0` to peek, then
+/// each key's emission interval and period (ms). Returns `{0, 0}` when
+/// allowed, else `{index of the refusing key (1-based), wait in ms}`.
+/// The same steps as `gcra_step`.
+const GCRA: &str = r"
+local now = tonumber(ARGV[1])
+local next_tats = {}
+local worst, worst_wait = 0, 0
+for i, key in ipairs(KEYS) do
+  local emission = tonumber(ARGV[1 + 2 * i])
+  local period = tonumber(ARGV[2 + 2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + emission
+  local wait = new_tat - period - now
+  if wait > 0 then
+    if wait > worst_wait then worst, worst_wait = i, wait end
+  else
+    next_tats[i] = new_tat
+  end
+end
+if worst > 0 then return {worst, math.ceil(worst_wait)} end
+if ARGV[2] == '1' then
+  for i, key in ipairs(KEYS) do
+    redis.call('SET', key, string.format('%.3f', next_tats[i]), 'PX', math.ceil(next_tats[i] - now))
+  end
+end
+return {0, 0}";
+
+/// The keys' arrival times in Redis under `<prefix>rl:<limiter>:<subject>`,
+/// shared by every instance; each key expires when its time has passed.
+#[derive(Clone)]
+pub struct RedisRateLimiter {
+    connection: ConnectionManager,
+    prefix: String,
+    gcra: Script,
+}
+
+impl RedisRateLimiter {
+    /// A limiter over an existing connection, with keys under `prefix`.
+    pub fn new(connection: ConnectionManager, prefix: &str) -> Self {
+        Self { connection, prefix: prefix.to_owned(), gcra: Script::new(GCRA) }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RedisRateLimiter {
+    async fn check(
+        &self,
+        checks: &[RateCheck],
+        mode: RateMode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RateLimited>, StoreError> {
+        let mut invocation = self.gcra.prepare_invoke();
+        for check in checks {
+            invocation.key(format!("{}rl:{}", self.prefix, check.key));
+        }
+        invocation.arg(now.timestamp_millis()).arg(if mode == RateMode::Take { 1 } else { 0 });
+        for check in checks {
+            invocation.arg(check.quota.emission_ms()).arg(check.quota.period.as_millis() as u64);
+        }
+        let (index, wait_ms): (usize, u64) =
+            invocation.invoke_async(&mut self.connection.clone()).await.map_err(StoreError::from_err)?;
+        Ok(index
+            .checked_sub(1)
+            .and_then(|i| checks.get(i))
+            .map(|check| RateLimited { limiter: check.limiter, retry_after: Duration::from_millis(wait_ms) }))
+    }
+}

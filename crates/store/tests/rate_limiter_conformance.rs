@@ -1,0 +1,126 @@
+//! The same cases against every `RateLimiter`: in-process, and Redis when
+//! `GATEHOUSE_TEST_REDIS_URL` is set (skipped by name otherwise; a failure
+//! under `CI=true`). Time is passed in, so the cases move it by hand.
+
+// A failed expectation is how a test reports; panicking is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use chrono::{DateTime, Duration, Utc};
+use gatehouse_core::ports::RateLimiter;
+use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
+use gatehouse_store::state::{MemoryRateLimiter, RedisFlowStore, RedisRateLimiter};
+use std::sync::Arc;
+use uuid::Uuid;
+
+async fn limiters(test: &str) -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
+    let mut limiters: Vec<(&'static str, Arc<dyn RateLimiter>)> =
+        vec![("memory", Arc::new(MemoryRateLimiter::default()))];
+    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
+        Ok(url) => {
+            let prefix = format!("gatehouse-limiter-conformance:{}:", Uuid::new_v4().simple());
+            let flows = RedisFlowStore::connect(&url, &prefix).await.expect("redis");
+            limiters.push(("redis", Arc::new(RedisRateLimiter::new(flows.connection(), &prefix))));
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
+            );
+            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
+        }
+    }
+    limiters
+}
+
+fn check(limiter: Limiter, subject: &str, limit: u32, secs: u64) -> RateCheck {
+    RateCheck {
+        limiter,
+        key: format!("{}:{subject}", limiter.as_str()),
+        quota: Quota { limit, period: std::time::Duration::from_secs(secs) },
+    }
+}
+
+fn start() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("time")
+}
+
+#[tokio::test]
+async fn a_burst_of_the_limit_then_refusals_that_say_how_long() {
+    for (name, limiter) in limiters("a_burst_of_the_limit_then_refusals_that_say_how_long").await {
+        let ten_an_hour = [check(Limiter::CodeFailuresPerIp, "203.0.113.9", 10, 3600)];
+        let now = start();
+        for i in 0..10 {
+            let refused = limiter.check(&ten_an_hour, RateMode::Take, now).await.expect("check");
+            assert_eq!(refused, None, "{name}: event {i}");
+        }
+        let refused = limiter.check(&ten_an_hour, RateMode::Take, now).await.expect("check").expect("refused");
+        assert_eq!(refused.limiter, Limiter::CodeFailuresPerIp, "{name}");
+        assert_eq!(refused.retry_after, std::time::Duration::from_secs(360), "{name}");
+        // Another subject has its own quota.
+        let other = [check(Limiter::CodeFailuresPerIp, "198.51.100.7", 10, 3600)];
+        assert_eq!(limiter.check(&other, RateMode::Take, now).await.expect("check"), None, "{name}");
+        // One emission interval later, exactly one more.
+        let later = now + Duration::seconds(360);
+        assert_eq!(limiter.check(&ten_an_hour, RateMode::Take, later).await.expect("check"), None, "{name}");
+        assert!(limiter.check(&ten_an_hour, RateMode::Take, later).await.expect("check").is_some(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn peeking_spends_nothing() {
+    for (name, limiter) in limiters("peeking_spends_nothing").await {
+        let two = [check(Limiter::SignInFailuresPerAccount, "ada@example.com", 2, 60)];
+        let now = start();
+        for _ in 0..5 {
+            assert_eq!(limiter.check(&two, RateMode::Peek, now).await.expect("peek"), None, "{name}");
+        }
+        for _ in 0..2 {
+            assert_eq!(limiter.check(&two, RateMode::Take, now).await.expect("take"), None, "{name}");
+        }
+        let refused = limiter.check(&two, RateMode::Peek, now).await.expect("peek").expect("spent out");
+        assert_eq!(refused.retry_after, std::time::Duration::from_secs(30), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn several_keys_are_all_or_nothing_and_the_longest_wait_is_named() {
+    for (name, limiter) in limiters("several_keys_are_all_or_nothing_and_the_longest_wait_is_named").await {
+        let now = start();
+        let per_ip = check(Limiter::DeviceAuthorizationPerIp, "203.0.113.9", 1, 60);
+        let per_client = check(Limiter::DeviceAuthorizationPerClient, "cli", 3, 3600);
+        // Spend the per-IP unit alone.
+        assert_eq!(limiter.check(std::slice::from_ref(&per_ip), RateMode::Take, now).await.expect("take"), None);
+        // Both together: the IP refuses, so the client spends nothing either.
+        for _ in 0..5 {
+            let both = [per_ip.clone(), per_client.clone()];
+            let refused = limiter.check(&both, RateMode::Take, now).await.expect("take").expect("refused");
+            assert_eq!(refused.limiter, Limiter::DeviceAuthorizationPerIp, "{name}");
+        }
+        for _ in 0..3 {
+            let client_only = std::slice::from_ref(&per_client);
+            assert_eq!(limiter.check(client_only, RateMode::Take, now).await.expect("take"), None, "{name}");
+        }
+        // Both spent out: the refusal names the one with the longer wait.
+        let both = [per_ip.clone(), per_client.clone()];
+        let refused = limiter.check(&both, RateMode::Take, now).await.expect("take").expect("refused");
+        assert_eq!(refused.limiter, Limiter::DeviceAuthorizationPerClient, "{name}");
+        assert_eq!(refused.retry_after, std::time::Duration::from_secs(1200), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_takes_never_spend_more_than_the_limit() {
+    for (name, limiter) in limiters("racing_takes_never_spend_more_than_the_limit").await {
+        let now = start();
+        let quota = [check(Limiter::BearerPerToken, "token-1", 50, 60)];
+        let attempts = (0..200).map(|_| {
+            let (limiter, quota) = (limiter.clone(), quota.clone());
+            tokio::spawn(async move { limiter.check(&quota, RateMode::Take, now).await.expect("take").is_none() })
+        });
+        let mut allowed = 0;
+        for attempt in attempts {
+            allowed += usize::from(attempt.await.expect("task"));
+        }
+        assert_eq!(allowed, 50, "{name}");
+    }
+}
