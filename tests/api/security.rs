@@ -1,6 +1,6 @@
 //! SPEC §7: headers on every response, cross-site refusal, fail closed.
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, expect_oauth_error, spawn_app};
 use crate::on_both_backends;
 use serde_json::Value;
 
@@ -68,7 +68,60 @@ async fn cross_site_state_changes_are_refused(backend: Backend) {
     }
 }
 
-on_both_backends!(every_response_carries_the_security_headers, cross_site_state_changes_are_refused,);
+async fn ambiguous_or_oversized_request_parts_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.token_for("laptop").await;
+    // Two Authorization headers: neither wins.
+    let twice = app
+        .device
+        .get(app.url("/v1/me"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", "Bearer gtha_someone-else")
+        .send()
+        .await
+        .expect("request");
+    expect_oauth_error(twice, 400, "invalid_request").await;
+    let twice = app
+        .device
+        .post(app.url("/v1/oauth/device/code"))
+        .header("authorization", "Basic Z2F0ZWhvdXNlLWNsaTo=")
+        .header("authorization", "Basic b3RoZXI6c2VjcmV0")
+        .form(&[("scope", "full")])
+        .send()
+        .await
+        .expect("request");
+    expect_oauth_error(twice, 400, "invalid_request").await;
+    // A form body that is not UTF-8 once decoded.
+    let body = "client_id=gatehouse-cli&device_label=%C3%28";
+    let response = app.post_raw("/v1/oauth/device/code", Some("application/x-www-form-urlencoded"), body).await;
+    expect_oauth_error(response, 400, "invalid_request").await;
+    // Zero-width characters in a device label.
+    for invisible in ["\u{200B}", "\u{200D}", "\u{2060}", "\u{FEFF}"] {
+        let label = format!("build{invisible}box");
+        let response =
+            app.post_form("/v1/oauth/device/code", &[("client_id", "gatehouse-cli"), ("device_label", &label)]).await;
+        expect_oauth_error(response, 400, "invalid_request").await;
+    }
+    // An 8 KB User-Agent is kept to 256 characters.
+    let response = app
+        .device
+        .post(app.url("/v1/oauth/device/code"))
+        .header("user-agent", "A".repeat(8192))
+        .form(&[("client_id", "gatehouse-cli")])
+        .send()
+        .await
+        .expect("request");
+    let flow: Value = response.json().await.expect("json");
+    let stored = app.services.device_flows.find_pending(flow["user_code"].as_str().expect("code")).await;
+    let user_agent = stored.expect("store").expect("flow").requester_user_agent.expect("user agent");
+    assert_eq!(user_agent.chars().count(), 256);
+}
+
+on_both_backends!(
+    every_response_carries_the_security_headers,
+    cross_site_state_changes_are_refused,
+    ambiguous_or_oversized_request_parts_are_refused,
+);
 
 #[tokio::test]
 async fn a_secret_shorter_than_32_bytes_stops_startup() {
