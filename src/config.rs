@@ -31,6 +31,7 @@ fn problem(variable: &str, problem: impl Into<String>) -> ConfigError {
 #[serde(default)]
 struct RawConfig {
     bind: Option<String>,
+    metrics_bind: Option<String>,
     public_url: Option<String>,
     data_dir: Option<String>,
     database_url: Option<String>,
@@ -124,6 +125,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
+    /// Where `/metrics` is served; `None` (the default) serves no metrics.
+    pub metrics_bind: Option<SocketAddr>,
     /// Without trailing slash. `None` means "derive from the bound address".
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
@@ -165,6 +168,18 @@ impl Config {
             .unwrap_or("127.0.0.1:3000")
             .parse()
             .map_err(|_| problem("GATEHOUSE_BIND", "not a socket address like 127.0.0.1:3000"))?;
+        let metrics_bind = match raw.metrics_bind.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+            None => None,
+            Some(text) => {
+                let address: SocketAddr = text
+                    .parse()
+                    .map_err(|_| problem("GATEHOUSE_METRICS_BIND", "not a socket address like 127.0.0.1:9300"))?;
+                if address.port() != 0 && address.port() == bind.port() {
+                    return Err(problem("GATEHOUSE_METRICS_BIND", "must not be the public listener's port"));
+                }
+                Some(address)
+            }
+        };
         let public_url = raw.public_url.map(|u| parse_public_url(&u)).transpose()?;
         let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| "data".to_owned()));
         let database_url = raw.database_url.unwrap_or_else(|| format!("sqlite://{}/gatehouse.db", data_dir.display()));
@@ -246,6 +261,7 @@ impl Config {
         Ok(Self {
             sso,
             bind,
+            metrics_bind,
             public_url,
             data_dir,
             database_url,
@@ -408,6 +424,7 @@ mod tests {
             RawConfig { trusted_proxies: Some("10.0.0.1, x".into()), ..Default::default() },
             RawConfig { redis_url: Some("http://127.0.0.1:6379".into()), ..Default::default() },
             RawConfig { rate_limits: Some("sometimes".into()), ..Default::default() },
+            RawConfig { metrics_bind: Some("127.0.0.1:3000".into()), ..Default::default() },
             RawConfig { limit_code_failures_per_ip: Some("10 an hour".into()), ..Default::default() },
         ];
         let expected = [
@@ -418,6 +435,7 @@ mod tests {
             "GATEHOUSE_TRUSTED_PROXIES",
             "GATEHOUSE_REDIS_URL",
             "GATEHOUSE_RATE_LIMITS",
+            "GATEHOUSE_METRICS_BIND",
             "GATEHOUSE_LIMIT_CODE_FAILURES_PER_IP",
         ];
         for (raw, variable) in cases.into_iter().zip(expected) {

@@ -6,5 +6,6 @@ pub mod config;
 pub mod files;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;

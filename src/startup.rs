@@ -49,6 +49,8 @@ pub enum StartupError {
     Redis(ConnectError),
     #[error("GATEHOUSE_BIND: cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("GATEHOUSE_METRICS_BIND: cannot listen on {0}: {1}")]
+    MetricsBind(SocketAddr, std::io::Error),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }
@@ -144,6 +146,8 @@ fn sso_branch(sso: &SsoConfig, public_url: &str) -> Result<(SsoSettings, Arc<dyn
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// `/metrics`, when `GATEHOUSE_METRICS_BIND` is set.
+    metrics: Option<(TcpListener, Router)>,
     public_url: String,
     backends: Backends,
 }
@@ -160,18 +164,30 @@ impl Application {
         let listener = TcpListener::bind(config.bind).await.map_err(|e| StartupError::Bind(config.bind, e))?;
         let bound = listener.local_addr().map_err(|e| StartupError::Bind(config.bind, e))?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let metrics = match config.metrics_bind {
+            None => None,
+            Some(address) => {
+                let listener = TcpListener::bind(address).await.map_err(|e| StartupError::MetricsBind(address, e))?;
+                crate::metrics::recorder().map(|handle| (listener, crate::metrics::router(handle)))
+            }
+        };
         let backends = connect(&config, &overrides, Some(&public_url)).await?;
         first_start(&backends.services).await?;
         if let Some(sso) = &backends.services.sso {
             tracing::info!(issuer = %sso.settings().issuer, "external SSO branch on");
         }
-        let router = router(&config, &backends, &public_url, bound);
-        Ok(Self { listener, router, public_url, backends })
+        let router = router(&config, &backends, &public_url, bound, metrics.is_some());
+        Ok(Self { listener, router, metrics, public_url, backends })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// The metrics listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok()).map(|a| a.port())
     }
 
     /// The public base URL.
@@ -187,9 +203,14 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let pruner = tokio::spawn(crate::jobs::pruner::run(self.backends.services.retention.clone()));
+        let metrics =
+            self.metrics.map(|(listener, router)| tokio::spawn(async move { axum::serve(listener, router).await }));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         pruner.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         self.backends.database.close().await;
         result
     }
@@ -215,7 +236,7 @@ fn is_api_path(path: &str) -> bool {
     ["/v1/", "/console/api/", "/.well-known/"].iter().any(|prefix| path.starts_with(prefix))
 }
 
-fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketAddr) -> Router {
+fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketAddr, measured: bool) -> Router {
     let site_root = config.site_root.display().to_string();
     let leptos_options = LeptosOptions::builder()
         .output_name("gatehouse")
@@ -289,6 +310,8 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
 
     // Router::layer keeps each layer's body types inside the router; the
     // last added is the outermost.
+    // Timed inside the routes, where the matched route template is known.
+    let app = if measured { app.layer(axum::middleware::from_fn(crate::metrics::record_request)) } else { app };
     app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES)).layer(
         ServiceBuilder::new()
             .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -60,6 +60,8 @@ pub fn postgres_redis_available(test: &str) -> bool {
 /// A running server and handles into it.
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<port>` of `/metrics`, when the test turned it on.
+    pub metrics_address: Option<String>,
     pub services: Services,
     pub clock: Arc<ManualClock>,
     /// The test's own database (a temp SQLite file or a fresh PostgreSQL database).
@@ -125,11 +127,13 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
     let app =
         Application::build(config, Overrides { clock: Some(clock.clone()), ..overrides }).await.expect("build the app");
     let address = app.public_url().to_owned();
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let services = app.services().clone();
     tokio::spawn(app.run_until(std::future::pending()));
 
     TestApp {
         address,
+        metrics_address,
         services,
         clock,
         database_url,

@@ -15,6 +15,7 @@ mod console;
 mod console_safety;
 
 mod device_flow;
+mod metrics;
 mod pages;
 mod races;
 mod rate_limits;

@@ -141,6 +141,7 @@ impl BearerService {
             // Recorded before the cache is told, so a cache fault cannot lose
             // the event; the compare-and-set lets one caller record it.
             if self.ports.tokens.hard_expire(record.id, now).await? {
+                crate::telemetry::tokens("hard_expired", 1);
                 self.ports
                     .audit(AuditEvent {
                         kind: AuditKind::TokenExpired,

@@ -245,6 +245,7 @@ impl DeviceFlowService {
                 status: FlowStatus::Pending,
             };
             if self.ports.flows.insert(&flow, retain_until).await? {
+                crate::telemetry::flow("started");
                 return Ok(StartedFlow {
                     device_code,
                     user_code,
@@ -442,6 +443,10 @@ impl DeviceFlowService {
             return Ok(Recorded::Refused(transition.verdict));
         }
         let flow = transition.next.unwrap_or(flow);
+        crate::telemetry::flow(match kind {
+            DecisionKind::Approve => "approved",
+            DecisionKind::Deny => "denied",
+        });
         identify["flow"] = serde_json::json!(flow.public_id());
         identify["device_label"] = serde_json::json!(flow.device_label);
         identify["scopes"] = serde_json::json!(flow.scopes);
@@ -465,6 +470,24 @@ impl DeviceFlowService {
     /// RFC 8628 §3.4–3.5: one poll. Only the poll that claims an approval
     /// mints a token, so racing polls can never deliver two.
     pub async fn poll(&self, request: PollRequest) -> Result<TokenGrant, FlowError> {
+        let answer = self.answer_poll(request).await;
+        crate::telemetry::poll_answer(match &answer {
+            Ok(_) => "issued",
+            Err(FlowError::OAuth(err)) => match err.code {
+                OAuthErrorCode::AuthorizationPending => "authorization_pending",
+                OAuthErrorCode::SlowDown => "slow_down",
+                OAuthErrorCode::AccessDenied => "access_denied",
+                OAuthErrorCode::ExpiredToken => "expired_token",
+                OAuthErrorCode::InvalidGrant => "invalid_grant",
+                _ => "invalid_request",
+            },
+            Err(FlowError::RateLimited(_)) => "rate_limited",
+            Err(FlowError::Unavailable(_)) => "unavailable",
+        });
+        answer
+    }
+
+    async fn answer_poll(&self, request: PollRequest) -> Result<TokenGrant, FlowError> {
         let client = self
             .clients
             .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
@@ -534,6 +557,11 @@ impl DeviceFlowService {
         };
         // The token exists now; failing to mark the flow redeemed must not
         // withhold it. A later claim would rotate this same row in place.
+        crate::telemetry::flow("redeemed");
+        crate::telemetry::tokens("issued", 1);
+        if grant.rotated {
+            crate::telemetry::tokens("rotated", 1);
+        }
         let finish = FlowChange::FinishRedemption { token_id: grant.token_id };
         if let Err(err) = self.ports.flows.apply(&key, &finish, now).await {
             tracing::error!(error = %err, token_id = %grant.token_id, "token minted but flow not marked redeemed");

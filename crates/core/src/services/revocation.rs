@@ -60,6 +60,7 @@ impl Ports {
             }
             let now = self.clock.now();
             let rows = self.tokens.revoke(batch, now).await?;
+            crate::telemetry::tokens("revoked", rows.len() as u64);
             for row in &rows {
                 self.audit(AuditEvent {
                     kind: AuditKind::TokenRevoked,

@@ -23,6 +23,12 @@ use gatehouse_core::ports::{DeviceFlowStore, RateLimiter, SingleUseStore, TokenC
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A Redis failure as a storage fault, counted in the metrics.
+pub(crate) fn redis_err(err: ::redis::RedisError) -> gatehouse_core::StoreError {
+    gatehouse_core::telemetry::dependency_error("state_store");
+    gatehouse_core::StoreError::from_err(err)
+}
+
 /// How long an invalidated token id refuses new cache entries: longer than
 /// any positive entry lives, so a lookup that read the row just before its
 /// revocation cannot cache it afterwards.

@@ -152,7 +152,7 @@ impl RateLimiter for RedisRateLimiter {
             invocation.arg(check.quota.emission_ms()).arg(check.quota.period.as_millis() as u64);
         }
         let (index, wait_ms): (usize, u64) =
-            invocation.invoke_async(&mut self.connection.clone()).await.map_err(StoreError::from_err)?;
+            invocation.invoke_async(&mut self.connection.clone()).await.map_err(super::redis_err)?;
         Ok(index
             .checked_sub(1)
             .and_then(|i| checks.get(i))

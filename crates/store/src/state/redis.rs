@@ -24,6 +24,7 @@
 //! `invalid_grant`) touches nothing, as the rules require.
 
 use super::flow_blob;
+use super::redis_err;
 use crate::ConnectError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -70,10 +71,6 @@ pub struct RedisFlowStore {
     insert: Script,
     find_by_user_code: Script,
     compare_and_set: Script,
-}
-
-fn redis_err(err: redis::RedisError) -> StoreError {
-    StoreError::from_err(err)
 }
 
 impl RedisFlowStore {

@@ -3,6 +3,7 @@
 //! short-lived "invalidated" marker per id that refuses positive entries, so
 //! a lookup that raced a revocation cannot cache the revoked row again.
 
+use super::redis_err;
 use async_trait::async_trait;
 use gatehouse_core::StoreError;
 use gatehouse_core::ports::{CachedLookup, TokenCache};
@@ -34,10 +35,6 @@ pub struct RedisTokenCache {
     prefix: String,
     put_found: Script,
     invalidate: Script,
-}
-
-fn redis_err(err: redis::RedisError) -> StoreError {
-    StoreError::from_err(err)
 }
 
 impl RedisTokenCache {

@@ -2,6 +2,7 @@
 //! in process under one lock, or in Redis, where `SET NX PX` stores and
 //! `GETDEL` takes, each one atomic command.
 
+use super::redis_err;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
@@ -66,10 +67,6 @@ impl RedisSingleUse {
     fn key(&self, key: &str) -> String {
         format!("{}once:{key}", self.prefix)
     }
-}
-
-fn redis_err(err: redis::RedisError) -> StoreError {
-    StoreError::from_err(err)
 }
 
 #[async_trait]

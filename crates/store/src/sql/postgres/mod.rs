@@ -32,6 +32,7 @@ impl PostgresRepository {
 }
 
 fn store_err(err: sqlx::Error) -> StoreError {
+    gatehouse_core::telemetry::dependency_error("database");
     StoreError::from_err(err)
 }
 

@@ -33,6 +33,7 @@ impl SqliteRepository {
 }
 
 fn store_err(err: sqlx::Error) -> StoreError {
+    gatehouse_core::telemetry::dependency_error("database");
     StoreError::from_err(err)
 }
 
