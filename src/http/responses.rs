@@ -92,7 +92,7 @@ pub fn json_no_store(body: impl serde::Serialize) -> Response {
 }
 
 /// Seconds a client is told to wait after a storage fault.
-const RETRY_AFTER_SECS: &str = "5";
+const RETRY_AFTER_SECS: &str = "2";
 
 /// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
 pub fn no_store(mut response: Response) -> Response {

@@ -15,6 +15,7 @@ mod console;
 mod console_safety;
 
 mod device_flow;
+mod faults;
 mod metrics;
 mod pages;
 mod races;

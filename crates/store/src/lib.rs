@@ -12,6 +12,10 @@ pub use sessions::SqlSessionStore;
 pub use sql::Database;
 pub use state::{StateStores, connect_state};
 
+/// How long a dependency (database or Redis) may take to answer before the
+/// request is answered 503: a fault is detected within 2 s, never a hang.
+pub const FAULT_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// Why a backend could not be reached or prepared at startup.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

@@ -5,8 +5,8 @@
 mod postgres;
 mod sqlite;
 
-use crate::ConnectError;
 use crate::sessions::{SESSIONS_TABLE, SqlSessionStore};
+use crate::{ConnectError, FAULT_DEADLINE};
 use gatehouse_core::ports::{AccountRepository, AuditLog, ClientRepository, DatabaseHealth, TokenRepository};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -68,9 +68,11 @@ impl Database {
             Ok(Database::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(db_err)?;
+            // A connection that cannot be had within the fault deadline is a
+            // fault: the request answers 503 at once rather than queueing.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(FAULT_DEADLINE)
                 .connect_with(options)
                 .await
                 .map_err(db_err)?;

@@ -77,10 +77,15 @@ impl RedisFlowStore {
     /// Connects (and checks the server answers).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, ConnectError> {
         let client = redis::Client::open(url).map_err(|e| ConnectError::Redis(e.to_string()))?;
+        // Fail fast and come back fast: an answer or a connection that takes
+        // longer than the fault deadline is a fault (503), and reconnecting
+        // retries at most every 250 ms, so the first request after Redis
+        // returns finds it.
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(std::time::Duration::from_secs(5))
-            .set_response_timeout(std::time::Duration::from_secs(5))
-            .set_number_of_retries(2);
+            .set_connection_timeout(crate::FAULT_DEADLINE)
+            .set_response_timeout(crate::FAULT_DEADLINE)
+            .set_number_of_retries(1)
+            .set_max_delay(250);
         let connection =
             ConnectionManager::new_with_config(client, config).await.map_err(|e| ConnectError::Redis(e.to_string()))?;
         Ok(Self {
