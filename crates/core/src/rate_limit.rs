@@ -291,7 +291,6 @@ mod tests {
         assert!(after.is_some());
         assert!(gcra_step(after, 360_000.0, &q).is_err());
         // After a whole period idle, the full burst is back.
-        let mut tat = tat;
         for _ in 0..10 {
             tat = gcra_step(tat, 7_200_000.0, &q).ok();
             assert!(tat.is_some());
