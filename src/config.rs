@@ -46,6 +46,7 @@ struct RawConfig {
     token_retention_days: Option<u32>,
     audit_retention_days: Option<u32>,
     prune_interval_secs: Option<u32>,
+    shutdown_grace_secs: Option<u32>,
     enable_oauth_bearer: Option<bool>,
     trusted_proxies: Option<String>,
     log_format: Option<String>,
@@ -139,6 +140,8 @@ pub struct Config {
     pub settings: Settings,
     pub trusted_proxies: Vec<IpAddr>,
     pub log_format: LogFormat,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_grace: std::time::Duration,
     pub sso: Option<SsoConfig>,
 }
 
@@ -272,6 +275,7 @@ impl Config {
             settings,
             trusted_proxies,
             log_format,
+            shutdown_grace: std::time::Duration::from_secs(u64::from(raw.shutdown_grace_secs.unwrap_or(10))),
         })
     }
 

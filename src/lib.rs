@@ -3,9 +3,11 @@
 
 pub mod cli;
 pub mod config;
-pub mod files;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod startup;
 pub mod telemetry;
+
+/// Private (0600) files: the secret, saved logins, the flow snapshot.
+pub use gatehouse_store::files;

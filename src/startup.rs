@@ -20,6 +20,7 @@ use gatehouse_core::services::sso::SsoSettings;
 use gatehouse_core::services::{Ports, Services};
 use gatehouse_core::{Clock, StoreError, SystemClock};
 use gatehouse_store::crypto::{Argon2Hasher, JwsEnvelopes, OidcProvider, OidcSettings, OsRandom};
+use gatehouse_store::state::MemoryFlowStore;
 use gatehouse_store::{ConnectError, Database, SqlSessionStore};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -31,6 +32,9 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
+
+/// The embedded default's flows between a graceful shutdown and the next start.
+const FLOW_SNAPSHOT: &str = "flows.snapshot";
 
 /// Sign-ins that may wait for each password-hashing slot.
 const SIGN_IN_QUEUE_PER_SLOT: usize = 8;
@@ -71,6 +75,9 @@ pub struct Backends {
     pub services: Services,
     pub database: Database,
     pub sessions: SqlSessionStore,
+    /// The embedded default's flow store (saved and restored across a
+    /// graceful restart); `None` on Redis, where flows outlive the process.
+    pub embedded_flows: Option<Arc<MemoryFlowStore>>,
 }
 
 /// Connects the database (migrating it) and the state store, and wires the
@@ -94,6 +101,7 @@ pub async fn connect(
     let state = gatehouse_store::connect_state(config.redis_url.as_deref(), &config.redis_key_prefix)
         .await
         .map_err(StartupError::Redis)?;
+    let embedded_flows = state.embedded_flows.clone();
     let repositories = database.repositories();
     // The password bulkhead: hashing gets half the cores (at least one), so
     // a flood of sign-ins leaves the rest for every other request.
@@ -122,7 +130,7 @@ pub async fn connect(
         (Some(sso), Some(public_url)) => Some(sso_branch(sso, public_url)?),
         _ => None,
     };
-    Ok(Backends { services: Services::new(ports, config.settings.clone(), sso), database, sessions })
+    Ok(Backends { services: Services::new(ports, config.settings.clone(), sso), database, sessions, embedded_flows })
 }
 
 /// The SSO branch's settings and its OpenID Connect relying party.
@@ -145,6 +153,10 @@ fn sso_branch(sso: &SsoConfig, public_url: &str) -> Result<(SsoSettings, Arc<dyn
 /// A built server, bound and ready to run.
 pub struct Application {
     listener: TcpListener,
+    /// How long shutdown waits for requests in flight.
+    shutdown_grace: std::time::Duration,
+    /// Where the embedded default keeps its flows across a restart.
+    flow_snapshot: std::path::PathBuf,
     router: Router,
     /// `/metrics`, when `GATEHOUSE_METRICS_BIND` is set.
     metrics: Option<(TcpListener, Router)>,
@@ -173,11 +185,30 @@ impl Application {
         };
         let backends = connect(&config, &overrides, Some(&public_url)).await?;
         first_start(&backends.services).await?;
+        let flow_snapshot = config.data_dir.join(FLOW_SNAPSHOT);
+        if let Some(flows) = &backends.embedded_flows {
+            let restored =
+                flows.restore_snapshot(&flow_snapshot, backends.services.now()).map_err(|e| ConfigError {
+                    variable: "GATEHOUSE_DATA_DIR".into(),
+                    problem: format!("cannot restore {}: {e}", flow_snapshot.display()),
+                })?;
+            if restored > 0 {
+                tracing::info!(flows = restored, "restored the device flows saved at the last shutdown");
+            }
+        }
         if let Some(sso) = &backends.services.sso {
             tracing::info!(issuer = %sso.settings().issuer, "external SSO branch on");
         }
         let router = router(&config, &backends, &public_url, bound, metrics.is_some());
-        Ok(Self { listener, router, metrics, public_url, backends })
+        Ok(Self {
+            listener,
+            router,
+            metrics,
+            public_url,
+            backends,
+            shutdown_grace: config.shutdown_grace,
+            flow_snapshot,
+        })
     }
 
     /// The bound port.
@@ -200,16 +231,45 @@ impl Application {
         &self.backends.services
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves; then stops accepting, lets requests
+    /// in flight finish for up to the grace period, and (embedded default)
+    /// saves the flows for the next start.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let pruner = tokio::spawn(crate::jobs::pruner::run(self.backends.services.retention.clone()));
         let metrics =
             self.metrics.map(|(listener, router)| tokio::spawn(async move { axum::serve(listener, router).await }));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let (draining_tx, draining) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = draining_tx.send(());
+        });
+        let grace = self.shutdown_grace;
+        let deadline = async move {
+            if draining.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            result = server.into_future() => result,
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; closing them");
+                Ok(())
+            }
+        };
         pruner.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
+        }
+        if let Some(flows) = &self.backends.embedded_flows {
+            match flows.save_snapshot(&self.flow_snapshot, self.backends.services.now()) {
+                Ok(saved) => {
+                    tracing::info!(flows = saved, path = %self.flow_snapshot.display(), "saved the device flows for the next start")
+                }
+                Err(err) => tracing::error!(error = %err, "could not save the device flows; pending requests are lost"),
+            }
         }
         self.backends.database.close().await;
         result

@@ -74,7 +74,7 @@ pub struct TestApp {
 }
 
 /// Creates a fresh, empty PostgreSQL database and returns its URL.
-async fn fresh_postgres_database(base: &str) -> String {
+pub async fn fresh_postgres_database(base: &str) -> String {
     use sqlx::Connection;
     let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to GATEHOUSE_TEST_DATABASE_URL");

@@ -20,6 +20,7 @@ mod metrics;
 mod pages;
 mod races;
 mod rate_limits;
+mod restarts;
 mod retention;
 mod security;
 mod sso;

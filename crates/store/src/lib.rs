@@ -4,6 +4,7 @@
 //! from URLs and handed out as `Arc<dyn Port>`.
 
 pub mod crypto;
+pub mod files;
 pub mod sessions;
 pub mod sql;
 pub mod state;

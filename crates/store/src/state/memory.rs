@@ -15,6 +15,7 @@ use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use gatehouse_core::ports::DeviceFlowStore;
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::Mutex;
 
 /// SHA-256 of a device code, raw.
@@ -110,11 +111,78 @@ pub struct MemoryFlowStore {
     flows: Mutex<Flows>,
 }
 
+/// The flows of a graceful shutdown, as written to the data directory.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    version: u32,
+    /// (device-code hash, retain until (epoch ms), `flow_blob`), oldest first.
+    flows: Vec<(HashKey, i64, Vec<u8>)>,
+}
+
+const SNAPSHOT_VERSION: u32 = 1;
+
 impl MemoryFlowStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Flows> {
         // A panic while holding the lock cannot leave a half-applied change
         // (each change is one assignment), so a poisoned lock is still sound.
         self.flows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes every flow still retained at `now` to `path` (mode 0600,
+    /// through a temporary file and a rename, so a crash mid-write leaves no
+    /// half file). Returns how many were written.
+    pub fn save_snapshot(&self, path: &Path, now: DateTime<Utc>) -> std::io::Result<usize> {
+        let snapshot = {
+            let mut flows = self.lock();
+            flows.sweep(now);
+            let now = now.timestamp_millis();
+            let mut saved: Vec<(HashKey, i64, Vec<u8>)> = flows
+                .by_device_code
+                .iter()
+                .filter(|(_, stored)| stored.retain_until > now)
+                .map(|(key, stored)| (*key, stored.retain_until, stored.blob.to_vec()))
+                .collect();
+            saved.sort_by_key(|(_, retain_until, _)| *retain_until);
+            Snapshot { version: SNAPSHOT_VERSION, flows: saved }
+        };
+        let bytes = rmp_serde::to_vec(&snapshot).map_err(std::io::Error::other)?;
+        let partial = path.with_extension("partial");
+        crate::files::write_private(&partial, &bytes)?;
+        std::fs::rename(&partial, path)?;
+        Ok(snapshot.flows.len())
+    }
+
+    /// Takes back the flows a graceful shutdown saved at `path`, dropping
+    /// those whose retention ended meanwhile, and removes the file: it is
+    /// read exactly once, so a later crash cannot bring back flows that
+    /// have moved on since (an approval redeemed twice). Returns how many
+    /// were restored; none when there is no file.
+    pub fn restore_snapshot(&self, path: &Path, now: DateTime<Utc>) -> std::io::Result<usize> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(err) => return Err(err),
+        };
+        std::fs::remove_file(path)?;
+        let snapshot: Snapshot = rmp_serde::from_slice(&bytes).map_err(std::io::Error::other)?;
+        if snapshot.version != SNAPSHOT_VERSION {
+            return Err(std::io::Error::other(format!("unknown flow snapshot version {}", snapshot.version)));
+        }
+        let now = now.timestamp_millis();
+        let mut flows = self.lock();
+        let mut restored = 0;
+        for (key, retain_until, blob) in snapshot.flows {
+            if retain_until <= now || flows.by_device_code.contains_key(&key) {
+                continue;
+            }
+            let flow = decode(&key, &blob).map_err(|e| std::io::Error::other(e.0))?;
+            let Some(code) = code_key(&flow.user_code) else { continue };
+            flows.by_user_code.insert(code, key);
+            flows.inserted.push_back(key);
+            flows.by_device_code.insert(key, StoredFlow { retain_until, blob: blob.into_boxed_slice() });
+            restored += 1;
+        }
+        Ok(restored)
     }
 }
 
@@ -204,6 +272,31 @@ mod tests {
         let blob = encode(f.clone()).expect("encode");
         assert_eq!(decode(&key, &blob).expect("decode"), f);
         assert!(blob.len() < 200, "{} bytes", blob.len());
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_restores_retained_flows_once() {
+        let store = MemoryFlowStore::default();
+        let t0 = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now");
+        let mut approved = flow("a", "BCDF-GHJK", t0);
+        approved.requester_user_agent = Some("curl/8.5.0".into());
+        assert!(store.insert(&approved, t0 + Duration::seconds(100)).await.expect("insert"));
+        assert!(store.insert(&flow("b", "CDFG-HJKL", t0), t0 + Duration::seconds(10)).await.expect("insert"));
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("flows.snapshot");
+        assert_eq!(store.save_snapshot(&path, t0).expect("save"), 2);
+
+        // Restored 20 s later: b's retention has ended meanwhile.
+        let later = t0 + Duration::seconds(20);
+        let restored = MemoryFlowStore::default();
+        assert_eq!(restored.restore_snapshot(&path, later).expect("restore"), 1);
+        let code = UserCode::normalize("BCDF-GHJK").expect("code");
+        assert_eq!(restored.find_by_user_code(&code, later).await.expect("find"), Some(approved));
+        let gone = UserCode::normalize("CDFG-HJKL").expect("code");
+        assert_eq!(restored.find_by_user_code(&gone, later).await.expect("find"), None);
+        // Read once: the file is gone, so a second start restores nothing.
+        assert!(!path.exists());
+        assert_eq!(MemoryFlowStore::default().restore_snapshot(&path, later).expect("restore"), 0);
     }
 
     #[tokio::test]

@@ -40,6 +40,9 @@ pub struct StateStores {
     pub token_cache: Arc<dyn TokenCache>,
     pub single_use: Arc<dyn SingleUseStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// The in-process flow store, when there is one: its flows are saved at
+    /// a graceful shutdown and restored at the next start.
+    pub embedded_flows: Option<Arc<MemoryFlowStore>>,
 }
 
 /// The URL schemes of a Redis server: TCP (`redis`), TLS (`rediss`), and a
@@ -56,12 +59,16 @@ pub fn is_redis_url(url: &str) -> bool {
 /// `key_prefix` namespaces Redis keys, so tests or deployments can share a server.
 pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<StateStores, ConnectError> {
     match redis_url {
-        None => Ok(StateStores {
-            flows: Arc::new(MemoryFlowStore::default()),
-            token_cache: Arc::new(MemoryTokenCache::default()),
-            single_use: Arc::new(MemorySingleUse::default()),
-            rate_limiter: Arc::new(MemoryRateLimiter::default()),
-        }),
+        None => {
+            let flows = Arc::new(MemoryFlowStore::default());
+            Ok(StateStores {
+                flows: flows.clone(),
+                embedded_flows: Some(flows),
+                token_cache: Arc::new(MemoryTokenCache::default()),
+                single_use: Arc::new(MemorySingleUse::default()),
+                rate_limiter: Arc::new(MemoryRateLimiter::default()),
+            })
+        }
         Some(url) if is_redis_url(url) => {
             let flows = RedisFlowStore::connect(url, key_prefix).await?;
             let token_cache = RedisTokenCache::new(flows.connection(), key_prefix);
@@ -72,6 +79,7 @@ pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<
                 token_cache: Arc::new(token_cache),
                 single_use: Arc::new(single_use),
                 rate_limiter: Arc::new(rate_limiter),
+                embedded_flows: None,
             })
         }
         Some(_) => Err(ConnectError::UnsupportedScheme("GATEHOUSE_REDIS_URL".into())),

@@ -1,4 +1,4 @@
-//! Writing files that hold secrets.
+//! Writing files that hold secrets or private state.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
