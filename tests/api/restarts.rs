@@ -65,7 +65,7 @@ impl Setup {
 
     /// Starts the server and waits until it answers.
     async fn start(&self) -> Child {
-        let child = self.command(&["serve"]).spawn().expect("gatehouse serve");
+        let mut child = self.command(&["serve"]).spawn().expect("gatehouse serve");
         let client = reqwest::Client::new();
         for _ in 0..300 {
             if client.get(self.url("/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
@@ -73,6 +73,8 @@ impl Setup {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the server did not start");
     }
 
