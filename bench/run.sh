@@ -11,7 +11,9 @@
 # --release), and for postgres-redis the local servers on their default ports.
 # Tunables: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (1),
 # BENCH_MEMORY_FLOWS (100000), BENCH_REDIS_URL (redis://127.0.0.1:6379; a
-# redis+unix:///path URL measures Redis over a Unix socket).
+# redis+unix:///path URL measures Redis over a Unix socket), BENCH_LIMITS
+# (on: every rate limiter checked, with quotas above the benchmark's
+# traffic; off: none).
 set -euo pipefail
 cd "$(dirname "$0")"
 bench_dir="$PWD"
@@ -33,6 +35,19 @@ start_server() {
   export BENCH_CODES_DIR="$work/codes"; mkdir -p "$BENCH_CODES_DIR"
   export GATEHOUSE_DATA_DIR="$work/data" GATEHOUSE_BIND="127.0.0.1:$port" GATEHOUSE_LOG_FORMAT=text RUST_LOG=warn
   export GATEHOUSE_SITE_ROOT="$bench_dir/../target/site"
+  # Every limiter on with its quota raised past the benchmark's own traffic,
+  # so the figures include what checking the limits costs; BENCH_LIMITS=off
+  # measures the same without them.
+  if [ "${BENCH_LIMITS:-on}" = off ]; then
+    export GATEHOUSE_RATE_LIMITS=off
+  else
+    export GATEHOUSE_RATE_LIMITS=on
+    for limiter in DEVICE_AUTHORIZATION_PER_IP DEVICE_AUTHORIZATION_PER_CLIENT CODE_FAILURES_PER_IP \
+      CODE_FAILURES_PER_SESSION UNKNOWN_DEVICE_CODE_PER_IP SIGN_IN_FAILURES_PER_ACCOUNT SIGN_IN_FAILURES_PER_IP \
+      APPROVALS_PER_ACCOUNT BEARER_PER_TOKEN; do
+      export "GATEHOUSE_LIMIT_$limiter=4000000000/1h"
+    done
+  fi
   unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL
   if [ "$backend" = postgres-redis ]; then
     run_id="gatehouse_bench_$$_$RANDOM"

@@ -22,6 +22,15 @@ else
   export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PORT:-3137}"
 fi
 export GATEHOUSE_SITE_ROOT="$root/target/site"
+# Every test comes from 127.0.0.1: the per-address and per-account limits
+# are raised so the suite's own traffic is not refused. The per-session
+# limit keeps its default (each test has its own browser), and pages.spec.ts
+# meets it on purpose.
+export GATEHOUSE_LIMIT_DEVICE_AUTHORIZATION_PER_IP=100000/1h
+export GATEHOUSE_LIMIT_CODE_FAILURES_PER_IP=100000/1h
+export GATEHOUSE_LIMIT_UNKNOWN_DEVICE_CODE_PER_IP=100000/1h
+export GATEHOUSE_LIMIT_SIGN_IN_FAILURES_PER_IP=100000/1h
+export GATEHOUSE_LIMIT_APPROVALS_PER_ACCOUNT=100000/1h
 unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL GATEHOUSE_PUBLIC_URL
 rm -rf "$GATEHOUSE_DATA_DIR"
 if [ "${GATEHOUSE_E2E_BACKEND:-embedded}" = postgres-redis ]; then

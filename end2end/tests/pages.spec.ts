@@ -33,6 +33,18 @@ test("every page passes axe-core and is photographed at 1280 and 390 px", async 
   await check(page, "device-authorize", javaScriptEnabled, project);
   await page.goto("/device?user_code=BCDF-GHJK");
   await check(page, "device-invalid", javaScriptEnabled, project);
+  // Four more codes that match nothing pause this browser's session (five
+  // an hour): even the right code then gets the 429 page.
+  for (const code of ["CDFG-HJKL", "DFGH-JKLM", "FGHJ-KLMN", "GHJK-LMNP"]) {
+    await page.goto(`/device?user_code=${code}`);
+    await expect(page.getByRole("heading", { name: "This code isn’t valid" })).toBeVisible();
+  }
+  const paused = await page.goto(flow.verification_uri_complete);
+  expect(paused?.status()).toBe(429);
+  expect(paused?.headers()["retry-after"]).toBeTruthy();
+  await expect(page.getByRole("heading", { name: "Too many codes tried" })).toBeVisible();
+  await expect(page.getByText(/Please try again in about \d+ minutes/)).toBeVisible();
+  await check(page, "device-too-many-attempts", javaScriptEnabled, project);
   await page.goto("/settings/authorized-apps?confirm=revoke-all");
   await check(page, "settings-authorized-apps", javaScriptEnabled, project);
   await page.goto("/admin/authorized-apps");
