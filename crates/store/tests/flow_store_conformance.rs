@@ -157,3 +157,41 @@ async fn poll_sequences_agree_across_stores() {
         assert_eq!(pair[0].1, pair[1].1, "{} and {} disagree", pair[0].0, pair[1].0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_slow_downs_each_add_five_seconds_once() {
+    let t0 = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now");
+    for (name, store) in stores("racing_slow_downs_each_add_five_seconds_once").await {
+        let pending = flow("hash-hot", "HJKL-MNPQ", t0);
+        assert!(store.insert(&pending, t0 + Duration::seconds(1200)).await.expect("insert"), "{name}");
+        let key = FlowKey::DeviceCodeHash(hash_of("hash-hot"));
+        let poll = FlowChange::Poll { client_id: pending.client_id.clone() };
+        let (_, first) = store.apply(&key, &poll, t0).await.expect("poll").expect("flow");
+        assert_eq!(first.verdict, Verdict::AuthorizationPending, "{name}");
+        // Twenty polls at once, all too early: each a slow_down, each
+        // counted once, so the answers are 10, 15, …, 105 in some order.
+        let polls = (0..20).map(|_| {
+            let (store, key, poll) = (store.clone(), key.clone(), poll.clone());
+            tokio::spawn(async move { store.apply(&key, &poll, t0 + Duration::seconds(1)).await })
+        });
+        let mut intervals = Vec::new();
+        for poll in polls {
+            let (_, transition) = poll.await.expect("task").expect("poll").expect("flow");
+            match transition.verdict {
+                Verdict::SlowDown { interval } => intervals.push(interval),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        intervals.sort_unstable();
+        assert_eq!(intervals, (2..=21).map(|n| n * 5).collect::<Vec<u32>>(), "{name}");
+        // Other changes keep the interval the slow_downs built.
+        let (_, approved) =
+            store.apply(&key, &approve(t0), t0 + Duration::seconds(2)).await.expect("approve").expect("flow");
+        assert_eq!(approved.verdict, Verdict::Decided, "{name}");
+        let found = store.find_by_user_code(&pending.user_code, t0).await.expect("find").expect("flow");
+        assert_eq!(found.interval_secs, 105, "{name}");
+        // A poll after the interval claims the approval.
+        let (_, claim) = store.apply(&key, &poll, t0 + Duration::seconds(200)).await.expect("poll").expect("flow");
+        assert!(matches!(claim.verdict, Verdict::Claimed(_)), "{name}: {:?}", claim.verdict);
+    }
+}

@@ -22,6 +22,13 @@
 //! The clock is keyed by the flow's own client and created with the flow, and
 //! the `XX` only moves an existing clock, so another client's poll (an
 //! `invalid_grant`) touches nothing, as the rules require.
+//!
+//! `slow_down` is the one change a client can make as often as it likes, so
+//! it does not go through compare-and-set: the value keeps the flow's base
+//! interval, and a counter key beside it holds how many `slow_down`s it has
+//! answered (read in the poll's transaction, moved by `INCR`). The interval
+//! the rules see is the base plus 5 s per `slow_down`. Before, 32 clients
+//! hammering one device code retried compare-and-set on one hot key.
 
 use super::flow_blob;
 use super::redis_err;
@@ -49,6 +56,15 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then
 end
 return 0";
 
+/// Counts one more `slow_down` for a flow that still exists (KEYS[1]); the
+/// counter (KEYS[2]) expires with the flow. Returns the new count, or
+/// nothing when the flow is gone.
+const ADD_SLOW_DOWN: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local count = redis.call('INCR', KEYS[2])
+if count == 1 then redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1)) end
+return count";
+
 /// Follows the user-code index to the flow in one round trip.
 const FIND_BY_USER_CODE: &str = r"
 local hash = redis.call('GET', KEYS[1])
@@ -71,7 +87,11 @@ pub struct RedisFlowStore {
     insert: Script,
     find_by_user_code: Script,
     compare_and_set: Script,
+    add_slow_down: Script,
 }
+
+/// What a `slow_down` adds to the interval (SPEC §4), seconds.
+const SLOW_DOWN_STEP_SECS: u32 = 5;
 
 impl RedisFlowStore {
     /// Connects (and checks the server answers).
@@ -94,6 +114,7 @@ impl RedisFlowStore {
             insert: Script::new(INSERT),
             find_by_user_code: Script::new(FIND_BY_USER_CODE),
             compare_and_set: Script::new(COMPARE_AND_SET),
+            add_slow_down: Script::new(ADD_SLOW_DOWN),
         })
     }
 
@@ -108,6 +129,11 @@ impl RedisFlowStore {
 
     fn user_code_key(&self, code: &UserCode) -> String {
         format!("{}uc:{}", self.prefix, code.as_str())
+    }
+
+    /// How many `slow_down`s the flow with this hash has answered.
+    fn slow_down_key(&self, hash: &str) -> String {
+        format!("{}slow:{hash}", self.prefix)
     }
 
     /// The poll clock of `client_id`'s polls of the flow with this hash.
@@ -139,18 +165,19 @@ impl RedisFlowStore {
         }
     }
 
-    /// One poll's single round trip: the value, and the poll clock moved to
-    /// `now`, atomically. Returns the value and the time of the poll before
-    /// this one (`None` for the first poll, and for another client's poll,
-    /// whose clock does not exist and so is not created).
+    /// One poll's single round trip: the value, the poll clock moved to
+    /// `now`, and the `slow_down` count, atomically. Returns the value, the
+    /// time of the poll before this one (`None` for the first poll, and for
+    /// another client's poll, whose clock does not exist and so is not
+    /// created) and the count.
     async fn record_poll(
         &self,
         hash: &str,
         client_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<(Option<Vec<u8>>, Option<DateTime<Utc>>), StoreError> {
+    ) -> Result<(Option<Vec<u8>>, PollState), StoreError> {
         let mut conn = self.connection.clone();
-        let (raw, previous): (Option<Vec<u8>>, Option<String>) = redis::pipe()
+        let (raw, previous, slow_downs): (Option<Vec<u8>>, Option<String>, Option<u32>) = redis::pipe()
             .atomic()
             .cmd("GET")
             .arg(self.flow_key(hash))
@@ -160,33 +187,44 @@ impl RedisFlowStore {
             .arg("XX")
             .arg("GET")
             .arg("KEEPTTL")
+            .cmd("GET")
+            .arg(self.slow_down_key(hash))
             .query_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        Ok((raw, previous.as_deref().and_then(parse_poll_clock)))
+        let state = PollState {
+            last_polled_at: previous.as_deref().and_then(parse_poll_clock),
+            slow_downs: slow_downs.unwrap_or(0),
+        };
+        Ok((raw, state))
     }
 
-    /// The time of the flow's last poll, for a change that does not poll.
-    async fn read_poll_clock(&self, flow: &DeviceFlow) -> Result<Option<DateTime<Utc>>, StoreError> {
+    /// The flow's poll clock and `slow_down` count, for a change that does
+    /// not poll.
+    async fn read_poll_state(&self, flow: &DeviceFlow) -> Result<PollState, StoreError> {
         let mut conn = self.connection.clone();
-        let clock: Option<String> = redis::cmd("GET")
+        let (clock, slow_downs): (Option<String>, Option<u32>) = redis::cmd("MGET")
             .arg(self.poll_clock_key(&flow.device_code_hash, &flow.client_id))
+            .arg(self.slow_down_key(&flow.device_code_hash))
             .query_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        Ok(clock.as_deref().and_then(parse_poll_clock))
+        Ok(PollState {
+            last_polled_at: clock.as_deref().and_then(parse_poll_clock),
+            slow_downs: slow_downs.unwrap_or(0),
+        })
     }
 
     /// Read, apply the rule in Rust, compare-and-set; retry on a lost race.
-    /// `known` is a raw value already read (saves the first GET);
-    /// `last_polled_at` is the poll time the rule sees.
+    /// `known` is a raw value already read (saves the first GET); `poll` is
+    /// the poll clock and `slow_down` count the rule sees.
     async fn compare_and_set_loop(
         &self,
         hash: &str,
         change: &FlowChange,
         now: DateTime<Utc>,
         mut known: Option<Vec<u8>>,
-        last_polled_at: Option<DateTime<Utc>>,
+        poll: PollState,
     ) -> Result<Option<(DeviceFlow, Transition)>, StoreError> {
         let flow_key = self.flow_key(hash);
         let mut conn = self.connection.clone();
@@ -199,20 +237,42 @@ impl RedisFlowStore {
                 return Ok(None);
             };
             let mut before = Self::decode(hash, &raw)?;
-            before.last_polled_at = last_polled_at;
-            let transition = before.apply(change, now);
-            let Some(next) = &transition.next else {
+            let base_interval = before.interval_secs;
+            poll.apply_to(&mut before);
+            let mut transition = before.apply(change, now);
+            let Some(next) = &mut transition.next else {
                 return Ok(Some((before, transition)));
             };
-            if same_apart_from_poll_clock(&before, next) {
-                // A pending poll: the clock already moved in record_poll.
+            if same_apart_from_poll_state(&before, next) {
+                if next.interval_secs == before.interval_secs {
+                    // A pending poll: the clock already moved in record_poll.
+                    return Ok(Some((before, transition)));
+                }
+                // A slow_down: one more on the counter, no compare-and-set.
+                let count: Option<u32> = self
+                    .add_slow_down
+                    .key(&flow_key)
+                    .key(self.slow_down_key(hash))
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(redis_err)?;
+                let Some(count) = count else {
+                    return Ok(None);
+                };
+                let interval = base_interval.saturating_add(SLOW_DOWN_STEP_SECS.saturating_mul(count));
+                next.interval_secs = interval;
+                transition.verdict = gatehouse_core::flow::Verdict::SlowDown { interval };
                 return Ok(Some((before, transition)));
             }
+            // The value keeps the base interval; the counter holds the rest.
+            let mut stored = next.clone();
+            stored.interval_secs =
+                base_interval.saturating_add(next.interval_secs.saturating_sub(before.interval_secs));
             let swapped: i64 = self
                 .compare_and_set
                 .key(&flow_key)
                 .arg(&raw)
-                .arg(Self::encode(next)?)
+                .arg(Self::encode(&stored)?)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(redis_err)?;
@@ -224,13 +284,29 @@ impl RedisFlowStore {
     }
 }
 
+/// What lives beside a flow's value: its poll clock and `slow_down` count.
+#[derive(Debug, Clone, Copy, Default)]
+struct PollState {
+    last_polled_at: Option<DateTime<Utc>>,
+    slow_downs: u32,
+}
+
+impl PollState {
+    /// Puts the clock and the interval the counter adds into a decoded flow.
+    fn apply_to(&self, flow: &mut DeviceFlow) {
+        flow.last_polled_at = self.last_polled_at;
+        flow.interval_secs = flow.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS.saturating_mul(self.slow_downs));
+    }
+}
+
 fn parse_poll_clock(raw: &str) -> Option<DateTime<Utc>> {
     raw.parse().ok().and_then(DateTime::from_timestamp_millis)
 }
 
-/// Whether `next` differs from `before` in nothing the stored value holds.
-/// Written field by field without `..`, so a new field cannot be forgotten.
-fn same_apart_from_poll_clock(before: &DeviceFlow, next: &DeviceFlow) -> bool {
+/// Whether `next` differs from `before` in nothing the stored value holds
+/// (the poll clock and the `slow_down` interval live beside it). Written
+/// field by field without `..`, so a new field cannot be forgotten.
+fn same_apart_from_poll_state(before: &DeviceFlow, next: &DeviceFlow) -> bool {
     let DeviceFlow {
         device_code_hash,
         user_code,
@@ -242,7 +318,7 @@ fn same_apart_from_poll_clock(before: &DeviceFlow, next: &DeviceFlow) -> bool {
         requester_user_agent,
         created_at,
         expires_at,
-        interval_secs,
+        interval_secs: _,
         last_polled_at: _,
         status,
     } = before;
@@ -256,7 +332,6 @@ fn same_apart_from_poll_clock(before: &DeviceFlow, next: &DeviceFlow) -> bool {
         && *requester_user_agent == next.requester_user_agent
         && *created_at == next.created_at
         && *expires_at == next.expires_at
-        && *interval_secs == next.interval_secs
         && *status == next.status
 }
 
@@ -292,7 +367,7 @@ impl DeviceFlowStore for RedisFlowStore {
             return Ok(None);
         };
         let mut flow = Self::decode(&hash, &raw)?;
-        flow.last_polled_at = self.read_poll_clock(&flow).await?;
+        self.read_poll_state(&flow).await?.apply_to(&mut flow);
         Ok(Some(flow))
     }
 
@@ -306,21 +381,23 @@ impl DeviceFlowStore for RedisFlowStore {
             return Ok(None);
         };
         if let FlowChange::Poll { client_id } = change {
-            let (raw, previous_poll) = self.record_poll(&hash, client_id, now).await?;
+            let (raw, poll) = self.record_poll(&hash, client_id, now).await?;
             if raw.is_none() {
                 return Ok(None);
             }
-            return self.compare_and_set_loop(&hash, change, now, raw, previous_poll).await;
+            return self.compare_and_set_loop(&hash, change, now, raw, poll).await;
         }
         // Other changes neither read nor move the clock; it is read only so
         // the flows returned carry it, as in every store.
-        let Some((mut before, mut transition)) = self.compare_and_set_loop(&hash, change, now, None, None).await?
+        let Some((mut before, mut transition)) =
+            self.compare_and_set_loop(&hash, change, now, None, PollState::default()).await?
         else {
             return Ok(None);
         };
-        before.last_polled_at = self.read_poll_clock(&before).await?;
+        let poll = self.read_poll_state(&before).await?;
+        poll.apply_to(&mut before);
         if let Some(next) = &mut transition.next {
-            next.last_polled_at = before.last_polled_at;
+            poll.apply_to(next);
         }
         Ok(Some((before, transition)))
     }
