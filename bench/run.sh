@@ -4,8 +4,11 @@
 # server's memory with 100,000 pending flows, on the embedded backend
 # (SQLite + in-process) and on PostgreSQL + Redis.
 #
-#   bench/run.sh [embedded|postgres-redis|both|memory]   (default: both;
-#   memory: only the 100,000-flow RSS measurement, on both backends)
+#   bench/run.sh [embedded|postgres-redis|both|memory|limits|overload]
+#   (default: both; memory: only the 100,000-flow RSS measurement, on both
+#   backends; limits: the throughput phases with every limiter on, then off,
+#   on both backends; overload: /v1/me and the poll alone and under a
+#   sign-in flood at three times the hashing capacity)
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
@@ -40,6 +43,7 @@ start_server() {
   # measures the same without them.
   if [ "${BENCH_LIMITS:-on}" = off ]; then
     export GATEHOUSE_RATE_LIMITS=off
+    unset $(env | grep -oE '^GATEHOUSE_LIMIT_[A-Z_]+') 2>/dev/null || true
   else
     export GATEHOUSE_RATE_LIMITS=on
     for limiter in DEVICE_AUTHORIZATION_PER_IP DEVICE_AUTHORIZATION_PER_CLIENT CODE_FAILURES_PER_IP \
@@ -112,22 +116,8 @@ measured_wrk() {
   echo "$line, wrk $(awk -v n="$requests" '{printf "%d", ($1 + $2) * 1000000 / n}' <<<"$wrk_cpu") µs"
 }
 
-# issuance, pending poll and /v1/me on one server.
-throughput_phases() {
-  local backend="$1"
-  start_server "$backend"
-
-  echo "=== $backend: issuance (POST /v1/oauth/device/code), ${seconds}s, $connections connections"
-  measured_wrk issue.lua "$base/v1/oauth/device/code" "Requests/sec|Latency|99%|Non-2xx"
-  local pending; pending=$(cat "$BENCH_CODES_DIR"/codes-*.txt | wc -l)
-  echo "pending flows: $pending; server RSS: $(($(rss_kb) / 1024)) MB (idle before: $((rss_idle / 1024)) MB)"
-
-  echo "=== $backend: pending poll (POST /v1/oauth/device/token), ${seconds}s, $connections connections"
-  measured_wrk poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50"
-  echo "--- the same polls for 3s more, counting the answers"
-  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$base/v1/oauth/device/token") | grep -E "pool"
-
-  # One real token for /v1/me: sign in, approve a flow, redeem it.
+# One real token for /v1/me (BENCH_TOKEN): sign in, approve a flow, redeem it.
+make_token() {
   local jar="$work/cookies"
   local flow; flow=$(curl -s "$base/v1/oauth/device/code" -d client_id=gatehouse-cli -d device_label=bench-me)
   local user_code device_code csrf
@@ -143,7 +133,70 @@ throughput_phases() {
   BENCH_TOKEN=$(curl -s "$base/v1/oauth/device/token" -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
     -d client_id=gatehouse-cli -d "device_code=$device_code" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   curl -sf "$base/v1/me" -H "Authorization: Bearer $BENCH_TOKEN" >/dev/null
+}
 
+# A session of its own for the sign-in flood (BENCH_SIGNIN_COOKIE, _CSRF).
+make_signin_session() {
+  local jar="$work/flood-cookies"
+  export BENCH_SIGNIN_CSRF BENCH_SIGNIN_COOKIE
+  BENCH_SIGNIN_CSRF=$(curl -s -c "$jar" "$base/signin" | grep -oE 'name="csrf_token" value="[^"]+"' | sed -E 's/.*value="([^"]+)"/\1/')
+  BENCH_SIGNIN_COOKIE=$(awk '$6 ~ /gatehouse_session/ {print $6 "=" $7}' "$jar")
+}
+
+# /v1/me and the pending poll alone, then under a sign-in flood offered at
+# three times what password hashing can serve: the bulkhead keeps the flood
+# to its hashing slots and answers the rest 503 at once.
+overload_phase() {
+  local backend="$1"
+  start_server "$backend"
+  (cd "$bench_dir" && wrk -t1 -c"$connections" -d3s -s issue.lua "$base/v1/oauth/device/code") >/dev/null
+  make_token
+  make_signin_session
+  echo "=== $backend: sign-in capacity (closed loop, 8 connections, 4s)"
+  local answers hashed capacity
+  answers=$(cd "$bench_dir" && wrk -t1 -c8 -d4s -s signin.lua "$base/console/api/signin" | grep "sign-in answers")
+  echo "$answers"
+  hashed=$(grep -oE ' 401=[0-9]+' <<<"$answers" | cut -d= -f2)
+  capacity=$(( ${hashed:-4} / 4 ))
+  [ "$capacity" -ge 1 ] || capacity=1
+  # 16 connections, each waiting between requests: about 3 × capacity a second.
+  export BENCH_SIGNIN_DELAY_MS=$(( 16 * 1000 / (3 * capacity) ))
+  echo "capacity about $capacity sign-ins/s; the flood offers about $(( 3 * capacity ))/s"
+  for phase in me poll; do
+    local script url
+    if [ "$phase" = me ]; then script=me.lua; url="$base/v1/me"; else script=poll.lua; url="$base/v1/oauth/device/token"; fi
+    echo "=== $backend: $phase alone, ${seconds}s"
+    measured_wrk "$script" "$url" "Requests/sec|99%"
+    echo "=== $backend: $phase under the sign-in flood, ${seconds}s"
+    (cd "$bench_dir" && wrk -t1 -c16 -d"$((seconds + 1))s" -s signin.lua "$base/console/api/signin" | grep "sign-in answers") &
+    local flood=$!
+    sleep 0.5
+    measured_wrk "$script" "$url" "Requests/sec|99%"
+    wait "$flood"
+  done
+  stop_server "$backend"
+}
+
+# issuance, pending poll and /v1/me on one server.
+throughput_phases() {
+  local backend="$1"
+  start_server "$backend"
+
+  echo "=== $backend: issuance (POST /v1/oauth/device/code), ${seconds}s, $connections connections"
+  measured_wrk issue.lua "$base/v1/oauth/device/code" "Requests/sec|Latency|99%|Non-2xx"
+  local pending; pending=$(cat "$BENCH_CODES_DIR"/codes-*.txt | wc -l)
+  echo "pending flows: $pending; server RSS: $(($(rss_kb) / 1024)) MB (idle before: $((rss_idle / 1024)) MB)"
+
+  echo "=== $backend: pending poll (POST /v1/oauth/device/token), ${seconds}s, $connections connections"
+  measured_wrk poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50"
+  echo "--- the same polls for 3s more, counting the answers"
+  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$base/v1/oauth/device/token") | grep -E "pool"
+
+  echo "=== $backend: one device code polled flat out (every answer slow_down), ${seconds}s, $connections connections"
+  export BENCH_HOT_CODE; BENCH_HOT_CODE=$(head -n1 "$(ls "$BENCH_CODES_DIR"/codes-*.txt | head -n1)")
+  measured_wrk hot-poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50"
+
+  make_token
   echo "=== $backend: GET /v1/me (warm cache), ${seconds}s, $connections connections"
   measured_wrk me.lua "$base/v1/me" "Requests/sec|p50|Non-2xx"
   echo "server RSS at the end: $(($(rss_kb) / 1024)) MB"
@@ -167,5 +220,13 @@ case "${1:-both}" in
   postgres-redis) throughput_phases postgres-redis; memory_phase postgres-redis ;;
   both) throughput_phases embedded; memory_phase embedded; throughput_phases postgres-redis; memory_phase postgres-redis ;;
   memory) memory_phase embedded; memory_phase postgres-redis ;;
-  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory]" >&2; exit 2 ;;
+  limits)
+    for backend in embedded postgres-redis; do
+      for limits in on off; do
+        echo "##### rate limiters $limits"
+        BENCH_LIMITS=$limits throughput_phases "$backend"
+      done
+    done ;;
+  overload) overload_phase embedded; overload_phase postgres-redis ;;
+  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory|limits|overload]" >&2; exit 2 ;;
 esac
