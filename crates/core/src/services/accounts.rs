@@ -1,7 +1,7 @@
 //! Local accounts: creation and password sign-in.
 
 use super::Ports;
-use super::limits::{LimitError, RateLimitService};
+use super::limits::RateLimitService;
 use super::revocation::RevokedBy;
 use crate::actor::Admin;
 use crate::error::StoreError;
@@ -53,15 +53,6 @@ pub enum SignInError {
     Busy,
     #[error(transparent)]
     Unavailable(#[from] StoreError),
-}
-
-impl From<LimitError> for SignInError {
-    fn from(err: LimitError) -> Self {
-        match err {
-            LimitError::RateLimited(e) => SignInError::RateLimited(e),
-            LimitError::Unavailable(e) => SignInError::Unavailable(e),
-        }
-    }
 }
 
 /// Why an admin's change to an account was refused.

@@ -1,6 +1,6 @@
 //! Bearer authentication of resource requests (RFC 6750) and token revocation.
 
-use super::limits::{LimitError, RateLimitService};
+use super::limits::RateLimitService;
 use super::recent::Recent;
 use super::revocation::RevokedBy;
 use super::{Ports, Settings};
@@ -47,15 +47,6 @@ pub enum BearerError {
     RateLimited(#[from] RateLimited),
     #[error(transparent)]
     Unavailable(#[from] StoreError),
-}
-
-impl From<LimitError> for BearerError {
-    fn from(err: LimitError) -> Self {
-        match err {
-            LimitError::RateLimited(e) => BearerError::RateLimited(e),
-            LimitError::Unavailable(e) => BearerError::Unavailable(e),
-        }
-    }
 }
 
 /// Why an RFC 7009 revocation was refused.

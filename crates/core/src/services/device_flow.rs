@@ -37,15 +37,6 @@ pub enum FlowError {
     Unavailable(#[from] StoreError),
 }
 
-impl From<LimitError> for FlowError {
-    fn from(err: LimitError) -> Self {
-        match err {
-            LimitError::RateLimited(e) => FlowError::RateLimited(e),
-            LimitError::Unavailable(e) => FlowError::Unavailable(e),
-        }
-    }
-}
-
 impl From<ClientAuthError> for FlowError {
     fn from(err: ClientAuthError) -> Self {
         match err {
@@ -151,15 +142,6 @@ pub enum DecideError {
     RateLimited(#[from] RateLimited),
     #[error(transparent)]
     Unavailable(#[from] StoreError),
-}
-
-impl From<LimitError> for DecideError {
-    fn from(err: LimitError) -> Self {
-        match err {
-            LimitError::RateLimited(e) => DecideError::RateLimited(e),
-            LimitError::Unavailable(e) => DecideError::Unavailable(e),
-        }
-    }
 }
 
 /// A person's decision on a flow.

@@ -34,6 +34,29 @@ pub enum LimitError {
     Unavailable(#[from] StoreError),
 }
 
+/// Every use-case error that a limit can cause has a `RateLimited` and an
+/// `Unavailable` variant; a `LimitError` becomes the matching one.
+macro_rules! from_limit_error {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<LimitError> for $error {
+            fn from(err: LimitError) -> Self {
+                match err {
+                    LimitError::RateLimited(e) => Self::RateLimited(e),
+                    LimitError::Unavailable(e) => Self::Unavailable(e),
+                }
+            }
+        }
+    )*};
+}
+
+from_limit_error!(
+    super::device_flow::FlowError,
+    super::device_flow::DecideError,
+    super::sso::SsoError,
+    super::bearer::BearerError,
+    super::accounts::SignInError,
+);
+
 /// The rate limits over the shared limiter state.
 #[derive(Clone)]
 pub struct RateLimitService {

@@ -15,7 +15,7 @@
 //!    approves or denies as the external subject.
 
 use super::device_flow::{AuthorizeRequest, DecisionKind, DeviceFlowService, Recorded};
-use super::limits::{LimitError, Visitor};
+use super::limits::Visitor;
 use super::{Ports, Settings};
 use crate::actor::Actor;
 use crate::error::StoreError;
@@ -86,15 +86,6 @@ pub enum SsoError {
     RateLimited(#[from] RateLimited),
     #[error(transparent)]
     Unavailable(#[from] StoreError),
-}
-
-impl From<LimitError> for SsoError {
-    fn from(err: LimitError) -> Self {
-        match err {
-            LimitError::RateLimited(e) => SsoError::RateLimited(e),
-            LimitError::Unavailable(e) => SsoError::Unavailable(e),
-        }
-    }
 }
 
 /// Why a provider's answer was not accepted (recorded in the audit log).
