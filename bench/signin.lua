@@ -2,7 +2,7 @@
 -- session (BENCH_SIGNIN_COOKIE, BENCH_SIGNIN_CSRF). With BENCH_SIGNIN_DELAY_MS
 -- each connection waits that long between requests, so the offered rate is
 -- about connections × 1000 / delay per second. Counts the answers.
-local answers = {}
+answers = {}
 local threads = {}
 
 function setup(thread)

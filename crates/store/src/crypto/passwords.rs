@@ -1,9 +1,11 @@
-//! argon2id password hashing, run on the blocking pool behind a semaphore so
-//! a burst of sign-ins can neither stall the async workers nor exhaust memory
-//! (each hash holds 19 MiB while it runs). The queue in front of the
-//! semaphore is bounded too: a sign-in that finds it full, or waits too long
-//! for a slot, is refused at once (`HashError::Busy`, a 503), so a flood of
-//! sign-ins costs every other request nothing but the hashing cores.
+//! argon2id password hashing: a bulkhead of its own. Hashes run on a few
+//! threads of their own, behind a semaphore, so a burst of sign-ins can
+//! neither stall the async workers nor exhaust memory (each hash holds
+//! 19 MiB while it runs). The queue in front of the semaphore is bounded: a
+//! sign-in that finds it full, or waits too long for a slot, is refused at
+//! once (`HashError::Busy`, a 503). And the hashing threads run at idle
+//! scheduling priority (`SCHED_IDLE`), so under load the CPU goes to token
+//! checks and polls first: a sign-in flood slows sign-ins, not the rest.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -31,10 +33,61 @@ const DUMMY_HASH: &str =
 /// Longest a sign-in waits for a hashing slot before it is refused.
 const SLOT_WAIT: Duration = Duration::from_secs(1);
 
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that run the hashes, at idle priority; they stop when the
+/// last hasher holding them is dropped.
+struct HashingThreads {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl HashingThreads {
+    fn start(count: usize) -> Result<Self, StoreError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for index in 0..count {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("gatehouse-hash-{index}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = queue.lock().map_err(|_| ()).and_then(|queue| queue.recv().map_err(|_| ()));
+                        match job {
+                            Ok(job) => job(),
+                            Err(()) => break,
+                        }
+                    }
+                })
+                .map_err(StoreError::from_err)?;
+        }
+        Ok(Self { jobs: std::sync::Mutex::new(jobs) })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), StoreError> {
+        let jobs = self.jobs.lock().map_err(|_| StoreError("hashing queue lock poisoned".into()))?;
+        jobs.send(job).map_err(|_| StoreError("the hashing threads have stopped".into()))
+    }
+}
+
+/// `SCHED_IDLE` for the calling thread: it runs when nothing else wants the
+/// CPU. (Needs no privilege; where it is refused, hashing runs as before.)
+fn lower_priority() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(err) = set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle) {
+        tracing::warn!(error = ?err, "could not lower the password-hashing threads' priority");
+    }
+}
+
 /// argon2id behind the `PasswordHasher` port.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     permits: Arc<Semaphore>,
+    threads: Arc<HashingThreads>,
     /// Hashes running or waiting for a slot.
     admitted: Arc<AtomicUsize>,
     /// Most hashes running or waiting at once.
@@ -68,6 +121,7 @@ impl Argon2Hasher {
         let concurrency = concurrency.max(1);
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency)),
+            threads: Arc::new(HashingThreads::start(concurrency)?),
             admitted: Arc::default(),
             capacity: concurrency + queue,
         })
@@ -89,12 +143,12 @@ impl Argon2Hasher {
             .map_err(StoreError::from_err)?;
         // The slot and the place in the queue go with the work: a caller that
         // gives up does not free them while its hash still runs.
-        let result = tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.threads.submit(Box::new(move || {
             let _slot = (permit, admission);
-            work()
-        })
-        .await
-        .map_err(StoreError::from_err)?;
+            let _ = done.send(work());
+        }))?;
+        let result = result.await.map_err(StoreError::from_err)?;
         Ok(result?)
     }
 }
