@@ -405,7 +405,10 @@ mod tests {
         let three = Quota { limit: 3, period: std::time::Duration::from_secs(600) };
         assert_eq!(limits.quota(Limiter::CodeFailuresPerIp), Some(three));
         assert_eq!(limits.quota(Limiter::BearerPerToken), None);
-        assert_eq!(limits.quota(Limiter::CodeFailuresPerSession), Limiter::CodeFailuresPerSession.default_quota());
+        assert_eq!(
+            limits.quota(Limiter::CodeFailuresPerSession),
+            Some(Limiter::CodeFailuresPerSession.default_quota())
+        );
         // All off, then one back on.
         let raw = RawConfig {
             rate_limits: Some("off".into()),

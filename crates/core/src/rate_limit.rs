@@ -103,7 +103,7 @@ impl Limiter {
     }
 
     /// The default quota.
-    pub fn default_quota(self) -> Option<Quota> {
+    pub fn default_quota(self) -> Quota {
         const MINUTE: u64 = 60;
         const HOUR: u64 = 3600;
         let (limit, period) = match self {
@@ -121,7 +121,7 @@ impl Limiter {
             Limiter::ApprovalsPerAccount => (60, HOUR),
             Limiter::BearerPerToken => (1200, MINUTE),
         };
-        Some(Quota { limit, period: Duration::from_secs(period) })
+        Quota { limit, period: Duration::from_secs(period) }
     }
 }
 
@@ -190,7 +190,7 @@ pub struct RateLimitSettings {
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        Self { quotas: Limiter::ALL.iter().map(|&l| (l, l.default_quota())).collect() }
+        Self { quotas: Limiter::ALL.iter().map(|&l| (l, Some(l.default_quota()))).collect() }
     }
 }
 
@@ -308,7 +308,7 @@ mod tests {
             assert!(Quota::parse(bad).is_err(), "{bad:?} should not parse");
         }
         for limiter in Limiter::ALL {
-            let q = limiter.default_quota().unwrap_or_else(|| quota(1, 1));
+            let q = limiter.default_quota();
             assert_eq!(Quota::parse(&q.to_string()), Ok(Some(q)));
         }
     }

@@ -69,11 +69,6 @@ impl RateLimitService {
         Self { ports, settings }
     }
 
-    /// The configured quotas.
-    pub fn settings(&self) -> &RateLimitSettings {
-        &self.settings
-    }
-
     /// Spends one unit from each of `keys` (limiter, subject), or none if any
     /// is spent out. Keys without a subject or with the limiter off are skipped.
     pub(crate) async fn take(&self, keys: &[(Limiter, Option<&str>)]) -> Result<(), LimitError> {
