@@ -11,6 +11,7 @@ use serde_json::Value;
 
 on_both_backends!(
     the_eleventh_wrong_code_in_an_hour_is_refused_and_the_right_one_too,
+    parallel_guesses_cannot_slip_past_the_limit_together,
     a_browser_session_is_paused_after_five_wrong_codes,
     wrong_approvals_count_and_a_paused_visitor_cannot_approve,
     sign_in_failures_are_limited_per_account_and_per_address,
@@ -70,6 +71,26 @@ async fn the_eleventh_wrong_code_in_an_hour_is_refused_and_the_right_one_too(bac
     // The refusals changed nothing: once the wait is over, the code still works.
     app.advance(360);
     assert_eq!(lookup(&app, &right).await.json::<Value>().await.expect("json")["valid"], true);
+}
+
+async fn parallel_guesses_cannot_slip_past_the_limit_together(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Thirty wrong codes at once: each reserves its unit before looking, so
+    // at most ten are looked at (and answered); the rest are refused.
+    let guesses = (0..30).map(|i| {
+        let (client, url) =
+            (app.device.clone(), app.url(&format!("/v1/oauth/device/lookup?user_code=BBBB-BB{:02}", i)));
+        tokio::spawn(async move { client.get(url).send().await.expect("lookup").status().as_u16() })
+    });
+    let mut answered = 0;
+    for guess in guesses {
+        match guess.await.expect("task") {
+            200 => answered += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(answered <= 10, "{answered} guesses were looked at");
 }
 
 async fn a_browser_session_is_paused_after_five_wrong_codes(backend: Backend) {

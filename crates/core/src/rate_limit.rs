@@ -227,9 +227,12 @@ pub struct RateCheck {
 pub enum RateMode {
     /// Spend one unit from every key, only if every key has one.
     Take,
-    /// Ask whether one unit could be spent, spending nothing: failure
-    /// limiters ask before the attempt and spend only when it fails.
+    /// Ask whether one unit could be spent, spending nothing.
     Peek,
+    /// Give back one unit to every key (never refused): a failure limiter
+    /// spends a unit before the attempt, so parallel attempts cannot all
+    /// slip past a check, and gives it back when the attempt succeeds.
+    Refund,
 }
 
 /// A refusal: which limiter, and how long until it would allow one more.
@@ -260,6 +263,12 @@ pub fn gcra_step(tat: Option<f64>, now_ms: f64, quota: &Quota) -> Result<f64, f6
     let new_tat = tat + quota.emission_ms();
     let allow_at = new_tat - quota.period.as_millis() as f64;
     if allow_at > now_ms { Err(allow_at - now_ms) } else { Ok(new_tat) }
+}
+
+/// A key's arrival time after one unit is given back (`None`: nothing
+/// stored, nothing to give back).
+pub fn gcra_refund(tat: Option<f64>, quota: &Quota) -> Option<f64> {
+    tat.map(|tat| tat - quota.emission_ms())
 }
 
 /// Milliseconds since the epoch, as the limiters count time.

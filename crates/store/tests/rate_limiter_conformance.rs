@@ -124,3 +124,21 @@ async fn racing_takes_never_spend_more_than_the_limit() {
         assert_eq!(allowed, 50, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_refund_gives_back_one_unit() {
+    for (name, limiter) in limiters("a_refund_gives_back_one_unit").await {
+        let now = start();
+        let three = [check(Limiter::CodeFailuresPerSession, "session-hash", 3, 3600)];
+        // Nothing stored: a refund gives nothing (no credit beyond the burst).
+        assert_eq!(limiter.check(&three, RateMode::Refund, now).await.expect("refund"), None, "{name}");
+        for _ in 0..3 {
+            assert_eq!(limiter.check(&three, RateMode::Take, now).await.expect("take"), None, "{name}");
+        }
+        assert!(limiter.check(&three, RateMode::Take, now).await.expect("take").is_some(), "{name}");
+        // A reserved attempt that succeeded gives its unit back: one more fits.
+        assert_eq!(limiter.check(&three, RateMode::Refund, now).await.expect("refund"), None, "{name}");
+        assert_eq!(limiter.check(&three, RateMode::Take, now).await.expect("take"), None, "{name}");
+        assert!(limiter.check(&three, RateMode::Take, now).await.expect("take").is_some(), "{name}");
+    }
+}

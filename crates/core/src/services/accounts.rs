@@ -173,21 +173,25 @@ impl AccountService {
         let email = normalize_email(email);
         let failure_keys =
             [(Limiter::SignInFailuresPerAccount, Some(email.as_str())), (Limiter::SignInFailuresPerIp, ip.as_deref())];
-        self.limits.peek(&failure_keys).await?;
-        let verified = if password.expose().len() > PASSWORD_MAX_BYTES {
-            None
-        } else {
-            let found = self.ports.accounts.find_by_email(&email).await?;
-            let hash = found.as_ref().map(|(_, hash)| hash.as_str());
-            match self.ports.passwords.verify(password, hash).await {
-                Ok(verified) => found.filter(|(account, _)| verified && !account.disabled),
-                Err(HashError::Busy) => return Err(SignInError::Busy),
-                Err(HashError::Failed(err)) => return Err(err.into()),
-            }
+        let attempt = async {
+            let verified = if password.expose().len() > PASSWORD_MAX_BYTES {
+                None
+            } else {
+                let found = self.ports.accounts.find_by_email(&email).await?;
+                let hash = found.as_ref().map(|(_, hash)| hash.as_str());
+                match self.ports.passwords.verify(password, hash).await {
+                    Ok(verified) => found.filter(|(account, _)| verified && !account.disabled),
+                    // Busy is not a failed sign-in: the unit goes back.
+                    Err(HashError::Busy) => return Ok((Err(SignInError::Busy), true)),
+                    Err(HashError::Failed(err)) => return Err(SignInError::from(err)),
+                }
+            };
+            let succeeded = verified.is_some();
+            Ok((verified.map(|(account, _)| account).ok_or(SignInError::InvalidCredentials), succeeded))
         };
-        match verified {
-            Some((account, _)) => Ok(account),
-            None => {
+        match self.limits.failures_of(&failure_keys, attempt).await? {
+            Ok(account) => Ok(account),
+            Err(SignInError::InvalidCredentials) => {
                 self.ports
                     .audit(AuditEvent {
                         kind: AuditKind::SignInFailed,
@@ -199,9 +203,9 @@ impl AccountService {
                         at: self.ports.clock.now(),
                     })
                     .await;
-                self.limits.take(&failure_keys).await?;
                 Err(SignInError::InvalidCredentials)
             }
+            Err(other) => Err(other),
         }
     }
 

@@ -370,32 +370,35 @@ impl DeviceFlowService {
             return Err(DecideError::BearerAuthDisabled);
         }
         let failure_keys = RateLimitService::code_failure_keys(visitor);
-        self.limits.peek(&failure_keys).await?;
-        if kind == DecisionKind::Approve {
-            self.limits.take(&[(Limiter::ApprovalsPerAccount, Some(&account.email))]).await?;
-        }
-        let decided = match UserCode::normalize(raw_user_code) {
-            None => Err(DecideError::ExpiredOrUnknown),
-            Some(code) => {
-                let subject = FlowSubject {
-                    account_id: Some(account.id),
-                    email: account.email.clone(),
-                    issuer: LOCAL_ISSUER.to_owned(),
-                };
-                let actor = Actor::Account { email: account.email.clone() };
-                let identify = serde_json::json!({});
-                let key = FlowKey::UserCode(code);
-                match self.record_decision(key, subject, actor, kind, visitor.ip.clone(), identify).await? {
-                    Recorded::Decided(flow) => Ok(*flow),
-                    Recorded::Refused(Verdict::AlreadyResolved) => Err(DecideError::AlreadyResolved),
-                    Recorded::Refused(_) | Recorded::NoFlow => Err(DecideError::ExpiredOrUnknown),
-                }
+        let attempt = async {
+            if kind == DecisionKind::Approve
+                && let Err(limited) = self.limits.take(&[(Limiter::ApprovalsPerAccount, Some(&account.email))]).await
+            {
+                // Over the approvals limit is not a wrong code.
+                return Ok((Err(limited.into()), true));
             }
+            let decided = match UserCode::normalize(raw_user_code) {
+                None => Err(DecideError::ExpiredOrUnknown),
+                Some(code) => {
+                    let subject = FlowSubject {
+                        account_id: Some(account.id),
+                        email: account.email.clone(),
+                        issuer: LOCAL_ISSUER.to_owned(),
+                    };
+                    let actor = Actor::Account { email: account.email.clone() };
+                    let identify = serde_json::json!({});
+                    let key = FlowKey::UserCode(code);
+                    match self.record_decision(key, subject, actor, kind, visitor.ip.clone(), identify).await? {
+                        Recorded::Decided(flow) => Ok(*flow),
+                        Recorded::Refused(Verdict::AlreadyResolved) => Err(DecideError::AlreadyResolved),
+                        Recorded::Refused(_) | Recorded::NoFlow => Err(DecideError::ExpiredOrUnknown),
+                    }
+                }
+            };
+            let named_a_request = !matches!(decided, Err(DecideError::ExpiredOrUnknown));
+            Ok::<_, DecideError>((decided, named_a_request))
         };
-        if matches!(decided, Err(DecideError::ExpiredOrUnknown)) {
-            self.limits.take(&failure_keys).await?;
-        }
-        decided
+        self.limits.failures_of(&failure_keys, attempt).await?
     }
 
     /// Records `subject`'s decision on the flow under `key` and audits it as

@@ -75,9 +75,13 @@ impl RateLimitService {
         self.check(keys, RateMode::Take).await
     }
 
-    /// Refuses when any of `keys` is spent out, spending nothing.
-    pub(crate) async fn peek(&self, keys: &[(Limiter, Option<&str>)]) -> Result<(), LimitError> {
-        self.check(keys, RateMode::Peek).await
+    /// Gives one unit back to each of `keys` (after a reserved attempt
+    /// succeeded). A failure to give it back only over-counts, so it is
+    /// logged, not answered.
+    pub(crate) async fn refund(&self, keys: &[(Limiter, Option<&str>)]) {
+        if let Err(err) = self.check(keys, RateMode::Refund).await {
+            tracing::warn!(error = %err, "could not give back a rate-limit unit");
+        }
     }
 
     async fn check(&self, keys: &[(Limiter, Option<&str>)], mode: RateMode) -> Result<(), LimitError> {
@@ -94,6 +98,7 @@ impl RateLimitService {
         }
         match self.ports.rate_limiter.check(&checks, mode, self.ports.clock.now()).await? {
             None => Ok(()),
+            Some(_) if mode == RateMode::Refund => Ok(()),
             Some(limited) => {
                 tracing::warn!(
                     limiter = limited.limiter.as_str(),
@@ -115,21 +120,33 @@ impl RateLimitService {
         ]
     }
 
-    /// Refuses a code entry once `visitor` has failed too often, even when
-    /// this code is right; then runs `attempt`, and counts a failure when it
-    /// found no pending request (`Ok(false)`).
+    /// Runs `attempt` under failure `keys`: one unit is reserved first, so
+    /// once they are spent even the right answer is refused, and parallel
+    /// attempts cannot all pass a check before any failure is counted; the
+    /// unit is given back when the attempt succeeds (`Ok((_, true))`), so
+    /// only failures count, and a success does not reset earlier ones.
+    pub(crate) async fn failures_of<T, E: From<LimitError>>(
+        &self,
+        keys: &[(Limiter, Option<&str>)],
+        attempt: impl std::future::Future<Output = Result<(T, bool), E>>,
+    ) -> Result<T, E> {
+        self.take(keys).await?;
+        let (answer, succeeded) = attempt.await?;
+        if succeeded {
+            self.refund(keys).await;
+        }
+        Ok(answer)
+    }
+
+    /// `failures_of` for a code entry by `visitor`: a success is a code that
+    /// found a pending request.
     pub(crate) async fn code_entry<T>(
         &self,
         visitor: &Visitor,
         attempt: impl std::future::Future<Output = Result<(T, bool), StoreError>>,
     ) -> Result<T, LimitError> {
         let keys = Self::code_failure_keys(visitor);
-        self.peek(&keys).await?;
-        let (answer, found) = attempt.await?;
-        if !found {
-            self.take(&keys).await?;
-        }
-        Ok(answer)
+        self.failures_of(&keys, async { attempt.await.map_err(LimitError::from) }).await
     }
 }
 

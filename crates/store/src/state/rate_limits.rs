@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::ports::RateLimiter;
-use gatehouse_core::rate_limit::{RateCheck, RateLimited, RateMode, epoch_ms, gcra_step};
+use gatehouse_core::rate_limit::{RateCheck, RateLimited, RateMode, epoch_ms, gcra_refund, gcra_step};
 use redis::Script;
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
@@ -75,6 +75,14 @@ impl RateLimiter for MemoryRateLimiter {
     ) -> Result<Option<RateLimited>, StoreError> {
         let now_ms = epoch_ms(now);
         let mut state = self.state.lock().map_err(|_| StoreError("rate limiter lock poisoned".into()))?;
+        if mode == RateMode::Refund {
+            for check in checks {
+                if let Some(tat) = gcra_refund(state.tats.get(&check.key).copied(), &check.quota) {
+                    state.tats.insert(check.key.clone(), tat);
+                }
+            }
+            return Ok(None);
+        }
         let next = match step_all(checks, now_ms, |key| state.tats.get(key).copied()) {
             Ok(next) => next,
             Err(limited) => return Ok(Some(limited)),
@@ -90,12 +98,21 @@ impl RateLimiter for MemoryRateLimiter {
 }
 
 /// GCRA over every key in one script, all or nothing. KEYS are the rate
-/// keys; ARGV[1] is now (epoch ms), ARGV[2] `1` to take or `0` to peek, then
-/// each key's emission interval and period (ms). Returns `{0, 0}` when
-/// allowed, else `{index of the refusing key (1-based), wait in ms}`.
-/// The same steps as `gcra_step`.
+/// keys; ARGV[1] is now (epoch ms), ARGV[2] `1` to take, `0` to peek or `2`
+/// to refund, then each key's emission interval and period (ms). Returns
+/// `{0, 0}` when allowed, else `{index of the refusing key (1-based), wait
+/// in ms}`. The same steps as `gcra_step` and `gcra_refund`.
 const GCRA: &str = r"
 local now = tonumber(ARGV[1])
+if ARGV[2] == '2' then
+  for i, key in ipairs(KEYS) do
+    local tat = tonumber(redis.call('GET', key))
+    if tat then
+      redis.call('SET', key, string.format('%.3f', tat - tonumber(ARGV[1 + 2 * i])), 'KEEPTTL')
+    end
+  end
+  return {0, 0}
+end
 local next_tats = {}
 local worst, worst_wait = 0, 0
 for i, key in ipairs(KEYS) do
@@ -147,7 +164,12 @@ impl RateLimiter for RedisRateLimiter {
         for check in checks {
             invocation.key(format!("{}rl:{}", self.prefix, check.key));
         }
-        invocation.arg(now.timestamp_millis()).arg(if mode == RateMode::Take { 1 } else { 0 });
+        let mode = match mode {
+            RateMode::Peek => 0,
+            RateMode::Take => 1,
+            RateMode::Refund => 2,
+        };
+        invocation.arg(now.timestamp_millis()).arg(mode);
         for check in checks {
             invocation.arg(check.quota.emission_ms()).arg(check.quota.period.as_millis() as u64);
         }
