@@ -145,8 +145,11 @@ impl Argon2Hasher {
         // gives up does not free them while its hash still runs.
         let (done, result) = tokio::sync::oneshot::channel();
         self.threads.submit(Box::new(move || {
-            let _slot = (permit, admission);
-            let _ = done.send(work());
+            let result = work();
+            // Free the slot before answering, so the caller never sees its
+            // own hash still counted.
+            drop((permit, admission));
+            let _ = done.send(result);
         }))?;
         let result = result.await.map_err(StoreError::from_err)?;
         Ok(result?)
