@@ -11,10 +11,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_app::error::{AppError, AppErrorCode};
+use gatehouse_app::server_fns::context::visitor_of;
 use gatehouse_app::server_fns::sso::{
     APPROVAL_GRANT_COOKIE, APPROVAL_GRANT_PATH, cookie_name, cookie_value, set_cookie_line, sso_error,
 };
-use gatehouse_core::services::limits::Visitor;
 use gatehouse_core::services::sso::{Callback, SsoError, SsoService};
 use tower_sessions::Session;
 
@@ -37,8 +37,7 @@ pub async fn initiate(
         return not_found();
     };
     let user_code = query_value(query.as_deref(), "user_code").unwrap_or_default();
-    let visitor = Visitor { ip, session_id: session.id().map(|id| id.to_string()) };
-    match sso.initiate(&user_code, &visitor).await {
+    match sso.initiate(&user_code, &visitor_of(ip, &session)).await {
         Ok(redirect) => {
             let binding = cookie(
                 &state,

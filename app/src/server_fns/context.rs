@@ -119,7 +119,13 @@ impl From<gatehouse_core::services::limits::LimitError> for AppError {
 
 /// Where this browser request comes from, as the rate limits key it.
 pub fn visitor(session: &Session) -> gatehouse_core::services::limits::Visitor {
-    gatehouse_core::services::limits::Visitor { ip: client_ip(), session_id: session.id().map(|id| id.to_string()) }
+    visitor_of(client_ip(), session)
+}
+
+/// The visitor at `ip` with this browser session (the edge's handlers,
+/// which have the address from their own extractor, use this too).
+pub fn visitor_of(ip: Option<String>, session: &Session) -> gatehouse_core::services::limits::Visitor {
+    gatehouse_core::services::limits::Visitor { ip, session_id: session.id().map(|id| id.to_string()) }
 }
 
 fn session_err(err: tower_sessions::session::Error) -> AppError {

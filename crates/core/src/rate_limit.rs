@@ -222,13 +222,11 @@ pub struct RateCheck {
     pub quota: Quota,
 }
 
-/// Whether a check spends a unit or only asks.
+/// Whether a check spends a unit or gives one back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateMode {
     /// Spend one unit from every key, only if every key has one.
     Take,
-    /// Ask whether one unit could be spent, spending nothing.
-    Peek,
     /// Give back one unit to every key (never refused): a failure limiter
     /// spends a unit before the attempt, so parallel attempts cannot all
     /// slip past a check, and gives it back when the attempt succeeds.

@@ -258,19 +258,29 @@ impl DeviceFlowService {
     /// it names a pending, unexpired flow. A miss counts against `visitor`'s
     /// code-entry limits.
     pub async fn lookup(&self, raw_user_code: &str, visitor: &Visitor) -> Result<Option<CodeLookup>, LimitError> {
+        Ok(self.pending_for(raw_user_code, visitor).await?.map(|flow| {
+            // Whole seconds, rounded up: a flow with 0.4 s left is not expired.
+            let remaining_ms = (flow.expires_at - self.ports.clock.now()).num_milliseconds().max(0);
+            CodeLookup {
+                expires_in_remaining: (remaining_ms + 999) / 1000,
+                client_id: flow.client_id,
+                client_name: flow.client_name,
+            }
+        }))
+    }
+
+    /// `find_pending` for what `visitor` typed, under its code-entry limits:
+    /// a code naming no pending request counts as a failure.
+    pub(crate) async fn pending_for(
+        &self,
+        raw_user_code: &str,
+        visitor: &Visitor,
+    ) -> Result<Option<DeviceFlow>, LimitError> {
         self.limits
             .code_entry(visitor, async {
-                let found = self.find_pending(raw_user_code).await?.map(|flow| {
-                    // Whole seconds, rounded up: a flow with 0.4 s left is not expired.
-                    let remaining_ms = (flow.expires_at - self.ports.clock.now()).num_milliseconds().max(0);
-                    CodeLookup {
-                        expires_in_remaining: (remaining_ms + 999) / 1000,
-                        client_id: flow.client_id,
-                        client_name: flow.client_name,
-                    }
-                });
-                let hit = found.is_some();
-                Ok((found, hit))
+                let flow = self.find_pending(raw_user_code).await?;
+                let found = flow.is_some();
+                Ok((flow, found))
             })
             .await
     }
@@ -372,7 +382,7 @@ impl DeviceFlowService {
         let failure_keys = RateLimitService::code_failure_keys(visitor);
         let attempt = async {
             if kind == DecisionKind::Approve
-                && let Err(limited) = self.limits.take(&[(Limiter::ApprovalsPerAccount, Some(&account.email))]).await
+                && let Err(limited) = self.limits.take_approval(&account.email, LOCAL_ISSUER).await
             {
                 // Over the approvals limit is not a wrong code.
                 return Ok((Err(limited.into()), true));
@@ -540,13 +550,13 @@ impl DeviceFlowService {
                 return Err(err.into());
             }
         };
-        // The token exists now; failing to mark the flow redeemed must not
-        // withhold it. A later claim would rotate this same row in place.
         crate::telemetry::flow("redeemed");
         crate::telemetry::tokens("issued", 1);
         if grant.rotated {
             crate::telemetry::tokens("rotated", 1);
         }
+        // The token exists now; failing to mark the flow redeemed must not
+        // withhold it. A later claim would rotate this same row in place.
         let finish = FlowChange::FinishRedemption { token_id: grant.token_id };
         if let Err(err) = self.ports.flows.apply(&key, &finish, now).await {
             tracing::error!(error = %err, token_id = %grant.token_id, "token minted but flow not marked redeemed");

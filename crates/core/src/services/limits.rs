@@ -75,6 +75,13 @@ impl RateLimitService {
         self.check(keys, RateMode::Take).await
     }
 
+    /// Spends one of the approvals of the person (`email`, `issuer`): local
+    /// accounts and SSO subjects alike.
+    pub(crate) async fn take_approval(&self, email: &str, issuer: &str) -> Result<(), LimitError> {
+        let approver = format!("{email} {issuer}");
+        self.take(&[(Limiter::ApprovalsPerAccount, Some(&approver))]).await
+    }
+
     /// Gives one unit back to each of `keys` (after a reserved attempt
     /// succeeded). A failure to give it back only over-counts, so it is
     /// logged, not answered.

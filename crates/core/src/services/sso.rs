@@ -27,7 +27,7 @@ use crate::ports::{
     AuditEvent, AuditKind, EnvelopePurpose, IdentityProvider, ProviderError, ProviderIdentity, ProviderSignIn,
 };
 use crate::random::random_string;
-use crate::rate_limit::{Limiter, RateLimited};
+use crate::rate_limit::RateLimited;
 use crate::secret::{SecretString, sha256_hex};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -231,12 +231,7 @@ impl SsoService {
     /// `GET /v1/oauth/device/sso-initiate`: starts a sign-in at the provider
     /// for the pending flow with this code.
     pub async fn initiate(&self, raw_user_code: &str, visitor: &Visitor) -> Result<SsoRedirect, SsoError> {
-        let pending = self.device_flows.limits().code_entry(visitor, async {
-            let flow = self.device_flows.find_pending(raw_user_code).await?;
-            let hit = flow.is_some();
-            Ok((flow, hit))
-        });
-        let flow = pending.await?.ok_or(SsoError::InvalidUserCode)?;
+        let flow = self.device_flows.pending_for(raw_user_code, visitor).await?.ok_or(SsoError::InvalidUserCode)?;
         let now = self.ports.clock.now();
         let jti = self.random(32);
         let binding = self.random(43);
@@ -442,8 +437,7 @@ impl SsoService {
         }
         let flow = self.pending_flow(&grant.user_code, &grant.flow, now).await?;
         if kind == DecisionKind::Approve {
-            let approver = format!("{} {}", grant.email, grant.iss);
-            self.device_flows.limits().take(&[(Limiter::ApprovalsPerAccount, Some(&approver))]).await?;
+            self.device_flows.limits().take_approval(&grant.email, &grant.iss).await?;
         }
         let identify = serde_json::json!({ "issuer": grant.iss, "flow": grant.flow });
         let subject = grant.subject();

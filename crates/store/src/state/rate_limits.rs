@@ -87,19 +87,17 @@ impl RateLimiter for MemoryRateLimiter {
             Ok(next) => next,
             Err(limited) => return Ok(Some(limited)),
         };
-        if mode == RateMode::Take {
-            state.sweep_if_grown(now_ms);
-            for (check, tat) in checks.iter().zip(next) {
-                state.tats.insert(check.key.clone(), tat);
-            }
+        state.sweep_if_grown(now_ms);
+        for (check, tat) in checks.iter().zip(next) {
+            state.tats.insert(check.key.clone(), tat);
         }
         Ok(None)
     }
 }
 
 /// GCRA over every key in one script, all or nothing. KEYS are the rate
-/// keys; ARGV[1] is now (epoch ms), ARGV[2] `1` to take, `0` to peek or `2`
-/// to refund, then each key's emission interval and period (ms). Returns
+/// keys; ARGV[1] is now (epoch ms), ARGV[2] `1` to take or `2` to refund,
+/// then each key's emission interval and period (ms). Returns
 /// `{0, 0}` when allowed, else `{index of the refusing key (1-based), wait
 /// in ms}`. The same steps as `gcra_step` and `gcra_refund`.
 const GCRA: &str = r"
@@ -129,10 +127,8 @@ for i, key in ipairs(KEYS) do
   end
 end
 if worst > 0 then return {worst, math.ceil(worst_wait)} end
-if ARGV[2] == '1' then
-  for i, key in ipairs(KEYS) do
-    redis.call('SET', key, string.format('%.3f', next_tats[i]), 'PX', math.ceil(next_tats[i] - now))
-  end
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, string.format('%.3f', next_tats[i]), 'PX', math.ceil(next_tats[i] - now))
 end
 return {0, 0}";
 
@@ -165,7 +161,6 @@ impl RateLimiter for RedisRateLimiter {
             invocation.key(format!("{}rl:{}", self.prefix, check.key));
         }
         let mode = match mode {
-            RateMode::Peek => 0,
             RateMode::Take => 1,
             RateMode::Refund => 2,
         };
