@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { echo "==> [$(date +%H:%M:%S)] $*"; }
 step "setup"
+# A clean checkout gains nothing from incremental caches; they only take disk.
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
+df -h . | tail -n 1 | awk '{ print "disk: " $4 " free" }'
 . scripts/setup.sh
 
 if [ -z "${GATEHOUSE_TEST_DATABASE_URL:-}" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

@@ -16,10 +16,29 @@ use uuid::Uuid;
 /// Where in-flight device flows live (in-process or Redis).
 #[async_trait]
 pub trait DeviceFlowStore: Send + Sync {
-    /// Stores a new flow, kept until `retain_until` (its expiry plus the
-    /// tombstone period). Returns false, storing nothing, when the user code
-    /// is already taken.
-    async fn insert(&self, flow: &DeviceFlow, retain_until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Spends one unit of each of `limits` (as `RateLimiter::check` with
+    /// `RateMode::Take` at the flow's creation, over the same state as the
+    /// backend's limiter), then stores the new flow, kept until
+    /// `retain_until` (its expiry plus the tombstone period). A store that
+    /// holds flows and limits side by side does both in one atomic step: for
+    /// Redis that is one script call instead of two, which is most of what
+    /// the limits cost issuance.
+    ///
+    /// A refusal spends and stores nothing. A user code already taken stores
+    /// nothing but keeps the units spent: the caller retries with a fresh
+    /// code and no limits, as the same request.
+    async fn insert_within(
+        &self,
+        flow: &DeviceFlow,
+        retain_until: DateTime<Utc>,
+        limits: &[RateCheck],
+    ) -> Result<Inserted, StoreError>;
+
+    /// Stores a new flow with no limits to spend; false, storing nothing,
+    /// when the user code is already taken.
+    async fn insert(&self, flow: &DeviceFlow, retain_until: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.insert_within(flow, retain_until, &[]).await? == Inserted::Stored)
+    }
 
     /// The flow with this user code, if it is still retained.
     async fn find_by_user_code(&self, code: &UserCode, now: DateTime<Utc>) -> Result<Option<DeviceFlow>, StoreError>;
@@ -37,6 +56,18 @@ pub trait DeviceFlowStore: Send + Sync {
 
     /// Checks the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// What `DeviceFlowStore::insert_within` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The flow is stored and the limits spent.
+    Stored,
+    /// Another retained flow holds the user code: nothing stored, the
+    /// limits spent.
+    UserCodeTaken,
+    /// A limit refused: nothing stored, nothing spent.
+    Limited(RateLimited),
 }
 
 /// Short-lived records each used at most once, shared by every instance

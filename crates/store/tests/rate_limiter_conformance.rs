@@ -6,9 +6,10 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use chrono::{DateTime, Duration, Utc};
-use gatehouse_core::ports::RateLimiter;
+use gatehouse_core::ports::{DeviceFlowStore, Inserted, RateLimiter};
 use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
-use gatehouse_store::state::{MemoryRateLimiter, RedisFlowStore, RedisRateLimiter};
+use gatehouse_core::testing::pending_flow;
+use gatehouse_store::state::{MemoryFlowStore, MemoryRateLimiter, RedisFlowStore, RedisRateLimiter};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -30,6 +31,30 @@ async fn limiters(test: &str) -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
         }
     }
     limiters
+}
+
+/// Each backend's flow store with the limiter it spends from, as
+/// `connect_state` pairs them.
+async fn flow_stores_with_limiters(test: &str) -> Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)> {
+    let memory_limiter = Arc::new(MemoryRateLimiter::default());
+    let mut pairs: Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)> =
+        vec![("memory", Arc::new(MemoryFlowStore::new(memory_limiter.clone())), memory_limiter)];
+    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
+        Ok(url) => {
+            let prefix = format!("gatehouse-limiter-conformance:{}:", Uuid::new_v4().simple());
+            let flows = RedisFlowStore::connect(&url, &prefix).await.expect("redis");
+            let limiter = Arc::new(RedisRateLimiter::new(flows.connection(), &prefix));
+            pairs.push(("redis", Arc::new(flows), limiter));
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
+            );
+            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
+        }
+    }
+    pairs
 }
 
 fn check(limiter: Limiter, subject: &str, limit: u32, secs: u64) -> RateCheck {
@@ -140,5 +165,43 @@ async fn a_refund_gives_back_one_unit() {
         assert_eq!(limiter.check(&three, RateMode::Refund, now).await.expect("refund"), None, "{name}");
         assert_eq!(limiter.check(&three, RateMode::Take, now).await.expect("take"), None, "{name}");
         assert!(limiter.check(&three, RateMode::Take, now).await.expect("take").is_some(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_flow_insert_spends_the_limiters_units_all_or_nothing() {
+    for (name, flows, limiter) in
+        flow_stores_with_limiters("a_flow_insert_spends_the_limiters_units_all_or_nothing").await
+    {
+        let now = start();
+        let retain = now + Duration::seconds(1200);
+        let per_ip = check(Limiter::DeviceAuthorizationPerIp, "203.0.113.9", 10, 3600);
+        let per_client = check(Limiter::DeviceAuthorizationPerClient, "gatehouse-cli", 2, 3600);
+        let limits = [per_ip.clone(), per_client.clone()];
+        for (hash, code) in [("a", "BCDF-GHJK"), ("b", "CDFG-HJKL")] {
+            let inserted = flows.insert_within(&pending_flow(hash, code, now), retain, &limits).await.expect("insert");
+            assert_eq!(inserted, Inserted::Stored, "{name}: {code}");
+        }
+        // The client's two are spent: refused, nothing stored, nothing spent.
+        let third = pending_flow("c", "DFGH-JKLM", now);
+        let Inserted::Limited(refused) = flows.insert_within(&third, retain, &limits).await.expect("insert") else {
+            panic!("{name}: the third insert was not limited");
+        };
+        assert_eq!(refused.limiter, Limiter::DeviceAuthorizationPerClient, "{name}");
+        assert_eq!(refused.retry_after, std::time::Duration::from_secs(1800), "{name}");
+        assert!(flows.find_by_user_code(&third.user_code, now).await.expect("find").is_none(), "{name}");
+        // The limiter sees the same state: the client is spent out, and the
+        // address has exactly eight of its ten left.
+        assert!(limiter.check(&[per_client], RateMode::Take, now).await.expect("check").is_some(), "{name}");
+        for i in 0..8 {
+            let refused = limiter.check(std::slice::from_ref(&per_ip), RateMode::Take, now).await.expect("check");
+            assert_eq!(refused, None, "{name}: address unit {i}");
+        }
+        assert!(limiter.check(&[per_ip], RateMode::Take, now).await.expect("check").is_some(), "{name}");
+        // A user code already taken stores nothing and keeps the unit spent.
+        let one = [check(Limiter::DeviceAuthorizationPerIp, "198.51.100.7", 1, 3600)];
+        let clash = pending_flow("d", "BCDF-GHJK", now);
+        assert_eq!(flows.insert_within(&clash, retain, &one).await.expect("insert"), Inserted::UserCodeTaken, "{name}");
+        assert!(limiter.check(&one, RateMode::Take, now).await.expect("check").is_some(), "{name}");
     }
 }

@@ -10,7 +10,7 @@ use crate::formats::device_code::DeviceCode;
 use crate::formats::token::{BearerToken, TokenKind};
 use crate::formats::user_code::UserCode;
 use crate::model::{AccessTokenRecord, Account, FlowSubject, LOCAL_ISSUER, NewAccessToken, WorkspaceMembership};
-use crate::ports::{AuditEvent, AuditKind};
+use crate::ports::{AuditEvent, AuditKind, Inserted};
 use crate::rate_limit::{Limiter, RateLimited};
 use crate::scope;
 use crate::secret::SecretString;
@@ -176,12 +176,6 @@ impl DeviceFlowService {
             .clients
             .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
             .await?;
-        self.limits
-            .take(&[
-                (Limiter::DeviceAuthorizationPerIp, request.ip.as_deref()),
-                (Limiter::DeviceAuthorizationPerClient, Some(&client.client_id)),
-            ])
-            .await?;
         let device_label = validate_device_label(request.device_label.as_deref())?;
         let scopes = match request.scope.as_deref() {
             None => client.allowed_scopes.clone(),
@@ -208,6 +202,12 @@ impl DeviceFlowService {
         let retain_until = expires_at + Duration::seconds(i64::from(self.settings.tombstone) + 1);
         let user_agent =
             request.user_agent.as_deref().map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect::<String>());
+        // The limits are spent with the insert, in one step: a request the
+        // checks above refuse stores nothing and is not counted.
+        let mut limits = self.limits.checks(&[
+            (Limiter::DeviceAuthorizationPerIp, request.ip.as_deref()),
+            (Limiter::DeviceAuthorizationPerClient, Some(&client.client_id)),
+        ]);
         let device_code = DeviceCode::generate(self.ports.random.as_ref());
         for _ in 0..USER_CODE_ATTEMPTS {
             let user_code = UserCode::generate(self.ports.random.as_ref());
@@ -226,14 +226,19 @@ impl DeviceFlowService {
                 last_polled_at: None,
                 status: FlowStatus::Pending,
             };
-            if self.ports.flows.insert(&flow, retain_until).await? {
-                crate::telemetry::flow("started");
-                return Ok(StartedFlow {
-                    device_code,
-                    user_code,
-                    expires_in: self.settings.flow_expires_in,
-                    interval: self.settings.poll_interval,
-                });
+            match self.ports.flows.insert_within(&flow, retain_until, &limits).await? {
+                Inserted::Stored => {
+                    crate::telemetry::flow("started");
+                    return Ok(StartedFlow {
+                        device_code,
+                        user_code,
+                        expires_in: self.settings.flow_expires_in,
+                        interval: self.settings.poll_interval,
+                    });
+                }
+                Inserted::Limited(limited) => return Err(RateLimitService::refused(limited).into()),
+                // The units are spent; another code is the same request.
+                Inserted::UserCodeTaken => limits.clear(),
             }
         }
         // 20^8 codes make this practically unreachable; fail closed if it happens.

@@ -92,31 +92,38 @@ impl RateLimitService {
     }
 
     async fn check(&self, keys: &[(Limiter, Option<&str>)], mode: RateMode) -> Result<(), LimitError> {
-        let checks: Vec<RateCheck> = keys
-            .iter()
-            .filter_map(|&(limiter, subject)| {
-                let quota = self.settings.quota(limiter)?;
-                let subject = subject.filter(|s| !s.is_empty())?;
-                Some(RateCheck { limiter, key: key_of(limiter, subject), quota })
-            })
-            .collect();
+        let checks = self.checks(keys);
         if checks.is_empty() {
             return Ok(());
         }
         match self.ports.rate_limiter.check(&checks, mode, self.ports.clock.now()).await? {
             None => Ok(()),
             Some(_) if mode == RateMode::Refund => Ok(()),
-            Some(limited) => {
-                tracing::warn!(
-                    limiter = limited.limiter.as_str(),
-                    key_type = limited.limiter.key_type().as_str(),
-                    retry_after_ms = limited.retry_after_ms(),
-                    "rate limited"
-                );
-                crate::telemetry::rate_limited(limited.limiter);
-                Err(LimitError::RateLimited(limited))
-            }
+            Some(limited) => Err(Self::refused(limited)),
         }
+    }
+
+    /// The checks for `keys`: those with a subject and with the limiter on.
+    pub(crate) fn checks(&self, keys: &[(Limiter, Option<&str>)]) -> Vec<RateCheck> {
+        keys.iter()
+            .filter_map(|&(limiter, subject)| {
+                let quota = self.settings.quota(limiter)?;
+                let subject = subject.filter(|s| !s.is_empty())?;
+                Some(RateCheck { limiter, key: key_of(limiter, subject), quota })
+            })
+            .collect()
+    }
+
+    /// A refusal, logged with its key type (never the key) and counted.
+    pub(crate) fn refused(limited: RateLimited) -> LimitError {
+        tracing::warn!(
+            limiter = limited.limiter.as_str(),
+            key_type = limited.limiter.key_type().as_str(),
+            retry_after_ms = limited.retry_after_ms(),
+            "rate limited"
+        );
+        crate::telemetry::rate_limited(limited.limiter);
+        LimitError::RateLimited(limited)
     }
 
     /// Code-entry failures of `visitor` (per address and per session).

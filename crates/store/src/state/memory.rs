@@ -8,15 +8,17 @@
 //! the lock, so atomicity is as before.
 
 use super::flow_blob;
+use super::rate_limits::MemoryRateLimiter;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
-use gatehouse_core::ports::DeviceFlowStore;
+use gatehouse_core::ports::{DeviceFlowStore, Inserted, RateLimiter};
+use gatehouse_core::rate_limit::{RateCheck, RateMode};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// SHA-256 of a device code, raw.
 type HashKey = [u8; 32];
@@ -109,6 +111,8 @@ impl Flows {
 #[derive(Default)]
 pub struct MemoryFlowStore {
     flows: Mutex<Flows>,
+    /// The limits an insert spends: the embedded default's one limiter.
+    limiter: Arc<MemoryRateLimiter>,
 }
 
 /// The flows of a graceful shutdown, as written to the data directory.
@@ -122,6 +126,11 @@ struct Snapshot {
 const SNAPSHOT_VERSION: u32 = 1;
 
 impl MemoryFlowStore {
+    /// A store whose inserts spend their limits from `limiter`.
+    pub fn new(limiter: Arc<MemoryRateLimiter>) -> Self {
+        Self { flows: Mutex::default(), limiter }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Flows> {
         // A panic while holding the lock cannot leave a half-applied change
         // (each change is one assignment), so a poisoned lock is still sound.
@@ -188,23 +197,35 @@ impl MemoryFlowStore {
 
 #[async_trait]
 impl DeviceFlowStore for MemoryFlowStore {
-    async fn insert(&self, flow: &DeviceFlow, retain_until: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn insert_within(
+        &self,
+        flow: &DeviceFlow,
+        retain_until: DateTime<Utc>,
+        limits: &[RateCheck],
+    ) -> Result<Inserted, StoreError> {
         let key = hash_key(&flow.device_code_hash)
             .ok_or_else(|| StoreError("a device code hash must be 64 hex digits".into()))?;
         let code = code_key(&flow.user_code).ok_or_else(|| StoreError("malformed user code".into()))?;
         let blob = encode(flow.clone())?;
-        let mut flows = self.lock();
         let now = flow.created_at;
+        // In process, spending first and inserting after is as good as one
+        // step: a user code taken keeps the units spent, as the port says.
+        if !limits.is_empty()
+            && let Some(limited) = self.limiter.check(limits, RateMode::Take, now).await?
+        {
+            return Ok(Inserted::Limited(limited));
+        }
+        let mut flows = self.lock();
         flows.sweep(now);
         if let Some(existing) = flows.by_user_code.get(&code).copied()
             && flows.live(&existing, now).is_some()
         {
-            return Ok(false);
+            return Ok(Inserted::UserCodeTaken);
         }
         flows.by_user_code.insert(code, key);
         flows.inserted.push_back(key);
         flows.by_device_code.insert(key, StoredFlow { retain_until: retain_until.timestamp_millis(), blob });
-        Ok(true)
+        Ok(Inserted::Stored)
     }
 
     async fn find_by_user_code(&self, code: &UserCode, now: DateTime<Utc>) -> Result<Option<DeviceFlow>, StoreError> {

@@ -60,13 +60,14 @@ pub fn is_redis_url(url: &str) -> bool {
 pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<StateStores, ConnectError> {
     match redis_url {
         None => {
-            let flows = Arc::new(MemoryFlowStore::default());
+            let rate_limiter = Arc::new(MemoryRateLimiter::default());
+            let flows = Arc::new(MemoryFlowStore::new(rate_limiter.clone()));
             Ok(StateStores {
                 flows: flows.clone(),
                 embedded_flows: Some(flows),
                 token_cache: Arc::new(MemoryTokenCache::default()),
                 single_use: Arc::new(MemorySingleUse::default()),
-                rate_limiter: Arc::new(MemoryRateLimiter::default()),
+                rate_limiter,
             })
         }
         Some(url) if is_redis_url(url) => {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::ports::RateLimiter;
 use gatehouse_core::rate_limit::{RateCheck, RateLimited, RateMode, epoch_ms, gcra_refund, gcra_step};
-use redis::Script;
 use redis::aio::ConnectionManager;
+use redis::{Script, ScriptInvocation};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -95,42 +95,80 @@ impl RateLimiter for MemoryRateLimiter {
     }
 }
 
-/// GCRA over every key in one script, all or nothing. KEYS are the rate
-/// keys; ARGV[1] is now (epoch ms), ARGV[2] `1` to take or `2` to refund,
-/// then each key's emission interval and period (ms). Returns
-/// `{0, 0}` when allowed, else `{index of the refusing key (1-based), wait
-/// in ms}`. The same steps as `gcra_step` and `gcra_refund`.
-const GCRA: &str = r"
-local now = tonumber(ARGV[1])
-if ARGV[2] == '2' then
-  for i, key in ipairs(KEYS) do
-    local tat = tonumber(redis.call('GET', key))
-    if tat then
-      redis.call('SET', key, string.format('%.3f', tat - tonumber(ARGV[1 + 2 * i])), 'KEEPTTL')
+/// GCRA in Lua, shared by the limiter's script and the flow insert's (which
+/// spends the device-authorization limits in the same call). The same steps
+/// as `gcra_step` and `gcra_refund`.
+///
+/// `gcra_take(first, arg, now)` spends one unit of each of `KEYS[first..]`,
+/// whose emission interval and period (ms) are the `ARGV` pairs from
+/// `ARGV[arg]`, only if every key has one (all or nothing). It returns
+/// `0, 0` when allowed, else the 1-based index among those keys of the one
+/// with the longest wait, and that wait in ms. `gcra_refund(first, arg)`
+/// gives one unit back to each.
+pub(super) const GCRA_LUA: &str = r"
+local function gcra_take(first, arg, now)
+  local next_tats = {}
+  local worst, worst_wait = 0, 0
+  for i = first, #KEYS do
+    local n = i - first
+    local emission = tonumber(ARGV[arg + 2 * n])
+    local period = tonumber(ARGV[arg + 1 + 2 * n])
+    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local new_tat = tat + emission
+    local wait = new_tat - period - now
+    if wait > 0 then
+      if wait > worst_wait then worst, worst_wait = n + 1, wait end
+    else
+      next_tats[i] = new_tat
     end
   end
-  return {0, 0}
+  if worst > 0 then return worst, math.ceil(worst_wait) end
+  for i = first, #KEYS do
+    redis.call('SET', KEYS[i], string.format('%.3f', next_tats[i]), 'PX', math.ceil(next_tats[i] - now))
+  end
+  return 0, 0
 end
-local next_tats = {}
-local worst, worst_wait = 0, 0
-for i, key in ipairs(KEYS) do
-  local emission = tonumber(ARGV[1 + 2 * i])
-  local period = tonumber(ARGV[2 + 2 * i])
-  local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
-  local new_tat = tat + emission
-  local wait = new_tat - period - now
-  if wait > 0 then
-    if wait > worst_wait then worst, worst_wait = i, wait end
-  else
-    next_tats[i] = new_tat
+local function gcra_refund(first, arg)
+  for i = first, #KEYS do
+    local tat = tonumber(redis.call('GET', KEYS[i]))
+    if tat then
+      local emission = tonumber(ARGV[arg + 2 * (i - first)])
+      redis.call('SET', KEYS[i], string.format('%.3f', tat - emission), 'KEEPTTL')
+    end
   end
 end
-if worst > 0 then return {worst, math.ceil(worst_wait)} end
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, string.format('%.3f', next_tats[i]), 'PX', math.ceil(next_tats[i] - now))
+";
+
+/// The limiter's script: KEYS are the rate keys; ARGV[1] is now (epoch ms),
+/// ARGV[2] `1` to take or `2` to refund, then each key's emission interval
+/// and period. Returns `gcra_take`'s pair (`{0, 0}` for a refund).
+const LIMITER_MAIN: &str = r"
+if ARGV[2] == '2' then
+  gcra_refund(1, 3)
+  return {0, 0}
 end
-return {0, 0}";
+return {gcra_take(1, 3, tonumber(ARGV[1]))}";
+
+/// Appends `checks` to a script call for `gcra_take`: each one's key (under
+/// `<prefix>rl:`) after the keys already there, and its emission interval
+/// and period after the arguments already there.
+pub(super) fn push_checks(invocation: &mut ScriptInvocation<'_>, prefix: &str, checks: &[RateCheck]) {
+    for check in checks {
+        invocation
+            .key(format!("{prefix}rl:{}", check.key))
+            .arg(check.quota.emission_ms())
+            .arg(check.quota.period.as_millis() as u64);
+    }
+}
+
+/// The refusal `gcra_take` reported as (`index`, `wait_ms`) over `checks`.
+pub(super) fn refusal(checks: &[RateCheck], index: usize, wait_ms: u64) -> Option<RateLimited> {
+    index
+        .checked_sub(1)
+        .and_then(|i| checks.get(i))
+        .map(|check| RateLimited { limiter: check.limiter, retry_after: Duration::from_millis(wait_ms) })
+}
 
 /// The keys' arrival times in Redis under `<prefix>rl:<limiter>:<subject>`,
 /// shared by every instance; each key expires when its time has passed.
@@ -144,7 +182,7 @@ pub struct RedisRateLimiter {
 impl RedisRateLimiter {
     /// A limiter over an existing connection, with keys under `prefix`.
     pub fn new(connection: ConnectionManager, prefix: &str) -> Self {
-        Self { connection, prefix: prefix.to_owned(), gcra: Script::new(GCRA) }
+        Self { connection, prefix: prefix.to_owned(), gcra: Script::new(&format!("{GCRA_LUA}{LIMITER_MAIN}")) }
     }
 }
 
@@ -156,23 +194,15 @@ impl RateLimiter for RedisRateLimiter {
         mode: RateMode,
         now: DateTime<Utc>,
     ) -> Result<Option<RateLimited>, StoreError> {
-        let mut invocation = self.gcra.prepare_invoke();
-        for check in checks {
-            invocation.key(format!("{}rl:{}", self.prefix, check.key));
-        }
         let mode = match mode {
             RateMode::Take => 1,
             RateMode::Refund => 2,
         };
+        let mut invocation = self.gcra.prepare_invoke();
         invocation.arg(now.timestamp_millis()).arg(mode);
-        for check in checks {
-            invocation.arg(check.quota.emission_ms()).arg(check.quota.period.as_millis() as u64);
-        }
+        push_checks(&mut invocation, &self.prefix, checks);
         let (index, wait_ms): (usize, u64) =
             invocation.invoke_async(&mut self.connection.clone()).await.map_err(super::redis_err)?;
-        Ok(index
-            .checked_sub(1)
-            .and_then(|i| checks.get(i))
-            .map(|check| RateLimited { limiter: check.limiter, retry_after: Duration::from_millis(wait_ms) }))
+        Ok(refusal(checks, index, wait_ms))
     }
 }

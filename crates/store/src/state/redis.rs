@@ -31,6 +31,7 @@
 //! hammering one device code retried compare-and-set on one hot key.
 
 use super::flow_blob;
+use super::rate_limits;
 use super::redis_err;
 use crate::ConnectError;
 use async_trait::async_trait;
@@ -38,7 +39,8 @@ use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
-use gatehouse_core::ports::DeviceFlowStore;
+use gatehouse_core::ports::{DeviceFlowStore, Inserted};
+use gatehouse_core::rate_limit::RateCheck;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
@@ -46,15 +48,20 @@ use redis::aio::ConnectionManager;
 /// far above any realistic contention on one flow.
 const MAX_CAS_ATTEMPTS: usize = 256;
 
-/// Stores the user-code index only if free, then the flow and its (unset)
-/// poll clock; all with the same TTL.
-const INSERT: &str = r"
+/// Spends the limits (`gcra_take` over KEYS[4..], with ARGV[4] now and the
+/// quotas from ARGV[5]), then stores the user-code index (KEYS[1]) only if
+/// free, the flow (KEYS[2]) and its unset poll clock (KEYS[3]); all with the
+/// same TTL (ARGV[3]). Returns `{1, 0, 0}` stored, `{0, 0, 0}` user code
+/// taken, or `{2, index, wait ms}` limited.
+const INSERT_MAIN: &str = r"
+local worst, wait = gcra_take(4, 5, tonumber(ARGV[4]))
+if worst > 0 then return {2, worst, wait} end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
   redis.call('SET', KEYS[3], '', 'PX', ARGV[3])
-  return 1
+  return {1, 0, 0}
 end
-return 0";
+return {0, 0, 0}";
 
 /// Counts one more `slow_down` for a flow that still exists (KEYS[1]); the
 /// counter (KEYS[2]) expires with the flow. Returns the new count, or
@@ -111,7 +118,7 @@ impl RedisFlowStore {
         Ok(Self {
             connection,
             prefix: prefix.to_owned(),
-            insert: Script::new(INSERT),
+            insert: Script::new(&format!("{}{INSERT_MAIN}", rate_limits::GCRA_LUA)),
             find_by_user_code: Script::new(FIND_BY_USER_CODE),
             compare_and_set: Script::new(COMPARE_AND_SET),
             add_slow_down: Script::new(ADD_SLOW_DOWN),
@@ -337,21 +344,34 @@ fn same_apart_from_poll_state(before: &DeviceFlow, next: &DeviceFlow) -> bool {
 
 #[async_trait]
 impl DeviceFlowStore for RedisFlowStore {
-    async fn insert(&self, flow: &DeviceFlow, retain_until: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn insert_within(
+        &self,
+        flow: &DeviceFlow,
+        retain_until: DateTime<Utc>,
+        limits: &[RateCheck],
+    ) -> Result<Inserted, StoreError> {
         let ttl_ms = (retain_until - flow.created_at).num_milliseconds().max(1000);
-        let mut conn = self.connection.clone();
-        let stored: i64 = self
-            .insert
+        let mut invocation = self.insert.prepare_invoke();
+        invocation
             .key(self.user_code_key(&flow.user_code))
             .key(self.flow_key(&flow.device_code_hash))
             .key(self.poll_clock_key(&flow.device_code_hash, &flow.client_id))
             .arg(&flow.device_code_hash)
             .arg(Self::encode(flow)?)
             .arg(ttl_ms)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        Ok(stored == 1)
+            .arg(flow.created_at.timestamp_millis());
+        // The same keys as `RedisRateLimiter`, which shares this prefix.
+        rate_limits::push_checks(&mut invocation, &self.prefix, limits);
+        let (outcome, index, wait_ms): (u8, usize, u64) =
+            invocation.invoke_async(&mut self.connection.clone()).await.map_err(redis_err)?;
+        Ok(match outcome {
+            1 => Inserted::Stored,
+            2 => Inserted::Limited(
+                rate_limits::refusal(limits, index, wait_ms)
+                    .ok_or_else(|| StoreError("the insert script named no limit".into()))?,
+            ),
+            _ => Inserted::UserCodeTaken,
+        })
     }
 
     async fn find_by_user_code(&self, code: &UserCode, _now: DateTime<Utc>) -> Result<Option<DeviceFlow>, StoreError> {
