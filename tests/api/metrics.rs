@@ -17,6 +17,20 @@ async fn metrics_show_what_happened_on_their_own_listener(backend: Backend) {
     assert_eq!(app.me(&token).await.status(), 200);
     assert_eq!(app.me(&token).await.status(), 429);
     assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 200);
+    // A poll by a client Gatehouse does not know is counted as what it was
+    // answered, not folded into another error.
+    let unknown_client = app
+        .device
+        .post(app.url("/v1/oauth/device/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", "no-such-client"),
+            ("device_code", "no-such-code"),
+        ])
+        .send()
+        .await
+        .expect("poll");
+    assert_eq!(unknown_client.status(), 401);
 
     let metrics_address = app.metrics_address.clone().expect("metrics listener");
     let response = app.device.get(format!("{metrics_address}/metrics")).send().await.expect("scrape");
@@ -31,6 +45,7 @@ async fn metrics_show_what_happened_on_their_own_listener(backend: Backend) {
         r#"gatehouse_flows_total{event="approved"}"#,
         r#"gatehouse_flows_total{event="redeemed"}"#,
         r#"gatehouse_token_polls_total{answer="issued"}"#,
+        r#"gatehouse_token_polls_total{answer="invalid_client"}"#,
         r#"gatehouse_tokens_total{event="issued"}"#,
         r#"gatehouse_rate_limited_total{limiter="bearer_per_token"}"#,
         "gatehouse_sign_in_queue_depth",

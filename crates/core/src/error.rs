@@ -2,29 +2,44 @@
 
 use std::borrow::Cow;
 
-/// The OAuth error codes Gatehouse answers with. `Display` is the exact wire string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// The OAuth error codes Gatehouse answers with. `as_str` (and `Display`)
+/// is the exact wire string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorCode {
-    #[error("invalid_request")]
     InvalidRequest,
-    #[error("invalid_client")]
     InvalidClient,
-    #[error("invalid_grant")]
     InvalidGrant,
-    #[error("unauthorized_client")]
     UnauthorizedClient,
-    #[error("unsupported_grant_type")]
     UnsupportedGrantType,
-    #[error("invalid_scope")]
     InvalidScope,
-    #[error("authorization_pending")]
     AuthorizationPending,
-    #[error("slow_down")]
     SlowDown,
-    #[error("access_denied")]
     AccessDenied,
-    #[error("expired_token")]
     ExpiredToken,
+}
+
+impl OAuthErrorCode {
+    /// The wire string, also the metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::UnauthorizedClient => "unauthorized_client",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::AuthorizationPending => "authorization_pending",
+            OAuthErrorCode::SlowDown => "slow_down",
+            OAuthErrorCode::AccessDenied => "access_denied",
+            OAuthErrorCode::ExpiredToken => "expired_token",
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An OAuth error answer: code, a human-readable description, and for

@@ -20,9 +20,10 @@ pub fn flow(event: &'static str) {
     metrics::counter!("gatehouse_flows_total", "event" => event).increment(1);
 }
 
-/// The token endpoint answered a poll: `issued`, `authorization_pending`,
-/// `slow_down`, `access_denied`, `expired_token` (a flow past its lifetime),
-/// `invalid_grant`.
+/// The token endpoint answered a poll: `issued`, `rate_limited`,
+/// `unavailable`, or the OAuth error code (`authorization_pending`,
+/// `slow_down`, `access_denied`, `expired_token` for a flow past its
+/// lifetime, `invalid_grant`, `invalid_client`, …).
 pub fn poll_answer(answer: &'static str) {
     metrics::counter!("gatehouse_token_polls_total", "answer" => answer).increment(1);
 }

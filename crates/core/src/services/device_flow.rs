@@ -473,14 +473,7 @@ impl DeviceFlowService {
         let answer = self.answer_poll(request).await;
         crate::telemetry::poll_answer(match &answer {
             Ok(_) => "issued",
-            Err(FlowError::OAuth(err)) => match err.code {
-                OAuthErrorCode::AuthorizationPending => "authorization_pending",
-                OAuthErrorCode::SlowDown => "slow_down",
-                OAuthErrorCode::AccessDenied => "access_denied",
-                OAuthErrorCode::ExpiredToken => "expired_token",
-                OAuthErrorCode::InvalidGrant => "invalid_grant",
-                _ => "invalid_request",
-            },
+            Err(FlowError::OAuth(err)) => err.code.as_str(),
             Err(FlowError::RateLimited(_)) => "rate_limited",
             Err(FlowError::Unavailable(_)) => "unavailable",
         });
