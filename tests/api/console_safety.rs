@@ -6,9 +6,11 @@
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_overriding};
 use crate::on_both_backends;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use gatehouse::startup::Overrides;
 use gatehouse_core::listing::TokenStatus;
 use gatehouse_core::ports::{AuditKind, CachedLookup, TokenCache};
+use gatehouse_core::rate_limit::{RateCheck, RateLimited};
 use gatehouse_core::services::authorizations::AuthorizationFilter;
 use gatehouse_core::services::device_flow::DecisionKind;
 use gatehouse_core::services::limits::Visitor;
@@ -26,8 +28,13 @@ struct FlakyCache {
 
 #[async_trait]
 impl TokenCache for FlakyCache {
-    async fn get(&self, token_hash: &str) -> Result<Option<CachedLookup>, StoreError> {
-        self.inner.get(token_hash).await
+    async fn get_within(
+        &self,
+        token_hash: &str,
+        limits: &[RateCheck],
+        now: DateTime<Utc>,
+    ) -> Result<(Option<CachedLookup>, Option<RateLimited>), StoreError> {
+        self.inner.get_within(token_hash, limits, now).await
     }
     async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {
         self.inner.put(token_hash, lookup, ttl).await

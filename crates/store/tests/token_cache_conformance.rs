@@ -7,8 +7,9 @@
 
 use chrono::{Duration, Utc};
 use gatehouse_core::model::AccessTokenRecord;
-use gatehouse_core::ports::{CachedLookup, TokenCache};
-use gatehouse_store::state::{MemoryTokenCache, RedisFlowStore, RedisTokenCache};
+use gatehouse_core::ports::{CachedLookup, RateLimiter, TokenCache};
+use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
+use gatehouse_store::state::{MemoryRateLimiter, MemoryTokenCache, RedisFlowStore, RedisRateLimiter, RedisTokenCache};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -75,5 +76,67 @@ async fn entries_expire() {
         cache.put("short", &CachedLookup::Missing, Duration::milliseconds(50)).await.expect("put");
         tokio::time::sleep(std::time::Duration::from_millis(120)).await;
         assert_eq!(cache.get("short").await.expect("get"), None, "{name}");
+    }
+}
+
+/// Each backend's cache with the limiter it spends from, as `connect_state`
+/// pairs them.
+async fn caches_with_limiters(test: &str) -> Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)> {
+    let memory_limiter = Arc::new(MemoryRateLimiter::default());
+    let mut pairs: Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)> =
+        vec![("memory", Arc::new(MemoryTokenCache::new(memory_limiter.clone())), memory_limiter)];
+    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
+        Ok(url) => {
+            let prefix = format!("gatehouse-cache-conformance:{}:", Uuid::new_v4().simple());
+            let flows = RedisFlowStore::connect(&url, &prefix).await.expect("redis");
+            let limiter = Arc::new(RedisRateLimiter::new(flows.connection(), &prefix));
+            pairs.push(("redis", Arc::new(RedisTokenCache::new(flows.connection(), &prefix)), limiter));
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
+            );
+            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
+        }
+    }
+    pairs
+}
+
+#[tokio::test]
+async fn a_positive_lookup_spends_the_limiters_units_and_nothing_else_does() {
+    for (name, cache, limiter) in
+        caches_with_limiters("a_positive_lookup_spends_the_limiters_units_and_nothing_else_does").await
+    {
+        let now = Utc::now();
+        let two = |subject: &str| {
+            [RateCheck {
+                limiter: Limiter::BearerPerToken,
+                key: format!("bearer_per_token:{subject}"),
+                quota: Quota { limit: 2, period: std::time::Duration::from_secs(60) },
+            }]
+        };
+        let found = CachedLookup::Found(Box::new(record(Uuid::new_v4())));
+        cache.put("known", &found, Duration::seconds(60)).await.expect("put");
+        cache.put("unknown", &CachedLookup::Missing, Duration::seconds(10)).await.expect("put");
+        for i in 0..2 {
+            let (entry, refused) = cache.get_within("known", &two("known"), now).await.expect("get");
+            assert_eq!((entry, refused), (Some(found.clone()), None), "{name}: lookup {i}");
+        }
+        // Spent out: still the entry, with the refusal; and the limiter agrees.
+        let (entry, refused) = cache.get_within("known", &two("known"), now).await.expect("get");
+        assert_eq!(entry, Some(found.clone()), "{name}");
+        let refused = refused.expect("refused");
+        assert_eq!(refused.limiter, Limiter::BearerPerToken, "{name}");
+        assert_eq!(refused.retry_after, std::time::Duration::from_secs(30), "{name}");
+        assert!(limiter.check(&two("known"), RateMode::Take, now).await.expect("check").is_some(), "{name}");
+        // A negative entry or a miss spends nothing and is never refused.
+        for hash in ["unknown", "absent"] {
+            for _ in 0..3 {
+                let (_, refused) = cache.get_within(hash, &two(hash), now).await.expect("get");
+                assert_eq!(refused, None, "{name}: {hash}");
+            }
+            assert_eq!(limiter.check(&two(hash), RateMode::Take, now).await.expect("check"), None, "{name}: {hash}");
+        }
     }
 }

@@ -9,11 +9,20 @@ use crate::error::StoreError;
 use crate::formats::token::{BearerToken, MalformedToken, TokenKind};
 use crate::model::{AccessTokenRecord, Account, OAuthClient, WorkspaceMembership};
 use crate::ports::{AuditEvent, AuditKind, CachedLookup};
-use crate::rate_limit::{Limiter, RateLimited};
+use crate::rate_limit::{Limiter, RateCheck, RateLimited};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
+
+/// Whether a lookup already spent the bearer limit.
+enum Spent {
+    Yes,
+    /// The cache found the token, and the limit refused it.
+    Refused(RateLimited),
+    /// Not found in the cache: the limit is still to be taken.
+    NotYet,
+}
 
 /// `last_used_at` is written at most this often per token.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
@@ -122,9 +131,12 @@ impl BearerService {
             MalformedToken::UnknownPrefix => BearerError::InvalidToken("unknown token prefix"),
             MalformedToken::BadChecksum => BearerError::InvalidToken("malformed token"),
         })?;
-        let record = self
-            .lookup(&token.hash())
-            .await?
+        let token_hash = token.hash();
+        // Counted per token (by its hash) and only for real ones, so garbage
+        // creates no limiter keys; a cached token spends it with the lookup.
+        let limit = [(Limiter::BearerPerToken, Some(token_hash.as_str()))];
+        let (record, spent) = self.lookup(&token_hash, &self.limits.checks(&limit)).await?;
+        let record = record
             .filter(|r| r.prefix == token.kind().prefix())
             .ok_or(BearerError::InvalidToken("unknown or revoked token"))?;
         let now = self.ports.clock.now();
@@ -148,9 +160,11 @@ impl BearerService {
             self.ports.token_cache.invalidate(record.id).await?;
             return Err(BearerError::InvalidToken("token expired"));
         }
-        // Counted only for real tokens, so garbage creates no limiter keys.
-        let token_id = record.id.to_string();
-        self.limits.take(&[(Limiter::BearerPerToken, Some(&token_id))]).await?;
+        match spent {
+            Spent::Yes => {}
+            Spent::Refused(limited) => return Err(RateLimitService::refused(limited).into()),
+            Spent::NotYet => self.limits.take(&limit).await?,
+        }
         if self.due_for_touch(&record, now) {
             self.ports.tokens.touch(record.id, now, ip).await?;
         }
@@ -159,16 +173,22 @@ impl BearerService {
         Ok(AuthenticatedToken { record, kind, scopes })
     }
 
-    /// The unrevoked row for a token hash, through the shared cache.
-    async fn lookup(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
-        if let Some(cached) = self.ports.token_cache.get(token_hash).await? {
-            return Ok(match cached {
-                CachedLookup::Found(record) => Some(*record),
-                CachedLookup::Missing => None,
-            });
+    /// The unrevoked row for a token hash, through the shared cache; a row
+    /// found there has `limits` spent with it.
+    async fn lookup(
+        &self,
+        token_hash: &str,
+        limits: &[RateCheck],
+    ) -> Result<(Option<AccessTokenRecord>, Spent), StoreError> {
+        let now = self.ports.clock.now();
+        match self.ports.token_cache.get_within(token_hash, limits, now).await? {
+            (Some(CachedLookup::Found(record)), refused) => {
+                return Ok((Some(*record), refused.map_or(Spent::Yes, Spent::Refused)));
+            }
+            (Some(CachedLookup::Missing), _) => return Ok((None, Spent::NotYet)),
+            (None, _) => {}
         }
         let found = self.ports.tokens.find_by_hash(token_hash).await?.filter(|r| r.revoked_at.is_none());
-        let now = self.ports.clock.now();
         match &found {
             Some(record) if record.expires_at > now => {
                 let ttl = POSITIVE_TTL.min(record.expires_at - now);
@@ -178,7 +198,7 @@ impl BearerService {
             Some(_) => {}
             None => self.ports.token_cache.put(token_hash, &CachedLookup::Missing, NEGATIVE_TTL).await?,
         }
-        Ok(found)
+        Ok((found, Spent::NotYet))
     }
 
     /// Whether this instance should record use of the token now.
@@ -246,9 +266,11 @@ impl BearerService {
             return Ok(None);
         };
         let now = self.ports.clock.now();
+        // No limits: introspection and revocation are not bearer requests.
         Ok(self
-            .lookup(&token.hash())
+            .lookup(&token.hash(), &[])
             .await?
+            .0
             .filter(|r| r.expires_at > now && r.prefix == token.kind().prefix())
             .map(|r| (r, token.kind())))
     }

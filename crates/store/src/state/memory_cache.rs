@@ -1,14 +1,17 @@
 //! The in-process token cache: one mutex, real-time expiry.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
-use gatehouse_core::ports::{CachedLookup, TokenCache};
+use gatehouse_core::ports::{CachedLookup, RateLimiter, TokenCache};
+use gatehouse_core::rate_limit::{RateCheck, RateLimited, RateMode};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::INVALIDATION_HOLD;
+use super::rate_limits::MemoryRateLimiter;
 
 /// Past this many entries, expired ones are swept (and if that is not
 /// enough, everything): the cache only ever saves work.
@@ -25,9 +28,16 @@ struct Entries {
 #[derive(Default)]
 pub struct MemoryTokenCache {
     entries: Mutex<Entries>,
+    /// The limits a positive lookup spends: the embedded default's limiter.
+    limiter: Arc<MemoryRateLimiter>,
 }
 
 impl MemoryTokenCache {
+    /// A cache whose positive lookups spend their limits from `limiter`.
+    pub fn new(limiter: Arc<MemoryRateLimiter>) -> Self {
+        Self { entries: Mutex::default(), limiter }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -35,16 +45,30 @@ impl MemoryTokenCache {
 
 #[async_trait]
 impl TokenCache for MemoryTokenCache {
-    async fn get(&self, token_hash: &str) -> Result<Option<CachedLookup>, StoreError> {
-        let mut entries = self.lock();
-        match entries.by_hash.get(token_hash) {
-            Some((lookup, until)) if *until > Instant::now() => Ok(Some(lookup.clone())),
-            Some(_) => {
-                entries.by_hash.remove(token_hash);
-                Ok(None)
+    async fn get_within(
+        &self,
+        token_hash: &str,
+        limits: &[RateCheck],
+        now: DateTime<Utc>,
+    ) -> Result<(Option<CachedLookup>, Option<RateLimited>), StoreError> {
+        let found = {
+            let mut entries = self.lock();
+            match entries.by_hash.get(token_hash) {
+                Some((lookup, until)) if *until > Instant::now() => Some(lookup.clone()),
+                Some(_) => {
+                    entries.by_hash.remove(token_hash);
+                    None
+                }
+                None => None,
             }
-            None => Ok(None),
-        }
+        };
+        let refused = match &found {
+            Some(CachedLookup::Found(_)) if !limits.is_empty() => {
+                self.limiter.check(limits, RateMode::Take, now).await?
+            }
+            _ => None,
+        };
+        Ok((found, refused))
     }
 
     async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {

@@ -65,7 +65,7 @@ pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<
             Ok(StateStores {
                 flows: flows.clone(),
                 embedded_flows: Some(flows),
-                token_cache: Arc::new(MemoryTokenCache::default()),
+                token_cache: Arc::new(MemoryTokenCache::new(rate_limiter.clone())),
                 single_use: Arc::new(MemorySingleUse::default()),
                 rate_limiter,
             })

@@ -3,10 +3,13 @@
 //! short-lived "invalidated" marker per id that refuses positive entries, so
 //! a lookup that raced a revocation cannot cache the revoked row again.
 
+use super::rate_limits;
 use super::redis_err;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::ports::{CachedLookup, TokenCache};
+use gatehouse_core::rate_limit::{RateCheck, RateLimited};
 use redis::Script;
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
@@ -28,11 +31,25 @@ if hash then redis.call('DEL', ARGV[2] .. hash) end
 redis.call('DEL', KEYS[1])
 return 1";
 
+/// Reads the entry (KEYS[1]); when it is a positive one, spends the limits
+/// (`gcra_take` over KEYS[2..], ARGV[1] now, the quotas from ARGV[2]).
+/// Returns `{entry or nil, 0, 0}` or, refused, `{entry, index, wait ms}`.
+/// A positive entry is serialized `CachedLookup::Found`, a JSON object; a
+/// negative one is the JSON string `"Missing"`.
+const GET_WITHIN_MAIN: &str = r"
+local entry = redis.call('GET', KEYS[1])
+if entry and string.byte(entry, 1) == 123 then
+  local worst, wait = gcra_take(2, 2, tonumber(ARGV[1]))
+  return {entry, worst, wait}
+end
+return {entry, 0, 0}";
+
 /// Token lookups cached in Redis.
 #[derive(Clone)]
 pub struct RedisTokenCache {
     connection: ConnectionManager,
     prefix: String,
+    get_within: Script,
     put_found: Script,
     invalidate: Script,
 }
@@ -43,6 +60,7 @@ impl RedisTokenCache {
         Self {
             connection,
             prefix: prefix.to_owned(),
+            get_within: Script::new(&format!("{}{GET_WITHIN_MAIN}", rate_limits::GCRA_LUA)),
             put_found: Script::new(PUT_FOUND),
             invalidate: Script::new(INVALIDATE),
         }
@@ -67,11 +85,20 @@ impl RedisTokenCache {
 
 #[async_trait]
 impl TokenCache for RedisTokenCache {
-    async fn get(&self, token_hash: &str) -> Result<Option<CachedLookup>, StoreError> {
-        let mut conn = self.connection.clone();
-        let raw: Option<String> =
-            redis::cmd("GET").arg(self.hash_key(token_hash)).query_async(&mut conn).await.map_err(redis_err)?;
-        raw.map(|raw| serde_json::from_str(&raw).map_err(StoreError::from_err)).transpose()
+    async fn get_within(
+        &self,
+        token_hash: &str,
+        limits: &[RateCheck],
+        now: DateTime<Utc>,
+    ) -> Result<(Option<CachedLookup>, Option<RateLimited>), StoreError> {
+        let mut invocation = self.get_within.prepare_invoke();
+        invocation.key(self.hash_key(token_hash)).arg(now.timestamp_millis());
+        // The same keys as `RedisRateLimiter`, which shares this prefix.
+        rate_limits::push_checks(&mut invocation, &self.prefix, limits);
+        let (raw, index, wait_ms): (Option<String>, usize, u64) =
+            invocation.invoke_async(&mut self.connection.clone()).await.map_err(redis_err)?;
+        let found = raw.map(|raw| serde_json::from_str(&raw).map_err(StoreError::from_err)).transpose()?;
+        Ok((found, rate_limits::refusal(limits, index, wait_ms)))
     }
 
     async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {
