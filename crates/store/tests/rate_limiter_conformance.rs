@@ -33,12 +33,14 @@ async fn limiters(test: &str) -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
     limiters
 }
 
+/// Named stores, each with the limiter it spends from.
+type Pairs = Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)>;
+
 /// Each backend's flow store with the limiter it spends from, as
 /// `connect_state` pairs them.
-async fn flow_stores_with_limiters(test: &str) -> Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)> {
+async fn flow_stores_with_limiters(test: &str) -> Pairs {
     let memory_limiter = Arc::new(MemoryRateLimiter::default());
-    let mut pairs: Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)> =
-        vec![("memory", Arc::new(MemoryFlowStore::new(memory_limiter.clone())), memory_limiter)];
+    let mut pairs: Pairs = vec![("memory", Arc::new(MemoryFlowStore::new(memory_limiter.clone())), memory_limiter)];
     match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
         Ok(url) => {
             let prefix = format!("gatehouse-limiter-conformance:{}:", Uuid::new_v4().simple());

@@ -79,12 +79,14 @@ async fn entries_expire() {
     }
 }
 
+/// Named stores, each with the limiter it spends from.
+type Pairs = Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)>;
+
 /// Each backend's cache with the limiter it spends from, as `connect_state`
 /// pairs them.
-async fn caches_with_limiters(test: &str) -> Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)> {
+async fn caches_with_limiters(test: &str) -> Pairs {
     let memory_limiter = Arc::new(MemoryRateLimiter::default());
-    let mut pairs: Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)> =
-        vec![("memory", Arc::new(MemoryTokenCache::new(memory_limiter.clone())), memory_limiter)];
+    let mut pairs: Pairs = vec![("memory", Arc::new(MemoryTokenCache::new(memory_limiter.clone())), memory_limiter)];
     match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
         Ok(url) => {
             let prefix = format!("gatehouse-cache-conformance:{}:", Uuid::new_v4().simple());
