@@ -11,8 +11,10 @@ use gatehouse_core::flow::{Decision, FlowChange, FlowKey, Verdict};
 use gatehouse_core::model::{FlowSubject, LOCAL_ISSUER};
 use gatehouse_core::ports::DeviceFlowStore;
 use gatehouse_core::testing::{hash_of, pending_flow as flow};
-use gatehouse_store::state::{MemoryFlowStore, RedisFlowStore};
+use gatehouse_store::state::MemoryFlowStore;
 use std::sync::Arc;
+
+mod common;
 
 fn approve(now: DateTime<Utc>) -> FlowChange {
     FlowChange::Approve(Decision {
@@ -25,18 +27,8 @@ fn approve(now: DateTime<Utc>) -> FlowChange {
 async fn stores(test: &str) -> Vec<(&'static str, Arc<dyn DeviceFlowStore>)> {
     let mut stores: Vec<(&'static str, Arc<dyn DeviceFlowStore>)> =
         vec![("memory", Arc::new(MemoryFlowStore::default()))];
-    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
-        Ok(url) => {
-            let prefix = format!("gatehouse-conformance:{}:", uuid::Uuid::new_v4().simple());
-            stores.push(("redis", Arc::new(RedisFlowStore::connect(&url, &prefix).await.expect("redis"))));
-        }
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
-            );
-            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
-        }
+    if let Some((flows, _)) = common::test_redis(test).await {
+        stores.push(("redis", Arc::new(flows)));
     }
     stores
 }

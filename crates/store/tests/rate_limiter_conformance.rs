@@ -9,26 +9,16 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::ports::{DeviceFlowStore, Inserted, RateLimiter};
 use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
 use gatehouse_core::testing::pending_flow;
-use gatehouse_store::state::{MemoryFlowStore, MemoryRateLimiter, RedisFlowStore, RedisRateLimiter};
+use gatehouse_store::state::{MemoryFlowStore, MemoryRateLimiter, RedisRateLimiter};
 use std::sync::Arc;
-use uuid::Uuid;
+
+mod common;
 
 async fn limiters(test: &str) -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
     let mut limiters: Vec<(&'static str, Arc<dyn RateLimiter>)> =
         vec![("memory", Arc::new(MemoryRateLimiter::default()))];
-    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
-        Ok(url) => {
-            let prefix = format!("gatehouse-limiter-conformance:{}:", Uuid::new_v4().simple());
-            let flows = RedisFlowStore::connect(&url, &prefix).await.expect("redis");
-            limiters.push(("redis", Arc::new(RedisRateLimiter::new(flows.connection(), &prefix))));
-        }
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
-            );
-            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
-        }
+    if let Some((flows, prefix)) = common::test_redis(test).await {
+        limiters.push(("redis", Arc::new(RedisRateLimiter::new(flows.connection(), &prefix))));
     }
     limiters
 }
@@ -41,20 +31,9 @@ type Pairs = Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)>
 async fn flow_stores_with_limiters(test: &str) -> Pairs {
     let memory_limiter = Arc::new(MemoryRateLimiter::default());
     let mut pairs: Pairs = vec![("memory", Arc::new(MemoryFlowStore::new(memory_limiter.clone())), memory_limiter)];
-    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
-        Ok(url) => {
-            let prefix = format!("gatehouse-limiter-conformance:{}:", Uuid::new_v4().simple());
-            let flows = RedisFlowStore::connect(&url, &prefix).await.expect("redis");
-            let limiter = Arc::new(RedisRateLimiter::new(flows.connection(), &prefix));
-            pairs.push(("redis", Arc::new(flows), limiter));
-        }
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
-            );
-            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
-        }
+    if let Some((flows, prefix)) = common::test_redis(test).await {
+        let limiter = Arc::new(RedisRateLimiter::new(flows.connection(), &prefix));
+        pairs.push(("redis", Arc::new(flows), limiter));
     }
     pairs
 }

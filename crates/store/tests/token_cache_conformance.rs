@@ -9,8 +9,10 @@ use chrono::{Duration, Utc};
 use gatehouse_core::model::AccessTokenRecord;
 use gatehouse_core::ports::{CachedLookup, RateLimiter, TokenCache};
 use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
-use gatehouse_store::state::{MemoryRateLimiter, MemoryTokenCache, RedisFlowStore, RedisRateLimiter, RedisTokenCache};
+use gatehouse_store::state::{MemoryRateLimiter, MemoryTokenCache, RedisRateLimiter, RedisTokenCache};
 use std::sync::Arc;
+
+mod common;
 use uuid::Uuid;
 
 fn record(id: Uuid) -> AccessTokenRecord {
@@ -34,19 +36,8 @@ fn record(id: Uuid) -> AccessTokenRecord {
 
 async fn caches(test: &str) -> Vec<(&'static str, Arc<dyn TokenCache>)> {
     let mut caches: Vec<(&'static str, Arc<dyn TokenCache>)> = vec![("memory", Arc::new(MemoryTokenCache::default()))];
-    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
-        Ok(url) => {
-            let prefix = format!("gatehouse-cache-conformance:{}:", Uuid::new_v4().simple());
-            let flows = RedisFlowStore::connect(&url, &prefix).await.expect("redis");
-            caches.push(("redis", Arc::new(RedisTokenCache::new(flows.connection(), &prefix))));
-        }
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
-            );
-            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
-        }
+    if let Some((flows, prefix)) = common::test_redis(test).await {
+        caches.push(("redis", Arc::new(RedisTokenCache::new(flows.connection(), &prefix))));
     }
     caches
 }
@@ -87,20 +78,9 @@ type Pairs = Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)>;
 async fn caches_with_limiters(test: &str) -> Pairs {
     let memory_limiter = Arc::new(MemoryRateLimiter::default());
     let mut pairs: Pairs = vec![("memory", Arc::new(MemoryTokenCache::new(memory_limiter.clone())), memory_limiter)];
-    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
-        Ok(url) => {
-            let prefix = format!("gatehouse-cache-conformance:{}:", Uuid::new_v4().simple());
-            let flows = RedisFlowStore::connect(&url, &prefix).await.expect("redis");
-            let limiter = Arc::new(RedisRateLimiter::new(flows.connection(), &prefix));
-            pairs.push(("redis", Arc::new(RedisTokenCache::new(flows.connection(), &prefix)), limiter));
-        }
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{test}: GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
-            );
-            eprintln!("SKIPPED {test}::redis: GATEHOUSE_TEST_REDIS_URL not set");
-        }
+    if let Some((flows, prefix)) = common::test_redis(test).await {
+        let limiter = Arc::new(RedisRateLimiter::new(flows.connection(), &prefix));
+        pairs.push(("redis", Arc::new(RedisTokenCache::new(flows.connection(), &prefix)), limiter));
     }
     pairs
 }
