@@ -6,6 +6,13 @@
 //! once (`HashError::Busy`, a 503). And the hashing threads run at idle
 //! scheduling priority (`SCHED_IDLE`), so under load the CPU goes to token
 //! checks and polls first: a sign-in flood slows sign-ins, not the rest.
+//!
+//! Idle priority alone is not enough: a server under load still has idle
+//! moments between requests, and argon2 filled them (a third of a core
+//! under a flood, measured), which cost token checks a quarter of their
+//! throughput. So while the async workers are busy (more than half their
+//! time over the last moment), each hashing thread starts at most one hash
+//! every 250 ms; at rest, hashes run back to back.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -15,7 +22,7 @@ use gatehouse_core::ports::{HashError, PasswordHasher};
 use gatehouse_core::secret::SecretString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 /// Memory cost in KiB (19 MiB, OWASP's argon2id minimum) and passes.
@@ -33,6 +40,60 @@ const DUMMY_HASH: &str =
 /// Longest a sign-in waits for a hashing slot before it is refused.
 const SLOT_WAIT: Duration = Duration::from_secs(1);
 
+/// While the async workers are busier than this share of their time, hashing
+/// is paced.
+const BUSY_SHARE: f64 = 0.5;
+
+/// Under load, a hashing thread starts at most one hash this often.
+const PACED_GAP: Duration = Duration::from_millis(250);
+
+/// Shorter than this since the last reading, the last busy share stands.
+const BUSY_WINDOW: Duration = Duration::from_millis(20);
+
+/// How busy the async runtime's workers are, from tokio's own counters.
+struct WorkerLoad {
+    metrics: Option<tokio::runtime::RuntimeMetrics>,
+    /// When it was last read, the workers' total busy time then, and the
+    /// share computed.
+    last: std::sync::Mutex<(Instant, Duration, f64)>,
+}
+
+impl WorkerLoad {
+    /// The load of the runtime this is created in (none outside one).
+    fn of_current_runtime() -> Self {
+        let metrics = tokio::runtime::Handle::try_current().ok().map(|handle| handle.metrics());
+        let busy = metrics.as_ref().map_or(Duration::ZERO, total_busy);
+        Self { metrics, last: std::sync::Mutex::new((Instant::now(), busy, 0.0)) }
+    }
+
+    /// The share of the workers' time spent busy since the last reading.
+    fn busy_share(&self) -> f64 {
+        let Some(metrics) = &self.metrics else { return 0.0 };
+        let Ok(mut last) = self.last.lock() else { return 0.0 };
+        let (at, busy, share) = *last;
+        let now = Instant::now();
+        if now.duration_since(at) < BUSY_WINDOW {
+            return share;
+        }
+        let total = total_busy(metrics);
+        let capacity = now.duration_since(at).as_secs_f64() * metrics.num_workers().max(1) as f64;
+        let share = total.saturating_sub(busy).as_secs_f64() / capacity;
+        *last = (now, total, share);
+        share
+    }
+}
+
+fn total_busy(metrics: &tokio::runtime::RuntimeMetrics) -> Duration {
+    (0..metrics.num_workers()).map(|worker| metrics.worker_total_busy_duration(worker)).sum()
+}
+
+/// How long a hashing thread waits before its next hash: while the workers
+/// are busy, until `PACED_GAP` after the start of its last one.
+fn pace(busy_share: f64, since_last_start: Option<Duration>) -> Option<Duration> {
+    let since = since_last_start?;
+    (busy_share > BUSY_SHARE && since < PACED_GAP).then(|| PACED_GAP - since)
+}
+
 /// Work for a hashing thread.
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -46,18 +107,25 @@ impl HashingThreads {
     fn start(count: usize) -> Result<Self, StoreError> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
+        let load = Arc::new(WorkerLoad::of_current_runtime());
         for index in 0..count {
             let queue = queue.clone();
+            let load = load.clone();
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{index}"))
                 .spawn(move || {
                     lower_priority();
+                    let mut last_start: Option<Instant> = None;
                     loop {
                         let job = queue.lock().map_err(|_| ()).and_then(|queue| queue.recv().map_err(|_| ()));
-                        match job {
-                            Ok(job) => job(),
-                            Err(()) => break,
+                        let Ok(job) = job else { break };
+                        // The job holds its slot while it waits, so sign-ins
+                        // behind it are refused after `SLOT_WAIT`, not queued.
+                        if let Some(wait) = pace(load.busy_share(), last_start.map(|at| at.elapsed())) {
+                            std::thread::sleep(wait);
                         }
+                        last_start = Some(Instant::now());
+                        job();
                     }
                 })
                 .map_err(StoreError::from_err)?;
@@ -220,6 +288,38 @@ mod tests {
         drop(held);
         assert_eq!(hasher.admitted.load(Ordering::Acquire), 0);
         Ok(())
+    }
+
+    #[test]
+    fn hashing_is_paced_only_while_the_workers_are_busy() {
+        let ms = Duration::from_millis;
+        // At rest, back to back; the first hash never waits.
+        assert_eq!(pace(0.2, Some(ms(10))), None);
+        assert_eq!(pace(0.9, None), None);
+        // Busy: the rest of the gap since the last start, then none.
+        assert_eq!(pace(0.9, Some(ms(10))), Some(ms(240)));
+        assert_eq!(pace(0.9, Some(ms(250))), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_worker_load_reads_busy_workers_as_busy() {
+        let load = WorkerLoad::of_current_runtime();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(load.busy_share() < BUSY_SHARE, "idle workers");
+        // Both workers spin for 100 ms.
+        let spin = || {
+            tokio::spawn(async {
+                let until = Instant::now() + Duration::from_millis(100);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        let (a, b) = (spin(), spin());
+        let _ = (a.await, b.await);
+        // Workers publish their counters when they park.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(load.busy_share() > BUSY_SHARE, "busy workers");
     }
 
     #[test]
