@@ -18,6 +18,7 @@ on_both_backends!(
     device_authorization_is_limited_per_address_and_per_client,
     a_rotating_forwarded_for_from_an_untrusted_peer_is_one_address,
     polling_unknown_device_codes_is_limited_per_address,
+    a_sign_in_flood_is_refused_at_once_and_a_sign_in_after_it_works,
     approvals_are_limited_per_account,
     bearer_requests_are_limited_per_token,
     over_long_passwords_are_refused_before_hashing,
@@ -286,4 +287,33 @@ async fn over_long_passwords_are_refused_before_hashing(backend: Backend) {
         )
         .await;
     assert!(matches!(created, Err(gatehouse_core::services::accounts::AccountError::PasswordTooLong)));
+}
+
+async fn a_sign_in_flood_is_refused_at_once_and_a_sign_in_after_it_works(backend: Backend) {
+    // The failure limits off: this is about the hashing bulkhead, not them.
+    let app =
+        spawn_app_with(backend, |c| c.settings.rate_limits = gatehouse_core::rate_limit::RateLimitSettings::off())
+            .await;
+    let account = app.ada().await;
+    let csrf = app.csrf_of("/signin").await;
+    // Twice what the bulkhead holds (half the cores as slots, 8 places in the
+    // queue per slot), all at once, with wrong passwords.
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+    let flood = 2 * 9 * (cores / 2).max(1);
+    let attempts = (0..flood).map(|_| {
+        app.browser
+            .post(app.url("/console/api/signin"))
+            .form(&[("email", account.email.as_str()), ("password", "wrong password"), ("csrf_token", &csrf)])
+            .send()
+    });
+    let answers: Vec<reqwest::Response> =
+        futures::future::join_all(attempts).await.into_iter().map(|r| r.expect("sign in")).collect();
+    let refused: Vec<&reqwest::Response> = answers.iter().filter(|r| r.status() == 503).collect();
+    assert!(refused.len() >= flood / 2, "{} of {flood} refused", refused.len());
+    for answer in &refused {
+        assert_eq!(answer.headers()["retry-after"], "1");
+    }
+    assert!(answers.iter().all(|r| matches!(r.status().as_u16(), 401 | 503)));
+    // Over: the right password signs in.
+    assert_eq!(app.sign_in(&account.email, PASSWORD).await.status(), 200);
 }

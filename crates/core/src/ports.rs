@@ -529,6 +529,12 @@ pub trait PasswordHasher: Send + Sync {
     /// time on a dummy hash and answers false, so unknown accounts are not
     /// distinguishable from wrong passwords.
     async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, HashError>;
+    /// Whether a hash asked for now would be refused at once
+    /// (`HashError::Busy`): every slot and place in the queue is taken. Lets
+    /// a sign-in be refused before it reads anything.
+    fn is_full(&self) -> bool {
+        false
+    }
 }
 
 /// Readiness of the relational database, and its upkeep.

@@ -170,6 +170,11 @@ impl AccountService {
         password: &SecretString,
         ip: Option<String>,
     ) -> Result<Account, SignInError> {
+        // A flood is refused before it costs a limiter call or a database
+        // read; a refusal here says nothing about the account.
+        if self.ports.passwords.is_full() {
+            return Err(SignInError::Busy);
+        }
         let email = normalize_email(email);
         let failure_keys =
             [(Limiter::SignInFailuresPerAccount, Some(email.as_str())), (Limiter::SignInFailuresPerIp, ip.as_deref())];

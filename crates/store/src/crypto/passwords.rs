@@ -242,6 +242,10 @@ impl PasswordHasher for Argon2Hasher {
         })
         .await
     }
+
+    fn is_full(&self) -> bool {
+        self.admitted.load(Ordering::Acquire) >= self.capacity
+    }
 }
 
 #[cfg(test)]
@@ -275,12 +279,14 @@ mod tests {
         while hasher.admitted.load(Ordering::Acquire) < 2 {
             tokio::task::yield_now().await;
         }
-        // Full: refused without waiting for the slot.
+        // Full: refused without waiting for the slot, and says so first.
+        assert!(hasher.is_full());
         assert!(matches!(hasher.run(|| Ok(3)).await, Err(HashError::Busy)));
         drop(held);
         assert_eq!(first.await.map_err(StoreError::from_err)??, 1);
         assert_eq!(second.await.map_err(StoreError::from_err)??, 2);
         assert_eq!(hasher.admitted.load(Ordering::Acquire), 0);
+        assert!(!hasher.is_full());
 
         // A sign-in that waits longer than SLOT_WAIT for the slot gives up.
         let held = hasher.permits.clone().acquire_owned().await.map_err(StoreError::from_err)?;
