@@ -553,13 +553,6 @@ impl DeviceFlowService {
         if grant.rotated {
             crate::telemetry::tokens("rotated", 1);
         }
-        // The token exists now; failing to mark the flow redeemed must not
-        // withhold it. A later claim would rotate this same row in place.
-        let finish = FlowChange::FinishRedemption { token_id: grant.token_id };
-        if let Err(err) = self.ports.flows.apply(&key, &finish, now).await {
-            tracing::error!(error = %err, token_id = %grant.token_id, "token minted but flow not marked redeemed");
-        }
-
         let approved_from = flow.status.decision().and_then(|d| d.from_ip.clone());
         if approved_from.is_some() && ip.is_some() && approved_from != ip {
             self.ports
@@ -589,6 +582,16 @@ impl DeviceFlowService {
                 at: now,
             })
             .await;
+        // Marking the flow redeemed is the last step before the answer: a
+        // process killed before it leaves a claim that goes stale and a later
+        // poll re-mints (rotating this same row), so only a kill in the few
+        // instructions after it can lose the answer. (The audit writes above
+        // used to sit in that window.) The token exists now; failing to mark
+        // the flow redeemed must not withhold it.
+        let finish = FlowChange::FinishRedemption { token_id: grant.token_id };
+        if let Err(err) = self.ports.flows.apply(&key, &finish, now).await {
+            tracing::error!(error = %err, token_id = %grant.token_id, "token minted but flow not marked redeemed");
+        }
         Ok(grant)
     }
 
