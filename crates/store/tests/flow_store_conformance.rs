@@ -11,7 +11,6 @@ use gatehouse_core::flow::{Decision, FlowChange, FlowKey, Verdict};
 use gatehouse_core::model::{FlowSubject, LOCAL_ISSUER};
 use gatehouse_core::ports::DeviceFlowStore;
 use gatehouse_core::testing::{hash_of, pending_flow as flow};
-use gatehouse_store::state::MemoryFlowStore;
 use std::sync::Arc;
 
 mod common;
@@ -25,12 +24,7 @@ fn approve(now: DateTime<Utc>) -> FlowChange {
 }
 
 async fn stores(test: &str) -> Vec<(&'static str, Arc<dyn DeviceFlowStore>)> {
-    let mut stores: Vec<(&'static str, Arc<dyn DeviceFlowStore>)> =
-        vec![("memory", Arc::new(MemoryFlowStore::default()))];
-    if let Some((flows, _)) = common::test_redis(test).await {
-        stores.push(("redis", Arc::new(flows)));
-    }
-    stores
+    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.flows)).collect()
 }
 
 #[tokio::test]

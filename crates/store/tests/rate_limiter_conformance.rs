@@ -9,33 +9,17 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::ports::{DeviceFlowStore, Inserted, RateLimiter};
 use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
 use gatehouse_core::testing::pending_flow;
-use gatehouse_store::state::{MemoryFlowStore, MemoryRateLimiter, RedisRateLimiter};
 use std::sync::Arc;
 
 mod common;
 
 async fn limiters(test: &str) -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
-    let mut limiters: Vec<(&'static str, Arc<dyn RateLimiter>)> =
-        vec![("memory", Arc::new(MemoryRateLimiter::default()))];
-    if let Some((flows, prefix)) = common::test_redis(test).await {
-        limiters.push(("redis", Arc::new(RedisRateLimiter::new(flows.connection(), &prefix))));
-    }
-    limiters
+    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.rate_limiter)).collect()
 }
 
-/// Named stores, each with the limiter it spends from.
-type Pairs = Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)>;
-
-/// Each backend's flow store with the limiter it spends from, as
-/// `connect_state` pairs them.
-async fn flow_stores_with_limiters(test: &str) -> Pairs {
-    let memory_limiter = Arc::new(MemoryRateLimiter::default());
-    let mut pairs: Pairs = vec![("memory", Arc::new(MemoryFlowStore::new(memory_limiter.clone())), memory_limiter)];
-    if let Some((flows, prefix)) = common::test_redis(test).await {
-        let limiter = Arc::new(RedisRateLimiter::new(flows.connection(), &prefix));
-        pairs.push(("redis", Arc::new(flows), limiter));
-    }
-    pairs
+/// Each backend's flow store with the limiter it spends from.
+async fn flow_stores_with_limiters(test: &str) -> Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)> {
+    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.flows, state.rate_limiter)).collect()
 }
 
 fn check(limiter: Limiter, subject: &str, limit: u32, secs: u64) -> RateCheck {

@@ -9,7 +9,6 @@ use chrono::{Duration, Utc};
 use gatehouse_core::model::AccessTokenRecord;
 use gatehouse_core::ports::{CachedLookup, RateLimiter, TokenCache};
 use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
-use gatehouse_store::state::{MemoryRateLimiter, MemoryTokenCache, RedisRateLimiter, RedisTokenCache};
 use std::sync::Arc;
 
 mod common;
@@ -35,11 +34,7 @@ fn record(id: Uuid) -> AccessTokenRecord {
 }
 
 async fn caches(test: &str) -> Vec<(&'static str, Arc<dyn TokenCache>)> {
-    let mut caches: Vec<(&'static str, Arc<dyn TokenCache>)> = vec![("memory", Arc::new(MemoryTokenCache::default()))];
-    if let Some((flows, prefix)) = common::test_redis(test).await {
-        caches.push(("redis", Arc::new(RedisTokenCache::new(flows.connection(), &prefix))));
-    }
-    caches
+    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.token_cache)).collect()
 }
 
 #[tokio::test]
@@ -70,19 +65,13 @@ async fn entries_expire() {
     }
 }
 
-/// Named stores, each with the limiter it spends from.
-type Pairs = Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)>;
-
-/// Each backend's cache with the limiter it spends from, as `connect_state`
-/// pairs them.
-async fn caches_with_limiters(test: &str) -> Pairs {
-    let memory_limiter = Arc::new(MemoryRateLimiter::default());
-    let mut pairs: Pairs = vec![("memory", Arc::new(MemoryTokenCache::new(memory_limiter.clone())), memory_limiter)];
-    if let Some((flows, prefix)) = common::test_redis(test).await {
-        let limiter = Arc::new(RedisRateLimiter::new(flows.connection(), &prefix));
-        pairs.push(("redis", Arc::new(RedisTokenCache::new(flows.connection(), &prefix)), limiter));
-    }
-    pairs
+/// Each backend's token cache with the limiter it spends from.
+async fn caches_with_limiters(test: &str) -> Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)> {
+    common::state_stores(test)
+        .await
+        .into_iter()
+        .map(|(name, state)| (name, state.token_cache, state.rate_limiter))
+        .collect()
 }
 
 #[tokio::test]

@@ -210,9 +210,7 @@ impl DeviceFlowStore for MemoryFlowStore {
         let now = flow.created_at;
         // In process, spending first and inserting after is as good as one
         // step: a user code taken keeps the units spent, as the port says.
-        if !limits.is_empty()
-            && let Some(limited) = self.limiter.check(limits, RateMode::Take, now).await?
-        {
+        if let Some(limited) = self.limiter.check(limits, RateMode::Take, now).await? {
             return Ok(Inserted::Limited(limited));
         }
         let mut flows = self.lock();

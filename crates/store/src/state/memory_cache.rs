@@ -63,9 +63,7 @@ impl TokenCache for MemoryTokenCache {
             }
         };
         let refused = match &found {
-            Some(CachedLookup::Found(_)) if !limits.is_empty() => {
-                self.limiter.check(limits, RateMode::Take, now).await?
-            }
+            Some(CachedLookup::Found(_)) => self.limiter.check(limits, RateMode::Take, now).await?,
             _ => None,
         };
         Ok((found, refused))

@@ -73,6 +73,11 @@ impl RateLimiter for MemoryRateLimiter {
         mode: RateMode,
         now: DateTime<Utc>,
     ) -> Result<Option<RateLimited>, StoreError> {
+        // No keys, nothing to count (an insert or a cache read without
+        // limits passes none): no lock taken.
+        if checks.is_empty() {
+            return Ok(None);
+        }
         let now_ms = epoch_ms(now);
         let mut state = self.state.lock().map_err(|_| StoreError("rate limiter lock poisoned".into()))?;
         if mode == RateMode::Refund {
@@ -95,9 +100,10 @@ impl RateLimiter for MemoryRateLimiter {
     }
 }
 
-/// GCRA in Lua, shared by the limiter's script and the flow insert's (which
-/// spends the device-authorization limits in the same call). The same steps
-/// as `gcra_step` and `gcra_refund`.
+/// GCRA in Lua, shared by the limiter's script, the flow insert's (which
+/// spends the device-authorization limits in the same call) and the token
+/// cache's read (which spends the bearer limit). The same steps as
+/// `gcra_step` and `gcra_refund`.
 ///
 /// `gcra_take(first, arg, now)` spends one unit of each of `KEYS[first..]`,
 /// whose emission interval and period (ms) are the `ARGV` pairs from
