@@ -204,6 +204,10 @@ async fn an_admin_finds_and_revokes_a_users_and_a_clients_tokens(backend: Backen
     let by_client = app.browser.get(app.url(&format!("{ADMIN_APPS}?client=build-bot"))).send().await.expect("p");
     let by_client = by_client.text().await.expect("html");
     assert!(by_client.contains("ci-runner") && !by_client.contains("ada-laptop"), "{by_client}");
+    // A token's confirmation is found by its id, wherever its row is listed.
+    let ada_token_id = by_user.split("confirm=token%3A").nth(1).and_then(|rest| rest.get(..36)).expect("a token link");
+    let elsewhere = app.page_html(&format!("{ADMIN_APPS}?client=build-bot&confirm=token%3A{ada_token_id}")).await;
+    assert!(elsewhere.contains("Revoke the token of Gatehouse CLI on ada-"), "{elsewhere}");
 
     // The confirmation step names what will happen; only the POST acts.
     let confirm =

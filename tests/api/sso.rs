@@ -240,6 +240,68 @@ async fn the_whole_sso_path_mints_an_external_token(backend: Backend) {
     }
 }
 
+/// An external person's token for `label`, through the whole SSO path.
+async fn external_token(app: &TestApp, provider: &TestProvider, label: &str) -> String {
+    let flow = app.start_flow(&[("device_label", label)]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    signed_in(app, provider, user_code).await;
+    let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
+    let csrf = context["csrf_token"].as_str().expect("csrf");
+    let approved =
+        app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", csrf)]).await;
+    assert_eq!(approved.status(), 200);
+    let (status, token) = app.poll(flow["device_code"].as_str().expect("device code")).await;
+    assert_eq!(status, 200, "{token}");
+    token["access_token"].as_str().expect("token").to_owned()
+}
+
+async fn an_admin_revokes_an_external_persons_tokens_and_not_an_account_with_the_same_email(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let external = external_token(&app, &provider, "sams-laptop").await;
+    // A Gatehouse account that happens to have the same email is someone else.
+    let account = app.create_account("sam@sso.example").await;
+    let flow = app.start_flow(&[("device_label", "sams-desktop")]).await;
+    app.approve(flow["user_code"].as_str().expect("code"), &account).await;
+    let (_, body) = app.poll(flow["device_code"].as_str().expect("code")).await;
+    let local = body["access_token"].as_str().expect("token").to_owned();
+
+    // The same browser signs in as an admin (SSO left it signed in as no one).
+    let admin = &app;
+    admin.create_admin("root@example.com").await;
+    assert_eq!(admin.sign_in("root@example.com", crate::helpers::PASSWORD).await.status(), 200);
+    let listing = admin.page_html("/admin/authorized-apps?email=sam%40sso.example").await;
+    let through = format!("Signed in through single sign-on ({}), not a Gatehouse account.", provider.issuer);
+    assert_eq!(listing.matches(&through).count(), 1, "only the external row says so: {listing}");
+    let issuer = url::form_urlencoded::byte_serialize(provider.issuer.as_bytes()).collect::<String>();
+    assert!(listing.contains(&format!("confirm=user%3Asam%40sso.example&amp;issuer={issuer}")), "{listing}");
+
+    // The confirmation names the issuer and carries it to the form.
+    let confirm =
+        admin.page_html(&format!("/admin/authorized-apps?confirm=user%3Asam%40sso.example&issuer={issuer}")).await;
+    let question =
+        format!("Revoke every token of sam@sso.example signed in through single sign-on ({})?", provider.issuer);
+    assert!(confirm.contains(&question), "{confirm}");
+    assert_eq!(crate::helpers::hidden_input(&confirm, "issuer").as_deref(), Some(provider.issuer.as_str()));
+    let csrf = crate::helpers::hidden_input(&confirm, "csrf_token").expect("csrf");
+    let revoke = "/console/api/admin/authorized-apps/revoke-user";
+    let response = admin
+        .browser_post(
+            revoke,
+            &[("email", "sam@sso.example"), ("issuer", &provider.issuer), ("csrf_token", &csrf), ("back", "/")],
+        )
+        .await;
+    assert_eq!(response.json::<Value>().await.expect("json")["revoked"], 1);
+    assert_eq!(app.me(&external).await.status(), 401);
+    assert_eq!(app.me(&local).await.status(), 200, "the account is another subject");
+
+    // Without an issuer, the account's tokens.
+    let response =
+        admin.browser_post(revoke, &[("email", "sam@sso.example"), ("csrf_token", &csrf), ("back", "/")]).await;
+    assert_eq!(response.json::<Value>().await.expect("json")["revoked"], 1);
+    assert_eq!(app.me(&local).await.status(), 401);
+}
+
 async fn an_sso_deny_denies(backend: Backend) {
     let provider = TestProvider::start().await;
     let app = sso_app(backend, &provider.issuer, &[]).await;
@@ -541,6 +603,7 @@ async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) 
 on_both_backends!(
     sso_paths_answer_404_without_an_issuer,
     the_whole_sso_path_mints_an_external_token,
+    an_admin_revokes_an_external_persons_tokens_and_not_an_account_with_the_same_email,
     an_sso_deny_denies,
     bad_state_envelopes_are_refused,
     bad_id_tokens_are_refused,

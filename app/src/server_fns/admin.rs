@@ -35,8 +35,9 @@ impl AdminAppsFilter {
 pub enum AdminConfirm {
     /// One token.
     Token { token_id: String, summary: String },
-    /// Every token of a user.
-    User { email: String },
+    /// Every token of a subject: a Gatehouse account (`issuer` none) or a
+    /// person signed in through single sign-on.
+    User { email: String, issuer: Option<String> },
     /// Every token issued to a client.
     Client { client_id: String, client_name: String },
 }
@@ -70,6 +71,7 @@ pub async fn load_admin_apps(
     filter: AdminAppsFilter,
     after: Option<String>,
     confirm: Option<String>,
+    issuer: Option<String>,
     error: Option<String>,
     revoked: Option<String>,
 ) -> Result<AdminAppsPage, AppError> {
@@ -94,16 +96,22 @@ pub async fn load_admin_apps(
     let client_name = |id: &str| clients.iter().find(|c| c.client_id == id).map(|c| c.name.clone());
 
     let confirm = match confirm.as_deref().and_then(|c| c.split_once(':')) {
-        Some(("token", id)) => page.items.iter().find(|a| a.record.id.to_string() == id).map(|a| AdminConfirm::Token {
-            token_id: id.to_owned(),
-            summary: format!(
-                "{} on {} for {}",
-                a.client_name,
-                if a.record.device_label.is_empty() { "an unnamed device" } else { &a.record.device_label },
-                a.record.subject_email
-            ),
-        }),
-        Some(("user", email)) if !email.is_empty() => Some(AdminConfirm::User { email: email.to_owned() }),
+        // Looked up by id, not on this page: the row may be on a later one.
+        Some(("token", id)) => match uuid::Uuid::parse_str(id) {
+            Ok(token_id) => services.authorizations.find(admin, token_id).await?.map(|a| AdminConfirm::Token {
+                token_id: id.to_owned(),
+                summary: format!(
+                    "{} on {} for {}",
+                    a.client_name,
+                    if a.record.device_label.is_empty() { "an unnamed device" } else { &a.record.device_label },
+                    a.record.subject_email
+                ),
+            }),
+            Err(_) => None,
+        },
+        Some(("user", email)) if !email.is_empty() => {
+            Some(AdminConfirm::User { email: email.to_owned(), issuer: issuer.filter(|i| !i.is_empty()) })
+        }
         Some(("client", id)) => {
             client_name(id).map(|client_name| AdminConfirm::Client { client_id: id.to_owned(), client_name })
         }
@@ -144,17 +152,22 @@ pub async fn admin_revoke_app(token_id: String, csrf_token: String, back: String
     Ok(finish_revoke(usize::from(revoked), &back))
 }
 
-/// An admin revokes every token of one user.
+/// An admin revokes every token of one subject: a Gatehouse account, or,
+/// with `issuer`, a person signed in through that single sign-on issuer.
 #[server(prefix = "/console/api", endpoint = "admin/authorized-apps/revoke-user")]
-pub async fn admin_revoke_user(email: String, csrf_token: String, back: String) -> Result<RevokeOutcome, AppError> {
+pub async fn admin_revoke_user(
+    email: String,
+    issuer: Option<String>,
+    csrf_token: String,
+    back: String,
+) -> Result<RevokeOutcome, AppError> {
     use gatehouse_core::listing::TokenSelector;
     let email = gatehouse_core::services::accounts::normalize_email(&email);
     if email.is_empty() {
         return Err(super::context::fail(AppError::new(AppErrorCode::InvalidRequest), &admin_back(&back)));
     }
-    // Local accounts today; external SSO subjects join when that branch lands.
-    let selector = TokenSelector::Subject { email, issuer: gatehouse_core::model::LOCAL_ISSUER.to_owned() };
-    admin_revoke_all(selector, csrf_token, back).await
+    let issuer = issuer.filter(|i| !i.is_empty()).unwrap_or_else(|| gatehouse_core::model::LOCAL_ISSUER.to_owned());
+    admin_revoke_all(TokenSelector::Subject { email, issuer }, csrf_token, back).await
 }
 
 /// An admin revokes every token issued to one client.
@@ -199,7 +212,7 @@ fn admin_back(back: &str) -> String {
     let path = back.split('?').next().unwrap_or_default();
     if path == ADMIN_APPS_PATH {
         // Drop what the form's page had on top of its filters.
-        strip_params(&back, &["confirm", "error", "revoked", "after"])
+        strip_params(&back, &["confirm", "issuer", "error", "revoked", "after"])
     } else {
         ADMIN_APPS_PATH.to_owned()
     }

@@ -36,6 +36,9 @@ pub struct AuthorizedApp {
     pub status: String,
     /// The subject's email (the admin listing shows it).
     pub subject_email: String,
+    /// The single sign-on issuer that vouched for the subject; `None` for a
+    /// Gatehouse account.
+    pub subject_issuer: Option<String>,
 }
 
 /// What happened after a revoke, for the confirmation message.
@@ -158,6 +161,8 @@ pub(crate) fn authorized_app(app: &gatehouse_core::services::authorizations::Aut
         expires: moment(record.expires_at),
         status: app.status.as_str().to_owned(),
         subject_email: record.subject_email.clone(),
+        subject_issuer: (record.subject_issuer != gatehouse_core::model::LOCAL_ISSUER)
+            .then(|| record.subject_issuer.clone()),
     }
 }
 

@@ -37,9 +37,11 @@ pub fn AdminAppsPage() -> impl IntoView {
                 client: q.get("client").unwrap_or_default(),
                 status: q.get("status").unwrap_or_default(),
             };
-            (filter, q.get("after"), q.get("confirm"), q.get("error"), q.get("revoked"))
+            (filter, q.get("after"), q.get("confirm"), q.get("issuer"), q.get("error"), q.get("revoked"))
         },
-        |(filter, after, confirm, error, revoked)| load_admin_apps(filter, after, confirm, error, revoked),
+        |(filter, after, confirm, issuer, error, revoked)| {
+            load_admin_apps(filter, after, confirm, issuer, error, revoked)
+        },
     );
     view! {
         <Title text="Authorized apps · Admin · Gatehouse"/>
@@ -125,7 +127,11 @@ fn AdminAppItem(app: AuthorizedApp, filter: AdminAppsFilter) -> impl IntoView {
     let label = app.device_label.clone().unwrap_or_else(|| "Unnamed device".to_owned());
     let active = app.status == "active";
     let revoke_one = filter.url(&[("confirm", &format!("token:{}", app.token_id))]);
-    let revoke_user = filter.url(&[("confirm", &format!("user:{}", app.subject_email))]);
+    let user = format!("user:{}", app.subject_email);
+    let revoke_user = match &app.subject_issuer {
+        Some(issuer) => filter.url(&[("confirm", &user), ("issuer", issuer)]),
+        None => filter.url(&[("confirm", &user)]),
+    };
     let revoke_client = filter.url(&[("confirm", &format!("client:{}", app.client_id))]);
     let user_filter = AdminAppsFilter { email: app.subject_email.clone(), ..filter.clone() }.url(&[]);
     let email = app.subject_email.clone();
@@ -133,9 +139,15 @@ fn AdminAppItem(app: AuthorizedApp, filter: AdminAppsFilter) -> impl IntoView {
     let status = app.status.clone();
     let revoke_user_text = format!("Revoke all of {}’s tokens", app.subject_email);
     let revoke_client_text = format!("Revoke all tokens of {}", app.client_name);
+    // Tells an external subject apart from an account with the same email.
+    let through = app
+        .subject_issuer
+        .as_ref()
+        .map(|issuer| format!("Signed in through single sign-on ({issuer}), not a Gatehouse account."));
     view! {
         <li class="app">
             <h2 class="app-title"><a href=user_filter>{email}</a>{rest}</h2>
+            {through.map(|through| view! { <p class="muted">{through}</p> })}
             <p class="muted">
                 "Device name as reported by the device. Status: "<strong>{status}</strong>"."
             </p>
@@ -166,11 +178,19 @@ fn ConfirmRevoke(confirm: AdminConfirm, csrf: String, back: String, actions: Act
             }
             .into_any(),
         ),
-        AdminConfirm::User { email } => (
-            format!("Revoke every token of {email}? Every device and app signed in as them stops working at once."),
+        AdminConfirm::User { email, issuer } => (
+            match &issuer {
+                Some(issuer) => format!(
+                    "Revoke every token of {email} signed in through single sign-on ({issuer})? Every device and app signed in as them that way stops working at once."
+                ),
+                None => format!(
+                    "Revoke every token of {email}? Every device and app signed in as them stops working at once."
+                ),
+            },
             view! {
                 <ActionForm action=actions.user>
                     <input type="hidden" name="email" value=email/>
+                    {issuer.map(|issuer| view! { <input type="hidden" name="issuer" value=issuer/> })}
                     <ConfirmFields csrf=csrf back=back.clone()/>
                 </ActionForm>
             }

@@ -106,6 +106,14 @@ impl AuthorizationService {
         Ok(Page { items: self.describe(page.items).await?, next: page.next })
     }
 
+    /// One token of any subject, as the admin listing describes it.
+    pub async fn find(&self, _admin: &Admin, token_id: Uuid) -> Result<Option<Authorization>, StoreError> {
+        let Some(row) = self.ports.tokens.find_by_id(token_id).await? else {
+            return Ok(None);
+        };
+        Ok(self.describe(vec![row]).await?.pop())
+    }
+
     /// An admin revokes one token; false when it was not unrevoked.
     pub async fn admin_revoke(&self, admin: &Admin, token_id: Uuid, ip: Option<&str>) -> Result<bool, StoreError> {
         Ok(!self.ports.revoke_tokens(&[token_id], admin.actor(), RevokedBy::Admin, ip).await?.is_empty())
