@@ -530,9 +530,10 @@ pub trait PasswordHasher: Send + Sync {
     /// distinguishable from wrong passwords.
     async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, HashError>;
     /// Whether a hash asked for now would be refused at once
-    /// (`HashError::Busy`): every slot and place in the queue is taken. Lets
-    /// a sign-in be refused before it reads anything.
-    fn is_full(&self) -> bool {
+    /// (`HashError::Busy`): every slot and place in the queue is taken, or
+    /// hashing is paced on a busy machine. Lets a sign-in be refused before
+    /// it reads anything.
+    fn is_busy(&self) -> bool {
         false
     }
 }

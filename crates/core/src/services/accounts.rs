@@ -172,7 +172,7 @@ impl AccountService {
     ) -> Result<Account, SignInError> {
         // A flood is refused before it costs a limiter call or a database
         // read; a refusal here says nothing about the account.
-        if self.ports.passwords.is_full() {
+        if self.ports.passwords.is_busy() {
             return Err(SignInError::Busy);
         }
         let email = normalize_email(email);

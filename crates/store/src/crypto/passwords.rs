@@ -7,12 +7,15 @@
 //! scheduling priority (`SCHED_IDLE`), so under load the CPU goes to token
 //! checks and polls first: a sign-in flood slows sign-ins, not the rest.
 //!
-//! Idle priority alone is not enough: a server under load still has idle
-//! moments between requests, and argon2 filled them (a third of a core
-//! under a flood, measured), which cost token checks a quarter of their
-//! throughput. So while the async workers are busy (more than half their
-//! time over the last moment), each hashing thread starts at most one hash
-//! every 250 ms; at rest, hashes run back to back.
+//! Idle priority alone is not enough. On this project's two-core virtual
+//! machine, a busy CPU slows its neighbour whatever the priority: one
+//! idle-priority busy loop beside the server cut `/v1/me` by 30% and tripled
+//! its p99, and even one hash a second (15 ms of CPU) raised the p99 of a
+//! saturated `/v1/me` by a third or more (measured). So during a flood (the
+//! queue overflowed within `FLOOD_MEMORY`) on a busy machine (other work
+//! used more than `BUSY_SHARE` of the CPUs over the last moment), each slot
+//! starts one hash per `PACED_GAP` and the rest are refused at once. A
+//! sign-in that arrives when there is no flood, or at rest, is never paced.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -40,58 +43,133 @@ const DUMMY_HASH: &str =
 /// Longest a sign-in waits for a hashing slot before it is refused.
 const SLOT_WAIT: Duration = Duration::from_secs(1);
 
-/// While the async workers are busier than this share of their time, hashing
-/// is paced.
+/// While other work keeps the machine's CPUs busier than this share of
+/// their time, a flood is paced.
 const BUSY_SHARE: f64 = 0.5;
 
-/// Under load, a hashing thread starts at most one hash this often.
-const PACED_GAP: Duration = Duration::from_millis(250);
+/// During a paced flood, each hashing slot starts at most one hash this often.
+const PACED_GAP: Duration = Duration::from_secs(5);
 
-/// Shorter than this since the last reading, the last busy share stands.
-const BUSY_WINDOW: Duration = Duration::from_millis(20);
+/// How long after the queue last overflowed a flood is still on.
+const FLOOD_MEMORY: Duration = Duration::from_secs(10);
 
-/// How busy the async runtime's workers are, from tokio's own counters.
-struct WorkerLoad {
-    metrics: Option<tokio::runtime::RuntimeMetrics>,
-    /// When it was last read, the workers' total busy time then, and the
-    /// share computed.
-    last: std::sync::Mutex<(Instant, Duration, f64)>,
+/// Shorter than this since the last reading, the last busy share stands
+/// (the kernel counts CPU time in 10 ms ticks).
+const BUSY_WINDOW: Duration = Duration::from_millis(100);
+
+/// CPU time since boot, in ticks, from the first line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CpuTimes {
+    /// Spent on anything but niced work: the hashing threads run at nice 19
+    /// (`lower_priority`), so this is what everything else used.
+    others: u64,
+    total: u64,
 }
 
-impl WorkerLoad {
-    /// The load of the runtime this is created in (none outside one).
-    fn of_current_runtime() -> Self {
-        let metrics = tokio::runtime::Handle::try_current().ok().map(|handle| handle.metrics());
-        let busy = metrics.as_ref().map_or(Duration::ZERO, total_busy);
-        Self { metrics, last: std::sync::Mutex::new((Instant::now(), busy, 0.0)) }
+impl CpuTimes {
+    /// Parses `cpu  user nice system idle iowait irq softirq steal …`.
+    fn parse(stat: &str) -> Option<Self> {
+        let fields = stat.lines().next()?.strip_prefix("cpu ")?;
+        let fields: Vec<u64> = fields.split_whitespace().take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+        let [user, nice, system, idle, iowait, irq, softirq, steal] = fields[..] else { return None };
+        Some(Self {
+            others: user + system + irq + softirq + steal,
+            total: user + nice + system + idle + iowait + irq + softirq + steal,
+        })
     }
 
-    /// The share of the workers' time spent busy since the last reading.
+    /// Reads the machine's counters (Linux only: elsewhere hashing is never
+    /// paced).
+    fn read() -> Option<Self> {
+        if cfg!(target_os = "linux") { Self::parse(&std::fs::read_to_string("/proc/stat").ok()?) } else { None }
+    }
+
+    /// The share of the CPU time between `self` and `later` that other work used.
+    fn busy_share_until(&self, later: &Self) -> f64 {
+        let total = later.total.saturating_sub(self.total);
+        if total == 0 { 0.0 } else { later.others.saturating_sub(self.others) as f64 / total as f64 }
+    }
+}
+
+/// How busy the machine is with work other than hashing.
+struct MachineLoad {
+    /// When it was last read, the counters then, and the share computed.
+    last: std::sync::Mutex<Option<(Instant, CpuTimes, f64)>>,
+}
+
+impl MachineLoad {
+    fn new() -> Self {
+        Self { last: std::sync::Mutex::new(CpuTimes::read().map(|times| (Instant::now(), times, 0.0))) }
+    }
+
+    /// The share of the machine's CPU time other work used since the last
+    /// reading (0 where it cannot be read).
     fn busy_share(&self) -> f64 {
-        let Some(metrics) = &self.metrics else { return 0.0 };
         let Ok(mut last) = self.last.lock() else { return 0.0 };
-        let (at, busy, share) = *last;
-        let now = Instant::now();
-        if now.duration_since(at) < BUSY_WINDOW {
+        let Some((at, before, share)) = *last else { return 0.0 };
+        if at.elapsed() < BUSY_WINDOW {
             return share;
         }
-        let total = total_busy(metrics);
-        let capacity = now.duration_since(at).as_secs_f64() * metrics.num_workers().max(1) as f64;
-        let share = total.saturating_sub(busy).as_secs_f64() / capacity;
-        *last = (now, total, share);
+        let Some(now) = CpuTimes::read() else { return share };
+        let share = before.busy_share_until(&now);
+        *last = Some((Instant::now(), now, share));
         share
     }
 }
 
-fn total_busy(metrics: &tokio::runtime::RuntimeMetrics) -> Duration {
-    (0..metrics.num_workers()).map(|worker| metrics.worker_total_busy_duration(worker)).sum()
+/// Whether a hash must wait its turn: only during a flood on a busy
+/// machine, and then until `gap` after the last turn.
+fn paced_out(
+    since_overflow: Option<Duration>,
+    busy_share: impl FnOnce() -> f64,
+    since_last_turn: Option<Duration>,
+    gap: Duration,
+) -> bool {
+    let flood = since_overflow.is_some_and(|since| since < FLOOD_MEMORY);
+    let waiting = since_last_turn.is_some_and(|since| since < gap);
+    flood && waiting && busy_share() > BUSY_SHARE
 }
 
-/// How long a hashing thread waits before its next hash: while the workers
-/// are busy, until `PACED_GAP` after the start of its last one.
-fn pace(busy_share: f64, since_last_start: Option<Duration>) -> Option<Duration> {
-    let since = since_last_start?;
-    (busy_share > BUSY_SHARE && since < PACED_GAP).then(|| PACED_GAP - since)
+/// Turns to hash during a flood.
+struct Pacing {
+    /// The share of the machine's CPU time other work uses (`MachineLoad`).
+    busy_share: Box<dyn Fn() -> f64 + Send + Sync>,
+    /// How long a flood on a busy machine waits between turns.
+    gap: Duration,
+    /// When the queue last overflowed, and when the last hash started.
+    state: std::sync::Mutex<(Option<Instant>, Option<Instant>)>,
+}
+
+impl Pacing {
+    fn new(busy_share: impl Fn() -> f64 + Send + Sync + 'static, gap: Duration) -> Self {
+        Self { busy_share: Box::new(busy_share), gap, state: std::sync::Mutex::new((None, None)) }
+    }
+
+    /// A sign-in found the queue full: a flood.
+    fn note_overflow(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.0 = Some(Instant::now());
+        }
+    }
+
+    /// Whether a hash starting now must wait its turn.
+    fn is_paced_out(&self) -> bool {
+        self.state.lock().map_or(true, |state| self.must_wait(&state))
+    }
+
+    /// Takes the turn for a hash starting now, unless it must wait.
+    fn take_turn(&self) -> bool {
+        let Ok(mut state) = self.state.lock() else { return false };
+        if self.must_wait(&state) {
+            return false;
+        }
+        state.1 = Some(Instant::now());
+        true
+    }
+
+    fn must_wait(&self, &(overflowed, last_turn): &(Option<Instant>, Option<Instant>)) -> bool {
+        paced_out(overflowed.map(|at| at.elapsed()), &self.busy_share, last_turn.map(|at| at.elapsed()), self.gap)
+    }
 }
 
 /// Work for a hashing thread.
@@ -107,24 +185,15 @@ impl HashingThreads {
     fn start(count: usize) -> Result<Self, StoreError> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
-        let load = Arc::new(WorkerLoad::of_current_runtime());
         for index in 0..count {
             let queue = queue.clone();
-            let load = load.clone();
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{index}"))
                 .spawn(move || {
                     lower_priority();
-                    let mut last_start: Option<Instant> = None;
                     loop {
                         let job = queue.lock().map_err(|_| ()).and_then(|queue| queue.recv().map_err(|_| ()));
                         let Ok(job) = job else { break };
-                        // The job holds its slot while it waits, so sign-ins
-                        // behind it are refused after `SLOT_WAIT`, not queued.
-                        if let Some(wait) = pace(load.busy_share(), last_start.map(|at| at.elapsed())) {
-                            std::thread::sleep(wait);
-                        }
-                        last_start = Some(Instant::now());
                         job();
                     }
                 })
@@ -139,8 +208,9 @@ impl HashingThreads {
     }
 }
 
-/// `SCHED_IDLE` for the calling thread: it runs when nothing else wants the
-/// CPU. (Needs no privilege; where it is refused, hashing runs as before.)
+/// `SCHED_IDLE` and nice 19 for the calling thread: it runs when nothing
+/// else wants the CPU, and its time counts as niced. (Needs no privilege;
+/// where it is refused, hashing runs as before.)
 fn lower_priority() {
     use thread_priority::unix::{
         NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
@@ -148,6 +218,10 @@ fn lower_priority() {
     let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
     if let Err(err) = set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle) {
         tracing::warn!(error = ?err, "could not lower the password-hashing threads' priority");
+    }
+    // On Linux, "the process" of setpriority is the calling thread.
+    if let Err(err) = rustix::process::setpriority_process(None, 19) {
+        tracing::warn!(error = ?err, "could not set the password-hashing threads' nice value");
     }
 }
 
@@ -160,6 +234,7 @@ pub struct Argon2Hasher {
     admitted: Arc<AtomicUsize>,
     /// Most hashes running or waiting at once.
     capacity: usize,
+    pacing: Arc<Pacing>,
 }
 
 /// One admitted hash; leaving (done, refused or abandoned) frees its place.
@@ -192,6 +267,13 @@ impl Argon2Hasher {
             threads: Arc::new(HashingThreads::start(concurrency)?),
             admitted: Arc::default(),
             capacity: concurrency + queue,
+            pacing: Arc::new(Pacing::new(
+                {
+                    let machine = MachineLoad::new();
+                    move || machine.busy_share()
+                },
+                PACED_GAP / u32::try_from(concurrency).unwrap_or(u32::MAX),
+            )),
         })
     }
 
@@ -203,12 +285,18 @@ impl Argon2Hasher {
         let admission = Admission(self.admitted.clone());
         gatehouse_core::telemetry::sign_in_queue_depth(depth);
         if depth > self.capacity {
+            self.pacing.note_overflow();
             return Err(HashError::Busy);
         }
         let permit = tokio::time::timeout(SLOT_WAIT, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| HashError::Busy)?
             .map_err(StoreError::from_err)?;
+        // Checked as the hash would start: those queued when a flood began
+        // wait their turn too.
+        if !self.pacing.take_turn() {
+            return Err(HashError::Busy);
+        }
         // The slot and the place in the queue go with the work: a caller that
         // gives up does not free them while its hash still runs.
         let (done, result) = tokio::sync::oneshot::channel();
@@ -243,8 +331,13 @@ impl PasswordHasher for Argon2Hasher {
         .await
     }
 
-    fn is_full(&self) -> bool {
-        self.admitted.load(Ordering::Acquire) >= self.capacity
+    fn is_busy(&self) -> bool {
+        if self.admitted.load(Ordering::Acquire) >= self.capacity {
+            // Refused for a full queue, as in `run`: a flood.
+            self.pacing.note_overflow();
+            return true;
+        }
+        self.pacing.is_paced_out()
     }
 }
 
@@ -254,7 +347,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_accounts_fail() -> Result<(), HashError> {
-        let hasher = Argon2Hasher::new(2, 0)?;
+        let hasher = Argon2Hasher::new(1, 8)?;
         let password = SecretString::new("correct horse");
         let hash = hasher.hash(&password).await?;
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
@@ -267,8 +360,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_refuses_at_once_and_frees_its_places() -> Result<(), HashError> {
-        // One slot (held here) and one place in the queue.
-        let hasher = Argon2Hasher::new(1, 1)?;
+        // One slot (held here) and one place in the queue, on a machine at
+        // rest (a flood on a busy one is paced: the next test).
+        let hasher = Argon2Hasher { pacing: Arc::new(Pacing::new(|| 0.0, PACED_GAP)), ..Argon2Hasher::new(1, 1)? };
         let held = hasher.permits.clone().acquire_owned().await.map_err(StoreError::from_err)?;
         let (first, second) = (hasher.clone(), hasher.clone());
         let first = tokio::spawn(async move { first.run(|| Ok(1)).await });
@@ -280,13 +374,13 @@ mod tests {
             tokio::task::yield_now().await;
         }
         // Full: refused without waiting for the slot, and says so first.
-        assert!(hasher.is_full());
+        assert!(hasher.is_busy());
         assert!(matches!(hasher.run(|| Ok(3)).await, Err(HashError::Busy)));
         drop(held);
         assert_eq!(first.await.map_err(StoreError::from_err)??, 1);
         assert_eq!(second.await.map_err(StoreError::from_err)??, 2);
         assert_eq!(hasher.admitted.load(Ordering::Acquire), 0);
-        assert!(!hasher.is_full());
+        assert!(!hasher.is_busy());
 
         // A sign-in that waits longer than SLOT_WAIT for the slot gives up.
         let held = hasher.permits.clone().acquire_owned().await.map_err(StoreError::from_err)?;
@@ -296,36 +390,82 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn hashing_is_paced_only_while_the_workers_are_busy() {
-        let ms = Duration::from_millis;
-        // At rest, back to back; the first hash never waits.
-        assert_eq!(pace(0.2, Some(ms(10))), None);
-        assert_eq!(pace(0.9, None), None);
-        // Busy: the rest of the gap since the last start, then none.
-        assert_eq!(pace(0.9, Some(ms(10))), Some(ms(240)));
-        assert_eq!(pace(0.9, Some(ms(250))), None);
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_on_a_busy_machine_gets_one_turn_per_gap() -> Result<(), HashError> {
+        let gap = Duration::from_millis(300);
+        let hasher = Argon2Hasher { pacing: Arc::new(Pacing::new(|| 1.0, gap)), ..Argon2Hasher::new(1, 0)? };
+        // Busy, but no flood: back to back.
+        assert_eq!(hasher.run(|| Ok(1)).await?, 1);
+        assert_eq!(hasher.run(|| Ok(2)).await?, 2);
+        // The queue overflows: a flood. The next hash waits for its turn,
+        // and says so at once.
+        let held = hasher.permits.clone().acquire_owned().await.map_err(StoreError::from_err)?;
+        let waiting = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(|| Ok(3)).await }
+        });
+        while hasher.admitted.load(Ordering::Acquire) < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert!(hasher.is_busy(), "a full queue");
+        drop(held);
+        assert!(matches!(waiting.await.map_err(StoreError::from_err)?, Err(HashError::Busy)), "queued, then paced");
+        assert!(hasher.is_busy(), "paced");
+        assert!(matches!(hasher.run(|| Ok(4)).await, Err(HashError::Busy)));
+        // Its turn comes after the gap.
+        tokio::time::sleep(gap).await;
+        assert!(!hasher.is_busy());
+        assert_eq!(hasher.run(|| Ok(5)).await?, 5);
+        assert!(matches!(hasher.run(|| Ok(6)).await, Err(HashError::Busy)), "and then the next waits again");
+        Ok(())
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_worker_load_reads_busy_workers_as_busy() {
-        let load = WorkerLoad::of_current_runtime();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(load.busy_share() < BUSY_SHARE, "idle workers");
-        // Both workers spin for 100 ms.
-        let spin = || {
-            tokio::spawn(async {
-                let until = Instant::now() + Duration::from_millis(100);
-                while Instant::now() < until {
-                    std::hint::spin_loop();
-                }
+    #[test]
+    fn only_a_flood_on_a_busy_machine_is_paced() {
+        let (ms, gap) = (Duration::from_millis, Duration::from_secs(5));
+        let (busy, idle) = (|| 0.9, || 0.2);
+        let flood = Some(ms(100));
+        // A flood on a busy machine: refused until the gap since the last turn.
+        assert!(paced_out(flood, busy, Some(ms(10)), gap));
+        assert!(paced_out(flood, busy, Some(ms(4_999)), gap));
+        assert!(!paced_out(flood, busy, Some(gap), gap));
+        assert!(!paced_out(flood, busy, None, gap), "the first turn");
+        // No flood, or a flood over, or a machine at rest: never.
+        assert!(!paced_out(None, busy, Some(ms(10)), gap));
+        assert!(!paced_out(Some(FLOOD_MEMORY), busy, Some(ms(10)), gap));
+        assert!(!paced_out(flood, idle, Some(ms(10)), gap));
+    }
+
+    #[test]
+    fn cpu_times_count_niced_work_as_nobody_elses() {
+        let boot = CpuTimes::parse("cpu  100 900 50 1000 10 5 5 30 0 0\ncpu0 50 450 25 500 5 2 3 15 0 0\n");
+        assert_eq!(boot, Some(CpuTimes { others: 190, total: 2100 }));
+        // 100 ticks later: 60 busy with others, 30 niced (hashing), 10 idle.
+        let later = CpuTimes { others: 250, total: 2200 };
+        assert_eq!(boot.map(|boot| boot.busy_share_until(&later)), Some(0.6));
+        assert_eq!(CpuTimes::parse("intr 1 2 3"), None);
+        assert_eq!(later.busy_share_until(&later), 0.0);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_machine_load_reads_spinning_threads_as_busy() {
+        let load = MachineLoad::new();
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let until = Instant::now() + BUSY_WINDOW * 3;
+        let spinners: Vec<_> = (0..cores)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                })
             })
-        };
-        let (a, b) = (spin(), spin());
-        let _ = (a.await, b.await);
-        // Workers publish their counters when they park.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(load.busy_share() > BUSY_SHARE, "busy workers");
+            .collect();
+        for spinner in spinners {
+            let _ = spinner.join();
+        }
+        assert!(load.busy_share() > BUSY_SHARE, "every core spun");
     }
 
     #[test]
