@@ -55,7 +55,7 @@ const FLOOD_MEMORY: Duration = Duration::from_secs(10);
 
 /// Shorter than this since the last reading, the last busy share stands
 /// (the kernel counts CPU time in 10 ms ticks).
-const BUSY_WINDOW: Duration = Duration::from_millis(100);
+const BUSY_WINDOW: Duration = Duration::from_millis(50);
 
 /// CPU time since boot, in ticks, from the first line of `/proc/stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
