@@ -136,39 +136,47 @@ struct Pacing {
     busy_share: Box<dyn Fn() -> f64 + Send + Sync>,
     /// How long a flood on a busy machine waits between turns.
     gap: Duration,
-    /// When the queue last overflowed, and when the last hash started.
-    state: std::sync::Mutex<(Option<Instant>, Option<Instant>)>,
+    turns: std::sync::Mutex<Turns>,
+}
+
+#[derive(Default)]
+struct Turns {
+    /// When the queue last overflowed.
+    overflowed_at: Option<Instant>,
+    /// When the last hash took its turn.
+    last_turn: Option<Instant>,
 }
 
 impl Pacing {
     fn new(busy_share: impl Fn() -> f64 + Send + Sync + 'static, gap: Duration) -> Self {
-        Self { busy_share: Box::new(busy_share), gap, state: std::sync::Mutex::new((None, None)) }
+        Self { busy_share: Box::new(busy_share), gap, turns: std::sync::Mutex::default() }
     }
 
     /// A sign-in found the queue full: a flood.
     fn note_overflow(&self) {
-        if let Ok(mut state) = self.state.lock() {
-            state.0 = Some(Instant::now());
+        if let Ok(mut turns) = self.turns.lock() {
+            turns.overflowed_at = Some(Instant::now());
         }
     }
 
     /// Whether a hash starting now must wait its turn.
     fn is_paced_out(&self) -> bool {
-        self.state.lock().map_or(true, |state| self.must_wait(&state))
+        self.turns.lock().map_or(true, |turns| self.must_wait(&turns))
     }
 
     /// Takes the turn for a hash starting now, unless it must wait.
     fn take_turn(&self) -> bool {
-        let Ok(mut state) = self.state.lock() else { return false };
-        if self.must_wait(&state) {
+        let Ok(mut turns) = self.turns.lock() else { return false };
+        if self.must_wait(&turns) {
             return false;
         }
-        state.1 = Some(Instant::now());
+        turns.last_turn = Some(Instant::now());
         true
     }
 
-    fn must_wait(&self, &(overflowed, last_turn): &(Option<Instant>, Option<Instant>)) -> bool {
-        paced_out(overflowed.map(|at| at.elapsed()), &self.busy_share, last_turn.map(|at| at.elapsed()), self.gap)
+    fn must_wait(&self, turns: &Turns) -> bool {
+        let since = |at: Option<Instant>| at.map(|at| at.elapsed());
+        paced_out(since(turns.overflowed_at), &self.busy_share, since(turns.last_turn), self.gap)
     }
 }
 
