@@ -28,13 +28,9 @@ struct OwnRedis {
     child: Option<Child>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
 impl OwnRedis {
     async fn start() -> Self {
-        let mut redis = Self { port: free_port(), child: None };
+        let mut redis = Self { port: crate::helpers::restartable_port(), child: None };
         redis.restart().await;
         redis
     }

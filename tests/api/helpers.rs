@@ -439,3 +439,18 @@ pub fn hidden_input(html: &str, name: &str) -> Option<String> {
     let value_end = value_at + tag[value_at..].find('"')?;
     Some(tag[value_at..value_end].to_owned())
 }
+
+/// A free port for a server a test stops and starts again on the same
+/// port. Taken below the kernel's ephemeral range (32768 and up by
+/// default), so that while the server is down neither another test's
+/// `bind(0)` nor an outgoing connection can be handed it: a full parallel
+/// run once gave a restarted server's port to another test's server, whose
+/// `/healthz` answered in its place.
+pub fn restartable_port() -> u16 {
+    loop {
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

@@ -14,10 +14,6 @@ use std::time::{Duration, Instant};
 const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
 /// How the binary is configured: only what is set here counts.
 struct Setup {
     port: u16,
@@ -69,6 +65,8 @@ impl Setup {
         let client = reqwest::Client::new();
         for _ in 0..300 {
             if client.get(self.url("/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+                // Only our own server counts: one that could not bind has exited.
+                assert!(matches!(child.try_wait(), Ok(None)), "port {} answered, but not our server", self.port);
                 return child;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -158,7 +156,7 @@ async fn poll(client: &reqwest::Client, setup: &Setup, device_code: &str) -> Opt
 async fn a_graceful_restart_of_the_embedded_default_loses_nothing() {
     let data_dir = tempfile::tempdir().expect("dir");
     let setup = Setup {
-        port: free_port(),
+        port: crate::helpers::restartable_port(),
         data_dir: data_dir.path().to_path_buf(),
         database_url: format!("sqlite://{}/gatehouse.db", data_dir.path().display()),
         redis_url: None,
@@ -253,7 +251,7 @@ async fn kill_9_never_turns_a_confirmed_approval_into_zero_tokens_or_two() {
     let data_dir = tempfile::tempdir().expect("dir");
     let base = std::env::var("GATEHOUSE_TEST_DATABASE_URL").expect("database");
     let setup = Arc::new(Setup {
-        port: free_port(),
+        port: crate::helpers::restartable_port(),
         data_dir: data_dir.path().to_path_buf(),
         database_url: crate::helpers::fresh_postgres_database(&base).await,
         redis_url: Some(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("redis")),
