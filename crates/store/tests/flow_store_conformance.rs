@@ -42,6 +42,36 @@ async fn user_codes_are_unique_while_retained() {
     }
 }
 
+/// 20 concurrent inserts of one user code under different device codes,
+/// many rounds: exactly one is stored, and the code finds that one. (In
+/// process, the device codes fall in different shards from their code.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_inserts_of_one_user_code_store_exactly_one() {
+    let now = Utc::now();
+    for (name, store) in stores("racing_inserts_of_one_user_code_store_exactly_one").await {
+        for round in 0..40 {
+            let code = UserCode::generate(&gatehouse_store::crypto::OsRandom);
+            let inserts = (0..20).map(|racer| {
+                let store = store.clone();
+                let mut f = flow(&format!("insert-race-{round}-{racer}"), code.as_str(), now);
+                f.user_code = code.clone();
+                tokio::spawn(
+                    async move { (racer, store.insert(&f, now + Duration::seconds(1200)).await.expect("insert")) },
+                )
+            });
+            let stored: Vec<usize> = futures::future::join_all(inserts)
+                .await
+                .into_iter()
+                .map(|joined| joined.expect("task"))
+                .filter_map(|(racer, stored)| stored.then_some(racer))
+                .collect();
+            assert_eq!(stored.len(), 1, "{name} round {round}: {stored:?}");
+            let found = store.find_by_user_code(&code, now).await.expect("find").expect("the stored flow");
+            assert_eq!(found.device_code_hash, hash_of(&format!("insert-race-{round}-{}", stored[0])), "{name}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn changes_apply_by_either_key_and_terminal_states_hold() {
     let now = Utc::now();
