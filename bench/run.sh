@@ -218,20 +218,7 @@ memory_phase() {
   stop_server "$backend"
 }
 
-# This machine is a virtual one whose host backs guest memory lazily and
-# takes back what the guest frees (virtio-balloon free page reporting): the
-# first process to grow by hundreds of MB pays a host fault per page, and
-# the first measured phase saw p99 near 130 ms where the same phase on
-# backed memory saw 3 ms. So a throwaway server first creates as many flows
-# as a measured phase does; its pages are freed and reused warm.
-warm_up() {
-  start_server embedded
-  (cd "$bench_dir" && wrk -t1 -c"$connections" -d"${seconds}s" -s issue.lua "$base/v1/oauth/device/code") >/dev/null
-  stop_server embedded
-}
-
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); wrk $(wrk -v 2>&1 | head -n1 | awk '{print $2}')"
-warm_up
 case "${1:-both}" in
   embedded) throughput_phases embedded; memory_phase embedded ;;
   postgres-redis) throughput_phases postgres-redis; memory_phase postgres-redis ;;
