@@ -207,23 +207,14 @@ impl MemoryFlowStore {
         access: impl FnOnce(&HashKey, &mut StoredFlow) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
         let mut dropped = Dropped::new();
+        let in_flow_shard =
+            |hash: &HashKey| self.flow_shard(hash).live(hash, now, &mut dropped).map(|stored| access(hash, stored));
         let found = match key {
-            FlowKey::DeviceCodeHash(hash) => match hash_key(hash) {
-                Some(hash) => self.flow_shard(&hash).live(&hash, now, &mut dropped).map(|stored| access(&hash, stored)),
-                None => None,
-            },
-            FlowKey::UserCode(code) => match code_key(code) {
-                Some(code) => {
-                    let codes = self.code_shard(&code);
-                    match codes.get(&code) {
-                        Some(hash) => {
-                            self.flow_shard(hash).live(hash, now, &mut dropped).map(|stored| access(hash, stored))
-                        }
-                        None => None,
-                    }
-                }
-                None => None,
-            },
+            FlowKey::DeviceCodeHash(hash) => hash_key(hash).and_then(|hash| in_flow_shard(&hash)),
+            FlowKey::UserCode(code) => code_key(code).and_then(|code| {
+                let codes = self.code_shard(&code);
+                codes.get(&code).and_then(in_flow_shard)
+            }),
         };
         self.forget(dropped);
         found.transpose()
@@ -235,15 +226,15 @@ impl MemoryFlowStore {
     pub fn save_snapshot(&self, path: &Path, now: DateTime<Utc>) -> std::io::Result<usize> {
         let mut saved: Vec<(HashKey, i64, Vec<u8>)> = Vec::new();
         let mut dropped = Dropped::new();
+        let now_ms = now.timestamp_millis();
         for shard in &self.flow_shards {
             let mut shard = lock(shard);
             shard.sweep(now, &mut dropped);
-            let now = now.timestamp_millis();
             saved.extend(
                 shard
                     .by_device_code
                     .iter()
-                    .filter(|(_, stored)| stored.retain_until > now)
+                    .filter(|(_, stored)| stored.retain_until > now_ms)
                     .map(|(key, stored)| (*key, stored.retain_until, stored.blob.to_vec())),
             );
         }
