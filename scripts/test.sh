@@ -35,10 +35,18 @@ if cargo tree -p gatehouse-app --features hydrate --target wasm32-unknown-unknow
 fi
 
 step "unit and API tests"
+# Tests skipped for want of a backend write their names here (the helpers'
+# `report_skipped`); nextest shows no output of a passing test.
+mkdir -p target
+skipped_log="$PWD/target/skipped-tests.txt"
+: > "$skipped_log"
+export GATEHOUSE_SKIPPED_LOG="$skipped_log"
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast 2>&1 | tee target/rust-tests.log
+  rust_ran=$(grep -oE '[0-9]+ tests? run' target/rust-tests.log | tail -n 1 | grep -oE '^[0-9]+')
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --workspace --no-fail-fast 2>&1 | tee target/rust-tests.log
+  rust_ran=$(grep -oE '^test result: ok\. [0-9]+ passed' target/rust-tests.log | awk '{ n += $4 } END { print n + 0 }')
 fi
 
 step "browser tests"
@@ -51,12 +59,19 @@ if [ "$wasm_gzip" -gt 153600 ]; then
   echo "the wasm bundle is over its 150 KB gzip budget" >&2
   exit 1
 fi
+# How many Playwright tests passed, from its list reporter's last line.
+browser_passed() { grep -oE '[0-9]+ passed' "$1" | tail -n 1 | grep -oE '^[0-9]+' || echo 0; }
 step "playwright (embedded default)"
-(cd end2end && npx playwright test)
+(cd end2end && npx playwright test) 2>&1 | tee target/browser-embedded.log
+browser_ran=$(browser_passed target/browser-embedded.log)
 if [ -n "${GATEHOUSE_TEST_DATABASE_URL:-}" ] && [ -n "${GATEHOUSE_TEST_REDIS_URL:-}" ]; then
   step "playwright (PostgreSQL + Redis)"
-  (cd end2end && GATEHOUSE_E2E_BACKEND=postgres-redis npx playwright test)
+  (cd end2end && GATEHOUSE_E2E_BACKEND=postgres-redis npx playwright test) 2>&1 | tee target/browser-postgres-redis.log
+  browser_ran=$((browser_ran + $(browser_passed target/browser-postgres-redis.log)))
 else
   echo "SKIPPED playwright on PostgreSQL + Redis: GATEHOUSE_TEST_DATABASE_URL / GATEHOUSE_TEST_REDIS_URL not set"
+  echo "playwright on PostgreSQL + Redis (the whole suite)" >> "$skipped_log"
 fi
 step "done"
+skipped=$(wc -l < "$skipped_log")
+echo "==> ${rust_ran:-0} Rust tests and $browser_ran browser tests ran; $skipped skipped$( [ "$skipped" -gt 0 ] && printf ' (%s)' "$(paste -sd ',' "$skipped_log" | sed 's/,/, /g')")"

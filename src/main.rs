@@ -1,4 +1,4 @@
-//! `gatehouse`: load config → telemetry → build → run (see `cli`).
+//! `gatehouse`: load config → logging → build → run (see `cli`).
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! Prometheus metrics on their own listener (`GATEHOUSE_METRICS_BIND`, off
 //! by default, never the public one). The use cases record through the
-//! `metrics` facade (`gatehouse_core::telemetry`); this installs the
+//! `metrics` facade (`gatehouse_core::metrics`); this installs the
 //! Prometheus recorder, times every request by route, and serves the text
 //! format at `/metrics`.
 //!

@@ -15,7 +15,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_app::{App, AppContext, shell};
 use gatehouse_core::ports::IdentityProvider;
-use gatehouse_core::ports::TokenCache;
+use gatehouse_core::ports::{TokenCache, TokenRepository};
 use gatehouse_core::services::sso::SsoSettings;
 use gatehouse_core::services::{Ports, Services};
 use gatehouse_core::{Clock, StoreError, SystemClock};
@@ -68,6 +68,8 @@ pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
     /// Wraps the token cache (tests inject cache faults with it).
     pub wrap_token_cache: Option<Wrap<dyn TokenCache>>,
+    /// Wraps the token repository (tests inject database faults with it).
+    pub wrap_tokens: Option<Wrap<dyn TokenRepository>>,
 }
 
 /// Connected backends and the use cases over them.
@@ -118,10 +120,14 @@ pub async fn connect(
         signer: Arc::new(JwsEnvelopes::new(&secret)),
         accounts: repositories.accounts,
         clients: repositories.clients,
-        tokens: repositories.tokens,
+        tokens: match &overrides.wrap_tokens {
+            Some(wrap) => wrap(repositories.tokens),
+            None => repositories.tokens,
+        },
         audit: repositories.audit,
         passwords: Arc::new(Argon2Hasher::new(hashing_slots, SIGN_IN_QUEUE_PER_SLOT * hashing_slots)?),
         database: repositories.health,
+        retention: repositories.retention,
         clock: overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         random: Arc::new(OsRandom),
     };
@@ -235,7 +241,7 @@ impl Application {
     /// in flight finish for up to the grace period, and (embedded default)
     /// saves the flows for the next start.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let pruner = tokio::spawn(crate::jobs::pruner::run(self.backends.services.retention.clone()));
+        let retention = tokio::spawn(crate::jobs::retention::run(self.backends.services.retention.clone()));
         let metrics =
             self.metrics.map(|(listener, router)| tokio::spawn(async move { axum::serve(listener, router).await }));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
@@ -259,7 +265,7 @@ impl Application {
                 Ok(())
             }
         };
-        pruner.abort();
+        retention.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
@@ -335,12 +341,12 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
 
     let public_origin = Arc::new(PublicOrigin(origin_of(public_url)));
     let sessions = SessionManagerLayer::new(backends.sessions.clone())
-        .with_name(if https { "__Host-gatehouse_session" } else { "gatehouse_session" })
+        .with_name(gatehouse_app::cookies::session_cookie_name(https))
         .with_secure(https)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(12)));
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(gatehouse_app::cookies::SESSION_IDLE_HOURS)));
     // Two groups, each with its own policy. Browser routes (pages, server
     // functions, the 404 page) have a session and refuse cross-site
     // state-changing requests. Machine routes (the REST API, which devices
@@ -377,7 +383,8 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .layer(security_headers::layers(https))
             .layer(axum::middleware::map_response(json_payload_too_large))
-            .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer)),
+            .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer))
+            .layer(axum::middleware::from_fn(crate::http::middleware::header_limit::layer)),
     )
 }
 

@@ -8,187 +8,122 @@ mod server_fn_error {
     pub use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 }
 
-/// Error codes of the page-facing server functions (SPEC §3). Serialized as
-/// the snake_case wire string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppErrorCode {
-    /// No signed-in session where one is required.
-    NoSession,
-    /// Signed in, but without the rights this needs (admin pages).
-    Forbidden,
-    CsrfMismatch,
-    ExpiredOrUnknown,
-    AlreadyResolved,
-    ApproveInProgress,
-    BearerAuthDisabled,
-    InvalidCredentials,
-    InvalidRequest,
-    InvalidEmail,
-    WeakPassword,
-    PasswordTooLong,
-    EmailTaken,
-    /// The change would leave no active admin.
-    LastAdmin,
-    NotFound,
-    InvalidClientId,
-    InvalidScope,
-    ClientIdTaken,
-    /// The code given to start an SSO sign-in names no pending request.
-    InvalidUserCode,
-    /// The identity provider could not be reached.
-    SsoInitiateFailed,
-    InvalidSsoState,
-    InvalidSsoAssertion,
-    /// The person cancelled (or was refused) at the identity provider.
-    AccessDenied,
-    UserCodeNotPending,
-    InvalidSession,
-    SessionAlreadyConsumed,
-    UserCodeMismatch,
-    /// A rate limit refused the request (429); try again later.
-    RateLimited,
-    /// Storage is unreachable, or sign-in is busy; try again shortly.
-    TemporarilyUnavailable,
-    ServerError,
+/// Declares [`AppErrorCode`] from one table: each code's variant, wire
+/// string, HTTP status and the message a person reads, side by side, so a
+/// new code cannot be added to one list and forgotten in another.
+macro_rules! app_error_codes {
+    ($($(#[$doc:meta])* $code:ident = $wire:literal, $status:literal, $message:expr;)*) => {
+        /// Error codes of the page-facing server functions (SPEC §3).
+        /// Serialized as the snake_case wire string.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum AppErrorCode {
+            $($(#[$doc])* $code,)*
+        }
+
+        /// Every code, for parsing the wire string.
+        const ALL_CODES: &[AppErrorCode] = &[$(AppErrorCode::$code),*];
+
+        impl AppErrorCode {
+            /// The wire string, as used in `?error=` after a form post.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AppErrorCode::$code => $wire,)*
+                }
+            }
+
+            /// The HTTP status this code is answered with.
+            pub fn status(self) -> u16 {
+                match self {
+                    $(AppErrorCode::$code => $status,)*
+                }
+            }
+
+            /// What a person reads for this error.
+            pub fn message(self) -> &'static str {
+                match self {
+                    $(AppErrorCode::$code => $message,)*
+                }
+            }
+        }
+    };
 }
 
-/// Every code, for parsing the wire string.
-const ALL_CODES: [AppErrorCode; 30] = [
-    AppErrorCode::NoSession,
-    AppErrorCode::Forbidden,
-    AppErrorCode::CsrfMismatch,
-    AppErrorCode::ExpiredOrUnknown,
-    AppErrorCode::AlreadyResolved,
-    AppErrorCode::ApproveInProgress,
-    AppErrorCode::BearerAuthDisabled,
-    AppErrorCode::InvalidCredentials,
-    AppErrorCode::InvalidRequest,
-    AppErrorCode::InvalidEmail,
-    AppErrorCode::WeakPassword,
-    AppErrorCode::PasswordTooLong,
-    AppErrorCode::EmailTaken,
-    AppErrorCode::LastAdmin,
-    AppErrorCode::NotFound,
-    AppErrorCode::InvalidClientId,
-    AppErrorCode::InvalidScope,
-    AppErrorCode::ClientIdTaken,
-    AppErrorCode::InvalidUserCode,
-    AppErrorCode::SsoInitiateFailed,
-    AppErrorCode::InvalidSsoState,
-    AppErrorCode::InvalidSsoAssertion,
-    AppErrorCode::AccessDenied,
-    AppErrorCode::UserCodeNotPending,
-    AppErrorCode::InvalidSession,
-    AppErrorCode::SessionAlreadyConsumed,
-    AppErrorCode::UserCodeMismatch,
-    AppErrorCode::RateLimited,
-    AppErrorCode::TemporarilyUnavailable,
-    AppErrorCode::ServerError,
-];
+app_error_codes! {
+    /// No signed-in session where one is required.
+    NoSession = "no_session", 401,
+        "Your session has ended. Please sign in again.";
+    /// Signed in, but without the rights this needs (admin pages).
+    Forbidden = "forbidden", 403,
+        "This page is for Gatehouse administrators. Your account is not one.";
+    CsrfMismatch = "csrf_mismatch", 403,
+        "This form was out of date, so nothing was changed. Please review the request and try again.";
+    ExpiredOrUnknown = "expired_or_unknown", 404,
+        "This code is not valid. It may have expired or already been used. Check your terminal for the current code.";
+    AlreadyResolved = "already_resolved", 409,
+        "This request was already approved or denied.";
+    ApproveInProgress = "approve_in_progress", 409,
+        "This request is being approved in another window.";
+    BearerAuthDisabled = "bearer_auth_disabled", 503,
+        "Device sign-in is switched off on this server.";
+    InvalidCredentials = "invalid_credentials", 401,
+        "That email and password do not match an account.";
+    InvalidRequest = "invalid_request", 400,
+        "Something was missing from the form. Please try again.";
+    InvalidEmail = "invalid_email", 400,
+        "That is not a valid email address.";
+    WeakPassword = "weak_password", 400,
+        "The password must be at least 8 characters long.";
+    PasswordTooLong = "password_too_long", 400,
+        "The password must be at most 1,024 bytes long.";
+    EmailTaken = "email_taken", 409,
+        "An account with this email already exists.";
+    /// The change would leave no active admin.
+    LastAdmin = "last_admin", 409,
+        "This is the last active administrator. Make someone else an administrator first.";
+    NotFound = "not_found", 404,
+        "There is no such account or application.";
+    InvalidClientId = "invalid_client_id", 400,
+        "A client id is 1 to 64 letters, digits, dots, dashes or underscores.";
+    InvalidScope = "invalid_scope", 400,
+        "Give at least one scope, each one of those listed.";
+    ClientIdTaken = "client_id_taken", 409,
+        "A client with this id already exists.";
+    /// The code given to start an SSO sign-in names no pending request.
+    InvalidUserCode = "invalid_user_code", 400,
+        "This code is not waiting for approval. It may have expired or already been used. Check your terminal for the current code.";
+    /// The identity provider could not be reached.
+    SsoInitiateFailed = "sso_initiate_failed", 502,
+        "The sign-in service could not be reached, so nothing was changed. Try again in a moment, or sign in with a Gatehouse account.";
+    InvalidSsoState = "invalid_sso_state", 400,
+        "This sign-in link was incomplete, expired or already used, so nothing was changed. Start again from the device page in the same browser.";
+    InvalidSsoAssertion = "invalid_sso_assertion", 400,
+        "The sign-in service did not confirm a usable identity (a verified email address this server accepts), so nothing was changed.";
+    /// The person cancelled (or was refused) at the identity provider.
+    AccessDenied = "access_denied", 400,
+        "Sign-in was cancelled at the sign-in service. Nothing was approved; the request is still waiting if you want to try again.";
+    UserCodeNotPending = "user_code_not_pending", 409,
+        "This request is no longer waiting for approval: it expired or was already approved or denied. Check your terminal.";
+    InvalidSession = "invalid_session", 401,
+        "Your sign-in for this request has ended or is not valid here. Start again from the device page.";
+    SessionAlreadyConsumed = "session_already_consumed", 401,
+        "This sign-in was already used to approve or deny. Start again from the device page to decide again.";
+    UserCodeMismatch = "user_code_mismatch", 400,
+        "The code does not match the request you signed in for, so nothing was changed. Start again from the device page.";
+    /// A rate limit refused the request (429); try again later.
+    RateLimited = "rate_limited", 429,
+        "There have been too many attempts, so Gatehouse is pausing them for a while to keep your account safe. Nothing was changed. Please wait a few minutes, then try again.";
+    /// Storage is unreachable, or sign-in is busy; try again shortly.
+    TemporarilyUnavailable = "temporarily_unavailable", 503,
+        "Gatehouse is briefly unavailable. Please try again in a moment.";
+    ServerError = "server_error", 500,
+        "Something went wrong on our side. Please try again.";
+}
 
 impl AppErrorCode {
-    /// The wire string, as used in `?error=` after a form post.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppErrorCode::NoSession => "no_session",
-            AppErrorCode::Forbidden => "forbidden",
-            AppErrorCode::CsrfMismatch => "csrf_mismatch",
-            AppErrorCode::ExpiredOrUnknown => "expired_or_unknown",
-            AppErrorCode::AlreadyResolved => "already_resolved",
-            AppErrorCode::ApproveInProgress => "approve_in_progress",
-            AppErrorCode::BearerAuthDisabled => "bearer_auth_disabled",
-            AppErrorCode::InvalidCredentials => "invalid_credentials",
-            AppErrorCode::InvalidRequest => "invalid_request",
-            AppErrorCode::InvalidEmail => "invalid_email",
-            AppErrorCode::WeakPassword => "weak_password",
-            AppErrorCode::PasswordTooLong => "password_too_long",
-            AppErrorCode::EmailTaken => "email_taken",
-            AppErrorCode::LastAdmin => "last_admin",
-            AppErrorCode::NotFound => "not_found",
-            AppErrorCode::InvalidClientId => "invalid_client_id",
-            AppErrorCode::InvalidScope => "invalid_scope",
-            AppErrorCode::ClientIdTaken => "client_id_taken",
-            AppErrorCode::InvalidUserCode => "invalid_user_code",
-            AppErrorCode::SsoInitiateFailed => "sso_initiate_failed",
-            AppErrorCode::InvalidSsoState => "invalid_sso_state",
-            AppErrorCode::InvalidSsoAssertion => "invalid_sso_assertion",
-            AppErrorCode::AccessDenied => "access_denied",
-            AppErrorCode::UserCodeNotPending => "user_code_not_pending",
-            AppErrorCode::InvalidSession => "invalid_session",
-            AppErrorCode::SessionAlreadyConsumed => "session_already_consumed",
-            AppErrorCode::UserCodeMismatch => "user_code_mismatch",
-            AppErrorCode::RateLimited => "rate_limited",
-            AppErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
-            AppErrorCode::ServerError => "server_error",
-        }
-    }
-
     /// Parses a wire string (unknown strings are not trusted: `None`).
     pub fn parse(value: &str) -> Option<Self> {
-        ALL_CODES.into_iter().find(|code| code.as_str() == value)
-    }
-
-    /// What a person reads for this error.
-    pub fn message(self) -> &'static str {
-        match self {
-            AppErrorCode::NoSession => "Your session has ended. Please sign in again.",
-            AppErrorCode::Forbidden => "This page is for Gatehouse administrators. Your account is not one.",
-            AppErrorCode::CsrfMismatch => {
-                "This form was out of date, so nothing was changed. Please review the request and try again."
-            }
-            AppErrorCode::ExpiredOrUnknown => {
-                "This code is not valid. It may have expired or already been used. Check your terminal for the current code."
-            }
-            AppErrorCode::AlreadyResolved => "This request was already approved or denied.",
-            AppErrorCode::ApproveInProgress => "This request is being approved in another window.",
-            AppErrorCode::BearerAuthDisabled => "Device sign-in is switched off on this server.",
-            AppErrorCode::InvalidCredentials => "That email and password do not match an account.",
-            AppErrorCode::InvalidRequest => "Something was missing from the form. Please try again.",
-            AppErrorCode::InvalidEmail => "That is not a valid email address.",
-            AppErrorCode::WeakPassword => "The password must be at least 8 characters long.",
-            AppErrorCode::PasswordTooLong => "The password must be at most 1,024 bytes long.",
-            AppErrorCode::EmailTaken => "An account with this email already exists.",
-            AppErrorCode::LastAdmin => {
-                "This is the last active administrator. Make someone else an administrator first."
-            }
-            AppErrorCode::NotFound => "There is no such account or application.",
-            AppErrorCode::InvalidClientId => "A client id is 1 to 64 letters, digits, dots, dashes or underscores.",
-            AppErrorCode::InvalidScope => "Give at least one scope, each one of those listed.",
-            AppErrorCode::ClientIdTaken => "A client with this id already exists.",
-            AppErrorCode::InvalidUserCode => {
-                "This code is not waiting for approval. It may have expired or already been used. Check your terminal for the current code."
-            }
-            AppErrorCode::SsoInitiateFailed => {
-                "The sign-in service could not be reached, so nothing was changed. Try again in a moment, or sign in with a Gatehouse account."
-            }
-            AppErrorCode::InvalidSsoState => {
-                "This sign-in link was incomplete, expired or already used, so nothing was changed. Start again from the device page in the same browser."
-            }
-            AppErrorCode::InvalidSsoAssertion => {
-                "The sign-in service did not confirm a usable identity (a verified email address this server accepts), so nothing was changed."
-            }
-            AppErrorCode::AccessDenied => {
-                "Sign-in was cancelled at the sign-in service. Nothing was approved; the request is still waiting if you want to try again."
-            }
-            AppErrorCode::UserCodeNotPending => {
-                "This request is no longer waiting for approval: it expired or was already approved or denied. Check your terminal."
-            }
-            AppErrorCode::InvalidSession => {
-                "Your sign-in for this request has ended or is not valid here. Start again from the device page."
-            }
-            AppErrorCode::SessionAlreadyConsumed => {
-                "This sign-in was already used to approve or deny. Start again from the device page to decide again."
-            }
-            AppErrorCode::UserCodeMismatch => {
-                "The code does not match the request you signed in for, so nothing was changed. Start again from the device page."
-            }
-            AppErrorCode::RateLimited => {
-                "There have been too many attempts, so Gatehouse is pausing them for a while to keep your account safe. Nothing was changed. Please wait a few minutes, then try again."
-            }
-            AppErrorCode::TemporarilyUnavailable => "Gatehouse is briefly unavailable. Please try again in a moment.",
-            AppErrorCode::ServerError => "Something went wrong on our side. Please try again.",
-        }
+        ALL_CODES.iter().copied().find(|code| code.as_str() == value)
     }
 }
 
@@ -198,7 +133,8 @@ impl AppErrorCode {
 pub struct AppError {
     pub error: AppErrorCode,
     pub error_description: String,
-    /// For `rate_limited`: how long to wait, in milliseconds.
+    /// For `rate_limited` and `temporarily_unavailable`: how long to wait,
+    /// in milliseconds (also sent as `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
 }
@@ -207,6 +143,16 @@ impl AppError {
     /// An error with its standard message as description.
     pub fn new(code: AppErrorCode) -> Self {
         Self { error: code, error_description: code.message().to_owned(), retry_after_ms: None }
+    }
+
+    /// `temporarily_unavailable` (503), saying how long to wait.
+    pub fn unavailable(retry_after_ms: u64) -> Self {
+        Self { retry_after_ms: Some(retry_after_ms), ..Self::new(AppErrorCode::TemporarilyUnavailable) }
+    }
+
+    /// How long to wait before trying again, in whole seconds, if it matters.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_ms.map(|ms| ms.div_ceil(1000))
     }
 
     /// A rate-limit refusal, saying when to try again.
@@ -223,33 +169,7 @@ impl AppError {
 
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
-        match self.error {
-            AppErrorCode::NoSession => 401,
-            AppErrorCode::Forbidden => 403,
-            AppErrorCode::CsrfMismatch => 403,
-            AppErrorCode::ExpiredOrUnknown => 404,
-            AppErrorCode::AlreadyResolved | AppErrorCode::ApproveInProgress => 409,
-            AppErrorCode::BearerAuthDisabled | AppErrorCode::TemporarilyUnavailable => 503,
-            AppErrorCode::InvalidCredentials => 401,
-            AppErrorCode::InvalidRequest
-            | AppErrorCode::InvalidEmail
-            | AppErrorCode::WeakPassword
-            | AppErrorCode::PasswordTooLong
-            | AppErrorCode::InvalidClientId
-            | AppErrorCode::InvalidScope => 400,
-            AppErrorCode::EmailTaken | AppErrorCode::LastAdmin | AppErrorCode::ClientIdTaken => 409,
-            AppErrorCode::NotFound => 404,
-            AppErrorCode::InvalidUserCode
-            | AppErrorCode::InvalidSsoState
-            | AppErrorCode::InvalidSsoAssertion
-            | AppErrorCode::AccessDenied
-            | AppErrorCode::UserCodeMismatch => 400,
-            AppErrorCode::SsoInitiateFailed => 502,
-            AppErrorCode::UserCodeNotPending => 409,
-            AppErrorCode::InvalidSession | AppErrorCode::SessionAlreadyConsumed => 401,
-            AppErrorCode::RateLimited => 429,
-            AppErrorCode::ServerError => 500,
-        }
+        self.error.status()
     }
 }
 
@@ -284,7 +204,7 @@ impl FromServerFnError for AppError {
         };
         let err = AppError::new(code);
         #[cfg(feature = "ssr")]
-        crate::server_fns::context::fail(err.clone(), crate::navigation::ERROR_PAGE);
+        crate::server_fns::answer::refuse(err.status(), None, err.error.as_str(), Some(crate::navigation::ERROR_PAGE));
         err
     }
 }
@@ -295,7 +215,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_serialize_as_wire_strings() {
-        for code in ALL_CODES {
+        for &code in ALL_CODES {
             assert_eq!(AppErrorCode::parse(code.as_str()), Some(code));
             assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{}\"", code.as_str())));
         }

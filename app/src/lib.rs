@@ -9,6 +9,7 @@
 #![recursion_limit = "256"]
 
 pub mod components;
+pub mod cookies;
 pub mod error;
 pub mod navigation;
 pub mod pages;

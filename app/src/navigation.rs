@@ -1,4 +1,28 @@
-//! Safe return paths after sign-in.
+//! Where pages and server functions live, and safe return paths after
+//! sign-in. Route paths are named here once; the router in `shell.rs` must
+//! spell the same paths (its `path!` macro takes literals).
+
+/// The device page: enter, check and decide a code.
+pub const DEVICE_PATH: &str = "/device";
+/// The sign-in page.
+pub const SIGNIN_PATH: &str = "/signin";
+/// A signed-in person's own devices.
+pub const MY_APPS_PATH: &str = "/settings/authorized-apps";
+/// Every token of every person (admins).
+pub const ADMIN_APPS_PATH: &str = "/admin/authorized-apps";
+/// OAuth clients (admins).
+pub const ADMIN_CLIENTS_PATH: &str = "/admin/clients";
+/// Accounts (admins).
+pub const ADMIN_ACCOUNTS_PATH: &str = "/admin/accounts";
+/// The audit log (admins).
+pub const ADMIN_AUDIT_PATH: &str = "/admin/audit";
+/// Where the console's server functions are mounted.
+pub const SERVER_FN_PREFIX: &str = "/console/api";
+/// The SSO branch's path: the approval-grant cookie is sent only under it,
+/// so its server functions and the authorize-sso page live there (SPEC §7).
+pub const APPROVAL_GRANT_PATH: &str = "/v1/oauth/device";
+/// The authorize-sso page, where `/device?sso_verified=1` sends the browser.
+pub const AUTHORIZE_SSO_PAGE: &str = "/v1/oauth/device/authorize-sso";
 
 /// `next` if it is a same-origin path (`/…`, not `//…` or `/\…`, no control
 /// characters), else `/`. Keeps sign-in from becoming an open redirect.
@@ -18,7 +42,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 /// The friendly page a failed plain form post lands on when it has no page
-/// of its own to return to; it reads `?error=`.
+/// of its own to return to (or that page would fail too); it reads `?error=`.
 pub const ERROR_PAGE: &str = "/error";
 
 /// Percent-encodes a query-string value.
@@ -48,7 +72,7 @@ pub fn append_query(url: &str, key: &str, value: &str) -> String {
 
 /// The `/signin` URL that returns to `next` afterwards.
 pub fn signin_url(next: &str) -> String {
-    format!("/signin?next={}", encode_query_value(next))
+    format!("{SIGNIN_PATH}?next={}", encode_query_value(next))
 }
 
 #[cfg(test)]

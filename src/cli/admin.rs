@@ -94,7 +94,7 @@ pub enum ClientCommand {
 
 async fn services() -> anyhow::Result<gatehouse_core::services::Services> {
     let config = Config::load()?;
-    crate::telemetry::init(config.log_format);
+    crate::logging::init(config.log_format);
     Ok(connect(&config, &Overrides::default(), None).await?.services)
 }
 

@@ -45,7 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve().await,
         Command::Migrate => {
             let config = Config::load()?;
-            crate::telemetry::init(config.log_format);
+            crate::logging::init(config.log_format);
             crate::startup::connect(&config, &Overrides::default(), None).await?;
             println!("migrations applied");
             Ok(())
@@ -57,7 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logout(args) => login::logout(args).await,
         Command::Prune => {
             let config = Config::load()?;
-            crate::telemetry::init(config.log_format);
+            crate::logging::init(config.log_format);
             let backends = crate::startup::connect(&config, &Overrides::default(), None).await?;
             let report = backends.services.retention.prune().await?;
             println!(
@@ -74,7 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve() -> anyhow::Result<()> {
     let config = Config::load()?;
-    crate::telemetry::init(config.log_format);
+    crate::logging::init(config.log_format);
     let app = Application::build(config, Overrides::default()).await?;
     tracing::info!(url = app.public_url(), port = app.port(), "Gatehouse is listening");
     app.run_until(shutdown_signal()).await.context("server error")?;

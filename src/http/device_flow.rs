@@ -9,8 +9,8 @@ use super::wire::{DeviceAuthorizationResponse, SubjectBody, TokenResponse, rfc33
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::{PollRequest, StartRequest, TokenGrant};
-use gatehouse_core::services::limits::Visitor;
 use gatehouse_core::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 

@@ -4,11 +4,11 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::rate_limit::LimitError;
 use gatehouse_core::rate_limit::RateLimited;
 use gatehouse_core::services::bearer::BearerError;
 use gatehouse_core::services::clients::ClientAuthError;
 use gatehouse_core::services::device_flow::FlowError;
-use gatehouse_core::services::limits::LimitError;
 use gatehouse_core::{OAuthError, OAuthErrorCode, StoreError};
 use serde_json::json;
 
@@ -109,7 +109,7 @@ pub fn json_error(status: StatusCode, code: &str, description: &str) -> Response
 
 /// Fail closed: storage faults are 503 with `Retry-After`, never 401 or 200.
 pub fn unavailable(err: &StoreError) -> Response {
-    tracing::error!(error = %err, "storage fault");
+    tracing::error!(error = %err.report(), "storage fault");
     let mut response = json_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "temporarily_unavailable",
@@ -192,10 +192,11 @@ fn with_challenge(mut response: Response, challenge: &str) -> Response {
     response
 }
 
-/// 401 for a request that carried no bearer token at all (RFC 6750 §3.1:
-/// the challenge then names no error).
+/// 401 for a request that carried no bearer token at all. RFC 6750 §3.1:
+/// such a request gets no error code, in the challenge or the body.
 pub fn bearer_missing() -> Response {
-    let mut response = json_error(StatusCode::UNAUTHORIZED, "invalid_token", "a bearer token is required");
+    let body = json!({ "error_description": "a bearer token is required" });
+    let mut response = no_store((StatusCode::UNAUTHORIZED, Json(body)).into_response());
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse""#));
     response
 }

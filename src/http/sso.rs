@@ -10,11 +10,10 @@ use super::responses::json_error;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gatehouse_app::cookies::{APPROVAL_GRANT_COOKIE, SSO_BINDING_COOKIE, cookie_name, cookie_value, set_cookie_line};
 use gatehouse_app::error::{AppError, AppErrorCode};
+use gatehouse_app::navigation::APPROVAL_GRANT_PATH;
 use gatehouse_app::server_fns::context::visitor_of;
-use gatehouse_app::server_fns::sso::{
-    APPROVAL_GRANT_COOKIE, APPROVAL_GRANT_PATH, cookie_name, cookie_value, set_cookie_line, sso_error,
-};
 use gatehouse_core::services::sso::{Callback, SsoError, SsoService};
 use tower_sessions::Session;
 
@@ -22,8 +21,6 @@ use tower_sessions::Session;
 pub const INITIATE_PATH: &str = "/v1/oauth/device/sso-initiate";
 /// The redirect URI registered at the provider (after the public URL).
 pub const CALLBACK_PATH: &str = "/v1/device/sso-complete";
-/// The cookie binding a sign-in to the browser that started it.
-const BINDING_COOKIE: &str = "gatehouse_sso_binding";
 
 /// `GET /v1/oauth/device/sso-initiate?user_code=`: 302 to the provider.
 pub async fn initiate(
@@ -41,7 +38,7 @@ pub async fn initiate(
         Ok(redirect) => {
             let binding = cookie(
                 &state,
-                BINDING_COOKIE,
+                SSO_BINDING_COOKIE,
                 redirect.browser_binding.expose(),
                 CALLBACK_PATH,
                 gatehouse_core::services::sso::SIGN_IN_LIFETIME.num_seconds(),
@@ -69,7 +66,7 @@ pub async fn complete(
         state: query_value(query, "state"),
         code: query_value(query, "code"),
         error: query_value(query, "error"),
-        browser_binding: cookie_value(&headers, &cookie_name(BINDING_COOKIE, https(&state))),
+        browser_binding: cookie_value(&headers, &cookie_name(SSO_BINDING_COOKIE, https(&state))),
         ip,
     };
     let grant = match sso.complete(callback).await {
@@ -87,7 +84,7 @@ pub async fn complete(
         APPROVAL_GRANT_PATH,
         grant.max_age.num_seconds(),
     );
-    let spent_binding = cookie(&state, BINDING_COOKIE, "", CALLBACK_PATH, 0);
+    let spent_binding = cookie(&state, SSO_BINDING_COOKIE, "", CALLBACK_PATH, 0);
     found("/device?sso_verified=1", [grant_cookie, spent_binding])
 }
 
@@ -141,7 +138,7 @@ fn refusal(err: SsoError, headers: &HeaderMap) -> Response {
         }
         _ => {}
     }
-    let err = sso_error(err);
+    let err = AppError::from(err);
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
     if wants_html {
         let title = match err.error {

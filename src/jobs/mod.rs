@@ -1,3 +1,3 @@
 //! Background jobs each instance runs beside the server.
 
-pub mod pruner;
+pub mod retention;

@@ -156,11 +156,10 @@ async fn a_non_admin_cannot_touch_clients(backend: Backend) {
 async fn the_command_line_edits_rotates_and_enables_clients(backend: Backend) {
     let app = spawn_app(backend).await;
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        crate::helpers::gatehouse_command()
             .args(args)
             .env("GATEHOUSE_DATABASE_URL", &app.database_url)
             .env("GATEHOUSE_DATA_DIR", std::env::temp_dir())
-            .env_remove("GATEHOUSE_REDIS_URL")
             .output()
             .expect("run gatehouse")
     };

@@ -5,8 +5,8 @@ use crate::helpers::{Backend, CLI, PASSWORD, TestApp, spawn_app};
 use crate::on_both_backends;
 use gatehouse_core::Actor;
 use gatehouse_core::ports::{AuditEvent, AuditKind};
+use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::DecisionKind;
-use gatehouse_core::services::limits::Visitor;
 
 /// Stored events of `kind`, newest first.
 async fn events(app: &TestApp, kind: AuditKind) -> Vec<AuditEvent> {

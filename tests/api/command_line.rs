@@ -5,7 +5,7 @@
 use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// The lines `login` prints up to "Waiting for approval"; the rest of its
 /// output is still read (and dropped), so it never writes to a closed pipe.
@@ -37,7 +37,7 @@ async fn login_status_and_logout_round_trip(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let credentials = dir.path().join("credentials.json");
     let gatehouse = |args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        let mut command = crate::helpers::gatehouse_command();
         command.args(args).args(["--server", &app.address]).env("GATEHOUSE_CREDENTIALS_FILE", &credentials);
         command
     };

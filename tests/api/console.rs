@@ -101,11 +101,15 @@ async fn a_person_sees_their_devices_and_revokes_one_at_once(backend: Backend) {
     assert_eq!(cross.json::<Value>().await.expect("json")["error"], "cross_site_request");
     assert_eq!(app.me(&laptop).await.status(), 200);
 
-    // Another person's token id: nothing happens.
+    // Another person's token id answers exactly as an id naming nothing
+    // (404), and nothing happens.
     let grace_id = token_id(&app, &grace_token).await;
-    let other = app.browser_post(REVOKE_MINE, &[("token_id", &grace_id), ("csrf_token", &csrf)]).await;
-    assert_eq!(other.status(), 200);
-    assert_eq!(other.json::<Value>().await.expect("json")["revoked"], 0);
+    let nobody = uuid::Uuid::new_v4().to_string();
+    for id in [&grace_id, &nobody] {
+        let other = app.browser_post(REVOKE_MINE, &[("token_id", id), ("csrf_token", &csrf)]).await;
+        assert_eq!(other.status(), 404);
+        assert_eq!(other.json::<Value>().await.expect("json")["error"], "not_found");
+    }
     assert_eq!(app.me(&grace_token).await.status(), 200);
 
     let revoked = app.browser_post(REVOKE_MINE, &[("token_id", &id), ("csrf_token", &csrf)]).await;

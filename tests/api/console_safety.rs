@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse::startup::Overrides;
 use gatehouse_core::listing::TokenStatus;
-use gatehouse_core::ports::{AuditKind, CachedLookup, TokenCache};
+use gatehouse_core::listing::{TokenQuery, TokenSelector};
+use gatehouse_core::model::{AccessTokenRecord, IssuedToken, NewAccessToken};
+use gatehouse_core::ports::{AuditKind, CachedLookup, TokenCache, TokenRepository};
+use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::rate_limit::{RateCheck, RateLimited};
 use gatehouse_core::services::authorizations::AuthorizationFilter;
 use gatehouse_core::services::device_flow::DecisionKind;
-use gatehouse_core::services::limits::Visitor;
 use gatehouse_core::{Admin, Principal, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,10 +43,120 @@ impl TokenCache for FlakyCache {
     }
     async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError("injected cache fault".into()));
+            return Err(StoreError::new("injected cache fault"));
         }
         self.inner.invalidate(token_id).await
     }
+}
+
+/// A token repository whose reads of a person's tokens fail while `failing`
+/// is set (as a database that went away would).
+struct FlakyTokens {
+    inner: Arc<dyn TokenRepository>,
+    failing: Arc<AtomicBool>,
+}
+
+impl FlakyTokens {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) { Err(StoreError::new("injected database fault")) } else { Ok(()) }
+    }
+}
+
+#[async_trait]
+impl TokenRepository for FlakyTokens {
+    async fn issue(&self, token: &NewAccessToken) -> Result<IssuedToken, StoreError> {
+        self.inner.issue(token).await
+    }
+    async fn find_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+        self.inner.find_by_hash(token_hash).await
+    }
+    async fn find_active_for_device(
+        &self,
+        subject_email: &str,
+        subject_issuer: &str,
+        client_id: &str,
+        device_label: &str,
+    ) -> Result<Option<AccessTokenRecord>, StoreError> {
+        self.inner.find_active_for_device(subject_email, subject_issuer, client_id, device_label).await
+    }
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<AccessTokenRecord>, StoreError> {
+        self.inner.find_by_id(id).await
+    }
+    async fn list_active_for_subject(
+        &self,
+        subject_email: &str,
+        subject_issuer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        self.check()?;
+        self.inner.list_active_for_subject(subject_email, subject_issuer, now).await
+    }
+    async fn search(&self, query: &TokenQuery) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        self.inner.search(query).await
+    }
+    async fn unrevoked_ids(&self, selector: &TokenSelector) -> Result<Vec<Uuid>, StoreError> {
+        self.check()?;
+        self.inner.unrevoked_ids(selector).await
+    }
+    async fn revoke(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError> {
+        self.inner.revoke(ids, at).await
+    }
+    async fn hard_expire(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.inner.hard_expire(id, at).await
+    }
+    async fn touch(&self, id: Uuid, at: DateTime<Utc>, ip: Option<&str>) -> Result<(), StoreError> {
+        self.inner.touch(id, at, ip).await
+    }
+}
+
+async fn a_storage_fault_on_a_console_page_or_form_is_a_503_or_the_error_page(backend: Backend) {
+    const MY_APPS: &str = "/settings/authorized-apps";
+    const REVOKE_ALL: &str = "/console/api/settings/authorized-apps/revoke-all";
+    let failing = Arc::new(AtomicBool::new(false));
+    let flag = failing.clone();
+    let overrides = Overrides {
+        wrap_tokens: Some(Arc::new(move |inner| Arc::new(FlakyTokens { inner, failing: flag.clone() }))),
+        ..Overrides::default()
+    };
+    let app = spawn_app_overriding(backend, |_| {}, overrides).await;
+    let token = app.token_for("laptop").await;
+    assert_eq!(app.sign_in("ada@example.com", crate::helpers::PASSWORD).await.status(), 200);
+    let csrf = app.csrf_of(MY_APPS).await;
+    failing.store(true, Ordering::SeqCst);
+
+    // The page: 503 with Retry-After, and words a person understands.
+    let page = app.browser.get(app.url(MY_APPS)).send().await.expect("page");
+    assert_eq!(page.status(), 503);
+    assert_eq!(page.headers()["retry-after"], "2");
+    assert!(page.text().await.expect("html").contains("briefly unavailable"));
+    // The form action called by a script (JavaScript on): 503, Retry-After, JSON.
+    let answer = app.browser_post(REVOKE_ALL, &[("csrf_token", &csrf)]).await;
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "2");
+    let body: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    // The same form posted by a browser with JavaScript off: the friendly page.
+    let location = app.plain_form_post(REVOKE_ALL, &[("csrf_token", &csrf)]).await;
+    assert_eq!(location, "/error?error=temporarily_unavailable");
+    let error_page = app.browser.get(app.url(&location)).send().await.expect("error page");
+    assert!(error_page.text().await.expect("html").contains("briefly unavailable"));
+    // Nothing changed; once the database is back, all works.
+    failing.store(false, Ordering::SeqCst);
+    assert_eq!(app.me(&token).await.status(), 200);
+    assert_eq!(app.browser.get(app.url(MY_APPS)).send().await.expect("page").status(), 200);
+
+    // A page's server function called without a session: 401 no_session.
+    let anonymous = reqwest::Client::new();
+    let answer = anonymous
+        .post(app.url("/console/api/settings/authorized-apps/page"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("confirm", ""), ("error", ""), ("revoked", "")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 401);
+    let body: serde_json::Value = answer.json().await.expect("json");
+    assert_eq!(body["error"], "no_session");
 }
 
 async fn revoked_events(app: &TestApp) -> usize {
@@ -185,6 +297,7 @@ async fn the_admin_listing_pages_by_keyset_without_gaps_or_repeats(backend: Back
 }
 
 on_both_backends!(
+    a_storage_fault_on_a_console_page_or_form_is_a_503_or_the_error_page,
     a_revoke_that_fails_changes_nothing_and_a_retry_finishes_it,
     introspection_and_me_agree_on_a_disabled_account,
     revoke_all_racing_a_redemption_leaves_no_unlisted_working_token,

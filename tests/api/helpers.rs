@@ -6,10 +6,11 @@ use gatehouse::startup::{Application, Overrides};
 use gatehouse_core::ManualClock;
 use gatehouse_core::SecretString;
 use gatehouse_core::model::{Account, ClientType};
+use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::Services;
 use gatehouse_core::services::accounts::AccountRegistration;
 use gatehouse_core::services::clients::ClientRegistration;
-use gatehouse_core::services::limits::Visitor;
+use gatehouse_store::testing::TestDatabase;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -52,7 +53,10 @@ pub fn postgres_redis_available(test: &str) -> bool {
             std::env::var("CI").as_deref() != Ok("true"),
             "{test}: GATEHOUSE_TEST_DATABASE_URL and GATEHOUSE_TEST_REDIS_URL must be set under CI=true"
         );
-        eprintln!("SKIPPED {test}: GATEHOUSE_TEST_DATABASE_URL / GATEHOUSE_TEST_REDIS_URL not set");
+        gatehouse_store::testing::report_skipped(
+            test,
+            "GATEHOUSE_TEST_DATABASE_URL / GATEHOUSE_TEST_REDIS_URL not set",
+        );
     }
     present
 }
@@ -71,17 +75,20 @@ pub struct TestApp {
     /// An HTTP client without cookies (a device or a CLI).
     pub device: reqwest::Client,
     _data_dir: tempfile::TempDir,
+    /// The PostgreSQL database, dropped with the app.
+    _database: Option<TestDatabase>,
 }
 
-/// Creates a fresh, empty PostgreSQL database and returns its URL.
-pub async fn fresh_postgres_database(base: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to GATEHOUSE_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
-    let mut url = url::Url::parse(base).expect("GATEHOUSE_TEST_DATABASE_URL is a URL");
-    url.set_path(&format!("/{name}"));
-    url.to_string()
+/// The `gatehouse` binary with none of the developer's `GATEHOUSE_*`
+/// variables: only what the test sets counts.
+pub fn gatehouse_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GATEHOUSE_") {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// Starts the real server on port 0 with a fresh database.
@@ -98,8 +105,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
 /// always the test's manual clock).
 pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Config), overrides: Overrides) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    // Isolate from the developer's environment: only what the test sets counts.
-    let mut config = Config::load().expect("configuration");
+    // The defaults, never the developer's environment: only what the test
+    // sets counts.
+    let mut config = Config::defaults().expect("configuration");
     config.bind = "127.0.0.1:0".parse().expect("address");
     config.public_url = None;
     config.data_dir = data_dir.path().to_path_buf();
@@ -107,6 +115,7 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
     // Static files come from the source tree, so these tests need no
     // `cargo leptos build` output (the browser tests cover the built site).
     config.site_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public");
+    let mut database = None;
     match backend {
         Backend::Embedded => {
             config.database_url = format!("sqlite://{}/gatehouse.db", data_dir.path().display());
@@ -114,13 +123,15 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
         }
         Backend::PostgresRedis => {
             let base = std::env::var("GATEHOUSE_TEST_DATABASE_URL").expect("GATEHOUSE_TEST_DATABASE_URL");
-            config.database_url = fresh_postgres_database(&base).await;
+            let own = TestDatabase::create(&base).await;
+            config.database_url = own.url().to_owned();
+            database = Some(own);
             config.redis_url = Some(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("GATEHOUSE_TEST_REDIS_URL"));
             config.redis_key_prefix = format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple());
         }
     }
     adjust(&mut config);
-    gatehouse::telemetry::init(config.log_format);
+    gatehouse::logging::init(config.log_format);
     let database_url = config.database_url.clone();
 
     let clock = Arc::new(ManualClock::new(Utc::now()));
@@ -144,6 +155,7 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
             .expect("client"),
         device: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
         _data_dir: data_dir,
+        _database: database,
     }
 }
 

@@ -4,8 +4,8 @@
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::on_both_backends;
 use gatehouse_core::model::{Account, LOCAL_ISSUER};
+use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::{DecideError, DecisionKind};
-use gatehouse_core::services::limits::Visitor;
 use serde_json::Value;
 
 const ROUNDS: usize = 200;

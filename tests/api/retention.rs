@@ -1,4 +1,4 @@
-//! The retention pruner (SPEC §5): tokens revoked or expired past their
+//! Retention (SPEC §5): tokens revoked or expired past their
 //! retention, expired browser sessions and old audit events are deleted;
 //! on PostgreSQL one instance prunes at a time.
 
@@ -18,7 +18,7 @@ async fn count(app: &TestApp, table: &str) -> i64 {
     }
 }
 
-async fn the_pruner_deletes_only_what_is_past_its_retention(backend: Backend) {
+async fn retention_deletes_only_what_is_past_its_retention(backend: Backend) {
     let app = spawn_app(backend).await;
     let kept = app.token_for("kept").await;
     let revoked = app.token_for("revoked").await;
@@ -52,7 +52,7 @@ async fn the_pruner_deletes_only_what_is_past_its_retention(backend: Backend) {
     assert!(app.services.authorizations.list_own(&ada).await.expect("list").is_empty());
 }
 
-/// PostgreSQL only: while another instance holds the pruner's lock, this one
+/// PostgreSQL only: while another instance holds the retention lock, this one
 /// deletes nothing and says so.
 async fn one_instance_prunes_at_a_time(backend: Backend) {
     if backend == Backend::Embedded {
@@ -74,4 +74,4 @@ async fn one_instance_prunes_at_a_time(backend: Backend) {
     assert_eq!((report.tokens, report.skipped), (1, false));
 }
 
-on_both_backends!(the_pruner_deletes_only_what_is_past_its_retention, one_instance_prunes_at_a_time);
+on_both_backends!(retention_deletes_only_what_is_past_its_retention, one_instance_prunes_at_a_time);

@@ -115,6 +115,26 @@ async fn ambiguous_or_oversized_request_parts_are_refused(backend: Backend) {
     let stored = app.services.device_flows.find_pending(flow["user_code"].as_str().expect("code")).await;
     let user_agent = stored.expect("store").expect("flow").requester_user_agent.expect("user agent");
     assert_eq!(user_agent.chars().count(), 256);
+    // More than 16 KiB of headers in all: 431, on every route, with nothing
+    // stored; 16 KiB less a little still passes.
+    let before = app.services.ports().audit.recent(100).await.expect("audit").len();
+    for path in ["/v1/oauth/device/code", "/console/api/signin"] {
+        let response = app
+            .device
+            .post(app.url(path))
+            .header("x-padding-a", "a".repeat(8 * 1024))
+            .header("x-padding-b", "b".repeat(8 * 1024))
+            .form(&[("client_id", "gatehouse-cli")])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 431, "{path}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_request", "{path}");
+    }
+    let response = app.device.get(app.url("/healthz")).header("x-padding", "a".repeat(15 * 1024)).send().await;
+    assert_eq!(response.expect("request").status(), 200);
+    assert_eq!(app.services.ports().audit.recent(100).await.expect("audit").len(), before);
 }
 
 on_both_backends!(
@@ -126,7 +146,7 @@ on_both_backends!(
 #[tokio::test]
 async fn a_secret_shorter_than_32_bytes_stops_startup() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut config = gatehouse::config::Config::load().expect("config");
+    let mut config = gatehouse::config::Config::defaults().expect("config");
     config.data_dir = dir.path().to_path_buf();
     config.database_url = format!("sqlite://{}/g.db", dir.path().display());
     config.secret_key = Some(gatehouse_core::SecretString::new("short"));
@@ -138,7 +158,7 @@ async fn a_secret_shorter_than_32_bytes_stops_startup() {
 #[tokio::test]
 async fn an_unreachable_database_stops_startup_with_one_line() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut config = gatehouse::config::Config::load().expect("config");
+    let mut config = gatehouse::config::Config::defaults().expect("config");
     config.data_dir = dir.path().to_path_buf();
     config.database_url = "postgres://nobody@127.0.0.1:1/none".to_owned();
     config.bind = "127.0.0.1:0".parse().expect("addr");

@@ -3,7 +3,7 @@
 
 use crate::helpers::{Backend, CLI, spawn_app};
 use crate::on_both_backends;
-use gatehouse_core::services::limits::Visitor;
+use gatehouse_core::rate_limit::Visitor;
 use serde_json::Value;
 
 async fn a_disabled_client_can_do_nothing(backend: Backend) {

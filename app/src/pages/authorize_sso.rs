@@ -43,29 +43,18 @@ fn ended_view(code: AppErrorCode) -> impl IntoView {
 }
 
 fn authorize_sso_view(context: ApprovalContextView, notice: Option<AppErrorCode>) -> impl IntoView {
-    let (user_code, csrf_token) = (context.user_code.clone(), context.csrf_token.clone());
+    let (user_code, csrf_token) = (context.request.user_code.clone(), context.csrf_token.clone());
     let who = context.subject_name.clone().unwrap_or_else(|| context.subject_email.clone());
     view! {
         <section class="card authorize" aria-labelledby="authorize-title">
-            <h1 id="authorize-title">"Allow "<span class="client-name">{context.client_name.clone()}</span>" to sign in as you?"</h1>
+            <h1 id="authorize-title">"Allow "<span class="client-name">{context.request.client_name.clone()}</span>" to sign in as you?"</h1>
             <p class="signed-in">
                 "Signed in as "<strong>{who}</strong>" ("{context.subject_email.clone()}") through "
                 <span class="issuer">{context.subject_issuer.clone()}</span>". "
                 <a href="/device">"Not you? Start again"</a>
             </p>
             {notice.map(|code| view! { <Notice code=code/> })}
-            <RequestSummary
-                user_code=context.user_code
-                client_name=context.client_name
-                client_id=context.client_id
-                device_label=context.device_label
-                requester_ip=context.requester_ip
-                requested_from_elsewhere=context.requested_from_elsewhere
-                requested_ago=context.requested_ago
-                requester_user_agent=context.requester_user_agent
-                scopes=context.scopes
-                replaces_created_on=context.replaces_created_on
-            />
+            <RequestSummary request=context.request/>
             <p class="muted">"You have five minutes to decide; after that, sign in again."</p>
             <DecisionForms
                 approve_url=ApproveExternal::url()

@@ -1,7 +1,8 @@
 use crate::components::{CodeEntryForm, Notice, spelled};
-use crate::navigation::signin_url;
+use crate::navigation::{DEVICE_PATH, signin_url};
 use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};
 use crate::server_fns::session::Viewer;
+use crate::server_fns::views::RequestView;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
@@ -120,19 +121,19 @@ fn SignedInLine(viewer: Option<Viewer>) -> impl IntoView {
 /// What a person checks before deciding: the code, who is asking, from
 /// where, and what it could do. Shared by the account and SSO views.
 #[component]
-#[allow(clippy::too_many_arguments)]
-pub fn RequestSummary(
-    user_code: String,
-    client_name: String,
-    client_id: String,
-    device_label: Option<String>,
-    requester_ip: Option<String>,
-    requested_from_elsewhere: bool,
-    requested_ago: String,
-    requester_user_agent: Option<String>,
-    scopes: Vec<crate::server_fns::device::ScopeView>,
-    replaces_created_on: Option<String>,
-) -> impl IntoView {
+pub fn RequestSummary(request: RequestView) -> impl IntoView {
+    let RequestView {
+        user_code,
+        client_name,
+        client_id,
+        device_label,
+        requester_ip,
+        requested_from_elsewhere,
+        requester_user_agent,
+        requested_ago,
+        scopes,
+        replaces_created_on,
+    } = request;
     let code_label = format!("Code: {}", spelled(&user_code));
     view! {
         <div class="code-compare">
@@ -207,34 +208,23 @@ pub fn DecisionForms(
 }
 
 fn authorize_view(view: AuthorizeView) -> impl IntoView {
-    let switch_url = signin_url(&format!("/device?user_code={}", view.user_code));
+    let switch_url = signin_url(&format!("{DEVICE_PATH}?user_code={}", view.request.user_code));
     view! {
         <section class="card authorize" aria-labelledby="authorize-title">
-            <h1 id="authorize-title">"Allow "<span class="client-name">{view.client_name.clone()}</span>" to sign in as you?"</h1>
+            <h1 id="authorize-title">"Allow "<span class="client-name">{view.request.client_name.clone()}</span>" to sign in as you?"</h1>
             <p class="signed-in">
                 "Signed in as "<strong>{view.viewer.name.clone()}</strong>" ("{view.viewer.email.clone()}"). "
                 <a href=switch_url>"Not you? Switch account"</a>
             </p>
             {view.notice.map(|code| view! { <Notice code=code/> })}
 
-            <RequestSummary
-                user_code=view.user_code.clone()
-                client_name=view.client_name
-                client_id=view.client_id
-                device_label=view.device_label
-                requester_ip=view.requester_ip
-                requested_from_elsewhere=view.requested_from_elsewhere
-                requested_ago=view.requested_ago
-                requester_user_agent=view.requester_user_agent
-                scopes=view.scopes
-                replaces_created_on=view.replaces_created_on
-            />
+            <RequestSummary request=view.request.clone()/>
             <p class="muted">"This request expires in "{view.expires_in_minutes}" minutes."</p>
 
             <DecisionForms
                 approve_url=ApproveDevice::url()
                 deny_url=DenyDevice::url()
-                user_code=view.user_code.clone()
+                user_code=view.request.user_code.clone()
                 csrf_token=view.csrf_token.clone()
             />
         </section>

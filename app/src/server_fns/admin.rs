@@ -6,8 +6,7 @@ use crate::error::{AppError, AppErrorCode};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where the admin listing lives.
-pub const ADMIN_APPS_PATH: &str = "/admin/authorized-apps";
+pub use crate::navigation::ADMIN_APPS_PATH;
 /// Rows per page of the admin listing.
 pub const ADMIN_PAGE_SIZE: u32 = 50;
 

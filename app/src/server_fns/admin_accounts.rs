@@ -5,8 +5,7 @@ use crate::error::{AppError, AppErrorCode};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where the account listing lives.
-pub const ADMIN_ACCOUNTS_PATH: &str = "/admin/accounts";
+pub use crate::navigation::ADMIN_ACCOUNTS_PATH;
 /// Rows per page.
 pub const ACCOUNTS_PAGE_SIZE: u32 = 50;
 
@@ -167,6 +166,6 @@ fn account_row(account: &gatehouse_core::model::Account) -> AccountRow {
         name: account.name.clone(),
         is_admin: account.is_admin,
         disabled: account.disabled,
-        created: super::console::moment(account.created_at),
+        created: super::views::moment(account.created_at),
     }
 }

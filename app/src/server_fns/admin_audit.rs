@@ -4,8 +4,7 @@ use crate::error::{AppError, AppErrorCode};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where the audit log lives.
-pub const ADMIN_AUDIT_PATH: &str = "/admin/audit";
+pub use crate::navigation::ADMIN_AUDIT_PATH;
 /// Events per page.
 pub const AUDIT_PAGE_SIZE: u32 = 50;
 
@@ -73,11 +72,16 @@ pub async fn load_admin_audit(filter: AuditFilter, before: Option<String>) -> Re
     let kind = AuditKind::parse(filter.kind.trim());
     let from = day_start(&filter.from);
     // `until` is inclusive: events before the next day's start.
-    let until = day_start(&filter.until).map(|d| d + chrono::Duration::days(1));
-    // A filter that does not parse is a mistake worth saying, not silently dropped.
+    // (Checked: the last day chrono knows has no next day.)
+    let until = day_start(&filter.until).and_then(|d| d.checked_add_signed(chrono::Duration::days(1)));
+    // A filter that does not parse is a mistake worth saying (400, and the
+    // page says which), not silently dropped.
     let unreadable = (!filter.kind.trim().is_empty() && kind.is_none())
         || (!filter.from.trim().is_empty() && from.is_none())
         || (!filter.until.trim().is_empty() && until.is_none());
+    if unreadable {
+        set_status(400);
+    }
     let before_id = before.as_deref().and_then(|b| b.parse::<i64>().ok());
     let query = AuditQuery {
         kind,

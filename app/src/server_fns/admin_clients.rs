@@ -5,8 +5,7 @@ use crate::error::{AppError, AppErrorCode};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where the client listing lives.
-pub const ADMIN_CLIENTS_PATH: &str = "/admin/clients";
+pub use crate::navigation::ADMIN_CLIENTS_PATH;
 
 /// One client as the admin page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +242,6 @@ fn client_row(client: &gatehouse_core::model::OAuthClient) -> ClientRow {
         scopes: client.allowed_scopes.join(" "),
         device_grant: client.device_grant_enabled,
         disabled: client.disabled,
-        created: super::console::moment(client.created_at),
+        created: super::views::moment(client.created_at),
     }
 }

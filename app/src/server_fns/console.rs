@@ -1,13 +1,12 @@
 //! The console header and `/settings/authorized-apps`: a signed-in person
 //! sees the apps and devices holding a token for them, and signs them out.
 
-use super::device::ScopeView;
+use super::views::ScopeView;
 use crate::error::{AppError, AppErrorCode};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where the settings page lives.
-pub const MY_APPS_PATH: &str = "/settings/authorized-apps";
+pub use crate::navigation::MY_APPS_PATH;
 
 /// What the header shows about the visitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,14 +101,20 @@ pub async fn revoke_my_app(token_id: String, csrf_token: String) -> Result<Revok
     use super::context::*;
     let guarded = guard_action(Need::SignedIn, &csrf_token, MY_APPS_PATH).await?;
     let id = parse_token_id(&token_id, MY_APPS_PATH)?;
-    let revoked = guarded
+    let outcome = guarded
         .ctx
         .services
         .authorizations
         .revoke_own(&guarded.principal, id, client_ip().as_deref())
         .await
         .map_err(|e| fail(unavailable(e), MY_APPS_PATH))?;
-    Ok(finish_revoke(usize::from(revoked), MY_APPS_PATH))
+    use gatehouse_core::services::authorizations::OwnRevocation;
+    match outcome {
+        OwnRevocation::Revoked => Ok(finish_revoke(1, MY_APPS_PATH)),
+        OwnRevocation::AlreadyEnded => Ok(finish_revoke(0, MY_APPS_PATH)),
+        // Another person's token answers as one that does not exist.
+        OwnRevocation::NotFound => Err(fail(AppError::new(AppErrorCode::NotFound), MY_APPS_PATH)),
+    }
 }
 
 /// Signs every app of the visitor out (after the confirmation step).
@@ -150,24 +155,14 @@ pub(crate) fn authorized_app(app: &gatehouse_core::services::authorizations::Aut
         client_name: app.client_name.clone(),
         client_id: record.client_id.clone(),
         device_label: (!record.device_label.is_empty()).then(|| record.device_label.clone()),
-        scopes: app
-            .scopes
-            .iter()
-            .map(|s| ScopeView { name: s.clone(), description: gatehouse_core::scope::describe(s).to_owned() })
-            .collect(),
-        created: moment(record.created_at),
-        last_used: record.last_used_at.map(moment),
+        scopes: app.scopes.iter().map(|s| ScopeView::of(s)).collect(),
+        created: super::views::moment(record.created_at),
+        last_used: record.last_used_at.map(super::views::moment),
         last_used_ip: record.last_used_ip.clone(),
-        expires: moment(record.expires_at),
+        expires: super::views::moment(record.expires_at),
         status: app.status.as_str().to_owned(),
         subject_email: record.subject_email.clone(),
         subject_issuer: (record.subject_issuer != gatehouse_core::model::LOCAL_ISSUER)
             .then(|| record.subject_issuer.clone()),
     }
-}
-
-/// An instant as pages show it: "28 Nov 2026, 14:05 UTC".
-#[cfg(feature = "ssr")]
-pub(crate) fn moment(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%-d %b %Y, %H:%M UTC").to_string()
 }

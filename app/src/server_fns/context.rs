@@ -1,7 +1,8 @@
 //! What server functions read from the request: services, session, client IP.
 
+pub use super::answer::{is_plain_form_post, redirect_page, set_status, succeed_to};
+pub use super::core_errors::{busy, fail, rate_limited, unavailable};
 use crate::error::{AppError, AppErrorCode};
-use gatehouse_core::StoreError;
 use gatehouse_core::services::Services;
 use gatehouse_core::{Admin, Principal};
 use http::request::Parts;
@@ -60,81 +61,20 @@ pub fn client_ip() -> Option<String> {
     use_context::<Parts>().and_then(|p| p.extensions.get::<ClientIp>().and_then(|ip| ip.0.clone()))
 }
 
-/// Whether this request is a plain HTML form post (JavaScript off), which
-/// must be answered with a redirect rather than JSON.
-pub fn is_plain_form_post() -> bool {
-    use_context::<Parts>().is_some_and(|p| {
-        p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
-    })
-}
-
-/// Whether this request is a server-function call (rather than a page render).
-fn is_server_fn_call() -> bool {
-    use_context::<Parts>().is_some_and(|p| {
-        let path = p.uri.path();
-        path.starts_with("/console/api/") || path.starts_with(super::sso::APPROVAL_GRANT_PATH)
-    })
-}
-
-/// Maps a storage fault to the fail-closed answer, logging the detail.
-pub fn unavailable(err: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %err, "storage fault in a server function");
-    AppError::new(AppErrorCode::TemporarilyUnavailable)
-}
-
-impl From<StoreError> for AppError {
-    fn from(err: StoreError) -> Self {
-        unavailable(err)
-    }
-}
-
-/// A rate-limit refusal: 429 with `Retry-After`, saying when to try again.
-pub fn rate_limited(limited: gatehouse_core::rate_limit::RateLimited) -> AppError {
-    set_status(429);
-    set_retry_after(limited.retry_after_secs());
-    AppError::rate_limited(limited.retry_after_ms())
-}
-
-/// Sign-in is busy (every hashing slot taken): 503, try again in a second.
-pub fn busy() -> AppError {
-    set_retry_after(1);
-    AppError::new(AppErrorCode::TemporarilyUnavailable)
-}
-
-fn set_retry_after(secs: u64) {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
-    }
-}
-
-impl From<gatehouse_core::services::limits::LimitError> for AppError {
-    fn from(err: gatehouse_core::services::limits::LimitError) -> Self {
-        use gatehouse_core::services::limits::LimitError;
-        match err {
-            LimitError::RateLimited(limited) => rate_limited(limited),
-            LimitError::Unavailable(err) => unavailable(err),
-        }
-    }
-}
-
 /// Where this browser request comes from, as the rate limits key it.
-pub fn visitor(session: &Session) -> gatehouse_core::services::limits::Visitor {
+pub fn visitor(session: &Session) -> gatehouse_core::rate_limit::Visitor {
     visitor_of(client_ip(), session)
 }
 
 /// The visitor at `ip` with this browser session (the edge's handlers,
 /// which have the address from their own extractor, use this too).
-pub fn visitor_of(ip: Option<String>, session: &Session) -> gatehouse_core::services::limits::Visitor {
-    gatehouse_core::services::limits::Visitor { ip, session_id: session.id().map(|id| id.to_string()) }
-}
-
-fn session_err(err: tower_sessions::session::Error) -> AppError {
-    unavailable(err)
+pub fn visitor_of(ip: Option<String>, session: &Session) -> gatehouse_core::rate_limit::Visitor {
+    gatehouse_core::rate_limit::Visitor { ip, session_id: session.id().map(|id| id.to_string()) }
 }
 
 /// Who is signed in (an account that is still active), if anyone.
 pub async fn signed_in(ctx: &AppContext, session: &Session) -> Result<Option<Principal>, AppError> {
-    let Some(id) = session.get::<String>(ACCOUNT_KEY).await.map_err(session_err)? else {
+    let Some(id) = session.get::<String>(ACCOUNT_KEY).await? else {
         return Ok(None);
     };
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
@@ -143,7 +83,7 @@ pub async fn signed_in(ctx: &AppContext, session: &Session) -> Result<Option<Pri
     let Some(account) = ctx.services.accounts.find_active(id).await? else {
         return Ok(None);
     };
-    let signed_in_at = session.get::<i64>(SIGNED_IN_AT_KEY).await.map_err(session_err)?.unwrap_or(i64::MIN);
+    let signed_in_at = session.get::<i64>(SIGNED_IN_AT_KEY).await?.unwrap_or(i64::MIN);
     if account.sessions_valid_after.is_some_and(|voided| signed_in_at <= voided.timestamp()) {
         return Ok(None);
     }
@@ -195,10 +135,11 @@ async fn identify(need: Need) -> Result<Guarded, AppError> {
 }
 
 /// `identify` for loading the console page at `here`: an anonymous visitor
-/// is redirected to `/signin` and brought back; a non-admin gets a 403.
+/// is redirected to `/signin` and brought back (a script calling the page's
+/// server function gets `401 no_session`); a non-admin gets a 403.
 pub async fn guard(need: Need, here: &str) -> Result<Guarded, AppError> {
     identify(need).await.inspect_err(|err| match err.error {
-        AppErrorCode::NoSession => {
+        AppErrorCode::NoSession if !super::answer::is_server_fn_call() => {
             redirect_page(&crate::navigation::signin_url(here));
         }
         _ => set_status(err.status()),
@@ -217,24 +158,6 @@ pub async fn guard_action(need: Need, csrf_token: &str, back: &str) -> Result<Gu
     Ok(guarded)
 }
 
-/// Answers a page render with a redirect to `to`.
-pub fn redirect_page(to: &str) {
-    leptos_axum::redirect(to);
-    // leptos sets 302 only when the request said it accepts HTML.
-    if !is_server_fn_call() {
-        set_status(302);
-    }
-}
-
-/// Sets the response status (page renders and server functions alike).
-pub fn set_status(status: u16) {
-    if let (Some(response), Ok(status)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(status))
-    {
-        response.set_status(status);
-    }
-}
-
 /// Marks the session signed in as `account`, under a new session id and a
 /// new CSRF token (so nothing issued before sign-in stays valid).
 pub async fn sign_in_session(
@@ -242,17 +165,17 @@ pub async fn sign_in_session(
     session: &Session,
     account: &gatehouse_core::model::Account,
 ) -> Result<(), AppError> {
-    session.cycle_id().await.map_err(session_err)?;
-    session.insert(ACCOUNT_KEY, account.id.to_string()).await.map_err(session_err)?;
+    session.cycle_id().await?;
+    session.insert(ACCOUNT_KEY, account.id.to_string()).await?;
     let now = ctx.services.now().timestamp();
-    session.insert(SIGNED_IN_AT_KEY, now).await.map_err(session_err)?;
-    session.insert(CSRF_KEY, new_csrf_token(ctx)).await.map_err(session_err)?;
+    session.insert(SIGNED_IN_AT_KEY, now).await?;
+    session.insert(CSRF_KEY, new_csrf_token(ctx)).await?;
     Ok(())
 }
 
 /// Ends the session.
 pub async fn sign_out_session(session: &Session) -> Result<(), AppError> {
-    session.flush().await.map_err(session_err)
+    Ok(session.flush().await?)
 }
 
 fn new_csrf_token(ctx: &AppContext) -> String {
@@ -261,37 +184,19 @@ fn new_csrf_token(ctx: &AppContext) -> String {
 
 /// The session's CSRF token, creating the session and token if needed.
 pub async fn session_csrf_token(ctx: &AppContext, session: &Session) -> Result<String, AppError> {
-    if let Some(token) = session.get::<String>(CSRF_KEY).await.map_err(session_err)? {
+    if let Some(token) = session.get::<String>(CSRF_KEY).await? {
         return Ok(token);
     }
     let token = new_csrf_token(ctx);
-    session.insert(CSRF_KEY, token.clone()).await.map_err(session_err)?;
+    session.insert(CSRF_KEY, token.clone()).await?;
     Ok(token)
 }
 
 /// Checks a form's CSRF token against the session's, in constant time.
 pub async fn verify_csrf(session: &Session, presented: &str) -> Result<(), AppError> {
-    let expected = session.get::<String>(CSRF_KEY).await.map_err(session_err)?.map(gatehouse_core::SecretString::new);
+    let expected = session.get::<String>(CSRF_KEY).await?.map(gatehouse_core::SecretString::new);
     match expected {
         Some(expected) if expected.constant_time_eq(presented) => Ok(()),
         _ => Err(AppError::new(AppErrorCode::CsrfMismatch)),
-    }
-}
-
-/// Finishes a failed server call: sets the error's status, and for a plain
-/// form post redirects to `back` with the error code so the page can say
-/// what happened (JavaScript callers get the JSON error instead).
-pub fn fail(err: AppError, back: &str) -> AppError {
-    set_status(err.status());
-    if is_plain_form_post() {
-        leptos_axum::redirect(&crate::navigation::append_query(back, "error", err.error.as_str()));
-    }
-    err
-}
-
-/// Finishes a successful server call: plain form posts go to `next`.
-pub fn succeed_to(next: &str) {
-    if is_plain_form_post() {
-        leptos_axum::redirect(next);
     }
 }

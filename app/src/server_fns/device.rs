@@ -1,46 +1,19 @@
 //! The `/device` page's data and the approve/deny server functions.
 
 use super::session::Viewer;
+use super::views::RequestView;
 use crate::error::{AppError, AppErrorCode};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-/// One requested scope, in plain words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScopeView {
-    pub name: String,
-    pub description: String,
-}
-
-impl ScopeView {
-    /// The scope with its plain words.
-    #[cfg(feature = "ssr")]
-    pub fn of(scope: &str) -> Self {
-        Self { name: scope.to_owned(), description: gatehouse_core::scope::describe(scope).to_owned() }
-    }
-}
 
 /// Everything the authorize view shows about a pending request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizeView {
     pub viewer: Viewer,
     pub csrf_token: String,
-    /// `XXXX-XXXX`, to compare with the terminal.
-    pub user_code: String,
-    pub client_name: String,
-    pub client_id: String,
-    /// As reported by the device; never verified.
-    pub device_label: Option<String>,
-    pub requester_ip: Option<String>,
-    /// The request came from another address than this browser's.
-    pub requested_from_elsewhere: bool,
-    pub requester_user_agent: Option<String>,
-    /// "3 minutes ago".
-    pub requested_ago: String,
+    #[serde(flatten)]
+    pub request: RequestView,
     pub expires_in_minutes: i64,
-    pub scopes: Vec<ScopeView>,
-    /// Creation date of the token approving would replace.
-    pub replaces_created_on: Option<String>,
     pub notice: Option<AppErrorCode>,
 }
 
@@ -105,7 +78,7 @@ pub async fn load_device_page(
     if sso_verified.is_some() && ctx.services.sso.is_some() {
         // The approval-grant cookie is sent only under its own path, so the
         // authorize-sso view lives there.
-        redirect_page(super::sso::AUTHORIZE_SSO_PAGE);
+        redirect_page(crate::navigation::AUTHORIZE_SSO_PAGE);
         return Ok(DevicePageData::EnterCode { viewer: None, notice: None });
     }
     let notice = error.as_deref().and_then(AppErrorCode::parse);
@@ -161,43 +134,13 @@ pub async fn load_device_page(
     let Some(viewer) = viewer else {
         return Ok(DevicePageData::Invalid { viewer: None });
     };
-    let (flow, replaces) = (request.flow, request.replaces);
     Ok(DevicePageData::Authorize(Box::new(AuthorizeView {
         viewer,
         csrf_token: session_csrf_token(&ctx, &session).await?,
-        user_code: flow.user_code.display(),
-        client_name: flow.client_name,
-        client_id: flow.client_id,
-        device_label: flow.device_label,
-        requested_from_elsewhere: from_elsewhere(flow.requester_ip.as_deref()),
-        requester_ip: flow.requester_ip,
-        requester_user_agent: flow.requester_user_agent,
-        requested_ago: ago(request.requested_ago),
+        request: RequestView::of(&request, &request.flow.scopes),
         expires_in_minutes: (request.expires_in.num_seconds() + 59) / 60,
-        scopes: flow.scopes.iter().map(|s| ScopeView::of(s)).collect(),
-        replaces_created_on: replaces.map(|t| t.created_at.format("%-d %B %Y").to_string()),
         notice,
     })))
-}
-
-/// Whether the device asked from another address than the one this browser
-/// is approving from (both known): a phishing signal the page points out.
-#[cfg(feature = "ssr")]
-pub(crate) fn from_elsewhere(requester_ip: Option<&str>) -> bool {
-    let approver_ip = super::context::client_ip();
-    requester_ip.is_some() && approver_ip.is_some() && requester_ip != approver_ip.as_deref()
-}
-
-/// "3 minutes ago", for how long ago a device asked.
-#[cfg(feature = "ssr")]
-pub(crate) fn ago(elapsed: chrono::Duration) -> String {
-    let secs = elapsed.num_seconds().max(0);
-    match secs {
-        0..=59 => "less than a minute ago".to_owned(),
-        60..=119 => "1 minute ago".to_owned(),
-        120..=3599 => format!("{} minutes ago", secs / 60),
-        _ => format!("{} hours ago", secs / 3600),
-    }
 }
 
 /// Approves the request with `user_code` for the signed-in account.
@@ -219,31 +162,19 @@ async fn decide(
     kind: gatehouse_core::services::device_flow::DecisionKind,
 ) -> Result<DecisionOutcome, AppError> {
     use super::context::*;
-    use gatehouse_core::services::device_flow::{DecideError, DecisionKind};
+    use gatehouse_core::services::device_flow::DecisionKind;
     let shown = gatehouse_core::UserCode::normalize(&user_code).map(|c| c.display()).unwrap_or_default();
-    let back = format!("/device?user_code={}", crate::navigation::encode_query_value(&shown));
-    let ctx = app_context()?;
-    let session = session()?;
-    let principal = signed_in(&ctx, &session).await.map_err(|e| fail(e, &back))?;
-    let Some(account) = principal.as_ref().and_then(|p| p.account()) else {
+    let back =
+        format!("{}?user_code={}", crate::navigation::DEVICE_PATH, crate::navigation::encode_query_value(&shown));
+    // The console's guard: signed in (else to sign-in and back), CSRF checked.
+    let guarded = guard_action(Need::SignedIn, &csrf_token, &back).await?;
+    let Some(account) = guarded.principal.account() else {
         return Err(fail(AppError::new(AppErrorCode::NoSession), &crate::navigation::signin_url(&back)));
     };
-    verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, &back))?;
-    match ctx.services.device_flows.decide_as_account(&user_code, account, kind, &visitor(&session)).await {
-        Ok(_) => {
-            succeed_to(&back);
-            let status = if kind == DecisionKind::Approve { "approved" } else { "denied" };
-            Ok(DecisionOutcome { status: status.to_owned() })
-        }
-        Err(err) => {
-            let code = match err {
-                DecideError::ExpiredOrUnknown => AppError::new(AppErrorCode::ExpiredOrUnknown),
-                DecideError::AlreadyResolved => AppError::new(AppErrorCode::AlreadyResolved),
-                DecideError::BearerAuthDisabled => AppError::new(AppErrorCode::BearerAuthDisabled),
-                DecideError::RateLimited(limited) => rate_limited(limited),
-                DecideError::Unavailable(e) => unavailable(e),
-            };
-            Err(fail(code, &back))
-        }
-    }
+    let visitor = visitor(&guarded.session);
+    let decided = guarded.ctx.services.device_flows.decide_as_account(&user_code, account, kind, &visitor).await;
+    decided.map_err(|err| fail(err.into(), &back))?;
+    succeed_to(&back);
+    let status = if kind == DecisionKind::Approve { "approved" } else { "denied" };
+    Ok(DecisionOutcome { status: status.to_owned() })
 }

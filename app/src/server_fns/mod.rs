@@ -5,9 +5,14 @@ pub mod admin;
 pub mod admin_accounts;
 pub mod admin_audit;
 pub mod admin_clients;
+#[cfg(feature = "ssr")]
+pub mod answer;
 pub mod console;
 #[cfg(feature = "ssr")]
 pub mod context;
+#[cfg(feature = "ssr")]
+pub mod core_errors;
 pub mod device;
 pub mod session;
 pub mod sso;
+pub mod views;

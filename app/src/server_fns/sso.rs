@@ -3,24 +3,17 @@
 //! The cookie's path keeps it to `/v1/oauth/device`, so these functions and
 //! the authorize-sso page live under that path too.
 
-use super::device::ScopeView;
+use super::views::RequestView;
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::error::AppErrorCode;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The approval-grant cookie's name (`__Secure-` prefixed on https).
-pub const APPROVAL_GRANT_COOKIE: &str = "gatehouse_approval_grant";
-/// The approval-grant cookie's path (SPEC §7).
-pub const APPROVAL_GRANT_PATH: &str = "/v1/oauth/device";
-/// The authorize-sso page, where `/device?sso_verified=1` sends the browser.
-pub const AUTHORIZE_SSO_PAGE: &str = "/v1/oauth/device/authorize-sso";
-
-/// A cookie's name, `__Secure-` prefixed when cookies are secure.
-pub fn cookie_name(name: &str, secure: bool) -> String {
-    if secure { format!("__Secure-{name}") } else { name.to_owned() }
-}
+pub use crate::cookies::APPROVAL_GRANT_COOKIE;
+#[cfg(feature = "ssr")]
+use crate::cookies::{cookie_name, cookie_value, set_cookie_line};
+pub use crate::navigation::{APPROVAL_GRANT_PATH, AUTHORIZE_SSO_PAGE};
 
 /// Everything the authorize-sso view shows, all read from the approval grant
 /// and the flow it names, never from the URL.
@@ -29,21 +22,8 @@ pub struct ApprovalContextView {
     pub subject_email: String,
     pub subject_issuer: String,
     pub subject_name: Option<String>,
-    /// `XXXX-XXXX`, to compare with the terminal.
-    pub user_code: String,
-    pub client_id: String,
-    pub client_name: String,
-    /// As reported by the device; never verified.
-    pub device_label: Option<String>,
-    pub requester_ip: Option<String>,
-    /// The request came from another address than this browser's.
-    pub requested_from_elsewhere: bool,
-    pub requester_user_agent: Option<String>,
-    pub requested_ago: String,
-    /// The scopes the external token would carry, in plain words.
-    pub scopes: Vec<ScopeView>,
-    /// Creation date of the token approving would replace.
-    pub replaces_created_on: Option<String>,
+    #[serde(flatten)]
+    pub request: RequestView,
     pub csrf_token: String,
     /// When the grant (and so this page's approve button) expires, RFC 3339.
     pub expires_at: String,
@@ -58,23 +38,12 @@ pub async fn approval_context() -> Result<ApprovalContextView, AppError> {
     let ctx = app_context()?;
     let sso = sso_branch(&ctx)?;
     let grant = grant_cookie(&ctx);
-    let context = sso.approval_context(grant.as_deref()).await.map_err(|e| answer(sso_error(e)))?;
-    let request = context.request;
-    let flow = request.flow;
+    let context = sso.approval_context(grant.as_deref()).await?;
     Ok(ApprovalContextView {
         subject_email: context.subject.email,
         subject_issuer: context.subject.issuer,
         subject_name: context.subject.name,
-        user_code: flow.user_code.display(),
-        client_id: flow.client_id,
-        client_name: flow.client_name,
-        device_label: flow.device_label,
-        requested_from_elsewhere: super::device::from_elsewhere(flow.requester_ip.as_deref()),
-        requester_ip: flow.requester_ip,
-        requester_user_agent: flow.requester_user_agent,
-        requested_ago: super::device::ago(request.requested_ago),
-        scopes: context.scopes.iter().map(|s| ScopeView::of(s)).collect(),
-        replaces_created_on: request.replaces.map(|t| t.created_at.format("%-d %B %Y").to_string()),
+        request: RequestView::of(&context.request, &context.scopes),
         csrf_token: context.csrf_token,
         expires_at: context.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })
@@ -128,7 +97,7 @@ async fn decide_external(
     let (flow, subject) = match decided {
         Ok(decided) => decided,
         Err(err) => {
-            let err = sso_error(err);
+            let err = AppError::from(err);
             // A grant that can no longer be used goes: the page then says so.
             if matches!(
                 err.error,
@@ -160,7 +129,7 @@ pub async fn take_outcome(session: &tower_sessions::Session) -> Result<Option<Ss
 
 #[cfg(feature = "ssr")]
 fn sso_branch(ctx: &super::context::AppContext) -> Result<gatehouse_core::services::sso::SsoService, AppError> {
-    ctx.services.sso.clone().ok_or_else(|| answer(AppError::new(AppErrorCode::NotFound)))
+    ctx.services.sso.clone().ok_or_else(|| AppError::new(AppErrorCode::NotFound).answered(None))
 }
 
 /// The grant's answers name a person and carry a CSRF token: never stored.
@@ -170,59 +139,6 @@ fn no_store() {
         response.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
         response.insert_header(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
     }
-}
-
-/// Sets the error's status on the response (for scripts and page renders).
-#[cfg(feature = "ssr")]
-fn answer(err: AppError) -> AppError {
-    super::context::set_status(err.status());
-    err
-}
-
-/// The core's refusal as the page-facing error.
-#[cfg(feature = "ssr")]
-pub fn sso_error(err: gatehouse_core::services::sso::SsoError) -> AppError {
-    use gatehouse_core::services::sso::SsoError;
-    let code = match err {
-        SsoError::InvalidUserCode => AppErrorCode::InvalidUserCode,
-        SsoError::ProviderUnreachable => AppErrorCode::SsoInitiateFailed,
-        SsoError::InvalidState => AppErrorCode::InvalidSsoState,
-        SsoError::InvalidAssertion(_) => AppErrorCode::InvalidSsoAssertion,
-        SsoError::ProviderDenied => AppErrorCode::AccessDenied,
-        SsoError::UserCodeNotPending => AppErrorCode::UserCodeNotPending,
-        SsoError::NoSession => AppErrorCode::NoSession,
-        SsoError::InvalidSession => AppErrorCode::InvalidSession,
-        SsoError::SessionAlreadyConsumed => AppErrorCode::SessionAlreadyConsumed,
-        SsoError::CsrfMismatch => AppErrorCode::CsrfMismatch,
-        SsoError::UserCodeMismatch => AppErrorCode::UserCodeMismatch,
-        SsoError::BearerAuthDisabled => AppErrorCode::BearerAuthDisabled,
-        SsoError::RateLimited(limited) => return super::context::rate_limited(limited),
-        SsoError::Unavailable(e) => return super::context::unavailable(e),
-    };
-    AppError::new(code)
-}
-
-/// The value of the cookie `name` in `headers`, if the browser sent it.
-#[cfg(feature = "ssr")]
-pub fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-}
-
-/// A `Set-Cookie` line for the SSO cookies: HttpOnly, SameSite=Lax, and
-/// `Secure` with a `__Secure-` name when `secure`. `max_age` 0 clears it.
-pub fn set_cookie_line(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> String {
-    let secure_attribute = if secure { "; Secure" } else { "" };
-    format!(
-        "{}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure_attribute}",
-        cookie_name(name, secure)
-    )
 }
 
 /// The approval-grant cookie the browser sent, if any.

@@ -61,13 +61,58 @@ impl OAuthError {
 
 /// A storage fault (database or state store unreachable, query failed).
 /// The edge turns it into 503 with `Retry-After`: Gatehouse fails closed.
+/// The underlying error is kept as the `source`, so a log line written with
+/// [`StoreError::report`] carries the whole chain (the driver's error and
+/// the I/O error beneath it); none of it is ever sent to clients.
 #[derive(Debug, thiserror::Error)]
-#[error("storage unavailable: {0}")]
-pub struct StoreError(pub String);
+#[error("storage unavailable: {message}")]
+pub struct StoreError {
+    message: Cow<'static, str>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
 
 impl StoreError {
-    /// Wraps any error's message; the message is logged, never sent to clients.
-    pub fn from_err(err: impl std::fmt::Display) -> Self {
-        Self(err.to_string())
+    /// A fault described in words (no underlying error).
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+
+    /// Wraps an error, keeping it as the source.
+    pub fn from_err(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { message: err.to_string().into(), source: Some(Box::new(err)) }
+    }
+
+    /// This error and every cause beneath the wrapped one, for logs:
+    /// `storage unavailable: <error>: <its cause>: …`.
+    pub fn report(&self) -> String {
+        let mut report = self.to_string();
+        // The wrapped error's own message is already in ours.
+        let mut cause = self.source.as_deref().and_then(std::error::Error::source);
+        while let Some(err) = cause {
+            report.push_str(": ");
+            report.push_str(&err.to_string());
+            cause = err.source();
+        }
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("pool timed out")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_store_error_keeps_its_cause_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let err = StoreError::from_err(Outer(io));
+        assert_eq!(err.to_string(), "storage unavailable: pool timed out");
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(err.report(), "storage unavailable: pool timed out: connection refused");
+        assert_eq!(StoreError::new("lock poisoned").report(), "storage unavailable: lock poisoned");
     }
 }

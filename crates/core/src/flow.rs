@@ -1,7 +1,9 @@
 //! The device flow and its state machine (RFC 8628 §3).
 //!
 //! `pending → approved | denied`, `approved → redeeming → redeemed`, and a
-//! claim that fails to mint goes back `redeeming → approved`. Every change is
+//! claim that fails to mint goes back `redeeming → approved`. A redeemed
+//! flow answers its own client's poll with the same token for a short while
+//! ([`REDELIVERY_WINDOW`]), because the answer that carried it may be lost. Every change is
 //! a pure function here: the state-store adapters only make each one atomic
 //! (memory under one lock, Redis by compare-and-set), so the rules are written
 //! once and both backends obey them identically.
@@ -18,6 +20,12 @@ pub const SLOW_DOWN_STEP_SECS: u32 = 5;
 /// How long a redemption claim may stay unfinished before another poll may
 /// take it over (the claiming instance crashed between claim and mint).
 pub const STALE_CLAIM: Duration = Duration::seconds(60);
+
+/// How long after a redemption the flow's own client may present the same
+/// device code again and be handed the same token: the answer that carried
+/// it can be lost (the server killed after minting, a dropped connection).
+/// Past this, or once the token has been used, the code is spent.
+pub const REDELIVERY_WINDOW: Duration = Duration::seconds(60);
 
 /// One device authorization request, as held in the state store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +137,12 @@ pub enum Verdict {
     InvalidGrant,
     /// This poll won the approval and must mint the token for `subject`.
     Claimed(FlowSubject),
+    /// A poll of a flow redeemed within [`REDELIVERY_WINDOW`]: the token
+    /// `token_id` may be handed over again if it is unused.
+    Redeemed {
+        token_id: Uuid,
+        subject: FlowSubject,
+    },
     /// Finish or release met a flow that was not being redeemed.
     NotClaimed,
     /// Finish or release took effect.
@@ -205,20 +219,28 @@ impl DeviceFlow {
         // clock with a single native command.)
         let mut next = self.clone();
         next.last_polled_at = Some(now);
+        let too_soon =
+            self.last_polled_at.is_some_and(|last| now - last < Duration::seconds(i64::from(self.interval_secs)));
+        let mut slow_down = || {
+            next.interval_secs = self.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
+            Verdict::SlowDown { interval: next.interval_secs }
+        };
         let verdict = match &self.status {
+            // A retry of a lost answer honours the interval like any poll,
+            // so polls racing the redemption still see one token among them.
+            FlowStatus::Redeemed { redeemed_at, .. } if now - *redeemed_at < REDELIVERY_WINDOW && too_soon => {
+                slow_down()
+            }
+            FlowStatus::Redeemed { decision, token_id, redeemed_at } if now - *redeemed_at < REDELIVERY_WINDOW => {
+                Verdict::Redeemed { token_id: *token_id, subject: decision.subject.clone() }
+            }
             FlowStatus::Redeemed { .. } => Verdict::InvalidGrant,
             // Another poll is minting right now: the answer is not known yet.
             FlowStatus::Redeeming { claimed_at, .. } if now - *claimed_at < STALE_CLAIM => {
                 Verdict::AuthorizationPending
             }
             _ if self.is_expired(now) => Verdict::Expired,
-            _ if self
-                .last_polled_at
-                .is_some_and(|last| now - last < Duration::seconds(i64::from(self.interval_secs))) =>
-            {
-                next.interval_secs = self.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
-                Verdict::SlowDown { interval: next.interval_secs }
-            }
+            _ if too_soon => slow_down(),
             FlowStatus::Pending => Verdict::AuthorizationPending,
             FlowStatus::Denied { .. } => Verdict::AccessDenied,
             FlowStatus::Approved { decision } | FlowStatus::Redeeming { decision, .. } => {
@@ -302,8 +324,19 @@ mod tests {
         assert_eq!(v, Verdict::AuthorizationPending);
         let (v, f) = step(&f, FlowChange::FinishRedemption { token_id: Uuid::nil() }, 3);
         assert_eq!(v, Verdict::Done);
+        // A retry whose answer was lost is told which token it may get again,
+        // if it honours the interval, until the window closes; then the code
+        // is spent.
         let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 10);
+        assert_eq!(v, Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject });
+        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 4);
+        assert_eq!(v, Verdict::SlowDown { interval: 10 }, "a poll racing the redemption learns nothing");
+        let last = 3 + REDELIVERY_WINDOW.num_seconds() - 1;
+        assert!(matches!(step(&f, FlowChange::Poll { client_id: "cli".into() }, last).0, Verdict::Redeemed { .. }));
+        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, last + 1);
         assert_eq!(v, Verdict::InvalidGrant);
+        // Never for another client.
+        assert_eq!(step(&f, FlowChange::Poll { client_id: "other".into() }, 10).0, Verdict::InvalidGrant);
     }
 
     #[test]

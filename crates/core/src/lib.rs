@@ -11,6 +11,7 @@ pub mod error;
 pub mod flow;
 pub mod formats;
 pub mod listing;
+pub mod metrics;
 pub mod model;
 pub mod ports;
 pub mod random;
@@ -18,7 +19,6 @@ pub mod rate_limit;
 pub mod scope;
 pub mod secret;
 pub mod services;
-pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

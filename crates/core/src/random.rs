@@ -31,6 +31,32 @@ pub fn random_string(random: &dyn SecureRandom, alphabet: &[u8], count: usize) -
     out
 }
 
+/// Bytes expanded from a secret 32-byte seed (SHA-256 of the seed and a
+/// block counter): for a value that must come out the same when derived
+/// again, such as a redemption's token. Each `fill` starts a new block.
+pub struct SeededStream {
+    seed: [u8; 32],
+    block: std::sync::atomic::AtomicU64,
+}
+
+impl SeededStream {
+    /// A stream determined by `seed`; secret as long as `seed` is.
+    pub fn new(seed: [u8; 32]) -> Self {
+        Self { seed, block: std::sync::atomic::AtomicU64::new(0) }
+    }
+}
+
+impl SecureRandom for SeededStream {
+    fn fill(&self, buf: &mut [u8]) {
+        use sha2::{Digest, Sha256};
+        for chunk in buf.chunks_mut(32) {
+            let block = self.block.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let bytes = Sha256::new().chain_update(self.seed).chain_update(block.to_be_bytes()).finalize();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use super::SecureRandom;

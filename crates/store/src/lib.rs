@@ -8,6 +8,8 @@ pub mod files;
 pub mod sessions;
 pub mod sql;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use sessions::SqlSessionStore;
 pub use sql::Database;

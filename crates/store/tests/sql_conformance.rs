@@ -16,29 +16,29 @@ use gatehouse_core::ports::{
 };
 use gatehouse_store::Database;
 use gatehouse_store::sql::Repositories;
+use gatehouse_store::testing::TestDatabase;
 use uuid::Uuid;
 
 #[path = "common/service.rs"]
 mod service;
 
+/// What keeps a test's database alive until the test ends.
+#[allow(dead_code)]
+enum Kept {
+    File(tempfile::TempDir),
+    Postgres(TestDatabase),
+}
+
 /// Every backend with a fresh, migrated database.
-async fn databases(test: &str) -> Vec<(&'static str, Repositories, tempfile::TempDir)> {
+async fn databases(test: &str) -> Vec<(&'static str, Repositories, Kept)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = Database::connect(&format!("sqlite://{}/conformance.db", dir.path().display())).await.expect("sqlite");
     sqlite.migrate().await.expect("migrate sqlite");
-    let mut all = vec![("sqlite", sqlite.repositories(), dir)];
+    let mut all = vec![("sqlite", sqlite.repositories(), Kept::File(dir))];
     if let Some(base) = service::backend_url("GATEHOUSE_TEST_DATABASE_URL", "postgres", test) {
-        use sqlx::Connection;
-        let name = format!("gatehouse_store_{}", Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&base).await.expect("postgres");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
-        let url = match base.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
-            None => panic!("GATEHOUSE_TEST_DATABASE_URL has no database name"),
-        };
-        let postgres = Database::connect(&url).await.expect("postgres");
-        postgres.migrate().await.expect("migrate postgres");
-        all.push(("postgres", postgres.repositories(), tempfile::tempdir().expect("temp dir")));
+        let database = TestDatabase::create(&base).await;
+        let postgres = Database::connect(database.url()).await.expect("postgres");
+        all.push(("postgres", postgres.repositories(), Kept::Postgres(database)));
     }
     all
 }
@@ -304,7 +304,7 @@ async fn pruning_deletes_only_what_is_past_the_cutoff_in_batches() {
         let mut deleted = 0;
         loop {
             let batch =
-                repos.health.prune_batch(Prunable::Tokens, cutoff, 2).await.expect("prune").expect("not locked");
+                repos.retention.prune_batch(Prunable::Tokens, cutoff, 2).await.expect("prune").expect("not locked");
             deleted += batch;
             if batch < 2 {
                 break;
@@ -316,7 +316,11 @@ async fn pruning_deletes_only_what_is_past_the_cutoff_in_batches() {
         }
         assert!(repos.tokens.find_by_id(kept).await.expect("find").is_some(), "{name}");
         for what in [Prunable::Sessions, Prunable::AuditEvents] {
-            assert_eq!(repos.health.prune_batch(what, cutoff, 10).await.expect("prune"), Some(0), "{name}: {what:?}");
+            assert_eq!(
+                repos.retention.prune_batch(what, cutoff, 10).await.expect("prune"),
+                Some(0),
+                "{name}: {what:?}"
+            );
         }
     }
 }

@@ -19,10 +19,21 @@ async fn expect_invalid_token(response: reqwest::Response) -> String {
 
 async fn missing_token_gets_a_challenge_without_an_error(backend: Backend) {
     let app = spawn_app(backend).await;
-    let response = app.device.get(app.url("/v1/me")).send().await.expect("request");
-    assert_eq!(response.status(), 401);
-    // RFC 6750 §3.1: a request without credentials gets no error code in the challenge.
-    assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="gatehouse""#);
+    // RFC 6750 §3.1: a request without credentials gets no error code, in
+    // the challenge or the body, on every bearer route.
+    let routes = [
+        app.device.get(app.url("/v1/me")),
+        app.device.get(app.url("/v1/oauth/authorizations")),
+        app.device.delete(app.url("/v1/oauth/authorizations/self")),
+    ];
+    for request in routes {
+        let response = request.send().await.expect("request");
+        let url = response.url().clone();
+        assert_eq!(response.status(), 401, "{url}");
+        assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="gatehouse""#, "{url}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert!(body.get("error").is_none(), "{url}: {body}");
+    }
 }
 
 async fn another_scheme_counts_as_no_token(backend: Backend) {

@@ -4,8 +4,8 @@
 
 use crate::helpers::{Backend, CLI, expect_oauth_error, spawn_app};
 use crate::on_both_backends;
+use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::DecisionKind;
-use gatehouse_core::services::limits::Visitor;
 use serde_json::{Value, json};
 
 async fn lookup(app: &crate::helpers::TestApp, user_code: &str) -> Value {

@@ -4,8 +4,8 @@
 use crate::helpers::{Backend, CLI, expect_oauth_error, spawn_app};
 use crate::on_both_backends;
 use gatehouse_core::model::ClientType;
+use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::DecisionKind;
-use gatehouse_core::services::limits::Visitor;
 
 const PATH: &str = "/v1/oauth/device/token";
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -180,12 +180,57 @@ async fn redeemed_code_answers_invalid_grant(backend: Backend) {
     let flow = app.start_flow(&[]).await;
     app.approve(flow["user_code"].as_str().expect("code"), &account).await;
     assert_eq!(app.poll(&device_code(&flow)).await.0, 200);
-    app.advance(5);
+    // Past the redelivery window (a retry of a lost answer) the code is spent.
+    app.advance(gatehouse_core::flow::REDELIVERY_WINDOW.num_seconds());
     let response =
         app.post_form(PATH, &[("grant_type", GRANT), ("client_id", CLI), ("device_code", &device_code(&flow))]).await;
     expect_oauth_error(response, 400, "invalid_grant").await;
     // Still so after the flow's expiry, while its tombstone lasts.
     app.advance(900);
+    assert_eq!(app.poll(&device_code(&flow)).await.1["error"], "invalid_grant");
+}
+
+async fn a_retry_whose_answer_was_lost_gets_the_same_token_until_it_is_used(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register_client("other-cli", ClientType::Public, &["full"], true).await;
+    let account = app.ada().await;
+    let flow = app.start_flow(&[]).await;
+    app.approve(flow["user_code"].as_str().expect("code"), &account).await;
+    let (status, first) = app.poll(&device_code(&flow)).await;
+    assert_eq!(status, 200, "{first}");
+    // Asking again sooner than the interval is slow_down, as ever: polls
+    // racing the redemption see one token among them.
+    assert_eq!(app.poll(&device_code(&flow)).await.1["interval"], 10);
+    // The same client asks again within the window, honouring the interval:
+    // the same token, with the lifetime it has left, and never a second row.
+    app.advance(10);
+    let (status, again) = app.poll(&device_code(&flow)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["access_token"], first["access_token"]);
+    assert_eq!(again["token_id"], first["token_id"]);
+    assert_eq!(again["expires_at"], first["expires_at"]);
+    // What is left of its lifetime, in whole seconds (rounded down).
+    let (first_left, left) = (first["expires_in"].as_u64().expect("secs"), again["expires_in"].as_u64().expect("secs"));
+    assert!((first_left - 11..=first_left - 10).contains(&left), "{first_left} then {left}");
+    // Another client presenting the code gets nothing.
+    assert_eq!(app.poll_as(&device_code(&flow), "other-cli").await.1["error"], "invalid_grant");
+    // Once the token is used its answer evidently arrived: the code is spent.
+    let token = first["access_token"].as_str().expect("token");
+    assert_eq!(app.me(token).await.status(), 200);
+    app.advance(10);
+    assert_eq!(app.poll(&device_code(&flow)).await.1["error"], "invalid_grant");
+}
+
+async fn a_retry_after_the_token_was_revoked_gets_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = app.ada().await;
+    let flow = app.start_flow(&[]).await;
+    app.approve(flow["user_code"].as_str().expect("code"), &account).await;
+    let (status, first) = app.poll(&device_code(&flow)).await;
+    assert_eq!(status, 200, "{first}");
+    let token = first["access_token"].as_str().expect("token");
+    assert_eq!(app.post_form("/v1/oauth/revoke", &[("token", token), ("client_id", CLI)]).await.status(), 200);
+    app.advance(5);
     assert_eq!(app.poll(&device_code(&flow)).await.1["error"], "invalid_grant");
 }
 
@@ -253,6 +298,8 @@ on_both_backends!(
     expired_flow_answers_expired_token_until_its_tombstone_ends,
     approval_after_expiry_is_refused,
     redeemed_code_answers_invalid_grant,
+    a_retry_whose_answer_was_lost_gets_the_same_token_until_it_is_used,
+    a_retry_after_the_token_was_revoked_gets_nothing,
     account_disabled_after_approval_gets_no_token,
     success_carries_the_spec_fields_and_is_not_cached,
     a_narrower_scope_is_what_the_token_carries,

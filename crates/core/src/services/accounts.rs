@@ -1,7 +1,6 @@
 //! Local accounts: creation and password sign-in.
 
 use super::Ports;
-use super::limits::RateLimitService;
 use super::revocation::RevokedBy;
 use crate::actor::Admin;
 use crate::error::StoreError;
@@ -11,6 +10,7 @@ use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
     AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, CreateAccountError, HashError, NewAccount,
 };
+use crate::rate_limit::RateLimitService;
 use crate::rate_limit::{Limiter, RateLimited};
 use crate::secret::SecretString;
 use uuid::Uuid;
@@ -54,6 +54,8 @@ pub enum SignInError {
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }
+
+crate::rate_limit::from_limit_error!(SignInError);
 
 /// Why an admin's change to an account was refused.
 #[derive(Debug, thiserror::Error)]

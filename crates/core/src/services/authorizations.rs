@@ -26,6 +26,16 @@ pub struct Authorization {
     pub status: TokenStatus,
 }
 
+/// What revoking one of one's own tokens did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnRevocation {
+    Revoked,
+    /// The token is theirs but was already revoked.
+    AlreadyEnded,
+    /// No token of theirs has this id.
+    NotFound,
+}
+
 /// What the admin listing is filtered by.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizationFilter {
@@ -54,22 +64,23 @@ impl AuthorizationService {
         self.describe(rows).await
     }
 
-    /// Revokes one of the principal's own tokens. False when the id is not
-    /// an unrevoked token of theirs (nothing changes then).
+    /// Revokes one of the principal's own tokens. Another person's token
+    /// is `NotFound`, exactly like an id that names nothing, so ids reveal
+    /// nothing about other people; nothing changes then.
     pub async fn revoke_own(
         &self,
         principal: &Principal,
         token_id: Uuid,
         ip: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<OwnRevocation, StoreError> {
         let Some(row) = self.ports.tokens.find_by_id(token_id).await? else {
-            return Ok(false);
+            return Ok(OwnRevocation::NotFound);
         };
         if row.subject_email != principal.email() || row.subject_issuer != principal.issuer() {
-            return Ok(false);
+            return Ok(OwnRevocation::NotFound);
         }
         let revoked = self.ports.revoke_tokens(&[row.id], &principal.actor(), RevokedBy::Owner, ip).await?;
-        Ok(!revoked.is_empty())
+        Ok(if revoked.is_empty() { OwnRevocation::AlreadyEnded } else { OwnRevocation::Revoked })
     }
 
     /// Revokes every token of the principal; returns how many were revoked.

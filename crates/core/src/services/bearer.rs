@@ -1,6 +1,5 @@
 //! Bearer authentication of resource requests (RFC 6750) and token revocation.
 
-use super::limits::RateLimitService;
 use super::recent::Recent;
 use super::revocation::RevokedBy;
 use super::{Ports, Settings};
@@ -9,6 +8,7 @@ use crate::error::StoreError;
 use crate::formats::token::{BearerToken, MalformedToken, TokenKind};
 use crate::model::{AccessTokenRecord, Account, OAuthClient, WorkspaceMembership};
 use crate::ports::{AuditEvent, AuditKind, CachedLookup};
+use crate::rate_limit::RateLimitService;
 use crate::rate_limit::{Limiter, RateCheck, RateLimited};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -57,6 +57,8 @@ pub enum BearerError {
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }
+
+crate::rate_limit::from_limit_error!(BearerError);
 
 /// Why an RFC 7009 revocation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +146,7 @@ impl BearerService {
             // Recorded before the cache is told, so a cache fault cannot lose
             // the event; the compare-and-set lets one caller record it.
             if self.ports.tokens.hard_expire(record.id, now).await? {
-                crate::telemetry::tokens("hard_expired", 1);
+                crate::metrics::tokens("hard_expired", 1);
                 self.ports
                     .audit(AuditEvent {
                         kind: AuditKind::TokenExpired,

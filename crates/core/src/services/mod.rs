@@ -6,7 +6,6 @@ pub mod authorizations;
 pub mod bearer;
 pub mod clients;
 pub mod device_flow;
-pub mod limits;
 mod recent;
 pub mod retention;
 pub mod revocation;
@@ -17,7 +16,7 @@ use crate::error::StoreError;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
     AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, EnvelopeSigner,
-    IdentityProvider, PasswordHasher, RateLimiter, SingleUseStore, TokenCache, TokenRepository,
+    IdentityProvider, PasswordHasher, RateLimiter, RetentionStore, SingleUseStore, TokenCache, TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;
@@ -36,6 +35,7 @@ pub struct Ports {
     pub audit: Arc<dyn AuditLog>,
     pub passwords: Arc<dyn PasswordHasher>,
     pub database: Arc<dyn DatabaseHealth>,
+    pub retention: Arc<dyn RetentionStore>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn SecureRandom>,
 }
@@ -79,7 +79,7 @@ pub struct Settings {
     pub token_retention_days: u32,
     /// Audit events older than this are deleted, days.
     pub audit_retention_days: u32,
-    /// How often each instance runs the pruner, seconds.
+    /// How often each instance runs retention, seconds.
     pub prune_interval: u32,
     /// The quota of every rate limiter.
     pub rate_limits: crate::rate_limit::RateLimitSettings,
@@ -136,7 +136,7 @@ pub struct Services {
     pub bearer: bearer::BearerService,
     pub clients: clients::ClientService,
     pub retention: retention::RetentionService,
-    pub limits: limits::RateLimitService,
+    pub limits: crate::rate_limit::RateLimitService,
     /// The external-SSO branch, when an issuer is configured.
     pub sso: Option<sso::SsoService>,
     /// The adapters; edges and pages go through the use cases above, and
@@ -152,7 +152,11 @@ impl Services {
         // One client service, so its short-lived cache is forgotten for every
         // user of it when a client changes.
         let clients = clients::ClientService::new(ports.clone());
-        let limits = limits::RateLimitService::new(ports.clone(), Arc::new(settings.rate_limits.clone()));
+        let limits = crate::rate_limit::RateLimitService::new(
+            ports.rate_limiter.clone(),
+            ports.clock.clone(),
+            Arc::new(settings.rate_limits.clone()),
+        );
         let device_flows =
             device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone(), limits.clone());
         let sso = sso.map(|(sso_settings, provider)| {

@@ -20,7 +20,7 @@ pub struct PruneReport {
     pub skipped: bool,
 }
 
-/// The retention pruner.
+/// Retention, run by each instance in turn.
 #[derive(Clone)]
 pub struct RetentionService {
     ports: Ports,
@@ -50,7 +50,7 @@ impl RetentionService {
         ];
         for (what, cutoff) in targets {
             loop {
-                let Some(deleted) = self.ports.database.prune_batch(what, cutoff, PRUNE_BATCH).await? else {
+                let Some(deleted) = self.ports.retention.prune_batch(what, cutoff, PRUNE_BATCH).await? else {
                     report.skipped = true;
                     return Ok(report);
                 };
@@ -68,7 +68,7 @@ impl RetentionService {
             tokens = report.tokens,
             sessions = report.sessions,
             audit_events = report.audit_events,
-            "retention pruner finished"
+            "retention finished"
         );
         Ok(report)
     }

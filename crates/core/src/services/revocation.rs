@@ -60,7 +60,7 @@ impl Ports {
             }
             let now = self.clock.now();
             let rows = self.tokens.revoke(batch, now).await?;
-            crate::telemetry::tokens("revoked", rows.len() as u64);
+            crate::metrics::tokens("revoked", rows.len() as u64);
             for row in &rows {
                 self.audit(AuditEvent {
                     kind: AuditKind::TokenRevoked,
@@ -77,7 +77,7 @@ impl Ports {
                 })
                 .await;
                 if let Err(err) = self.token_cache.invalidate(row.id).await {
-                    tracing::warn!(error = %err, token_id = %row.id, "revoked; the fenced cache entry could not be dropped again");
+                    tracing::warn!(error = %err.report(), token_id = %row.id, "revoked; the fenced cache entry could not be dropped again");
                 }
             }
             revoked.extend(rows);

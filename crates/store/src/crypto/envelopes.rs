@@ -7,27 +7,35 @@
 //! against the injected clock with a small leeway.
 
 use gatehouse_core::StoreError;
-use gatehouse_core::ports::{EnvelopePurpose, EnvelopeSigner};
+use gatehouse_core::ports::{Derivation, EnvelopePurpose, EnvelopeSigner};
 use gatehouse_core::secret::SecretString;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
 /// Signs and verifies envelopes with the server secret.
 pub struct JwsEnvelopes {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The secret itself, for HMAC derivations.
+    derivation: Hmac<sha2::Sha256>,
 }
 
 impl JwsEnvelopes {
     /// Envelopes keyed by the server secret (at least 32 bytes; checked at startup).
     pub fn new(secret: &SecretString) -> Self {
         let bytes = secret.expose().as_bytes();
-        Self { encoding: EncodingKey::from_secret(bytes), decoding: DecodingKey::from_secret(bytes) }
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            // HMAC takes a key of any length.
+            derivation: <Hmac<sha2::Sha256> as Mac>::new_from_slice(bytes).unwrap_or_else(|_| unreachable!()),
+        }
     }
 }
 
 impl EnvelopeSigner for JwsEnvelopes {
     fn sign(&self, purpose: EnvelopePurpose, mut claims: serde_json::Value) -> Result<String, StoreError> {
-        let object = claims.as_object_mut().ok_or_else(|| StoreError("envelope claims must be an object".into()))?;
+        let object = claims.as_object_mut().ok_or_else(|| StoreError::new("envelope claims must be an object"))?;
         object.insert("aud".into(), purpose.audience().into());
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(StoreError::from_err)
     }
@@ -46,6 +54,16 @@ impl EnvelopeSigner for JwsEnvelopes {
                 None
             }
         }
+    }
+
+    fn derive(&self, purpose: Derivation, input: &[u8]) -> [u8; 32] {
+        let mut mac = self.derivation.clone();
+        let label = purpose.label();
+        // Length-prefixed label, so no label-and-input pair reads as another.
+        mac.update(&(label.len() as u64).to_be_bytes());
+        mac.update(label);
+        mac.update(input);
+        mac.finalize().into_bytes().into()
     }
 }
 
@@ -85,5 +103,14 @@ mod tests {
     fn b64(bytes: &[u8]) -> String {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn derivations_depend_on_the_secret_and_the_input() {
+        let a = envelopes().derive(Derivation::RedemptionToken, b"code-1");
+        assert_eq!(a, envelopes().derive(Derivation::RedemptionToken, b"code-1"));
+        assert_ne!(a, envelopes().derive(Derivation::RedemptionToken, b"code-2"));
+        let other = JwsEnvelopes::new(&SecretString::new("j".repeat(32)));
+        assert_ne!(a, other.derive(Derivation::RedemptionToken, b"code-1"));
     }
 }

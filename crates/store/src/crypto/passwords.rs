@@ -211,8 +211,8 @@ impl HashingThreads {
     }
 
     fn submit(&self, job: Job) -> Result<(), StoreError> {
-        let jobs = self.jobs.lock().map_err(|_| StoreError("hashing queue lock poisoned".into()))?;
-        jobs.send(job).map_err(|_| StoreError("the hashing threads have stopped".into()))
+        let jobs = self.jobs.lock().map_err(|_| StoreError::new("hashing queue lock poisoned"))?;
+        jobs.send(job).map_err(|_| StoreError::new("the hashing threads have stopped"))
     }
 }
 
@@ -251,7 +251,7 @@ struct Admission(Arc<AtomicUsize>);
 impl Drop for Admission {
     fn drop(&mut self) {
         let depth = self.0.fetch_sub(1, Ordering::AcqRel) - 1;
-        gatehouse_core::telemetry::sign_in_queue_depth(depth);
+        gatehouse_core::metrics::sign_in_queue_depth(depth);
     }
 }
 
@@ -291,7 +291,7 @@ impl Argon2Hasher {
     ) -> Result<T, HashError> {
         let depth = self.admitted.fetch_add(1, Ordering::AcqRel) + 1;
         let admission = Admission(self.admitted.clone());
-        gatehouse_core::telemetry::sign_in_queue_depth(depth);
+        gatehouse_core::metrics::sign_in_queue_depth(depth);
         if depth > self.capacity {
             self.pacing.note_overflow();
             return Err(HashError::Busy);

@@ -7,7 +7,9 @@ mod sqlite;
 
 use crate::sessions::{SESSIONS_TABLE, SqlSessionStore};
 use crate::{ConnectError, FAULT_DEADLINE};
-use gatehouse_core::ports::{AccountRepository, AuditLog, ClientRepository, DatabaseHealth, TokenRepository};
+use gatehouse_core::ports::{
+    AccountRepository, AuditLog, ClientRepository, DatabaseHealth, RetentionStore, TokenRepository,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -30,11 +32,12 @@ pub struct Repositories {
     pub tokens: Arc<dyn TokenRepository>,
     pub audit: Arc<dyn AuditLog>,
     pub health: Arc<dyn DatabaseHealth>,
+    pub retention: Arc<dyn RetentionStore>,
 }
 
 fn repositories<T>(store: T) -> Repositories
 where
-    T: AccountRepository + ClientRepository + TokenRepository + AuditLog + DatabaseHealth + 'static,
+    T: AccountRepository + ClientRepository + TokenRepository + AuditLog + DatabaseHealth + RetentionStore + 'static,
 {
     let store = Arc::new(store);
     Repositories {
@@ -42,7 +45,8 @@ where
         clients: store.clone(),
         tokens: store.clone(),
         audit: store.clone(),
-        health: store,
+        health: store.clone(),
+        retention: store,
     }
 }
 

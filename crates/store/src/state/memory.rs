@@ -270,7 +270,7 @@ impl MemoryFlowStore {
             if retain_until <= now {
                 continue;
             }
-            let flow = decode(&key, &blob).map_err(|e| std::io::Error::other(e.0))?;
+            let flow = decode(&key, &blob).map_err(std::io::Error::other)?;
             let Some(code) = code_key(&flow.user_code) else { continue };
             let mut codes = self.code_shard(&code);
             let mut shard = self.flow_shard(&key);
@@ -296,8 +296,8 @@ impl DeviceFlowStore for MemoryFlowStore {
         limits: &[RateCheck],
     ) -> Result<Inserted, StoreError> {
         let key = hash_key(&flow.device_code_hash)
-            .ok_or_else(|| StoreError("a device code hash must be 64 hex digits".into()))?;
-        let code = code_key(&flow.user_code).ok_or_else(|| StoreError("malformed user code".into()))?;
+            .ok_or_else(|| StoreError::new("a device code hash must be 64 hex digits"))?;
+        let code = code_key(&flow.user_code).ok_or_else(|| StoreError::new("malformed user code"))?;
         let blob = encode(flow.clone())?;
         let now = flow.created_at;
         // In process, spending first and inserting after is as good as one

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 /// A Redis failure as a storage fault, counted in the metrics.
 pub(crate) fn redis_err(err: ::redis::RedisError) -> gatehouse_core::StoreError {
-    gatehouse_core::telemetry::dependency_error("state_store");
+    gatehouse_core::metrics::dependency_error("state_store");
     gatehouse_core::StoreError::from_err(err)
 }
 

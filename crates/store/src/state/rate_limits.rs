@@ -79,7 +79,7 @@ impl RateLimiter for MemoryRateLimiter {
             return Ok(None);
         }
         let now_ms = epoch_ms(now);
-        let mut state = self.state.lock().map_err(|_| StoreError("rate limiter lock poisoned".into()))?;
+        let mut state = self.state.lock().map_err(|_| StoreError::new("rate limiter lock poisoned"))?;
         if mode == RateMode::Refund {
             for check in checks {
                 if let Some(tat) = gcra_refund(state.tats.get(&check.key).copied(), &check.quota) {

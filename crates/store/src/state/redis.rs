@@ -287,7 +287,7 @@ impl RedisFlowStore {
                 return Ok(Some((before, transition)));
             }
         }
-        Err(StoreError("flow changed too often to update".into()))
+        Err(StoreError::new("flow changed too often to update"))
     }
 }
 
@@ -368,7 +368,7 @@ impl DeviceFlowStore for RedisFlowStore {
             1 => Inserted::Stored,
             2 => Inserted::Limited(
                 rate_limits::refusal(limits, index, wait_ms)
-                    .ok_or_else(|| StoreError("the insert script named no limit".into()))?,
+                    .ok_or_else(|| StoreError::new("the insert script named no limit"))?,
             ),
             _ => Inserted::UserCodeTaken,
         })

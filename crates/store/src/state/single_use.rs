@@ -23,7 +23,7 @@ impl MemorySingleUse {
         now: DateTime<Utc>,
         f: impl FnOnce(&mut HashMap<String, (String, DateTime<Utc>)>) -> T,
     ) -> Result<T, StoreError> {
-        let mut records = self.records.lock().map_err(|_| StoreError("single-use store lock poisoned".into()))?;
+        let mut records = self.records.lock().map_err(|_| StoreError::new("single-use store lock poisoned"))?;
         // Few records live at once (minutes each), so a sweep per call is cheap.
         records.retain(|_, (_, until)| *until > now);
         Ok(f(&mut records))

@@ -8,7 +8,7 @@ pub fn backend_url(var: &str, backend: &str, test: &str) -> Option<String> {
     let url = std::env::var(var).ok();
     if url.is_none() {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: {var} must be set under CI=true");
-        eprintln!("SKIPPED {test}::{backend}: {var} not set");
+        gatehouse_store::testing::report_skipped(&format!("{test}::{backend}"), &format!("{var} not set"));
     }
     url
 }

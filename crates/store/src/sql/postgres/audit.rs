@@ -77,7 +77,7 @@ impl AuditLog for PostgresRepository {
 fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
     let kind: String = get(row, "kind")?;
     Ok(AuditEvent {
-        kind: AuditKind::parse(&kind).ok_or_else(|| StoreError(format!("unknown audit kind {kind}")))?,
+        kind: AuditKind::parse(&kind).ok_or_else(|| StoreError::new(format!("unknown audit kind {kind}")))?,
         actor: actor(get(row, "actor_kind")?, get(row, "actor")?),
         subject: get(row, "subject")?,
         client_id: get(row, "client_id")?,

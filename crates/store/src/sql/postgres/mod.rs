@@ -3,7 +3,7 @@
 mod accounts;
 mod audit;
 mod clients;
-mod maintenance;
+mod retention;
 mod tokens;
 
 use super::{join_scopes, log_audit, split_scopes};
@@ -32,7 +32,7 @@ impl PostgresRepository {
 }
 
 fn store_err(err: sqlx::Error) -> StoreError {
-    gatehouse_core::telemetry::dependency_error("database");
+    gatehouse_core::metrics::dependency_error("database");
     StoreError::from_err(err)
 }
 
@@ -60,7 +60,7 @@ fn client(row: &PgRow) -> Result<OAuthClient, StoreError> {
         client_id: get(row, "client_id")?,
         name: get(row, "name")?,
         client_type: ClientType::parse(&get::<String>(row, "client_type")?)
-            .ok_or_else(|| StoreError("bad client_type".into()))?,
+            .ok_or_else(|| StoreError::new("bad client_type"))?,
         secret_hash: get(row, "secret_hash")?,
         allowed_scopes: split_scopes(&get::<String>(row, "allowed_scopes")?),
         device_grant_enabled: get(row, "device_grant_enabled")?,

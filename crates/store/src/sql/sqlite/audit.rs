@@ -77,7 +77,7 @@ impl AuditLog for SqliteRepository {
 fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
     let kind = text(row, "kind")?;
     Ok(AuditEvent {
-        kind: AuditKind::parse(&kind).ok_or_else(|| StoreError(format!("unknown audit kind {kind}")))?,
+        kind: AuditKind::parse(&kind).ok_or_else(|| StoreError::new(format!("unknown audit kind {kind}")))?,
         actor: actor(row.try_get("actor_kind").map_err(store_err)?, row.try_get("actor").map_err(store_err)?),
         subject: row.try_get("subject").map_err(store_err)?,
         client_id: row.try_get("client_id").map_err(store_err)?,

@@ -4,7 +4,7 @@
 mod accounts;
 mod audit;
 mod clients;
-mod maintenance;
+mod retention;
 mod tokens;
 
 use super::{join_scopes, log_audit, split_scopes};
@@ -33,7 +33,7 @@ impl SqliteRepository {
 }
 
 fn store_err(err: sqlx::Error) -> StoreError {
-    gatehouse_core::telemetry::dependency_error("database");
+    gatehouse_core::metrics::dependency_error("database");
     StoreError::from_err(err)
 }
 
@@ -43,7 +43,7 @@ fn secs(at: DateTime<Utc>) -> i64 {
 
 fn instant(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
     let secs: i64 = row.try_get(column).map_err(store_err)?;
-    DateTime::from_timestamp(secs, 0).ok_or_else(|| StoreError(format!("bad instant in {column}")))
+    DateTime::from_timestamp(secs, 0).ok_or_else(|| StoreError::new(format!("bad instant in {column}")))
 }
 
 fn optional_instant(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -81,8 +81,7 @@ fn client(row: &SqliteRow) -> Result<OAuthClient, StoreError> {
     Ok(OAuthClient {
         client_id: text(row, "client_id")?,
         name: text(row, "name")?,
-        client_type: ClientType::parse(&text(row, "client_type")?)
-            .ok_or_else(|| StoreError("bad client_type".into()))?,
+        client_type: ClientType::parse(&text(row, "client_type")?).ok_or_else(|| StoreError::new("bad client_type"))?,
         secret_hash: row.try_get("secret_hash").map_err(store_err)?,
         allowed_scopes: split_scopes(&text(row, "allowed_scopes")?),
         device_grant_enabled: row.try_get("device_grant_enabled").map_err(store_err)?,

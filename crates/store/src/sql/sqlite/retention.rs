@@ -1,9 +1,9 @@
 //! SQLite: readiness and retention. The embedded default is one instance,
-//! so the pruner needs no lock here.
+//! so retention needs no lock here.
 
 use super::*;
 use async_trait::async_trait;
-use gatehouse_core::ports::Prunable;
+use gatehouse_core::ports::{Prunable, RetentionStore};
 use tower_sessions::cookie::time::OffsetDateTime;
 
 #[async_trait]
@@ -12,7 +12,10 @@ impl DatabaseHealth for SqliteRepository {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl RetentionStore for SqliteRepository {
     async fn prune_batch(&self, what: Prunable, cutoff: DateTime<Utc>, batch: u32) -> Result<Option<u64>, StoreError> {
         let query = match what {
             Prunable::Tokens => sqlx::query(

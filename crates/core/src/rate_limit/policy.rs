@@ -1,9 +1,9 @@
-//! Rate limits (SPEC §7): typed limiters, each keyed by one kind of subject
-//! (an IP, a client, a session, an account, a token), with a quota of
-//! `limit` events per `period` enforced by GCRA (the generic cell rate
-//! algorithm): a burst of `limit` at once, then one more every
-//! `period / limit`. The state is one number per key (its *theoretical
-//! arrival time*), so it shares well through the state store.
+//! The policy: typed limiters, each keyed by one kind of subject (an IP, a
+//! client, a session, an account, a token), with a quota of `limit` events
+//! per `period` enforced by GCRA (the generic cell rate algorithm): a burst
+//! of `limit` at once, then one more every `period / limit`. The state is
+//! one number per key (its *theoretical arrival time*), so it shares well
+//! through the state store.
 //!
 //! The arithmetic lives here, once: `gcra_step` is what both adapters run
 //! (the in-process one in Rust, the Redis one as the same steps in Lua).

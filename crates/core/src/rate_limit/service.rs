@@ -2,9 +2,10 @@
 //! what a refusal does (logged with its key type, counted in the metrics).
 //! The use cases decide *when* to check; this decides *how*.
 
-use super::Ports;
+use super::{Limiter, RateCheck, RateLimitSettings, RateLimited, RateMode};
+use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::rate_limit::{Limiter, RateCheck, RateLimitSettings, RateLimited, RateMode};
+use crate::ports::RateLimiter;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -34,39 +35,34 @@ pub enum LimitError {
     Unavailable(#[from] StoreError),
 }
 
-/// Every use-case error that a limit can cause has a `RateLimited` and an
-/// `Unavailable` variant; a `LimitError` becomes the matching one.
+/// Lets a use-case error take a `LimitError`: every error a limit can cause
+/// has a `RateLimited` and an `Unavailable` variant, and a `LimitError`
+/// becomes the matching one. Invoked beside each such enum.
 macro_rules! from_limit_error {
-    ($($error:ty),* $(,)?) => {$(
-        impl From<LimitError> for $error {
-            fn from(err: LimitError) -> Self {
+    ($error:ty) => {
+        impl From<$crate::rate_limit::LimitError> for $error {
+            fn from(err: $crate::rate_limit::LimitError) -> Self {
                 match err {
-                    LimitError::RateLimited(e) => Self::RateLimited(e),
-                    LimitError::Unavailable(e) => Self::Unavailable(e),
+                    $crate::rate_limit::LimitError::RateLimited(e) => Self::RateLimited(e),
+                    $crate::rate_limit::LimitError::Unavailable(e) => Self::Unavailable(e),
                 }
             }
         }
-    )*};
+    };
 }
-
-from_limit_error!(
-    super::device_flow::FlowError,
-    super::device_flow::DecideError,
-    super::sso::SsoError,
-    super::bearer::BearerError,
-    super::accounts::SignInError,
-);
+pub(crate) use from_limit_error;
 
 /// The rate limits over the shared limiter state.
 #[derive(Clone)]
 pub struct RateLimitService {
-    ports: Ports,
+    limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
     settings: Arc<RateLimitSettings>,
 }
 
 impl RateLimitService {
-    pub(crate) fn new(ports: Ports, settings: Arc<RateLimitSettings>) -> Self {
-        Self { ports, settings }
+    pub(crate) fn new(limiter: Arc<dyn RateLimiter>, clock: Arc<dyn Clock>, settings: Arc<RateLimitSettings>) -> Self {
+        Self { limiter, clock, settings }
     }
 
     /// Spends one unit from each of `keys` (limiter, subject), or none if any
@@ -96,7 +92,7 @@ impl RateLimitService {
         if checks.is_empty() {
             return Ok(());
         }
-        match self.ports.rate_limiter.check(&checks, mode, self.ports.clock.now()).await? {
+        match self.limiter.check(&checks, mode, self.clock.now()).await? {
             None => Ok(()),
             Some(_) if mode == RateMode::Refund => Ok(()),
             Some(limited) => Err(Self::refused(limited)),
@@ -122,7 +118,7 @@ impl RateLimitService {
             retry_after_ms = limited.retry_after_ms(),
             "rate limited"
         );
-        crate::telemetry::rate_limited(limited.limiter);
+        crate::metrics::rate_limited(limited.limiter);
         LimitError::RateLimited(limited)
     }
 
@@ -168,7 +164,7 @@ impl RateLimitService {
 /// secrets, so only their hash is stored.
 fn key_of(limiter: Limiter, subject: &str) -> String {
     match limiter.key_type() {
-        crate::rate_limit::KeyType::Session => {
+        super::KeyType::Session => {
             format!("{}:{}", limiter.as_str(), hex::encode(&Sha256::digest(subject.as_bytes())[..16]))
         }
         _ => format!("{}:{subject}", limiter.as_str()),

@@ -4,9 +4,9 @@
 
 use super::*;
 use async_trait::async_trait;
-use gatehouse_core::ports::Prunable;
+use gatehouse_core::ports::{Prunable, RetentionStore};
 
-/// The advisory lock key of the retention pruner ("gatehous" in ASCII).
+/// The advisory lock key of retention ("gatehous" in ASCII).
 const PRUNE_LOCK: i64 = 0x6761_7465_686f_7573;
 
 #[async_trait]
@@ -15,7 +15,10 @@ impl DatabaseHealth for PostgresRepository {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl RetentionStore for PostgresRepository {
     async fn prune_batch(&self, what: Prunable, cutoff: DateTime<Utc>, batch: u32) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")

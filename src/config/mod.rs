@@ -2,17 +2,20 @@
 //! `GATEHOUSE_*` environment variables, validated once into a typed struct.
 //! Every problem is reported as one line naming the variable.
 
+mod raw;
+mod secret;
+mod sso;
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use gatehouse_core::SecretString;
-use gatehouse_core::rate_limit::{Limiter, Quota, RateLimitSettings};
 use gatehouse_core::services::Settings;
-use serde::{Deserialize, Serialize};
+use raw::RawConfig;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-/// Shortest accepted server secret, in bytes.
-pub const MIN_SECRET_BYTES: usize = 32;
+pub use secret::MIN_SECRET_BYTES;
+pub use sso::SsoConfig;
 
 /// A configuration problem, naming the variable at fault.
 #[derive(Debug, thiserror::Error)]
@@ -24,95 +27,6 @@ pub struct ConfigError {
 
 fn problem(variable: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError { variable: variable.to_owned(), problem: problem.into() }
-}
-
-/// The raw settings as read; every field may be absent.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-struct RawConfig {
-    bind: Option<String>,
-    metrics_bind: Option<String>,
-    public_url: Option<String>,
-    data_dir: Option<String>,
-    database_url: Option<String>,
-    redis_url: Option<String>,
-    redis_key_prefix: Option<String>,
-    secret_key: Option<String>,
-    site_root: Option<String>,
-    device_code_expires_in: Option<u32>,
-    poll_interval: Option<u32>,
-    flow_tombstone_secs: Option<u32>,
-    token_ttl_secs: Option<u32>,
-    token_retention_days: Option<u32>,
-    audit_retention_days: Option<u32>,
-    prune_interval_secs: Option<u32>,
-    shutdown_grace_secs: Option<u32>,
-    enable_oauth_bearer: Option<bool>,
-    trusted_proxies: Option<String>,
-    log_format: Option<String>,
-    sso_issuer: Option<String>,
-    sso_client_id: Option<String>,
-    sso_client_secret: Option<String>,
-    sso_display_name: Option<String>,
-    sso_allowed_email_domains: Option<String>,
-    rate_limits: Option<String>,
-    limit_device_authorization_per_ip: Option<String>,
-    limit_device_authorization_per_client: Option<String>,
-    limit_code_failures_per_ip: Option<String>,
-    limit_code_failures_per_session: Option<String>,
-    limit_unknown_device_code_per_ip: Option<String>,
-    limit_sign_in_failures_per_account: Option<String>,
-    limit_sign_in_failures_per_ip: Option<String>,
-    limit_approvals_per_account: Option<String>,
-    limit_bearer_per_token: Option<String>,
-}
-
-impl RawConfig {
-    /// The `GATEHOUSE_LIMIT_<LIMITER>` setting of `limiter`.
-    fn limit(&self, limiter: Limiter) -> Option<&str> {
-        match limiter {
-            Limiter::DeviceAuthorizationPerIp => self.limit_device_authorization_per_ip.as_deref(),
-            Limiter::DeviceAuthorizationPerClient => self.limit_device_authorization_per_client.as_deref(),
-            Limiter::CodeFailuresPerIp => self.limit_code_failures_per_ip.as_deref(),
-            Limiter::CodeFailuresPerSession => self.limit_code_failures_per_session.as_deref(),
-            Limiter::UnknownDeviceCodePerIp => self.limit_unknown_device_code_per_ip.as_deref(),
-            Limiter::SignInFailuresPerAccount => self.limit_sign_in_failures_per_account.as_deref(),
-            Limiter::SignInFailuresPerIp => self.limit_sign_in_failures_per_ip.as_deref(),
-            Limiter::ApprovalsPerAccount => self.limit_approvals_per_account.as_deref(),
-            Limiter::BearerPerToken => self.limit_bearer_per_token.as_deref(),
-        }
-    }
-
-    /// `GATEHOUSE_RATE_LIMITS` (`on`, the default, or `off`), then each
-    /// limiter's own setting.
-    fn rate_limits(&self) -> Result<RateLimitSettings, ConfigError> {
-        let mut limits = match self.rate_limits.as_deref().map(str::trim) {
-            None | Some("on") => RateLimitSettings::default(),
-            Some("off") => RateLimitSettings::off(),
-            Some(_) => return Err(problem("GATEHOUSE_RATE_LIMITS", "expected on or off")),
-        };
-        for limiter in Limiter::ALL {
-            if let Some(text) = self.limit(limiter) {
-                let variable = format!("GATEHOUSE_LIMIT_{}", limiter.as_str().to_uppercase());
-                limits.set(limiter, Quota::parse(text).map_err(|e| problem(&variable, e))?);
-            }
-        }
-        Ok(limits)
-    }
-}
-
-/// The external-SSO branch's settings (SPEC §8); present only when
-/// `GATEHOUSE_SSO_ISSUER` is set.
-#[derive(Debug, Clone)]
-pub struct SsoConfig {
-    /// The provider's issuer URL, exactly as its discovery document states it.
-    pub issuer: String,
-    pub client_id: String,
-    /// `None`: Gatehouse is a public client (PKCE alone).
-    pub client_secret: Option<SecretString>,
-    pub display_name: String,
-    /// Lowercased; empty allows any domain.
-    pub allowed_email_domains: Vec<String>,
 }
 
 /// How log lines are written.
@@ -155,12 +69,23 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let raw: RawConfig =
+        let mut raw: RawConfig =
             figment.merge(Env::prefixed("GATEHOUSE_").ignore(&["CONFIG"])).extract().map_err(|err| {
                 let variable = err.path.last().map(|k| format!("GATEHOUSE_{}", k.to_uppercase()));
                 problem(variable.as_deref().unwrap_or("configuration"), err.kind.to_string())
             })?;
+        // cargo-leptos names the built site's folder when it runs the server.
+        if raw.site_root.is_none() {
+            raw.site_root = std::env::var("LEPTOS_SITE_ROOT").ok();
+        }
         Self::validate(raw)
+    }
+
+    /// The built-in defaults alone, reading nothing from the environment:
+    /// what tests start from, so a developer's own `GATEHOUSE_*` variables
+    /// never change what a test runs.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::validate(RawConfig::default())
     }
 
     fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
@@ -200,12 +125,9 @@ impl Config {
         }
         let secret_key = raw.secret_key.map(SecretString::new);
         if let Some(secret) = &secret_key {
-            check_secret(secret)?;
+            secret::check_secret(secret)?;
         }
-        let site_root = raw
-            .site_root
-            .or_else(|| std::env::var("LEPTOS_SITE_ROOT").ok())
-            .unwrap_or_else(|| "target/site".to_owned());
+        let site_root = raw.site_root.unwrap_or_else(|| "target/site".to_owned());
         let defaults = Settings::default();
         let positive = |variable: &str, value: Option<u32>, default: u32| match value {
             Some(0) => Err(problem(variable, "must be greater than zero")),
@@ -254,7 +176,7 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(_) => return Err(problem("GATEHOUSE_LOG_FORMAT", "expected text or json")),
         };
-        let sso = sso_config(
+        let sso = sso::sso_config(
             raw.sso_issuer,
             raw.sso_client_id,
             raw.sso_client_secret,
@@ -278,91 +200,6 @@ impl Config {
             shutdown_grace: std::time::Duration::from_secs(u64::from(raw.shutdown_grace_secs.unwrap_or(10))),
         })
     }
-
-    /// The secret from the environment, or the one kept in the data directory
-    /// (created with mode 0600 on first start). The flag is true when created.
-    pub fn load_or_create_secret(&self) -> Result<(SecretString, bool), ConfigError> {
-        if let Some(secret) = &self.secret_key {
-            check_secret(secret)?;
-            return Ok((secret.clone(), false));
-        }
-        let path = self.data_dir.join("secret_key");
-        let variable = "GATEHOUSE_SECRET_KEY";
-        if path.exists() {
-            let secret = std::fs::read_to_string(&path)
-                .map_err(|e| problem(variable, format!("cannot read {}: {e}", path.display())))?;
-            let secret = secret.trim().to_owned();
-            if secret.len() < MIN_SECRET_BYTES {
-                return Err(problem(variable, format!("{} holds fewer than {MIN_SECRET_BYTES} bytes", path.display())));
-            }
-            return Ok((SecretString::new(secret), false));
-        }
-        use gatehouse_core::random::random_string;
-        let secret = random_string(&gatehouse_store::crypto::OsRandom, gatehouse_core::formats::base62::ALPHABET, 64);
-        crate::files::write_private(&path, secret.as_bytes())
-            .map_err(|e| problem(variable, format!("cannot write {}: {e}", path.display())))?;
-        Ok((SecretString::new(secret), true))
-    }
-}
-
-/// Validates the SSO settings; `None` when the branch is off (no issuer).
-fn sso_config(
-    issuer: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    display_name: Option<String>,
-    allowed_email_domains: Option<String>,
-) -> Result<Option<SsoConfig>, ConfigError> {
-    let Some(issuer) = issuer.map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()) else {
-        return Ok(None);
-    };
-    let parsed = url::Url::parse(&issuer).map_err(|e| problem("GATEHOUSE_SSO_ISSUER", e.to_string()))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(host)) => host == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback)) {
-        return Err(problem("GATEHOUSE_SSO_ISSUER", "expected an https:// URL (http:// only for localhost)"));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(problem("GATEHOUSE_SSO_ISSUER", "an issuer URL has no query or fragment"));
-    }
-    let client_id = client_id
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| problem("GATEHOUSE_SSO_CLIENT_ID", "required when GATEHOUSE_SSO_ISSUER is set"))?;
-    let client_secret = client_secret.filter(|s| !s.is_empty()).map(SecretString::new);
-    let display_name =
-        display_name.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).unwrap_or_else(|| "SSO".into());
-    if display_name.chars().count() > 40 || display_name.chars().any(char::is_control) {
-        return Err(problem("GATEHOUSE_SSO_DISPLAY_NAME", "at most 40 characters, no control characters"));
-    }
-    let allowed_email_domains = allowed_email_domains
-        .unwrap_or_default()
-        .split(',')
-        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
-        .filter(|d| !d.is_empty())
-        .map(|d| {
-            let valid = d.contains('.')
-                && d.split('.')
-                    .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-            if valid {
-                Ok(d)
-            } else {
-                Err(problem("GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS", format!("not a domain: {d}")))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(SsoConfig { issuer, client_id, client_secret, display_name, allowed_email_domains }))
-}
-
-fn check_secret(secret: &SecretString) -> Result<(), ConfigError> {
-    if secret.expose().len() < MIN_SECRET_BYTES {
-        return Err(problem("GATEHOUSE_SECRET_KEY", format!("must be at least {MIN_SECRET_BYTES} bytes")));
-    }
-    Ok(())
 }
 
 /// Checks the public URL and strips its trailing slash.
@@ -381,6 +218,7 @@ fn parse_public_url(value: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gatehouse_core::rate_limit::{Limiter, Quota, RateLimitSettings};
 
     #[test]
     fn defaults_are_the_embedded_setup() -> Result<(), ConfigError> {

@@ -1,4 +1,4 @@
-//! The periodic retention pruner: shortly after start-up, then every
+//! Retention, periodically: shortly after start-up, then every
 //! `GATEHOUSE_PRUNE_INTERVAL_SECS`. On PostgreSQL the instances take turns
 //! (an advisory lock per batch), so running it everywhere is safe.
 
@@ -9,14 +9,14 @@ use std::time::Duration;
 /// readiness are not slowed by it.
 const FIRST_RUN_AFTER: Duration = Duration::from_secs(30);
 
-/// Runs the pruner until the task is dropped (at shutdown).
+/// Runs retention until the task is dropped (at shutdown).
 pub async fn run(retention: RetentionService) {
     let mut next = FIRST_RUN_AFTER;
     loop {
         tokio::time::sleep(next).await;
         // A failed run is logged and tried again at the next interval.
         if let Err(err) = retention.prune().await {
-            tracing::warn!(error = %err, "retention pruner failed; trying again later");
+            tracing::warn!(error = %err.report(), "retention failed; trying again later");
         }
         next = retention.interval();
     }

@@ -6,36 +6,37 @@ use crate::rate_limit::Limiter;
 
 /// A limiter refused a request.
 pub fn rate_limited(limiter: Limiter) {
-    metrics::counter!("gatehouse_rate_limited_total", "limiter" => limiter.as_str()).increment(1);
+    ::metrics::counter!("gatehouse_rate_limited_total", "limiter" => limiter.as_str()).increment(1);
 }
 
 /// Password hashes running or waiting for a slot.
 pub fn sign_in_queue_depth(depth: usize) {
-    metrics::gauge!("gatehouse_sign_in_queue_depth").set(depth as f64);
+    ::metrics::gauge!("gatehouse_sign_in_queue_depth").set(depth as f64);
 }
 
 /// Something happened to a device flow: `started`, `approved`, `denied`,
 /// `redeemed`.
 pub fn flow(event: &'static str) {
-    metrics::counter!("gatehouse_flows_total", "event" => event).increment(1);
+    ::metrics::counter!("gatehouse_flows_total", "event" => event).increment(1);
 }
 
-/// The token endpoint answered a poll: `issued`, `rate_limited`,
+/// The token endpoint answered a poll: `issued`, `redelivered` (the same
+/// token again for a retry whose answer was lost), `rate_limited`,
 /// `unavailable`, or the OAuth error code (`authorization_pending`,
 /// `slow_down`, `access_denied`, `expired_token` for a flow past its
 /// lifetime, `invalid_grant`, `invalid_client`, …).
 pub fn poll_answer(answer: &'static str) {
-    metrics::counter!("gatehouse_token_polls_total", "answer" => answer).increment(1);
+    ::metrics::counter!("gatehouse_token_polls_total", "answer" => answer).increment(1);
 }
 
 /// Something happened to access tokens: `issued` (every token handed out),
 /// `rotated` (those of them that replaced a device's earlier token),
 /// `revoked`, `hard_expired`.
 pub fn tokens(event: &'static str, count: u64) {
-    metrics::counter!("gatehouse_tokens_total", "event" => event).increment(count);
+    ::metrics::counter!("gatehouse_tokens_total", "event" => event).increment(count);
 }
 
 /// A dependency failed: `state_store` (in process or Redis) or `database`.
 pub fn dependency_error(dependency: &'static str) {
-    metrics::counter!("gatehouse_dependency_errors_total", "dependency" => dependency).increment(1);
+    ::metrics::counter!("gatehouse_dependency_errors_total", "dependency" => dependency).increment(1);
 }

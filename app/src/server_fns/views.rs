@@ -1,0 +1,89 @@
+//! What the pages show, shared by more than one server function: one
+//! request summary for both approval views (account and SSO), scopes in
+//! plain words, and one way to write an instant.
+
+use serde::{Deserialize, Serialize};
+
+/// One requested scope, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeView {
+    pub name: String,
+    pub description: String,
+}
+
+impl ScopeView {
+    /// The scope with its plain words.
+    #[cfg(feature = "ssr")]
+    pub fn of(scope: &str) -> Self {
+        Self { name: scope.to_owned(), description: gatehouse_core::scope::describe(scope).to_owned() }
+    }
+}
+
+/// What a person checks before approving or denying a device: the code,
+/// who is asking, from where, and what it could do. Both approval views
+/// carry it (flattened, so their JSON keeps its flat fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestView {
+    /// `XXXX-XXXX`, to compare with the terminal.
+    pub user_code: String,
+    pub client_name: String,
+    pub client_id: String,
+    /// As reported by the device; never verified.
+    pub device_label: Option<String>,
+    pub requester_ip: Option<String>,
+    /// The request came from another address than this browser's.
+    pub requested_from_elsewhere: bool,
+    pub requester_user_agent: Option<String>,
+    /// "3 minutes ago".
+    pub requested_ago: String,
+    /// What the token would carry, in plain words.
+    pub scopes: Vec<ScopeView>,
+    /// When the token approving would replace was created.
+    pub replaces_created_on: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl RequestView {
+    /// The summary of a pending request whose token would carry `scopes`.
+    pub fn of(request: &gatehouse_core::services::device_flow::AuthorizeRequest, scopes: &[String]) -> Self {
+        let flow = &request.flow;
+        Self {
+            user_code: flow.user_code.display(),
+            client_name: flow.client_name.clone(),
+            client_id: flow.client_id.clone(),
+            device_label: flow.device_label.clone(),
+            requested_from_elsewhere: from_elsewhere(flow.requester_ip.as_deref()),
+            requester_ip: flow.requester_ip.clone(),
+            requester_user_agent: flow.requester_user_agent.clone(),
+            requested_ago: ago(request.requested_ago),
+            scopes: scopes.iter().map(|s| ScopeView::of(s)).collect(),
+            replaces_created_on: request.replaces.as_ref().map(|t| moment(t.created_at)),
+        }
+    }
+}
+
+/// Whether the device asked from another address than the one this browser
+/// is approving from (both known): a phishing signal the page points out.
+#[cfg(feature = "ssr")]
+fn from_elsewhere(requester_ip: Option<&str>) -> bool {
+    let approver_ip = super::context::client_ip();
+    requester_ip.is_some() && approver_ip.is_some() && requester_ip != approver_ip.as_deref()
+}
+
+/// "3 minutes ago", for how long ago a device asked.
+#[cfg(feature = "ssr")]
+fn ago(elapsed: chrono::Duration) -> String {
+    let secs = elapsed.num_seconds().max(0);
+    match secs {
+        0..=59 => "less than a minute ago".to_owned(),
+        60..=119 => "1 minute ago".to_owned(),
+        120..=3599 => format!("{} minutes ago", secs / 60),
+        _ => format!("{} hours ago", secs / 3600),
+    }
+}
+
+/// An instant as every page shows it: "28 Nov 2026, 14:05 UTC".
+#[cfg(feature = "ssr")]
+pub fn moment(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%-d %b %Y, %H:%M UTC").to_string()
+}

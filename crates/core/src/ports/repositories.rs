@@ -1,0 +1,185 @@
+//! The relational database: accounts, clients, tokens, readiness and retention.
+
+use crate::error::StoreError;
+use crate::listing::{TokenQuery, TokenSelector};
+use crate::model::{AccessTokenRecord, Account, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A new account with its first workspace.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why an account could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateAccountError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An admin's change to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    /// Disable (and void its browser sessions).
+    Disable,
+    Enable,
+    GrantAdmin,
+    RemoveAdmin,
+}
+
+/// What an `AccountChange` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChangeOutcome {
+    /// Changed; the account as it is now.
+    Changed(Account),
+    /// It was already so; nothing changed.
+    Unchanged(Account),
+    /// Refused: it would leave no active admin.
+    LastAdmin,
+    NotFound,
+}
+
+/// A page of accounts, by email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountQuery {
+    /// Matches email or name containing this text (case-insensitive).
+    pub text: Option<String>,
+    /// Continue after this email.
+    pub after_email: Option<String>,
+    pub limit: u32,
+}
+
+/// Accounts, workspaces and memberships.
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// Creates the account, its workspace and its owner membership in one transaction.
+    async fn create(&self, account: &NewAccount) -> Result<Account, CreateAccountError>;
+    /// The account and its password hash, by (lowercased) email.
+    async fn find_by_email(&self, email: &str) -> Result<Option<(Account, String)>, StoreError>;
+    /// The account by id.
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<Account>, StoreError>;
+    /// The account's workspaces, oldest membership first.
+    async fn workspaces(&self, account_id: Uuid) -> Result<Vec<WorkspaceMembership>, StoreError>;
+    /// How many accounts exist.
+    async fn count(&self) -> Result<u64, StoreError>;
+    /// A page of accounts in email order.
+    async fn search(&self, query: &AccountQuery) -> Result<Vec<Account>, StoreError>;
+    /// Applies `change` atomically, refusing (`LastAdmin`) to disable or
+    /// demote the last active admin, even when two admins race to do so.
+    /// `Disable` also sets `sessions_valid_after` to `at`.
+    async fn change(
+        &self,
+        id: Uuid,
+        change: AccountChange,
+        at: DateTime<Utc>,
+    ) -> Result<AccountChangeOutcome, StoreError>;
+}
+
+/// Registered OAuth clients.
+#[async_trait]
+pub trait ClientRepository: Send + Sync {
+    /// The client by id.
+    async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError>;
+    /// Registers a client; false when the id is taken.
+    async fn create(&self, client: &OAuthClient) -> Result<bool, StoreError>;
+    /// Every client, oldest first.
+    async fn list(&self) -> Result<Vec<OAuthClient>, StoreError>;
+    /// Disables an enabled client; true when this call disabled it.
+    async fn disable(&self, client_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Enables a disabled client; true when this call enabled it.
+    async fn enable(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Changes a client's name, allowed scopes and device-grant switch;
+    /// false when no client has this id.
+    async fn update(&self, client_id: &str, edit: &ClientEdit) -> Result<bool, StoreError>;
+    /// Replaces a confidential client's secret hash; false when no
+    /// confidential client has this id.
+    async fn set_secret_hash(&self, client_id: &str, secret_hash: &str) -> Result<bool, StoreError>;
+}
+
+/// What an admin may change about a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientEdit {
+    pub name: String,
+    pub allowed_scopes: Vec<String>,
+    pub device_grant_enabled: bool,
+}
+
+/// Access tokens, stored as hashes.
+#[async_trait]
+pub trait TokenRepository: Send + Sync {
+    /// Mints a token row, or rotates in place the active row for the same
+    /// (subject_email, subject_issuer, client_id, device_label).
+    async fn issue(&self, token: &NewAccessToken) -> Result<IssuedToken, StoreError>;
+    /// The row holding this token hash (active or hard-expired rows have none).
+    async fn find_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// The active row a new approval for this device would rotate.
+    async fn find_active_for_device(
+        &self,
+        subject_email: &str,
+        subject_issuer: &str,
+        client_id: &str,
+        device_label: &str,
+    ) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// The row with this id, in any state.
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// The subject's unrevoked tokens that have not expired by `now`, most
+    /// recently used (else created) first.
+    async fn list_active_for_subject(
+        &self,
+        subject_email: &str,
+        subject_issuer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AccessTokenRecord>, StoreError>;
+    /// A page of every token matching `query`, most recently used (else
+    /// created) first, keyset-paginated.
+    async fn search(&self, query: &TokenQuery) -> Result<Vec<AccessTokenRecord>, StoreError>;
+    /// The ids of the unrevoked tokens `selector` picks.
+    async fn unrevoked_ids(&self, selector: &TokenSelector) -> Result<Vec<Uuid>, StoreError>;
+    /// Revokes those of `ids` that are still unrevoked, by compare-and-set;
+    /// returns the rows this call revoked.
+    async fn revoke(&self, ids: &[Uuid], at: DateTime<Utc>) -> Result<Vec<AccessTokenRecord>, StoreError>;
+    /// Marks an expired token revoked and forgets its hash, by compare-and-set
+    /// so only one caller wins; true for the winner.
+    async fn hard_expire(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Records use, at most once a minute per token.
+    async fn touch(&self, id: Uuid, at: DateTime<Utc>, ip: Option<&str>) -> Result<(), StoreError>;
+}
+
+/// Readiness of the relational database.
+#[async_trait]
+pub trait DatabaseHealth: Send + Sync {
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Retention: deleting rows Gatehouse no longer needs to keep (SPEC §5).
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes at most `batch` rows of `what` that are past `cutoff`, in one
+    /// short transaction. `None` when another instance is pruning right now
+    /// (PostgreSQL: an advisory transaction lock), so this one stops.
+    async fn prune_batch(&self, what: Prunable, cutoff: DateTime<Utc>, batch: u32) -> Result<Option<u64>, StoreError>;
+}
+
+/// What retention deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prunable {
+    /// Tokens revoked or expired before the cutoff.
+    Tokens,
+    /// Browser sessions that expired before the cutoff.
+    Sessions,
+    /// Audit events that happened before the cutoff.
+    AuditEvents,
+}

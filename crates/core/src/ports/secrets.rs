@@ -1,0 +1,96 @@
+//! What is keyed by the server secret, and password hashing.
+
+use crate::error::StoreError;
+use crate::secret::SecretString;
+use async_trait::async_trait;
+
+/// What a Gatehouse envelope is for; an envelope made for one purpose never
+/// verifies for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopePurpose {
+    /// The `state` of an SSO sign-in, sent through the identity provider.
+    SsoState,
+    /// The approval-grant cookie set after the SSO callback.
+    ApprovalGrant,
+}
+
+impl EnvelopePurpose {
+    /// The audience (`aud`) written into and required of the envelope.
+    pub fn audience(self) -> &'static str {
+        match self {
+            EnvelopePurpose::SsoState => "gatehouse:sso-state",
+            EnvelopePurpose::ApprovalGrant => "gatehouse:approval-grant",
+        }
+    }
+}
+
+/// What a value derived from the server secret is for; each purpose
+/// derives different bytes from the same input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derivation {
+    /// The access token a flow's redemption yields, from its device code.
+    RedemptionToken,
+}
+
+impl Derivation {
+    /// The label mixed into the derivation (domain separation).
+    pub fn label(self) -> &'static [u8] {
+        match self {
+            Derivation::RedemptionToken => b"gatehouse:redemption-token:v1",
+        }
+    }
+}
+
+/// Everything keyed by the server secret: Gatehouse's own envelopes (HS256
+/// compact JWS; verification checks the algorithm, signature and purpose,
+/// and the use case checks `exp` against the injected clock) and values
+/// derived from it.
+pub trait EnvelopeSigner: Send + Sync {
+    /// Signs `claims` (a JSON object) for `purpose`.
+    fn sign(&self, purpose: EnvelopePurpose, claims: serde_json::Value) -> Result<String, StoreError>;
+    /// The claims of a well-signed envelope for `purpose`; `None` for
+    /// anything else (another algorithm, a flipped byte, another purpose).
+    fn verify(&self, purpose: EnvelopePurpose, envelope: &str) -> Option<serde_json::Value>;
+    /// 32 bytes derived from `input` for `purpose` (HMAC-SHA256 with the
+    /// server secret): the same on every instance that shares the secret,
+    /// unguessable without it.
+    fn derive(&self, purpose: Derivation, input: &[u8]) -> [u8; 32];
+}
+
+/// Why a password was not hashed or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot is taken and the bounded queue is full, or no slot
+    /// came free soon: the caller answers 503 at once.
+    #[error("password hashing is busy")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] StoreError),
+}
+
+impl From<HashError> for StoreError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => StoreError::new("password hashing is busy"),
+            HashError::Failed(e) => e,
+        }
+    }
+}
+
+/// Password hashing (argon2id), off the async threads, with a bounded queue.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a new password.
+    async fn hash(&self, password: &SecretString) -> Result<String, HashError>;
+    /// Verifies `password` against `hash`; with no hash it spends the same
+    /// time on a dummy hash and answers false, so unknown accounts are not
+    /// distinguishable from wrong passwords.
+    async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, HashError>;
+    /// Whether a hash asked for now would be refused at once
+    /// (`HashError::Busy`): every slot and place in the queue is taken, or
+    /// hashing is paced on a busy machine. Lets a sign-in be refused before
+    /// it reads anything.
+    fn is_busy(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,349 @@
+//! RFC 8628 §3.4–3.5: the device polls, and the poll that claims an
+//! approval redeems it for a token.
+//!
+//! The token is derived from the device code with the server secret, so a
+//! redemption can be repeated without a second token: a claim taken over
+//! after a crash finds the token its first attempt minted, and a retry whose
+//! answer was lost gets the same token again within
+//! [`REDELIVERY_WINDOW`](crate::flow::REDELIVERY_WINDOW), if it is still
+//! unused. Only hashes of the code and the token are stored.
+
+use super::{DeviceFlowService, FlowError, oauth};
+use crate::actor::Actor;
+use crate::error::{OAuthError, OAuthErrorCode, StoreError};
+use crate::flow::{DeviceFlow, FlowChange, FlowKey, Verdict};
+use crate::formats::device_code::DeviceCode;
+use crate::formats::token::{BearerToken, TokenKind};
+use crate::model::{AccessTokenRecord, Account, FlowSubject, NewAccessToken, WorkspaceMembership};
+use crate::ports::{AuditEvent, AuditKind, Derivation};
+use crate::rate_limit::Limiter;
+use crate::secret::SecretString;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+/// A token request (RFC 8628 §3.4) plus what the edge saw.
+#[derive(Debug, Clone, Default)]
+pub struct PollRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub device_code: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What a successful redemption hands back.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub token: BearerToken,
+    pub token_id: Uuid,
+    pub expires_in: u32,
+    pub expires_at: DateTime<Utc>,
+    pub scopes: Vec<String>,
+    pub subject: FlowSubject,
+    pub account: Option<Account>,
+    pub workspaces: Vec<WorkspaceMembership>,
+    /// The token replaced an earlier one for the same device.
+    pub rotated: bool,
+    /// The same token again, for a retry whose first answer was lost.
+    pub redelivered: bool,
+}
+
+impl DeviceFlowService {
+    /// RFC 8628 §3.4–3.5: one poll. Only the poll that claims an approval
+    /// mints a token, so racing polls can never deliver two.
+    pub async fn poll(&self, request: PollRequest) -> Result<TokenGrant, FlowError> {
+        let answer = self.answer_poll(request).await;
+        crate::metrics::poll_answer(match &answer {
+            Ok(grant) if grant.redelivered => "redelivered",
+            Ok(_) => "issued",
+            Err(FlowError::OAuth(err)) => err.code.as_str(),
+            Err(FlowError::RateLimited(_)) => "rate_limited",
+            Err(FlowError::Unavailable(_)) => "unavailable",
+        });
+        answer
+    }
+
+    async fn answer_poll(&self, request: PollRequest) -> Result<TokenGrant, FlowError> {
+        let client = self
+            .clients
+            .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
+            .await?;
+        let device_code = request
+            .device_code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(DeviceCode::from_client)
+            .ok_or_else(|| oauth(OAuthErrorCode::InvalidRequest, "device_code is required"))?;
+        let key = FlowKey::DeviceCodeHash(device_code.hash());
+        let now = self.ports.clock.now();
+        let change = FlowChange::Poll { client_id: client.client_id.clone() };
+        let Some((flow, transition)) = self.ports.flows.apply(&key, &change, now).await? else {
+            // Device codes cannot be guessed; this limit only keeps a client
+            // stuck on a dead code (or a scanner) from costing lookups forever.
+            self.limits.take(&[(Limiter::UnknownDeviceCodePerIp, request.ip.as_deref())]).await?;
+            return Err(oauth(OAuthErrorCode::InvalidGrant, "unknown device_code"));
+        };
+        match transition.verdict {
+            Verdict::Claimed(subject) => self.redeem(key, &device_code, flow, subject, request.ip, now).await,
+            Verdict::Redeemed { token_id, subject } => {
+                self.redeliver(&device_code, &flow, token_id, subject, request.ip, now).await
+            }
+            Verdict::AuthorizationPending => {
+                Err(oauth(OAuthErrorCode::AuthorizationPending, "the user has not yet approved this request"))
+            }
+            Verdict::SlowDown { interval } => Err(FlowError::OAuth(OAuthError {
+                code: OAuthErrorCode::SlowDown,
+                description: format!("polling too fast; wait {interval} seconds between requests").into(),
+                interval: Some(interval),
+            })),
+            Verdict::AccessDenied => Err(oauth(OAuthErrorCode::AccessDenied, "the user denied this request")),
+            Verdict::Expired => Err(oauth(OAuthErrorCode::ExpiredToken, "the device code has expired")),
+            Verdict::InvalidGrant => Err(spent()),
+            Verdict::Decided | Verdict::AlreadyResolved | Verdict::NotClaimed | Verdict::Done => {
+                Err(oauth(OAuthErrorCode::InvalidGrant, "the device code cannot be redeemed"))
+            }
+        }
+    }
+
+    /// The token a flow's redemption yields for a subject of `kind`: always
+    /// the same for the same device code and server secret.
+    fn redemption_token(&self, kind: TokenKind, device_code: &DeviceCode) -> BearerToken {
+        BearerToken::derive(
+            kind,
+            self.ports.signer.derive(Derivation::RedemptionToken, device_code.expose().as_bytes()),
+        )
+    }
+
+    /// Mints the token for a claimed approval, then marks the flow redeemed.
+    /// If minting fails on storage the claim is released so a later poll can
+    /// retry; an approver who lost access keeps the claim, so the flow can
+    /// never mint for them.
+    async fn redeem(
+        &self,
+        key: FlowKey,
+        device_code: &DeviceCode,
+        flow: DeviceFlow,
+        subject: FlowSubject,
+        ip: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenGrant, FlowError> {
+        let grant = match self.mint(&flow, device_code, subject, now).await {
+            Ok(grant) => grant,
+            Err(MintFailure::AccountInactive) => {
+                return Err(oauth(OAuthErrorCode::AccessDenied, "the approving account is no longer active"));
+            }
+            Err(MintFailure::NoGrantableScope) => {
+                return Err(oauth(OAuthErrorCode::AccessDenied, "none of the requested scopes can be granted"));
+            }
+            Err(MintFailure::AlreadyEnded) => {
+                return Err(oauth(OAuthErrorCode::AccessDenied, "the token of this approval was revoked"));
+            }
+            Err(MintFailure::Storage(err)) => {
+                if let Err(release_err) = self.ports.flows.apply(&key, &FlowChange::ReleaseClaim, now).await {
+                    tracing::error!(error = %release_err.report(), "could not release a redemption claim; it goes stale in a minute");
+                }
+                return Err(err.into());
+            }
+        };
+        crate::metrics::flow("redeemed");
+        crate::metrics::tokens("issued", 1);
+        if grant.rotated {
+            crate::metrics::tokens("rotated", 1);
+        }
+        let approved_from = flow.status.decision().and_then(|d| d.from_ip.clone());
+        if approved_from.is_some() && ip.is_some() && approved_from != ip {
+            self.ports
+                .audit(AuditEvent {
+                    kind: AuditKind::PollFromDifferentIp,
+                    actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
+                    subject: Some(grant.subject.email.clone()),
+                    client_id: Some(flow.client_id.clone()),
+                    ip: ip.clone(),
+                    details: serde_json::json!({ "approved_from_ip": approved_from, "token_id": grant.token_id }),
+                    at: now,
+                })
+                .await;
+        }
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::DeviceRedeemed,
+                actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
+                subject: Some(grant.subject.email.clone()),
+                client_id: Some(flow.client_id.clone()),
+                ip,
+                details: serde_json::json!({
+                    "token_id": grant.token_id,
+                    "rotated": grant.rotated,
+                    "device_label": flow.device_label,
+                }),
+                at: now,
+            })
+            .await;
+        // Marking the flow redeemed is the last step before the answer. A
+        // process killed before it leaves a claim that goes stale, and the
+        // poll that takes it over finds the token minted here; an answer
+        // lost after it is handed over again by `redeliver`. The token
+        // exists now: failing to mark the flow redeemed must not withhold it.
+        let finish = FlowChange::FinishRedemption { token_id: grant.token_id };
+        if let Err(err) = self.ports.flows.apply(&key, &finish, now).await {
+            tracing::error!(error = %err.report(), token_id = %grant.token_id, "token minted but flow not marked redeemed");
+        }
+        Ok(grant)
+    }
+
+    /// Writes (or rotates) the token row for `subject` and drops a rotated
+    /// secret from the cache. A claim taken over from a redemption that
+    /// crashed after minting finds that token and mints nothing.
+    async fn mint(
+        &self,
+        flow: &DeviceFlow,
+        device_code: &DeviceCode,
+        subject: FlowSubject,
+        now: DateTime<Utc>,
+    ) -> Result<TokenGrant, MintFailure> {
+        let (kind, account, workspaces) = match subject.account_id {
+            Some(account_id) => {
+                let (account, workspaces) =
+                    self.ports.active_account_with_workspaces(account_id).await?.ok_or(MintFailure::AccountInactive)?;
+                (TokenKind::Account, Some(account), workspaces)
+            }
+            None => (TokenKind::External, None, Vec::new()),
+        };
+
+        // The token carries what the person approved, narrowed to what its
+        // kind may carry; never more. If nothing is left, nothing is minted.
+        let scopes = kind.narrow(&flow.scopes);
+        if scopes.is_empty() {
+            return Err(MintFailure::NoGrantableScope);
+        }
+        let token = self.redemption_token(kind, device_code);
+        if let Some(minted) = self.ports.tokens.find_by_hash(&token.hash()).await? {
+            if minted.revoked_at.is_some() || minted.expires_at <= now {
+                return Err(MintFailure::AlreadyEnded);
+            }
+            return Ok(grant_of(token, &minted, subject, account, workspaces, now));
+        }
+        let expires_at = now + Duration::seconds(i64::from(self.settings.token_ttl));
+        let new_token = NewAccessToken {
+            id: Uuid::new_v4(),
+            subject: subject.clone(),
+            client_id: flow.client_id.clone(),
+            device_label: flow.device_label.clone().unwrap_or_default(),
+            prefix: kind.prefix().to_owned(),
+            token_hash: token.hash(),
+            scopes: scopes.clone(),
+            created_at: now,
+            expires_at,
+        };
+        let issued = self.ports.tokens.issue(&new_token).await?;
+        // A rotated row's old secret must stop working on every instance now.
+        if issued.rotated {
+            self.ports.token_cache.invalidate(issued.id).await?;
+        }
+        Ok(TokenGrant {
+            token,
+            token_id: issued.id,
+            expires_in: self.settings.token_ttl,
+            expires_at,
+            scopes,
+            subject,
+            account,
+            workspaces,
+            rotated: issued.rotated,
+            redelivered: false,
+        })
+    }
+
+    /// A poll of a flow redeemed moments ago by its own client: the answer
+    /// that carried the token may have been lost, so the same token is
+    /// handed over again, and only while it is still active and has never
+    /// been used (a used token shows its answer arrived, so this poll is
+    /// not a retry). Anything else is a spent code.
+    async fn redeliver(
+        &self,
+        device_code: &DeviceCode,
+        flow: &DeviceFlow,
+        token_id: Uuid,
+        subject: FlowSubject,
+        ip: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenGrant, FlowError> {
+        let kind = if subject.account_id.is_some() { TokenKind::Account } else { TokenKind::External };
+        let token = self.redemption_token(kind, device_code);
+        let Some(minted) = self.ports.tokens.find_by_hash(&token.hash()).await?.filter(|minted| {
+            minted.id == token_id
+                && minted.revoked_at.is_none()
+                && minted.expires_at > now
+                && minted.last_used_at.is_none()
+        }) else {
+            return Err(spent());
+        };
+        let (account, workspaces) = match subject.account_id {
+            None => (None, Vec::new()),
+            Some(account_id) => match self.ports.active_account_with_workspaces(account_id).await? {
+                Some((account, workspaces)) => (Some(account), workspaces),
+                None => return Err(spent()),
+            },
+        };
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::DeviceRedelivered,
+                actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
+                subject: Some(subject.email.clone()),
+                client_id: Some(flow.client_id.clone()),
+                ip,
+                details: serde_json::json!({ "token_id": minted.id, "device_label": flow.device_label }),
+                at: now,
+            })
+            .await;
+        let mut grant = grant_of(token, &minted, subject, account, workspaces, now);
+        grant.redelivered = true;
+        Ok(grant)
+    }
+}
+
+/// The answer for a code that can no longer be redeemed.
+fn spent() -> FlowError {
+    oauth(OAuthErrorCode::InvalidGrant, "the device code was already used or belongs to another client")
+}
+
+/// The grant for a token minted earlier, with the lifetime it has left.
+fn grant_of(
+    token: BearerToken,
+    minted: &AccessTokenRecord,
+    subject: FlowSubject,
+    account: Option<Account>,
+    workspaces: Vec<WorkspaceMembership>,
+    now: DateTime<Utc>,
+) -> TokenGrant {
+    let left = (minted.expires_at - now).num_seconds().max(0);
+    TokenGrant {
+        scopes: token.kind().narrow(&minted.scopes),
+        token,
+        token_id: minted.id,
+        expires_in: u32::try_from(left).unwrap_or(u32::MAX),
+        expires_at: minted.expires_at,
+        subject,
+        account,
+        workspaces,
+        rotated: false,
+        redelivered: false,
+    }
+}
+
+/// Why a claimed approval produced no token.
+enum MintFailure {
+    /// The approving account was disabled (or deleted) since approving.
+    AccountInactive,
+    /// The kind of token this subject gets can carry none of the flow's scopes.
+    NoGrantableScope,
+    /// A crashed redemption had minted the token, and it was revoked (or
+    /// has expired) since.
+    AlreadyEnded,
+    Storage(StoreError),
+}
+
+impl From<StoreError> for MintFailure {
+    fn from(err: StoreError) -> Self {
+        MintFailure::Storage(err)
+    }
+}

@@ -1,0 +1,164 @@
+//! RFC 8628 §3.1–3.2: a device asks for a code.
+
+use super::{DeviceFlowService, FlowError, oauth};
+use crate::error::{OAuthErrorCode, StoreError};
+use crate::flow::{DeviceFlow, FlowStatus};
+use crate::formats::device_code::DeviceCode;
+use crate::formats::user_code::UserCode;
+use crate::ports::Inserted;
+use crate::rate_limit::Limiter;
+use crate::rate_limit::RateLimitService;
+use crate::scope;
+use crate::secret::SecretString;
+use chrono::Duration;
+
+/// Longest accepted `device_label`, in characters.
+pub const DEVICE_LABEL_MAX_CHARS: usize = 64;
+/// The requester's User-Agent is kept (and shown) up to this many
+/// characters: a flow's size must not be the caller's choice.
+pub const USER_AGENT_MAX_CHARS: usize = 256;
+/// Attempts at drawing a user code that is not in use.
+const USER_CODE_ATTEMPTS: usize = 8;
+
+/// A device authorization request (RFC 8628 §3.1) plus what the edge saw.
+#[derive(Debug, Clone, Default)]
+pub struct StartRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub scope: Option<String>,
+    pub device_label: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A started flow (RFC 8628 §3.2); the device code's plaintext exists only here.
+#[derive(Debug, Clone)]
+pub struct StartedFlow {
+    pub device_code: DeviceCode,
+    pub user_code: UserCode,
+    pub expires_in: u32,
+    pub interval: u32,
+}
+
+impl DeviceFlowService {
+    /// RFC 8628 §3.1–3.2: validates the client and request, stores a new flow.
+    pub async fn start(&self, request: StartRequest) -> Result<StartedFlow, FlowError> {
+        let client = self
+            .clients
+            .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
+            .await?;
+        let device_label = validate_device_label(request.device_label.as_deref())?;
+        let scopes = match request.scope.as_deref() {
+            None => client.allowed_scopes.clone(),
+            Some(param) => {
+                let requested = scope::parse(param);
+                if requested.is_empty() {
+                    return Err(oauth(OAuthErrorCode::InvalidScope, "scope is empty"));
+                }
+                if requested.iter().any(|s| !client.allowed_scopes.contains(s)) {
+                    return Err(oauth(
+                        OAuthErrorCode::InvalidScope,
+                        "a requested scope is not allowed for this client",
+                    ));
+                }
+                requested
+            }
+        };
+
+        let now = self.ports.clock.now();
+        let expires_at = now + Duration::seconds(i64::from(self.settings.flow_expires_in));
+        // The tombstone covers the whole configured period after expiry, its
+        // last instant included; the second more keeps Redis's own expiry
+        // (counted from when the insert arrives) from ending it early.
+        let retain_until = expires_at + Duration::seconds(i64::from(self.settings.tombstone) + 1);
+        let user_agent =
+            request.user_agent.as_deref().map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect::<String>());
+        // The limits are spent with the insert, in one step: a request the
+        // checks above refuse stores nothing and is not counted.
+        let mut limits = self.limits.checks(&[
+            (Limiter::DeviceAuthorizationPerIp, request.ip.as_deref()),
+            (Limiter::DeviceAuthorizationPerClient, Some(&client.client_id)),
+        ]);
+        let device_code = DeviceCode::generate(self.ports.random.as_ref());
+        for _ in 0..USER_CODE_ATTEMPTS {
+            let user_code = UserCode::generate(self.ports.random.as_ref());
+            let flow = DeviceFlow {
+                device_code_hash: device_code.hash(),
+                user_code: user_code.clone(),
+                client_id: client.client_id.clone(),
+                client_name: client.name.clone(),
+                scopes: scopes.clone(),
+                device_label: device_label.clone(),
+                requester_ip: request.ip.clone(),
+                requester_user_agent: user_agent.clone(),
+                created_at: now,
+                expires_at,
+                interval_secs: self.settings.poll_interval,
+                last_polled_at: None,
+                status: FlowStatus::Pending,
+            };
+            match self.ports.flows.insert_within(&flow, retain_until, &limits).await? {
+                Inserted::Stored => {
+                    crate::metrics::flow("started");
+                    return Ok(StartedFlow {
+                        device_code,
+                        user_code,
+                        expires_in: self.settings.flow_expires_in,
+                        interval: self.settings.poll_interval,
+                    });
+                }
+                Inserted::Limited(limited) => return Err(RateLimitService::refused(limited).into()),
+                // The units are spent; another code is the same request.
+                Inserted::UserCodeTaken => limits.clear(),
+            }
+        }
+        // 20^8 codes make this practically unreachable; fail closed if it happens.
+        Err(FlowError::Unavailable(StoreError::new("no free user code after retries")))
+    }
+}
+
+/// `device_label` rules: at most 64 characters, no control or bidi-override
+/// characters (they could make the approval page lie about the device).
+pub fn validate_device_label(label: Option<&str>) -> Result<Option<String>, FlowError> {
+    let Some(label) = label.map(str::trim).filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    if label.chars().count() > DEVICE_LABEL_MAX_CHARS {
+        return Err(oauth(OAuthErrorCode::InvalidRequest, "device_label is longer than 64 characters"));
+    }
+    if label.chars().any(|c| c.is_control() || is_bidi_control(c) || is_zero_width(c)) {
+        return Err(oauth(
+            OAuthErrorCode::InvalidRequest,
+            "device_label contains control, bidi or zero-width characters",
+        ));
+    }
+    Ok(Some(label.to_owned()))
+}
+
+/// Invisible characters that could make two labels look the same.
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_label_rules() {
+        assert_eq!(validate_device_label(None).ok(), Some(None));
+        assert_eq!(validate_device_label(Some("  ")).ok(), Some(None));
+        assert_eq!(validate_device_label(Some("ada's laptop")).ok(), Some(Some("ada's laptop".into())));
+        assert!(validate_device_label(Some(&"x".repeat(64))).is_ok());
+        assert!(validate_device_label(Some(&"é".repeat(65))).is_err());
+        assert!(validate_device_label(Some("evil\u{202E}pot")).is_err());
+        assert!(validate_device_label(Some("tab\there")).is_err());
+        for invisible in ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'] {
+            assert!(validate_device_label(Some(&format!("lap{invisible}top"))).is_err(), "{invisible:?}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Signing in at the provider: `initiate` sends the browser there, and
+//! `complete` takes it back and issues the approval grant.
+
+use super::*;
+use crate::actor::Actor;
+use crate::ports::{AuditEvent, AuditKind, ProviderError, ProviderIdentity, ProviderSignIn};
+use crate::rate_limit::Visitor;
+use crate::secret::sha256_hex;
+
+/// The claims of the SSO state envelope. It travels through the provider,
+/// so it holds nothing secret: the nonce and PKCE verifier stay in the
+/// sign-in record, found by `jti`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StateClaims {
+    jti: String,
+    /// The flow this sign-in is for (a hash that reveals nothing of its codes).
+    flow: String,
+    /// SHA-256 of the browser-binding cookie's value.
+    bnd: String,
+    exp: i64,
+    iat: i64,
+}
+
+/// A sign-in in progress, kept server-side under its `jti`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SignInRecord {
+    user_code: String,
+    flow: String,
+    bnd: String,
+    nonce: String,
+    pkce_verifier: String,
+}
+
+impl SsoService {
+    /// `GET /v1/oauth/device/sso-initiate`: starts a sign-in at the provider
+    /// for the pending flow with this code.
+    pub async fn initiate(&self, raw_user_code: &str, visitor: &Visitor) -> Result<SsoRedirect, SsoError> {
+        let flow = self.device_flows.pending_for(raw_user_code, visitor).await?.ok_or(SsoError::InvalidUserCode)?;
+        let now = self.ports.clock.now();
+        let jti = self.random(32);
+        let binding = self.random(43);
+        let record = SignInRecord {
+            user_code: flow.user_code.display(),
+            flow: flow.public_id(),
+            bnd: sha256_hex(&binding),
+            nonce: self.random(32),
+            // RFC 7636 §4.1: 43–128 unreserved characters.
+            pkce_verifier: self.random(64),
+        };
+        let claims = StateClaims {
+            jti: jti.clone(),
+            flow: record.flow.clone(),
+            bnd: record.bnd.clone(),
+            exp: (now + SIGN_IN_LIFETIME).timestamp(),
+            iat: now.timestamp(),
+        };
+        let state = self.ports.signer.sign(EnvelopePurpose::SsoState, to_json(&claims)?)?;
+        let sign_in = ProviderSignIn {
+            state,
+            nonce: record.nonce.clone(),
+            pkce_verifier: SecretString::new(record.pkce_verifier.clone()),
+        };
+        // Ask the provider first, so an unreachable one leaves nothing behind.
+        let location = self.provider.authorization_url(&sign_in).await.map_err(|err| {
+            tracing::warn!(error = %err, "could not start an SSO sign-in");
+            SsoError::ProviderUnreachable
+        })?;
+        let stored = serde_json::to_string(&record).map_err(StoreError::from_err)?;
+        if !self.ports.single_use.put(&format!("{SIGN_IN_KEY}{jti}"), &stored, now, now + SIGN_IN_LIFETIME).await? {
+            return Err(StoreError::new("SSO sign-in id collision").into());
+        }
+        Ok(SsoRedirect { location, browser_binding: SecretString::new(binding) })
+    }
+
+    /// `GET /v1/device/sso-complete`: verifies the state, the browser and the
+    /// provider's ID token, and issues the approval grant. Every refusal
+    /// leaves the flow pending.
+    pub async fn complete(&self, callback: Callback) -> Result<IssuedGrant, SsoError> {
+        let result = self.complete_inner(&callback).await;
+        if let Err(err) = &result {
+            self.audit_failure(err, &callback).await;
+        }
+        result
+    }
+
+    async fn complete_inner(&self, callback: &Callback) -> Result<IssuedGrant, SsoError> {
+        let now = self.ports.clock.now();
+        let claims: StateClaims =
+            self.verified(EnvelopePurpose::SsoState, callback.state.as_deref(), now).ok_or(SsoError::InvalidState)?;
+        let binding = callback.browser_binding.as_deref().ok_or(SsoError::InvalidState)?;
+        if !SecretString::new(sha256_hex(binding)).constant_time_eq(&claims.bnd) {
+            return Err(SsoError::InvalidState);
+        }
+        // Spending the sign-in record is what makes the `jti` single-use.
+        let record: SignInRecord =
+            match self.ports.single_use.take(&format!("{SIGN_IN_KEY}{}", claims.jti), now).await? {
+                Some(stored) => serde_json::from_str(&stored).map_err(|_| SsoError::InvalidState)?,
+                None => return Err(SsoError::InvalidState),
+            };
+        if record.flow != claims.flow || record.bnd != claims.bnd {
+            return Err(SsoError::InvalidState);
+        }
+        if callback.error.is_some() {
+            return Err(SsoError::ProviderDenied);
+        }
+        let code = callback.code.as_deref().filter(|c| !c.is_empty()).ok_or(SsoError::InvalidState)?;
+        let identity = self
+            .provider
+            .redeem_code(code, &SecretString::new(record.pkce_verifier.clone()), &record.nonce, now)
+            .await
+            .map_err(|err| match err {
+                ProviderError::Unreachable(detail) => {
+                    tracing::warn!(error = %detail, "identity provider unreachable at the SSO callback");
+                    SsoError::ProviderUnreachable
+                }
+                ProviderError::Refused(detail) => {
+                    tracing::warn!(error = %detail, "identity provider assertion refused");
+                    SsoError::InvalidAssertion(AssertionProblem::IdTokenRejected)
+                }
+            })?;
+        let subject = self.accept_identity(&identity)?;
+        let flow = self.pending_flow(&record.user_code, &record.flow, now).await?;
+
+        let grant = GrantClaims {
+            jti: self.random(32),
+            flow: record.flow,
+            user_code: flow.user_code.display(),
+            email: subject.email.clone(),
+            iss: subject.issuer.clone(),
+            name: subject.name.clone(),
+            csrf: self.random(32),
+            exp: (now + GRANT_LIFETIME).timestamp(),
+            iat: now.timestamp(),
+        };
+        let cookie_value = self.ports.signer.sign(EnvelopePurpose::ApprovalGrant, to_json(&grant)?)?;
+        self.ports.single_use.put(&format!("{GRANT_KEY}{}", grant.jti), "unused", now, now + GRANT_LIFETIME).await?;
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::SsoSignedIn,
+                actor: Some(Actor::External { email: subject.email.clone() }),
+                subject: Some(subject.email.clone()),
+                client_id: Some(flow.client_id.clone()),
+                ip: callback.ip.clone(),
+                details: serde_json::json!({ "issuer": subject.issuer, "flow": grant.flow }),
+                at: now,
+            })
+            .await;
+        Ok(IssuedGrant { cookie_value: SecretString::new(cookie_value), max_age: GRANT_LIFETIME })
+    }
+
+    /// The email rules: present, not marked unverified, in an allowed domain.
+    fn accept_identity(&self, identity: &ProviderIdentity) -> Result<ExternalSubject, SsoError> {
+        let email = identity
+            .email
+            .as_deref()
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| e.contains('@'))
+            .ok_or(SsoError::InvalidAssertion(AssertionProblem::NoEmail))?;
+        if identity.email_verified == Some(false) {
+            return Err(SsoError::InvalidAssertion(AssertionProblem::EmailNotVerified));
+        }
+        if !email_domain_allowed(&email, &self.sso.allowed_email_domains) {
+            return Err(SsoError::InvalidAssertion(AssertionProblem::EmailDomainNotAllowed));
+        }
+        Ok(ExternalSubject { email, issuer: identity.issuer.clone(), name: identity.name.clone() })
+    }
+
+    async fn audit_failure(&self, err: &SsoError, callback: &Callback) {
+        let reason = match err {
+            SsoError::InvalidAssertion(problem) => problem.as_str(),
+            SsoError::ProviderDenied => "cancelled_at_provider",
+            SsoError::InvalidState => "invalid_sso_state",
+            SsoError::UserCodeNotPending => "user_code_not_pending",
+            SsoError::ProviderUnreachable => "provider_unreachable",
+            SsoError::Unavailable(_) => return,
+            _ => "refused",
+        };
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::SsoFailed,
+                actor: None,
+                subject: None,
+                client_id: None,
+                ip: callback.ip.clone(),
+                details: serde_json::json!({ "reason": reason, "issuer": self.sso.issuer }),
+                at: self.ports.clock.now(),
+            })
+            .await;
+    }
+}
+
+impl HasExpiry for StateClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}

@@ -1,0 +1,71 @@
+//! The external-SSO branch's settings.
+
+use super::{ConfigError, problem};
+use gatehouse_core::SecretString;
+
+/// The external-SSO branch's settings (SPEC §8); present only when
+/// `GATEHOUSE_SSO_ISSUER` is set.
+#[derive(Debug, Clone)]
+pub struct SsoConfig {
+    /// The provider's issuer URL, exactly as its discovery document states it.
+    pub issuer: String,
+    pub client_id: String,
+    /// `None`: Gatehouse is a public client (PKCE alone).
+    pub client_secret: Option<SecretString>,
+    pub display_name: String,
+    /// Lowercased; empty allows any domain.
+    pub allowed_email_domains: Vec<String>,
+}
+
+/// Validates the SSO settings; `None` when the branch is off (no issuer).
+pub(super) fn sso_config(
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    display_name: Option<String>,
+    allowed_email_domains: Option<String>,
+) -> Result<Option<SsoConfig>, ConfigError> {
+    let Some(issuer) = issuer.map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(&issuer).map_err(|e| problem("GATEHOUSE_SSO_ISSUER", e.to_string()))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(host)) => host == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback)) {
+        return Err(problem("GATEHOUSE_SSO_ISSUER", "expected an https:// URL (http:// only for localhost)"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(problem("GATEHOUSE_SSO_ISSUER", "an issuer URL has no query or fragment"));
+    }
+    let client_id = client_id
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| problem("GATEHOUSE_SSO_CLIENT_ID", "required when GATEHOUSE_SSO_ISSUER is set"))?;
+    let client_secret = client_secret.filter(|s| !s.is_empty()).map(SecretString::new);
+    let display_name =
+        display_name.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).unwrap_or_else(|| "SSO".into());
+    if display_name.chars().count() > 40 || display_name.chars().any(char::is_control) {
+        return Err(problem("GATEHOUSE_SSO_DISPLAY_NAME", "at most 40 characters, no control characters"));
+    }
+    let allowed_email_domains = allowed_email_domains
+        .unwrap_or_default()
+        .split(',')
+        .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            let valid = d.contains('.')
+                && d.split('.')
+                    .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+            if valid {
+                Ok(d)
+            } else {
+                Err(problem("GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS", format!("not a domain: {d}")))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(SsoConfig { issuer, client_id, client_secret, display_name, allowed_email_domains }))
+}
