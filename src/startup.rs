@@ -133,20 +133,27 @@ pub async fn connect(
     };
     let sessions = database.session_store().map_err(StartupError::Database)?;
     let sso = match (&config.sso, public_url) {
-        (Some(sso), Some(public_url)) => Some(sso_branch(sso, public_url)?),
+        (Some(sso), Some(public_url)) => Some(sso_branch(sso, public_url, ports.clock.clone())?),
         _ => None,
     };
     Ok(Backends { services: Services::new(ports, config.settings.clone(), sso), database, sessions, embedded_flows })
 }
 
 /// The SSO branch's settings and its OpenID Connect relying party.
-fn sso_branch(sso: &SsoConfig, public_url: &str) -> Result<(SsoSettings, Arc<dyn IdentityProvider>), StartupError> {
-    let provider = OidcProvider::new(OidcSettings {
-        issuer: sso.issuer.clone(),
-        client_id: sso.client_id.clone(),
-        client_secret: sso.client_secret.clone(),
-        redirect_uri: format!("{public_url}{}", crate::http::sso::CALLBACK_PATH),
-    })
+fn sso_branch(
+    sso: &SsoConfig,
+    public_url: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<(SsoSettings, Arc<dyn IdentityProvider>), StartupError> {
+    let provider = OidcProvider::new(
+        OidcSettings {
+            issuer: sso.issuer.clone(),
+            client_id: sso.client_id.clone(),
+            client_secret: sso.client_secret.clone(),
+            redirect_uri: format!("{public_url}{}", crate::http::sso::CALLBACK_PATH),
+        },
+        clock,
+    )
     .map_err(|problem| ConfigError { variable: "GATEHOUSE_SSO_ISSUER".into(), problem })?;
     let settings = SsoSettings {
         issuer: sso.issuer.clone(),

@@ -38,14 +38,20 @@ impl TokenCache for FlakyCache {
     ) -> Result<(Option<CachedLookup>, Option<RateLimited>), StoreError> {
         self.inner.get_within(token_hash, limits, now).await
     }
-    async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {
-        self.inner.put(token_hash, lookup, ttl).await
+    async fn put(
+        &self,
+        token_hash: &str,
+        lookup: &CachedLookup,
+        ttl: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.put(token_hash, lookup, ttl, now).await
     }
-    async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError> {
+    async fn invalidate(&self, token_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::new("injected cache fault"));
         }
-        self.inner.invalidate(token_id).await
+        self.inner.invalidate(token_id, now).await
     }
 }
 

@@ -1,8 +1,11 @@
 //! API integration tests: the real server on port 0, spoken to over HTTP,
 //! on SQLite + in-process state and on PostgreSQL + Redis.
 
-// A failed expectation is how a test reports; panicking is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+// A failed expectation is how a test reports; panicking is the point. The
+// wall clock gives the tests their starting instant and measures real
+// deadlines (faults, restarts); the server under test takes time from the
+// injected clock.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod helpers;
 

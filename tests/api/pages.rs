@@ -151,7 +151,7 @@ async fn approving_a_known_device_again_says_which_token_it_replaces(backend: Ba
     let html = page(second["user_code"].as_str().expect("code").to_owned()).await.expect("page");
     // Leptos marks the seams between static and dynamic text with `<!>`.
     let html = html.text().await.expect("html").replace("<!>", "");
-    let created = app.clock.now().format("%-d %B %Y").to_string();
+    let created = app.clock.now().format("%-d %b %Y, %H:%M UTC").to_string();
     assert!(html.contains(&format!("This replaces the token created on {created}")), "{html}");
 }
 

@@ -67,16 +67,18 @@ async fn approve_against_deny_has_one_outcome_everywhere(backend: Backend) {
             decide(&app, &user_code, &account, DecisionKind::Approve),
             decide(&app, &user_code, &account, DecisionKind::Deny),
         );
-        assert!(approved.is_ok() != denied.is_ok(), "round {round}: exactly one decision wins");
-        let loser = if approved.is_ok() { denied } else { approved };
+        let approve_won = approved.is_ok();
+        assert!(approve_won != denied.is_ok(), "round {round}: exactly one decision wins");
+        let loser = if approve_won { denied } else { approved };
         assert!(matches!(loser, Err(DecideError::AlreadyResolved)), "round {round}");
+        // The device sees the decision that won, and only it.
         let (status, body) = app.poll(&device_code).await;
-        if approved_won(&status) {
+        if approve_won {
             assert_eq!(status, 200, "round {round}: {body}");
         } else {
             assert_eq!(body["error"], "access_denied", "round {round}");
         }
-        assert_eq!(approved_won(&status), active_token_for(&app, "contested").await, "round {round}");
+        assert_eq!(approve_won, active_token_for(&app, "contested").await, "round {round}");
         // Clean slate for the next round: no active token for the label.
         if status == 200 {
             let token = body["access_token"].as_str().expect("token");
@@ -89,10 +91,6 @@ async fn approve_against_deny_has_one_outcome_everywhere(backend: Backend) {
         }
         app.advance(60);
     }
-}
-
-fn approved_won(status: &u16) -> bool {
-    *status == 200
 }
 
 async fn two_concurrent_approves_mint_one_token(backend: Backend) {

@@ -67,8 +67,10 @@ impl std::fmt::Display for Actor {
     }
 }
 
-/// Who is signed in to the browser: today a local account; the external-SSO
-/// branch adds identities without an account row.
+/// Who is signed in to the browser's console: a local account. A person who
+/// approves through the external-SSO branch is never signed in here; their
+/// identity lives in the single-use approval grant (`services::sso`) and is
+/// recorded as `Actor::External`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Account(Account),

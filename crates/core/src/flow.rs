@@ -5,7 +5,7 @@
 //! flow answers its own client's poll with the same token for a short while
 //! ([`REDELIVERY_WINDOW`]), because the answer that carried it may be lost. Every change is
 //! a pure function here: the state-store adapters only make each one atomic
-//! (memory under one lock, Redis by compare-and-set), so the rules are written
+//! (memory under the flow's shard lock, Redis by compare-and-set), so the rules are written
 //! once and both backends obey them identically.
 
 use crate::formats::user_code::UserCode;

@@ -124,15 +124,22 @@ pub trait TokenCache: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(Option<CachedLookup>, Option<RateLimited>), StoreError>;
 
-    /// The cached lookup for a token hash, spending nothing.
-    async fn get(&self, token_hash: &str) -> Result<Option<CachedLookup>, StoreError> {
-        Ok(self.get_within(token_hash, &[], Utc::now()).await?.0)
+    /// The cached lookup for a token hash at `now`, spending nothing.
+    async fn get(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<CachedLookup>, StoreError> {
+        Ok(self.get_within(token_hash, &[], now).await?.0)
     }
     /// Caches a lookup for `ttl`. A positive entry is refused (silently)
     /// while its token id is invalidated, so a lookup that raced a
     /// revocation cannot resurrect the token.
-    async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError>;
+    /// (`now` is the injected clock's; Redis expires entries by its own.)
+    async fn put(
+        &self,
+        token_hash: &str,
+        lookup: &CachedLookup,
+        ttl: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Forgets the token with this id, after the database committed its
     /// revocation, rotation or expiry.
-    async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError>;
+    async fn invalidate(&self, token_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
 }

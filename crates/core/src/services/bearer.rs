@@ -34,7 +34,7 @@ const NEGATIVE_TTL: Duration = Duration::seconds(10);
 const TOUCH_TRACKING_LIMIT: usize = 100_000;
 /// How long this process reuses an account and its workspaces for `/v1/me`.
 /// Revocation still takes effect at once: the token itself is checked first.
-const SUBJECT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+const SUBJECT_TTL: Duration = Duration::seconds(10);
 /// Past this many cached subjects the cache sheds.
 const SUBJECT_CACHE_LIMIT: usize = 10_000;
 
@@ -159,7 +159,7 @@ impl BearerService {
                     })
                     .await;
             }
-            self.ports.token_cache.invalidate(record.id).await?;
+            self.ports.token_cache.invalidate(record.id, now).await?;
             return Err(BearerError::InvalidToken("token expired"));
         }
         match spent {
@@ -194,11 +194,14 @@ impl BearerService {
         match &found {
             Some(record) if record.expires_at > now => {
                 let ttl = POSITIVE_TTL.min(record.expires_at - now);
-                self.ports.token_cache.put(token_hash, &CachedLookup::Found(Box::new(record.clone())), ttl).await?;
+                self.ports
+                    .token_cache
+                    .put(token_hash, &CachedLookup::Found(Box::new(record.clone())), ttl, now)
+                    .await?;
             }
             // Expired rows are hard-expired by the caller, not cached.
             Some(_) => {}
-            None => self.ports.token_cache.put(token_hash, &CachedLookup::Missing, NEGATIVE_TTL).await?,
+            None => self.ports.token_cache.put(token_hash, &CachedLookup::Missing, NEGATIVE_TTL, now).await?,
         }
         Ok((found, Spent::NotYet))
     }
@@ -236,12 +239,13 @@ impl BearerService {
         &self,
         account_id: Uuid,
     ) -> Result<Option<(Account, Vec<WorkspaceMembership>)>, StoreError> {
-        if let Some(subject) = self.subjects.get(&account_id) {
+        let now = self.ports.clock.now();
+        if let Some(subject) = self.subjects.get(&account_id, now) {
             return Ok(Some(subject));
         }
         let found = self.ports.active_account_with_workspaces(account_id).await?;
         if let Some(subject) = &found {
-            self.subjects.insert(account_id, subject.clone());
+            self.subjects.insert(account_id, subject.clone(), now);
         }
         Ok(found)
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// the hottest path and must reach only the state store, so clients are not
 /// read from SQL on every request; a change (disable) reaches this instance at
 /// once and other instances within this time.
-const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const CLIENT_CACHE_TTL: chrono::Duration = chrono::Duration::seconds(5);
 
 /// The public client every installation has, used by `gatehouse login`.
 pub const DEFAULT_CLI_CLIENT_ID: &str = "gatehouse-cli";
@@ -107,11 +107,12 @@ impl ClientService {
     /// The client by id, from the short-lived in-process cache or the database.
     /// Unknown ids are cached too (briefly); the cache is bounded.
     pub(crate) async fn find(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
-        if let Some(client) = self.recent.get(client_id) {
+        let now = self.ports.clock.now();
+        if let Some(client) = self.recent.get(client_id, now) {
             return Ok(client);
         }
         let client = self.ports.clients.find(client_id).await?;
-        self.recent.insert(client_id.to_owned(), client.clone());
+        self.recent.insert(client_id.to_owned(), client.clone(), now);
         Ok(client)
     }
 

@@ -1,16 +1,17 @@
 //! A small in-process map of recently read values, each reused for a fixed
 //! time and bounded in number: what the client cache and the `/v1/me`
-//! subject cache share.
+//! subject cache share. Time comes from the caller (the injected clock), so
+//! tests move it rather than sleep.
 
+use chrono::{DateTime, Duration, Utc};
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// Values recently read, with when.
 pub(crate) struct Recent<K, V> {
-    entries: Mutex<HashMap<K, (V, Instant)>>,
+    entries: Mutex<HashMap<K, (V, DateTime<Utc>)>>,
     ttl: Duration,
     limit: usize,
 }
@@ -21,27 +22,25 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
         Self { entries: Mutex::default(), ttl, limit }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (V, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (V, DateTime<Utc>)>> {
         // Each change is one insert or remove, so a poisoned map is still sound.
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The value under `key`, if it was stored less than `ttl` ago.
-    pub(crate) fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q) -> Option<V>
+    /// The value under `key`, if it was stored less than `ttl` before `now`.
+    pub(crate) fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q, now: DateTime<Utc>) -> Option<V>
     where
         K: Borrow<Q>,
     {
-        let now = Instant::now();
-        self.lock().get(key).filter(|(_, at)| now.duration_since(*at) < self.ttl).map(|(value, _)| value.clone())
+        self.lock().get(key).filter(|(_, at)| now - *at < self.ttl).map(|(value, _)| value.clone())
     }
 
     /// Stores `value`. A full map first drops what has expired, and starts
     /// over if that is not enough, so a flood of keys cannot grow it.
-    pub(crate) fn insert(&self, key: K, value: V) {
-        let now = Instant::now();
+    pub(crate) fn insert(&self, key: K, value: V, now: DateTime<Utc>) {
         let mut entries = self.lock();
         if entries.len() >= self.limit {
-            entries.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
+            entries.retain(|_, (_, at)| now - *at < self.ttl);
             if entries.len() >= self.limit {
                 entries.clear();
             }
@@ -64,18 +63,20 @@ mod tests {
 
     #[test]
     fn values_expire_and_the_map_stays_bounded() {
-        let recent = Recent::new(Duration::from_secs(60), 2);
-        recent.insert("a".to_owned(), 1);
-        recent.insert("b".to_owned(), 2);
-        assert_eq!(recent.get("a"), Some(1));
-        recent.insert("c".to_owned(), 3);
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let recent = Recent::new(Duration::seconds(60), 2);
+        recent.insert("a".to_owned(), 1, t0);
+        recent.insert("b".to_owned(), 2, t0);
+        assert_eq!(recent.get("a", t0 + Duration::seconds(59)), Some(1));
+        assert_eq!(recent.get("a", t0 + Duration::seconds(60)), None, "reused for exactly its time");
+        recent.insert("c".to_owned(), 3, t0);
         assert!(recent.lock().len() <= 2);
-        assert_eq!(recent.get("c"), Some(3));
+        assert_eq!(recent.get("c", t0), Some(3));
         recent.remove("c");
-        assert_eq!(recent.get("c"), None);
-
-        let expired = Recent::new(Duration::ZERO, 10);
-        expired.insert(1, "x");
-        assert_eq!(expired.get(&1), None);
+        assert_eq!(recent.get("c", t0), None);
+        // A full map drops what has expired before starting over.
+        recent.insert("d".to_owned(), 4, t0 + Duration::seconds(61));
+        recent.insert("e".to_owned(), 5, t0 + Duration::seconds(61));
+        assert_eq!(recent.get("d", t0 + Duration::seconds(61)), Some(4));
     }
 }

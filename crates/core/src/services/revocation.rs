@@ -55,10 +55,10 @@ impl Ports {
     ) -> Result<Vec<AccessTokenRecord>, StoreError> {
         let mut revoked = Vec::new();
         for batch in ids.chunks(BATCH) {
-            for id in batch {
-                self.token_cache.invalidate(*id).await?;
-            }
             let now = self.clock.now();
+            for id in batch {
+                self.token_cache.invalidate(*id, now).await?;
+            }
             let rows = self.tokens.revoke(batch, now).await?;
             crate::metrics::tokens("revoked", rows.len() as u64);
             for row in &rows {
@@ -76,7 +76,7 @@ impl Ports {
                     at: now,
                 })
                 .await;
-                if let Err(err) = self.token_cache.invalidate(row.id).await {
+                if let Err(err) = self.token_cache.invalidate(row.id, now).await {
                     tracing::warn!(error = %err.report(), token_id = %row.id, "revoked; the fenced cache entry could not be dropped again");
                 }
             }

@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_core::Clock;
 use gatehouse_core::ports::{IdentityProvider, ProviderError, ProviderIdentity, ProviderSignIn};
 use gatehouse_core::secret::SecretString;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
@@ -18,7 +19,8 @@ use openidconnect::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
     TokenResponse, reqwest,
 };
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// How long discovered metadata and keys are trusted before fetching again.
@@ -28,6 +30,11 @@ pub const METADATA_TTL: Duration = Duration::from_secs(3600);
 const KEY_REFRESH_GAP: Duration = Duration::from_secs(10);
 /// How long one request to the provider may take.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long ago `then` was at `now` (never negative).
+fn elapsed(then: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
+}
 
 /// How Gatehouse is registered at the provider.
 #[derive(Debug, Clone)]
@@ -42,9 +49,9 @@ pub struct OidcSettings {
 
 struct Discovered {
     metadata: CoreProviderMetadata,
-    fetched_at: Instant,
+    fetched_at: DateTime<Utc>,
     /// The last fetch of the key set caused by an unknown key.
-    last_key_refresh: Option<Instant>,
+    last_key_refresh: Option<DateTime<Utc>>,
 }
 
 /// The external provider, discovered lazily and cached.
@@ -54,11 +61,13 @@ pub struct OidcProvider {
     redirect: RedirectUrl,
     http: reqwest::Client,
     cache: Mutex<Option<Discovered>>,
+    /// When the cache was filled is the injected clock's time.
+    clock: Arc<dyn Clock>,
 }
 
 impl OidcProvider {
     /// A provider for `settings`; an invalid URL names its setting.
-    pub fn new(settings: OidcSettings) -> Result<Self, String> {
+    pub fn new(settings: OidcSettings, clock: Arc<dyn Clock>) -> Result<Self, String> {
         let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| format!("GATEHOUSE_SSO_ISSUER: {e}"))?;
         let redirect =
             RedirectUrl::new(settings.redirect_uri.clone()).map_err(|e| format!("GATEHOUSE_PUBLIC_URL: {e}"))?;
@@ -68,19 +77,20 @@ impl OidcProvider {
             .timeout(PROVIDER_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the HTTP client for SSO: {e}"))?;
-        Ok(Self { settings, issuer, redirect, http, cache: Mutex::new(None) })
+        Ok(Self { settings, issuer, redirect, http, cache: Mutex::new(None), clock })
     }
 
     /// The cached metadata, discovered again when missing or stale.
     async fn metadata(&self) -> Result<CoreProviderMetadata, ProviderError> {
         let mut cache = self.cache.lock().await;
-        if let Some(found) = cache.as_ref().filter(|d| d.fetched_at.elapsed() < METADATA_TTL) {
+        let now = self.clock.now();
+        if let Some(found) = cache.as_ref().filter(|d| elapsed(d.fetched_at, now) < METADATA_TTL) {
             return Ok(found.metadata.clone());
         }
         let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|e| ProviderError::Unreachable(format!("discovery: {e}")))?;
-        *cache = Some(Discovered { metadata: metadata.clone(), fetched_at: Instant::now(), last_key_refresh: None });
+        *cache = Some(Discovered { metadata: metadata.clone(), fetched_at: now, last_key_refresh: None });
         Ok(metadata)
     }
 
@@ -91,14 +101,15 @@ impl OidcProvider {
         let Some(found) = cache.as_mut() else {
             return Ok(None);
         };
-        if found.last_key_refresh.is_some_and(|at| at.elapsed() < KEY_REFRESH_GAP) {
+        let now = self.clock.now();
+        if found.last_key_refresh.is_some_and(|at| elapsed(at, now) < KEY_REFRESH_GAP) {
             return Ok(None);
         }
         let keys = JsonWebKeySet::fetch_async(found.metadata.jwks_uri(), &self.http)
             .await
             .map_err(|e| ProviderError::Unreachable(format!("key set: {e}")))?;
         found.metadata = found.metadata.clone().set_jwks(keys);
-        found.last_key_refresh = Some(Instant::now());
+        found.last_key_refresh = Some(now);
         Ok(Some(found.metadata.clone()))
     }
 

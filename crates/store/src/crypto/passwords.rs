@@ -7,15 +7,18 @@
 //! scheduling priority (`SCHED_IDLE`), so under load the CPU goes to token
 //! checks and polls first: a sign-in flood slows sign-ins, not the rest.
 //!
-//! Idle priority alone is not enough. On this project's two-core virtual
-//! machine, a busy CPU slows its neighbour whatever the priority: one
-//! idle-priority busy loop beside the server cut `/v1/me` by 30% and tripled
-//! its p99, and even one hash a second (15 ms of CPU) raised the p99 of a
-//! saturated `/v1/me` by a third or more (measured). So during a flood (the
+//! Idle priority alone is not enough: on a small virtual machine a busy CPU
+//! slows its neighbour whatever the priority, and even one hash a second
+//! raises the p99 of a saturated `/v1/me` (the measurements are in
+//! `docs/benchmarks.md` and `docs/operations.md`). So during a flood (the
 //! queue overflowed within `FLOOD_MEMORY`) on a busy machine (other work
 //! used more than `BUSY_SHARE` of the CPUs over the last moment), each slot
 //! starts one hash per `PACED_GAP` and the rest are refused at once. A
 //! sign-in that arrives when there is no flood, or at rest, is never paced.
+
+// Pacing measures the machine's real CPU load over real time, so this file
+// reads the monotonic clock (clippy.toml bans it elsewhere).
+#![allow(clippy::disallowed_methods)]
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};

@@ -1,4 +1,5 @@
-//! The in-process token cache: one mutex, real-time expiry.
+//! The in-process token cache: one mutex; entries expire by the injected
+//! clock's time, which every call brings.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,7 +8,6 @@ use gatehouse_core::ports::{CachedLookup, RateLimiter, TokenCache};
 use gatehouse_core::rate_limit::{RateCheck, RateLimited, RateMode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::INVALIDATION_HOLD;
@@ -19,9 +19,9 @@ const MAX_ENTRIES: usize = 200_000;
 
 #[derive(Default)]
 struct Entries {
-    by_hash: HashMap<String, (CachedLookup, Instant)>,
+    by_hash: HashMap<String, (CachedLookup, DateTime<Utc>)>,
     hash_by_id: HashMap<Uuid, String>,
-    invalidated: HashMap<Uuid, Instant>,
+    invalidated: HashMap<Uuid, DateTime<Utc>>,
 }
 
 /// Token lookups cached in this process.
@@ -54,7 +54,7 @@ impl TokenCache for MemoryTokenCache {
         let found = {
             let mut entries = self.lock();
             match entries.by_hash.get(token_hash) {
-                Some((lookup, until)) if *until > Instant::now() => Some(lookup.clone()),
+                Some((lookup, until)) if *until > now => Some(lookup.clone()),
                 Some(_) => {
                     entries.by_hash.remove(token_hash);
                     None
@@ -69,9 +69,14 @@ impl TokenCache for MemoryTokenCache {
         Ok((found, refused))
     }
 
-    async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {
-        let now = Instant::now();
-        let until = now + ttl.to_std().unwrap_or(Duration::ZERO);
+    async fn put(
+        &self,
+        token_hash: &str,
+        lookup: &CachedLookup,
+        ttl: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let until = now + ttl.max(chrono::Duration::zero());
         let mut entries = self.lock();
         if entries.by_hash.len() >= MAX_ENTRIES {
             entries.by_hash.retain(|_, (_, until)| *until > now);
@@ -96,9 +101,10 @@ impl TokenCache for MemoryTokenCache {
         Ok(())
     }
 
-    async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError> {
+    async fn invalidate(&self, token_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let hold = chrono::Duration::from_std(INVALIDATION_HOLD).unwrap_or(chrono::Duration::MAX);
         let mut entries = self.lock();
-        entries.invalidated.insert(token_id, Instant::now() + INVALIDATION_HOLD);
+        entries.invalidated.insert(token_id, now + hold);
         if let Some(hash) = entries.hash_by_id.remove(&token_id) {
             entries.by_hash.remove(&hash);
         }

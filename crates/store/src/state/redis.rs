@@ -11,8 +11,8 @@
 //!   `MULTI`/`EXEC` as the read of the value. That one native round trip puts
 //!   every poll in a total order and tells it the poll before it, which is all
 //!   the `slow_down` rule needs. A pending poll changes nothing else, so it
-//!   ends there, with no script: a script call cost Redis 12 µs of CPU, this
-//!   transaction about 4 µs (measured with `INFO commandstats`).
+//!   ends there, with no script, which costs Redis a third of a script call
+//!   (`docs/benchmarks.md`).
 //! - Any change to the value itself (approve, deny, `slow_down`'s longer
 //!   interval, a claim, finish, release) is compare-and-set: written through
 //!   a Lua script only if the value is still byte-for-byte what was read. A

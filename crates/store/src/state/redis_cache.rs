@@ -101,7 +101,13 @@ impl TokenCache for RedisTokenCache {
         Ok((found, rate_limits::refusal(limits, index, wait_ms)))
     }
 
-    async fn put(&self, token_hash: &str, lookup: &CachedLookup, ttl: chrono::Duration) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        token_hash: &str,
+        lookup: &CachedLookup,
+        ttl: chrono::Duration,
+        _now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let ttl_ms = ttl.num_milliseconds();
         if ttl_ms <= 0 {
             return Ok(());
@@ -136,7 +142,7 @@ impl TokenCache for RedisTokenCache {
         Ok(())
     }
 
-    async fn invalidate(&self, token_id: Uuid) -> Result<(), StoreError> {
+    async fn invalidate(&self, token_id: Uuid, _now: DateTime<Utc>) -> Result<(), StoreError> {
         let hold_ms = i64::try_from(INVALIDATION_HOLD.as_millis()).unwrap_or(i64::MAX);
         let mut conn = self.connection.clone();
         let _: i64 = self

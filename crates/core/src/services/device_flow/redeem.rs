@@ -237,7 +237,7 @@ impl DeviceFlowService {
         let issued = self.ports.tokens.issue(&new_token).await?;
         // A rotated row's old secret must stop working on every instance now.
         if issued.rotated {
-            self.ports.token_cache.invalidate(issued.id).await?;
+            self.ports.token_cache.invalidate(issued.id, now).await?;
         }
         Ok(TokenGrant {
             token,

@@ -2,16 +2,13 @@
 //! `GATEHOUSE_TEST_REDIS_URL` is set (skipped by name otherwise; a failure
 //! under `CI=true`).
 
-// A failed expectation is how a test reports; panicking is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use chrono::{Duration, Utc};
 use gatehouse_core::model::AccessTokenRecord;
 use gatehouse_core::ports::{CachedLookup, RateLimiter, TokenCache};
 use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 use uuid::Uuid;
 
 fn record(id: Uuid) -> AccessTokenRecord {
@@ -40,28 +37,34 @@ async fn caches(test: &str) -> Vec<(&'static str, Arc<dyn TokenCache>)> {
 #[tokio::test]
 async fn entries_round_trip_and_invalidation_removes_them() {
     for (name, cache) in caches("entries_round_trip_and_invalidation_removes_them").await {
+        let now = Utc::now();
         let id = Uuid::new_v4();
         let found = CachedLookup::Found(Box::new(record(id)));
-        cache.put("hash-1", &found, Duration::seconds(60)).await.expect("put");
-        cache.put("hash-2", &CachedLookup::Missing, Duration::seconds(10)).await.expect("put");
-        assert_eq!(cache.get("hash-1").await.expect("get"), Some(found.clone()), "{name}");
-        assert_eq!(cache.get("hash-2").await.expect("get"), Some(CachedLookup::Missing), "{name}");
-        assert_eq!(cache.get("hash-3").await.expect("get"), None, "{name}");
+        cache.put("hash-1", &found, Duration::seconds(60), now).await.expect("put");
+        cache.put("hash-2", &CachedLookup::Missing, Duration::seconds(10), now).await.expect("put");
+        assert_eq!(cache.get("hash-1", now).await.expect("get"), Some(found.clone()), "{name}");
+        assert_eq!(cache.get("hash-2", now).await.expect("get"), Some(CachedLookup::Missing), "{name}");
+        assert_eq!(cache.get("hash-3", now).await.expect("get"), None, "{name}");
 
-        cache.invalidate(id).await.expect("invalidate");
-        assert_eq!(cache.get("hash-1").await.expect("get"), None, "{name}");
+        cache.invalidate(id, now).await.expect("invalidate");
+        assert_eq!(cache.get("hash-1", now).await.expect("get"), None, "{name}");
         // A lookup that read the row before the revocation cannot cache it after.
-        cache.put("hash-1", &found, Duration::seconds(60)).await.expect("put");
-        assert_eq!(cache.get("hash-1").await.expect("get"), None, "{name}: resurrected after invalidation");
+        cache.put("hash-1", &found, Duration::seconds(60), now).await.expect("put");
+        assert_eq!(cache.get("hash-1", now).await.expect("get"), None, "{name}: resurrected after invalidation");
     }
 }
 
 #[tokio::test]
 async fn entries_expire() {
     for (name, cache) in caches("entries_expire").await {
-        cache.put("short", &CachedLookup::Missing, Duration::milliseconds(50)).await.expect("put");
+        let now = Utc::now();
+        cache.put("short", &CachedLookup::Missing, Duration::milliseconds(50), now).await.expect("put");
+        assert_eq!(cache.get("short", now).await.expect("get"), Some(CachedLookup::Missing), "{name}");
+        // Redis expires entries by its own clock, the in-process cache by
+        // the time it is given: both have moved past the entry's life.
         tokio::time::sleep(std::time::Duration::from_millis(120)).await;
-        assert_eq!(cache.get("short").await.expect("get"), None, "{name}");
+        let later = now + Duration::milliseconds(120);
+        assert_eq!(cache.get("short", later).await.expect("get"), None, "{name}");
     }
 }
 
@@ -88,8 +91,8 @@ async fn a_positive_lookup_spends_the_limiters_units_and_nothing_else_does() {
             }]
         };
         let found = CachedLookup::Found(Box::new(record(Uuid::new_v4())));
-        cache.put("known", &found, Duration::seconds(60)).await.expect("put");
-        cache.put("unknown", &CachedLookup::Missing, Duration::seconds(10)).await.expect("put");
+        cache.put("known", &found, Duration::seconds(60), now).await.expect("put");
+        cache.put("unknown", &CachedLookup::Missing, Duration::seconds(10), now).await.expect("put");
         for i in 0..2 {
             let (entry, refused) = cache.get_within("known", &two("known"), now).await.expect("get");
             assert_eq!((entry, refused), (Some(found.clone()), None), "{name}: lookup {i}");

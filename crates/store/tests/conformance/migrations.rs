@@ -1,9 +1,6 @@
 //! Both backends must have the same migration versions, so a deployment can
 //! move between them and neither falls behind.
 
-// A failed expectation is how a test reports; panicking is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -2,9 +2,6 @@
 //! `GATEHOUSE_TEST_REDIS_URL` is set (skipped by name otherwise; a failure
 //! under `CI=true`).
 
-// A failed expectation is how a test reports; panicking is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::UserCode;
 use gatehouse_core::flow::{Decision, FlowChange, FlowKey, Verdict};
@@ -13,7 +10,7 @@ use gatehouse_core::ports::DeviceFlowStore;
 use gatehouse_core::testing::{hash_of, pending_flow as flow};
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 
 fn approve(now: DateTime<Utc>) -> FlowChange {
     FlowChange::Approve(Decision {

@@ -3,9 +3,6 @@
 //! `GATEHOUSE_TEST_DATABASE_URL` is set; skipped by name otherwise, and a
 //! failure under `CI=true`), below the HTTP layer.
 
-// A failed expectation is how a test reports; panicking is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use gatehouse_core::Actor;
 use gatehouse_core::listing::{ActivityCursor, TokenQuery, TokenSelector, TokenStatus};
@@ -19,8 +16,7 @@ use gatehouse_store::sql::Repositories;
 use gatehouse_store::testing::TestDatabase;
 use uuid::Uuid;
 
-#[path = "common/service.rs"]
-mod service;
+use crate::common::service;
 
 /// What keeps a test's database alive until the test ends.
 #[allow(dead_code)]

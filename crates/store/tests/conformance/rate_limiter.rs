@@ -2,16 +2,13 @@
 //! `GATEHOUSE_TEST_REDIS_URL` is set (skipped by name otherwise; a failure
 //! under `CI=true`). Time is passed in, so the cases move it by hand.
 
-// A failed expectation is how a test reports; panicking is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::ports::{DeviceFlowStore, Inserted, RateLimiter};
 use gatehouse_core::rate_limit::{Limiter, Quota, RateCheck, RateMode};
 use gatehouse_core::testing::pending_flow;
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 
 async fn limiters(test: &str) -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
     common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.rate_limiter)).collect()

@@ -1,6 +1,6 @@
 //! The rule every conformance test follows for a backend that runs beside
 //! it (PostgreSQL, Redis): shared by the state-store tests (through
-//! `common`) and by `sql_conformance` (which includes this file alone).
+//! `common`) and by the SQL suite.
 
 /// The URL in `var`, or `None` with the `backend` case of `test` reported as
 /// skipped by name; under `CI=true` an unset variable fails the test.

@@ -1,7 +1,7 @@
 //! What the state-store conformance tests share: each backend's state
 //! stores, built as the server builds them.
 
-mod service;
+pub mod service;
 
 use gatehouse_store::{StateStores, connect_state};
 use uuid::Uuid;
