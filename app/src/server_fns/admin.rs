@@ -147,7 +147,7 @@ pub async fn admin_revoke_app(token_id: String, csrf_token: String, back: String
         .authorizations
         .admin_revoke(guarded.admin()?, id, client_ip().as_deref())
         .await
-        .map_err(|e| fail(unavailable(e), &back))?;
+        .map_err(|e| fail(AppError::from(e), &back))?;
     Ok(finish_revoke(usize::from(revoked), &back))
 }
 
@@ -199,7 +199,7 @@ async fn admin_revoke_all(
         .authorizations
         .admin_revoke_all(guarded.admin()?, &selector, client_ip().as_deref())
         .await
-        .map_err(|e| fail(unavailable(e), &back))?;
+        .map_err(|e| fail(AppError::from(e), &back))?;
     Ok(finish_revoke(revoked, &back))
 }
 

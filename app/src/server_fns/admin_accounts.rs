@@ -115,7 +115,7 @@ pub async fn admin_create_account(
             AccountError::WeakPassword => AppErrorCode::WeakPassword,
             AccountError::PasswordTooLong => AppErrorCode::PasswordTooLong,
             AccountError::EmailTaken => AppErrorCode::EmailTaken,
-            AccountError::Unavailable(e) => return fail(unavailable(e), back),
+            AccountError::Unavailable(e) => return fail(AppError::from(e), back),
         };
         fail(AppError::new(code), back)
     })?;
@@ -151,7 +151,7 @@ pub async fn admin_change_account(
         |err| match err {
             AccountAdminError::NotFound => fail(AppError::new(AppErrorCode::NotFound), &back),
             AccountAdminError::LastAdmin => fail(AppError::new(AppErrorCode::LastAdmin), &back),
-            AccountAdminError::Unavailable(e) => fail(unavailable(e), &back),
+            AccountAdminError::Unavailable(e) => fail(AppError::from(e), &back),
         },
     )?;
     succeed_to(&crate::navigation::append_query(&back, "done", done));

@@ -82,7 +82,7 @@ pub async fn load_admin_clients(
         _ => None,
     };
     // Read once: the secret leaves the session as it is shown.
-    let secret_once = guarded.session.remove::<SecretOnce>(SECRET_ONCE_KEY).await.map_err(unavailable)?;
+    let secret_once = guarded.session.remove::<SecretOnce>(SECRET_ONCE_KEY).await?;
     Ok(AdminClientsPage {
         csrf_token: session_csrf_token(&guarded.ctx, &guarded.session).await?,
         editing: edit.as_deref().and_then(find),
@@ -180,13 +180,13 @@ pub async fn admin_client_action(
     let not_found = || fail(AppError::new(AppErrorCode::NotFound), back);
     let (done, secret) = match action.as_str() {
         "disable" => {
-            if !clients.disable(admin, &client_id).await.map_err(|e| fail(unavailable(e), back))? {
+            if !clients.disable(admin, &client_id).await.map_err(|e| fail(AppError::from(e), back))? {
                 return Err(not_found());
             }
             ("disabled", None)
         }
         "enable" => {
-            if !clients.enable(admin, &client_id).await.map_err(|e| fail(unavailable(e), back))? {
+            if !clients.enable(admin, &client_id).await.map_err(|e| fail(AppError::from(e), back))? {
                 return Err(not_found());
             }
             ("enabled", None)
@@ -212,14 +212,14 @@ async fn remember_secret(
 ) -> Result<(), AppError> {
     if let Some(secret) = secret {
         let once = SecretOnce { client_id: client_id.to_owned(), secret: secret.to_owned() };
-        session.insert(SECRET_ONCE_KEY, once).await.map_err(super::context::unavailable)?;
+        session.insert(SECRET_ONCE_KEY, once).await?;
     }
     Ok(())
 }
 
 #[cfg(feature = "ssr")]
 fn client_error(err: gatehouse_core::services::clients::ClientError, back: &str) -> AppError {
-    use super::context::{fail, unavailable};
+    use super::context::fail;
     use gatehouse_core::services::clients::ClientError;
     let code = match err {
         ClientError::InvalidId => AppErrorCode::InvalidClientId,
@@ -228,7 +228,7 @@ fn client_error(err: gatehouse_core::services::clients::ClientError, back: &str)
         ClientError::IdTaken => AppErrorCode::ClientIdTaken,
         ClientError::NotFound => AppErrorCode::NotFound,
         ClientError::NotConfidential => AppErrorCode::InvalidRequest,
-        ClientError::Unavailable(e) => return fail(unavailable(e), back),
+        ClientError::Unavailable(e) => return fail(AppError::from(e), back),
     };
     fail(AppError::new(code), back)
 }

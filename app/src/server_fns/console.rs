@@ -107,7 +107,7 @@ pub async fn revoke_my_app(token_id: String, csrf_token: String) -> Result<Revok
         .authorizations
         .revoke_own(&guarded.principal, id, client_ip().as_deref())
         .await
-        .map_err(|e| fail(unavailable(e), MY_APPS_PATH))?;
+        .map_err(|e| fail(AppError::from(e), MY_APPS_PATH))?;
     use gatehouse_core::services::authorizations::OwnRevocation;
     match outcome {
         OwnRevocation::Revoked => Ok(finish_revoke(1, MY_APPS_PATH)),
@@ -128,7 +128,7 @@ pub async fn revoke_all_my_apps(csrf_token: String) -> Result<RevokeOutcome, App
         .authorizations
         .revoke_all_own(&guarded.principal, client_ip().as_deref())
         .await
-        .map_err(|e| fail(unavailable(e), MY_APPS_PATH))?;
+        .map_err(|e| fail(AppError::from(e), MY_APPS_PATH))?;
     Ok(finish_revoke(revoked, MY_APPS_PATH))
 }
 

@@ -72,7 +72,7 @@ pub async fn sign_in(
         }
         Err(SignInError::RateLimited(limited)) => return Err(fail(rate_limited(limited), &back)),
         Err(SignInError::Busy) => return Err(fail(busy(), &back)),
-        Err(SignInError::Unavailable(err)) => return Err(fail(unavailable(err), &back)),
+        Err(SignInError::Unavailable(err)) => return Err(fail(AppError::from(err), &back)),
     };
     sign_in_session(&ctx, &session, &account).await.map_err(|e| fail(e, &back))?;
     succeed_to(&next);

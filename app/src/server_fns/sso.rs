@@ -116,7 +116,7 @@ async fn decide_external(
         user_code: flow.user_code.display(),
         email: subject.email,
     };
-    session()?.insert(OUTCOME_KEY, outcome).await.map_err(unavailable)?;
+    session()?.insert(OUTCOME_KEY, outcome).await?;
     succeed_to("/device");
     Ok(ExternalDecision { status: if approved { "approved" } else { "denied" }.to_owned() })
 }
@@ -124,7 +124,7 @@ async fn decide_external(
 /// The SSO outcome left in the session, removed as it is read.
 #[cfg(feature = "ssr")]
 pub async fn take_outcome(session: &tower_sessions::Session) -> Result<Option<SsoOutcome>, AppError> {
-    session.remove::<SsoOutcome>(OUTCOME_KEY).await.map_err(super::context::unavailable)
+    Ok(session.remove::<SsoOutcome>(OUTCOME_KEY).await?)
 }
 
 #[cfg(feature = "ssr")]
