@@ -1,8 +1,11 @@
 //! Relational storage: SQLite (embedded default) or PostgreSQL, chosen from
-//! the URL scheme. Each backend is its own module with runtime queries; the
+//! the URL scheme. The repositories are written once (`repository/`) over a
+//! [`dialect::Dialect`] that says how each backend stores what differs; the
 //! core sees only the repository ports.
 
+mod dialect;
 mod postgres;
+mod repository;
 mod sqlite;
 
 use crate::sessions::{SESSIONS_TABLE, SqlSessionStore};
@@ -10,6 +13,7 @@ use crate::{ConnectError, FAULT_DEADLINE};
 use gatehouse_core::ports::{
     AccountRepository, AuditLog, ClientRepository, DatabaseHealth, RetentionStore, TokenRepository,
 };
+use repository::SqlRepository;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -98,8 +102,8 @@ impl Database {
     /// The repository ports over this database.
     pub fn repositories(&self) -> Repositories {
         match self {
-            Database::Sqlite(pool) => repositories(sqlite::SqliteRepository::new(pool.clone())),
-            Database::Postgres(pool) => repositories(postgres::PostgresRepository::new(pool.clone())),
+            Database::Sqlite(pool) => repositories(SqlRepository::new(pool.clone())),
+            Database::Postgres(pool) => repositories(SqlRepository::new(pool.clone())),
         }
     }
 
@@ -129,27 +133,4 @@ impl Database {
             Database::Postgres(pool) => pool.close().await,
         }
     }
-}
-
-/// Scopes rest as one space-separated string in both backends.
-fn join_scopes(scopes: &[String]) -> String {
-    scopes.join(" ")
-}
-
-fn split_scopes(scopes: &str) -> Vec<String> {
-    scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
-}
-
-/// Logs an audit event as it is stored, so the log and the table agree.
-fn log_audit(event: &gatehouse_core::ports::AuditEvent) {
-    tracing::info!(
-        target: "gatehouse::audit",
-        kind = event.kind.as_str(),
-        actor = event.actor.as_ref().map(tracing::field::display),
-        subject = event.subject.as_deref(),
-        client_id = event.client_id.as_deref(),
-        ip = event.ip.as_deref(),
-        details = %event.details,
-        "audit"
-    );
 }

@@ -8,8 +8,8 @@ use gatehouse_core::Actor;
 use gatehouse_core::listing::{ActivityCursor, TokenQuery, TokenSelector, TokenStatus};
 use gatehouse_core::model::{ClientType, FlowSubject, NewAccessToken, OAuthClient};
 use gatehouse_core::ports::{
-    AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, AuditQuery, ClientEdit, NewAccount,
-    Prunable,
+    AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, AuditQuery, ClientEdit,
+    CreateAccountError, NewAccount, Prunable,
 };
 use gatehouse_store::Database;
 use gatehouse_store::sql::Repositories;
@@ -26,15 +26,15 @@ enum Kept {
 }
 
 /// Every backend with a fresh, migrated database.
-async fn databases(test: &str) -> Vec<(&'static str, Repositories, Kept)> {
+async fn databases(test: &str) -> Vec<(&'static str, Repositories, Kept, Database)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = Database::connect(&format!("sqlite://{}/conformance.db", dir.path().display())).await.expect("sqlite");
     sqlite.migrate().await.expect("migrate sqlite");
-    let mut all = vec![("sqlite", sqlite.repositories(), Kept::File(dir))];
+    let mut all = vec![("sqlite", sqlite.repositories(), Kept::File(dir), sqlite)];
     if let Some(base) = service::backend_url("GATEHOUSE_TEST_DATABASE_URL", "postgres", test) {
         let database = TestDatabase::create(&base).await;
         let postgres = Database::connect(database.url()).await.expect("postgres");
-        all.push(("postgres", postgres.repositories(), Kept::Postgres(database)));
+        all.push(("postgres", postgres.repositories(), Kept::Postgres(database), postgres));
     }
     all
 }
@@ -58,8 +58,9 @@ async fn client(repos: &Repositories, id: &str) {
     assert!(repos.clients.create(&client).await.expect("create client"));
 }
 
-async fn token(repos: &Repositories, email: &str, client_id: &str, label: &str, created: DateTime<Utc>) -> Uuid {
-    let new = NewAccessToken {
+/// A token for one person's device, valid for 30 days from `created`.
+fn new_token(email: &str, client_id: &str, label: &str, created: DateTime<Utc>) -> NewAccessToken {
+    NewAccessToken {
         id: Uuid::new_v4(),
         subject: FlowSubject { account_id: None, email: email.to_owned(), issuer: "local".into() },
         client_id: client_id.to_owned(),
@@ -69,8 +70,11 @@ async fn token(repos: &Repositories, email: &str, client_id: &str, label: &str, 
         scopes: vec!["full".into()],
         created_at: created,
         expires_at: created + Duration::days(30),
-    };
-    repos.tokens.issue(&new).await.expect("issue").id
+    }
+}
+
+async fn token(repos: &Repositories, email: &str, client_id: &str, label: &str, created: DateTime<Utc>) -> Uuid {
+    repos.tokens.issue(&new_token(email, client_id, label, created)).await.expect("issue").id
 }
 
 fn query(now: DateTime<Utc>) -> TokenQuery {
@@ -79,7 +83,7 @@ fn query(now: DateTime<Utc>) -> TokenQuery {
 
 #[tokio::test]
 async fn token_listing_pages_filters_and_revokes_once() {
-    for (name, repos, _dir) in databases("token_listing_pages_filters_and_revokes_once").await {
+    for (name, repos, _dir, _) in databases("token_listing_pages_filters_and_revokes_once").await {
         client(&repos, "cli").await;
         client(&repos, "bot").await;
         let t0 = now() - Duration::hours(1);
@@ -144,7 +148,7 @@ async fn account(repos: &Repositories, email: &str, admin: bool) -> Uuid {
 
 #[tokio::test]
 async fn account_search_and_changes_keep_an_admin() {
-    for (name, repos, _dir) in databases("account_search_and_changes_keep_an_admin").await {
+    for (name, repos, _dir, _) in databases("account_search_and_changes_keep_an_admin").await {
         let root = account(&repos, "root@example.com", true).await;
         let ada = account(&repos, "ada@example.com", false).await;
         account(&repos, "100%_sure@example.com", false).await;
@@ -198,7 +202,7 @@ async fn account_search_and_changes_keep_an_admin() {
 
 #[tokio::test]
 async fn audit_search_filters_and_pages_by_id() {
-    for (name, repos, _dir) in databases("audit_search_filters_and_pages_by_id").await {
+    for (name, repos, _dir, _) in databases("audit_search_filters_and_pages_by_id").await {
         let t0 = now() - Duration::days(2);
         let events = [
             (
@@ -264,7 +268,7 @@ async fn audit_search_filters_and_pages_by_id() {
 
 #[tokio::test]
 async fn clients_are_edited_enabled_and_given_secrets() {
-    for (name, repos, _dir) in databases("clients_are_edited_enabled_and_given_secrets").await {
+    for (name, repos, _dir, _) in databases("clients_are_edited_enabled_and_given_secrets").await {
         client(&repos, "cli").await;
         let edit =
             ClientEdit { name: "Renamed".into(), allowed_scopes: vec!["apps:run".into()], device_grant_enabled: false };
@@ -288,7 +292,7 @@ async fn clients_are_edited_enabled_and_given_secrets() {
 
 #[tokio::test]
 async fn pruning_deletes_only_what_is_past_the_cutoff_in_batches() {
-    for (name, repos, _dir) in databases("pruning_deletes_only_what_is_past_the_cutoff_in_batches").await {
+    for (name, repos, _dir, _) in databases("pruning_deletes_only_what_is_past_the_cutoff_in_batches").await {
         client(&repos, "cli").await;
         let old = now() - Duration::days(90);
         let mut gone = Vec::new();
@@ -318,5 +322,258 @@ async fn pruning_deletes_only_what_is_past_the_cutoff_in_batches() {
                 "{name}: {what:?}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn issuing_again_for_a_device_rotates_its_token_in_place() {
+    for (name, repos, _dir, _) in databases("issuing_again_for_a_device_rotates_its_token_in_place").await {
+        client(&repos, "cli").await;
+        let t0 = now() - Duration::hours(1);
+        let first = new_token("ada@example.com", "cli", "laptop", t0);
+        let issued = repos.tokens.issue(&first).await.expect("issue");
+        assert_eq!((issued.id, issued.rotated), (first.id, false), "{name}");
+        repos.tokens.touch(first.id, t0 + Duration::minutes(1), Some("192.0.2.1")).await.expect("touch");
+
+        let second = new_token("ada@example.com", "cli", "laptop", t0 + Duration::minutes(10));
+        let rotated = repos.tokens.issue(&second).await.expect("rotate");
+        assert_eq!((rotated.id, rotated.rotated), (first.id, true), "{name}: the row keeps its id");
+        assert!(repos.tokens.find_by_hash(&first.token_hash).await.expect("find").is_none(), "{name}: old secret");
+        let row = repos.tokens.find_by_hash(&second.token_hash).await.expect("find").expect("new secret");
+        assert_eq!(row.id, first.id, "{name}");
+        assert_eq!((row.created_at, row.expires_at), (second.created_at, second.expires_at), "{name}");
+        assert_eq!((row.last_used_at, row.last_used_ip), (None, None), "{name}: use starts over");
+        let active = repos.tokens.find_active_for_device("ada@example.com", "local", "cli", "laptop").await;
+        assert_eq!(active.expect("find").map(|r| r.id), Some(first.id), "{name}");
+
+        // Another device, another client or another issuer is another row.
+        for (email, issuer_client, label) in
+            [("ada@example.com", "cli", "desktop"), ("grace@example.com", "cli", "laptop")]
+        {
+            let other = repos.tokens.issue(&new_token(email, issuer_client, label, t0)).await.expect("issue");
+            assert!(!other.rotated && other.id != first.id, "{name}: {email} {label}");
+        }
+        assert!(
+            repos
+                .tokens
+                .find_active_for_device("ada@example.com", "sso", "cli", "laptop")
+                .await
+                .expect("find")
+                .is_none(),
+            "{name}: the issuer is part of who"
+        );
+
+        // Once revoked, the device's next token is a new row.
+        repos.tokens.revoke(&[first.id], now()).await.expect("revoke");
+        assert!(
+            repos
+                .tokens
+                .find_active_for_device("ada@example.com", "local", "cli", "laptop")
+                .await
+                .expect("find")
+                .is_none(),
+            "{name}"
+        );
+        let third = new_token("ada@example.com", "cli", "laptop", now());
+        let fresh = repos.tokens.issue(&third).await.expect("issue");
+        assert_eq!((fresh.id, fresh.rotated), (third.id, false), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_is_hard_expired_once_and_forgets_its_hash() {
+    for (name, repos, _dir, _) in databases("an_expired_token_is_hard_expired_once_and_forgets_its_hash").await {
+        client(&repos, "cli").await;
+        let new = new_token("ada@example.com", "cli", "laptop", now() - Duration::days(31));
+        repos.tokens.issue(&new).await.expect("issue");
+        let before_expiry = new.expires_at - Duration::seconds(1);
+        assert!(!repos.tokens.hard_expire(new.id, before_expiry).await.expect("early"), "{name}: not yet expired");
+        assert!(repos.tokens.find_by_hash(&new.token_hash).await.expect("find").is_some(), "{name}");
+
+        let at = now();
+        assert!(repos.tokens.hard_expire(new.id, at).await.expect("expire"), "{name}: the first caller wins");
+        assert!(!repos.tokens.hard_expire(new.id, at).await.expect("again"), "{name}: only once");
+        assert!(repos.tokens.find_by_hash(&new.token_hash).await.expect("find").is_none(), "{name}: hash forgotten");
+        let row = repos.tokens.find_by_id(new.id).await.expect("find").expect("row kept");
+        assert_eq!(row.revoked_at, Some(at), "{name}");
+        assert!(!repos.tokens.hard_expire(Uuid::new_v4(), at).await.expect("unknown"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_persons_active_tokens_leave_out_revoked_expired_and_other_people() {
+    for (name, repos, _dir, _) in databases("a_persons_active_tokens_leave_out_revoked_expired_and_other_people").await
+    {
+        client(&repos, "cli").await;
+        let now = now();
+        let older = token(&repos, "ada@example.com", "cli", "older", now - Duration::hours(2)).await;
+        let newer = token(&repos, "ada@example.com", "cli", "newer", now - Duration::hours(1)).await;
+        let revoked = token(&repos, "ada@example.com", "cli", "revoked", now - Duration::hours(1)).await;
+        repos.tokens.revoke(&[revoked], now).await.expect("revoke");
+        token(&repos, "ada@example.com", "cli", "expired", now - Duration::days(31)).await;
+        token(&repos, "grace@example.com", "cli", "hers", now).await;
+        // Used most recently, so listed first.
+        repos.tokens.touch(older, now, None).await.expect("touch");
+
+        let listed = repos.tokens.list_active_for_subject("ada@example.com", "local", now).await.expect("list");
+        assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![older, newer], "{name}");
+        let other_issuer = repos.tokens.list_active_for_subject("ada@example.com", "sso", now).await.expect("list");
+        assert!(other_issuer.is_empty(), "{name}: the same email from another issuer is another person");
+    }
+}
+
+#[tokio::test]
+async fn use_is_recorded_at_most_once_a_minute() {
+    for (name, repos, _dir, _) in databases("use_is_recorded_at_most_once_a_minute").await {
+        client(&repos, "cli").await;
+        let t0 = now() - Duration::hours(1);
+        let id = token(&repos, "ada@example.com", "cli", "laptop", t0).await;
+        let used = |repos: Repositories| async move {
+            let row = repos.tokens.find_by_id(id).await.expect("find").expect("row");
+            (row.last_used_at, row.last_used_ip)
+        };
+        repos.tokens.touch(id, t0, Some("192.0.2.1")).await.expect("touch");
+        assert_eq!(used(repos.clone()).await, (Some(t0), Some("192.0.2.1".into())), "{name}");
+        repos.tokens.touch(id, t0 + Duration::seconds(59), Some("192.0.2.2")).await.expect("touch");
+        assert_eq!(used(repos.clone()).await, (Some(t0), Some("192.0.2.1".into())), "{name}: within the minute");
+        let later = t0 + Duration::seconds(60);
+        repos.tokens.touch(id, later, None).await.expect("touch");
+        assert_eq!(used(repos.clone()).await, (Some(later), None), "{name}: a minute on");
+    }
+}
+
+#[tokio::test]
+async fn accounts_are_created_once_and_found_with_their_workspace() {
+    for (name, repos, _dir, _) in databases("accounts_are_created_once_and_found_with_their_workspace").await {
+        assert_eq!(repos.accounts.count().await.expect("count"), 0, "{name}");
+        let ada = account(&repos, "ada@example.com", false).await;
+        let again = NewAccount {
+            id: Uuid::new_v4(),
+            email: "ada@example.com".into(),
+            name: "Another Ada".into(),
+            password_hash: "other".into(),
+            is_admin: true,
+            workspace_id: Uuid::new_v4(),
+            workspace_name: "Other".into(),
+            created_at: now(),
+        };
+        assert!(
+            matches!(repos.accounts.create(&again).await, Err(CreateAccountError::EmailTaken)),
+            "{name}: one account per email"
+        );
+        assert_eq!(repos.accounts.count().await.expect("count"), 1, "{name}: nothing half-created");
+
+        let (found, hash) = repos.accounts.find_by_email("ada@example.com").await.expect("find").expect("ada");
+        assert_eq!(
+            (found.id, found.is_admin, found.disabled, hash.as_str()),
+            (ada, false, false, "not-a-hash"),
+            "{name}"
+        );
+        assert_eq!(repos.accounts.find_by_id(ada).await.expect("find"), Some(found), "{name}");
+        assert!(repos.accounts.find_by_email("nobody@example.com").await.expect("find").is_none(), "{name}");
+        assert!(repos.accounts.find_by_id(Uuid::new_v4()).await.expect("find").is_none(), "{name}");
+
+        let workspaces = repos.accounts.workspaces(ada).await.expect("workspaces");
+        assert_eq!(
+            workspaces.iter().map(|w| (w.name.as_str(), w.role.as_str())).collect::<Vec<_>>(),
+            [("W", "owner")],
+            "{name}"
+        );
+        assert!(repos.accounts.workspaces(Uuid::new_v4()).await.expect("workspaces").is_empty(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn clients_are_created_once_and_listed_oldest_first() {
+    for (name, repos, _dir, _) in databases("clients_are_created_once_and_listed_oldest_first").await {
+        let created = now();
+        for id in ["zeta", "alpha"] {
+            let client = OAuthClient {
+                client_id: id.to_owned(),
+                name: format!("{id} app"),
+                client_type: ClientType::Confidential,
+                secret_hash: Some(format!("{id}-hash")),
+                allowed_scopes: vec!["full".into(), "apps:run".into()],
+                device_grant_enabled: false,
+                disabled: false,
+                created_at: created,
+            };
+            assert!(repos.clients.create(&client).await.expect("create"), "{name}");
+        }
+        let duplicate = repos.clients.find("zeta").await.expect("find").expect("zeta");
+        assert!(!repos.clients.create(&duplicate).await.expect("create"), "{name}: ids are unique");
+        let listed = repos.clients.list().await.expect("list");
+        // The same instant: then by id.
+        assert_eq!(listed.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(), ["alpha", "zeta"], "{name}");
+        assert_eq!(listed[1], duplicate, "{name}: every field round-trips");
+        assert!(repos.clients.find("nobody").await.expect("find").is_none(), "{name}");
+        assert!(!repos.clients.disable("nobody", now()).await.expect("disable"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn recent_audit_events_come_newest_first_and_the_database_answers_pings() {
+    for (name, repos, _dir, _) in
+        databases("recent_audit_events_come_newest_first_and_the_database_answers_pings").await
+    {
+        repos.health.ping().await.expect("ping");
+        for (n, kind) in
+            [AuditKind::AccountCreated, AuditKind::DeviceApproved, AuditKind::TokenRevoked].into_iter().enumerate()
+        {
+            let event = AuditEvent {
+                kind,
+                actor: None,
+                subject: None,
+                client_id: None,
+                ip: None,
+                details: serde_json::json!({ "n": n, "nested": { "list": [1, 2] } }),
+                at: now(),
+            };
+            repos.audit.record(event).await.expect("record");
+        }
+        let recent = repos.audit.recent(2).await.expect("recent");
+        assert_eq!(
+            recent.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [AuditKind::TokenRevoked, AuditKind::DeviceApproved],
+            "{name}"
+        );
+        assert_eq!(recent[0].details, serde_json::json!({ "n": 2, "nested": { "list": [1, 2] } }), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn pruning_sessions_compares_expiry_in_the_stores_own_form() {
+    use tower_sessions::cookie::time::OffsetDateTime;
+    use tower_sessions::session::{Id, Record};
+    use tower_sessions::session_store::SessionStore;
+
+    for (name, repos, _dir, database) in databases("pruning_sessions_compares_expiry_in_the_stores_own_form").await {
+        let sessions = database.session_store().expect("session store");
+        let now = now();
+        let at = |instant: DateTime<Utc>| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(instant.timestamp_nanos_opt().expect("in range")))
+                .expect("instant")
+        };
+        // A sub-second expiry, as tower-sessions writes them.
+        let expired = Record {
+            id: Id(1),
+            data: Default::default(),
+            expiry_date: at(now - Duration::days(40) + Duration::milliseconds(250)),
+        };
+        let live = Record { id: Id(2), data: Default::default(), expiry_date: at(now + Duration::days(1)) };
+        sessions.save(&expired).await.expect("save");
+        sessions.save(&live).await.expect("save");
+        let cutoff = now - Duration::days(30);
+        assert_eq!(
+            repos.retention.prune_batch(Prunable::Sessions, cutoff, 10).await.expect("prune"),
+            Some(1),
+            "{name}"
+        );
+        assert_eq!(
+            repos.retention.prune_batch(Prunable::Sessions, cutoff, 10).await.expect("prune"),
+            Some(0),
+            "{name}"
+        );
+        assert!(sessions.load(&Id(2)).await.expect("load").is_some(), "{name}: the live session stays");
     }
 }

@@ -1,0 +1,181 @@
+//! Accounts, workspaces and memberships.
+
+use super::{SqlRepository, account};
+use crate::sql::dialect::{Columns, Dialect, Statement, store_err};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_core::StoreError;
+use gatehouse_core::model::{Account, WorkspaceMembership};
+use gatehouse_core::ports::{
+    AccountChange, AccountChangeOutcome, AccountQuery, AccountRepository, CreateAccountError, NewAccount,
+};
+use uuid::Uuid;
+
+#[async_trait]
+impl<D: Dialect> AccountRepository for SqlRepository<D> {
+    async fn create(&self, new: &NewAccount) -> Result<Account, CreateAccountError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let inserted = D::execute(
+            &mut tx,
+            Statement::new(
+                "INSERT INTO accounts (id, email, name, password_hash, is_admin, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING",
+            )
+            .bind(new.id)
+            .bind(&new.email)
+            .bind(&new.name)
+            .bind(&new.password_hash)
+            .bind(new.is_admin)
+            .bind(new.created_at),
+        )
+        .await?;
+        if inserted == 0 {
+            return Err(CreateAccountError::EmailTaken);
+        }
+        D::execute(
+            &mut tx,
+            Statement::new("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(new.workspace_id)
+                .bind(&new.workspace_name)
+                .bind(new.created_at),
+        )
+        .await?;
+        D::execute(
+            &mut tx,
+            Statement::new(
+                "INSERT INTO memberships (account_id, workspace_id, role, joined_at) VALUES ($1, $2, 'owner', $3)",
+            )
+            .bind(new.id)
+            .bind(new.workspace_id)
+            .bind(new.created_at),
+        )
+        .await?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(Account {
+            id: new.id,
+            email: new.email.clone(),
+            name: new.name.clone(),
+            is_admin: new.is_admin,
+            disabled: false,
+            created_at: new.created_at,
+            sessions_valid_after: None,
+        })
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<(Account, String)>, StoreError> {
+        let row = self.fetch_optional(Statement::new("SELECT * FROM accounts WHERE email = $1").bind(email)).await?;
+        row.map(|row| Ok((account::<D>(&row)?, Columns::<D>(&row).text("password_hash")?))).transpose()
+    }
+
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
+        let row = self.fetch_optional(Statement::new("SELECT * FROM accounts WHERE id = $1").bind(id)).await?;
+        row.as_ref().map(account::<D>).transpose()
+    }
+
+    async fn workspaces(&self, account_id: Uuid) -> Result<Vec<WorkspaceMembership>, StoreError> {
+        let rows = self
+            .fetch_all(
+                Statement::new(
+                    "SELECT w.id, w.name, m.role, m.joined_at FROM memberships m \
+                     JOIN workspaces w ON w.id = m.workspace_id WHERE m.account_id = $1 ORDER BY m.joined_at, w.id",
+                )
+                .bind(account_id),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let row = Columns::<D>(row);
+                Ok(WorkspaceMembership {
+                    id: row.id("id")?,
+                    name: row.text("name")?,
+                    role: row.text("role")?,
+                    joined_at: row.instant("joined_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let row = self.fetch_one(Statement::new("SELECT COUNT(*) AS count FROM accounts")).await?;
+        Ok(u64::try_from(Columns::<D>(&row).int("count")?).unwrap_or_default())
+    }
+
+    async fn search(&self, query: &AccountQuery) -> Result<Vec<Account>, StoreError> {
+        let mut sql = Statement::new("SELECT * FROM accounts WHERE 1 = 1");
+        if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+            let pattern = format!("%{}%", like_escape(text));
+            let like = D::ILIKE;
+            sql.push(&format!(" AND (email {like} "))
+                .push_bind(pattern.clone())
+                .push(&format!(" ESCAPE '\\' OR name {like} "))
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(after) = &query.after_email {
+            sql.push(" AND email > ").push_bind(after);
+        }
+        sql.push(" ORDER BY email LIMIT ").push_bind(i64::from(query.limit));
+        let rows = self.fetch_all(sql).await?;
+        rows.iter().map(account::<D>).collect()
+    }
+
+    async fn change(
+        &self,
+        id: Uuid,
+        change: AccountChange,
+        at: DateTime<Utc>,
+    ) -> Result<AccountChangeOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        D::lock_active_admins(&mut tx).await?;
+        // Disabling or demoting an active admin needs another active admin:
+        // checked in the same statement that writes, after the lock above.
+        const KEEPS_AN_ADMIN: &str = " AND (NOT (is_admin AND disabled_at IS NULL) OR EXISTS (SELECT 1 FROM accounts \
+             WHERE is_admin AND disabled_at IS NULL AND id <> $1))";
+        let update = match change {
+            AccountChange::Disable => Statement::new(format!(
+                "UPDATE accounts SET disabled_at = $2, sessions_valid_after = $2 \
+                 WHERE id = $1 AND disabled_at IS NULL{KEEPS_AN_ADMIN} RETURNING *"
+            ))
+            .bind(id)
+            .bind(at),
+            AccountChange::Enable => Statement::new(
+                "UPDATE accounts SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL RETURNING *",
+            )
+            .bind(id),
+            AccountChange::GrantAdmin => {
+                Statement::new("UPDATE accounts SET is_admin = TRUE WHERE id = $1 AND NOT is_admin RETURNING *")
+                    .bind(id)
+            }
+            AccountChange::RemoveAdmin => Statement::new(format!(
+                "UPDATE accounts SET is_admin = FALSE WHERE id = $1 AND is_admin{KEEPS_AN_ADMIN} RETURNING *"
+            ))
+            .bind(id),
+        };
+        let outcome = match D::fetch_optional(&mut tx, update).await? {
+            Some(row) => AccountChangeOutcome::Changed(account::<D>(&row)?),
+            // Nothing changed: say why.
+            None => match D::fetch_optional(&mut tx, Statement::new("SELECT * FROM accounts WHERE id = $1").bind(id))
+                .await?
+            {
+                None => AccountChangeOutcome::NotFound,
+                Some(row) => {
+                    let current = account::<D>(&row)?;
+                    let already = match change {
+                        AccountChange::Disable => current.disabled,
+                        AccountChange::Enable => !current.disabled,
+                        AccountChange::GrantAdmin => current.is_admin,
+                        AccountChange::RemoveAdmin => !current.is_admin,
+                    };
+                    if already { AccountChangeOutcome::Unchanged(current) } else { AccountChangeOutcome::LastAdmin }
+                }
+            },
+        };
+        tx.commit().await.map_err(store_err)?;
+        Ok(outcome)
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

@@ -1,0 +1,102 @@
+//! Every repository port over either database, written once against
+//! [`Dialect`]: the statements, the rows and the mapping between them.
+
+mod accounts;
+mod audit;
+mod clients;
+mod retention;
+mod tokens;
+
+use super::dialect::{Columns, Dialect, Statement};
+use gatehouse_core::StoreError;
+use gatehouse_core::model::{AccessTokenRecord, Account, ClientType, OAuthClient};
+use sqlx::Pool;
+
+/// Every repository port over one connection pool.
+pub struct SqlRepository<D: Dialect> {
+    pub(crate) pool: Pool<D>,
+}
+
+impl<D: Dialect> SqlRepository<D> {
+    pub fn new(pool: Pool<D>) -> Self {
+        Self { pool }
+    }
+
+    async fn connection(&self) -> Result<sqlx::pool::PoolConnection<D>, StoreError> {
+        self.pool.acquire().await.map_err(super::dialect::store_err)
+    }
+
+    pub(crate) async fn fetch_all(&self, statement: Statement<'_>) -> Result<Vec<D::Row>, StoreError> {
+        D::fetch_all(&mut *self.connection().await?, statement).await
+    }
+
+    pub(crate) async fn fetch_optional(&self, statement: Statement<'_>) -> Result<Option<D::Row>, StoreError> {
+        D::fetch_optional(&mut *self.connection().await?, statement).await
+    }
+
+    pub(crate) async fn fetch_one(&self, statement: Statement<'_>) -> Result<D::Row, StoreError> {
+        self.fetch_optional(statement).await?.ok_or_else(|| StoreError::new("the statement returned no row"))
+    }
+
+    pub(crate) async fn execute(&self, statement: Statement<'_>) -> Result<u64, StoreError> {
+        D::execute(&mut *self.connection().await?, statement).await
+    }
+}
+
+/// Scopes rest as one space-separated string in both backends.
+fn join_scopes(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+fn split_scopes(scopes: &str) -> Vec<String> {
+    scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn account<D: Dialect>(row: &D::Row) -> Result<Account, StoreError> {
+    let row = Columns::<D>(row);
+    Ok(Account {
+        id: row.id("id")?,
+        email: row.text("email")?,
+        name: row.text("name")?,
+        is_admin: row.flag("is_admin")?,
+        disabled: row.optional_instant("disabled_at")?.is_some(),
+        created_at: row.instant("created_at")?,
+        sessions_valid_after: row.optional_instant("sessions_valid_after")?,
+    })
+}
+
+fn client<D: Dialect>(row: &D::Row) -> Result<OAuthClient, StoreError> {
+    let row = Columns::<D>(row);
+    Ok(OAuthClient {
+        client_id: row.text("client_id")?,
+        name: row.text("name")?,
+        client_type: ClientType::parse(&row.text("client_type")?).ok_or_else(|| StoreError::new("bad client_type"))?,
+        secret_hash: row.optional_text("secret_hash")?,
+        allowed_scopes: split_scopes(&row.text("allowed_scopes")?),
+        device_grant_enabled: row.flag("device_grant_enabled")?,
+        disabled: row.optional_instant("disabled_at")?.is_some(),
+        created_at: row.instant("created_at")?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, subject_email, subject_issuer, account_id, client_id, device_label, prefix, \
+     scopes, created_at, last_used_at, last_used_ip, expires_at, revoked_at";
+
+fn token<D: Dialect>(row: &D::Row) -> Result<AccessTokenRecord, StoreError> {
+    let row = Columns::<D>(row);
+    Ok(AccessTokenRecord {
+        id: row.id("id")?,
+        subject_email: row.text("subject_email")?,
+        subject_issuer: row.text("subject_issuer")?,
+        account_id: row.optional_id("account_id")?,
+        client_id: row.text("client_id")?,
+        device_label: row.text("device_label")?,
+        prefix: row.text("prefix")?,
+        scopes: split_scopes(&row.text("scopes")?),
+        created_at: row.instant("created_at")?,
+        last_used_at: row.optional_instant("last_used_at")?,
+        last_used_ip: row.optional_text("last_used_ip")?,
+        expires_at: row.instant("expires_at")?,
+        revoked_at: row.optional_instant("revoked_at")?,
+    })
+}
