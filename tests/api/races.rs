@@ -116,31 +116,57 @@ async fn two_concurrent_approves_mint_one_token(backend: Backend) {
 async fn approvals_racing_expiry_give_a_token_or_expired_token_never_both(backend: Backend) {
     let app = spawn_unlimited(backend).await;
     let account = app.create_account("ada@example.com").await;
+    // Which clock read of the race is the first to see the expiry instant:
+    // the very first (the approval comes too late, for sure), one of the
+    // reads in between (either way, as the race falls), or none (the
+    // approval is in time, for sure). So both outcomes happen every run.
+    let first_expired_read = [Some(0), Some(1), Some(2), Some(3), Some(4), Some(6), Some(8), Some(12), Some(16), None];
     let (mut tokens, mut expired) = (0, 0);
     for round in 0..ROUNDS {
         let label = format!("expiring-{round}");
         let (user_code, device_code) = codes(&app.start_flow(&[("device_label", &label)]).await);
-        // One second before the expiry instant: approve and poll while the
-        // clock moves onto it, then poll once more afterwards.
-        app.advance(599);
-        let approve = decide(&app, &user_code, &account, DecisionKind::Approve);
-        let tick = async { app.advance(1) };
-        let (_, (), racing) = tokio::join!(approve, tick, app.poll(&device_code));
-        app.advance(60);
+        // Six seconds before expiry; the flow's interval is five.
+        app.advance(594);
+        let tick_at = first_expired_read[round % first_expired_read.len()];
+        if let Some(reads) = tick_at {
+            app.clock.tick_on_read(reads, chrono::Duration::seconds(6));
+        }
+        let (decided, racing) =
+            tokio::join!(decide(&app, &user_code, &account, DecisionKind::Approve), app.poll(&device_code));
+        let ticked = tick_at.is_some() && app.clock.disarm();
+        // One poll an interval later: one second before expiry if the race
+        // never reached it, or past it.
+        app.advance(5);
         let after = app.poll(&device_code).await;
-        let answers = [racing, after];
-        let got_token = answers.iter().filter(|(status, _)| *status == 200).count();
+        app.advance(61);
+        let last = app.poll(&device_code).await;
+        let answers = [racing, after, last];
+
+        let mut issued: Vec<&str> = answers.iter().filter_map(|(_, body)| body["access_token"].as_str()).collect();
+        issued.dedup();
         let got_expired = answers.iter().any(|(_, body)| body["error"] == "expired_token");
-        assert!(got_token <= 1, "round {round}: {answers:?}");
-        assert!(!(got_token == 1 && got_expired), "round {round}: a token and expired_token: {answers:?}");
-        assert_eq!(got_token == 1, active_token_for(&app, &label).await, "round {round}: {answers:?}");
-        if got_token == 1 {
+        assert!(issued.len() <= 1, "round {round}: two different tokens: {answers:?}");
+        assert!(!(issued.len() == 1 && got_expired), "round {round}: a token and expired_token: {answers:?}");
+        assert_eq!(issued.len() == 1, active_token_for(&app, &label).await, "round {round}: {answers:?}");
+        match &decided {
+            Ok(()) => {}
+            Err(DecideError::ExpiredOrUnknown) => assert!(issued.is_empty(), "round {round}: {answers:?}"),
+            Err(other) => panic!("round {round}: {other:?}"),
+        }
+        if tick_at == Some(0) {
+            assert!(decided.is_err(), "round {round}: the approval came after expiry");
+        }
+        if !ticked {
+            assert!(decided.is_ok() && issued.len() == 1, "round {round}: in time: {decided:?} {answers:?}");
+        }
+        if issued.len() == 1 {
             tokens += 1;
         } else {
             assert!(got_expired, "round {round}: {answers:?}");
             expired += 1;
         }
     }
+    assert!(tokens > 0 && expired > 0, "both outcomes: {tokens} tokens, {expired} expired");
     assert_eq!(tokens + expired, ROUNDS);
 }
 
