@@ -1,7 +1,7 @@
 //! PostgreSQL: native `UUID` and `TIMESTAMPTZ` columns, row locks for the
 //! last-admin rule, and an advisory lock so one instance prunes at a time.
 
-use super::dialect::{Dialect, Execute, Param, Statement, impl_execute, plain};
+use super::dialect::{Columns, Dialect, Execute, Param, Statement, impl_execute, plain};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
@@ -48,12 +48,9 @@ impl Dialect for Postgres {
     }
 
     async fn try_lock_retention(conn: &mut PgConnection) -> Result<bool, StoreError> {
-        let row = Self::fetch_optional(
-            conn,
-            Statement::new("SELECT pg_try_advisory_xact_lock($1) AS locked").bind(RETENTION_LOCK),
-        )
-        .await?;
-        Ok(row.map(|row| Self::flag(&row, "locked")).transpose()?.flatten().unwrap_or(false))
+        let statement = Statement::new("SELECT pg_try_advisory_xact_lock($1) AS locked").bind(RETENTION_LOCK);
+        let row = Self::fetch_optional(conn, statement).await?.ok_or_else(|| StoreError::new("no lock answer"))?;
+        Columns::<Self>(&row).flag("locked")
     }
 
     async fn lock_active_admins(conn: &mut PgConnection) -> Result<(), StoreError> {
