@@ -68,7 +68,7 @@ impl<D: Dialect> AccountRepository for SqlRepository<D> {
     }
 
     async fn find_by_id(&self, id: Uuid) -> Result<Option<Account>, StoreError> {
-        let row = self.fetch_optional(Statement::new("SELECT * FROM accounts WHERE id = $1").bind(id)).await?;
+        let row = self.fetch_optional(by_id(id)).await?;
         row.as_ref().map(account::<D>).transpose()
     }
 
@@ -154,9 +154,7 @@ impl<D: Dialect> AccountRepository for SqlRepository<D> {
         let outcome = match D::fetch_optional(&mut tx, update).await? {
             Some(row) => AccountChangeOutcome::Changed(account::<D>(&row)?),
             // Nothing changed: say why.
-            None => match D::fetch_optional(&mut tx, Statement::new("SELECT * FROM accounts WHERE id = $1").bind(id))
-                .await?
-            {
+            None => match D::fetch_optional(&mut tx, by_id(id)).await? {
                 None => AccountChangeOutcome::NotFound,
                 Some(row) => {
                     let current = account::<D>(&row)?;
@@ -173,6 +171,11 @@ impl<D: Dialect> AccountRepository for SqlRepository<D> {
         tx.commit().await.map_err(store_err)?;
         Ok(outcome)
     }
+}
+
+/// One account by id (read on its own, or inside a change's transaction).
+fn by_id(id: Uuid) -> Statement<'static> {
+    Statement::new("SELECT * FROM accounts WHERE id = $1").bind(id)
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
