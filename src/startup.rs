@@ -3,7 +3,7 @@
 //! (port 0 works, so tests can run many servers side by side).
 
 use crate::config::{Config, ConfigError, SsoConfig};
-use crate::http::middleware::client_ip::{self, TrustedProxies};
+use crate::http::middleware::client_ip;
 use crate::http::middleware::origin_check::{self, PublicOrigin};
 use crate::http::middleware::security_headers;
 use crate::http::responses::json_error;
@@ -379,7 +379,7 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         })
         .with_state(state);
 
-    let trusted = Arc::new(TrustedProxies(config.trusted_proxies.clone()));
+    let trusted = Arc::new(config.trusted_proxies.clone());
 
     // Router::layer keeps each layer's body types inside the router; the
     // last added is the outermost.

@@ -10,8 +10,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use gatehouse_core::SecretString;
 use gatehouse_core::services::Settings;
+use crate::http::middleware::client_ip::{ProxyHeader, TrustedProxies};
+use ipnet::IpNet;
 use raw::RawConfig;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use secret::MIN_SECRET_BYTES;
@@ -52,7 +55,8 @@ pub struct Config {
     pub secret_key: Option<SecretString>,
     pub site_root: PathBuf,
     pub settings: Settings,
-    pub trusted_proxies: Vec<IpAddr>,
+    /// The proxies whose forwarding header is believed, and that header.
+    pub trusted_proxies: TrustedProxies,
     pub log_format: LogFormat,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_grace: std::time::Duration,
@@ -161,16 +165,7 @@ impl Config {
             enable_oauth_bearer: raw.enable_oauth_bearer.unwrap_or(defaults.enable_oauth_bearer),
             rate_limits,
         };
-        let trusted_proxies = raw
-            .trusted_proxies
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpAddr>().map_err(|_| problem("GATEHOUSE_TRUSTED_PROXIES", format!("not an IP address: {s}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let trusted_proxies = trusted_proxies(raw.trusted_proxies.as_deref(), raw.proxy_header.as_deref())?;
         let log_format = match raw.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -199,6 +194,45 @@ impl Config {
             log_format,
             shutdown_grace: std::time::Duration::from_secs(u64::from(raw.shutdown_grace_secs.unwrap_or(10))),
         })
+    }
+}
+
+/// `GATEHOUSE_TRUSTED_PROXIES` (addresses and CIDR ranges, comma-separated;
+/// an IPv4-mapped IPv6 entry means its IPv4 address) and
+/// `GATEHOUSE_PROXY_HEADER`.
+fn trusted_proxies(ranges: Option<&str>, header: Option<&str>) -> Result<TrustedProxies, ConfigError> {
+    let ranges = ranges
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let range = match s.parse::<IpNet>() {
+                Ok(range) => range,
+                Err(_) => s.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+                    problem("GATEHOUSE_TRUSTED_PROXIES", format!("not an address or CIDR range: {s}"))
+                })?,
+            };
+            Ok(canonical_range(range))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let header = match header {
+        None => ProxyHeader::default(),
+        Some(text) => ProxyHeader::parse(text)
+            .ok_or_else(|| problem("GATEHOUSE_PROXY_HEADER", "expected x-forwarded-for or forwarded"))?,
+    };
+    Ok(TrustedProxies { ranges, header })
+}
+
+/// `::ffff:10.0.0.0/104` is `10.0.0.0/8`: addresses are compared in their
+/// canonical form, so ranges are too.
+fn canonical_range(range: IpNet) -> IpNet {
+    match range {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map(IpNet::V4).unwrap_or(range),
+            None => range,
+        },
+        _ => range,
     }
 }
 
@@ -271,6 +305,9 @@ mod tests {
             RawConfig { rate_limits: Some("sometimes".into()), ..Default::default() },
             RawConfig { metrics_bind: Some("127.0.0.1:3000".into()), ..Default::default() },
             RawConfig { limit_code_failures_per_ip: Some("10 an hour".into()), ..Default::default() },
+            RawConfig { trusted_proxies: Some("10.0.0.0/33".into()), ..Default::default() },
+            RawConfig { proxy_header: Some("x-real-ip".into()), ..Default::default() },
+            RawConfig { ipv6_prefix: Some(0), ..Default::default() },
         ];
         let expected = [
             "GATEHOUSE_PUBLIC_URL",
@@ -282,11 +319,34 @@ mod tests {
             "GATEHOUSE_RATE_LIMITS",
             "GATEHOUSE_METRICS_BIND",
             "GATEHOUSE_LIMIT_CODE_FAILURES_PER_IP",
+            "GATEHOUSE_TRUSTED_PROXIES",
+            "GATEHOUSE_PROXY_HEADER",
+            "GATEHOUSE_IPV6_PREFIX",
         ];
         for (raw, variable) in cases.into_iter().zip(expected) {
             let err = Config::validate(raw).err().map(|e| e.variable);
             assert_eq!(err.as_deref(), Some(variable));
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_ranges_of_both_families() -> Result<(), ConfigError> {
+        let raw = RawConfig {
+            trusted_proxies: Some("10.0.0.1, 172.16.0.0/12 ,fd00::/8, ::ffff:192.168.0.0/112".into()),
+            proxy_header: Some("Forwarded".into()),
+            ipv6_prefix: Some(56),
+            ..Default::default()
+        };
+        let config = Config::validate(raw)?;
+        let ranges: Vec<String> = config.trusted_proxies.ranges.iter().map(ToString::to_string).collect();
+        assert_eq!(ranges, ["10.0.0.1/32", "172.16.0.0/12", "fd00::/8", "192.168.0.0/16"]);
+        assert_eq!(config.trusted_proxies.header, ProxyHeader::Forwarded);
+        assert_eq!(config.settings.rate_limits.ipv6_prefix, 56);
+        let defaults = Config::validate(RawConfig::default())?;
+        assert!(defaults.trusted_proxies.ranges.is_empty());
+        assert_eq!(defaults.trusted_proxies.header, ProxyHeader::XForwardedFor);
+        assert_eq!(defaults.settings.rate_limits.ipv6_prefix, 64);
+        Ok(())
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub(super) struct RawConfig {
     pub(super) shutdown_grace_secs: Option<u32>,
     pub(super) enable_oauth_bearer: Option<bool>,
     pub(super) trusted_proxies: Option<String>,
+    pub(super) proxy_header: Option<String>,
+    pub(super) ipv6_prefix: Option<u8>,
     pub(super) log_format: Option<String>,
     pub(super) sso_issuer: Option<String>,
     pub(super) sso_client_id: Option<String>,
@@ -36,8 +38,10 @@ pub(super) struct RawConfig {
     pub(super) rate_limits: Option<String>,
     pub(super) limit_device_authorization_per_ip: Option<String>,
     pub(super) limit_device_authorization_per_client: Option<String>,
+    pub(super) limit_device_authorization_reserved_per_ip: Option<String>,
     pub(super) limit_code_failures_per_ip: Option<String>,
     pub(super) limit_code_failures_per_session: Option<String>,
+    pub(super) limit_code_failures_alarm: Option<String>,
     pub(super) limit_unknown_device_code_per_ip: Option<String>,
     pub(super) limit_sign_in_failures_per_account: Option<String>,
     pub(super) limit_sign_in_failures_per_ip: Option<String>,
@@ -51,8 +55,10 @@ impl RawConfig {
         match limiter {
             Limiter::DeviceAuthorizationPerIp => self.limit_device_authorization_per_ip.as_deref(),
             Limiter::DeviceAuthorizationPerClient => self.limit_device_authorization_per_client.as_deref(),
+            Limiter::DeviceAuthorizationReservedPerIp => self.limit_device_authorization_reserved_per_ip.as_deref(),
             Limiter::CodeFailuresPerIp => self.limit_code_failures_per_ip.as_deref(),
             Limiter::CodeFailuresPerSession => self.limit_code_failures_per_session.as_deref(),
+            Limiter::CodeFailuresAlarm => self.limit_code_failures_alarm.as_deref(),
             Limiter::UnknownDeviceCodePerIp => self.limit_unknown_device_code_per_ip.as_deref(),
             Limiter::SignInFailuresPerAccount => self.limit_sign_in_failures_per_account.as_deref(),
             Limiter::SignInFailuresPerIp => self.limit_sign_in_failures_per_ip.as_deref(),
@@ -75,6 +81,11 @@ impl RawConfig {
                 limits.set(limiter, Quota::parse(text).map_err(|e| problem(&variable, e))?);
             }
         }
+        limits.ipv6_prefix = match self.ipv6_prefix {
+            None => limits.ipv6_prefix,
+            Some(prefix @ 1..=128) => prefix,
+            Some(_) => return Err(problem("GATEHOUSE_IPV6_PREFIX", "expected a prefix length from 1 to 128")),
+        };
         Ok(limits)
     }
 }

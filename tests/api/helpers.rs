@@ -159,6 +159,16 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
     }
 }
 
+/// Trusts `ranges` as proxies (addresses or CIDR ranges), so a test on
+/// loopback can speak for many clients through `X-Forwarded-For`.
+pub fn behind_proxy(config: &mut Config, ranges: &[&str]) {
+    config.trusted_proxies.ranges = ranges
+        .iter()
+        .map(|range| range.parse::<ipnet::IpNet>().or_else(|_| range.parse::<std::net::IpAddr>().map(Into::into)))
+        .collect::<Result<_, _>>()
+        .expect("addresses or ranges");
+}
+
 /// The public CLI client every installation has.
 pub const CLI: &str = "gatehouse-cli";
 /// The password test accounts get.

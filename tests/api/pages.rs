@@ -157,7 +157,7 @@ async fn approving_a_known_device_again_says_which_token_it_replaces(backend: Ba
 
 async fn the_page_says_when_the_request_came_from_another_network(backend: Backend) {
     // Behind a trusted proxy, so the test can be two addresses.
-    let app = spawn_app_with(backend, |c| c.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")]).await;
+    let app = spawn_app_with(backend, |c| crate::helpers::behind_proxy(c, &["127.0.0.1"])).await;
     app.create_account("ada@example.com").await;
     assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 200);
     let start_from = async |forwarded: &'static str| {

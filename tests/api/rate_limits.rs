@@ -167,6 +167,9 @@ async fn device_authorization_is_limited_per_address_and_per_client(backend: Bac
     let app = spawn_app_with(backend, |c| {
         set(c, Limiter::DeviceAuthorizationPerIp, "3/1h");
         set(c, Limiter::DeviceAuthorizationPerClient, "2/1h");
+        // What each address may still do past a spent client quota is
+        // client_address.rs's subject.
+        set(c, Limiter::DeviceAuthorizationReservedPerIp, "off");
     })
     .await;
     app.register_client("other-cli", gatehouse_core::model::ClientType::Public, &["full"], true).await;
@@ -191,7 +194,7 @@ async fn a_rotating_forwarded_for_from_an_untrusted_peer_is_one_address(backend:
     // Behind a trusted proxy, each forwarded address has its own quota.
     let app = spawn_app_with(backend, |c| {
         set(c, Limiter::DeviceAuthorizationPerIp, "2/1h");
-        c.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")];
+        crate::helpers::behind_proxy(c, &["127.0.0.1"]);
     })
     .await;
     for forwarded in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.1"] {

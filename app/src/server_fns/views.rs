@@ -66,8 +66,15 @@ impl RequestView {
 /// is approving from (both known): a phishing signal the page points out.
 #[cfg(feature = "ssr")]
 fn from_elsewhere(requester_ip: Option<&str>) -> bool {
-    let approver_ip = super::context::client_ip();
-    requester_ip.is_some() && approver_ip.is_some() && requester_ip != approver_ip.as_deref()
+    let (Some(requester), Some(approver)) = (requester_ip, super::context::client_ip()) else {
+        return false;
+    };
+    // One IPv6 network is one place: a phone's or laptop's temporary
+    // addresses change within its /64.
+    match super::context::app_context() {
+        Ok(ctx) => !ctx.services.limits.same_network(requester, &approver),
+        Err(_) => requester != approver,
+    }
 }
 
 /// "3 minutes ago", for how long ago a device asked.

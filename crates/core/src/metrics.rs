@@ -9,6 +9,12 @@ pub fn rate_limited(limiter: Limiter) {
     ::metrics::counter!("gatehouse_rate_limited_total", "limiter" => limiter.as_str()).increment(1);
 }
 
+/// A code-entry failure past the alarm threshold across all addresses
+/// (`GATEHOUSE_LIMIT_CODE_FAILURES_ALARM`).
+pub fn code_failure_alarm() {
+    ::metrics::counter!("gatehouse_code_failure_alarms_total").increment(1);
+}
+
 /// Password hashes running or waiting for a slot.
 pub fn sign_in_queue_depth(depth: usize) {
     ::metrics::gauge!("gatehouse_sign_in_queue_depth").set(depth as f64);

@@ -1,53 +1,157 @@
-//! The client's address: the TCP peer, or the `X-Forwarded-For` entry added
-//! by the nearest trusted proxy when the peer is one. Untrusted peers cannot
-//! choose the address rate limits and audit events see.
+//! The client's address: the TCP peer, or, when the peer is a trusted proxy,
+//! the address the proxies recorded in the forwarding header. Untrusted peers
+//! cannot choose the address rate limits and audit events see.
+//!
+//! The proxies' header is a setting (`GATEHOUSE_PROXY_HEADER`), never a
+//! guess: a proxy that appends to `X-Forwarded-For` passes a client's own
+//! `Forwarded` header through untouched, so reading whichever is present
+//! would let the client pick its address.
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use gatehouse_app::ClientIp;
+use ipnet::IpNet;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-/// Proxies whose `X-Forwarded-For` is believed.
-#[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(pub Vec<IpAddr>);
+/// The header the trusted proxies record the client in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (every line, in order).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for="[2001:db8::1]:4711"`.
+    Forwarded,
+}
 
-impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.contains(&ip)
+impl ProxyHeader {
+    /// Parses the setting's value.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Some(Self::XForwardedFor),
+            "forwarded" => Some(Self::Forwarded),
+            _ => None,
+        }
+    }
+
+    /// The hops the header lists, left (the client, as the first proxy saw
+    /// it) to right (what the nearest proxy saw). All lines of the header are
+    /// joined in order (RFC 9110 §5.3); an entry that is not an address
+    /// (`unknown`, an obfuscated node, garbage) is `None`.
+    fn hops(self, headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+        let name = match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        };
+        let mut hops = Vec::new();
+        for line in headers.get_all(name) {
+            let Ok(line) = line.to_str() else {
+                hops.push(None);
+                continue;
+            };
+            match self {
+                Self::XForwardedFor => hops.extend(line.split(',').map(|hop| parse_node(hop.trim()))),
+                Self::Forwarded => hops.extend(forwarded_elements(line).into_iter().map(|e| forwarded_for(&e))),
+            }
+        }
+        hops
     }
 }
 
-/// Walks `X-Forwarded-For` from the right, skipping trusted proxies; the
-/// first untrusted hop is the client.
-pub fn resolve(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &TrustedProxies) -> Option<IpAddr> {
-    let peer = peer?;
-    if !trusted.trusts(peer) {
-        return Some(peer);
+/// The proxies whose forwarding header is believed: addresses and CIDR
+/// ranges of either family.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    pub ranges: Vec<IpNet>,
+    pub header: ProxyHeader,
+}
+
+impl TrustedProxies {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.ranges.iter().any(|range| range.contains(&ip))
     }
-    let mut client = peer;
-    for hop in forwarded_for.unwrap_or_default().rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) => {
-                client = ip;
-                if !trusted.trusts(ip) {
-                    break;
-                }
+
+    /// The client address of a request from `peer` with `headers`: the peer
+    /// itself unless it is trusted; else the header's hops walked from the
+    /// right, skipping trusted proxies, and the first untrusted one is the
+    /// client. A hop that is not an address stops the walk at the last
+    /// trusted proxy, which is then counted as the client: a proxy's bucket
+    /// is shared, but nobody escapes counting.
+    pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for hop in self.header.hops(headers).into_iter().rev() {
+            let Some(ip) = hop else { break };
+            client = ip;
+            if !self.trusts(ip) {
+                break;
             }
-            Err(_) => break,
+        }
+        client
+    }
+}
+
+/// One node of either header: an address, with IPv4-mapped IPv6 addresses
+/// made IPv4 so each client has one spelling. `Forwarded` writes IPv6 in
+/// brackets and either family may carry a port.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    let node = node.trim();
+    let ip = if let Some(rest) = node.strip_prefix('[') {
+        rest.split_once(']')?.0.parse::<IpAddr>().ok()?
+    } else if let Ok(ip) = node.parse::<IpAddr>() {
+        ip
+    } else {
+        node.parse::<SocketAddr>().ok()?.ip()
+    };
+    Some(ip.to_canonical())
+}
+
+/// Splits a `Forwarded` line into its elements (comma-separated, commas
+/// inside quoted strings kept).
+fn forwarded_elements(line: &str) -> Vec<String> {
+    let mut elements = vec![String::new()];
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                elements.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = elements.last_mut() {
+            last.push(c);
         }
     }
-    Some(client)
+    elements
+}
+
+/// The `for` node of one `Forwarded` element (`for=192.0.2.60;proto=http`).
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("for") {
+            return None;
+        }
+        parse_node(value.trim().trim_matches('"'))
+    })
 }
 
 /// Computes the client address once and stores it in the request extensions.
 pub async fn layer(State(trusted): State<Arc<TrustedProxies>>, mut request: Request, next: Next) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = resolve(peer, forwarded, &trusted).map(|ip| ip.to_string());
+    let ip = peer.map(|peer| trusted.resolve(peer, request.headers()).to_string());
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await
 }
@@ -67,21 +171,69 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 mod tests {
     use super::*;
 
-    fn ip(s: &str) -> Option<IpAddr> {
-        s.parse().ok()
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or_else(|_| panic!("{s} is an address"))
+    }
+
+    fn proxies(ranges: &[&str], header: ProxyHeader) -> TrustedProxies {
+        TrustedProxies { ranges: ranges.iter().map(|r| r.parse().expect("range")).collect(), header }
+    }
+
+    fn headers(name: &'static str, lines: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for line in lines {
+            map.append(name, line.parse().expect("header value"));
+        }
+        map
+    }
+
+    fn xff(lines: &[&str]) -> HeaderMap {
+        headers("x-forwarded-for", lines)
     }
 
     #[test]
     fn untrusted_peers_cannot_spoof() {
-        let trusted = TrustedProxies(vec![]);
-        assert_eq!(resolve(ip("203.0.113.9"), Some("1.2.3.4"), &trusted), ip("203.0.113.9"));
+        let trusted = proxies(&[], ProxyHeader::XForwardedFor);
+        assert_eq!(trusted.resolve(ip("203.0.113.9"), &xff(&["1.2.3.4"])), ip("203.0.113.9"));
     }
 
     #[test]
-    fn trusted_proxies_are_skipped_from_the_right() {
-        let trusted = TrustedProxies(ip("10.0.0.1").into_iter().chain(ip("10.0.0.2")).collect());
-        assert_eq!(resolve(ip("10.0.0.1"), Some("1.2.3.4, 198.51.100.7, 10.0.0.2"), &trusted), ip("198.51.100.7"));
-        assert_eq!(resolve(ip("10.0.0.1"), None, &trusted), ip("10.0.0.1"));
-        assert_eq!(resolve(ip("10.0.0.1"), Some("garbage"), &trusted), ip("10.0.0.1"));
+    fn trusted_proxies_are_skipped_from_the_right_across_every_line() {
+        let trusted = proxies(&["10.0.0.1/32", "10.0.0.2/32"], ProxyHeader::XForwardedFor);
+        let peer = ip("10.0.0.1");
+        assert_eq!(trusted.resolve(peer, &xff(&["1.2.3.4, 198.51.100.7, 10.0.0.2"])), ip("198.51.100.7"));
+        // The client's forged line comes first; the proxy appends its own
+        // line, which is the one that counts.
+        assert_eq!(trusted.resolve(peer, &xff(&["1.2.3.4", "198.51.100.7"])), ip("198.51.100.7"));
+        assert_eq!(trusted.resolve(peer, &HeaderMap::new()), peer);
+        assert_eq!(trusted.resolve(peer, &xff(&["garbage"])), peer);
+        assert_eq!(trusted.resolve(peer, &xff(&["198.51.100.7, garbage, 10.0.0.2"])), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn ranges_of_both_families_and_mapped_addresses_are_trusted() {
+        let trusted = proxies(&["10.0.0.0/8", "fd00::/8"], ProxyHeader::XForwardedFor);
+        // A [::] listener sees an IPv4 proxy as ::ffff:10.1.2.3.
+        assert_eq!(trusted.resolve(ip("::ffff:10.1.2.3"), &xff(&["198.51.100.7"])), ip("198.51.100.7"));
+        assert_eq!(trusted.resolve(ip("fd00::5"), &xff(&["2001:db8::1, 10.9.9.9"])), ip("2001:db8::1"));
+        // A mapped client address is spelt as IPv4 too.
+        assert_eq!(trusted.resolve(ip("10.0.0.1"), &xff(&["::ffff:198.51.100.7"])), ip("198.51.100.7"));
+        assert_eq!(trusted.resolve(ip("::ffff:192.0.2.1"), &xff(&["198.51.100.7"])), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn forwarded_is_read_only_when_configured() {
+        let forwarded = headers("forwarded", &[r#"for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8:cafe::17]:4711""#]);
+        let rfc7239 = proxies(&["203.0.113.43/32"], ProxyHeader::Forwarded);
+        assert_eq!(rfc7239.resolve(ip("203.0.113.43"), &forwarded), ip("2001:db8:cafe::17"));
+        let xff_only = proxies(&["203.0.113.43/32"], ProxyHeader::XForwardedFor);
+        assert_eq!(xff_only.resolve(ip("203.0.113.43"), &forwarded), ip("203.0.113.43"));
+        // Lines join, quoted commas do not split, and unknown stops the walk.
+        let trusted = proxies(&["10.0.0.0/8"], ProxyHeader::Forwarded);
+        let lines = headers("forwarded", &["for=198.51.100.1", r#"for="10.0.0.7:80";host="a,b", For=10.0.0.8"#]);
+        assert_eq!(trusted.resolve(ip("10.0.0.1"), &lines), ip("198.51.100.1"));
+        let unknown = headers("forwarded", &["for=198.51.100.1, for=unknown"]);
+        assert_eq!(trusted.resolve(ip("10.0.0.1"), &unknown), ip("10.0.0.1"));
+        assert_eq!(trusted.resolve(ip("10.0.0.1"), &headers("forwarded", &["for=_hidden"])), ip("10.0.0.1"));
     }
 }

@@ -3,9 +3,11 @@
 //! error enum takes a refusal through `from_limit_error!`, invoked beside
 //! the enum, so this module knows none of its callers.
 
+mod network;
 mod policy;
 mod service;
 
+pub use network::network_of;
 pub use policy::*;
 pub(crate) use service::from_limit_error;
 pub use service::{LimitError, RateLimitService, Visitor};

@@ -19,6 +19,8 @@ pub enum KeyType {
     Session,
     Account,
     Token,
+    /// One key for every caller (an alarm, not a limit).
+    Everyone,
 }
 
 impl KeyType {
@@ -30,6 +32,7 @@ impl KeyType {
             KeyType::Session => "session",
             KeyType::Account => "account",
             KeyType::Token => "token",
+            KeyType::Everyone => "everyone",
         }
     }
 }
@@ -39,13 +42,23 @@ impl KeyType {
 pub enum Limiter {
     /// Device authorization requests (`/v1/oauth/device/code`) per address.
     DeviceAuthorizationPerIp,
-    /// Device authorization requests per (authenticated) client.
+    /// Device authorization requests per client, from every address
+    /// together: a public client's quota is shared by anyone who names it.
     DeviceAuthorizationPerClient,
+    /// Requests each address (network) may still make for a client once
+    /// that client's quota is spent, so a flood from many addresses cannot
+    /// refuse a new address its first request.
+    DeviceAuthorizationReservedPerIp,
     /// Typed codes that named no pending request (`/device`, `lookup`,
     /// approve, deny, SSO start) per address. A success does not reset it.
     CodeFailuresPerIp,
     /// The same failures per browser session.
     CodeFailuresPerSession,
+    /// The same failures from every address together: an alarm, never a
+    /// refusal (a refusal here would let one guesser lock everyone out).
+    /// Past its quota each failure is counted in
+    /// `gatehouse_code_failure_alarms_total` and a warning is logged.
+    CodeFailuresAlarm,
     /// Token polls with a `device_code` Gatehouse does not know, per address.
     UnknownDeviceCodePerIp,
     /// Failed sign-ins per account (by email, known or not).
@@ -60,11 +73,13 @@ pub enum Limiter {
 
 impl Limiter {
     /// Every limiter, in the order the configuration reference lists them.
-    pub const ALL: [Limiter; 9] = [
+    pub const ALL: [Limiter; 11] = [
         Limiter::DeviceAuthorizationPerIp,
         Limiter::DeviceAuthorizationPerClient,
+        Limiter::DeviceAuthorizationReservedPerIp,
         Limiter::CodeFailuresPerIp,
         Limiter::CodeFailuresPerSession,
+        Limiter::CodeFailuresAlarm,
         Limiter::UnknownDeviceCodePerIp,
         Limiter::SignInFailuresPerAccount,
         Limiter::SignInFailuresPerIp,
@@ -78,8 +93,10 @@ impl Limiter {
         match self {
             Limiter::DeviceAuthorizationPerIp => "device_authorization_per_ip",
             Limiter::DeviceAuthorizationPerClient => "device_authorization_per_client",
+            Limiter::DeviceAuthorizationReservedPerIp => "device_authorization_reserved_per_ip",
             Limiter::CodeFailuresPerIp => "code_failures_per_ip",
             Limiter::CodeFailuresPerSession => "code_failures_per_session",
+            Limiter::CodeFailuresAlarm => "code_failures_alarm",
             Limiter::UnknownDeviceCodePerIp => "unknown_device_code_per_ip",
             Limiter::SignInFailuresPerAccount => "sign_in_failures_per_account",
             Limiter::SignInFailuresPerIp => "sign_in_failures_per_ip",
@@ -92,11 +109,13 @@ impl Limiter {
     pub fn key_type(self) -> KeyType {
         match self {
             Limiter::DeviceAuthorizationPerIp
+            | Limiter::DeviceAuthorizationReservedPerIp
             | Limiter::CodeFailuresPerIp
             | Limiter::UnknownDeviceCodePerIp
             | Limiter::SignInFailuresPerIp => KeyType::Ip,
             Limiter::DeviceAuthorizationPerClient => KeyType::Client,
             Limiter::CodeFailuresPerSession => KeyType::Session,
+            Limiter::CodeFailuresAlarm => KeyType::Everyone,
             Limiter::SignInFailuresPerAccount | Limiter::ApprovalsPerAccount => KeyType::Account,
             Limiter::BearerPerToken => KeyType::Token,
         }
@@ -110,10 +129,15 @@ impl Limiter {
             // `gatehouse login` starts one flow; a busy NAT or CI fleet many.
             Limiter::DeviceAuthorizationPerIp => (120, HOUR),
             Limiter::DeviceAuthorizationPerClient => (6000, HOUR),
+            // Enough for a person to retry `gatehouse login` during a flood.
+            Limiter::DeviceAuthorizationReservedPerIp => (2, HOUR),
             // With 20^8 codes and 10 guesses an hour, a guess finds one of
             // 1,000 pending flows once in 2.5 million years.
             Limiter::CodeFailuresPerIp => (10, HOUR),
             Limiter::CodeFailuresPerSession => (5, HOUR),
+            // Fifty addresses at their limit at once; people mistyping
+            // rarely reach a tenth of it.
+            Limiter::CodeFailuresAlarm => (500, HOUR),
             Limiter::UnknownDeviceCodePerIp => (60, HOUR),
             // High enough that guessing cannot lock a person out for long.
             Limiter::SignInFailuresPerAccount => (100, HOUR),
@@ -182,22 +206,32 @@ impl std::fmt::Display for Quota {
     }
 }
 
-/// The quota of every limiter; `None` switches a limiter off.
+/// The quota of every limiter (`None` switches a limiter off), and how
+/// addresses are grouped into the networks per-address limits count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitSettings {
     quotas: Vec<(Limiter, Option<Quota>)>,
+    /// An IPv6 client is counted by its first this many bits: one household
+    /// or server gets a whole /64 and can pick any address in it.
+    pub ipv6_prefix: u8,
 }
+
+/// The default IPv6 prefix length per-address limits count by.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        Self { quotas: Limiter::ALL.iter().map(|&l| (l, Some(l.default_quota()))).collect() }
+        Self {
+            quotas: Limiter::ALL.iter().map(|&l| (l, Some(l.default_quota()))).collect(),
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
+        }
     }
 }
 
 impl RateLimitSettings {
     /// Every limiter off (benchmarks compare against this).
     pub fn off() -> Self {
-        Self { quotas: Limiter::ALL.iter().map(|&l| (l, None)).collect() }
+        Self { quotas: Limiter::ALL.iter().map(|&l| (l, None)).collect(), ipv6_prefix: DEFAULT_IPV6_PREFIX }
     }
 
     /// The limiter's quota; `None` when it is off.

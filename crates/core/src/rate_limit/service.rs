@@ -2,12 +2,13 @@
 //! what a refusal does (logged with its key type, counted in the metrics).
 //! The use cases decide *when* to check; this decides *how*.
 
-use super::{Limiter, RateCheck, RateLimitSettings, RateLimited, RateMode};
+use super::{Limiter, RateCheck, RateLimitSettings, RateLimited, RateMode, network_of};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ports::RateLimiter;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Where a browser or API request comes from, as the limits key it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,11 +59,27 @@ pub struct RateLimitService {
     limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
     settings: Arc<RateLimitSettings>,
+    /// When this instance last logged the code-failure alarm (ms since the
+    /// epoch), so a sustained attack logs once a minute, not per guess.
+    alarm_logged_at_ms: Arc<AtomicI64>,
 }
+
+/// How often one instance repeats the code-failure alarm's warning.
+const ALARM_LOG_EVERY_MS: i64 = 60_000;
+
+/// Subjects longer than this (they come from input, such as a typed
+/// email) are stored as their hash, so a key's size is bounded.
+const MAX_SUBJECT_BYTES: usize = 128;
 
 impl RateLimitService {
     pub(crate) fn new(limiter: Arc<dyn RateLimiter>, clock: Arc<dyn Clock>, settings: Arc<RateLimitSettings>) -> Self {
-        Self { limiter, clock, settings }
+        Self { limiter, clock, settings, alarm_logged_at_ms: Arc::new(AtomicI64::new(i64::MIN)) }
+    }
+
+    /// Whether two client addresses are in the same network as the limits
+    /// count them (one IPv4 address, or one IPv6 prefix).
+    pub fn same_network(&self, a: &str, b: &str) -> bool {
+        network_of(a, self.settings.ipv6_prefix) == network_of(b, self.settings.ipv6_prefix)
     }
 
     /// Spends one unit from each of `keys` (limiter, subject), or none if any
@@ -105,9 +122,22 @@ impl RateLimitService {
             .filter_map(|&(limiter, subject)| {
                 let quota = self.settings.quota(limiter)?;
                 let subject = subject.filter(|s| !s.is_empty())?;
-                Some(RateCheck { limiter, key: key_of(limiter, subject), quota })
+                Some(RateCheck { limiter, key: self.key_of(limiter, subject), quota })
             })
             .collect()
+    }
+
+    /// Spends one of the requests `ip` may still make for `client_id` once
+    /// that client's own quota is spent: `Ok(true)` if one was left.
+    /// Without an address, or with the reserve off, there is none.
+    pub(crate) async fn take_reserved(&self, client_id: &str, ip: Option<&str>) -> Result<bool, LimitError> {
+        let limiter = Limiter::DeviceAuthorizationReservedPerIp;
+        let (Some(quota), Some(ip)) = (self.settings.quota(limiter), ip.filter(|ip| !ip.is_empty())) else {
+            return Ok(false);
+        };
+        let key = format!("{}:{}", self.key_of(limiter, ip), bounded(client_id));
+        let check = RateCheck { limiter, key, quota };
+        Ok(self.limiter.check(&[check], RateMode::Take, self.clock.now()).await?.is_none())
     }
 
     /// A refusal, logged with its key type (never the key) and counted.
@@ -148,25 +178,134 @@ impl RateLimitService {
         Ok(answer)
     }
 
-    /// `failures_of` for a code entry by `visitor`: a success is a code that
-    /// found a pending request.
+    /// `failures_of` for a code typed by `visitor` (per address and per
+    /// session): a success is a code that named a pending request. Every
+    /// failure also counts toward the alarm across all addresses.
+    pub(crate) async fn code_failures_of<T, E: From<LimitError>>(
+        &self,
+        visitor: &Visitor,
+        attempt: impl std::future::Future<Output = Result<(T, bool), E>>,
+    ) -> Result<T, E> {
+        let keys = Self::code_failure_keys(visitor);
+        let attempt = async {
+            let (answer, succeeded) = attempt.await?;
+            if !succeeded {
+                self.count_code_failure().await;
+            }
+            Ok((answer, succeeded))
+        };
+        self.failures_of(&keys, attempt).await
+    }
+
+    /// `code_failures_of` for a lookup that can only fail in the store.
     pub(crate) async fn code_entry<T>(
         &self,
         visitor: &Visitor,
         attempt: impl std::future::Future<Output = Result<(T, bool), StoreError>>,
     ) -> Result<T, LimitError> {
-        let keys = Self::code_failure_keys(visitor);
-        self.failures_of(&keys, async { attempt.await.map_err(LimitError::from) }).await
+        self.code_failures_of(visitor, async { attempt.await.map_err(LimitError::from) }).await
+    }
+
+    /// Counts one code-entry failure toward the alarm. Past the alarm's
+    /// quota the failure is counted in the metrics, and a warning is logged
+    /// at most once a minute per instance. Never refuses anything.
+    async fn count_code_failure(&self) {
+        let checks = self.checks(&[(Limiter::CodeFailuresAlarm, Some("all"))]);
+        if checks.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        match self.limiter.check(&checks, RateMode::Take, now).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                crate::metrics::code_failure_alarm();
+                let now_ms = now.timestamp_millis();
+                let last = self.alarm_logged_at_ms.load(Ordering::Relaxed);
+                if now_ms.saturating_sub(last) >= ALARM_LOG_EVERY_MS
+                    && self
+                        .alarm_logged_at_ms
+                        .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    let quota = checks.first().map(|c| c.quota.to_string()).unwrap_or_default();
+                    tracing::warn!(
+                        alarm = Limiter::CodeFailuresAlarm.as_str(),
+                        quota = %quota,
+                        "code-entry failures across all addresses are over the alarm threshold: \
+                         someone may be guessing user codes from many addresses"
+                    );
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not count a code-entry failure toward the alarm"),
+        }
+    }
+
+    /// The state-store key of `subject` under `limiter`. Addresses count by
+    /// network; session ids are secrets, so only their hash is stored; any
+    /// other subject is bounded in size.
+    fn key_of(&self, limiter: Limiter, subject: &str) -> String {
+        let name = limiter.as_str();
+        match limiter.key_type() {
+            super::KeyType::Session => format!("{name}:{}", hex::encode(&Sha256::digest(subject.as_bytes())[..16])),
+            super::KeyType::Ip => format!("{name}:{}", bounded(&network_of(subject, self.settings.ipv6_prefix))),
+            _ => format!("{name}:{}", bounded(subject)),
+        }
     }
 }
 
-/// The state-store key of `subject` under `limiter`. Session ids are
-/// secrets, so only their hash is stored.
-fn key_of(limiter: Limiter, subject: &str) -> String {
-    match limiter.key_type() {
-        super::KeyType::Session => {
-            format!("{}:{}", limiter.as_str(), hex::encode(&Sha256::digest(subject.as_bytes())[..16]))
+/// `subject` itself, or, when it is longer than `MAX_SUBJECT_BYTES`, its
+/// SHA-256 (marked so it cannot collide with a short subject).
+fn bounded(subject: &str) -> std::borrow::Cow<'_, str> {
+    if subject.len() <= MAX_SUBJECT_BYTES {
+        std::borrow::Cow::Borrowed(subject)
+    } else {
+        std::borrow::Cow::Owned(format!("sha256={}", hex::encode(Sha256::digest(subject.as_bytes()))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys are built before any state is touched; this never refuses.
+    struct Unlimited;
+
+    #[async_trait::async_trait]
+    impl RateLimiter for Unlimited {
+        async fn check(
+            &self,
+            _: &[RateCheck],
+            _: RateMode,
+            _: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Option<RateLimited>, StoreError> {
+            Ok(None)
         }
-        _ => format!("{}:{subject}", limiter.as_str()),
+    }
+
+    fn service(ipv6_prefix: u8) -> RateLimitService {
+        let mut settings = RateLimitSettings::default();
+        settings.ipv6_prefix = ipv6_prefix;
+        let clock = Arc::new(crate::clock::ManualClock::new(chrono::Utc::now()));
+        let limiter: Arc<dyn RateLimiter> = Arc::new(Unlimited);
+        RateLimitService::new(limiter, clock, Arc::new(settings))
+    }
+
+    #[test]
+    fn keys_count_ipv6_by_prefix_and_bound_long_subjects() {
+        let limits = service(64);
+        let key = |subject: &str| limits.key_of(Limiter::CodeFailuresPerIp, subject);
+        assert_eq!(key("2001:db8:0:1::a"), "code_failures_per_ip:2001:db8:0:1::/64");
+        assert_eq!(key("2001:db8:0:1::a"), key("2001:db8:0:1:ffff::b"));
+        assert_ne!(key("2001:db8:0:1::a"), key("2001:db8:0:2::a"));
+        assert_eq!(key("::ffff:203.0.113.9"), key("203.0.113.9"));
+        assert!(limits.same_network("2001:db8:0:1::a", "2001:db8:0:1::b"));
+        assert!(!limits.same_network("203.0.113.9", "203.0.113.10"));
+
+        let long = format!("{}@example.com", "a".repeat(10_000));
+        let key = limits.key_of(Limiter::SignInFailuresPerAccount, &long);
+        assert!(key.len() < 120, "{key}");
+        assert_ne!(key, limits.key_of(Limiter::SignInFailuresPerAccount, &format!("b{long}")));
+        assert_eq!(limits.key_of(Limiter::SignInFailuresPerAccount, "kim@example.com"), "sign_in_failures_per_account:kim@example.com");
+        assert_eq!(service(48).key_of(Limiter::CodeFailuresPerIp, "2001:db8:0:1::a"), "code_failures_per_ip:2001:db8::/48");
     }
 }

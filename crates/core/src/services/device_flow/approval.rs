@@ -8,7 +8,7 @@ use crate::formats::user_code::UserCode;
 use crate::model::{AccessTokenRecord, Account, FlowSubject, LOCAL_ISSUER};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::RateLimited;
-use crate::rate_limit::{LimitError, RateLimitService, Visitor};
+use crate::rate_limit::{LimitError, Visitor};
 
 /// What the `/device` page shows for a typed code, decided in one place.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,7 +210,6 @@ impl DeviceFlowService {
         if kind == DecisionKind::Approve && !self.settings.enable_oauth_bearer {
             return Err(DecideError::BearerAuthDisabled);
         }
-        let failure_keys = RateLimitService::code_failure_keys(visitor);
         let attempt = async {
             if kind == DecisionKind::Approve
                 && let Err(limited) = self.limits.take_approval(&account.email, LOCAL_ISSUER).await
@@ -239,7 +238,7 @@ impl DeviceFlowService {
             let named_a_request = !matches!(decided, Err(DecideError::ExpiredOrUnknown));
             Ok::<_, DecideError>((decided, named_a_request))
         };
-        self.limits.failures_of(&failure_keys, attempt).await?
+        self.limits.code_failures_of(visitor, attempt).await?
     }
 
     /// Records `subject`'s decision on the flow under `key` and audits it as

@@ -79,6 +79,7 @@ impl DeviceFlowService {
             (Limiter::DeviceAuthorizationPerIp, request.ip.as_deref()),
             (Limiter::DeviceAuthorizationPerClient, Some(&client.client_id)),
         ]);
+        let mut reserved = false;
         let device_code = DeviceCode::generate(self.ports.random.as_ref());
         for _ in 0..USER_CODE_ATTEMPTS {
             let user_code = UserCode::generate(self.ports.random.as_ref());
@@ -106,6 +107,17 @@ impl DeviceFlowService {
                         expires_in: self.settings.flow_expires_in,
                         interval: self.settings.poll_interval,
                     });
+                }
+                // The client's shared quota is spent: the address may still
+                // have one of its reserved requests (a first `gatehouse
+                // login` during a flood from elsewhere), counted instead.
+                Inserted::Limited(limited)
+                    if limited.limiter == Limiter::DeviceAuthorizationPerClient
+                        && !reserved
+                        && self.limits.take_reserved(&client.client_id, request.ip.as_deref()).await? =>
+                {
+                    reserved = true;
+                    limits.retain(|check| check.limiter != Limiter::DeviceAuthorizationPerClient);
                 }
                 Inserted::Limited(limited) => return Err(RateLimitService::refused(limited).into()),
                 // The units are spent; another code is the same request.
