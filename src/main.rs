@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(gatehouse::cli::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("gatehouse: {err:#}");
             ExitCode::FAILURE

@@ -57,6 +57,40 @@ pub enum StartupError {
     MetricsBind(SocketAddr, std::io::Error),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "GATEHOUSE_AUTO_MIGRATE: the database lacks {} migration(s) ({}); run `gatehouse migrate` first",
+        .0.len(),
+        .0.join(", ")
+    )]
+    PendingMigrations(Vec<String>),
+    #[error(
+        "GATEHOUSE_SECRET_KEY: differs from the secret the other instances use (fingerprint {recorded} in the \
+         database, {ours} here); give every instance the same secret, and while rotating list the old one in \
+         GATEHOUSE_PREVIOUS_SECRET_KEYS"
+    )]
+    SecretDiffers { recorded: String, ours: String },
+}
+
+/// Every instance sharing a PostgreSQL database must sign with the same
+/// secret, or an SSO sign-in fails whenever its callback reaches another
+/// instance. The database keeps the secret's fingerprint (never the secret);
+/// a server whose secret is neither it nor its successor refuses to start.
+async fn check_secret(
+    database: &Database,
+    secret: &gatehouse_core::SecretString,
+    previous: &[gatehouse_core::SecretString],
+) -> Result<(), StartupError> {
+    use gatehouse_store::crypto::fingerprint;
+    use gatehouse_store::sql::SecretCheck;
+    let ours = fingerprint(secret);
+    let previous: Vec<String> = previous.iter().map(fingerprint).collect();
+    match database.check_secret(&ours, &previous).await.map_err(StartupError::Database)? {
+        SecretCheck::Recorded => tracing::info!(fingerprint = %ours, "recorded this installation's secret fingerprint"),
+        SecretCheck::Same => {}
+        SecretCheck::Rotated => tracing::info!(fingerprint = %ours, "the secret was rotated; recorded the new fingerprint"),
+        SecretCheck::Differs { recorded } => return Err(StartupError::SecretDiffers { recorded, ours }),
+    }
+    Ok(())
 }
 
 /// Wraps a port, e.g. to inject faults in tests.
@@ -99,7 +133,17 @@ pub async fn connect(
         })?;
     }
     let database = Database::connect(&config.database_url).await.map_err(StartupError::Database)?;
-    database.migrate().await.map_err(StartupError::Database)?;
+    if config.auto_migrate {
+        database.migrate().await.map_err(StartupError::Database)?;
+    } else {
+        let pending = database.pending_migrations().await.map_err(StartupError::Database)?;
+        if !pending.is_empty() {
+            return Err(StartupError::PendingMigrations(pending));
+        }
+    }
+    if public_url.is_some() && matches!(database, Database::Postgres(_)) {
+        check_secret(&database, &secret, &config.previous_secret_keys).await?;
+    }
     let state = gatehouse_store::connect_state(config.redis_url.as_deref(), &config.redis_key_prefix)
         .await
         .map_err(StartupError::Redis)?;
@@ -117,7 +161,7 @@ pub async fn connect(
         },
         single_use: state.single_use,
         rate_limiter: state.rate_limiter,
-        signer: Arc::new(JwsEnvelopes::new(&secret)),
+        signer: Arc::new(JwsEnvelopes::new(&secret, &config.previous_secret_keys)),
         accounts: repositories.accounts,
         clients: repositories.clients,
         tokens: match &overrides.wrap_tokens {

@@ -7,6 +7,8 @@ use crate::config::Config;
 use crate::startup::{Application, Overrides};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use gatehouse_store::Database;
+use std::process::ExitCode;
 
 /// Gatehouse: an OAuth 2.0 Device Authorization Grant server.
 #[derive(Debug, Parser)]
@@ -20,8 +22,15 @@ pub struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
-    /// Apply database migrations and exit.
-    Migrate,
+    /// Apply database migrations and exit (`--check`: apply nothing, list
+    /// what is pending, exit 1 if anything is).
+    Migrate {
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write a consistent copy of the embedded SQLite database to FILE while
+    /// the server runs (and the generated secret beside it, FILE.secret_key).
+    Backup { file: std::path::PathBuf },
     /// Manage accounts.
     #[command(subcommand)]
     User(admin::UserCommand),
@@ -39,17 +48,12 @@ enum Command {
     Prune,
 }
 
-/// Runs the chosen command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve) {
+/// Runs the chosen command; the exit status it asks for.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done = match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate { check } => return migrate(check).await,
+        Command::Backup { file } => backup(&file).await,
         Command::Serve => serve().await,
-        Command::Migrate => {
-            let config = Config::load()?;
-            crate::logging::init(config.log_format);
-            crate::startup::connect(&config, &Overrides::default(), None).await?;
-            println!("migrations applied");
-            Ok(())
-        }
         Command::User(command) => admin::user(command).await,
         Command::Client(command) => admin::client(command).await,
         Command::Login(args) => login::run(args).await,
@@ -69,7 +73,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// `gatehouse migrate [--check]`: the database alone, never the state store.
+async fn migrate(check: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::load()?;
+    crate::logging::init(config.log_format);
+    let database = Database::connect(&config.database_url).await.context("GATEHOUSE_DATABASE_URL")?;
+    if !check {
+        database.migrate().await.context("GATEHOUSE_DATABASE_URL")?;
+        println!("migrations applied");
+        return Ok(ExitCode::SUCCESS);
     }
+    let pending = database.pending_migrations().await.context("GATEHOUSE_DATABASE_URL")?;
+    if pending.is_empty() {
+        println!("no migrations pending");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} migration(s) pending:", pending.len());
+    for migration in &pending {
+        println!("  {migration}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// `gatehouse backup FILE`: an online copy of the embedded database, and the
+/// secret kept in the data directory beside it (without the secret, sign-ins
+/// in flight at restore time fail, and a PostgreSQL peer would not start).
+async fn backup(file: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load()?;
+    crate::logging::init(config.log_format);
+    let database = Database::connect(&config.database_url).await.context("GATEHOUSE_DATABASE_URL")?;
+    database.backup_to(file).await?;
+    println!("database copied to {}", file.display());
+    let secret_file = config.data_dir.join("secret_key");
+    if config.secret_key.is_none() && secret_file.is_file() {
+        let mut beside = file.as_os_str().to_owned();
+        beside.push(".secret_key");
+        let secret = std::fs::read(&secret_file).with_context(|| format!("cannot read {}", secret_file.display()))?;
+        crate::files::write_private(std::path::Path::new(&beside), &secret)
+            .with_context(|| format!("cannot write {}", std::path::Path::new(&beside).display()))?;
+        println!("secret copied to {}", std::path::Path::new(&beside).display());
+    } else if config.secret_key.is_some() {
+        println!("the secret comes from GATEHOUSE_SECRET_KEY: keep it with the backup");
+    }
+    Ok(())
 }
 
 async fn serve() -> anyhow::Result<()> {

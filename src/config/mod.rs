@@ -53,6 +53,11 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// `None` means "read or create `<data_dir>/secret_key`".
     pub secret_key: Option<SecretString>,
+    /// Earlier secrets that still verify what they signed (a rotation).
+    pub previous_secret_keys: Vec<SecretString>,
+    /// Whether start-up applies pending migrations (else it refuses to
+    /// start while any are pending).
+    pub auto_migrate: bool,
     pub site_root: PathBuf,
     pub settings: Settings,
     /// The proxies whose forwarding header is believed, and that header.
@@ -131,6 +136,18 @@ impl Config {
         if let Some(secret) = &secret_key {
             secret::check_secret(secret)?;
         }
+        let previous_secret_keys = raw
+            .previous_secret_keys
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let secret = SecretString::new(s);
+                secret::check_secret(&secret).map_err(|e| problem("GATEHOUSE_PREVIOUS_SECRET_KEYS", e.problem))?;
+                Ok(secret)
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let site_root = raw.site_root.unwrap_or_else(|| "target/site".to_owned());
         let defaults = Settings::default();
         let positive = |variable: &str, value: Option<u32>, default: u32| match value {
@@ -188,6 +205,8 @@ impl Config {
             redis_url,
             redis_key_prefix: raw.redis_key_prefix.unwrap_or_else(|| "gatehouse:".to_owned()),
             secret_key,
+            previous_secret_keys,
+            auto_migrate: raw.auto_migrate.unwrap_or(true),
             site_root: PathBuf::from(site_root),
             settings,
             trusted_proxies,
@@ -308,6 +327,7 @@ mod tests {
             RawConfig { trusted_proxies: Some("10.0.0.0/33".into()), ..Default::default() },
             RawConfig { proxy_header: Some("x-real-ip".into()), ..Default::default() },
             RawConfig { ipv6_prefix: Some(0), ..Default::default() },
+            RawConfig { previous_secret_keys: Some("long-enough-secret-0123456789abcdef, short".into()), ..Default::default() },
         ];
         let expected = [
             "GATEHOUSE_PUBLIC_URL",
@@ -322,6 +342,7 @@ mod tests {
             "GATEHOUSE_TRUSTED_PROXIES",
             "GATEHOUSE_PROXY_HEADER",
             "GATEHOUSE_IPV6_PREFIX",
+            "GATEHOUSE_PREVIOUS_SECRET_KEYS",
         ];
         for (raw, variable) in cases.into_iter().zip(expected) {
             let err = Config::validate(raw).err().map(|e| e.variable);

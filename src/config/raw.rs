@@ -16,6 +16,8 @@ pub(super) struct RawConfig {
     pub(super) redis_url: Option<String>,
     pub(super) redis_key_prefix: Option<String>,
     pub(super) secret_key: Option<String>,
+    pub(super) previous_secret_keys: Option<String>,
+    pub(super) auto_migrate: Option<bool>,
     pub(super) site_root: Option<String>,
     pub(super) device_code_expires_in: Option<u32>,
     pub(super) poll_interval: Option<u32>,

@@ -30,4 +30,6 @@ pub enum ConnectError {
     Migrate(String),
     #[error("cannot connect to Redis: {0}")]
     Redis(String),
+    #[error("cannot back up the database: {0}")]
+    Backup(String),
 }

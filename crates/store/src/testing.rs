@@ -50,6 +50,15 @@ impl TestDatabase {
         Self { base: base.to_owned(), url: url_of(base, &name), name }
     }
 
+    /// A fresh database with no tables at all (what an installation's
+    /// first start, or `gatehouse migrate`, finds).
+    pub async fn create_empty(base: &str) -> Self {
+        let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(base).await.expect("connect to the test PostgreSQL");
+        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create a database");
+        Self { base: base.to_owned(), url: url_of(base, &name), name }
+    }
+
     /// The URL of this database.
     pub fn url(&self) -> &str {
         &self.url

@@ -1,6 +1,10 @@
 //! Gatehouse's own envelopes (the SSO state and the approval-grant cookie):
 //! HS256 compact JWS with the server secret, through `jsonwebtoken`.
 //!
+//! The secret is a key ring: the current secret signs and derives; previous
+//! ones (`GATEHOUSE_PREVIOUS_SECRET_KEYS`) still verify, so envelopes signed
+//! before a rotation (an SSO sign-in in flight) stay good until they expire.
+//!
 //! Verification accepts exactly HS256 (so `alg: none`, HS512 or an RS256
 //! "signed" with the secret as a public key all fail), requires the
 //! purpose's audience, and leaves `exp` to the use case, which checks it
@@ -15,20 +19,37 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 /// Signs and verifies envelopes with the server secret.
 pub struct JwsEnvelopes {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current secret's key first, then the previous ones'.
+    decoding: Vec<DecodingKey>,
     /// The secret itself, for HMAC derivations.
     derivation: Hmac<sha2::Sha256>,
 }
 
+fn hmac_of(secret: &SecretString) -> Hmac<sha2::Sha256> {
+    // HMAC takes a key of any length.
+    <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.expose().as_bytes()).unwrap_or_else(|_| unreachable!())
+}
+
+/// A name for `secret` that can be stored and compared without revealing
+/// it: an HMAC under the secret of a fixed label, 128 bits in hex.
+pub fn fingerprint(secret: &SecretString) -> String {
+    let mut mac = hmac_of(secret);
+    mac.update(b"gatehouse:secret-fingerprint:v1");
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
 impl JwsEnvelopes {
-    /// Envelopes keyed by the server secret (at least 32 bytes; checked at startup).
-    pub fn new(secret: &SecretString) -> Self {
-        let bytes = secret.expose().as_bytes();
+    /// Envelopes signed with `current` and verified with it or any of
+    /// `previous` (each at least 32 bytes; checked at startup).
+    pub fn new(current: &SecretString, previous: &[SecretString]) -> Self {
+        let bytes = current.expose().as_bytes();
         Self {
             encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
-            // HMAC takes a key of any length.
-            derivation: <Hmac<sha2::Sha256> as Mac>::new_from_slice(bytes).unwrap_or_else(|_| unreachable!()),
+            decoding: std::iter::once(current)
+                .chain(previous)
+                .map(|secret| DecodingKey::from_secret(secret.expose().as_bytes()))
+                .collect(),
+            derivation: hmac_of(current),
         }
     }
 }
@@ -47,13 +68,17 @@ impl EnvelopeSigner for JwsEnvelopes {
         validation.set_required_spec_claims(&["exp", "aud"]);
         // `exp` is checked by the use case against the injected clock.
         validation.validate_exp = false;
-        match jsonwebtoken::decode::<serde_json::Value>(envelope, &self.decoding, &validation) {
-            Ok(data) => Some(data.claims),
-            Err(err) => {
-                tracing::debug!(error = %err, purpose = purpose.audience(), "envelope refused");
-                None
+        let mut refusal = None;
+        for key in &self.decoding {
+            match jsonwebtoken::decode::<serde_json::Value>(envelope, key, &validation) {
+                Ok(data) => return Some(data.claims),
+                Err(err) => refusal = Some(err),
             }
         }
+        if let Some(err) = refusal {
+            tracing::debug!(error = %err, purpose = purpose.audience(), "envelope refused");
+        }
+        None
     }
 
     fn derive(&self, purpose: Derivation, input: &[u8]) -> [u8; 32] {
@@ -73,7 +98,7 @@ mod tests {
     use serde_json::json;
 
     fn envelopes() -> JwsEnvelopes {
-        JwsEnvelopes::new(&SecretString::new("k".repeat(32)))
+        JwsEnvelopes::new(&SecretString::new("k".repeat(32)), &[])
     }
 
     #[test]
@@ -82,8 +107,29 @@ mod tests {
         let claims = envelopes().verify(EnvelopePurpose::SsoState, &signed);
         assert_eq!(claims.and_then(|c| c["jti"].as_str().map(str::to_owned)).as_deref(), Some("a"));
         assert!(envelopes().verify(EnvelopePurpose::ApprovalGrant, &signed).is_none());
-        let other = JwsEnvelopes::new(&SecretString::new("j".repeat(32)));
+        let other = JwsEnvelopes::new(&SecretString::new("j".repeat(32)), &[]);
         assert!(other.verify(EnvelopePurpose::SsoState, &signed).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn previous_secrets_verify_and_only_the_current_one_signs() -> Result<(), StoreError> {
+        let old = SecretString::new("k".repeat(32));
+        let new = SecretString::new("n".repeat(32));
+        let signed_before = envelopes().sign(EnvelopePurpose::SsoState, json!({"jti": "a", "exp": 1}))?;
+        let rotated = JwsEnvelopes::new(&new, std::slice::from_ref(&old));
+        assert!(rotated.verify(EnvelopePurpose::SsoState, &signed_before).is_some());
+        let signed_after = rotated.sign(EnvelopePurpose::SsoState, json!({"jti": "b", "exp": 1}))?;
+        assert!(envelopes().verify(EnvelopePurpose::SsoState, &signed_after).is_none());
+        assert!(JwsEnvelopes::new(&new, &[]).verify(EnvelopePurpose::SsoState, &signed_after).is_some());
+        // Derivations follow the current secret alone.
+        assert_eq!(
+            rotated.derive(Derivation::RedemptionToken, b"c"),
+            JwsEnvelopes::new(&new, &[]).derive(Derivation::RedemptionToken, b"c")
+        );
+        assert_ne!(fingerprint(&old), fingerprint(&new));
+        assert_eq!(fingerprint(&old), fingerprint(&SecretString::new("k".repeat(32))));
+        assert!(!fingerprint(&old).contains("kkkk"));
         Ok(())
     }
 
@@ -110,7 +156,7 @@ mod tests {
         let a = envelopes().derive(Derivation::RedemptionToken, b"code-1");
         assert_eq!(a, envelopes().derive(Derivation::RedemptionToken, b"code-1"));
         assert_ne!(a, envelopes().derive(Derivation::RedemptionToken, b"code-2"));
-        let other = JwsEnvelopes::new(&SecretString::new("j".repeat(32)));
+        let other = JwsEnvelopes::new(&SecretString::new("j".repeat(32)), &[]);
         assert_ne!(a, other.derive(Derivation::RedemptionToken, b"code-1"));
     }
 }

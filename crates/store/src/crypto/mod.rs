@@ -6,7 +6,7 @@ mod identity_provider;
 mod passwords;
 mod random;
 
-pub use envelopes::JwsEnvelopes;
+pub use envelopes::{JwsEnvelopes, fingerprint};
 pub use identity_provider::{OidcProvider, OidcSettings};
 pub use passwords::Argon2Hasher;
 pub use random::OsRandom;

@@ -14,6 +14,7 @@ use gatehouse_core::ports::{
     AccountRepository, AuditLog, ClientRepository, DatabaseHealth, RetentionStore, TokenRepository,
 };
 use repository::SqlRepository;
+pub use repository::SecretCheck;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -90,13 +91,99 @@ impl Database {
         }
     }
 
+    /// The migrations embedded for this backend.
+    fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self {
+            Database::Sqlite(_) => sqlx::migrate!("../../migrations/sqlite"),
+            Database::Postgres(_) => sqlx::migrate!("../../migrations/postgres"),
+        }
+    }
+
     /// Applies the embedded migrations for this backend.
     pub async fn migrate(&self) -> Result<(), ConnectError> {
+        let migrator = self.migrator();
         let result = match self {
-            Database::Sqlite(pool) => sqlx::migrate!("../../migrations/sqlite").run(pool).await,
-            Database::Postgres(pool) => sqlx::migrate!("../../migrations/postgres").run(pool).await,
+            Database::Sqlite(pool) => migrator.run(pool).await,
+            Database::Postgres(pool) => migrator.run(pool).await,
         };
         result.map_err(|e| ConnectError::Migrate(e.to_string()))
+    }
+
+    /// The embedded migrations this database has not applied yet
+    /// (`<version> <description>`), oldest first. Reads only: a database
+    /// never migrated has every migration pending.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, ConnectError> {
+        use sqlx::migrate::Migrate;
+        let failed = |e: String| ConnectError::Migrate(e);
+        let applied = match self {
+            Database::Sqlite(pool) => {
+                let mut conn = pool.acquire().await.map_err(|e| failed(e.to_string()))?;
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+                if exists { conn.list_applied_migrations().await.map_err(|e| failed(e.to_string()))? } else { vec![] }
+            }
+            Database::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(|e| failed(e.to_string()))?;
+                let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                if exists { conn.list_applied_migrations().await.map_err(|e| failed(e.to_string()))? } else { vec![] }
+            }
+        };
+        let applied: std::collections::HashSet<i64> = applied.iter().map(|m| m.version).collect();
+        Ok(self
+            .migrator()
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect())
+    }
+
+    /// Records this instance's secret fingerprint, or compares it with the
+    /// one the other instances recorded (see [`SecretCheck`]).
+    pub async fn check_secret(&self, current: &str, previous: &[String]) -> Result<SecretCheck, ConnectError> {
+        let result = match self {
+            Database::Sqlite(pool) => SqlRepository::new(pool.clone()).check_secret(current, previous).await,
+            Database::Postgres(pool) => SqlRepository::new(pool.clone()).check_secret(current, previous).await,
+        };
+        result.map_err(|e| ConnectError::Database(e.to_string()))
+    }
+
+    /// Writes a consistent copy of the embedded database to `destination`
+    /// (which must not exist) while the server keeps running and writing:
+    /// `VACUUM INTO` reads the database inside one read transaction, so the
+    /// copy is one committed state, WAL included, never a torn file. Only
+    /// SQLite: PostgreSQL has `pg_dump` and its own backups.
+    pub async fn backup_to(&self, destination: &std::path::Path) -> Result<(), ConnectError> {
+        let Database::Sqlite(pool) = self else {
+            return Err(ConnectError::Backup(
+                "gatehouse backup copies the embedded SQLite database; back PostgreSQL up with pg_dump".into(),
+            ));
+        };
+        // Created empty and owner-only first (it holds password hashes);
+        // `VACUUM INTO` fills an empty file, and refuses one with content.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(destination)
+                .map_err(|e| ConnectError::Backup(format!("cannot create {}: {e}", destination.display())))?;
+        }
+        let path = destination
+            .to_str()
+            .ok_or_else(|| ConnectError::Backup("the backup path is not valid UTF-8".into()))?;
+        if let Err(err) = sqlx::query("VACUUM INTO $1").bind(path).execute(pool).await {
+            let _ = std::fs::remove_file(destination);
+            return Err(ConnectError::Backup(err.to_string()));
+        }
+        Ok(())
     }
 
     /// The repository ports over this database.

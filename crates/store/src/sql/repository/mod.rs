@@ -4,10 +4,12 @@
 mod accounts;
 mod audit;
 mod clients;
+mod installation;
 mod retention;
 mod tokens;
 
 use super::dialect::{Columns, Dialect, Statement};
+pub use installation::SecretCheck;
 use gatehouse_core::StoreError;
 use gatehouse_core::model::{AccessTokenRecord, Account, ClientType, OAuthClient};
 use sqlx::Pool;
