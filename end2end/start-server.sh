@@ -21,7 +21,8 @@ else
   export GATEHOUSE_DATA_DIR="$PWD/.data"
   export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PORT:-3137}"
 fi
-export GATEHOUSE_SITE_ROOT="$root/target/site"
+# No GATEHOUSE_SITE_ROOT: the release binary serves the site it carries.
+unset GATEHOUSE_SITE_ROOT LEPTOS_SITE_ROOT
 # Every test comes from 127.0.0.1: the per-address and per-account limits
 # are raised so the suite's own traffic is not refused. The per-session
 # limit keeps its default (each test has its own browser), and pages.spec.ts

@@ -59,6 +59,7 @@ if [ "$wasm_gzip" -gt 153600 ]; then
   echo "the wasm bundle is over its 150 KB gzip budget" >&2
   exit 1
 fi
+bash scripts/check-release.sh
 # How many Playwright tests passed, from its list reporter's last line.
 browser_passed() { grep -oE '[0-9]+ passed' "$1" | tail -n 1 | grep -oE '^[0-9]+' || echo 0; }
 step "playwright (embedded default)"

@@ -354,7 +354,10 @@ fn is_api_path(path: &str) -> bool {
 }
 
 fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketAddr, measured: bool) -> Router {
-    let site_root = config.site_root.display().to_string();
+    // The embedded site unless GATEHOUSE_SITE_ROOT names a folder; the
+    // folder also serves a binary built without the site.
+    let embedded = config.site_root.is_none() && crate::http::site::is_embedded();
+    let site_root = config.site_root.clone().unwrap_or_else(|| "target/site".into()).display().to_string();
     let leptos_options = LeptosOptions::builder()
         .output_name("gatehouse")
         .site_root(site_root)
@@ -381,7 +384,11 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
                 json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
             } else {
                 let is_asset = uri.path().starts_with("/pkg/");
-                let mut response = files(uri, state, request).await;
+                let embedded_file = if embedded { crate::http::site::file(uri.path()) } else { None };
+                let mut response = match embedded_file {
+                    Some(response) => response,
+                    None => files(uri, state, request).await,
+                };
                 if is_asset && response.status().is_success() {
                     response.headers_mut().insert(header::CACHE_CONTROL, security_headers::ASSET_CACHE_CONTROL);
                 }

@@ -58,7 +58,9 @@ pub struct Config {
     /// Whether start-up applies pending migrations (else it refuses to
     /// start while any are pending).
     pub auto_migrate: bool,
-    pub site_root: PathBuf,
+    /// Where the built site is read from; `None` serves the copy embedded
+    /// in the binary (or, in a binary built without it, `target/site`).
+    pub site_root: Option<PathBuf>,
     pub settings: Settings,
     /// The proxies whose forwarding header is believed, and that header.
     pub trusted_proxies: TrustedProxies,
@@ -148,7 +150,6 @@ impl Config {
                 Ok(secret)
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
-        let site_root = raw.site_root.unwrap_or_else(|| "target/site".to_owned());
         let defaults = Settings::default();
         let positive = |variable: &str, value: Option<u32>, default: u32| match value {
             Some(0) => Err(problem(variable, "must be greater than zero")),
@@ -207,7 +208,7 @@ impl Config {
             secret_key,
             previous_secret_keys,
             auto_migrate: raw.auto_migrate.unwrap_or(true),
-            site_root: PathBuf::from(site_root),
+            site_root: raw.site_root.filter(|root| !root.is_empty()).map(PathBuf::from),
             settings,
             trusted_proxies,
             log_format,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod middleware;
 pub mod params;
 pub mod responses;
+pub mod site;
 pub mod sso;
 pub mod token_management;
 pub mod wire;

@@ -114,7 +114,7 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
     config.secret_key = Some(SecretString::new("test-secret-that-is-long-enough-0123456789"));
     // Static files come from the source tree, so these tests need no
     // `cargo leptos build` output (the browser tests cover the built site).
-    config.site_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public");
+    config.site_root = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public"));
     let mut database = None;
     match backend {
         Backend::Embedded => {

@@ -21,7 +21,7 @@ fn config_on(database_url: &str, data_dir: &std::path::Path, secret: Option<&str
     config.data_dir = data_dir.to_path_buf();
     config.database_url = database_url.to_owned();
     config.secret_key = secret.map(SecretString::new);
-    config.site_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public");
+    config.site_root = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public"));
     config
 }
 
