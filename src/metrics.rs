@@ -8,12 +8,10 @@
 //! would pull an HTTP listener with a C crypto build. Axum serves the text.
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Request latency buckets, seconds: sub-millisecond polls to slow sign-ins.
 const LATENCY_BUCKETS: [f64; 14] =
@@ -32,6 +30,7 @@ pub fn recorder() -> Option<PrometheusHandle> {
                 PrometheusBuilder::new().set_buckets(&LATENCY_BUCKETS).and_then(|builder| builder.install_recorder());
             match built {
                 Ok(handle) => {
+                    build_info();
                     let upkeep = handle.clone();
                     tokio::spawn(async move {
                         loop {
@@ -50,35 +49,45 @@ pub fn recorder() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// The metrics listener's router: `GET /metrics`.
+/// `gatehouse_build_info{version, …} 1`: which release each instance runs
+/// (a rolling upgrade shows as two series).
+fn build_info() {
+    metrics::gauge!(
+        "gatehouse_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "profile" => if cfg!(debug_assertions) { "debug" } else { "release" }
+    )
+    .set(1.0);
+}
+
+/// The metrics listener's router: `GET /metrics`, with the process's own
+/// figures (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_open_fds`, `process_threads`, …) read at each scrape.
 pub fn router(handle: PrometheusHandle) -> Router {
+    let process = std::sync::Arc::new(metrics_process::Collector::default());
+    process.describe();
     Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let handle = handle.clone();
+            let (handle, process) = (handle.clone(), process.clone());
             async move {
+                process.collect();
                 ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
             }
         }),
     )
 }
 
-/// Counts and times every request by route template (never the raw path,
+/// Counts and times one request by route template (never the raw path,
 /// which would carry codes and grow without bound), method and status.
-#[allow(clippy::disallowed_methods)] // a request's real duration, not domain time
-pub async fn record_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route =
-        request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_else(|| {
-            if request.uri().path().starts_with("/pkg/") { "/pkg/*" } else { "unmatched" }.to_owned()
-        });
-    let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let seconds = started.elapsed().as_secs_f64();
-    metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
-        .record(seconds);
-    metrics::counter!("gatehouse_http_requests_total", "route" => route, "method" => method, "status" => status)
-        .increment(1);
-    response
+pub fn request_served(route: &str, method: &str, status: u16, elapsed: Duration) {
+    metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route.to_owned(), "method" => method.to_owned())
+        .record(elapsed.as_secs_f64());
+    metrics::counter!(
+        "gatehouse_http_requests_total",
+        "route" => route.to_owned(),
+        "method" => method.to_owned(),
+        "status" => status.to_string()
+    )
+    .increment(1);
 }

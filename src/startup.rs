@@ -3,7 +3,8 @@
 //! (port 0 works, so tests can run many servers side by side).
 
 use crate::config::{Config, ConfigError, SsoConfig};
-use crate::http::middleware::client_ip;
+use crate::http::middleware::{access_log, client_ip};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use crate::http::middleware::origin_check::{self, PublicOrigin};
 use crate::http::middleware::security_headers;
 use crate::http::responses::json_error;
@@ -256,7 +257,7 @@ impl Application {
         if let Some(sso) = &backends.services.sso {
             tracing::info!(issuer = %sso.settings().issuer, "external SSO branch on");
         }
-        let router = router(&config, &backends, &public_url, bound, metrics.is_some());
+        let router = router(&config, &backends, &public_url, bound);
         Ok(Self {
             listener,
             router,
@@ -353,7 +354,7 @@ fn is_api_path(path: &str) -> bool {
     ["/v1/", "/console/api/", "/.well-known/"].iter().any(|prefix| path.starts_with(prefix))
 }
 
-fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketAddr, measured: bool) -> Router {
+fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketAddr) -> Router {
     // The embedded site unless GATEHOUSE_SITE_ROOT names a folder; the
     // folder also serves a binary built without the site.
     let embedded = config.site_root.is_none() && crate::http::site::is_embedded();
@@ -435,13 +436,16 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
     // Router::layer keeps each layer's body types inside the router; the
     // last added is the outermost.
     // Timed inside the routes, where the matched route template is known.
-    let app = if measured { app.layer(axum::middleware::from_fn(crate::metrics::record_request)) } else { app };
+    let app = app.layer(axum::middleware::from_fn(access_log::record));
+    let request_id = axum::http::HeaderName::from_static(access_log::REQUEST_ID);
     app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES)).layer(
         ServiceBuilder::new()
-            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer))
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(access_log::request_span))
+            .layer(PropagateRequestIdLayer::new(request_id))
             .layer(security_headers::layers(https))
             .layer(axum::middleware::map_response(json_payload_too_large))
-            .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer))
             .layer(axum::middleware::from_fn(crate::http::middleware::header_limit::layer)),
     )
 }

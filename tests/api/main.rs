@@ -21,6 +21,7 @@ mod console_safety;
 mod device_flow;
 mod faults;
 mod metrics;
+mod observability;
 mod operations;
 mod pages;
 mod races;

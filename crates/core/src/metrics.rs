@@ -46,3 +46,10 @@ pub fn tokens(event: &'static str, count: u64) {
 pub fn dependency_error(dependency: &'static str) {
     ::metrics::counter!("gatehouse_dependency_errors_total", "dependency" => dependency).increment(1);
 }
+
+/// One call to a dependency (`database`: one SQL statement; `state_store`:
+/// one Redis round trip) and how long it took.
+pub fn dependency_call(dependency: &'static str, elapsed: std::time::Duration) {
+    ::metrics::histogram!("gatehouse_dependency_duration_seconds", "dependency" => dependency)
+        .record(elapsed.as_secs_f64());
+}

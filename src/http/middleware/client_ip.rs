@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
+use super::access_log::{REQUEST_ID, acceptable_request_id};
 use gatehouse_app::ClientIp;
 use ipnet::IpNet;
 use std::convert::Infallible;
@@ -148,9 +149,17 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
     })
 }
 
-/// Computes the client address once and stores it in the request extensions.
+/// Computes the client address once and stores it in the request
+/// extensions; keeps an `X-Request-Id` only from a trusted proxy, and only
+/// one that is safe to log (`SetRequestId` then makes one when none is left).
 pub async fn layer(State(trusted): State<Arc<TrustedProxies>>, mut request: Request, next: Next) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let from_proxy = peer.is_some_and(|peer| trusted.trusts(peer.to_canonical()));
+    let ids = request.headers().get_all(REQUEST_ID).iter().collect::<Vec<_>>();
+    let adoptable = from_proxy && ids.len() == 1 && ids.first().is_some_and(|id| acceptable_request_id(id));
+    if !adoptable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
     let ip = peer.map(|peer| trusted.resolve(peer, request.headers()).to_string());
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await

@@ -1,5 +1,6 @@
 //! Middleware every request passes through.
 
+pub mod access_log;
 pub mod client_ip;
 pub mod document_csp;
 pub mod header_limit;

@@ -222,6 +222,16 @@ impl<D: Dialect> Columns<'_, D> {
 
 /// [`Execute`] for one backend: its statements run with
 /// [`Dialect::arguments`], and its plain columns read through [`plain`].
+/// Runs one statement, timing it into
+/// `gatehouse_dependency_duration_seconds{dependency="database"}`.
+#[allow(clippy::disallowed_methods)] // a statement's real duration, not domain time
+pub(crate) async fn timed<T>(statement: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let answer = statement.await;
+    gatehouse_core::metrics::dependency_call("database", started.elapsed());
+    answer
+}
+
 macro_rules! impl_execute {
     ($database:ty) => {
         #[async_trait::async_trait]
@@ -231,7 +241,7 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<Vec<Self::Row>, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                sqlx::Executor::fetch_all(conn, sqlx::query_with(&statement.sql, arguments))
+                $crate::sql::dialect::timed(sqlx::Executor::fetch_all(conn, sqlx::query_with(&statement.sql, arguments)))
                     .await
                     .map_err($crate::sql::dialect::store_err)
             }
@@ -241,7 +251,7 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<Option<Self::Row>, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                sqlx::Executor::fetch_optional(conn, sqlx::query_with(&statement.sql, arguments))
+                $crate::sql::dialect::timed(sqlx::Executor::fetch_optional(conn, sqlx::query_with(&statement.sql, arguments)))
                     .await
                     .map_err($crate::sql::dialect::store_err)
             }
@@ -251,8 +261,9 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<u64, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                let result = sqlx::Executor::execute(conn, sqlx::query_with(&statement.sql, arguments))
-                    .await
+                let result =
+                    $crate::sql::dialect::timed(sqlx::Executor::execute(conn, sqlx::query_with(&statement.sql, arguments)))
+                        .await
                     .map_err($crate::sql::dialect::store_err)?;
                 Ok(result.rows_affected())
             }

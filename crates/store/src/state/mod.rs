@@ -9,6 +9,7 @@ mod memory_cache;
 mod rate_limits;
 mod redis;
 mod redis_cache;
+mod redis_connection;
 mod single_use;
 
 pub use self::memory::MemoryFlowStore;
@@ -16,6 +17,7 @@ pub use self::memory_cache::MemoryTokenCache;
 pub use self::rate_limits::{MemoryRateLimiter, RedisRateLimiter};
 pub use self::redis::RedisFlowStore;
 pub use self::redis_cache::RedisTokenCache;
+pub use self::redis_connection::RedisConnection;
 pub use self::single_use::{MemorySingleUse, RedisSingleUse};
 
 use crate::ConnectError;

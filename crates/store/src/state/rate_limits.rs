@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::ports::RateLimiter;
 use gatehouse_core::rate_limit::{RateCheck, RateLimited, RateMode, epoch_ms, gcra_refund, gcra_step};
-use redis::aio::ConnectionManager;
+use super::redis_connection::RedisConnection;
 use redis::{Script, ScriptInvocation};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -180,14 +180,14 @@ pub(super) fn refusal(checks: &[RateCheck], index: usize, wait_ms: u64) -> Optio
 /// shared by every instance; each key expires when its time has passed.
 #[derive(Clone)]
 pub struct RedisRateLimiter {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     gcra: Script,
 }
 
 impl RedisRateLimiter {
     /// A limiter over an existing connection, with keys under `prefix`.
-    pub fn new(connection: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(connection: RedisConnection, prefix: &str) -> Self {
         Self { connection, prefix: prefix.to_owned(), gcra: Script::new(&format!("{GCRA_LUA}{LIMITER_MAIN}")) }
     }
 }

@@ -42,7 +42,7 @@ use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use gatehouse_core::ports::{DeviceFlowStore, Inserted};
 use gatehouse_core::rate_limit::RateCheck;
 use redis::Script;
-use redis::aio::ConnectionManager;
+use super::redis_connection::RedisConnection;
 
 /// A lost compare-and-set means another change landed; this bounds retries
 /// far above any realistic contention on one flow.
@@ -89,7 +89,7 @@ return 0";
 /// Device flows in Redis.
 #[derive(Clone)]
 pub struct RedisFlowStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     insert: Script,
     find_by_user_code: Script,
@@ -113,8 +113,10 @@ impl RedisFlowStore {
             .set_response_timeout(crate::FAULT_DEADLINE)
             .set_number_of_retries(1)
             .set_max_delay(250);
-        let connection =
-            ConnectionManager::new_with_config(client, config).await.map_err(|e| ConnectError::Redis(e.to_string()))?;
+        let connection = redis::aio::ConnectionManager::new_with_config(client, config)
+            .await
+            .map(RedisConnection)
+            .map_err(|e| ConnectError::Redis(e.to_string()))?;
         Ok(Self {
             connection,
             prefix: prefix.to_owned(),
@@ -126,7 +128,7 @@ impl RedisFlowStore {
     }
 
     /// The shared (multiplexed, reconnecting) connection.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.connection.clone()
     }
 

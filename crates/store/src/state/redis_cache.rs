@@ -11,7 +11,7 @@ use gatehouse_core::StoreError;
 use gatehouse_core::ports::{CachedLookup, TokenCache};
 use gatehouse_core::rate_limit::{RateCheck, RateLimited};
 use redis::Script;
-use redis::aio::ConnectionManager;
+use super::redis_connection::RedisConnection;
 use uuid::Uuid;
 
 use super::INVALIDATION_HOLD;
@@ -47,7 +47,7 @@ return {entry, 0, 0}";
 /// Token lookups cached in Redis.
 #[derive(Clone)]
 pub struct RedisTokenCache {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     get_within: Script,
     put_found: Script,
@@ -56,7 +56,7 @@ pub struct RedisTokenCache {
 
 impl RedisTokenCache {
     /// A cache over an existing connection, with keys under `prefix`.
-    pub fn new(connection: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(connection: RedisConnection, prefix: &str) -> Self {
         Self {
             connection,
             prefix: prefix.to_owned(),

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::ports::SingleUseStore;
-use redis::aio::ConnectionManager;
+use super::redis_connection::RedisConnection;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -54,13 +54,13 @@ impl SingleUseStore for MemorySingleUse {
 /// Records in Redis under `<prefix>once:<key>`, expiring by Redis TTL.
 #[derive(Clone)]
 pub struct RedisSingleUse {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
 }
 
 impl RedisSingleUse {
     /// Records over an existing connection, with keys under `prefix`.
-    pub fn new(connection: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(connection: RedisConnection, prefix: &str) -> Self {
         Self { connection, prefix: prefix.to_owned() }
     }
 

@@ -1,0 +1,41 @@
+//! The one Redis connection every Redis adapter shares: the `redis` crate's
+//! reconnecting, multiplexed `ConnectionManager`, with each round trip
+//! timed into `gatehouse_dependency_duration_seconds{dependency="state_store"}`.
+//! Every command, pipeline and script goes through these two methods, so
+//! nothing is left untimed.
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+/// A shared connection to Redis (cheap to clone).
+#[derive(Clone)]
+pub struct RedisConnection(pub(crate) ConnectionManager);
+
+#[allow(clippy::disallowed_methods)] // a round trip's real duration, not domain time
+fn timed<'a, T: Send + 'a>(call: RedisFuture<'a, T>) -> RedisFuture<'a, T> {
+    Box::pin(async move {
+        let started = std::time::Instant::now();
+        let answer = call.await;
+        gatehouse_core::metrics::dependency_call("state_store", started.elapsed());
+        answer
+    })
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        timed(self.0.req_packed_command(cmd))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        timed(self.0.req_packed_commands(cmd, offset, count))
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
+    }
+}
