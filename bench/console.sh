@@ -7,14 +7,14 @@
 #
 #   bench/console.sh
 #
-# Needs: the release binary (cargo leptos build --release), PostgreSQL and
+# Needs: the release binary (cargo leptos build --release --precompress), PostgreSQL and
 # Redis on their default local ports, psql and curl. Loopback only.
 # Tunables: BENCH_TOKENS (1000000), BENCH_ACCOUNTS (100000), BENCH_REQUESTS (200).
 set -euo pipefail
 cd "$(dirname "$0")"
 bench_dir="$PWD"
 bin="$bench_dir/../target/release/gatehouse"
-[ -x "$bin" ] || { echo "build first: cargo leptos build --release" >&2; exit 1; }
+[ -x "$bin" ] || { echo "build first: cargo leptos build --release --precompress" >&2; exit 1; }
 tokens="${BENCH_TOKENS:-1000000}"
 accounts="${BENCH_ACCOUNTS:-100000}"
 requests="${BENCH_REQUESTS:-200}"

@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 bench_dir="$PWD"
 bin="$bench_dir/../target/release/gatehouse"
-[ -x "$bin" ] || { echo "build first: cargo leptos build --release" >&2; exit 1; }
+[ -x "$bin" ] || { echo "build first: cargo leptos build --release --precompress" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
 seconds="${BENCH_SECONDS:-10}"
 connections="${BENCH_CONNECTIONS:-32}"

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root="$(cd .. && pwd)"
 bin="$root/target/release/gatehouse"
-[ -x "$bin" ] || { echo "missing $bin: run 'cargo leptos build --release' first" >&2; exit 1; }
+[ -x "$bin" ] || { echo "missing $bin: run 'cargo leptos build --release --precompress' first" >&2; exit 1; }
 # GATEHOUSE_E2E_SSO=1: a second server with the SSO branch on, pointed at
 # the test OpenID provider (oidc-provider.mjs).
 if [ "${GATEHOUSE_E2E_SSO:-}" = 1 ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks what the release build promises an operator (run by scripts/test.sh
-# after `cargo leptos build --release`):
+# after `cargo leptos build --release --precompress`):
 # - the binary carries its site: copied alone into an empty directory and
 #   started there, it serves the same CSS, JS and wasm as target/site;
 # - deploy/gatehouse.service passes `systemd-analyze verify` without a

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-cargo leptos build --release
+cargo leptos build --release --precompress
 exec ./target/release/gatehouse serve

@@ -50,7 +50,7 @@ else
 fi
 
 step "browser tests"
-cargo leptos build --release
+cargo leptos build --release --precompress
 # The browser bundle holds only the islands; keep it small (budget 150 KB gzip).
 wasm_gzip=$(gzip -9 -c target/site/pkg/gatehouse.wasm | wc -c)
 js_gzip=$(gzip -9 -c target/site/pkg/gatehouse.js | wc -c)

@@ -133,7 +133,7 @@ pub async fn connect(
             problem: format!("cannot create directory: {e}"),
         })?;
     }
-    let database = Database::connect(&config.database_url).await.map_err(StartupError::Database)?;
+    let database = Database::connect(&config.database_url, &config.ca).await.map_err(StartupError::Database)?;
     if config.auto_migrate {
         database.migrate().await.map_err(StartupError::Database)?;
     } else {
@@ -145,7 +145,7 @@ pub async fn connect(
     if public_url.is_some() && matches!(database, Database::Postgres(_)) {
         check_secret(&database, &secret, &config.previous_secret_keys).await?;
     }
-    let state = gatehouse_store::connect_state(config.redis_url.as_deref(), &config.redis_key_prefix)
+    let state = gatehouse_store::connect_state(config.redis_url.as_deref(), &config.redis_key_prefix, &config.ca)
         .await
         .map_err(StartupError::Redis)?;
     let embedded_flows = state.embedded_flows.clone();
@@ -178,7 +178,7 @@ pub async fn connect(
     };
     let sessions = database.session_store().map_err(StartupError::Database)?;
     let sso = match (&config.sso, public_url) {
-        (Some(sso), Some(public_url)) => Some(sso_branch(sso, public_url, ports.clock.clone())?),
+        (Some(sso), Some(public_url)) => Some(sso_branch(sso, public_url, &config.ca, ports.clock.clone())?),
         _ => None,
     };
     Ok(Backends { services: Services::new(ports, config.settings.clone(), sso), database, sessions, embedded_flows })
@@ -188,6 +188,7 @@ pub async fn connect(
 fn sso_branch(
     sso: &SsoConfig,
     public_url: &str,
+    roots: &gatehouse_store::tls::ExtraRoots,
     clock: Arc<dyn Clock>,
 ) -> Result<(SsoSettings, Arc<dyn IdentityProvider>), StartupError> {
     let provider = OidcProvider::new(
@@ -196,6 +197,7 @@ fn sso_branch(
             client_id: sso.client_id.clone(),
             client_secret: sso.client_secret.clone(),
             redirect_uri: format!("{public_url}{}", crate::http::sso::CALLBACK_PATH),
+            roots: roots.clone(),
         },
         clock,
     )

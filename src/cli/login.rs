@@ -36,6 +36,10 @@ pub struct LoginArgs {
     /// Do not print the QR code of the sign-in link.
     #[arg(long)]
     no_qr: bool,
+    /// A PEM bundle of certificate authorities to trust beside the system's
+    /// (a server behind a company CA).
+    #[arg(long, env = "GATEHOUSE_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 /// Which server's saved token `status` and `logout` use.
@@ -44,6 +48,10 @@ pub struct SavedTokenArgs {
     /// The Gatehouse server's base URL.
     #[arg(long, env = "GATEHOUSE_SERVER", default_value = "http://127.0.0.1:3000")]
     server: String,
+    /// A PEM bundle of certificate authorities to trust beside the system's
+    /// (a server behind a company CA).
+    #[arg(long, env = "GATEHOUSE_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 fn host_name() -> Option<String> {
@@ -53,7 +61,7 @@ fn host_name() -> Option<String> {
 /// Runs the device flow against `args.server`.
 pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/').to_owned();
-    let http = http_client()?;
+    let http = http_client(args.ca_file.as_deref())?;
 
     let mut form = vec![("client_id", args.client_id.clone())];
     if let Some(label) = args.device_label.or_else(host_name) {
@@ -158,8 +166,16 @@ fn saved_token(server: &str) -> anyhow::Result<(PathBuf, serde_json::Map<String,
     Ok((path, all, token))
 }
 
-fn http_client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+/// The client's HTTP client: the system's roots, and `ca_file`'s.
+fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = ca_file {
+        let roots = gatehouse_store::tls::ExtraRoots::load(path).map_err(|e| anyhow::anyhow!("--ca-file: {e}"))?;
+        for certificate in roots.for_reqwest() {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    Ok(builder
         .user_agent(concat!("gatehouse-login/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(30))
         .build()?)
@@ -169,7 +185,7 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
 pub async fn status(args: SavedTokenArgs) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/').to_owned();
     let (path, _, token) = saved_token(&server)?;
-    let response = http_client()?
+    let response = http_client(args.ca_file.as_deref())?
         .get(format!("{server}/v1/me"))
         .bearer_auth(&token)
         .send()
@@ -192,7 +208,7 @@ pub async fn status(args: SavedTokenArgs) -> anyhow::Result<()> {
 pub async fn logout(args: SavedTokenArgs) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/').to_owned();
     let (path, mut all, token) = saved_token(&server)?;
-    let response = http_client()?
+    let response = http_client(args.ca_file.as_deref())?
         .delete(format!("{server}/v1/oauth/authorizations/self"))
         .bearer_auth(&token)
         .send()

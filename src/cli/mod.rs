@@ -81,7 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn migrate(check: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load()?;
     crate::logging::init(config.log_format);
-    let database = Database::connect(&config.database_url).await.context("GATEHOUSE_DATABASE_URL")?;
+    let database = Database::connect(&config.database_url, &config.ca).await.context("GATEHOUSE_DATABASE_URL")?;
     if !check {
         database.migrate().await.context("GATEHOUSE_DATABASE_URL")?;
         println!("migrations applied");
@@ -105,7 +105,7 @@ async fn migrate(check: bool) -> anyhow::Result<ExitCode> {
 async fn backup(file: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load()?;
     crate::logging::init(config.log_format);
-    let database = Database::connect(&config.database_url).await.context("GATEHOUSE_DATABASE_URL")?;
+    let database = Database::connect(&config.database_url, &config.ca).await.context("GATEHOUSE_DATABASE_URL")?;
     database.backup_to(file).await?;
     println!("database copied to {}", file.display());
     let secret_file = config.data_dir.join("secret_key");

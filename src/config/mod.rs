@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use gatehouse_core::SecretString;
 use gatehouse_core::services::Settings;
 use crate::http::middleware::client_ip::{ProxyHeader, TrustedProxies};
+use gatehouse_store::tls::ExtraRoots;
 use ipnet::IpNet;
 use raw::RawConfig;
 use std::net::IpAddr;
@@ -62,6 +63,9 @@ pub struct Config {
     /// in the binary (or, in a binary built without it, `target/site`).
     pub site_root: Option<PathBuf>,
     pub settings: Settings,
+    /// Certificate authorities every outgoing TLS connection trusts beside
+    /// the system's (`GATEHOUSE_CA_FILE`).
+    pub ca: ExtraRoots,
     /// The proxies whose forwarding header is believed, and that header.
     pub trusted_proxies: TrustedProxies,
     pub log_format: LogFormat,
@@ -184,6 +188,10 @@ impl Config {
             rate_limits,
         };
         let trusted_proxies = trusted_proxies(raw.trusted_proxies.as_deref(), raw.proxy_header.as_deref())?;
+        let ca = match raw.ca_file.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+            None => ExtraRoots::none(),
+            Some(path) => ExtraRoots::load(Path::new(path)).map_err(|e| problem("GATEHOUSE_CA_FILE", e))?,
+        };
         let log_format = match raw.log_format.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -211,6 +219,7 @@ impl Config {
             site_root: raw.site_root.filter(|root| !root.is_empty()).map(PathBuf::from),
             settings,
             trusted_proxies,
+            ca,
             log_format,
             shutdown_grace: std::time::Duration::from_secs(u64::from(raw.shutdown_grace_secs.unwrap_or(10))),
         })
@@ -328,6 +337,7 @@ mod tests {
             RawConfig { trusted_proxies: Some("10.0.0.0/33".into()), ..Default::default() },
             RawConfig { proxy_header: Some("x-real-ip".into()), ..Default::default() },
             RawConfig { ipv6_prefix: Some(0), ..Default::default() },
+            RawConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() },
             RawConfig { previous_secret_keys: Some("long-enough-secret-0123456789abcdef, short".into()), ..Default::default() },
         ];
         let expected = [
@@ -343,6 +353,7 @@ mod tests {
             "GATEHOUSE_TRUSTED_PROXIES",
             "GATEHOUSE_PROXY_HEADER",
             "GATEHOUSE_IPV6_PREFIX",
+            "GATEHOUSE_CA_FILE",
             "GATEHOUSE_PREVIOUS_SECRET_KEYS",
         ];
         for (raw, variable) in cases.into_iter().zip(expected) {

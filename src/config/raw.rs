@@ -29,6 +29,7 @@ pub(super) struct RawConfig {
     pub(super) shutdown_grace_secs: Option<u32>,
     pub(super) enable_oauth_bearer: Option<bool>,
     pub(super) trusted_proxies: Option<String>,
+    pub(super) ca_file: Option<String>,
     pub(super) proxy_header: Option<String>,
     pub(super) ipv6_prefix: Option<u8>,
     pub(super) log_format: Option<String>,

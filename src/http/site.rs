@@ -1,8 +1,9 @@
 //! The built site (CSS, JS, wasm and the public files) embedded in the
 //! binary, so `gatehouse serve` needs nothing beside it and works from any
-//! directory. A release build made by `cargo leptos build --release` embeds
-//! `target/site` (the workspace's Leptos settings build the site before the
-//! server for exactly this); `GATEHOUSE_SITE_ROOT` serves a folder instead.
+//! directory. `cargo leptos build --release --precompress` builds the site
+//! first and the server after it (without `--precompress` cargo-leptos
+//! builds them side by side), so the server embeds the finished
+//! `target/site`; `GATEHOUSE_SITE_ROOT` serves a folder instead.
 //! Debug builds read the same folder from disk at run time.
 
 use axum::body::{Body, Bytes};

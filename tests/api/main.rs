@@ -33,4 +33,5 @@ mod sso;
 mod sso_keys;
 mod sso_provider;
 mod stock_client;
+mod tls;
 mod token_management;

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod files;
 pub mod sessions;
 pub mod sql;
+pub mod tls;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

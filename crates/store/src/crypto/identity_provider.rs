@@ -45,6 +45,8 @@ pub struct OidcSettings {
     pub client_secret: Option<SecretString>,
     /// Public URL + `/v1/device/sso-complete`.
     pub redirect_uri: String,
+    /// Trusted beside the system's roots (a provider behind a private CA).
+    pub roots: crate::tls::ExtraRoots,
 }
 
 struct Discovered {
@@ -71,7 +73,11 @@ impl OidcProvider {
         let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| format!("GATEHOUSE_SSO_ISSUER: {e}"))?;
         let redirect =
             RedirectUrl::new(settings.redirect_uri.clone()).map_err(|e| format!("GATEHOUSE_PUBLIC_URL: {e}"))?;
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        for certificate in settings.roots.for_reqwest() {
+            http = http.add_root_certificate(certificate);
+        }
+        let http = http
             // Following redirects would open the relying party to SSRF.
             .redirect(reqwest::redirect::Policy::none())
             .timeout(PROVIDER_TIMEOUT)

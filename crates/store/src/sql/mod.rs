@@ -57,8 +57,10 @@ where
 
 impl Database {
     /// Connects to `url` (`sqlite:` or `postgres:`/`postgresql:`), failing
-    /// fast when the database cannot be reached.
-    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+    /// fast when the database cannot be reached. PostgreSQL's TLS
+    /// (`sslmode=require|verify-ca|verify-full` in the URL; `prefer`, the
+    /// default, tries TLS first) trusts the system's roots and `roots`.
+    pub async fn connect(url: &str, roots: &crate::tls::ExtraRoots) -> Result<Self, ConnectError> {
         let db_err = |e: sqlx::Error| ConnectError::Database(e.to_string());
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -76,7 +78,11 @@ impl Database {
                 .map_err(db_err)?;
             Ok(Database::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(db_err)?;
+            let mut options = PgConnectOptions::from_str(url).map_err(db_err)?;
+            // A `sslrootcert` in the URL wins; else the configured bundle.
+            if let Some(bundle) = roots.path().filter(|_| !url.contains("sslrootcert=")) {
+                options = options.ssl_root_cert(bundle);
+            }
             // A connection that cannot be had within the fault deadline is a
             // fault: the request answers 503 at once rather than queueing.
             let pool = PgPoolOptions::new()

@@ -59,7 +59,11 @@ pub fn is_redis_url(url: &str) -> bool {
 
 /// In process when `redis_url` is `None`, else Redis (one shared connection).
 /// `key_prefix` namespaces Redis keys, so tests or deployments can share a server.
-pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<StateStores, ConnectError> {
+pub async fn connect_state(
+    redis_url: Option<&str>,
+    key_prefix: &str,
+    roots: &crate::tls::ExtraRoots,
+) -> Result<StateStores, ConnectError> {
     match redis_url {
         None => {
             let rate_limiter = Arc::new(MemoryRateLimiter::default());
@@ -73,7 +77,7 @@ pub async fn connect_state(redis_url: Option<&str>, key_prefix: &str) -> Result<
             })
         }
         Some(url) if is_redis_url(url) => {
-            let flows = RedisFlowStore::connect(url, key_prefix).await?;
+            let flows = RedisFlowStore::connect(url, key_prefix, roots).await?;
             let token_cache = RedisTokenCache::new(flows.connection(), key_prefix);
             let single_use = RedisSingleUse::new(flows.connection(), key_prefix);
             let rate_limiter = RedisRateLimiter::new(flows.connection(), key_prefix);

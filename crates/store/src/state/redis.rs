@@ -102,8 +102,16 @@ const SLOW_DOWN_STEP_SECS: u32 = 5;
 
 impl RedisFlowStore {
     /// Connects (and checks the server answers).
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, ConnectError> {
-        let client = redis::Client::open(url).map_err(|e| ConnectError::Redis(e.to_string()))?;
+    /// `rediss://` connects over TLS, trusting the system's roots and `roots`.
+    pub async fn connect(url: &str, prefix: &str, roots: &crate::tls::ExtraRoots) -> Result<Self, ConnectError> {
+        let client = match roots.for_redis().filter(|_| url.starts_with("rediss:")) {
+            Some(bundle) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(bundle) },
+            ),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| ConnectError::Redis(e.to_string()))?;
         // Fail fast and come back fast: an answer or a connection that takes
         // longer than the fault deadline is a fault (503), and reconnecting
         // retries at most every 250 ms, so the first request after Redis

@@ -12,6 +12,7 @@ use gatehouse_core::ports::{
     CreateAccountError, NewAccount, Prunable,
 };
 use gatehouse_store::Database;
+use gatehouse_store::tls::ExtraRoots;
 use gatehouse_store::sql::Repositories;
 use gatehouse_store::testing::TestDatabase;
 use uuid::Uuid;
@@ -28,12 +29,12 @@ enum Kept {
 /// Every backend with a fresh, migrated database.
 async fn databases(test: &str) -> Vec<(&'static str, Repositories, Kept, Database)> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = Database::connect(&format!("sqlite://{}/conformance.db", dir.path().display())).await.expect("sqlite");
+    let sqlite = Database::connect(&format!("sqlite://{}/conformance.db", dir.path().display()), &ExtraRoots::none()).await.expect("sqlite");
     sqlite.migrate().await.expect("migrate sqlite");
     let mut all = vec![("sqlite", sqlite.repositories(), Kept::File(dir), sqlite)];
     if let Some(base) = service::backend_url("GATEHOUSE_TEST_DATABASE_URL", "postgres", test) {
         let database = TestDatabase::create(&base).await;
-        let postgres = Database::connect(database.url()).await.expect("postgres");
+        let postgres = Database::connect(database.url(), &ExtraRoots::none()).await.expect("postgres");
         all.push(("postgres", postgres.repositories(), Kept::Postgres(database), postgres));
     }
     all
