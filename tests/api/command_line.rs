@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 /// The lines `login` prints up to "Waiting for approval"; the rest of its
 /// output is still read (and dropped), so it never writes to a closed pipe.
-async fn read_until_waiting(stdout: std::process::ChildStdout) -> Vec<String> {
+pub async fn read_until_waiting(stdout: std::process::ChildStdout) -> Vec<String> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {

@@ -66,6 +66,19 @@ impl TestProvider {
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let issuer = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        Self::serve(listener, issuer)
+    }
+
+    /// Starts the provider behind TLS with `ca`'s certificate for
+    /// `localhost`: its issuer is `https://localhost:<port>`.
+    pub async fn start_behind_tls(ca: &crate::tls::TestCa) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let plain = listener.local_addr().expect("addr").port();
+        let tls_port = ca.terminate_tls(plain).await;
+        Self::serve(listener, format!("https://localhost:{tls_port}"))
+    }
+
+    fn serve(listener: tokio::net::TcpListener, issuer: String) -> Self {
         let state = Arc::new(ProviderState { issuer: issuer.clone(), ..Default::default() });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))

@@ -17,12 +17,12 @@ use std::time::Duration;
 
 /// A certificate authority of the test's own, and a server certificate it
 /// issued for `localhost` (and no address).
-struct TestCa {
+pub struct TestCa {
     dir: tempfile::TempDir,
 }
 
 impl TestCa {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -45,8 +45,44 @@ impl TestCa {
         self.dir.path().join(name)
     }
 
-    fn roots(&self) -> ExtraRoots {
+    pub fn roots(&self) -> ExtraRoots {
         ExtraRoots::load(&self.path("ca.pem")).expect("the CA bundle")
+    }
+
+    /// Terminates TLS with the `localhost` certificate on a new port and
+    /// forwards each connection to `plain_port` on 127.0.0.1, as a TLS
+    /// reverse proxy would. Returns the TLS port.
+    pub async fn terminate_tls(&self, plain_port: u16) -> u16 {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(self.path("server.crt"))
+            .expect("read")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificates");
+        let key = PrivateKeyDer::from_pem_file(self.path("server.key")).expect("key");
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends here.
+                    let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", plain_port)).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        port
     }
 }
 
@@ -285,4 +321,100 @@ fn a_ca_file_that_is_not_a_pem_bundle_stops_start_up() {
     let err = ExtraRoots::load(&junk).expect_err("refused");
     assert!(err.contains("holds no PEM certificate"), "{err}");
     assert!(ExtraRoots::load(&dir.path().join("missing.pem")).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sso_provider_behind_a_private_ca_is_reached_through_the_ca_file() {
+    use crate::sso_provider::{CLIENT_ID, Spoil, TestProvider};
+    let ca = TestCa::new();
+    let provider = TestProvider::start_behind_tls(&ca).await;
+    assert!(provider.issuer.starts_with("https://localhost:"));
+    let app_trusting = async |roots: ExtraRoots| {
+        let issuer = provider.issuer.clone();
+        spawn_app_with(Backend::Embedded, move |c| {
+            c.sso = Some(gatehouse::config::SsoConfig {
+                issuer,
+                client_id: CLIENT_ID.to_owned(),
+                client_secret: None,
+                display_name: "Company SSO".to_owned(),
+                allowed_email_domains: vec![],
+            });
+            c.ca = roots;
+        })
+        .await
+    };
+    let initiate = async |app: &crate::helpers::TestApp| {
+        let flow = app.start_flow(&[]).await;
+        let user_code = flow["user_code"].as_str().expect("code").to_owned();
+        app.browser
+            .get(app.url(&format!("/v1/oauth/device/sso-initiate?user_code={user_code}")))
+            .send()
+            .await
+            .expect("initiate")
+    };
+
+    // Trusting the CA: discovery, then the code exchange and the key set at
+    // the callback, all over TLS.
+    let app = app_trusting(ca.roots()).await;
+    let started = initiate(&app).await;
+    assert_eq!(started.status(), 302);
+    let authorize_url = started.headers()["location"].to_str().expect("location").to_owned();
+    assert!(authorize_url.starts_with(&provider.issuer), "{authorize_url}");
+    let state = url::Url::parse(&authorize_url)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let code = provider.sign_in(&authorize_url, Spoil::default(), app.clock_now());
+    let completed = app
+        .browser
+        .get(app.url("/v1/device/sso-complete"))
+        .query(&[("state", state.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .expect("complete");
+    assert_eq!(completed.status(), 302, "{:?}", completed.text().await);
+
+    // The system's roots alone do not reach it.
+    let app = app_trusting(ExtraRoots::none()).await;
+    assert_eq!(initiate(&app).await.status(), 502);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatehouse_login_reaches_a_server_behind_a_private_ca_with_ca_file() {
+    let ca = TestCa::new();
+    let app = crate::helpers::spawn_app(Backend::Embedded).await;
+    let ada = app.ada().await;
+    let port = url::Url::parse(&app.address).expect("url").port().expect("port");
+    let server = format!("https://localhost:{}", ca.terminate_tls(port).await);
+    let dir = tempfile::tempdir().expect("dir");
+    let credentials = dir.path().join("credentials.json");
+    let gatehouse = |args: &[&str]| {
+        let mut command = crate::helpers::gatehouse_command();
+        command.args(args).args(["--server", &server]).env("GATEHOUSE_CREDENTIALS_FILE", &credentials);
+        command
+    };
+    let ca_file = ca.path("ca.pem");
+    let ca_file = ca_file.to_str().expect("utf-8");
+
+    // Without the CA the server's certificate is refused, and nothing is saved.
+    let out = gatehouse(&["login", "--no-qr"]).output().expect("login");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach") && stderr.contains("certificate"), "{stderr}");
+
+    let mut login = gatehouse(&["login", "--no-qr", "--device-label", "tls-laptop", "--ca-file", ca_file])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("login");
+    let printed = crate::command_line::read_until_waiting(login.stdout.take().expect("stdout")).await;
+    let code = printed.iter().map(|l| l.trim()).find(|l| l.len() == 9 && l.as_bytes()[4] == b'-').expect("code");
+    app.approve(code, &ada).await;
+    let status = tokio::task::spawn_blocking(move || login.wait()).await.expect("join").expect("wait");
+    assert!(status.success());
+    // The variable does what the flag does.
+    let out = gatehouse(&["status"]).env("GATEHOUSE_CA_FILE", ca_file).output().expect("status");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ada@example.com"));
 }
