@@ -21,12 +21,12 @@ cp target/release/gatehouse "$alone/"
   cd "$alone"
   exec env -u GATEHOUSE_SITE_ROOT -u LEPTOS_SITE_ROOT -u GATEHOUSE_DATABASE_URL -u GATEHOUSE_REDIS_URL \
     -u GATEHOUSE_CONFIG -u GATEHOUSE_PUBLIC_URL -u GATEHOUSE_SECRET_KEY \
-    GATEHOUSE_DATA_DIR="$alone/data" GATEHOUSE_BIND=127.0.0.1:0 RUST_LOG=info ./gatehouse serve
+    GATEHOUSE_DATA_DIR="$alone/data" GATEHOUSE_BIND=127.0.0.1:0 GATEHOUSE_LOG_FORMAT=json RUST_LOG=info ./gatehouse serve
 ) >"$alone/server.log" 2>&1 &
 server_pid=$!
 port=""
 for _ in $(seq 1 300); do
-  port="$(grep -oE 'Gatehouse is listening.*port=[0-9]+' "$alone/server.log" | grep -oE '[0-9]+$' || true)"
+  port="$(grep 'Gatehouse is listening' "$alone/server.log" | grep -oE '"port":[0-9]+' | grep -oE '[0-9]+' || true)"
   [ -n "$port" ] && break
   kill -0 "$server_pid" 2>/dev/null || { cat "$alone/server.log" >&2; echo "the copied binary did not start" >&2; exit 1; }
   sleep 0.1
