@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod logging;
 pub mod metrics;
 pub mod startup;
+pub mod telemetry;
 
 /// Private (0600) files: the secret, saved logins, the flow snapshot.
 pub use gatehouse_store::files;

@@ -124,12 +124,23 @@ async fn backup(file: &std::path::Path) -> anyhow::Result<()> {
 
 async fn serve() -> anyhow::Result<()> {
     let config = Config::load()?;
-    crate::logging::init(config.log_format);
+    let traces = match &config.otlp_endpoint {
+        None => None,
+        Some(endpoint) => Some(
+            crate::telemetry::Traces::new(endpoint, &config.ca)
+                .map_err(|problem| anyhow::anyhow!("GATEHOUSE_OTLP_ENDPOINT: {problem}"))?,
+        ),
+    };
+    crate::logging::init_with_traces(config.log_format, traces.as_ref());
     let app = Application::build(config, Overrides::default()).await?;
     tracing::info!(url = app.public_url(), port = app.port(), "Gatehouse is listening");
-    app.run_until(shutdown_signal()).await.context("server error")?;
+    let served = app.run_until(shutdown_signal()).await.context("server error");
     tracing::info!("stopped");
-    Ok(())
+    if let Some(traces) = traces {
+        // Flushing blocks until the collector answers; not on a runtime thread.
+        let _ = tokio::task::spawn_blocking(move || traces.flush()).await;
+    }
+    served
 }
 
 /// Resolves on Ctrl-C or SIGTERM, starting a graceful shutdown.

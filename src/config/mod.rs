@@ -69,6 +69,8 @@ pub struct Config {
     /// The proxies whose forwarding header is believed, and that header.
     pub trusted_proxies: TrustedProxies,
     pub log_format: LogFormat,
+    /// Where traces are exported over OTLP/HTTP; `None` exports nothing.
+    pub otlp_endpoint: Option<String>,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_grace: std::time::Duration,
     pub sso: Option<SsoConfig>,
@@ -188,6 +190,15 @@ impl Config {
             rate_limits,
         };
         let trusted_proxies = trusted_proxies(raw.trusted_proxies.as_deref(), raw.proxy_header.as_deref())?;
+        let otlp_endpoint = match raw.otlp_endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+            None => None,
+            Some(endpoint) => match url::Url::parse(endpoint) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                    Some(endpoint.trim_end_matches('/').to_owned())
+                }
+                _ => return Err(problem("GATEHOUSE_OTLP_ENDPOINT", "expected a collector's http:// or https:// base URL")),
+            },
+        };
         let ca = match raw.ca_file.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
             None => ExtraRoots::none(),
             Some(path) => ExtraRoots::load(Path::new(path)).map_err(|e| problem("GATEHOUSE_CA_FILE", e))?,
@@ -221,6 +232,7 @@ impl Config {
             trusted_proxies,
             ca,
             log_format,
+            otlp_endpoint,
             shutdown_grace: std::time::Duration::from_secs(u64::from(raw.shutdown_grace_secs.unwrap_or(10))),
         })
     }
@@ -338,6 +350,7 @@ mod tests {
             RawConfig { proxy_header: Some("x-real-ip".into()), ..Default::default() },
             RawConfig { ipv6_prefix: Some(0), ..Default::default() },
             RawConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() },
+            RawConfig { otlp_endpoint: Some("collector:4318".into()), ..Default::default() },
             RawConfig { previous_secret_keys: Some("long-enough-secret-0123456789abcdef, short".into()), ..Default::default() },
         ];
         let expected = [
@@ -354,6 +367,7 @@ mod tests {
             "GATEHOUSE_PROXY_HEADER",
             "GATEHOUSE_IPV6_PREFIX",
             "GATEHOUSE_CA_FILE",
+            "GATEHOUSE_OTLP_ENDPOINT",
             "GATEHOUSE_PREVIOUS_SECRET_KEYS",
         ];
         for (raw, variable) in cases.into_iter().zip(expected) {

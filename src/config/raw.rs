@@ -33,6 +33,7 @@ pub(super) struct RawConfig {
     pub(super) proxy_header: Option<String>,
     pub(super) ipv6_prefix: Option<u8>,
     pub(super) log_format: Option<String>,
+    pub(super) otlp_endpoint: Option<String>,
     pub(super) sso_issuer: Option<String>,
     pub(super) sso_client_id: Option<String>,
     pub(super) sso_client_secret: Option<String>,

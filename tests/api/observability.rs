@@ -8,7 +8,7 @@ use crate::helpers::{Backend, gatehouse_command, spawn_app_with};
 use crate::on_both_backends;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 on_both_backends!(metrics_show_the_build_the_process_and_each_dependencys_latency);
@@ -59,9 +59,10 @@ impl Server {
         Self { child, url: format!("http://127.0.0.1:{port}"), lines, reader, _data: data }
     }
 
-    /// Stops the server and returns every line it logged.
+    /// Stops the server and returns every line it logged: with SIGTERM, as
+    /// an orchestrator does (the server drains and flushes its traces).
     async fn stop(mut self) -> Vec<Value> {
-        let _ = self.child.kill();
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
         // The reader sees the end of the output once the process is gone.
         let reader = self.reader;
@@ -199,4 +200,77 @@ async fn metrics_show_the_build_the_process_and_each_dependencys_latency(backend
         // In process the state store is memory, not a dependency to time.
         Backend::Embedded => assert!(!text.contains(state_store), "{text}"),
     }
+}
+
+/// An OTLP/HTTP (JSON) collector of the test's own: every span it receives.
+async fn otlp_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let received = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: axum::Json<Value>| {
+            let received = received.clone();
+            async move {
+                for resource in body["resourceSpans"].as_array().into_iter().flatten() {
+                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                        received.lock().expect("lock").extend(scope["spans"].as_array().into_iter().flatten().cloned());
+                    }
+                }
+                axum::Json(serde_json::json!({}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, spans)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_are_exported_over_otlp_with_database_and_state_store_spans_inside_the_request() {
+    if !crate::helpers::postgres_redis_available(
+        "observability::traces_are_exported_over_otlp_with_database_and_state_store_spans_inside_the_request",
+    ) {
+        return;
+    }
+    let (collector, spans) = otlp_receiver().await;
+    let base = std::env::var("GATEHOUSE_TEST_DATABASE_URL").expect("database");
+    let database = gatehouse_store::testing::TestDatabase::create(&base).await;
+    let redis = std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("redis");
+    let prefix = format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple());
+    let server = Server::start(&[
+        ("GATEHOUSE_OTLP_ENDPOINT", collector.as_str()),
+        ("GATEHOUSE_DATABASE_URL", database.url()),
+        ("GATEHOUSE_REDIS_URL", redis.as_str()),
+        ("GATEHOUSE_REDIS_KEY_PREFIX", prefix.as_str()),
+        ("GATEHOUSE_SECRET_KEY", "otlp-test-secret-that-is-long-enough-0123456"),
+    ])
+    .await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/oauth/device/code", server.url))
+        .form(&[("client_id", "gatehouse-cli")])
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"].to_str().expect("ascii").to_owned();
+    // A graceful stop flushes the last batch.
+    server.stop().await;
+    let spans = spans.lock().expect("lock").clone();
+    let attribute = |span: &Value, key: &str| {
+        span["attributes"].as_array().into_iter().flatten().find(|a| a["key"] == key).map(|a| a["value"]["stringValue"].clone())
+    };
+    let request = spans
+        .iter()
+        .find(|s| s["name"] == "request" && attribute(s, "request_id") == Some(Value::from(request_id.as_str())))
+        .unwrap_or_else(|| panic!("the request's span among {spans:#?}"));
+    let children = |name: &str| {
+        spans
+            .iter()
+            .filter(|s| s["name"] == name && s["traceId"] == request["traceId"] && s["parentSpanId"] == request["spanId"])
+            .count()
+    };
+    assert!(children("db.statement") >= 1, "{spans:#?}");
+    assert!(children("state_store.call") >= 1, "{spans:#?}");
 }

@@ -226,8 +226,9 @@ impl<D: Dialect> Columns<'_, D> {
 /// `gatehouse_dependency_duration_seconds{dependency="database"}`.
 #[allow(clippy::disallowed_methods)] // a statement's real duration, not domain time
 pub(crate) async fn timed<T>(statement: impl std::future::Future<Output = T>) -> T {
+    use tracing::Instrument as _;
     let started = std::time::Instant::now();
-    let answer = statement.await;
+    let answer = statement.instrument(tracing::info_span!("db.statement")).await;
     gatehouse_core::metrics::dependency_call("database", started.elapsed());
     answer
 }
