@@ -21,5 +21,6 @@ pub fn init_with_traces(format: LogFormat, traces: Option<&Traces>) {
         LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_target(true)), None),
         LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json().with_target(true))),
     };
-    let _ = tracing_subscriber::registry().with(filter).with(text).with(json).with(traces.map(Traces::layer)).try_init();
+    let _ =
+        tracing_subscriber::registry().with(filter).with(text).with(json).with(traces.map(Traces::layer)).try_init();
 }

@@ -3,10 +3,9 @@
 //! (port 0 works, so tests can run many servers side by side).
 
 use crate::config::{Config, ConfigError, SsoConfig};
-use crate::http::middleware::{access_log, client_ip};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use crate::http::middleware::origin_check::{self, PublicOrigin};
 use crate::http::middleware::security_headers;
+use crate::http::middleware::{access_log, client_ip};
 use crate::http::responses::json_error;
 use crate::http::{AppState, EdgeConfig};
 use axum::Router;
@@ -31,6 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -88,7 +88,9 @@ async fn check_secret(
     match database.check_secret(&ours, &previous).await.map_err(StartupError::Database)? {
         SecretCheck::Recorded => tracing::info!(fingerprint = %ours, "recorded this installation's secret fingerprint"),
         SecretCheck::Same => {}
-        SecretCheck::Rotated => tracing::info!(fingerprint = %ours, "the secret was rotated; recorded the new fingerprint"),
+        SecretCheck::Rotated => {
+            tracing::info!(fingerprint = %ours, "the secret was rotated; recorded the new fingerprint")
+        }
         SecretCheck::Differs { recorded } => return Err(StartupError::SecretDiffers { recorded, ours }),
     }
     Ok(())

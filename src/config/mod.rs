@@ -6,11 +6,11 @@ mod raw;
 mod secret;
 mod sso;
 
+use crate::http::middleware::client_ip::{ProxyHeader, TrustedProxies};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use gatehouse_core::SecretString;
 use gatehouse_core::services::Settings;
-use crate::http::middleware::client_ip::{ProxyHeader, TrustedProxies};
 use gatehouse_store::tls::ExtraRoots;
 use ipnet::IpNet;
 use raw::RawConfig;
@@ -196,7 +196,12 @@ impl Config {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                     Some(endpoint.trim_end_matches('/').to_owned())
                 }
-                _ => return Err(problem("GATEHOUSE_OTLP_ENDPOINT", "expected a collector's http:// or https:// base URL")),
+                _ => {
+                    return Err(problem(
+                        "GATEHOUSE_OTLP_ENDPOINT",
+                        "expected a collector's http:// or https:// base URL",
+                    ));
+                }
             },
         };
         let ca = match raw.ca_file.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
@@ -250,9 +255,10 @@ fn trusted_proxies(ranges: Option<&str>, header: Option<&str>) -> Result<Trusted
         .map(|s| {
             let range = match s.parse::<IpNet>() {
                 Ok(range) => range,
-                Err(_) => s.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
-                    problem("GATEHOUSE_TRUSTED_PROXIES", format!("not an address or CIDR range: {s}"))
-                })?,
+                Err(_) => s
+                    .parse::<IpAddr>()
+                    .map(IpNet::from)
+                    .map_err(|_| problem("GATEHOUSE_TRUSTED_PROXIES", format!("not an address or CIDR range: {s}")))?,
             };
             Ok(canonical_range(range))
         })
@@ -351,7 +357,10 @@ mod tests {
             RawConfig { ipv6_prefix: Some(0), ..Default::default() },
             RawConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() },
             RawConfig { otlp_endpoint: Some("collector:4318".into()), ..Default::default() },
-            RawConfig { previous_secret_keys: Some("long-enough-secret-0123456789abcdef, short".into()), ..Default::default() },
+            RawConfig {
+                previous_secret_keys: Some("long-enough-secret-0123456789abcdef, short".into()),
+                ..Default::default()
+            },
         ];
         let expected = [
             "GATEHOUSE_PUBLIC_URL",

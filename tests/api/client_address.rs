@@ -198,7 +198,8 @@ async fn code_failures_from_many_addresses_raise_the_alarm_without_refusing(back
     let base = app.address.clone();
     let alarms = async || {
         let metrics = app.metrics_address.clone().expect("metrics listener");
-        let text = app.device.get(format!("{metrics}/metrics")).send().await.expect("scrape").text().await.expect("text");
+        let text =
+            app.device.get(format!("{metrics}/metrics")).send().await.expect("scrape").text().await.expect("text");
         text.lines()
             .find_map(|line| line.strip_prefix("gatehouse_code_failure_alarms_total "))
             .map(|value| value.trim().parse::<u64>().expect("count"))

@@ -94,11 +94,8 @@ async fn every_request_has_one_access_line_and_an_id_on_every_line() {
         .expect("json");
     let user_code = flow["user_code"].as_str().expect("code").to_owned();
     let device_code = flow["device_code"].as_str().expect("code").to_owned();
-    let lookup = http
-        .get(format!("{}/v1/oauth/device/lookup?user_code={user_code}", server.url))
-        .send()
-        .await
-        .expect("lookup");
+    let lookup =
+        http.get(format!("{}/v1/oauth/device/lookup?user_code={user_code}", server.url)).send().await.expect("lookup");
     assert_eq!(lookup.status(), 200);
     let lookup_id = lookup.headers()["x-request-id"].to_str().expect("ascii").to_owned();
     // From an untrusted peer a client's own id is replaced.
@@ -112,11 +109,8 @@ async fn every_request_has_one_access_line_and_an_id_on_every_line() {
     assert_ne!(forged_id, "chosen-by-the-client");
     // The second wrong code is refused, and the refusal's warning is logged
     // inside the request.
-    let refused = http
-        .get(format!("{}/v1/oauth/device/lookup?user_code=CCCC-CCCC", server.url))
-        .send()
-        .await
-        .expect("lookup");
+    let refused =
+        http.get(format!("{}/v1/oauth/device/lookup?user_code=CCCC-CCCC", server.url)).send().await.expect("lookup");
     assert_eq!(refused.status(), 429);
     let refused_id = refused.headers()["x-request-id"].to_str().expect("ascii").to_owned();
     let poll = http
@@ -148,10 +142,7 @@ async fn every_request_has_one_access_line_and_an_id_on_every_line() {
     assert_eq!(line["fields"]["client"], "127.0.0.1");
     assert!(line["fields"]["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
     assert!(ids.contains(&forged_id.as_str()));
-    let warning = lines
-        .iter()
-        .find(|l| l["fields"]["message"] == "rate limited")
-        .expect("the refusal's warning");
+    let warning = lines.iter().find(|l| l["fields"]["message"] == "rate limited").expect("the refusal's warning");
     assert_eq!(request_id_of(warning), Some(refused_id.as_str()), "{warning}");
     // Nothing logged anywhere carries a code, a device code or a query.
     let everything = serde_json::to_string(&lines).expect("json");
@@ -259,7 +250,12 @@ async fn traces_are_exported_over_otlp_with_database_and_state_store_spans_insid
     server.stop().await;
     let spans = spans.lock().expect("lock").clone();
     let attribute = |span: &Value, key: &str| {
-        span["attributes"].as_array().into_iter().flatten().find(|a| a["key"] == key).map(|a| a["value"]["stringValue"].clone())
+        span["attributes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"]["stringValue"].clone())
     };
     let request = spans
         .iter()
@@ -268,7 +264,9 @@ async fn traces_are_exported_over_otlp_with_database_and_state_store_spans_insid
     let children = |name: &str| {
         spans
             .iter()
-            .filter(|s| s["name"] == name && s["traceId"] == request["traceId"] && s["parentSpanId"] == request["spanId"])
+            .filter(|s| {
+                s["name"] == name && s["traceId"] == request["traceId"] && s["parentSpanId"] == request["spanId"]
+            })
             .count()
     };
     assert!(children("db.statement") >= 1, "{spans:#?}");

@@ -153,7 +153,8 @@ async fn a_backup_under_load_restores_accounts_clients_and_tokens() {
     let kept = answers.iter().take_while(|kept| **kept).count();
     assert!(answers[kept..].iter().all(|kept| !kept), "kept tokens are not a prefix: {answers:?}");
     assert!(copy.services.ports().accounts.count().await.expect("count") >= 1);
-    let mut sqlite = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display())).await.expect("open the copy");
+    let mut sqlite =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display())).await.expect("open the copy");
     let integrity: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut sqlite).await.expect("check");
     assert_eq!(integrity, "ok");
 }

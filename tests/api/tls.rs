@@ -201,9 +201,11 @@ impl TlsRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server");
+        // Owned (and so stopped on drop) before anything can fail.
+        let server = Self { child, port };
         for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port };
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -7,10 +7,10 @@ pub mod crypto;
 pub mod files;
 pub mod sessions;
 pub mod sql;
-pub mod tls;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use sessions::SqlSessionStore;
 pub use sql::Database;

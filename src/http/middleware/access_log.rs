@@ -25,8 +25,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// `-_.:/+=@`).
 pub fn acceptable_request_id(value: &HeaderValue) -> bool {
     let bytes = value.as_bytes();
-    (1..=128).contains(&bytes.len())
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(b))
+    (1..=128).contains(&bytes.len()) && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(b))
 }
 
 /// The span every request runs in (tower-http's `TraceLayer` makes it).

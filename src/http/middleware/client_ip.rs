@@ -7,12 +7,12 @@
 //! `Forwarded` header through untouched, so reading whichever is present
 //! would let the client pick its address.
 
+use super::access_log::{REQUEST_ID, acceptable_request_id};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use super::access_log::{REQUEST_ID, acceptable_request_id};
 use gatehouse_app::ClientIp;
 use ipnet::IpNet;
 use std::convert::Infallible;
@@ -232,7 +232,8 @@ mod tests {
 
     #[test]
     fn forwarded_is_read_only_when_configured() {
-        let forwarded = headers("forwarded", &[r#"for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8:cafe::17]:4711""#]);
+        let forwarded =
+            headers("forwarded", &[r#"for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8:cafe::17]:4711""#]);
         let rfc7239 = proxies(&["203.0.113.43/32"], ProxyHeader::Forwarded);
         assert_eq!(rfc7239.resolve(ip("203.0.113.43"), &forwarded), ip("2001:db8:cafe::17"));
         let xff_only = proxies(&["203.0.113.43/32"], ProxyHeader::XForwardedFor);

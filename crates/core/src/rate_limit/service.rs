@@ -285,7 +285,7 @@ mod tests {
     fn service(ipv6_prefix: u8) -> RateLimitService {
         let mut settings = RateLimitSettings::default();
         settings.ipv6_prefix = ipv6_prefix;
-        let clock = Arc::new(crate::clock::ManualClock::new(chrono::Utc::now()));
+        let clock = Arc::new(crate::clock::ManualClock::new(chrono::DateTime::UNIX_EPOCH));
         let limiter: Arc<dyn RateLimiter> = Arc::new(Unlimited);
         RateLimitService::new(limiter, clock, Arc::new(settings))
     }
@@ -305,7 +305,13 @@ mod tests {
         let key = limits.key_of(Limiter::SignInFailuresPerAccount, &long);
         assert!(key.len() < 120, "{key}");
         assert_ne!(key, limits.key_of(Limiter::SignInFailuresPerAccount, &format!("b{long}")));
-        assert_eq!(limits.key_of(Limiter::SignInFailuresPerAccount, "kim@example.com"), "sign_in_failures_per_account:kim@example.com");
-        assert_eq!(service(48).key_of(Limiter::CodeFailuresPerIp, "2001:db8:0:1::a"), "code_failures_per_ip:2001:db8::/48");
+        assert_eq!(
+            limits.key_of(Limiter::SignInFailuresPerAccount, "kim@example.com"),
+            "sign_in_failures_per_account:kim@example.com"
+        );
+        assert_eq!(
+            service(48).key_of(Limiter::CodeFailuresPerIp, "2001:db8:0:1::a"),
+            "code_failures_per_ip:2001:db8::/48"
+        );
     }
 }

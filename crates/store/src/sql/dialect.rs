@@ -242,9 +242,12 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<Vec<Self::Row>, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                $crate::sql::dialect::timed(sqlx::Executor::fetch_all(conn, sqlx::query_with(&statement.sql, arguments)))
-                    .await
-                    .map_err($crate::sql::dialect::store_err)
+                $crate::sql::dialect::timed(sqlx::Executor::fetch_all(
+                    conn,
+                    sqlx::query_with(&statement.sql, arguments),
+                ))
+                .await
+                .map_err($crate::sql::dialect::store_err)
             }
 
             async fn fetch_optional(
@@ -252,9 +255,12 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<Option<Self::Row>, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                $crate::sql::dialect::timed(sqlx::Executor::fetch_optional(conn, sqlx::query_with(&statement.sql, arguments)))
-                    .await
-                    .map_err($crate::sql::dialect::store_err)
+                $crate::sql::dialect::timed(sqlx::Executor::fetch_optional(
+                    conn,
+                    sqlx::query_with(&statement.sql, arguments),
+                ))
+                .await
+                .map_err($crate::sql::dialect::store_err)
             }
 
             async fn execute(
@@ -262,10 +268,12 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<u64, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                let result =
-                    $crate::sql::dialect::timed(sqlx::Executor::execute(conn, sqlx::query_with(&statement.sql, arguments)))
-                        .await
-                    .map_err($crate::sql::dialect::store_err)?;
+                let result = $crate::sql::dialect::timed(sqlx::Executor::execute(
+                    conn,
+                    sqlx::query_with(&statement.sql, arguments),
+                ))
+                .await
+                .map_err($crate::sql::dialect::store_err)?;
                 Ok(result.rows_affected())
             }
 

@@ -13,8 +13,8 @@ use crate::{ConnectError, FAULT_DEADLINE};
 use gatehouse_core::ports::{
     AccountRepository, AuditLog, ClientRepository, DatabaseHealth, RetentionStore, TokenRepository,
 };
-use repository::SqlRepository;
 pub use repository::SecretCheck;
+use repository::SqlRepository;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -182,9 +182,8 @@ impl Database {
                 .open(destination)
                 .map_err(|e| ConnectError::Backup(format!("cannot create {}: {e}", destination.display())))?;
         }
-        let path = destination
-            .to_str()
-            .ok_or_else(|| ConnectError::Backup("the backup path is not valid UTF-8".into()))?;
+        let path =
+            destination.to_str().ok_or_else(|| ConnectError::Backup("the backup path is not valid UTF-8".into()))?;
         if let Err(err) = sqlx::query("VACUUM INTO $1").bind(path).execute(pool).await {
             let _ = std::fs::remove_file(destination);
             return Err(ConnectError::Backup(err.to_string()));

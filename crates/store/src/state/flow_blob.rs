@@ -29,7 +29,7 @@ pub(super) fn decode(hash: String, blob: &[u8]) -> Result<DeviceFlow, StoreError
     let value = match blob.split_first() {
         Some((&VERSION, rest)) => rest,
         // Unversioned (before versions): a fixarray, fixmap, array or map.
-        Some((&marker, _)) if matches!(marker, 0x80..=0x9f | 0xdc..=0xdf) => blob,
+        Some((0x80..=0x9f | 0xdc..=0xdf, _)) => blob,
         Some((&version, _)) => {
             return Err(StoreError::new(format!(
                 "a flow stored in version {version}, which this release does not know (it writes {VERSION}): \

@@ -3,12 +3,12 @@
 //! a check and store the new times only when every key allows (all or
 //! nothing), atomically: under one lock, or in one Lua script.
 
+use super::redis_connection::RedisConnection;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::ports::RateLimiter;
 use gatehouse_core::rate_limit::{RateCheck, RateLimited, RateMode, epoch_ms, gcra_refund, gcra_step};
-use super::redis_connection::RedisConnection;
 use redis::{Script, ScriptInvocation};
 use std::collections::HashMap;
 use std::sync::Mutex;

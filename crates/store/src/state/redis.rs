@@ -32,6 +32,7 @@
 
 use super::flow_blob;
 use super::rate_limits;
+use super::redis_connection::RedisConnection;
 use super::redis_err;
 use crate::ConnectError;
 use async_trait::async_trait;
@@ -42,7 +43,6 @@ use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use gatehouse_core::ports::{DeviceFlowStore, Inserted};
 use gatehouse_core::rate_limit::RateCheck;
 use redis::Script;
-use super::redis_connection::RedisConnection;
 
 /// A lost compare-and-set means another change landed; this bounds retries
 /// far above any realistic contention on one flow.
@@ -105,10 +105,9 @@ impl RedisFlowStore {
     /// `rediss://` connects over TLS, trusting the system's roots and `roots`.
     pub async fn connect(url: &str, prefix: &str, roots: &crate::tls::ExtraRoots) -> Result<Self, ConnectError> {
         let client = match roots.for_redis().filter(|_| url.starts_with("rediss:")) {
-            Some(bundle) => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates { client_tls: None, root_cert: Some(bundle) },
-            ),
+            Some(bundle) => {
+                redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None, root_cert: Some(bundle) })
+            }
             None => redis::Client::open(url),
         }
         .map_err(|e| ConnectError::Redis(e.to_string()))?;

@@ -4,6 +4,7 @@
 //! a lookup that raced a revocation cannot cache the revoked row again.
 
 use super::rate_limits;
+use super::redis_connection::RedisConnection;
 use super::redis_err;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,7 +12,6 @@ use gatehouse_core::StoreError;
 use gatehouse_core::ports::{CachedLookup, TokenCache};
 use gatehouse_core::rate_limit::{RateCheck, RateLimited};
 use redis::Script;
-use super::redis_connection::RedisConnection;
 use uuid::Uuid;
 
 use super::INVALIDATION_HOLD;

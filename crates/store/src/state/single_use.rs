@@ -2,12 +2,12 @@
 //! in process under one lock, or in Redis, where `SET NX PX` stores and
 //! `GETDEL` takes, each one atomic command.
 
+use super::redis_connection::RedisConnection;
 use super::redis_err;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::ports::SingleUseStore;
-use super::redis_connection::RedisConnection;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -12,9 +12,9 @@ use gatehouse_core::ports::{
     CreateAccountError, NewAccount, Prunable,
 };
 use gatehouse_store::Database;
-use gatehouse_store::tls::ExtraRoots;
 use gatehouse_store::sql::Repositories;
 use gatehouse_store::testing::TestDatabase;
+use gatehouse_store::tls::ExtraRoots;
 use uuid::Uuid;
 
 use crate::common::service;
@@ -29,7 +29,9 @@ enum Kept {
 /// Every backend with a fresh, migrated database.
 async fn databases(test: &str) -> Vec<(&'static str, Repositories, Kept, Database)> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = Database::connect(&format!("sqlite://{}/conformance.db", dir.path().display()), &ExtraRoots::none()).await.expect("sqlite");
+    let sqlite = Database::connect(&format!("sqlite://{}/conformance.db", dir.path().display()), &ExtraRoots::none())
+        .await
+        .expect("sqlite");
     sqlite.migrate().await.expect("migrate sqlite");
     let mut all = vec![("sqlite", sqlite.repositories(), Kept::File(dir), sqlite)];
     if let Some(base) = service::backend_url("GATEHOUSE_TEST_DATABASE_URL", "postgres", test) {

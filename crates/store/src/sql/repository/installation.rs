@@ -36,9 +36,10 @@ impl<D: Dialect> SqlRepository<D> {
         let check = if inserted == 1 {
             SecretCheck::Recorded
         } else {
-            let row = D::fetch_optional(&mut tx, Statement::new("SELECT value FROM installation WHERE name = $1").bind(NAME))
-                .await?
-                .ok_or_else(|| StoreError::new("the recorded secret fingerprint vanished"))?;
+            let row =
+                D::fetch_optional(&mut tx, Statement::new("SELECT value FROM installation WHERE name = $1").bind(NAME))
+                    .await?
+                    .ok_or_else(|| StoreError::new("the recorded secret fingerprint vanished"))?;
             let recorded = Columns::<D>(&row).text("value")?;
             if recorded == current {
                 SecretCheck::Same

@@ -9,9 +9,9 @@ mod retention;
 mod tokens;
 
 use super::dialect::{Columns, Dialect, Statement};
-pub use installation::SecretCheck;
 use gatehouse_core::StoreError;
 use gatehouse_core::model::{AccessTokenRecord, Account, ClientType, OAuthClient};
+pub use installation::SecretCheck;
 use sqlx::Pool;
 
 /// Every repository port over one connection pool.

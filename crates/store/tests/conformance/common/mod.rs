@@ -12,10 +12,16 @@ use uuid::Uuid;
 /// `connect_state`, so each flow store and token cache spends its limits
 /// from the very limiter listed beside it.
 pub async fn state_stores(test: &str) -> Vec<(&'static str, StateStores)> {
-    let mut stores = vec![("memory", connect_state(None, "", &gatehouse_store::tls::ExtraRoots::none()).await.expect("in-process state"))];
+    let mut stores = vec![(
+        "memory",
+        connect_state(None, "", &gatehouse_store::tls::ExtraRoots::none()).await.expect("in-process state"),
+    )];
     if let Some(url) = service::backend_url("GATEHOUSE_TEST_REDIS_URL", "redis", test) {
         let prefix = format!("gatehouse-conformance:{}:", Uuid::new_v4().simple());
-        stores.push(("redis", connect_state(Some(&url), &prefix, &gatehouse_store::tls::ExtraRoots::none()).await.expect("redis")));
+        stores.push((
+            "redis",
+            connect_state(Some(&url), &prefix, &gatehouse_store::tls::ExtraRoots::none()).await.expect("redis"),
+        ));
     }
     stores
 }
