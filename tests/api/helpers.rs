@@ -70,6 +70,9 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// The test's own database (a temp SQLite file or a fresh PostgreSQL database).
     pub database_url: String,
+    /// The Redis key prefix (PostgreSQL + Redis), so a second server can
+    /// share this one's state as another instance would.
+    pub redis_key_prefix: String,
     /// An HTTP client with a cookie jar (one browser).
     pub browser: reqwest::Client,
     /// An HTTP client without cookies (a device or a CLI).
@@ -133,6 +136,7 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
     adjust(&mut config);
     gatehouse::logging::init(config.log_format);
     let database_url = config.database_url.clone();
+    let redis_key_prefix = config.redis_key_prefix.clone();
 
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let app =
@@ -148,6 +152,7 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
         services,
         clock,
         database_url,
+        redis_key_prefix,
         browser: reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())

@@ -612,3 +612,58 @@ on_both_backends!(
     a_rotated_provider_key_is_fetched_again,
     approval_grants_are_single_use_bound_and_short_lived,
 );
+
+/// A rotation of the server secret during a sign-in: started on an instance
+/// with the old secret, finished on one that signs with the new secret and
+/// still lists the old one; an instance that has dropped the old secret
+/// refuses such a sign-in (as it refuses any envelope it did not sign).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_sso_sign_in_in_flight_survives_a_rotation_of_the_secret() {
+    if !crate::helpers::postgres_redis_available("sso::an_sso_sign_in_in_flight_survives_a_rotation_of_the_secret") {
+        return;
+    }
+    let old = "test-secret-that-is-long-enough-0123456789";
+    let new = "the-rotated-secret-that-is-long-enough-9876";
+    let provider = TestProvider::start().await;
+    let before = sso_app(Backend::PostgresRedis, &provider.issuer, &[]).await;
+    let instance = async |current: &str, previous: &[&str]| {
+        let (issuer, database_url, prefix) =
+            (provider.issuer.clone(), before.database_url.clone(), before.redis_key_prefix.clone());
+        let (current, previous): (String, Vec<String>) =
+            (current.to_owned(), previous.iter().map(|s| (*s).to_owned()).collect());
+        spawn_app_with(Backend::PostgresRedis, move |config| {
+            config.database_url = database_url;
+            config.redis_key_prefix = prefix;
+            config.secret_key = Some(gatehouse_core::SecretString::new(current));
+            config.previous_secret_keys = previous.into_iter().map(gatehouse_core::SecretString::new).collect();
+            config.sso = Some(SsoConfig {
+                issuer,
+                client_id: CLIENT_ID.to_owned(),
+                client_secret: None,
+                display_name: "Test SSO".to_owned(),
+                allowed_email_domains: vec![],
+            });
+        })
+        .await
+    };
+    let sign_in_across = async |to: &TestApp| {
+        let flow = before.start_flow(&[]).await;
+        let user_code = flow["user_code"].as_str().expect("code").to_owned();
+        let started = initiate(&before, &user_code).await;
+        let code = provider.sign_in(&started.authorize_url, Spoil::default(), before.clock_now());
+        // The same browser (its binding cookie) reaches the other instance.
+        before
+            .browser
+            .get(to.url("/v1/device/sso-complete"))
+            .query(&[("state", started.state.as_str()), ("code", code.as_str())])
+            .send()
+            .await
+            .expect("complete")
+    };
+    let rotated = instance(new, &[old]).await;
+    let finished = sign_in_across(&rotated).await;
+    assert_eq!(finished.status(), 302, "{:?}", finished.text().await);
+    let dropped_old = instance(new, &[]).await;
+    let refused = sign_in_across(&dropped_old).await;
+    assert_eq!(refused.status(), 400, "{:?}", refused.text().await);
+}
