@@ -5,11 +5,10 @@
 //! Also the limits that do not key by one address: a public client's shared
 //! issuance quota under a flood, and the alarm across all addresses.
 
-use crate::helpers::{Backend, PASSWORD, TestApp, behind_proxy, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, behind_proxy, set_limit, spawn_app_with};
 use crate::on_both_backends;
-use gatehouse::config::Config;
 use gatehouse::http::middleware::client_ip::ProxyHeader;
-use gatehouse_core::rate_limit::{Limiter, Quota};
+use gatehouse_core::rate_limit::Limiter;
 use serde_json::Value;
 
 on_both_backends!(
@@ -21,10 +20,6 @@ on_both_backends!(
     code_failures_from_many_addresses_raise_the_alarm_without_refusing,
     the_same_ipv6_network_is_not_another_network_on_the_approval_page,
 );
-
-fn set(config: &mut Config, limiter: Limiter, quota: &str) {
-    config.settings.rate_limits.set(limiter, Quota::parse(quota).expect("quota"));
-}
 
 /// `GET /v1/oauth/device/lookup` of a code that names nothing, with these
 /// header lines: whether it was answered (`true`) or refused with 429.
@@ -47,7 +42,7 @@ async fn wrong_lookup(app: &TestApp, base: &str, header: &'static str, lines: &[
 async fn a_forged_forwarded_for_line_before_the_proxys_own_is_ignored(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
         behind_proxy(c, &["127.0.0.0/8"]);
-        set(c, Limiter::CodeFailuresPerIp, "2/1h");
+        set_limit(c, Limiter::CodeFailuresPerIp, "2/1h");
     })
     .await;
     let base = app.address.clone();
@@ -70,7 +65,7 @@ async fn a_forged_forwarded_for_line_before_the_proxys_own_is_ignored(backend: B
 async fn every_address_of_an_ipv6_64_shares_one_quota(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
         behind_proxy(c, &["127.0.0.1"]);
-        set(c, Limiter::CodeFailuresPerIp, "2/1h");
+        set_limit(c, Limiter::CodeFailuresPerIp, "2/1h");
     })
     .await;
     let base = app.address.clone();
@@ -83,7 +78,7 @@ async fn every_address_of_an_ipv6_64_shares_one_quota(backend: Backend) {
     // With GATEHOUSE_IPV6_PREFIX=48 the neighbour is the same network.
     let app = spawn_app_with(backend, |c| {
         behind_proxy(c, &["127.0.0.1"]);
-        set(c, Limiter::CodeFailuresPerIp, "2/1h");
+        set_limit(c, Limiter::CodeFailuresPerIp, "2/1h");
         c.settings.rate_limits.ipv6_prefix = 48;
     })
     .await;
@@ -99,7 +94,7 @@ async fn an_ipv4_proxy_seen_by_a_dual_stack_listener_is_trusted(backend: Backend
     let app = spawn_app_with(backend, |c| {
         c.bind = "[::]:0".parse().expect("address");
         behind_proxy(c, &["127.0.0.1"]);
-        set(c, Limiter::CodeFailuresPerIp, "1/1h");
+        set_limit(c, Limiter::CodeFailuresPerIp, "1/1h");
     })
     .await;
     let port = url::Url::parse(&app.address).expect("url").port().expect("port");
@@ -117,7 +112,7 @@ async fn forwarded_is_read_when_the_proxies_speak_it_and_only_then(backend: Back
     let app = spawn_app_with(backend, |c| {
         behind_proxy(c, &["127.0.0.1", "10.0.0.0/8"]);
         c.trusted_proxies.header = ProxyHeader::Forwarded;
-        set(c, Limiter::CodeFailuresPerIp, "1/1h");
+        set_limit(c, Limiter::CodeFailuresPerIp, "1/1h");
     })
     .await;
     let base = app.address.clone();
@@ -133,7 +128,7 @@ async fn forwarded_is_read_when_the_proxies_speak_it_and_only_then(backend: Back
     // And with the default header, a client's own Forwarded is ignored.
     let app = spawn_app_with(backend, |c| {
         behind_proxy(c, &["127.0.0.1"]);
-        set(c, Limiter::CodeFailuresPerIp, "1/1h");
+        set_limit(c, Limiter::CodeFailuresPerIp, "1/1h");
     })
     .await;
     let base = app.address.clone();
@@ -144,8 +139,8 @@ async fn forwarded_is_read_when_the_proxies_speak_it_and_only_then(backend: Back
 async fn a_flood_on_a_public_clients_quota_leaves_each_address_its_reserve(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
         behind_proxy(c, &["127.0.0.1"]);
-        set(c, Limiter::DeviceAuthorizationPerClient, "3/1h");
-        set(c, Limiter::DeviceAuthorizationReservedPerIp, "1/1h");
+        set_limit(c, Limiter::DeviceAuthorizationPerClient, "3/1h");
+        set_limit(c, Limiter::DeviceAuthorizationReservedPerIp, "1/1h");
     })
     .await;
     let start = async |client: &'static str| app.start_flow_forwarded(client).await.status().as_u16();
@@ -180,8 +175,8 @@ async fn a_flood_on_a_public_clients_quota_leaves_each_address_its_reserve(backe
     // With the reserve off, the client's quota is absolute.
     let app = spawn_app_with(backend, |c| {
         behind_proxy(c, &["127.0.0.1"]);
-        set(c, Limiter::DeviceAuthorizationPerClient, "1/1h");
-        set(c, Limiter::DeviceAuthorizationReservedPerIp, "off");
+        set_limit(c, Limiter::DeviceAuthorizationPerClient, "1/1h");
+        set_limit(c, Limiter::DeviceAuthorizationReservedPerIp, "off");
     })
     .await;
     assert_eq!(app.start_flow_forwarded("198.51.100.1").await.status(), 200);
@@ -192,7 +187,7 @@ async fn code_failures_from_many_addresses_raise_the_alarm_without_refusing(back
     let app = spawn_app_with(backend, |c| {
         behind_proxy(c, &["127.0.0.1"]);
         c.metrics_bind = Some("127.0.0.1:0".parse().expect("address"));
-        set(c, Limiter::CodeFailuresAlarm, "3/1h");
+        set_limit(c, Limiter::CodeFailuresAlarm, "3/1h");
     })
     .await;
     let base = app.address.clone();

@@ -164,6 +164,11 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
     }
 }
 
+/// Sets one limiter's quota (`N/period` or `off`).
+pub fn set_limit(config: &mut Config, limiter: gatehouse_core::rate_limit::Limiter, quota: &str) {
+    config.settings.rate_limits.set(limiter, gatehouse_core::rate_limit::Quota::parse(quota).expect("quota"));
+}
+
 /// Trusts `ranges` as proxies (addresses or CIDR ranges), so a test on
 /// loopback can speak for many clients through `X-Forwarded-For`.
 pub fn behind_proxy(config: &mut Config, ranges: &[&str]) {

@@ -3,10 +3,9 @@
 //! `retry_after_ms`, or a friendly 429 page), that refusals change nothing,
 //! and that an untrusted peer cannot pick the address it is counted under.
 
-use crate::helpers::{Backend, PASSWORD, TestApp, expect_oauth_error, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, expect_oauth_error, set_limit, spawn_app, spawn_app_with};
 use crate::on_both_backends;
-use gatehouse::config::Config;
-use gatehouse_core::rate_limit::{Limiter, Quota};
+use gatehouse_core::rate_limit::Limiter;
 use serde_json::Value;
 
 on_both_backends!(
@@ -23,10 +22,6 @@ on_both_backends!(
     bearer_requests_are_limited_per_token,
     over_long_passwords_are_refused_before_hashing,
 );
-
-fn set(config: &mut Config, limiter: Limiter, quota: &str) {
-    config.settings.rate_limits.set(limiter, Quota::parse(quota).expect("quota"));
-}
 
 async fn lookup(app: &TestApp, code: &str) -> reqwest::Response {
     app.device.get(app.url(&format!("/v1/oauth/device/lookup?user_code={code}"))).send().await.expect("lookup")
@@ -95,7 +90,7 @@ async fn parallel_guesses_cannot_slip_past_the_limit_together(backend: Backend) 
 }
 
 async fn a_browser_session_is_paused_after_five_wrong_codes(backend: Backend) {
-    let app = spawn_app_with(backend, |c| set(c, Limiter::CodeFailuresPerIp, "off")).await;
+    let app = spawn_app_with(backend, |c| set_limit(c, Limiter::CodeFailuresPerIp, "off")).await;
     let account = app.ada().await;
     let flow = app.start_flow(&[]).await;
     let right = flow["user_code"].as_str().expect("code").to_owned();
@@ -113,7 +108,7 @@ async fn a_browser_session_is_paused_after_five_wrong_codes(backend: Backend) {
 }
 
 async fn wrong_approvals_count_and_a_paused_visitor_cannot_approve(backend: Backend) {
-    let app = spawn_app_with(backend, |c| set(c, Limiter::CodeFailuresPerIp, "2/1h")).await;
+    let app = spawn_app_with(backend, |c| set_limit(c, Limiter::CodeFailuresPerIp, "2/1h")).await;
     let account = app.ada().await;
     let flow = app.start_flow(&[]).await;
     let right = flow["user_code"].as_str().expect("code").to_owned();
@@ -135,8 +130,8 @@ async fn wrong_approvals_count_and_a_paused_visitor_cannot_approve(backend: Back
 
 async fn sign_in_failures_are_limited_per_account_and_per_address(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        set(c, Limiter::SignInFailuresPerAccount, "3/1h");
-        set(c, Limiter::SignInFailuresPerIp, "5/1h");
+        set_limit(c, Limiter::SignInFailuresPerAccount, "3/1h");
+        set_limit(c, Limiter::SignInFailuresPerIp, "5/1h");
     })
     .await;
     let ada = app.ada().await;
@@ -165,11 +160,11 @@ async fn sign_in_failures_are_limited_per_account_and_per_address(backend: Backe
 
 async fn device_authorization_is_limited_per_address_and_per_client(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
-        set(c, Limiter::DeviceAuthorizationPerIp, "3/1h");
-        set(c, Limiter::DeviceAuthorizationPerClient, "2/1h");
+        set_limit(c, Limiter::DeviceAuthorizationPerIp, "3/1h");
+        set_limit(c, Limiter::DeviceAuthorizationPerClient, "2/1h");
         // What each address may still do past a spent client quota is
         // client_address.rs's subject.
-        set(c, Limiter::DeviceAuthorizationReservedPerIp, "off");
+        set_limit(c, Limiter::DeviceAuthorizationReservedPerIp, "off");
     })
     .await;
     app.register_client("other-cli", gatehouse_core::model::ClientType::Public, &["full"], true).await;
@@ -186,14 +181,14 @@ async fn device_authorization_is_limited_per_address_and_per_client(backend: Bac
 }
 
 async fn a_rotating_forwarded_for_from_an_untrusted_peer_is_one_address(backend: Backend) {
-    let app = spawn_app_with(backend, |c| set(c, Limiter::DeviceAuthorizationPerIp, "2/1h")).await;
+    let app = spawn_app_with(backend, |c| set_limit(c, Limiter::DeviceAuthorizationPerIp, "2/1h")).await;
     assert_eq!(app.start_flow_forwarded("203.0.113.1").await.status(), 200);
     assert_eq!(app.start_flow_forwarded("203.0.113.2").await.status(), 200);
     expect_rate_limited(app.start_flow_forwarded("203.0.113.3").await).await;
 
     // Behind a trusted proxy, each forwarded address has its own quota.
     let app = spawn_app_with(backend, |c| {
-        set(c, Limiter::DeviceAuthorizationPerIp, "2/1h");
+        set_limit(c, Limiter::DeviceAuthorizationPerIp, "2/1h");
         crate::helpers::behind_proxy(c, &["127.0.0.1"]);
     })
     .await;
@@ -204,7 +199,7 @@ async fn a_rotating_forwarded_for_from_an_untrusted_peer_is_one_address(backend:
 }
 
 async fn polling_unknown_device_codes_is_limited_per_address(backend: Backend) {
-    let app = spawn_app_with(backend, |c| set(c, Limiter::UnknownDeviceCodePerIp, "2/1h")).await;
+    let app = spawn_app_with(backend, |c| set_limit(c, Limiter::UnknownDeviceCodePerIp, "2/1h")).await;
     let flow = app.start_flow(&[]).await;
     for _ in 0..2 {
         let (status, body) = app.poll("not-a-device-code").await;
@@ -227,7 +222,7 @@ async fn polling_unknown_device_codes_is_limited_per_address(backend: Backend) {
 }
 
 async fn approvals_are_limited_per_account(backend: Backend) {
-    let app = spawn_app_with(backend, |c| set(c, Limiter::ApprovalsPerAccount, "1/1h")).await;
+    let app = spawn_app_with(backend, |c| set_limit(c, Limiter::ApprovalsPerAccount, "1/1h")).await;
     let account = app.ada().await;
     app.sign_in(&account.email, PASSWORD).await;
     let first = app.start_flow(&[("device_label", "one")]).await;
@@ -254,7 +249,7 @@ async fn approvals_are_limited_per_account(backend: Backend) {
 }
 
 async fn bearer_requests_are_limited_per_token(backend: Backend) {
-    let app = spawn_app_with(backend, |c| set(c, Limiter::BearerPerToken, "2/1m")).await;
+    let app = spawn_app_with(backend, |c| set_limit(c, Limiter::BearerPerToken, "2/1m")).await;
     let laptop = app.token_for("laptop").await;
     let desktop = app.token_for("desktop").await;
     for _ in 0..2 {
