@@ -80,7 +80,12 @@ pub fn router(handle: PrometheusHandle) -> Router {
 
 /// Counts and times one request by route template (never the raw path,
 /// which would carry codes and grow without bound), method and status.
+/// Without a recorder (no `GATEHOUSE_METRICS_BIND`) the labels are not even
+/// built.
 pub fn request_served(route: &str, method: &str, status: u16, elapsed: Duration) {
+    if !HANDLE.get().is_some_and(Option::is_some) {
+        return;
+    }
     metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route.to_owned(), "method" => method.to_owned())
         .record(elapsed.as_secs_f64());
     metrics::counter!(
