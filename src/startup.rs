@@ -72,6 +72,18 @@ pub enum StartupError {
     SecretDiffers { recorded: String, ours: String },
 }
 
+/// Connects the configured database (creating the data directory first for
+/// the embedded default), without migrating it.
+pub async fn open_database(config: &Config) -> Result<Database, StartupError> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError {
+            variable: "GATEHOUSE_DATA_DIR".into(),
+            problem: format!("cannot create directory: {e}"),
+        })?;
+    }
+    Database::connect(&config.database_url, &config.ca).await.map_err(StartupError::Database)
+}
+
 /// Every instance sharing a PostgreSQL database must sign with the same
 /// secret, or an SSO sign-in fails whenever its callback reaches another
 /// instance. The database keeps the secret's fingerprint (never the secret);
@@ -129,13 +141,7 @@ pub async fn connect(
     public_url: Option<&str>,
 ) -> Result<Backends, StartupError> {
     let (secret, _) = config.load_or_create_secret()?;
-    if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| ConfigError {
-            variable: "GATEHOUSE_DATA_DIR".into(),
-            problem: format!("cannot create directory: {e}"),
-        })?;
-    }
-    let database = Database::connect(&config.database_url, &config.ca).await.map_err(StartupError::Database)?;
+    let database = open_database(config).await?;
     if config.auto_migrate {
         database.migrate().await.map_err(StartupError::Database)?;
     } else {

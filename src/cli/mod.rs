@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::startup::{Application, Overrides};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use gatehouse_store::Database;
 use std::process::ExitCode;
 
 /// Gatehouse: an OAuth 2.0 Device Authorization Grant server.
@@ -81,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn migrate(check: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load()?;
     crate::logging::init(config.log_format);
-    let database = Database::connect(&config.database_url, &config.ca).await.context("GATEHOUSE_DATABASE_URL")?;
+    let database = crate::startup::open_database(&config).await?;
     if !check {
         database.migrate().await.context("GATEHOUSE_DATABASE_URL")?;
         println!("migrations applied");
@@ -105,17 +104,17 @@ async fn migrate(check: bool) -> anyhow::Result<ExitCode> {
 async fn backup(file: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load()?;
     crate::logging::init(config.log_format);
-    let database = Database::connect(&config.database_url, &config.ca).await.context("GATEHOUSE_DATABASE_URL")?;
+    let database = crate::startup::open_database(&config).await?;
     database.backup_to(file).await?;
     println!("database copied to {}", file.display());
     let secret_file = config.data_dir.join("secret_key");
     if config.secret_key.is_none() && secret_file.is_file() {
         let mut beside = file.as_os_str().to_owned();
         beside.push(".secret_key");
+        let beside = std::path::PathBuf::from(beside);
         let secret = std::fs::read(&secret_file).with_context(|| format!("cannot read {}", secret_file.display()))?;
-        crate::files::write_private(std::path::Path::new(&beside), &secret)
-            .with_context(|| format!("cannot write {}", std::path::Path::new(&beside).display()))?;
-        println!("secret copied to {}", std::path::Path::new(&beside).display());
+        crate::files::write_private(&beside, &secret).with_context(|| format!("cannot write {}", beside.display()))?;
+        println!("secret copied to {}", beside.display());
     } else if config.secret_key.is_some() {
         println!("the secret comes from GATEHOUSE_SECRET_KEY: keep it with the backup");
     }
