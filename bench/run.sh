@@ -4,11 +4,12 @@
 # server's memory with 100,000 pending flows, on the embedded backend
 # (SQLite + in-process) and on PostgreSQL + Redis.
 #
-#   bench/run.sh [embedded|postgres-redis|both|memory|limits|overload]
+#   bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling]
 #   (default: both; memory: only the 100,000-flow RSS measurement, on both
 #   backends; limits: the throughput phases with every limiter on, then off,
 #   on both backends; overload: /v1/me and the poll alone and under a
-#   sign-in flood at three times the hashing capacity)
+#   sign-in flood at three times the hashing capacity; ceiling: the pending
+#   poll beside a bare axum handler answering the same requests)
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
@@ -207,6 +208,35 @@ throughput_phases() {
   stop_server "$backend"
 }
 
+# The pending poll beside its ceiling: the same requests (poll.lua, the same
+# pending codes) against Gatehouse, then against a bare axum handler that
+# parses the form and answers authorization_pending with nothing behind it
+# (bench/ceiling). Prints the ratio of the two.
+ceiling_phase() {
+  local backend="$1"
+  local ceiling_bin="$bench_dir/ceiling/target/release/gatehouse-bench-ceiling"
+  (cd "$bench_dir/ceiling" && cargo build --release --quiet)
+  start_server "$backend"
+  # As many pending codes as the throughput phases make, so each is polled
+  # less often than its interval and every answer is authorization_pending
+  # (a slow_down costs more; poll-answers.lua below counts them).
+  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" -s issue.lua "$base/v1/oauth/device/code") >/dev/null
+  echo "=== $backend: pending poll, ${seconds}s, $connections connections"
+  local ours ceiling
+  ours=$(measured_wrk poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50|99%" | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
+  local gatehouse_pid="$pid"
+  "$ceiling_bin" 127.0.0.1:3391 &
+  pid=$!
+  for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:3391/" && break; sleep 0.1; done
+  echo "=== ceiling (bare axum, same requests), ${seconds}s, $connections connections"
+  ceiling=$(measured_wrk poll.lua "http://127.0.0.1:3391/v1/oauth/device/token" "Requests/sec|p50|99%" | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  pid="$gatehouse_pid"
+  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$base/v1/oauth/device/token") | grep -E "pool"
+  echo "=== $backend: the pending poll at $(awk -v a="$ours" -v b="$ceiling" 'BEGIN { printf "%.0f%%", 100 * a / b }') of the bare-axum ceiling"
+  stop_server "$backend"
+}
+
 # RSS with exactly BENCH_MEMORY_FLOWS (100,000) pending flows on a fresh server.
 memory_phase() {
   local backend="$1"
@@ -232,5 +262,6 @@ case "${1:-both}" in
       done
     done ;;
   overload) overload_phase embedded; overload_phase postgres-redis ;;
-  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory|limits|overload]" >&2; exit 2 ;;
+  ceiling) ceiling_phase embedded; ceiling_phase postgres-redis ;;
+  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling]" >&2; exit 2 ;;
 esac

@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -451,7 +451,7 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
     app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES)).layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer))
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(SetRequestIdLayer::new(request_id.clone(), access_log::RequestIds::new()))
             .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(access_log::request_span))
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(security_headers::layers(https))

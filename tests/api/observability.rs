@@ -163,7 +163,7 @@ async fn a_trusted_proxys_request_id_is_adopted_when_it_is_safe_to_log() {
     assert_eq!(with_id("edge-7f3a-01").await, "edge-7f3a-01");
     let unsafe_id = with_id("two words").await;
     assert_ne!(unsafe_id, "two words");
-    assert_eq!(uuid::Uuid::parse_str(&unsafe_id).ok().map(|u| u.get_version_num()), Some(4), "{unsafe_id}");
+    assert!(unsafe_id.len() > 16 && unsafe_id.as_bytes()[16] == b'-', "a made id: {unsafe_id}");
     let lines = server.stop().await;
     let access = access_lines(&lines);
     assert!(access.iter().any(|l| request_id_of(l) == Some("edge-7f3a-01") && l["fields"]["route"] == "/healthz"));

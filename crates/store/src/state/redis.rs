@@ -8,10 +8,10 @@
 //! Every rule is `DeviceFlow::apply`, run in Rust on the value read; Redis
 //! only makes each change atomic:
 //! - A poll first moves the clock with `SET … XX GET` in the same
-//!   `MULTI`/`EXEC` as the read of the value. That one native round trip puts
-//!   every poll in a total order and tells it the poll before it, which is all
-//!   the `slow_down` rule needs. A pending poll changes nothing else, so it
-//!   ends there, with no script, which costs Redis a third of a script call
+//!   three-call script as the read of the value (`RECORD_POLL`; no rule in
+//!   it). That one round trip puts every poll in a total order and tells it
+//!   the poll before it, which is all the `slow_down` rule needs. A pending
+//!   poll changes nothing else, so it ends there, with no write-back
 //!   (`docs/benchmarks.md`).
 //! - Any change to the value itself (approve, deny, `slow_down`'s longer
 //!   interval, a claim, finish, release) is compare-and-set: written through
@@ -79,6 +79,14 @@ if not hash then return false end
 return {hash, redis.call('GET', ARGV[1] .. hash)}";
 
 /// Writes ARGV[2] only if the key still holds ARGV[1]; keeps the TTL.
+/// One poll's single round trip: the value, the poll clock moved to now
+/// (only if it exists: `XX`) with its previous value, and the `slow_down`
+/// count. One script rather than `MULTI`/`GET`/`SET`/`GET`/`EXEC`: one
+/// command for Redis to dispatch and one reply to parse instead of five
+/// (measured in bench/run.sh ceiling).
+const RECORD_POLL: &str = r"
+return {redis.call('GET', KEYS[1]), redis.call('SET', KEYS[2], ARGV[1], 'XX', 'GET', 'KEEPTTL'), redis.call('GET', KEYS[3])}";
+
 const COMPARE_AND_SET: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -95,6 +103,7 @@ pub struct RedisFlowStore {
     find_by_user_code: Script,
     compare_and_set: Script,
     add_slow_down: Script,
+    record_poll: Script,
 }
 
 /// What a `slow_down` adds to the interval (SPEC §4), seconds.
@@ -131,6 +140,7 @@ impl RedisFlowStore {
             find_by_user_code: Script::new(FIND_BY_USER_CODE),
             compare_and_set: Script::new(COMPARE_AND_SET),
             add_slow_down: Script::new(ADD_SLOW_DOWN),
+            record_poll: Script::new(RECORD_POLL),
         })
     }
 
@@ -193,19 +203,13 @@ impl RedisFlowStore {
         now: DateTime<Utc>,
     ) -> Result<(Option<Vec<u8>>, PollState), StoreError> {
         let mut conn = self.connection.clone();
-        let (raw, previous, slow_downs): (Option<Vec<u8>>, Option<String>, Option<u32>) = redis::pipe()
-            .atomic()
-            .cmd("GET")
-            .arg(self.flow_key(hash))
-            .cmd("SET")
-            .arg(self.poll_clock_key(hash, client_id))
+        let (raw, previous, slow_downs): (Option<Vec<u8>>, Option<String>, Option<u32>) = self
+            .record_poll
+            .key(self.flow_key(hash))
+            .key(self.poll_clock_key(hash, client_id))
+            .key(self.slow_down_key(hash))
             .arg(now.timestamp_millis())
-            .arg("XX")
-            .arg("GET")
-            .arg("KEEPTTL")
-            .cmd("GET")
-            .arg(self.slow_down_key(hash))
-            .query_async(&mut conn)
+            .invoke_async(&mut conn)
             .await
             .map_err(redis_err)?;
         let state = PollState {
