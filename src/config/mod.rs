@@ -144,12 +144,7 @@ impl Config {
         if let Some(secret) = &secret_key {
             secret::check_secret(secret)?;
         }
-        let previous_secret_keys = raw
-            .previous_secret_keys
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        let previous_secret_keys = comma_list(raw.previous_secret_keys.as_deref())
             .map(|s| {
                 let secret = SecretString::new(s);
                 secret::check_secret(&secret).map_err(|e| problem("GATEHOUSE_PREVIOUS_SECRET_KEYS", e.problem))?;
@@ -243,15 +238,16 @@ impl Config {
     }
 }
 
+/// The non-empty, trimmed entries of a comma-separated setting.
+fn comma_list(text: Option<&str>) -> impl Iterator<Item = &str> {
+    text.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 /// `GATEHOUSE_TRUSTED_PROXIES` (addresses and CIDR ranges, comma-separated;
 /// an IPv4-mapped IPv6 entry means its IPv4 address) and
 /// `GATEHOUSE_PROXY_HEADER`.
 fn trusted_proxies(ranges: Option<&str>, header: Option<&str>) -> Result<TrustedProxies, ConfigError> {
-    let ranges = ranges
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    let ranges = comma_list(ranges)
         .map(|s| {
             let range = match s.parse::<IpNet>() {
                 Ok(range) => range,

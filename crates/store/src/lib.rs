@@ -20,6 +20,23 @@ pub use state::{StateStores, connect_state};
 /// request is answered 503: a fault is detected within 2 s, never a hang.
 pub const FAULT_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1500);
 
+/// Runs one call to a dependency (`database`: a SQL statement;
+/// `state_store`: a Redis round trip) inside its trace span, timing it into
+/// `gatehouse_dependency_duration_seconds{dependency}`: the one place both
+/// adapters observe their calls.
+#[allow(clippy::disallowed_methods)] // a call's real duration, not domain time
+pub(crate) async fn observed<T>(
+    dependency: &'static str,
+    span: tracing::Span,
+    call: impl std::future::Future<Output = T>,
+) -> T {
+    use tracing::Instrument as _;
+    let started = std::time::Instant::now();
+    let answer = call.instrument(span).await;
+    gatehouse_core::metrics::dependency_call(dependency, started.elapsed());
+    answer
+}
+
 /// Why a backend could not be reached or prepared at startup.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

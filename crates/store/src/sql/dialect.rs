@@ -222,15 +222,9 @@ impl<D: Dialect> Columns<'_, D> {
 
 /// [`Execute`] for one backend: its statements run with
 /// [`Dialect::arguments`], and its plain columns read through [`plain`].
-/// Runs one statement, timing it into
-/// `gatehouse_dependency_duration_seconds{dependency="database"}`.
-#[allow(clippy::disallowed_methods)] // a statement's real duration, not domain time
+/// Runs one statement as an observed `database` call (`crate::observed`).
 pub(crate) async fn timed<T>(statement: impl std::future::Future<Output = T>) -> T {
-    use tracing::Instrument as _;
-    let started = std::time::Instant::now();
-    let answer = statement.instrument(tracing::info_span!("db.statement")).await;
-    gatehouse_core::metrics::dependency_call("database", started.elapsed());
-    answer
+    crate::observed("database", tracing::info_span!("db.statement"), statement).await
 }
 
 macro_rules! impl_execute {

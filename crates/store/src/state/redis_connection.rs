@@ -11,15 +11,8 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 #[derive(Clone)]
 pub struct RedisConnection(pub(crate) ConnectionManager);
 
-#[allow(clippy::disallowed_methods)] // a round trip's real duration, not domain time
 fn timed<'a, T: Send + 'a>(call: RedisFuture<'a, T>) -> RedisFuture<'a, T> {
-    Box::pin(async move {
-        use tracing::Instrument as _;
-        let started = std::time::Instant::now();
-        let answer = call.instrument(tracing::info_span!("state_store.call")).await;
-        gatehouse_core::metrics::dependency_call("state_store", started.elapsed());
-        answer
-    })
+    Box::pin(crate::observed("state_store", tracing::info_span!("state_store.call"), call))
 }
 
 impl ConnectionLike for RedisConnection {
