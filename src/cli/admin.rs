@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::startup::{Overrides, connect};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use gatehouse_core::model::ClientType;
+use gatehouse_core::model::{ClientType, TokenPolicy};
 use gatehouse_core::ports::{AccountChange, ClientEdit};
 use gatehouse_core::services::accounts::AccountRegistration;
 use gatehouse_core::services::clients::ClientRegistration;
@@ -59,6 +59,9 @@ pub enum ClientCommand {
         /// resource server that only introspects).
         #[arg(long)]
         no_device_grant: bool,
+        /// Give its grants refresh tokens (RFC 6749 §6).
+        #[arg(long)]
+        refresh: bool,
     },
     /// List registered clients.
     List,
@@ -72,7 +75,8 @@ pub enum ClientCommand {
         #[arg(long = "id")]
         client_id: String,
     },
-    /// Change a client's name, allowed scopes or device-grant switch.
+    /// Change a client's name, allowed scopes, device-grant switch or token
+    /// settings. A lifetime or interval of `default` takes the server's.
     Update {
         #[arg(long = "id")]
         client_id: String,
@@ -84,12 +88,39 @@ pub enum ClientCommand {
         /// `true` or `false`.
         #[arg(long)]
         device_grant: Option<bool>,
+        /// Whether its grants get refresh tokens: `true` or `false`.
+        #[arg(long)]
+        refresh: Option<bool>,
+        /// Access-token lifetime: seconds, or `default`.
+        #[arg(long)]
+        access_token_ttl: Option<String>,
+        /// Absolute grant lifetime with refresh tokens: seconds, or `default`.
+        #[arg(long)]
+        grant_ttl: Option<String>,
+        /// How long a grant lives unrefreshed: seconds, or `default`.
+        #[arg(long)]
+        grant_idle_ttl: Option<String>,
+        /// The device flow's polling interval: seconds, or `default`.
+        #[arg(long)]
+        poll_interval: Option<String>,
     },
     /// Give a confidential client a new secret (printed once); the old one stops working at once.
     RotateSecret {
         #[arg(long = "id")]
         client_id: String,
     },
+}
+
+/// A typed lifetime or interval: seconds, `default` (the server's), or, when
+/// not given, what it was.
+fn seconds_setting(typed: Option<String>, current: Option<u32>) -> anyhow::Result<Option<u32>> {
+    match typed.as_deref() {
+        None => Ok(current),
+        Some("default") => Ok(None),
+        Some(secs) => {
+            secs.parse().map(Some).with_context(|| format!("{secs:?} is not a number of seconds or `default`"))
+        }
+    }
 }
 
 async fn services() -> anyhow::Result<gatehouse_core::services::Services> {
@@ -145,7 +176,7 @@ async fn change_account(email: &str, change: AccountChange) -> anyhow::Result<()
 /// Runs a `client` command.
 pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Create { client_id, name, confidential, scopes, no_device_grant } => {
+        ClientCommand::Create { client_id, name, confidential, scopes, no_device_grant, refresh } => {
             let allowed_scopes = gatehouse_core::scope::parse(&scopes);
             let client_type = if confidential { ClientType::Confidential } else { ClientType::Public };
             let services = services().await?;
@@ -155,6 +186,7 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 client_type,
                 allowed_scopes,
                 device_grant: !no_device_grant,
+                policy: TokenPolicy { refresh_allowed: refresh, ..TokenPolicy::default() },
             };
             let (client, secret) = services.clients.register(&Admin::command_line(), registration).await?;
             println!("created {} client {}", client.client_type.as_str(), client.client_id);
@@ -194,7 +226,17 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             println!("enabled client {client_id}");
             Ok(())
         }
-        ClientCommand::Update { client_id, name, scopes, device_grant } => {
+        ClientCommand::Update {
+            client_id,
+            name,
+            scopes,
+            device_grant,
+            refresh,
+            access_token_ttl,
+            grant_ttl,
+            grant_idle_ttl,
+            poll_interval,
+        } => {
             let services = services().await?;
             let admin = Admin::command_line();
             let Some(current) = services.clients.get(&admin, &client_id).await? else {
@@ -204,14 +246,28 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 name: name.unwrap_or(current.name),
                 allowed_scopes: scopes.map_or(current.allowed_scopes, |s| gatehouse_core::scope::parse(&s)),
                 device_grant_enabled: device_grant.unwrap_or(current.device_grant_enabled),
+                policy: TokenPolicy {
+                    refresh_allowed: refresh.unwrap_or(current.policy.refresh_allowed),
+                    access_token_ttl: seconds_setting(access_token_ttl, current.policy.access_token_ttl)?,
+                    grant_ttl: seconds_setting(grant_ttl, current.policy.grant_ttl)?,
+                    grant_idle_ttl: seconds_setting(grant_idle_ttl, current.policy.grant_idle_ttl)?,
+                    poll_interval: seconds_setting(poll_interval, current.policy.poll_interval)?,
+                },
             };
             let client = services.clients.update(&admin, &client_id, edit).await?;
+            let shown = |secs: Option<u32>| secs.map_or_else(|| "default".to_owned(), |s| format!("{s}s"));
             println!(
-                "updated client {}: name {:?}, scopes \"{}\", device grant {}",
+                "updated client {}: name {:?}, scopes \"{}\", device grant {}, refresh tokens {}, \
+                 access token {}, grant {}, idle {}, polling interval {}",
                 client.client_id,
                 client.name,
                 client.allowed_scopes.join(" "),
-                if client.device_grant_enabled { "on" } else { "off" }
+                if client.device_grant_enabled { "on" } else { "off" },
+                if client.policy.refresh_allowed { "on" } else { "off" },
+                shown(client.policy.access_token_ttl),
+                shown(client.policy.grant_ttl),
+                shown(client.policy.grant_idle_ttl),
+                shown(client.policy.poll_interval),
             );
             Ok(())
         }

@@ -1,8 +1,14 @@
 //! `gatehouse login`, `status` and `logout`: the client side of the device
 //! flow. `login` prints where to go, the code and a QR code of the link that
 //! fills it in, polls honouring `interval` and `slow_down`, and stores the
-//! token in the user's config directory (mode 0600). `status` says whom the
-//! saved token speaks for; `logout` revokes it on the server and forgets it.
+//! tokens in the user's config directory (mode 0600). `status` says whom the
+//! saved token speaks for; `logout` ends the grant on the server and forgets it.
+//!
+//! A saved grant with a refresh token is refreshed transparently when its
+//! access token is about to end (or the server says it has). Refreshing
+//! rotates the refresh token and the server treats a rotated one presented
+//! again as theft, so every refresh holds an exclusive lock on a file beside
+//! the credentials: two commands never refresh with the same token.
 
 use crate::http::wire::{DeviceAuthorizationResponse, ErrorBody, MeResponse, TokenResponse};
 use anyhow::{Context as _, bail};
@@ -125,7 +131,7 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         let status = response.status();
         if status.is_success() {
             let token: TokenResponse = response.json().await.context("unexpected answer from the server")?;
-            return finish(&server, &token);
+            return finish(&server, &args.client_id, &token);
         }
         if status.is_server_error() {
             eprintln!("(server answered {status}; retrying)");
@@ -156,14 +162,123 @@ fn read_credentials() -> anyhow::Result<(PathBuf, serde_json::Map<String, serde_
     Ok((path, all))
 }
 
-fn saved_token(server: &str) -> anyhow::Result<(PathBuf, serde_json::Map<String, serde_json::Value>, String)> {
+/// One server's saved sign-in.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Saved {
+    access_token: String,
+    token_id: uuid::Uuid,
+    /// When the access token ends (RFC 3339).
+    expires_at: String,
+    subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    /// The client the grant belongs to (refreshes authenticate as it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    /// When the grant ends unless refreshed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grant_expires_at: Option<String>,
+}
+
+impl Saved {
+    fn from_response(token: &TokenResponse, client_id: &str) -> Self {
+        Self {
+            access_token: token.access_token.clone(),
+            token_id: token.token_id,
+            expires_at: token.expires_at.clone(),
+            subject: token.subject.describe(),
+            refresh_token: token.refresh_token.clone(),
+            client_id: Some(client_id.to_owned()),
+            grant_expires_at: token.grant_expires_at.clone(),
+        }
+    }
+
+    /// Whether the access token ends within a minute (by this machine's clock).
+    fn ending_soon(&self) -> bool {
+        chrono::DateTime::parse_from_rfc3339(&self.expires_at).is_ok_and(|at| {
+            at.with_timezone(&chrono::Utc)
+                <= gatehouse_core::Clock::now(&gatehouse_core::SystemClock) + chrono::Duration::seconds(60)
+        })
+    }
+}
+
+fn saved_entry(server: &str) -> anyhow::Result<(PathBuf, serde_json::Map<String, serde_json::Value>, Saved)> {
     let (path, all) = read_credentials()?;
-    let token = all
+    let saved = all
         .get(server)
-        .and_then(|entry| entry["access_token"].as_str())
-        .map(str::to_owned)
+        .and_then(|entry| serde_json::from_value::<Saved>(entry.clone()).ok())
         .with_context(|| format!("no saved token for {server}; run `gatehouse login --server {server}`"))?;
-    Ok((path, all, token))
+    Ok((path, all, saved))
+}
+
+fn write_credentials(path: &std::path::Path, all: serde_json::Map<String, serde_json::Value>) -> anyhow::Result<()> {
+    let contents = serde_json::to_vec_pretty(&serde_json::Value::Object(all))?;
+    crate::files::write_private(path, &contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// An exclusive lock on `<credentials>.lock`, held while the saved tokens
+/// are read, refreshed and written back; released when dropped.
+fn lock_credentials(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let lock_path = path.with_extension("lock");
+    if let Some(dir) = lock_path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    file.lock().with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    Ok(file)
+}
+
+/// The saved sign-in for `server`, refreshed first when its access token is
+/// ending (or `force`, after the server refused it) and it has a refresh token.
+async fn usable_token(http: &reqwest::Client, server: &str, force: bool) -> anyhow::Result<(PathBuf, Saved)> {
+    let path = credentials_path()?;
+    let _lock = lock_credentials(&path)?;
+    // Read under the lock: another command may have just refreshed.
+    let (path, mut all, saved) = saved_entry(server)?;
+    let Some(refresh_token) = saved.refresh_token.clone().filter(|_| force || saved.ending_soon()) else {
+        return Ok((path, saved));
+    };
+    let client_id =
+        saved.client_id.clone().unwrap_or_else(|| gatehouse_core::services::clients::DEFAULT_CLI_CLIENT_ID.to_owned());
+    let response = http
+        .post(format!("{server}/v1/oauth/device/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {server} to refresh the sign-in"))?;
+    let status = response.status();
+    if status.is_success() {
+        let token: TokenResponse = response.json().await.context("unexpected answer from the server")?;
+        let refreshed = Saved::from_response(&token, &client_id);
+        all.insert(server.to_owned(), serde_json::to_value(&refreshed)?);
+        write_credentials(&path, all)?;
+        return Ok((path, refreshed));
+    }
+    if status.is_client_error() {
+        // The grant ended (revoked, expired, or its account disabled): the
+        // saved tokens are useless, so they are forgotten.
+        let body: ErrorBody = response.json().await.unwrap_or(ErrorBody {
+            error: status.to_string(),
+            error_description: None,
+            interval: None,
+        });
+        all.remove(server);
+        write_credentials(&path, all)?;
+        bail!(
+            "the sign-in to {server} has ended ({}); run `gatehouse login --server {server}`",
+            body.error_description.unwrap_or(body.error)
+        );
+    }
+    bail!("the server answered {status} to a refresh; the saved sign-in was kept, so try again")
 }
 
 /// The client's HTTP client: the system's roots, and `ca_file`'s.
@@ -184,63 +299,94 @@ fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Cli
 /// `gatehouse status`: whom the saved token speaks for, and until when.
 pub async fn status(args: SavedTokenArgs) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/').to_owned();
-    let (path, _, token) = saved_token(&server)?;
-    let response = http_client(args.ca_file.as_deref())?
-        .get(format!("{server}/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {server}"))?;
-    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-        bail!("the token saved in {} is no longer valid (revoked or expired); run `gatehouse login`", path.display());
-    }
-    if !response.status().is_success() {
-        bail!("the server answered {}", response.status());
-    }
-    let me: MeResponse = response.json().await.context("unexpected answer from the server")?;
+    let http = http_client(args.ca_file.as_deref())?;
+    let mut force = false;
+    let (me, saved) = loop {
+        let (path, saved) = usable_token(&http, &server, force).await?;
+        let response = http
+            .get(format!("{server}/v1/me"))
+            .bearer_auth(&saved.access_token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {server}"))?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            // Ended early by the server's clock: refresh once and ask again.
+            if saved.refresh_token.is_some() && !force {
+                force = true;
+                continue;
+            }
+            bail!(
+                "the token saved in {} is no longer valid (revoked or expired); run `gatehouse login`",
+                path.display()
+            );
+        }
+        if !response.status().is_success() {
+            bail!("the server answered {}", response.status());
+        }
+        break (response.json::<MeResponse>().await.context("unexpected answer from the server")?, saved);
+    };
     println!("Signed in to {server} as {}.", me.subject.describe());
     println!("Scopes: {}", me.scopes.join(" "));
-    println!("The token expires {}.", me.expires_at);
+    println!("The access token expires {}.", me.expires_at);
+    match &saved.grant_expires_at {
+        Some(grant) => {
+            println!("It is refreshed automatically; the sign-in lasts until {grant} unless used before then.")
+        }
+        None => println!("The sign-in ends with it."),
+    }
     Ok(())
 }
 
-/// `gatehouse logout`: revokes the saved token on the server, then forgets it.
+/// `gatehouse logout`: ends the saved grant on the server, then forgets it.
 pub async fn logout(args: SavedTokenArgs) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/').to_owned();
-    let (path, mut all, token) = saved_token(&server)?;
-    let response = http_client(args.ca_file.as_deref())?
-        .delete(format!("{server}/v1/oauth/authorizations/self"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {server}; the token was kept"))?;
+    let path = credentials_path()?;
+    let _lock = lock_credentials(&path)?;
+    let (path, mut all, saved) = saved_entry(&server)?;
+    let http = http_client(args.ca_file.as_deref())?;
+    let response = match (&saved.refresh_token, &saved.client_id) {
+        // RFC 7009 with the refresh token: works after the access token
+        // ended, and ends the whole grant.
+        (Some(refresh_token), Some(client_id)) => {
+            http.post(format!("{server}/v1/oauth/revoke"))
+                .form(&[
+                    ("token", refresh_token.as_str()),
+                    ("token_type_hint", "refresh_token"),
+                    ("client_id", client_id.as_str()),
+                ])
+                .send()
+                .await
+        }
+        _ => {
+            http.delete(format!("{server}/v1/oauth/authorizations/self")).bearer_auth(&saved.access_token).send().await
+        }
+    }
+    .with_context(|| format!("cannot reach {server}; the token was kept"))?;
     let status = response.status();
     // 401: already revoked or expired, so there is nothing left to revoke.
     if !(status.is_success() || status == reqwest::StatusCode::UNAUTHORIZED) {
         bail!("the server answered {status}; the token was kept, so try again");
     }
     all.remove(&server);
-    let contents = serde_json::to_vec_pretty(&serde_json::Value::Object(all))?;
-    crate::files::write_private(&path, &contents).with_context(|| format!("cannot write {}", path.display()))?;
+    write_credentials(&path, all)?;
     println!("Signed out of {server}: the token is revoked and removed from {}.", path.display());
     Ok(())
 }
 
-fn finish(server: &str, token: &TokenResponse) -> anyhow::Result<()> {
-    let who = token.subject.describe();
+fn finish(server: &str, client_id: &str, token: &TokenResponse) -> anyhow::Result<()> {
+    let saved = Saved::from_response(token, client_id);
+    let path = credentials_path()?;
+    let _lock = lock_credentials(&path)?;
     let (path, mut all) = read_credentials()?;
-    all.insert(
-        server.to_owned(),
-        serde_json::json!({
-            "access_token": token.access_token,
-            "token_id": token.token_id,
-            "expires_at": token.expires_at,
-            "subject": who,
-        }),
-    );
-    let contents = serde_json::to_vec_pretty(&serde_json::Value::Object(all))?;
-    crate::files::write_private(&path, &contents).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("Signed in as {who}.");
-    println!("Token saved to {} (expires {}).", path.display(), token.expires_at);
+    all.insert(server.to_owned(), serde_json::to_value(&saved)?);
+    write_credentials(&path, all)?;
+    println!("Signed in as {}.", saved.subject);
+    match &saved.grant_expires_at {
+        Some(grant) => println!(
+            "Token saved to {}; it is refreshed automatically until {grant} unless used before then.",
+            path.display()
+        ),
+        None => println!("Token saved to {} (expires {}).", path.display(), token.expires_at),
+    }
     Ok(())
 }

@@ -166,6 +166,12 @@ impl Config {
             poll_interval: positive("GATEHOUSE_POLL_INTERVAL", raw.poll_interval, defaults.poll_interval)?,
             tombstone: positive("GATEHOUSE_FLOW_TOMBSTONE_SECS", raw.flow_tombstone_secs, defaults.tombstone)?,
             token_ttl: positive("GATEHOUSE_TOKEN_TTL_SECS", raw.token_ttl_secs, defaults.token_ttl)?,
+            grant_ttl: positive("GATEHOUSE_GRANT_TTL_SECS", raw.grant_ttl_secs, defaults.grant_ttl)?,
+            grant_idle_ttl: positive(
+                "GATEHOUSE_GRANT_IDLE_TTL_SECS",
+                raw.grant_idle_ttl_secs,
+                defaults.grant_idle_ttl,
+            )?,
             token_retention_days: positive(
                 "GATEHOUSE_TOKEN_RETENTION_DAYS",
                 raw.token_retention_days,

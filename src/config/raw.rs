@@ -23,6 +23,8 @@ pub(super) struct RawConfig {
     pub(super) poll_interval: Option<u32>,
     pub(super) flow_tombstone_secs: Option<u32>,
     pub(super) token_ttl_secs: Option<u32>,
+    pub(super) grant_ttl_secs: Option<u32>,
+    pub(super) grant_idle_ttl_secs: Option<u32>,
     pub(super) token_retention_days: Option<u32>,
     pub(super) audit_retention_days: Option<u32>,
     pub(super) prune_interval_secs: Option<u32>,

@@ -56,7 +56,7 @@ pub async fn me(
         scopes: subject.token.scopes.clone(),
         client_id: record.client_id.clone(),
         token_id: record.id,
-        expires_at: rfc3339(record.expires_at),
+        expires_at: rfc3339(subject.token.expires_at()),
         subject: SubjectBody::new(
             subject.account.as_ref(),
             &subject.workspaces,
@@ -97,6 +97,8 @@ pub async fn list_authorizations(
                 "created_at": rfc3339(r.created_at),
                 "last_used_at": r.last_used_at.map(rfc3339),
                 "last_used_ip": r.last_used_ip,
+                "refreshable": r.refreshable,
+                "last_refreshed_at": r.refreshed_at.map(rfc3339),
                 "expires_at": rfc3339(r.expires_at),
                 "current": r.id == token.record.id,
             })

@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use gatehouse_core::rate_limit::Visitor;
-use gatehouse_core::services::device_flow::{PollRequest, StartRequest, TokenGrant};
+use gatehouse_core::services::device_flow::{PollRequest, RefreshRequest, StartRequest, TokenGrant};
 use gatehouse_core::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 
@@ -47,27 +47,45 @@ pub async fn device_authorization(
     }))
 }
 
-/// `POST /v1/oauth/device/token` (RFC 8628 §3.4–3.5).
+/// The refresh grant's `grant_type` (RFC 6749 §6).
+pub const REFRESH_TOKEN_GRANT_TYPE: &str = "refresh_token";
+
+/// `POST /v1/oauth/device/token`: the device grant's polls (RFC 8628
+/// §3.4–3.5) and refreshes of the grants it created (RFC 6749 §6).
 pub async fn token(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     params: OAuthParams,
 ) -> Result<Response, ApiError> {
-    match params.get("grant_type") {
-        None => return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "grant_type is required").into()),
-        Some(DEVICE_CODE_GRANT_TYPE) => {}
-        Some(_) => {
+    let grant_type = params.get("grant_type");
+    if grant_type.is_none() {
+        return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "grant_type is required").into());
+    }
+    let (client_id, client_secret) = client_credentials(&headers, &params)?;
+    let grant = match grant_type {
+        Some(DEVICE_CODE_GRANT_TYPE) => {
+            let request = PollRequest { client_id, client_secret, device_code: params.owned("device_code"), ip };
+            state.services.device_flows.poll(request).await?
+        }
+        Some(REFRESH_TOKEN_GRANT_TYPE) => {
+            let request = RefreshRequest {
+                client_id,
+                client_secret,
+                refresh_token: params.owned("refresh_token"),
+                scope: params.owned("scope"),
+                ip,
+            };
+            state.services.device_flows.refresh(request).await?
+        }
+        _ => {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
-                "only urn:ietf:params:oauth:grant-type:device_code is supported",
+                "the grant types are urn:ietf:params:oauth:grant-type:device_code and refresh_token",
             )
             .into());
         }
-    }
-    let (client_id, client_secret) = client_credentials(&headers, &params)?;
-    let request = PollRequest { client_id, client_secret, device_code: params.owned("device_code"), ip };
-    let grant = state.services.device_flows.poll(request).await?;
+    };
     Ok(json_no_store(token_response(&grant)))
 }
 
@@ -77,8 +95,10 @@ fn token_response(grant: &TokenGrant) -> TokenResponse {
         access_token: grant.token.expose().to_owned(),
         token_type: "Bearer".to_owned(),
         expires_in: u64::from(grant.expires_in),
+        refresh_token: grant.refresh_token.as_ref().map(|t| t.expose().to_owned()),
         scope: grant.scopes.join(" "),
         expires_at: rfc3339(grant.expires_at),
+        grant_expires_at: grant.refresh_token.as_ref().map(|_| rfc3339(grant.grant_expires_at)),
         token_id: grant.token_id,
         subject_type: grant.token.kind().subject_type().to_owned(),
         subject: SubjectBody::new(

@@ -14,7 +14,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "token_endpoint": format!("{base}/v1/oauth/device/token"),
         "revocation_endpoint": format!("{base}/v1/oauth/revoke"),
         "introspection_endpoint": format!("{base}/v1/oauth/introspect"),
-        "grant_types_supported": [super::device_flow::DEVICE_CODE_GRANT_TYPE],
+        "grant_types_supported": [super::device_flow::DEVICE_CODE_GRANT_TYPE, "refresh_token"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "scopes_supported": gatehouse_core::scope::SUPPORTED,
         "response_types_supported": [],

@@ -27,7 +27,8 @@ fn token_param(params: &OAuthParams) -> Result<&str, OAuthError> {
 /// §2.2); a token issued to another client is refused with
 /// `unauthorized_client` (§2.1) — its presenter holds it already, so this
 /// reveals nothing new.
-/// `token_type_hint` is accepted and, with one kind of token, needs no use.
+/// An access or a refresh token ends its whole grant. `token_type_hint` is
+/// accepted and needs no use: the two kinds have different prefixes.
 pub async fn revoke(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
@@ -63,18 +64,24 @@ pub async fn introspect(
         None => json!({ "active": false }),
         Some(token) => {
             let record = &token.record;
-            json!({
+            let mut body = json!({
                 "active": true,
                 "scope": token.scopes.join(" "),
                 "client_id": record.client_id,
                 "sub": record.account_id.map_or_else(|| record.subject_email.clone(), |id| id.to_string()),
                 "username": record.subject_email,
-                "exp": record.expires_at.timestamp(),
-                "iat": record.created_at.timestamp(),
-                "token_type": "Bearer",
+                "exp": token.expires_at().timestamp(),
+                "iat": record.refreshed_at.unwrap_or(record.created_at).timestamp(),
                 "subject_type": token.kind.subject_type(),
+                "grant_id": record.id,
                 "iss": state.edge.public_url,
-            })
+            });
+            // RFC 7662 §2.2: token_type is an RFC 6749 §7.1 access token type;
+            // a refresh token has none.
+            if !token.is_refresh_token {
+                body["token_type"] = json!("Bearer");
+            }
+            body
         }
     };
     Ok(json_no_store(body))

@@ -108,8 +108,15 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: u64,
+    /// For clients allowed refresh tokens (RFC 6749 §5.1, §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub scope: String,
+    /// When the access token ends.
     pub expires_at: String,
+    /// When the grant ends unless refreshed (with a refresh token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_at: Option<String>,
     pub token_id: Uuid,
     pub subject_type: String,
     #[serde(flatten)]

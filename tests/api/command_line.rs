@@ -1,6 +1,7 @@
 //! `gatehouse login`, `status` and `logout` against a real server: the QR
-//! code of the sign-in link, whom the saved token speaks for, and signing
-//! out revoking the token on the server and forgetting it here.
+//! code of the sign-in link, whom the saved token speaks for, refreshing it
+//! transparently once it ends, and signing out ending the grant on the
+//! server and forgetting it here.
 
 use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
@@ -58,9 +59,40 @@ async fn login_status_and_logout_round_trip(backend: Backend) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("as Ada Lovelace <ada@example.com>") && text.contains("Scopes: full"), "{text}");
+    assert!(text.contains("refreshed automatically"), "{text}");
+    let saved_entry = || -> serde_json::Value {
+        let all: serde_json::Value = serde_json::from_slice(&std::fs::read(&credentials).expect("file")).expect("json");
+        all[&app.address].clone()
+    };
+    let first = saved_entry();
+    assert!(first["refresh_token"].as_str().is_some_and(|t| t.starts_with("gthr_")), "{first}");
 
-    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&credentials).expect("file")).expect("json");
-    let token = saved[&app.address]["access_token"].as_str().expect("token").to_owned();
+    // An hour later the access token has ended on the server: status
+    // refreshes the grant on its own and saves the new pair.
+    app.advance(3601);
+    let out = gatehouse(&["status"]).output().expect("status");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let second = saved_entry();
+    assert_ne!(second["access_token"], first["access_token"]);
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    assert_eq!(second["token_id"], first["token_id"], "the same grant");
+    assert_eq!(app.me(second["access_token"].as_str().expect("token")).await.status(), 200);
+
+    // Commands started together refresh one at a time (the lock beside the
+    // credentials), so none presents a refresh token another just rotated
+    // away, which the server would take for theft and end the grant.
+    app.advance(3601);
+    let together: Vec<_> = (0..4)
+        .map(|_| gatehouse(&["status"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("status"))
+        .collect();
+    for child in together {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.expect("join").expect("wait");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let third = saved_entry();
+    assert_eq!(third["token_id"], first["token_id"], "the grant lives on");
+    let token = third["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(app.me(&token).await.status(), 200);
     let out = gatehouse(&["logout"]).output().expect("logout");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(app.me(&token).await.status(), 401, "revoked on the server");

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use gatehouse::startup::Overrides;
 use gatehouse_core::listing::TokenStatus;
 use gatehouse_core::listing::{TokenQuery, TokenSelector};
-use gatehouse_core::model::{AccessTokenRecord, IssuedToken, NewAccessToken};
+use gatehouse_core::model::{AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, RefreshLookup};
 use gatehouse_core::ports::{AuditKind, CachedLookup, TokenCache, TokenRepository};
 use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::rate_limit::{RateCheck, RateLimited};
@@ -75,6 +75,12 @@ impl TokenRepository for FlakyTokens {
     }
     async fn find_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
         self.inner.find_by_hash(token_hash).await
+    }
+    async fn find_by_refresh_hash(&self, refresh_hash: &str) -> Result<RefreshLookup, StoreError> {
+        self.inner.find_by_refresh_hash(refresh_hash).await
+    }
+    async fn rotate(&self, rotation: &GrantRotation) -> Result<Option<AccessTokenRecord>, StoreError> {
+        self.inner.rotate(rotation).await
     }
     async fn find_active_for_device(
         &self,

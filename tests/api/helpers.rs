@@ -369,6 +369,7 @@ impl TestApp {
             client_type,
             allowed_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             device_grant,
+            policy: gatehouse_core::model::TokenPolicy::default(),
         };
         let (_, secret) = self
             .services

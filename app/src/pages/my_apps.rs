@@ -101,7 +101,8 @@ fn MyAppItem(app: AuthorizedApp, csrf: String, revoke: ServerAction<RevokeMyApp>
     }
 }
 
-/// The facts about a token: what it may do, when it was made, last used, expires.
+/// The facts about a grant: what it may do, when it was made, last used and
+/// refreshed, and when it ends.
 #[component]
 pub fn AppDetails(app: AuthorizedApp) -> impl IntoView {
     let last_used = match (app.last_used, app.last_used_ip) {
@@ -109,6 +110,15 @@ pub fn AppDetails(app: AuthorizedApp) -> impl IntoView {
         (Some(at), None) => at,
         (None, _) => "Not used yet".to_owned(),
     };
+    let refreshed = app.refreshable.then(|| {
+        let at = app.last_refreshed.unwrap_or_else(|| "Not yet".to_owned());
+        view! {
+            <dt>"Last refreshed"</dt>
+            <dd>{at}</dd>
+        }
+    });
+    let expires =
+        if app.refreshable { format!("{} unless the device refreshes before then", app.expires) } else { app.expires };
     view! {
         <dl class="facts">
             <dt>"Can"</dt>
@@ -117,8 +127,9 @@ pub fn AppDetails(app: AuthorizedApp) -> impl IntoView {
             <dd>{app.created}</dd>
             <dt>"Last used"</dt>
             <dd>{last_used}</dd>
+            {refreshed}
             <dt>"Expires"</dt>
-            <dd>{app.expires}</dd>
+            <dd>{expires}</dd>
         </dl>
     }
 }

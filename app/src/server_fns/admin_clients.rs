@@ -18,6 +18,13 @@ pub struct ClientRow {
     pub device_grant: bool,
     pub disabled: bool,
     pub created: String,
+    pub refresh: bool,
+    /// The client's own lifetimes and polling interval, seconds as typed
+    /// (empty: the server's default).
+    pub access_token_ttl: String,
+    pub grant_ttl: String,
+    pub grant_idle_ttl: String,
+    pub poll_interval: String,
 }
 
 /// A secret to show once, right after it was made.
@@ -107,6 +114,7 @@ pub async fn admin_register_client(
     client_type: String,
     scopes: String,
     device_grant: Option<String>,
+    refresh: Option<String>,
     csrf_token: String,
 ) -> Result<Option<String>, AppError> {
     use super::context::*;
@@ -122,6 +130,7 @@ pub async fn admin_register_client(
         client_type,
         allowed_scopes: gatehouse_core::scope::parse(&scopes),
         device_grant: device_grant.is_some(),
+        policy: gatehouse_core::model::TokenPolicy { refresh_allowed: refresh.is_some(), ..Default::default() },
     };
     let (client, secret) = guarded
         .ctx
@@ -136,23 +145,44 @@ pub async fn admin_register_client(
     Ok(secret)
 }
 
-/// An admin changes a client's name, scopes and device-grant switch.
+/// An admin changes a client's name, scopes, device-grant switch and token
+/// settings (a lifetime left empty takes the server's default).
 #[server(prefix = "/console/api", endpoint = "admin/clients/update")]
+#[allow(clippy::too_many_arguments)]
 pub async fn admin_update_client(
     client_id: String,
     name: String,
     scopes: String,
     device_grant: Option<String>,
+    refresh: Option<String>,
+    access_token_ttl: Option<String>,
+    grant_ttl: Option<String>,
+    grant_idle_ttl: Option<String>,
+    poll_interval: Option<String>,
     csrf_token: String,
 ) -> Result<(), AppError> {
     use super::context::*;
+    use gatehouse_core::model::TokenPolicy;
     use gatehouse_core::ports::ClientEdit;
     let back = format!("{ADMIN_CLIENTS_PATH}?edit={}", crate::navigation::encode_query_value(&client_id));
     let guarded = guard_action(Need::Admin, &csrf_token, &back).await?;
+    let seconds = |typed: Option<String>| -> Result<Option<u32>, AppError> {
+        match typed.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            None => Ok(None),
+            Some(t) => t.parse().map(Some).map_err(|_| fail(AppError::new(AppErrorCode::InvalidRequest), &back)),
+        }
+    };
     let edit = ClientEdit {
         name,
         allowed_scopes: gatehouse_core::scope::parse(&scopes),
         device_grant_enabled: device_grant.is_some(),
+        policy: TokenPolicy {
+            refresh_allowed: refresh.is_some(),
+            access_token_ttl: seconds(access_token_ttl)?,
+            grant_ttl: seconds(grant_ttl)?,
+            grant_idle_ttl: seconds(grant_idle_ttl)?,
+            poll_interval: seconds(poll_interval)?,
+        },
     };
     guarded
         .ctx
@@ -227,7 +257,7 @@ fn client_error(err: gatehouse_core::services::clients::ClientError, back: &str)
         ClientError::UnknownScope(_) | ClientError::NoScopes => AppErrorCode::InvalidScope,
         ClientError::IdTaken => AppErrorCode::ClientIdTaken,
         ClientError::NotFound => AppErrorCode::NotFound,
-        ClientError::NotConfidential => AppErrorCode::InvalidRequest,
+        ClientError::NotConfidential | ClientError::InvalidPolicy(_) => AppErrorCode::InvalidRequest,
         ClientError::Unavailable(e) => return fail(AppError::from(e), back),
     };
     fail(AppError::new(code), back)
@@ -243,5 +273,16 @@ fn client_row(client: &gatehouse_core::model::OAuthClient) -> ClientRow {
         device_grant: client.device_grant_enabled,
         disabled: client.disabled,
         created: super::views::moment(client.created_at),
+        refresh: client.policy.refresh_allowed,
+        access_token_ttl: typed(client.policy.access_token_ttl),
+        grant_ttl: typed(client.policy.grant_ttl),
+        grant_idle_ttl: typed(client.policy.grant_idle_ttl),
+        poll_interval: typed(client.policy.poll_interval),
     }
+}
+
+/// A setting as its form field shows it: empty for the server's default.
+#[cfg(feature = "ssr")]
+fn typed(seconds: Option<u32>) -> String {
+    seconds.map(|s| s.to_string()).unwrap_or_default()
 }

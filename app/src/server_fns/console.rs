@@ -30,6 +30,9 @@ pub struct AuthorizedApp {
     pub created: String,
     pub last_used: Option<String>,
     pub last_used_ip: Option<String>,
+    /// Whether the grant holds a refresh token (its end moves with use).
+    pub refreshable: bool,
+    pub last_refreshed: Option<String>,
     pub expires: String,
     /// `active`, `revoked` or `expired`.
     pub status: String,
@@ -159,6 +162,8 @@ pub(crate) fn authorized_app(app: &gatehouse_core::services::authorizations::Aut
         created: super::views::moment(record.created_at),
         last_used: record.last_used_at.map(super::views::moment),
         last_used_ip: record.last_used_ip.clone(),
+        refreshable: record.refreshable,
+        last_refreshed: record.refreshed_at.map(super::views::moment),
         expires: super::views::moment(record.expires_at),
         status: app.status.as_str().to_owned(),
         subject_email: record.subject_email.clone(),

@@ -35,9 +35,15 @@ pub fn poll_answer(answer: &'static str) {
     ::metrics::counter!("gatehouse_token_polls_total", "answer" => answer).increment(1);
 }
 
-/// Something happened to access tokens: `issued` (every token handed out),
-/// `rotated` (those of them that replaced a device's earlier token),
-/// `revoked`, `hard_expired`.
+/// The answer to a refresh (RFC 6749 §6): `refreshed`, `rate_limited`,
+/// `unavailable`, or the OAuth error code (`invalid_grant`, …).
+pub fn refresh_answer(answer: &'static str) {
+    ::metrics::counter!("gatehouse_token_refreshes_total", "answer" => answer).increment(1);
+}
+
+/// Something happened to grants and their tokens: `issued` (every grant
+/// handed out), `rotated` (those of them that replaced a device's earlier
+/// grant), `refreshed`, `refresh_reuse_detected`, `revoked`, `hard_expired`.
 pub fn tokens(event: &'static str, count: u64) {
     ::metrics::counter!("gatehouse_tokens_total", "event" => event).increment(count);
 }

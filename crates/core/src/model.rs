@@ -68,6 +68,23 @@ pub struct OAuthClient {
     pub device_grant_enabled: bool,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    /// Its token settings.
+    pub policy: TokenPolicy,
+}
+
+/// A client's token settings. `None` takes the server's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// Whether its grants carry a refresh token (RFC 6749 §6).
+    pub refresh_allowed: bool,
+    /// Lifetime of an access token, seconds.
+    pub access_token_ttl: Option<u32>,
+    /// Absolute lifetime of a grant with a refresh token, seconds.
+    pub grant_ttl: Option<u32>,
+    /// How long a grant with a refresh token lives unrefreshed, seconds.
+    pub grant_idle_ttl: Option<u32>,
+    /// The device flow's initial polling interval, seconds.
+    pub poll_interval: Option<u32>,
 }
 
 /// Who a flow was approved for: a local account or an external identity.
@@ -79,7 +96,10 @@ pub struct FlowSubject {
     pub issuer: String,
 }
 
-/// A stored access token (never the plaintext).
+/// A grant: one device's standing authorization, holding its current access
+/// token and, for clients allowed it, its current refresh token (only their
+/// hashes are stored). Rows cached by an earlier version lack the newer
+/// fields, hence their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenRecord {
     pub id: Uuid,
@@ -90,12 +110,41 @@ pub struct AccessTokenRecord {
     /// Empty when the device reported no label.
     pub device_label: String,
     pub prefix: String,
+    /// The grant's scopes.
     pub scopes: Vec<String>,
+    /// The current access token's scopes, when a refresh narrowed them.
+    #[serde(default)]
+    pub access_scopes: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub last_used_ip: Option<String>,
+    /// When the grant ends unless refreshed (or, without a refresh token,
+    /// when its access token ends).
     pub expires_at: DateTime<Utc>,
+    /// When the current access token ends; `None`: with the grant.
+    #[serde(default)]
+    pub access_expires_at: Option<DateTime<Utc>>,
+    /// The end no refresh can move.
+    #[serde(default)]
+    pub max_expires_at: Option<DateTime<Utc>>,
+    /// Whether the grant holds a refresh token.
+    #[serde(default)]
+    pub refreshable: bool,
+    #[serde(default)]
+    pub refreshed_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl AccessTokenRecord {
+    /// When the current access token stops working.
+    pub fn access_ends_at(&self) -> DateTime<Utc> {
+        self.access_expires_at.map_or(self.expires_at, |at| at.min(self.expires_at))
+    }
+
+    /// The current access token's scopes.
+    pub fn access_scopes(&self) -> &[String] {
+        self.access_scopes.as_deref().unwrap_or(&self.scopes)
+    }
 }
 
 /// What the token repository needs to mint (or rotate) a token row.
@@ -108,9 +157,41 @@ pub struct NewAccessToken {
     pub device_label: String,
     pub prefix: String,
     pub token_hash: String,
+    /// SHA-256 of the refresh token, when the client gets one.
+    pub refresh_token_hash: Option<String>,
     pub scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// When the grant ends unless refreshed.
     pub expires_at: DateTime<Utc>,
+    /// When the access token ends.
+    pub access_expires_at: DateTime<Utc>,
+    /// The grant's absolute end.
+    pub max_expires_at: DateTime<Utc>,
+}
+
+/// A refresh's rotation: the grant's new secrets and lifetimes, written only
+/// if the grant still holds the refresh token that was presented.
+#[derive(Debug, Clone)]
+pub struct GrantRotation {
+    pub grant_id: Uuid,
+    pub presented_refresh_hash: String,
+    pub token_hash: String,
+    pub refresh_token_hash: String,
+    /// The new access token's scopes; `None`: the grant's.
+    pub access_scopes: Option<Vec<String>>,
+    pub access_expires_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+}
+
+/// What a presented refresh token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshLookup {
+    /// The current refresh token of this grant (maybe revoked or expired).
+    Current(AccessTokenRecord),
+    /// A token this grant rotated away: presenting it again is reuse.
+    Retired(AccessTokenRecord),
+    Unknown,
 }
 
 /// The row a mint produced.

@@ -16,7 +16,10 @@ async fn metadata_names_every_endpoint_and_capability(backend: Backend) {
     assert_eq!(metadata["token_endpoint"], app.url("/v1/oauth/device/token"));
     assert_eq!(metadata["revocation_endpoint"], app.url("/v1/oauth/revoke"));
     assert_eq!(metadata["introspection_endpoint"], app.url("/v1/oauth/introspect"));
-    assert_eq!(metadata["grant_types_supported"], json!(["urn:ietf:params:oauth:grant-type:device_code"]));
+    assert_eq!(
+        metadata["grant_types_supported"],
+        json!(["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"])
+    );
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
         json!(["none", "client_secret_basic", "client_secret_post"])

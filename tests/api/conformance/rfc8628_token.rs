@@ -24,7 +24,8 @@ async fn missing_grant_type_is_invalid_request(backend: Backend) {
 async fn other_grant_types_are_unsupported_grant_type(backend: Backend) {
     let app = spawn_app(backend).await;
     let code = device_code(&app.start_flow(&[]).await);
-    for grant in ["authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt"] {
+    // (refresh_token is the other grant this endpoint serves: rfc6749_refresh.rs.)
+    for grant in ["authorization_code", "client_credentials", "password", "urn:ietf:params:oauth:grant-type:jwt"] {
         let response = app.post_form(PATH, &[("grant_type", grant), ("client_id", CLI), ("device_code", &code)]).await;
         expect_oauth_error(response, 400, "unsupported_grant_type").await;
     }
@@ -262,7 +263,7 @@ async fn success_carries_the_spec_fields_and_is_not_cached(backend: Backend) {
     let token: serde_json::Value = response.json().await.expect("json");
     assert!(token["access_token"].as_str().is_some_and(|t| t.starts_with("gtha_") && t.len() == 41));
     assert_eq!(token["token_type"], "Bearer");
-    assert_eq!((token["expires_in"].as_u64(), token["scope"].as_str()), (Some(2_592_000), Some("full")));
+    assert_eq!((token["expires_in"].as_u64(), token["scope"].as_str()), (Some(3600), Some("full")));
     assert!(token["expires_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert!(token["token_id"].as_str().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
     assert_eq!(token["subject_type"], "account");

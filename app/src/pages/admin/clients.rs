@@ -71,11 +71,12 @@ fn clients_view(page: PageData) -> impl IntoView {
 fn ClientItem(client: ClientRow, csrf: String, action: ServerAction<AdminClientAction>) -> impl IntoView {
     let title = format!("{} ({})", client.name, client.client_id);
     let facts = format!(
-        "{} · {} · scopes: {} · device sign-in {} · registered {}",
+        "{} · {} · scopes: {} · device sign-in {} · refresh tokens {} · registered {}",
         client.client_type,
         if client.disabled { "disabled" } else { "enabled" },
         client.scopes,
         if client.device_grant { "allowed" } else { "not allowed" },
+        if client.refresh { "issued" } else { "not issued" },
         client.created
     );
     let id = client.client_id.clone();
@@ -165,10 +166,31 @@ fn EditClient(client: ClientRow, csrf: String, hint: String, update: ServerActio
                     <input id="edit-device" name="device_grant" type="checkbox" value="on" checked=client.device_grant/>
                     <label for="edit-device">"May use device sign-in"</label>
                 </div>
+                <div class="field checkbox">
+                    <input id="edit-refresh" name="refresh" type="checkbox" value="on" checked=client.refresh/>
+                    <label for="edit-refresh">"Gets refresh tokens (its devices stay signed in until the grant ends)"</label>
+                </div>
+                <fieldset class="field">
+                    <legend>"Lifetimes, in seconds (leave empty for the server's default)"</legend>
+                    <SecondsField id="edit-access-ttl" name="access_token_ttl" label="Access token" value=client.access_token_ttl/>
+                    <SecondsField id="edit-grant-ttl" name="grant_ttl" label="Grant, at most (with refresh tokens)" value=client.grant_ttl/>
+                    <SecondsField id="edit-idle-ttl" name="grant_idle_ttl" label="Grant, unrefreshed (with refresh tokens)" value=client.grant_idle_ttl/>
+                    <SecondsField id="edit-interval" name="poll_interval" label="Device polling interval" value=client.poll_interval/>
+                </fieldset>
                 <button type="submit" class="button primary">"Save"</button>
                 " "
                 <a href=ADMIN_CLIENTS_PATH>"Cancel"</a>
             </ActionForm>
+        </div>
+    }
+}
+
+#[component]
+fn SecondsField(id: &'static str, name: &'static str, label: &'static str, value: String) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input id=id name=name type="number" min="1" inputmode="numeric" value=value/>
         </div>
     }
 }
@@ -206,6 +228,10 @@ fn RegisterClient(csrf: String, hint: String, register: ServerAction<AdminRegist
             <div class="field checkbox">
                 <input id="new-client-device" name="device_grant" type="checkbox" value="on" checked/>
                 <label for="new-client-device">"May use device sign-in"</label>
+            </div>
+            <div class="field checkbox">
+                <input id="new-client-refresh" name="refresh" type="checkbox" value="on"/>
+                <label for="new-client-refresh">"Gets refresh tokens (its devices stay signed in until the grant ends)"</label>
             </div>
             <button type="submit" class="button primary">"Register client"</button>
         </ActionForm>

@@ -1,5 +1,5 @@
-//! Bearer tokens: prefix + 30 random base62 characters + 6-character base62
-//! CRC32 of the random part. The checksum lets a mistyped or truncated token
+//! Bearer and refresh tokens: prefix + 30 random base62 characters +
+//! 6-character base62 CRC32 of the random part. The checksum lets a mistyped or truncated token
 //! be rejected without a database read, and the prefix lets secret scanners
 //! recognise a leaked one.
 
@@ -89,9 +89,7 @@ pub struct BearerToken {
 impl BearerToken {
     /// Mints a fresh token of `kind`.
     pub fn generate(kind: TokenKind, random: &dyn SecureRandom) -> Self {
-        let body = random_string(random, base62::ALPHABET, RANDOM_LENGTH);
-        let value = format!("{}{}{}", kind.prefix(), body, checksum(&body));
-        Self { kind, value: SecretString::new(value) }
+        Self { kind, value: shaped(kind.prefix(), random) }
     }
 
     /// The token of `kind` determined by a secret `seed`: the same seed
@@ -103,14 +101,7 @@ impl BearerToken {
     /// Checks prefix, length, alphabet and checksum; touches no storage.
     pub fn parse(presented: &str) -> Result<Self, MalformedToken> {
         let kind = TokenKind::from_token(presented).ok_or(MalformedToken::UnknownPrefix)?;
-        let rest = &presented[kind.prefix().len()..];
-        if rest.len() != RANDOM_LENGTH + CHECKSUM_LENGTH || !base62::is_base62(rest) {
-            return Err(MalformedToken::BadChecksum);
-        }
-        let (body, sum) = rest.split_at(RANDOM_LENGTH);
-        if checksum(body) != sum {
-            return Err(MalformedToken::BadChecksum);
-        }
+        check_shape(&presented[kind.prefix().len()..])?;
         Ok(Self { kind, value: SecretString::new(presented) })
     }
 
@@ -128,6 +119,61 @@ impl BearerToken {
     pub fn hash(&self) -> String {
         sha256_hex(self.value.expose())
     }
+}
+
+/// The prefix of every refresh token.
+pub const REFRESH_PREFIX: &str = "gthr_";
+
+/// A syntactically valid refresh token (RFC 6749 §6): the shape of a bearer
+/// token under its own prefix, so it can never be mistaken for one.
+#[derive(Debug, Clone)]
+pub struct RefreshToken(SecretString);
+
+impl RefreshToken {
+    /// Mints a fresh refresh token.
+    pub fn generate(random: &dyn SecureRandom) -> Self {
+        Self(shaped(REFRESH_PREFIX, random))
+    }
+
+    /// The refresh token determined by a secret `seed`.
+    pub fn derive(seed: [u8; 32]) -> Self {
+        Self::generate(&crate::random::SeededStream::new(seed))
+    }
+
+    /// Checks prefix, length, alphabet and checksum; touches no storage.
+    pub fn parse(presented: &str) -> Result<Self, MalformedToken> {
+        let rest = presented.strip_prefix(REFRESH_PREFIX).ok_or(MalformedToken::UnknownPrefix)?;
+        check_shape(rest)?;
+        Ok(Self(SecretString::new(presented)))
+    }
+
+    /// The plaintext, for the one response that carries it.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// The SHA-256 under which the token rests.
+    pub fn hash(&self) -> String {
+        sha256_hex(self.0.expose())
+    }
+}
+
+/// `prefix`, the random part and its checksum.
+fn shaped(prefix: &str, random: &dyn SecureRandom) -> SecretString {
+    let body = random_string(random, base62::ALPHABET, RANDOM_LENGTH);
+    SecretString::new(format!("{prefix}{body}{}", checksum(&body)))
+}
+
+/// Checks what follows the prefix: length, alphabet and checksum.
+fn check_shape(rest: &str) -> Result<(), MalformedToken> {
+    if rest.len() != RANDOM_LENGTH + CHECKSUM_LENGTH || !base62::is_base62(rest) {
+        return Err(MalformedToken::BadChecksum);
+    }
+    let (body, sum) = rest.split_at(RANDOM_LENGTH);
+    if checksum(body) != sum {
+        return Err(MalformedToken::BadChecksum);
+    }
+    Ok(())
 }
 
 fn checksum(body: &str) -> String {
@@ -176,6 +222,20 @@ mod tests {
         assert_eq!(BearerToken::parse(&typo).err(), Some(MalformedToken::BadChecksum));
         assert_eq!(BearerToken::parse(&text.replacen("gtha_", "ghp_x", 1)).err(), Some(MalformedToken::UnknownPrefix));
         assert_eq!(BearerToken::parse("gtha_!!").err(), Some(MalformedToken::BadChecksum));
+    }
+
+    #[test]
+    fn refresh_tokens_have_their_own_prefix_and_are_never_bearer_tokens() {
+        let random = CountingRandom::new(3);
+        let refresh = RefreshToken::generate(&random);
+        assert!(refresh.expose().starts_with("gthr_"));
+        assert!(RefreshToken::parse(refresh.expose()).is_ok());
+        assert_eq!(BearerToken::parse(refresh.expose()).err(), Some(MalformedToken::UnknownPrefix));
+        let bearer = BearerToken::generate(TokenKind::Account, &random);
+        assert_eq!(RefreshToken::parse(bearer.expose()).err(), Some(MalformedToken::UnknownPrefix));
+        let text = refresh.expose();
+        assert_eq!(RefreshToken::parse(&text[..text.len() - 1]).err(), Some(MalformedToken::BadChecksum));
+        assert_eq!(RefreshToken::derive([4; 32]).expose(), RefreshToken::derive([4; 32]).expose());
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub enum AuditKind {
     PollFromDifferentIp,
     TokenExpired,
     TokenRevoked,
+    RefreshReuseDetected,
     SignInFailed,
     AccountCreated,
     AccountDisabled,
@@ -46,7 +47,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for parsing the stored name.
-    pub const ALL: [AuditKind; 20] = [
+    pub const ALL: [AuditKind; 21] = [
         AuditKind::DeviceApproved,
         AuditKind::DeviceDenied,
         AuditKind::DeviceRedeemed,
@@ -54,6 +55,7 @@ impl AuditKind {
         AuditKind::PollFromDifferentIp,
         AuditKind::TokenExpired,
         AuditKind::TokenRevoked,
+        AuditKind::RefreshReuseDetected,
         AuditKind::SignInFailed,
         AuditKind::AccountCreated,
         AuditKind::AccountDisabled,
@@ -84,6 +86,7 @@ impl AuditKind {
             AuditKind::PollFromDifferentIp => "device.poll_from_different_ip",
             AuditKind::TokenExpired => "token.expired",
             AuditKind::TokenRevoked => "token.revoked",
+            AuditKind::RefreshReuseDetected => "grant.refresh_reuse_detected",
             AuditKind::SignInFailed => "signin.failed",
             AuditKind::AccountCreated => "account.created",
             AuditKind::AccountDisabled => "account.disabled",

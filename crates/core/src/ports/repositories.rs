@@ -2,7 +2,10 @@
 
 use crate::error::StoreError;
 use crate::listing::{TokenQuery, TokenSelector};
-use crate::model::{AccessTokenRecord, Account, IssuedToken, NewAccessToken, OAuthClient, WorkspaceMembership};
+use crate::model::{
+    AccessTokenRecord, Account, GrantRotation, IssuedToken, NewAccessToken, OAuthClient, RefreshLookup, TokenPolicy,
+    WorkspaceMembership,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -114,14 +117,24 @@ pub struct ClientEdit {
     pub name: String,
     pub allowed_scopes: Vec<String>,
     pub device_grant_enabled: bool,
+    pub policy: TokenPolicy,
 }
 
-/// Access tokens, stored as hashes.
+/// Grants and their tokens, stored as hashes.
 #[async_trait]
 pub trait TokenRepository: Send + Sync {
-    /// Mints a token row, or rotates in place the active row for the same
-    /// (subject_email, subject_issuer, client_id, device_label).
+    /// Mints a grant, or replaces in place the active grant for the same
+    /// (subject_email, subject_issuer, client_id, device_label): new secrets,
+    /// lifetimes and scopes, and the refresh tokens it had rotated away are
+    /// forgotten (they belong to the approval it replaces).
     async fn issue(&self, token: &NewAccessToken) -> Result<IssuedToken, StoreError>;
+    /// What the refresh token with this hash is: a grant's current one, one
+    /// a grant rotated away, or nothing known.
+    async fn find_by_refresh_hash(&self, refresh_hash: &str) -> Result<RefreshLookup, StoreError>;
+    /// Rotates an unrevoked grant's secrets if it still holds the presented
+    /// refresh token, retiring that one, in one transaction; `None` when it
+    /// no longer does (another refresh won) or the grant was revoked.
+    async fn rotate(&self, rotation: &GrantRotation) -> Result<Option<AccessTokenRecord>, StoreError>;
     /// The row holding this token hash (active or hard-expired rows have none).
     async fn find_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError>;
     /// The active row a new approval for this device would rotate.

@@ -30,6 +30,8 @@ impl EnvelopePurpose {
 pub enum Derivation {
     /// The access token a flow's redemption yields, from its device code.
     RedemptionToken,
+    /// The refresh token a flow's redemption yields, from its device code.
+    RedemptionRefreshToken,
 }
 
 impl Derivation {
@@ -37,6 +39,7 @@ impl Derivation {
     pub fn label(self) -> &'static [u8] {
         match self {
             Derivation::RedemptionToken => b"gatehouse:redemption-token:v1",
+            Derivation::RedemptionRefreshToken => b"gatehouse:redemption-refresh-token:v1",
         }
     }
 }

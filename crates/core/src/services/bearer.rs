@@ -5,8 +5,8 @@ use super::revocation::RevokedBy;
 use super::{Ports, Settings};
 use crate::actor::Actor;
 use crate::error::StoreError;
-use crate::formats::token::{BearerToken, MalformedToken, TokenKind};
-use crate::model::{AccessTokenRecord, Account, OAuthClient, WorkspaceMembership};
+use crate::formats::token::{BearerToken, MalformedToken, RefreshToken, TokenKind};
+use crate::model::{AccessTokenRecord, Account, OAuthClient, RefreshLookup, WorkspaceMembership};
 use crate::ports::{AuditEvent, AuditKind, CachedLookup};
 use crate::rate_limit::RateLimitService;
 use crate::rate_limit::{Limiter, RateCheck, RateLimited};
@@ -70,13 +70,24 @@ pub enum RevokeError {
     Unavailable(#[from] StoreError),
 }
 
-/// A token that authenticated a request.
+/// A token that authenticated a request (or that introspection found).
 #[derive(Debug, Clone)]
 pub struct AuthenticatedToken {
+    /// Its grant.
     pub record: AccessTokenRecord,
     pub kind: TokenKind,
     /// The kind's scopes, narrowed by the row.
     pub scopes: Vec<String>,
+    /// A refresh token (introspection only): then `scopes` are the grant's
+    /// and it ends with the grant.
+    pub is_refresh_token: bool,
+}
+
+impl AuthenticatedToken {
+    /// When the token stops working.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        if self.is_refresh_token { self.record.expires_at } else { self.record.access_ends_at() }
+    }
 }
 
 impl AuthenticatedToken {
@@ -142,6 +153,10 @@ impl BearerService {
             .filter(|r| r.prefix == token.kind().prefix())
             .ok_or(BearerError::InvalidToken("unknown or revoked token"))?;
         let now = self.ports.clock.now();
+        if record.access_ends_at() <= now && record.expires_at > now {
+            // The access token ended; its grant lives on, to be refreshed.
+            return Err(BearerError::InvalidToken("token expired"));
+        }
         if record.expires_at <= now {
             // Recorded before the cache is told, so a cache fault cannot lose
             // the event; the compare-and-set lets one caller record it.
@@ -171,8 +186,8 @@ impl BearerService {
             self.ports.tokens.touch(record.id, now, ip).await?;
         }
         let kind = token.kind();
-        let scopes = kind.narrow(&record.scopes);
-        Ok(AuthenticatedToken { record, kind, scopes })
+        let scopes = kind.narrow(record.access_scopes());
+        Ok(AuthenticatedToken { record, kind, scopes, is_refresh_token: false })
     }
 
     /// The unrevoked row for a token hash, through the shared cache; a row
@@ -192,14 +207,15 @@ impl BearerService {
         }
         let found = self.ports.tokens.find_by_hash(token_hash).await?.filter(|r| r.revoked_at.is_none());
         match &found {
-            Some(record) if record.expires_at > now => {
-                let ttl = POSITIVE_TTL.min(record.expires_at - now);
+            Some(record) if record.access_ends_at() > now => {
+                let ttl = POSITIVE_TTL.min(record.access_ends_at() - now);
                 self.ports
                     .token_cache
                     .put(token_hash, &CachedLookup::Found(Box::new(record.clone())), ttl, now)
                     .await?;
             }
-            // Expired rows are hard-expired by the caller, not cached.
+            // Expired tokens are refused (and ended grants hard-expired) by
+            // the caller, not cached.
             Some(_) => {}
             None => self.ports.token_cache.put(token_hash, &CachedLookup::Missing, NEGATIVE_TTL, now).await?,
         }
@@ -265,33 +281,56 @@ impl BearerService {
         Ok(())
     }
 
-    /// The active row for a presented token, touching nothing: no hard-expire,
-    /// no `last_used_at` (introspection and revocation are not uses).
-    async fn find_active(&self, presented: &str) -> Result<Option<(AccessTokenRecord, TokenKind)>, StoreError> {
+    /// The active grant of a presented access or refresh token, touching
+    /// nothing: no hard-expire, no `last_used_at` (introspection and
+    /// revocation are not uses).
+    async fn find_active(&self, presented: &str) -> Result<Option<AuthenticatedToken>, StoreError> {
+        let now = self.ports.clock.now();
+        if let Ok(refresh) = RefreshToken::parse(presented) {
+            let RefreshLookup::Current(record) = self.ports.tokens.find_by_refresh_hash(&refresh.hash()).await? else {
+                return Ok(None);
+            };
+            if record.revoked_at.is_some() || record.expires_at <= now {
+                return Ok(None);
+            }
+            let kind = if record.account_id.is_some() { TokenKind::Account } else { TokenKind::External };
+            return Ok(Some(AuthenticatedToken {
+                scopes: kind.narrow(&record.scopes),
+                record,
+                kind,
+                is_refresh_token: true,
+            }));
+        }
         let Ok(token) = BearerToken::parse(presented) else {
             return Ok(None);
         };
-        let now = self.ports.clock.now();
         // No limits: introspection and revocation are not bearer requests.
+        let kind = token.kind();
         Ok(self
             .lookup(&token.hash(), &[])
             .await?
             .0
-            .filter(|r| r.expires_at > now && r.prefix == token.kind().prefix())
-            .map(|r| (r, token.kind())))
+            .filter(|r| r.access_ends_at() > now && r.prefix == kind.prefix())
+            .map(|record| AuthenticatedToken {
+                scopes: kind.narrow(record.access_scopes()),
+                record,
+                kind,
+                is_refresh_token: false,
+            }))
     }
 
-    /// RFC 7009: revokes `presented` if it is an active token issued to
-    /// `client`. Unknown, malformed and inactive tokens change nothing and are
-    /// not an error (§2.2). A token issued to another client is refused
-    /// (§2.1), and left alone.
+    /// RFC 7009: revokes the grant of `presented` (an access or a refresh
+    /// token; §2.1 lets revoking either end both) if it is active and was
+    /// issued to `client`. Unknown, malformed and inactive tokens change
+    /// nothing and are not an error (§2.2). A token issued to another client
+    /// is refused (§2.1), and left alone.
     pub async fn revoke_for_client(
         &self,
         client: &OAuthClient,
         presented: &str,
         ip: Option<&str>,
     ) -> Result<(), RevokeError> {
-        let Some((record, _)) = self.find_active(presented).await? else {
+        let Some(AuthenticatedToken { record, .. }) = self.find_active(presented).await? else {
             return Ok(());
         };
         if record.client_id != client.client_id {
@@ -310,14 +349,14 @@ impl BearerService {
         if !self.settings.enable_oauth_bearer {
             return Ok(None);
         }
-        let Some((record, kind)) = self.find_active(presented).await? else {
+        let Some(found) = self.find_active(presented).await? else {
             return Ok(None);
         };
-        if let Some(account_id) = record.account_id
+        if let Some(account_id) = found.record.account_id
             && self.active_account(account_id).await?.is_none()
         {
             return Ok(None);
         }
-        Ok(Some(AuthenticatedToken { scopes: kind.narrow(&record.scopes), record, kind }))
+        Ok(Some(found))
     }
 }

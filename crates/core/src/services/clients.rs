@@ -5,7 +5,7 @@ use super::recent::Recent;
 use crate::actor::{Actor, Admin};
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::formats::base62;
-use crate::model::{ClientType, OAuthClient};
+use crate::model::{ClientType, OAuthClient, TokenPolicy};
 use crate::ports::{AuditEvent, AuditKind, ClientEdit};
 use crate::random::random_string;
 use crate::secret::{SecretString, sha256_hex};
@@ -46,6 +46,8 @@ pub enum ClientError {
     NotFound,
     #[error("only confidential clients have a secret")]
     NotConfidential,
+    #[error("{0}")]
+    InvalidPolicy(&'static str),
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }
@@ -74,7 +76,23 @@ fn check_edit(edit: ClientEdit) -> Result<ClientEdit, ClientError> {
             allowed_scopes.push(scope);
         }
     }
-    Ok(ClientEdit { name, allowed_scopes, device_grant_enabled: edit.device_grant_enabled })
+    check_policy(&edit.policy)?;
+    Ok(ClientEdit { name, allowed_scopes, device_grant_enabled: edit.device_grant_enabled, policy: edit.policy })
+}
+
+/// The bounds of a client's own lifetimes: a minute to a year, and a
+/// polling interval of 1 to 60 seconds (RFC 8628 §3.2's default is 5).
+fn check_policy(policy: &TokenPolicy) -> Result<(), ClientError> {
+    const MINUTE: u32 = 60;
+    const YEAR: u32 = 366 * 24 * 3600;
+    let lifetime_ok = |ttl: Option<u32>| ttl.is_none_or(|t| (MINUTE..=YEAR).contains(&t));
+    if !lifetime_ok(policy.access_token_ttl) || !lifetime_ok(policy.grant_ttl) || !lifetime_ok(policy.grant_idle_ttl) {
+        return Err(ClientError::InvalidPolicy("a lifetime is 60 seconds to 366 days"));
+    }
+    if policy.poll_interval.is_some_and(|i| !(1..=60).contains(&i)) {
+        return Err(ClientError::InvalidPolicy("the polling interval is 1 to 60 seconds"));
+    }
+    Ok(())
 }
 
 /// What to register.
@@ -86,6 +104,7 @@ pub struct ClientRegistration {
     pub allowed_scopes: Vec<String>,
     /// Whether the client may use the device authorization grant.
     pub device_grant: bool,
+    pub policy: TokenPolicy,
 }
 
 /// Past this many cached client ids (unknown ones included) the cache sheds.
@@ -132,6 +151,7 @@ impl ClientService {
             name: registration.name,
             allowed_scopes: registration.allowed_scopes,
             device_grant_enabled: registration.device_grant,
+            policy: registration.policy,
         })?;
         let registration = ClientRegistration {
             client_id: registration.client_id,
@@ -139,6 +159,7 @@ impl ClientService {
             client_type: registration.client_type,
             allowed_scopes: edit.allowed_scopes,
             device_grant: edit.device_grant_enabled,
+            policy: edit.policy,
         };
         self.insert(registration, admin.actor().clone(), admin.ip()).await?.ok_or(ClientError::IdTaken)
     }
@@ -230,6 +251,7 @@ impl ClientService {
             device_grant_enabled: registration.device_grant,
             disabled: false,
             created_at: self.ports.clock.now(),
+            policy: registration.policy,
         };
         if !self.ports.clients.create(&client).await? {
             return Ok(None);
@@ -260,6 +282,8 @@ impl ClientService {
             client_type: ClientType::Public,
             allowed_scopes: vec!["full".to_owned()],
             device_grant: true,
+            // The shipped CLI refreshes its grant (README, "Refresh tokens").
+            policy: TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() },
         };
         Ok(self.insert(registration, Actor::System, None).await?.is_some())
     }

@@ -71,8 +71,12 @@ pub struct Settings {
     pub poll_interval: u32,
     /// How long an ended flow keeps answering `expired_token`/`invalid_grant`, seconds.
     pub tombstone: u32,
-    /// Lifetime of an access token, seconds.
+    /// Lifetime of an access token, seconds (a client may set its own).
     pub token_ttl: u32,
+    /// Absolute lifetime of a grant with a refresh token, seconds.
+    pub grant_ttl: u32,
+    /// How long a grant with a refresh token lives unrefreshed, seconds.
+    pub grant_idle_ttl: u32,
     /// Whether bearer authentication (and approving) is on.
     pub enable_oauth_bearer: bool,
     /// Tokens revoked or expired longer ago than this are deleted, days.
@@ -91,12 +95,33 @@ impl Default for Settings {
             flow_expires_in: 600,
             poll_interval: 5,
             tombstone: 600,
-            token_ttl: 30 * 24 * 3600,
+            token_ttl: 3600,
+            grant_ttl: 90 * 24 * 3600,
+            grant_idle_ttl: 30 * 24 * 3600,
             enable_oauth_bearer: true,
             token_retention_days: 30,
             audit_retention_days: 365,
             prune_interval: 3600,
             rate_limits: crate::rate_limit::RateLimitSettings::default(),
+        }
+    }
+}
+
+/// The lifetimes a client's grants get, seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub access: u32,
+    pub grant: u32,
+    pub idle: u32,
+}
+
+impl Settings {
+    /// The client's own lifetimes where it has them, else the server's.
+    pub fn lifetimes(&self, policy: &crate::model::TokenPolicy) -> Lifetimes {
+        Lifetimes {
+            access: policy.access_token_ttl.unwrap_or(self.token_ttl),
+            grant: policy.grant_ttl.unwrap_or(self.grant_ttl),
+            idle: policy.grant_idle_ttl.unwrap_or(self.grant_idle_ttl),
         }
     }
 }
@@ -157,8 +182,14 @@ impl Services {
             ports.clock.clone(),
             Arc::new(settings.rate_limits.clone()),
         );
-        let device_flows =
-            device_flow::DeviceFlowService::new(ports.clone(), settings.clone(), clients.clone(), limits.clone());
+        let external = sso.as_ref().map(|(sso_settings, _)| Arc::new(sso_settings.clone()));
+        let device_flows = device_flow::DeviceFlowService::new(
+            ports.clone(),
+            settings.clone(),
+            clients.clone(),
+            limits.clone(),
+            external,
+        );
         let sso = sso.map(|(sso_settings, provider)| {
             sso::SsoService::new(ports.clone(), settings.clone(), sso_settings, provider, device_flows.clone())
         });

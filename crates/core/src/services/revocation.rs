@@ -23,6 +23,11 @@ pub enum RevokedBy {
     Admin,
     /// Its account was disabled.
     AccountDisabled,
+    /// A refresh found its subject no longer allowed (account inactive,
+    /// provider or email domain no longer accepted).
+    SubjectNotAllowed,
+    /// A refresh token it had rotated away was presented again.
+    RefreshReuse,
 }
 
 impl RevokedBy {
@@ -32,6 +37,8 @@ impl RevokedBy {
             RevokedBy::Client => "client",
             RevokedBy::Admin => "admin",
             RevokedBy::AccountDisabled => "account_disabled",
+            RevokedBy::SubjectNotAllowed => "subject_not_allowed",
+            RevokedBy::RefreshReuse => "refresh_reuse",
         }
     }
 }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub(crate) enum Param<'a> {
     Text(Option<Cow<'a, str>>),
-    Int(i64),
+    Int(Option<i64>),
     Flag(bool),
     Id(Option<Uuid>),
     Instant(Option<DateTime<Utc>>),
@@ -60,7 +60,19 @@ impl<'a> From<&'a Option<String>> for Param<'a> {
 
 impl From<i64> for Param<'_> {
     fn from(value: i64) -> Self {
-        Param::Int(value)
+        Param::Int(Some(value))
+    }
+}
+
+impl From<Option<String>> for Param<'_> {
+    fn from(value: Option<String>) -> Self {
+        Param::Text(value.map(Cow::Owned))
+    }
+}
+
+impl From<Option<u32>> for Param<'_> {
+    fn from(value: Option<u32>) -> Self {
+        Param::Int(value.map(i64::from))
     }
 }
 
@@ -193,6 +205,12 @@ impl<D: Dialect> Columns<'_, D> {
 
     pub(crate) fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError> {
         D::text(self.0, column)
+    }
+
+    pub(crate) fn optional_seconds(&self, column: &str) -> Result<Option<u32>, StoreError> {
+        D::int(self.0, column)?
+            .map(|secs| u32::try_from(secs).map_err(|_| StoreError::new(format!("{column} out of range"))))
+            .transpose()
     }
 
     pub(crate) fn int(&self, column: &str) -> Result<i64, StoreError> {

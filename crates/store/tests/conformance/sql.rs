@@ -6,7 +6,9 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use gatehouse_core::Actor;
 use gatehouse_core::listing::{ActivityCursor, TokenQuery, TokenSelector, TokenStatus};
-use gatehouse_core::model::{ClientType, FlowSubject, NewAccessToken, OAuthClient};
+use gatehouse_core::model::{
+    ClientType, FlowSubject, GrantRotation, NewAccessToken, OAuthClient, RefreshLookup, TokenPolicy,
+};
 use gatehouse_core::ports::{
     AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, AuditQuery, ClientEdit,
     CreateAccountError, NewAccount, Prunable,
@@ -57,6 +59,7 @@ async fn client(repos: &Repositories, id: &str) {
         device_grant_enabled: true,
         disabled: false,
         created_at: now(),
+        policy: TokenPolicy::default(),
     };
     assert!(repos.clients.create(&client).await.expect("create client"));
 }
@@ -70,9 +73,12 @@ fn new_token(email: &str, client_id: &str, label: &str, created: DateTime<Utc>) 
         device_label: label.to_owned(),
         prefix: "gtha_".into(),
         token_hash: format!("hash-{}", Uuid::new_v4()),
+        refresh_token_hash: Some(format!("refresh-{}", Uuid::new_v4())),
         scopes: vec!["full".into()],
         created_at: created,
         expires_at: created + Duration::days(30),
+        access_expires_at: created + Duration::hours(1),
+        max_expires_at: created + Duration::days(90),
     }
 }
 
@@ -273,8 +279,18 @@ async fn audit_search_filters_and_pages_by_id() {
 async fn clients_are_edited_enabled_and_given_secrets() {
     for (name, repos, _dir, _) in databases("clients_are_edited_enabled_and_given_secrets").await {
         client(&repos, "cli").await;
-        let edit =
-            ClientEdit { name: "Renamed".into(), allowed_scopes: vec!["apps:run".into()], device_grant_enabled: false };
+        let edit = ClientEdit {
+            name: "Renamed".into(),
+            allowed_scopes: vec!["apps:run".into()],
+            device_grant_enabled: false,
+            policy: TokenPolicy {
+                refresh_allowed: true,
+                access_token_ttl: Some(600),
+                grant_ttl: Some(7 * 86_400),
+                grant_idle_ttl: Some(86_400),
+                poll_interval: Some(9),
+            },
+        };
         assert!(repos.clients.update("cli", &edit).await.expect("update"), "{name}");
         assert!(!repos.clients.update("nobody", &edit).await.expect("update"), "{name}");
         let found = repos.clients.find("cli").await.expect("find").expect("cli");
@@ -325,6 +341,83 @@ async fn pruning_deletes_only_what_is_past_the_cutoff_in_batches() {
                 "{name}: {what:?}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_once_and_remembers_the_token_it_retired() {
+    for (name, repos, _dir, _) in databases("a_refresh_rotates_once_and_remembers_the_token_it_retired").await {
+        client(&repos, "cli").await;
+        let t0 = now() - Duration::hours(2);
+        let first = new_token("ada@example.com", "cli", "laptop", t0);
+        repos.tokens.issue(&first).await.expect("issue");
+        let presented = first.refresh_token_hash.clone().expect("refresh");
+        let found = repos.tokens.find_by_refresh_hash(&presented).await.expect("find");
+        assert!(matches!(&found, RefreshLookup::Current(g) if g.id == first.id && g.refreshable), "{name}: {found:?}");
+
+        let at = t0 + Duration::hours(1);
+        let rotation = GrantRotation {
+            grant_id: first.id,
+            presented_refresh_hash: presented.clone(),
+            token_hash: "access-2".into(),
+            refresh_token_hash: "refresh-2".into(),
+            access_scopes: Some(vec!["apps:run".into()]),
+            access_expires_at: at + Duration::hours(1),
+            expires_at: at + Duration::days(30),
+            at,
+        };
+        let rotated = repos.tokens.rotate(&rotation).await.expect("rotate").expect("won");
+        assert_eq!(rotated.refreshed_at, Some(at), "{name}");
+        assert_eq!(rotated.access_scopes(), ["apps:run".to_owned()], "{name}: the access token narrowed");
+        assert_eq!(rotated.scopes, vec!["full".to_owned()], "{name}: the grant keeps its scope");
+        assert_eq!(
+            (rotated.access_ends_at(), rotated.max_expires_at),
+            (at + Duration::hours(1), Some(first.max_expires_at))
+        );
+        assert!(
+            repos.tokens.find_by_hash(&first.token_hash).await.expect("find").is_none(),
+            "{name}: old access token"
+        );
+        assert_eq!(repos.tokens.find_by_hash("access-2").await.expect("find").map(|g| g.id), Some(first.id));
+
+        // The same presented token again matches nothing, and is now retired.
+        assert!(
+            repos
+                .tokens
+                .rotate(&GrantRotation {
+                    token_hash: "access-3".into(),
+                    refresh_token_hash: "refresh-3".into(),
+                    ..rotation.clone()
+                })
+                .await
+                .expect("rotate")
+                .is_none(),
+            "{name}"
+        );
+        let found = repos.tokens.find_by_refresh_hash(&presented).await.expect("find");
+        assert!(matches!(&found, RefreshLookup::Retired(g) if g.id == first.id), "{name}: {found:?}");
+        assert_eq!(repos.tokens.find_by_refresh_hash("nothing").await.expect("find"), RefreshLookup::Unknown, "{name}");
+
+        // A revoked grant cannot be rotated.
+        repos.tokens.revoke(&[first.id], at).await.expect("revoke");
+        let after_revoke = GrantRotation {
+            presented_refresh_hash: "refresh-2".into(),
+            token_hash: "access-4".into(),
+            refresh_token_hash: "refresh-4".into(),
+            ..rotation.clone()
+        };
+        assert!(repos.tokens.rotate(&after_revoke).await.expect("rotate").is_none(), "{name}");
+
+        // A new approval for the device is a new grant: the tokens the old
+        // one retired are forgotten (presenting them is not reuse of it).
+        let second = new_token("ada@example.com", "cli", "laptop", at);
+        let again = repos.tokens.issue(&second).await.expect("issue");
+        assert!(!again.rotated, "{name}: the old grant was revoked, so this is a new row");
+        let third = new_token("ada@example.com", "cli", "laptop", at + Duration::minutes(1));
+        let replaced = repos.tokens.issue(&third).await.expect("issue");
+        assert!(replaced.rotated, "{name}");
+        let old = second.refresh_token_hash.clone().expect("refresh");
+        assert_eq!(repos.tokens.find_by_refresh_hash(&old).await.expect("find"), RefreshLookup::Unknown, "{name}");
     }
 }
 
@@ -500,6 +593,13 @@ async fn clients_are_created_once_and_listed_oldest_first() {
                 device_grant_enabled: false,
                 disabled: false,
                 created_at: created,
+                policy: TokenPolicy {
+                    refresh_allowed: id == "alpha",
+                    access_token_ttl: Some(120),
+                    grant_ttl: None,
+                    grant_idle_ttl: Some(3_600),
+                    poll_interval: Some(10),
+                },
             };
             assert!(repos.clients.create(&client).await.expect("create"), "{name}");
         }

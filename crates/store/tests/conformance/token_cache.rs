@@ -22,10 +22,15 @@ fn record(id: Uuid) -> AccessTokenRecord {
         device_label: String::new(),
         prefix: "gtha_".into(),
         scopes: vec!["full".into()],
+        access_scopes: None,
         created_at: now,
         last_used_at: None,
         last_used_ip: None,
         expires_at: now + Duration::days(30),
+        access_expires_at: Some(now + Duration::hours(1)),
+        max_expires_at: Some(now + Duration::days(90)),
+        refreshable: true,
+        refreshed_at: None,
         revoked_at: None,
     }
 }

@@ -4,11 +4,13 @@
 
 mod approval;
 mod redeem;
+mod refresh;
 mod start;
 
 pub(crate) use approval::Recorded;
 pub use approval::{ApprovalView, AuthorizeRequest, CodeLookup, DecideError, DecisionKind};
 pub use redeem::{PollRequest, TokenGrant};
+pub use refresh::RefreshRequest;
 pub use start::{DEVICE_LABEL_MAX_CHARS, StartRequest, StartedFlow, USER_AGENT_MAX_CHARS, validate_device_label};
 
 use super::clients::{ClientAuthError, ClientService};
@@ -51,11 +53,19 @@ pub struct DeviceFlowService {
     settings: Arc<Settings>,
     clients: ClientService,
     limits: RateLimitService,
+    /// The SSO provider whose people may hold grants, when one is configured.
+    external: Option<Arc<super::sso::SsoSettings>>,
 }
 
 impl DeviceFlowService {
-    pub(crate) fn new(ports: Ports, settings: Arc<Settings>, clients: ClientService, limits: RateLimitService) -> Self {
-        Self { clients, ports, settings, limits }
+    pub(crate) fn new(
+        ports: Ports,
+        settings: Arc<Settings>,
+        clients: ClientService,
+        limits: RateLimitService,
+        external: Option<Arc<super::sso::SsoSettings>>,
+    ) -> Self {
+        Self { clients, ports, settings, limits, external }
     }
 
     /// The rate limits (the SSO branch shares them).

@@ -13,8 +13,8 @@ use crate::actor::Actor;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::flow::{DeviceFlow, FlowChange, FlowKey, Verdict};
 use crate::formats::device_code::DeviceCode;
-use crate::formats::token::{BearerToken, TokenKind};
-use crate::model::{AccessTokenRecord, Account, FlowSubject, NewAccessToken, WorkspaceMembership};
+use crate::formats::token::{BearerToken, RefreshToken, TokenKind};
+use crate::model::{AccessTokenRecord, Account, FlowSubject, NewAccessToken, OAuthClient, WorkspaceMembership};
 use crate::ports::{AuditEvent, AuditKind, Derivation};
 use crate::rate_limit::Limiter;
 use crate::secret::SecretString;
@@ -30,13 +30,20 @@ pub struct PollRequest {
     pub ip: Option<String>,
 }
 
-/// What a successful redemption hands back.
+/// What a successful redemption (or refresh) hands back.
 #[derive(Debug, Clone)]
 pub struct TokenGrant {
     pub token: BearerToken,
+    /// For clients allowed refresh tokens.
+    pub refresh_token: Option<RefreshToken>,
+    /// The grant's id (`token_id` on the wire).
     pub token_id: Uuid,
+    /// The access token's remaining lifetime, seconds.
     pub expires_in: u32,
+    /// When the access token ends.
     pub expires_at: DateTime<Utc>,
+    /// When the grant ends unless refreshed.
+    pub grant_expires_at: DateTime<Utc>,
     pub scopes: Vec<String>,
     pub subject: FlowSubject,
     pub account: Option<Account>,
@@ -83,7 +90,7 @@ impl DeviceFlowService {
             return Err(oauth(OAuthErrorCode::InvalidGrant, "unknown device_code"));
         };
         match transition.verdict {
-            Verdict::Claimed(subject) => self.redeem(key, &device_code, flow, subject, request.ip, now).await,
+            Verdict::Claimed(subject) => self.redeem(key, &device_code, &client, flow, subject, request.ip, now).await,
             Verdict::Redeemed { token_id, subject } => {
                 self.redeliver(&device_code, &flow, token_id, subject, request.ip, now).await
             }
@@ -113,20 +120,29 @@ impl DeviceFlowService {
         )
     }
 
+    /// The refresh token a flow's redemption yields, fixed like its access token.
+    fn redemption_refresh_token(&self, device_code: &DeviceCode) -> RefreshToken {
+        RefreshToken::derive(
+            self.ports.signer.derive(Derivation::RedemptionRefreshToken, device_code.expose().as_bytes()),
+        )
+    }
+
     /// Mints the token for a claimed approval, then marks the flow redeemed.
     /// If minting fails on storage the claim is released so a later poll can
     /// retry; an approver who lost access keeps the claim, so the flow can
     /// never mint for them.
+    #[allow(clippy::too_many_arguments)]
     async fn redeem(
         &self,
         key: FlowKey,
         device_code: &DeviceCode,
+        client: &OAuthClient,
         flow: DeviceFlow,
         subject: FlowSubject,
         ip: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, FlowError> {
-        let grant = match self.mint(&flow, device_code, subject, now).await {
+        let grant = match self.mint(&flow, device_code, client, subject, now).await {
             Ok(grant) => grant,
             Err(MintFailure::AccountInactive) => {
                 return Err(oauth(OAuthErrorCode::AccessDenied, "the approving account is no longer active"));
@@ -197,6 +213,7 @@ impl DeviceFlowService {
         &self,
         flow: &DeviceFlow,
         device_code: &DeviceCode,
+        client: &OAuthClient,
         subject: FlowSubject,
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, MintFailure> {
@@ -220,9 +237,21 @@ impl DeviceFlowService {
             if minted.revoked_at.is_some() || minted.expires_at <= now {
                 return Err(MintFailure::AlreadyEnded);
             }
-            return Ok(grant_of(token, &minted, subject, account, workspaces, now));
+            let refresh_token = minted.refreshable.then(|| self.redemption_refresh_token(device_code));
+            return Ok(grant_of(token, refresh_token, &minted, subject, account, workspaces, now));
         }
-        let expires_at = now + Duration::seconds(i64::from(self.settings.token_ttl));
+        // A grant with a refresh token lives until its idle or absolute end;
+        // without one, it ends with its access token.
+        let lifetimes = self.settings.lifetimes(&client.policy);
+        let access_expires_at = now + Duration::seconds(i64::from(lifetimes.access));
+        let refresh_token = client.policy.refresh_allowed.then(|| self.redemption_refresh_token(device_code));
+        let (expires_at, max_expires_at) = if refresh_token.is_some() {
+            let max = now + Duration::seconds(i64::from(lifetimes.grant));
+            (max.min(now + Duration::seconds(i64::from(lifetimes.idle))), max)
+        } else {
+            (access_expires_at, access_expires_at)
+        };
+        let access_expires_at = access_expires_at.min(expires_at);
         let new_token = NewAccessToken {
             id: Uuid::new_v4(),
             subject: subject.clone(),
@@ -230,9 +259,12 @@ impl DeviceFlowService {
             device_label: flow.device_label.clone().unwrap_or_default(),
             prefix: kind.prefix().to_owned(),
             token_hash: token.hash(),
+            refresh_token_hash: refresh_token.as_ref().map(RefreshToken::hash),
             scopes: scopes.clone(),
             created_at: now,
             expires_at,
+            access_expires_at,
+            max_expires_at,
         };
         let issued = self.ports.tokens.issue(&new_token).await?;
         // A rotated row's old secret must stop working on every instance now.
@@ -241,9 +273,11 @@ impl DeviceFlowService {
         }
         Ok(TokenGrant {
             token,
+            refresh_token,
             token_id: issued.id,
-            expires_in: self.settings.token_ttl,
-            expires_at,
+            expires_in: u32::try_from((access_expires_at - now).num_seconds()).unwrap_or(u32::MAX),
+            expires_at: access_expires_at,
+            grant_expires_at: expires_at,
             scopes,
             subject,
             account,
@@ -272,8 +306,9 @@ impl DeviceFlowService {
         let Some(minted) = self.ports.tokens.find_by_hash(&token.hash()).await?.filter(|minted| {
             minted.id == token_id
                 && minted.revoked_at.is_none()
-                && minted.expires_at > now
+                && minted.access_ends_at() > now
                 && minted.last_used_at.is_none()
+                && minted.refreshed_at.is_none()
         }) else {
             return Err(spent());
         };
@@ -295,7 +330,8 @@ impl DeviceFlowService {
                 at: now,
             })
             .await;
-        let mut grant = grant_of(token, &minted, subject, account, workspaces, now);
+        let refresh_token = minted.refreshable.then(|| self.redemption_refresh_token(device_code));
+        let mut grant = grant_of(token, refresh_token, &minted, subject, account, workspaces, now);
         grant.redelivered = true;
         Ok(grant)
     }
@@ -309,19 +345,23 @@ fn spent() -> FlowError {
 /// The grant for a token minted earlier, with the lifetime it has left.
 fn grant_of(
     token: BearerToken,
+    refresh_token: Option<RefreshToken>,
     minted: &AccessTokenRecord,
     subject: FlowSubject,
     account: Option<Account>,
     workspaces: Vec<WorkspaceMembership>,
     now: DateTime<Utc>,
 ) -> TokenGrant {
-    let left = (minted.expires_at - now).num_seconds().max(0);
+    let expires_at = minted.access_ends_at();
+    let left = (expires_at - now).num_seconds().max(0);
     TokenGrant {
-        scopes: token.kind().narrow(&minted.scopes),
+        scopes: token.kind().narrow(minted.access_scopes()),
         token,
+        refresh_token,
         token_id: minted.id,
         expires_in: u32::try_from(left).unwrap_or(u32::MAX),
-        expires_at: minted.expires_at,
+        expires_at,
+        grant_expires_at: minted.expires_at,
         subject,
         account,
         workspaces,

@@ -67,6 +67,7 @@ impl DeviceFlowService {
 
         let now = self.ports.clock.now();
         let expires_at = now + Duration::seconds(i64::from(self.settings.flow_expires_in));
+        let interval = client.policy.poll_interval.unwrap_or(self.settings.poll_interval);
         // The tombstone covers the whole configured period after expiry, its
         // last instant included; the second more keeps Redis's own expiry
         // (counted from when the insert arrives) from ending it early.
@@ -94,7 +95,7 @@ impl DeviceFlowService {
                 requester_user_agent: user_agent.clone(),
                 created_at: now,
                 expires_at,
-                interval_secs: self.settings.poll_interval,
+                interval_secs: interval,
                 last_polled_at: None,
                 status: FlowStatus::Pending,
             };
@@ -105,7 +106,7 @@ impl DeviceFlowService {
                         device_code,
                         user_code,
                         expires_in: self.settings.flow_expires_in,
-                        interval: self.settings.poll_interval,
+                        interval,
                     });
                 }
                 // The client's shared quota is spent: the address may still

@@ -22,7 +22,9 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
             .execute(
                 Statement::new(
                     "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, allowed_scopes, \
-                     device_grant_enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     device_grant_enabled, created_at, refresh_allowed, access_token_ttl_secs, grant_ttl_secs, \
+                     grant_idle_ttl_secs, poll_interval_secs) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                      ON CONFLICT (client_id) DO NOTHING",
                 )
                 .bind(&new.client_id)
@@ -31,7 +33,12 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 .bind(&new.secret_hash)
                 .bind(join_scopes(&new.allowed_scopes))
                 .bind(new.device_grant_enabled)
-                .bind(new.created_at),
+                .bind(new.created_at)
+                .bind(new.policy.refresh_allowed)
+                .bind(new.policy.access_token_ttl)
+                .bind(new.policy.grant_ttl)
+                .bind(new.policy.grant_idle_ttl)
+                .bind(new.policy.poll_interval),
             )
             .await?;
         Ok(inserted == 1)
@@ -71,13 +78,19 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
         let changed = self
             .execute(
                 Statement::new(
-                    "UPDATE oauth_clients SET name = $2, allowed_scopes = $3, device_grant_enabled = $4 \
-                     WHERE client_id = $1",
+                    "UPDATE oauth_clients SET name = $2, allowed_scopes = $3, device_grant_enabled = $4, \
+                     refresh_allowed = $5, access_token_ttl_secs = $6, grant_ttl_secs = $7, \
+                     grant_idle_ttl_secs = $8, poll_interval_secs = $9 WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .bind(&edit.name)
                 .bind(join_scopes(&edit.allowed_scopes))
-                .bind(edit.device_grant_enabled),
+                .bind(edit.device_grant_enabled)
+                .bind(edit.policy.refresh_allowed)
+                .bind(edit.policy.access_token_ttl)
+                .bind(edit.policy.grant_ttl)
+                .bind(edit.policy.grant_idle_ttl)
+                .bind(edit.policy.poll_interval),
             )
             .await?;
         Ok(changed == 1)

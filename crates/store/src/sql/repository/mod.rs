@@ -10,7 +10,7 @@ mod tokens;
 
 use super::dialect::{Columns, Dialect, Statement};
 use gatehouse_core::StoreError;
-use gatehouse_core::model::{AccessTokenRecord, Account, ClientType, OAuthClient};
+use gatehouse_core::model::{AccessTokenRecord, Account, ClientType, OAuthClient, TokenPolicy};
 pub use installation::SecretCheck;
 use sqlx::Pool;
 
@@ -78,11 +78,19 @@ fn client<D: Dialect>(row: &D::Row) -> Result<OAuthClient, StoreError> {
         device_grant_enabled: row.flag("device_grant_enabled")?,
         disabled: row.optional_instant("disabled_at")?.is_some(),
         created_at: row.instant("created_at")?,
+        policy: TokenPolicy {
+            refresh_allowed: row.flag("refresh_allowed")?,
+            access_token_ttl: row.optional_seconds("access_token_ttl_secs")?,
+            grant_ttl: row.optional_seconds("grant_ttl_secs")?,
+            grant_idle_ttl: row.optional_seconds("grant_idle_ttl_secs")?,
+            poll_interval: row.optional_seconds("poll_interval_secs")?,
+        },
     })
 }
 
 const TOKEN_COLUMNS: &str = "id, subject_email, subject_issuer, account_id, client_id, device_label, prefix, \
-     scopes, created_at, last_used_at, last_used_ip, expires_at, revoked_at";
+     scopes, access_scopes, created_at, last_used_at, last_used_ip, expires_at, access_expires_at, max_expires_at, \
+     (refresh_token_hash IS NOT NULL) AS refreshable, refreshed_at, revoked_at";
 
 fn token<D: Dialect>(row: &D::Row) -> Result<AccessTokenRecord, StoreError> {
     let row = Columns::<D>(row);
@@ -95,10 +103,15 @@ fn token<D: Dialect>(row: &D::Row) -> Result<AccessTokenRecord, StoreError> {
         device_label: row.text("device_label")?,
         prefix: row.text("prefix")?,
         scopes: split_scopes(&row.text("scopes")?),
+        access_scopes: row.optional_text("access_scopes")?.as_deref().map(split_scopes),
         created_at: row.instant("created_at")?,
         last_used_at: row.optional_instant("last_used_at")?,
         last_used_ip: row.optional_text("last_used_ip")?,
         expires_at: row.instant("expires_at")?,
+        access_expires_at: row.optional_instant("access_expires_at")?,
+        max_expires_at: row.optional_instant("max_expires_at")?,
+        refreshable: row.flag("refreshable")?,
+        refreshed_at: row.optional_instant("refreshed_at")?,
         revoked_at: row.optional_instant("revoked_at")?,
     })
 }

@@ -1,12 +1,12 @@
 //! Access tokens, stored as hashes.
 
 use super::{Columns, SqlRepository, TOKEN_COLUMNS, join_scopes, token};
-use crate::sql::dialect::{Dialect, Statement};
+use crate::sql::dialect::{Dialect, Statement, store_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::listing::{TokenQuery, TokenSelector, TokenStatus};
-use gatehouse_core::model::{AccessTokenRecord, IssuedToken, NewAccessToken};
+use gatehouse_core::model::{AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, RefreshLookup};
 use gatehouse_core::ports::TokenRepository;
 use uuid::Uuid;
 
@@ -18,35 +18,117 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
     async fn issue(&self, new: &NewAccessToken) -> Result<IssuedToken, StoreError> {
         // Rotation in place: the partial unique index admits one active row
         // per device, so concurrent upserts serialise on it and the upsert
-        // replaces the secret atomically.
-        let row = self
-            .fetch_one(
-                Statement::new(
-                    "INSERT INTO oauth_access_tokens (id, subject_email, subject_issuer, account_id, client_id, \
-                     device_label, prefix, token_hash, scopes, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                     ON CONFLICT (subject_email, subject_issuer, client_id, device_label) WHERE revoked_at IS NULL \
-                     DO UPDATE SET account_id = excluded.account_id, prefix = excluded.prefix, \
-                       token_hash = excluded.token_hash, scopes = excluded.scopes, \
-                       created_at = excluded.created_at, expires_at = excluded.expires_at, \
-                       last_used_at = NULL, last_used_ip = NULL \
-                     RETURNING id",
-                )
-                .bind(new.id)
-                .bind(&new.subject.email)
-                .bind(&new.subject.issuer)
-                .bind(new.subject.account_id)
-                .bind(&new.client_id)
-                .bind(&new.device_label)
-                .bind(&new.prefix)
-                .bind(&new.token_hash)
-                .bind(join_scopes(&new.scopes))
-                .bind(new.created_at)
-                .bind(new.expires_at),
+        // replaces the secrets atomically.
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let row = D::fetch_optional(
+            &mut tx,
+            Statement::new(
+                "INSERT INTO oauth_access_tokens (id, subject_email, subject_issuer, account_id, client_id, \
+                 device_label, prefix, token_hash, refresh_token_hash, scopes, created_at, expires_at, \
+                 access_expires_at, max_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (subject_email, subject_issuer, client_id, device_label) WHERE revoked_at IS NULL \
+                 DO UPDATE SET account_id = excluded.account_id, prefix = excluded.prefix, \
+                   token_hash = excluded.token_hash, refresh_token_hash = excluded.refresh_token_hash, \
+                   scopes = excluded.scopes, access_scopes = NULL, created_at = excluded.created_at, \
+                   expires_at = excluded.expires_at, access_expires_at = excluded.access_expires_at, \
+                   max_expires_at = excluded.max_expires_at, refreshed_at = NULL, \
+                   last_used_at = NULL, last_used_ip = NULL \
+                 RETURNING id",
+            )
+            .bind(new.id)
+            .bind(&new.subject.email)
+            .bind(&new.subject.issuer)
+            .bind(new.subject.account_id)
+            .bind(&new.client_id)
+            .bind(&new.device_label)
+            .bind(&new.prefix)
+            .bind(&new.token_hash)
+            .bind(&new.refresh_token_hash)
+            .bind(join_scopes(&new.scopes))
+            .bind(new.created_at)
+            .bind(new.expires_at)
+            .bind(new.access_expires_at)
+            .bind(new.max_expires_at),
+        )
+        .await?
+        .ok_or_else(|| StoreError::new("the statement returned no row"))?;
+        let id = Columns::<D>(&row).id("id")?;
+        let rotated = id != new.id;
+        if rotated {
+            D::execute(
+                &mut tx,
+                Statement::new("DELETE FROM oauth_retired_refresh_tokens WHERE grant_id = $1").bind(id),
             )
             .await?;
-        let id = Columns::<D>(&row).id("id")?;
-        Ok(IssuedToken { id, rotated: id != new.id })
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(IssuedToken { id, rotated })
+    }
+
+    async fn find_by_refresh_hash(&self, refresh_hash: &str) -> Result<RefreshLookup, StoreError> {
+        let current = self
+            .fetch_optional(
+                Statement::new(format!(
+                    "SELECT {TOKEN_COLUMNS} FROM oauth_access_tokens WHERE refresh_token_hash = $1"
+                ))
+                .bind(refresh_hash),
+            )
+            .await?;
+        if let Some(row) = current {
+            return Ok(RefreshLookup::Current(token::<D>(&row)?));
+        }
+        let retired = self
+            .fetch_optional(
+                Statement::new(format!(
+                    "SELECT {TOKEN_COLUMNS} FROM oauth_access_tokens WHERE id = \
+                     (SELECT grant_id FROM oauth_retired_refresh_tokens WHERE token_hash = $1)"
+                ))
+                .bind(refresh_hash),
+            )
+            .await?;
+        Ok(match retired {
+            Some(row) => RefreshLookup::Retired(token::<D>(&row)?),
+            None => RefreshLookup::Unknown,
+        })
+    }
+
+    async fn rotate(&self, rotation: &GrantRotation) -> Result<Option<AccessTokenRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        // Compare-and-set on the presented refresh token: of racing refreshes
+        // with one token, the first to commit wins and the rest match nothing.
+        let row = D::fetch_optional(
+            &mut tx,
+            Statement::new(format!(
+                "UPDATE oauth_access_tokens SET token_hash = $3, refresh_token_hash = $4, access_scopes = $5, \
+                 access_expires_at = $6, expires_at = $7, refreshed_at = $8 \
+                 WHERE id = $1 AND refresh_token_hash = $2 AND revoked_at IS NULL RETURNING {TOKEN_COLUMNS}"
+            ))
+            .bind(rotation.grant_id)
+            .bind(&rotation.presented_refresh_hash)
+            .bind(&rotation.token_hash)
+            .bind(&rotation.refresh_token_hash)
+            .bind(rotation.access_scopes.as_deref().map(join_scopes))
+            .bind(rotation.access_expires_at)
+            .bind(rotation.expires_at)
+            .bind(rotation.at),
+        )
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        D::execute(
+            &mut tx,
+            Statement::new(
+                "INSERT INTO oauth_retired_refresh_tokens (token_hash, grant_id, retired_at) VALUES ($1, $2, $3)",
+            )
+            .bind(&rotation.presented_refresh_hash)
+            .bind(rotation.grant_id)
+            .bind(rotation.at),
+        )
+        .await?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(Some(token::<D>(&row)?))
     }
 
     async fn find_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
@@ -176,7 +258,7 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
         let changed = self
             .execute(
                 Statement::new(
-                    "UPDATE oauth_access_tokens SET revoked_at = $2, token_hash = NULL \
+                    "UPDATE oauth_access_tokens SET revoked_at = $2, token_hash = NULL, refresh_token_hash = NULL \
                      WHERE id = $1 AND token_hash IS NOT NULL AND expires_at <= $2",
                 )
                 .bind(id)

@@ -1,0 +1,224 @@
+//! RFC 6749 §6: refreshing a grant the device flow created.
+//!
+//! Every refresh rotates both secrets of the grant: a new access token and a
+//! new refresh token, by compare-and-set on the presented refresh token, so
+//! of racing refreshes with one token exactly one wins. The token it
+//! replaces is retired, and presenting a retired token again is reuse
+//! (RFC 9700 §4.14.2): the whole grant is revoked at once on every instance
+//! and the event audited (`grant.refresh_reuse_detected`).
+//!
+//! A retried refresh whose answer was lost presents a retired token too, and
+//! is treated the same way: a retry and a replay by whoever copied the token
+//! cannot be told apart, so the grant ends and the device signs in again
+//! (README, "Refresh tokens"). Clients keep that rare by refreshing one at a
+//! time, as `gatehouse login`'s credentials file lock does.
+//!
+//! Each refresh also checks again everything approval checked: the client
+//! is enabled and still allowed refresh tokens, the account is active, an
+//! external subject is still from the configured provider and an allowed
+//! email domain. A subject that no longer passes has its grant revoked.
+
+use super::redeem::TokenGrant;
+use super::{DeviceFlowService, FlowError, oauth};
+use crate::actor::Actor;
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::formats::token::{BearerToken, RefreshToken, TokenKind};
+use crate::model::{AccessTokenRecord, Account, FlowSubject, GrantRotation, RefreshLookup, WorkspaceMembership};
+use crate::ports::{AuditEvent, AuditKind};
+use crate::secret::SecretString;
+use crate::services::revocation::RevokedBy;
+use chrono::{DateTime, Duration, Utc};
+
+/// A `grant_type=refresh_token` request plus what the edge saw.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub refresh_token: Option<String>,
+    /// A narrower scope for the new access token (RFC 6749 §6).
+    pub scope: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// The one answer for every refresh token that cannot be used, so an
+/// answer tells nothing about which tokens exist.
+fn unusable() -> FlowError {
+    oauth(OAuthErrorCode::InvalidGrant, "the refresh token is invalid, expired or revoked")
+}
+
+impl DeviceFlowService {
+    /// RFC 6749 §6: rotates the grant holding `refresh_token` and answers
+    /// its new tokens.
+    pub async fn refresh(&self, request: RefreshRequest) -> Result<TokenGrant, FlowError> {
+        let answer = self.answer_refresh(request).await;
+        crate::metrics::refresh_answer(match &answer {
+            Ok(_) => "refreshed",
+            Err(FlowError::OAuth(err)) => err.code.as_str(),
+            Err(FlowError::RateLimited(_)) => "rate_limited",
+            Err(FlowError::Unavailable(_)) => "unavailable",
+        });
+        answer
+    }
+
+    async fn answer_refresh(&self, request: RefreshRequest) -> Result<TokenGrant, FlowError> {
+        let client = self.clients.authenticate(request.client_id.as_deref(), request.client_secret.as_ref()).await?;
+        let presented = request
+            .refresh_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| oauth(OAuthErrorCode::InvalidRequest, "refresh_token is required"))?;
+        let Ok(refresh_token) = RefreshToken::parse(presented) else {
+            return Err(unusable());
+        };
+        let ip = request.ip.as_deref();
+        let grant = match self.ports.tokens.find_by_refresh_hash(&refresh_token.hash()).await? {
+            RefreshLookup::Current(grant) => grant,
+            RefreshLookup::Retired(grant) => {
+                // Only the client the grant belongs to can trigger the
+                // revocation: another client learns nothing and ends nothing.
+                if grant.client_id == client.client_id {
+                    self.refresh_reuse_detected(&grant, ip).await?;
+                }
+                return Err(unusable());
+            }
+            RefreshLookup::Unknown => return Err(unusable()),
+        };
+        let now = self.ports.clock.now();
+        if grant.client_id != client.client_id || grant.revoked_at.is_some() || grant.expires_at <= now {
+            return Err(unusable());
+        }
+        if !client.policy.refresh_allowed {
+            return Err(oauth(OAuthErrorCode::UnauthorizedClient, "this client may not use refresh tokens"));
+        }
+        let scopes = narrowed_scopes(&grant.scopes, request.scope.as_deref())?;
+        let Some((kind, account, workspaces)) = self.subject_still_allowed(&grant).await? else {
+            self.ports.revoke_tokens(&[grant.id], &Actor::System, RevokedBy::SubjectNotAllowed, ip).await?;
+            return Err(oauth(OAuthErrorCode::InvalidGrant, "the grant's subject may no longer hold it"));
+        };
+
+        let lifetimes = self.settings.lifetimes(&client.policy);
+        let access_token = BearerToken::generate(kind, self.ports.random.as_ref());
+        let new_refresh = RefreshToken::generate(self.ports.random.as_ref());
+        let access_expires_at = now + Duration::seconds(i64::from(lifetimes.access));
+        let max_expires_at = grant.max_expires_at.unwrap_or(grant.expires_at);
+        let expires_at = max_expires_at.min(now + Duration::seconds(i64::from(lifetimes.idle)));
+        let rotation = GrantRotation {
+            grant_id: grant.id,
+            presented_refresh_hash: refresh_token.hash(),
+            token_hash: access_token.hash(),
+            refresh_token_hash: new_refresh.hash(),
+            access_scopes: (scopes != grant.scopes).then(|| scopes.clone()),
+            access_expires_at: access_expires_at.min(expires_at),
+            expires_at,
+            at: now,
+        };
+        let Some(rotated) = self.ports.tokens.rotate(&rotation).await? else {
+            // Another refresh with the same token committed first (or the
+            // grant was revoked meanwhile): now it is retired, and this is reuse.
+            if let RefreshLookup::Retired(grant) = self.ports.tokens.find_by_refresh_hash(&refresh_token.hash()).await?
+            {
+                self.refresh_reuse_detected(&grant, ip).await?;
+            }
+            return Err(unusable());
+        };
+        // The access token it replaced must stop working on every instance now.
+        self.ports.token_cache.invalidate(grant.id, now).await?;
+        crate::metrics::tokens("refreshed", 1);
+        Ok(refreshed_grant(access_token, new_refresh, &rotated, kind, account, workspaces, now))
+    }
+
+    /// The kind of token the grant's subject gets, if it may still hold the
+    /// grant: an active account, or an external identity of the configured
+    /// provider from an allowed domain.
+    async fn subject_still_allowed(
+        &self,
+        grant: &AccessTokenRecord,
+    ) -> Result<Option<(TokenKind, Option<Account>, Vec<WorkspaceMembership>)>, FlowError> {
+        Ok(match grant.account_id {
+            Some(account_id) => self
+                .ports
+                .active_account_with_workspaces(account_id)
+                .await?
+                .map(|(account, workspaces)| (TokenKind::Account, Some(account), workspaces)),
+            None => self
+                .external
+                .as_ref()
+                .filter(|sso| {
+                    sso.issuer == grant.subject_issuer
+                        && crate::services::sso::email_domain_allowed(&grant.subject_email, &sso.allowed_email_domains)
+                })
+                .map(|_| (TokenKind::External, None, Vec::new())),
+        })
+    }
+
+    /// Ends a grant whose retired refresh token was presented again, on every
+    /// instance, and records it.
+    async fn refresh_reuse_detected(&self, grant: &AccessTokenRecord, ip: Option<&str>) -> Result<(), FlowError> {
+        let revoked = self.ports.revoke_tokens(&[grant.id], &Actor::System, RevokedBy::RefreshReuse, ip).await?;
+        if revoked.is_empty() {
+            return Ok(()); // Already revoked: detected and recorded before.
+        }
+        crate::metrics::tokens("refresh_reuse_detected", 1);
+        tracing::warn!(grant_id = %grant.id, client_id = %grant.client_id, "a rotated refresh token was presented again; grant revoked");
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::RefreshReuseDetected,
+                actor: Some(Actor::Client { client_id: grant.client_id.clone() }),
+                subject: Some(grant.subject_email.clone()),
+                client_id: Some(grant.client_id.clone()),
+                ip: ip.map(str::to_owned),
+                details: serde_json::json!({ "grant_id": grant.id, "device_label": grant.device_label }),
+                at: self.ports.clock.now(),
+            })
+            .await;
+        Ok(())
+    }
+}
+
+/// The new access token's scopes: the grant's, or the narrower `requested`
+/// set (RFC 6749 §6: never wider; unknown scopes are `invalid_scope`).
+fn narrowed_scopes(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, FlowError> {
+    let Some(requested) = requested else {
+        return Ok(granted.to_vec());
+    };
+    let requested = crate::scope::parse(requested);
+    let invalid = |description| FlowError::OAuth(OAuthError::new(OAuthErrorCode::InvalidScope, description));
+    if requested.is_empty() {
+        return Err(invalid("scope is empty"));
+    }
+    if requested.iter().any(|s| !crate::scope::SUPPORTED.contains(&s.as_str()) || !crate::scope::covers(granted, s)) {
+        return Err(invalid("a refresh can only narrow the granted scope"));
+    }
+    Ok(requested)
+}
+
+/// The answer for a refresh that rotated `grant`.
+fn refreshed_grant(
+    token: BearerToken,
+    refresh_token: RefreshToken,
+    grant: &AccessTokenRecord,
+    kind: TokenKind,
+    account: Option<Account>,
+    workspaces: Vec<WorkspaceMembership>,
+    now: DateTime<Utc>,
+) -> TokenGrant {
+    let expires_at = grant.access_ends_at();
+    TokenGrant {
+        scopes: kind.narrow(grant.access_scopes()),
+        token,
+        refresh_token: Some(refresh_token),
+        token_id: grant.id,
+        expires_in: u32::try_from((expires_at - now).num_seconds().max(0)).unwrap_or(u32::MAX),
+        expires_at,
+        grant_expires_at: grant.expires_at,
+        subject: FlowSubject {
+            account_id: grant.account_id,
+            email: grant.subject_email.clone(),
+            issuer: grant.subject_issuer.clone(),
+        },
+        account,
+        workspaces,
+        rotated: false,
+        redelivered: false,
+    }
+}
