@@ -242,6 +242,11 @@ async fn the_whole_sso_path_mints_an_external_token(backend: Backend) {
 
 /// An external person's token for `label`, through the whole SSO path.
 async fn external_token(app: &TestApp, provider: &TestProvider, label: &str) -> String {
+    external_grant(app, provider, label).await["access_token"].as_str().expect("token").to_owned()
+}
+
+/// The whole token response for an external person's device `label`.
+async fn external_grant(app: &TestApp, provider: &TestProvider, label: &str) -> Value {
     let flow = app.start_flow(&[("device_label", label)]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     signed_in(app, provider, user_code).await;
@@ -252,7 +257,51 @@ async fn external_token(app: &TestApp, provider: &TestProvider, label: &str) -> 
     assert_eq!(approved.status(), 200);
     let (status, token) = app.poll(flow["device_code"].as_str().expect("device code")).await;
     assert_eq!(status, 200, "{token}");
-    token["access_token"].as_str().expect("token").to_owned()
+    token
+}
+
+/// Refreshes an external grant at `app` as the CLI client.
+async fn refresh_at(app: &TestApp, refresh_token: &str) -> (u16, Value) {
+    let response = app
+        .post_form(
+            "/v1/oauth/device/token",
+            &[("grant_type", "refresh_token"), ("client_id", crate::helpers::CLI), ("refresh_token", refresh_token)],
+        )
+        .await;
+    (response.status().as_u16(), response.json().await.expect("json"))
+}
+
+async fn an_external_grant_refreshes_until_its_email_domain_is_no_longer_allowed(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let first = external_grant(&app, &provider, "laptop").await;
+    let (status, second) = refresh_at(&app, first["refresh_token"].as_str().expect("refresh")).await;
+    assert_eq!(status, 200, "{second}");
+    assert!(second["access_token"].as_str().is_some_and(|t| t.starts_with("gthe_")), "{second}");
+    assert_eq!(second["subject_type"], "external_sso");
+
+    // The operator allows only another domain (an instance started with the
+    // new setting, sharing the database and state): the next refresh ends
+    // the grant, everywhere.
+    let issuer = provider.issuer.clone();
+    let narrowed = spawn_app_with(backend, |config| {
+        config.sso = Some(SsoConfig {
+            issuer,
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: None,
+            display_name: "Test SSO".to_owned(),
+            allowed_email_domains: vec!["elsewhere.example".to_owned()],
+        });
+        config.database_url = app.database_url.clone();
+        config.redis_key_prefix = app.redis_key_prefix.clone();
+    })
+    .await;
+    let refresh_token = second["refresh_token"].as_str().expect("refresh");
+    let (status, body) = refresh_at(&narrowed, refresh_token).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, _) = refresh_at(&app, refresh_token).await;
+    assert_eq!(status, 400, "revoked, not only refused");
+    assert_eq!(app.me(second["access_token"].as_str().expect("token")).await.status(), 401);
 }
 
 async fn an_admin_revokes_an_external_persons_tokens_and_not_an_account_with_the_same_email(backend: Backend) {
@@ -601,6 +650,7 @@ async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) 
 }
 
 on_both_backends!(
+    an_external_grant_refreshes_until_its_email_domain_is_no_longer_allowed,
     sso_paths_answer_404_without_an_issuer,
     the_whole_sso_path_mints_an_external_token,
     an_admin_revokes_an_external_persons_tokens_and_not_an_account_with_the_same_email,

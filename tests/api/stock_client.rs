@@ -1,10 +1,12 @@
-//! A stock Rust OAuth client, unchanged: the `oauth2` crate's device flow.
+//! A stock Rust OAuth client, unchanged: the `oauth2` crate's device flow,
+//! then its refresh (RFC 6749 §6).
 
 use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthType, ClientId, DeviceAuthorizationUrl, Scope, StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
+    AuthType, ClientId, DeviceAuthorizationUrl, RequestTokenError, Scope, StandardDeviceAuthorizationResponse,
+    TokenResponse, TokenUrl,
 };
 
 async fn the_oauth2_crate_completes_the_device_flow(backend: Backend) {
@@ -42,6 +44,24 @@ async fn the_oauth2_crate_completes_the_device_flow(backend: Backend) {
         Some(vec!["full".to_owned()])
     );
     assert_eq!(app.me(token.access_token().secret()).await.status(), 200);
+
+    // An hour later the access token has ended; the crate refreshes.
+    assert_eq!(token.expires_in(), Some(std::time::Duration::from_secs(3600)));
+    app.advance(3601);
+    assert_eq!(app.me(token.access_token().secret()).await.status(), 401);
+    let refresh_token = token.refresh_token().expect("a refresh token");
+    let refreshed = client.exchange_refresh_token(refresh_token).request_async(&http).await.expect("refresh");
+    assert_eq!(app.me(refreshed.access_token().secret()).await.status(), 200);
+    assert_ne!(refreshed.refresh_token().map(|t| t.secret()), Some(refresh_token.secret()), "rotated");
+
+    // The crate sees reuse of the old one as the RFC error it is.
+    match client.exchange_refresh_token(refresh_token).request_async(&http).await {
+        Err(RequestTokenError::ServerResponse(err)) => {
+            assert_eq!(err.error().to_string(), "invalid_grant");
+        }
+        other => panic!("expected invalid_grant, got {other:?}"),
+    }
+    assert_eq!(app.me(refreshed.access_token().secret()).await.status(), 401, "the grant ended");
 }
 
 on_both_backends!(the_oauth2_crate_completes_the_device_flow);
