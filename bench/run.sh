@@ -9,7 +9,8 @@
 #   backends; limits: the throughput phases with every limiter on, then off,
 #   on both backends; overload: /v1/me and the poll alone and under a
 #   sign-in flood at three times the hashing capacity; ceiling: the pending
-#   poll beside a bare axum handler answering the same requests)
+#   poll beside a bare axum handler answering the same requests, and beside
+#   node-oidc-provider)
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
@@ -234,7 +235,32 @@ ceiling_phase() {
   pid="$gatehouse_pid"
   (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$base/v1/oauth/device/token") | grep -E "pool"
   echo "=== $backend: the pending poll at $(awk -v a="$ours" -v b="$ceiling" 'BEGIN { printf "%.0f%%", 100 * a / b }') of the bare-axum ceiling"
+  node_oidc_provider_phase "$ours"
   stop_server "$backend"
+}
+
+# The same pending polls against node-oidc-provider (bench/node-oidc-provider.mjs,
+# the npm package end2end/ installs, in its default in-memory store): a pool
+# issued for as long, then polled. Prints Gatehouse's figure ($1) over its.
+node_oidc_provider_phase() {
+  local ours="$1" node_url="http://127.0.0.1:3392"
+  if [ ! -d "$bench_dir/../end2end/node_modules/oidc-provider" ]; then
+    echo "=== node-oidc-provider: not measured (run npm ci in end2end/ first)"
+    return
+  fi
+  local gatehouse_pid="$pid" gatehouse_codes="$BENCH_CODES_DIR"
+  export BENCH_CODES_DIR="$work/node-codes"; mkdir -p "$BENCH_CODES_DIR"
+  node "$bench_dir/node-oidc-provider.mjs" 127.0.0.1:3392 >"$work/node.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "$node_url/.well-known/openid-configuration" && break; sleep 0.1; done
+  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" -s issue.lua "$node_url/device/auth") >/dev/null
+  echo "=== node-oidc-provider (same pending polls, its in-memory store), ${seconds}s, $connections connections"
+  local theirs
+  theirs=$(GATEHOUSE_REDIS_URL='' measured_wrk poll.lua "$node_url/token" "Requests/sec|p50|99%" | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
+  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$node_url/token") | grep -E "pool"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  pid="$gatehouse_pid"; export BENCH_CODES_DIR="$gatehouse_codes"
+  echo "=== the pending poll at $(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.1f×", a / b }') node-oidc-provider's"
 }
 
 # RSS with exactly BENCH_MEMORY_FLOWS (100,000) pending flows on a fresh server.

@@ -139,6 +139,49 @@ async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
     }
 }
 
+async fn an_admin_sets_a_clients_token_settings(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let csrf = as_admin(&app).await;
+    let settings = |access: &'static str, interval: &'static str| {
+        [
+            ("client_id", "gatehouse-cli"),
+            ("name", "Gatehouse CLI"),
+            ("scopes", "full"),
+            ("device_grant", "on"),
+            ("refresh", "on"),
+            ("access_token_ttl", access),
+            ("grant_ttl", ""),
+            ("grant_idle_ttl", "86400"),
+            ("poll_interval", interval),
+        ]
+    };
+    let with_csrf = |form: [(&'static str, &'static str); 9]| {
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        form.push(("csrf_token", csrf.as_str()));
+        form
+    };
+    assert_eq!(app.browser_post(UPDATE, &with_csrf(settings("600", "10"))).await.status(), 200);
+    let editor = app.page_html(&format!("{CLIENTS}?edit=gatehouse-cli")).await;
+    assert!(
+        editor.contains(r#"name="access_token_ttl" type="number" min="1" inputmode="numeric" value="600""#),
+        "{editor}"
+    );
+    assert!(editor.contains("refresh tokens issued"), "{editor}");
+    let flow = app.start_flow(&[]).await;
+    assert_eq!(flow["interval"], 10, "the client's own polling interval");
+    let account = app.ada().await;
+    app.approve(flow["user_code"].as_str().expect("code"), &account).await;
+    let (status, token) = app.poll(flow["device_code"].as_str().expect("code")).await;
+    assert_eq!((status, token["expires_in"].as_u64()), (200, Some(600)), "{token}");
+
+    // Out of bounds or not a number: refused, nothing changed.
+    for (access, interval) in [("5", "10"), ("abc", "10"), ("600", "0"), ("600", "61")] {
+        let response = app.browser_post(UPDATE, &with_csrf(settings(access, interval))).await;
+        assert_eq!(response.status(), 400, "{access} {interval}");
+    }
+    assert_eq!(app.start_flow(&[]).await["interval"], 10);
+}
+
 async fn a_non_admin_cannot_touch_clients(backend: Backend) {
     let app = spawn_app(backend).await;
     app.ada().await;
@@ -177,6 +220,27 @@ async fn the_command_line_edits_rotates_and_enables_clients(backend: Backend) {
     assert_eq!(introspect_status(&app, "rs", &second).await, 200);
     let out = run(&["client", "update", "--id", "rs", "--name", "Resource server", "--scopes", "apps:run"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("name \"Resource server\", scopes \"apps:run\""));
+    let out = run(&[
+        "client",
+        "update",
+        "--id",
+        "rs",
+        "--refresh",
+        "true",
+        "--access-token-ttl",
+        "900",
+        "--poll-interval",
+        "7",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("refresh tokens on, access token 900s, grant default, idle default, polling interval 7s"),
+        "{text}"
+    );
+    let out = run(&["client", "update", "--id", "rs", "--access-token-ttl", "default"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("refresh tokens on, access token default"));
+    let out = run(&["client", "update", "--id", "rs", "--grant-ttl", "soon"]);
+    assert!(!out.status.success(), "not a number of seconds");
     let out = run(&["client", "update", "--id", "rs", "--scopes", "teleport"]);
     assert!(!out.status.success(), "unknown scopes are refused");
     assert!(run(&["client", "disable", "--id", "rs"]).status.success());
@@ -187,6 +251,7 @@ async fn the_command_line_edits_rotates_and_enables_clients(backend: Backend) {
 on_both_backends!(
     an_admin_registers_a_confidential_client_and_sees_its_secret_once,
     an_admin_edits_disables_and_enables_a_client,
+    an_admin_sets_a_clients_token_settings,
     a_non_admin_cannot_touch_clients,
     the_command_line_edits_rotates_and_enables_clients,
 );
