@@ -4,13 +4,14 @@
 # server's memory with 100,000 pending flows, on the embedded backend
 # (SQLite + in-process) and on PostgreSQL + Redis.
 #
-#   bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling]
+#   bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling|refresh]
 #   (default: both; memory: only the 100,000-flow RSS measurement, on both
 #   backends; limits: the throughput phases with every limiter on, then off,
 #   on both backends; overload: /v1/me and the poll alone and under a
 #   sign-in flood at three times the hashing capacity; ceiling: the pending
 #   poll beside a bare axum handler answering the same requests, and beside
-#   node-oidc-provider)
+#   node-oidc-provider; refresh: refresh throughput and p99 with
+#   BENCH_REFRESH_GRANTS grants)
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
@@ -135,6 +136,41 @@ make_token() {
   BENCH_TOKEN=$(curl -s "$base/v1/oauth/device/token" -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
     -d client_id=gatehouse-cli -d "device_code=$device_code" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   curl -sf "$base/v1/me" -H "Authorization: Bearer $BENCH_TOKEN" >/dev/null
+}
+
+# BENCH_REFRESH_GRANTS (64) grants of the CLI client, one per device, each
+# signed in and approved for real; their refresh tokens go to
+# BENCH_REFRESH_FILE, one per line.
+make_grants() {
+  local jar="$work/grant-cookies" count="${BENCH_REFRESH_GRANTS:-64}"
+  export BENCH_REFRESH_FILE="$work/refresh-tokens.txt"
+  : >"$BENCH_REFRESH_FILE"
+  local csrf
+  csrf=$(curl -s -c "$jar" -b "$jar" "$base/signin" | grep -oE 'name="csrf_token" value="[^"]+"' | sed -E 's/.*value="([^"]+)"/\1/')
+  curl -s -c "$jar" -b "$jar" "$base/console/api/signin" --data-urlencode email=bench@example.com \
+    --data-urlencode "password=$password" --data-urlencode "csrf_token=$csrf" >/dev/null
+  for i in $(seq 1 "$count"); do
+    local flow user_code device_code
+    flow=$(curl -s "$base/v1/oauth/device/code" -d client_id=gatehouse-cli -d "device_label=bench-refresh-$i")
+    user_code=$(sed -E 's/.*"user_code":"([^"]+)".*/\1/' <<<"$flow")
+    device_code=$(sed -E 's/.*"device_code":"([^"]+)".*/\1/' <<<"$flow")
+    csrf=$(curl -s -c "$jar" -b "$jar" "$base/device?user_code=$user_code" | grep -oE 'name="csrf_token" value="[^"]+"' | head -n1 | sed -E 's/.*value="([^"]+)"/\1/')
+    curl -s -c "$jar" -b "$jar" "$base/console/api/oauth/device/approve" --data-urlencode "user_code=$user_code" \
+      --data-urlencode "csrf_token=$csrf" >/dev/null
+    curl -s "$base/v1/oauth/device/token" -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
+      -d client_id=gatehouse-cli -d "device_code=$device_code" | sed -E 's/.*"refresh_token":"([^"]+)".*/\1/' >>"$BENCH_REFRESH_FILE"
+  done
+}
+
+# Refresh throughput and latency: each of BENCH_REFRESH_GRANTS grants
+# refreshed one request at a time (every refresh rotates its token).
+refresh_phase() {
+  local backend="$1"
+  start_server "$backend"
+  make_grants
+  echo "=== $backend: refresh (grant_type=refresh_token), $(wc -l <"$BENCH_REFRESH_FILE") grants, ${seconds}s, $connections connections"
+  measured_wrk refresh.lua "$base/v1/oauth/device/token" "Requests/sec|p50|Non-2xx"
+  stop_server "$backend"
 }
 
 # A session of its own for the sign-in flood (BENCH_SIGNIN_COOKIE, _CSRF).
@@ -289,5 +325,6 @@ case "${1:-both}" in
     done ;;
   overload) overload_phase embedded; overload_phase postgres-redis ;;
   ceiling) ceiling_phase embedded; ceiling_phase postgres-redis ;;
-  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling]" >&2; exit 2 ;;
+  refresh) refresh_phase embedded; refresh_phase postgres-redis ;;
+  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling|refresh]" >&2; exit 2 ;;
 esac

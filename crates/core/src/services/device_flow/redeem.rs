@@ -1,7 +1,9 @@
 //! RFC 8628 §3.4–3.5: the device polls, and the poll that claims an
 //! approval redeems it for a token.
 //!
-//! The token is derived from the device code with the server secret, so a
+//! The redemption creates a grant (one per device): an access token and, for
+//! clients allowed one, a refresh token (`refresh.rs` rotates them later).
+//! Both are derived from the device code with the server secret, so a
 //! redemption can be repeated without a second token: a claim taken over
 //! after a crash finds the token its first attempt minted, and a retry whose
 //! answer was lost gets the same token again within
