@@ -367,6 +367,16 @@ async fn refresh_tokens_are_revoked_and_introspected_as_their_grant(backend: Bac
     assert_eq!(introspect(text(&second, "refresh_token").to_owned()).await["active"], false);
     let (status, _) = refresh(&app, text(&second, "refresh_token"), &[]).await;
     assert_eq!(status, 400);
+
+    // An admin revoking a grant (the console's one row per device) ends its
+    // refresh token with its access token.
+    let other = app.redeemed(&[("device_label", "desktop")]).await;
+    let grant = uuid::Uuid::parse_str(text(&other, "token_id")).expect("id");
+    let admin = gatehouse_core::Admin::command_line();
+    assert!(app.services.authorizations.admin_revoke(&admin, grant, None).await.expect("revoke"));
+    let (status, body) = refresh(&app, text(&other, "refresh_token"), &[]).await;
+    assert_eq!((status, text(&body, "error")), (400, "invalid_grant"), "{body}");
+    assert_eq!(app.me(text(&other, "access_token")).await.status(), 401);
 }
 
 on_both_backends!(
