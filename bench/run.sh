@@ -157,8 +157,10 @@ make_grants() {
     csrf=$(curl -s -c "$jar" -b "$jar" "$base/device?user_code=$user_code" | grep -oE 'name="csrf_token" value="[^"]+"' | head -n1 | sed -E 's/.*value="([^"]+)"/\1/')
     curl -s -c "$jar" -b "$jar" "$base/console/api/oauth/device/approve" --data-urlencode "user_code=$user_code" \
       --data-urlencode "csrf_token=$csrf" >/dev/null
-    curl -s "$base/v1/oauth/device/token" -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
-      -d client_id=gatehouse-cli -d "device_code=$device_code" | sed -E 's/.*"refresh_token":"([^"]+)".*/\1/' >>"$BENCH_REFRESH_FILE"
+    local token
+    token=$(curl -s "$base/v1/oauth/device/token" -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
+      -d client_id=gatehouse-cli -d "device_code=$device_code")
+    grep -oE '"refresh_token":"[^"]+"' <<<"$token" | cut -d'"' -f4 >>"$BENCH_REFRESH_FILE"
   done
 }
 
@@ -276,7 +278,7 @@ ceiling_phase() {
 }
 
 # The same pending polls against node-oidc-provider (bench/node-oidc-provider.mjs,
-# the npm package end2end/ installs, in its default in-memory store): a pool
+# the npm package end2end/ installs, keeping everything in memory): a pool
 # issued for as long, then polled. Prints Gatehouse's figure ($1) over its.
 node_oidc_provider_phase() {
   local ours="$1" node_url="http://127.0.0.1:3392"
@@ -290,7 +292,7 @@ node_oidc_provider_phase() {
   pid=$!
   for _ in $(seq 1 50); do curl -sf -o /dev/null "$node_url/.well-known/openid-configuration" && break; sleep 0.1; done
   (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" -s issue.lua "$node_url/device/auth") >/dev/null
-  echo "=== node-oidc-provider (same pending polls, its in-memory store), ${seconds}s, $connections connections"
+  echo "=== node-oidc-provider (same pending polls, in memory), ${seconds}s, $connections connections"
   local theirs
   theirs=$(GATEHOUSE_REDIS_URL='' measured_wrk poll.lua "$node_url/token" "Requests/sec|p50|99%" | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
   (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$node_url/token") | grep -E "pool"
