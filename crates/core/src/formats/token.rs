@@ -62,6 +62,11 @@ impl TokenKind {
         }
     }
 
+    /// The kind a subject gets: `Account` for a local account, else `External`.
+    pub const fn of_subject(has_account: bool) -> Self {
+        if has_account { TokenKind::Account } else { TokenKind::External }
+    }
+
     /// The kind whose prefix starts `token`.
     pub fn from_token(token: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| token.starts_with(kind.prefix()))

@@ -88,9 +88,7 @@ impl AuthenticatedToken {
     pub fn expires_at(&self) -> DateTime<Utc> {
         if self.is_refresh_token { self.record.expires_at } else { self.record.access_ends_at() }
     }
-}
 
-impl AuthenticatedToken {
     /// Refuses the request unless the token's scopes cover `required`.
     pub fn require(&self, required: &'static str) -> Result<(), BearerError> {
         if crate::scope::covers(&self.scopes, required) {
@@ -293,7 +291,7 @@ impl BearerService {
             if record.revoked_at.is_some() || record.expires_at <= now {
                 return Ok(None);
             }
-            let kind = if record.account_id.is_some() { TokenKind::Account } else { TokenKind::External };
+            let kind = TokenKind::of_subject(record.account_id.is_some());
             return Ok(Some(AuthenticatedToken {
                 scopes: kind.narrow(&record.scopes),
                 record,

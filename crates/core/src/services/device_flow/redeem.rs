@@ -303,7 +303,7 @@ impl DeviceFlowService {
         ip: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, FlowError> {
-        let kind = if subject.account_id.is_some() { TokenKind::Account } else { TokenKind::External };
+        let kind = TokenKind::of_subject(subject.account_id.is_some());
         let token = self.redemption_token(kind, device_code);
         let Some(minted) = self.ports.tokens.find_by_hash(&token.hash()).await?.filter(|minted| {
             minted.id == token_id
@@ -344,8 +344,9 @@ fn spent() -> FlowError {
     oauth(OAuthErrorCode::InvalidGrant, "the device code was already used or belongs to another client")
 }
 
-/// The grant for a token minted earlier, with the lifetime it has left.
-fn grant_of(
+/// The answer for a grant's current tokens (minted earlier, or just
+/// refreshed), with the lifetime its access token has left.
+pub(super) fn grant_of(
     token: BearerToken,
     refresh_token: Option<RefreshToken>,
     minted: &AccessTokenRecord,

@@ -18,7 +18,7 @@
 //! external subject is still from the configured provider and an allowed
 //! email domain. A subject that no longer passes has its grant revoked.
 
-use super::redeem::TokenGrant;
+use super::redeem::{TokenGrant, grant_of};
 use super::{DeviceFlowService, FlowError, oauth};
 use crate::actor::Actor;
 use crate::error::{OAuthError, OAuthErrorCode};
@@ -27,7 +27,7 @@ use crate::model::{AccessTokenRecord, Account, FlowSubject, GrantRotation, Refre
 use crate::ports::{AuditEvent, AuditKind};
 use crate::secret::SecretString;
 use crate::services::revocation::RevokedBy;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 /// A `grant_type=refresh_token` request plus what the edge saw.
 #[derive(Debug, Clone, Default)]
@@ -124,7 +124,12 @@ impl DeviceFlowService {
         // The access token it replaced must stop working on every instance now.
         self.ports.token_cache.invalidate(grant.id, now).await?;
         crate::metrics::tokens("refreshed", 1);
-        Ok(refreshed_grant(access_token, new_refresh, &rotated, kind, account, workspaces, now))
+        let subject = FlowSubject {
+            account_id: rotated.account_id,
+            email: rotated.subject_email.clone(),
+            issuer: rotated.subject_issuer.clone(),
+        };
+        Ok(grant_of(access_token, Some(new_refresh), &rotated, subject, account, workspaces, now))
     }
 
     /// The kind of token the grant's subject gets, if it may still hold the
@@ -190,35 +195,4 @@ fn narrowed_scopes(granted: &[String], requested: Option<&str>) -> Result<Vec<St
         return Err(invalid("a refresh can only narrow the granted scope"));
     }
     Ok(requested)
-}
-
-/// The answer for a refresh that rotated `grant`.
-fn refreshed_grant(
-    token: BearerToken,
-    refresh_token: RefreshToken,
-    grant: &AccessTokenRecord,
-    kind: TokenKind,
-    account: Option<Account>,
-    workspaces: Vec<WorkspaceMembership>,
-    now: DateTime<Utc>,
-) -> TokenGrant {
-    let expires_at = grant.access_ends_at();
-    TokenGrant {
-        scopes: kind.narrow(grant.access_scopes()),
-        token,
-        refresh_token: Some(refresh_token),
-        token_id: grant.id,
-        expires_in: u32::try_from((expires_at - now).num_seconds().max(0)).unwrap_or(u32::MAX),
-        expires_at,
-        grant_expires_at: grant.expires_at,
-        subject: FlowSubject {
-            account_id: grant.account_id,
-            email: grant.subject_email.clone(),
-            issuer: grant.subject_issuer.clone(),
-        },
-        account,
-        workspaces,
-        rotated: false,
-        redelivered: false,
-    }
 }
