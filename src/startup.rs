@@ -19,7 +19,7 @@ use gatehouse_core::ports::{TokenCache, TokenRepository};
 use gatehouse_core::services::sso::SsoSettings;
 use gatehouse_core::services::{Ports, Services};
 use gatehouse_core::{Clock, StoreError, SystemClock};
-use gatehouse_store::crypto::{Argon2Hasher, JwsEnvelopes, OidcProvider, OidcSettings, OsRandom};
+use gatehouse_store::crypto::{Argon2Hasher, DpopProofs, JwsEnvelopes, OidcProvider, OidcSettings, OsRandom};
 use gatehouse_store::state::MemoryFlowStore;
 use gatehouse_store::{ConnectError, Database, SqlSessionStore};
 use leptos::config::LeptosOptions;
@@ -171,6 +171,7 @@ pub async fn connect(
         single_use: state.single_use,
         rate_limiter: state.rate_limiter,
         signer: Arc::new(JwsEnvelopes::new(&secret, &config.previous_secret_keys)),
+        proofs: Arc::new(DpopProofs),
         accounts: repositories.accounts,
         clients: repositories.clients,
         tokens: match &overrides.wrap_tokens {

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::startup::{Overrides, connect};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use gatehouse_core::model::{ClientType, TokenPolicy};
+use gatehouse_core::model::{ClientType, DpopMode, TokenPolicy};
 use gatehouse_core::ports::{AccountChange, ClientEdit};
 use gatehouse_core::services::accounts::AccountRegistration;
 use gatehouse_core::services::clients::ClientRegistration;
@@ -103,12 +103,20 @@ pub enum ClientCommand {
         /// The device flow's polling interval: seconds, or `default`.
         #[arg(long)]
         poll_interval: Option<String>,
+        /// DPoP-bound tokens (RFC 9449): `off`, `allowed` or `required`.
+        #[arg(long, value_parser = parse_dpop_mode)]
+        dpop: Option<DpopMode>,
     },
     /// Give a confidential client a new secret (printed once); the old one stops working at once.
     RotateSecret {
         #[arg(long = "id")]
         client_id: String,
     },
+}
+
+/// `--dpop off|allowed|required`.
+fn parse_dpop_mode(typed: &str) -> Result<DpopMode, String> {
+    DpopMode::parse(typed).ok_or_else(|| "one of off, allowed, required".to_owned())
 }
 
 /// A typed lifetime or interval: seconds, `default` (the server's), or, when
@@ -236,6 +244,7 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             grant_ttl,
             grant_idle_ttl,
             poll_interval,
+            dpop,
         } => {
             let services = services().await?;
             let admin = Admin::command_line();
@@ -252,13 +261,14 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                     grant_ttl: seconds_setting(grant_ttl, current.policy.grant_ttl)?,
                     grant_idle_ttl: seconds_setting(grant_idle_ttl, current.policy.grant_idle_ttl)?,
                     poll_interval: seconds_setting(poll_interval, current.policy.poll_interval)?,
+                    dpop: dpop.unwrap_or(current.policy.dpop),
                 },
             };
             let client = services.clients.update(&admin, &client_id, edit).await?;
             let shown = |secs: Option<u32>| secs.map_or_else(|| "default".to_owned(), |s| format!("{s}s"));
             println!(
                 "updated client {}: name {:?}, scopes \"{}\", device grant {}, refresh tokens {}, \
-                 access token {}, grant {}, idle {}, polling interval {}",
+                 access token {}, grant {}, idle {}, polling interval {}, DPoP {}",
                 client.client_id,
                 client.name,
                 client.allowed_scopes.join(" "),
@@ -268,6 +278,7 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 shown(client.policy.grant_ttl),
                 shown(client.policy.grant_idle_ttl),
                 shown(client.policy.poll_interval),
+                client.policy.dpop.as_str(),
             );
             Ok(())
         }

@@ -4,14 +4,23 @@
 //! tokens in the user's config directory (mode 0600). `status` says whom the
 //! saved token speaks for; `logout` ends the grant on the server and forgets it.
 //!
+//! By default the tokens are bound to a key (DPoP, RFC 9449): `login` makes
+//! an Ed25519 key, proves it holds it at every token request, and saves it
+//! beside the tokens, so a copied token is useless without it. A server (or
+//! client) that does not bind answers plain bearer tokens, and the key is
+//! dropped.
+//!
 //! A saved grant with a refresh token is refreshed transparently when its
 //! access token is about to end (or the server says it has). Refreshing
 //! rotates the refresh token and the server treats a rotated one presented
 //! again as theft, so every refresh holds an exclusive lock on a file beside
 //! the credentials: two commands never refresh with the same token.
 
+use super::dpop::{DpopKey, ProofAlgorithm};
 use crate::http::wire::{DeviceAuthorizationResponse, ErrorBody, MeResponse, TokenResponse};
 use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -46,6 +55,9 @@ pub struct LoginArgs {
     /// (a server behind a company CA).
     #[arg(long, env = "GATEHOUSE_CA_FILE")]
     ca_file: Option<PathBuf>,
+    /// Ask for plain bearer tokens, not bound to a key of this machine (DPoP).
+    #[arg(long)]
+    no_dpop: bool,
 }
 
 /// Which server's saved token `status` and `logout` use.
@@ -104,6 +116,8 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
     }
     println!("Waiting for approval (the code expires in {} minutes)…", authorization.expires_in.div_ceil(60));
 
+    let mut prover = if args.no_dpop { None } else { Some(Prover::new(DpopKey::generate(ProofAlgorithm::EdDsa)?)) };
+    let token_url = format!("{server}/v1/oauth/device/token");
     let mut interval = authorization.interval.unwrap_or(5).max(1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(authorization.expires_in);
     loop {
@@ -111,16 +125,15 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         if tokio::time::Instant::now() > deadline {
             bail!("the code expired before it was approved; run `gatehouse login` again");
         }
-        let response = http
-            .post(format!("{server}/v1/oauth/device/token"))
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("device_code", authorization.device_code.as_str()),
-                ("client_id", args.client_id.as_str()),
-            ])
-            .send()
-            .await;
-        let response = match response {
+        let mut request = http.post(&token_url).form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", authorization.device_code.as_str()),
+            ("client_id", args.client_id.as_str()),
+        ]);
+        if let Some(prover) = &prover {
+            request = request.header("DPoP", prover.proof("POST", &token_url, None));
+        }
+        let response = match request.send().await {
             Ok(response) => response,
             // A network blip is not a verdict: keep polling until the deadline.
             Err(err) => {
@@ -128,10 +141,13 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
+        if let Some(prover) = &mut prover {
+            prover.remember_nonce(&response);
+        }
         let status = response.status();
         if status.is_success() {
             let token: TokenResponse = response.json().await.context("unexpected answer from the server")?;
-            return finish(&server, &args.client_id, &token);
+            return finish(&server, &args.client_id, &token, prover.as_ref());
         }
         if status.is_server_error() {
             eprintln!("(server answered {status}; retrying)");
@@ -139,7 +155,8 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         }
         let body: ErrorBody = response.json().await.context("unexpected answer from the server")?;
         match body.error.as_str() {
-            "authorization_pending" => {}
+            // The proof needs the server's nonce, which this answer carried.
+            "authorization_pending" | "use_dpop_nonce" => {}
             "slow_down" => interval = body.interval.unwrap_or(interval + 5),
             "access_denied" => bail!("the request was denied in the browser"),
             "expired_token" => bail!("the code expired before it was approved; run `gatehouse login` again"),
@@ -178,11 +195,18 @@ struct Saved {
     /// When the grant ends unless refreshed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grant_expires_at: Option<String>,
+    /// The Ed25519 key (PKCS#8, base64url) the tokens are bound to (DPoP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_key: Option<String>,
 }
 
 impl Saved {
-    fn from_response(token: &TokenResponse, client_id: &str) -> Self {
+    /// What to save of a token answer; the key only when the server bound
+    /// the tokens to it.
+    fn from_response(token: &TokenResponse, client_id: &str, prover: Option<&Prover>) -> Self {
+        let bound = token.token_type.eq_ignore_ascii_case("DPoP");
         Self {
+            dpop_key: prover.filter(|_| bound).map(|prover| URL_SAFE_NO_PAD.encode(prover.key.pkcs8())),
             access_token: token.access_token.clone(),
             token_id: token.token_id,
             expires_at: token.expires_at.clone(),
@@ -190,6 +214,49 @@ impl Saved {
             refresh_token: token.refresh_token.clone(),
             client_id: Some(client_id.to_owned()),
             grant_expires_at: token.grant_expires_at.clone(),
+        }
+    }
+
+    /// The prover of the saved key, when the tokens are bound to one.
+    fn prover(&self) -> anyhow::Result<Option<Prover>> {
+        let Some(encoded) = &self.dpop_key else {
+            return Ok(None);
+        };
+        let pkcs8 = URL_SAFE_NO_PAD.decode(encoded).context("the saved DPoP key is not base64url")?;
+        Ok(Some(Prover::new(DpopKey::from_pkcs8(ProofAlgorithm::EdDsa, &pkcs8)?)))
+    }
+
+    /// Sends `method url` with the saved access token: `Authorization: DPoP`
+    /// and a proof when it is bound (once more with the server's nonce when
+    /// it asks for one, RFC 9449 §9), `Bearer` otherwise.
+    async fn send_with_token(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        url: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        let Some(mut prover) = self.prover()? else {
+            return Ok(http.request(method, url).bearer_auth(&self.access_token).send().await?);
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let response = http
+                .request(method.clone(), url)
+                .header("Authorization", format!("DPoP {}", self.access_token))
+                .header("DPoP", prover.proof(method.as_str(), url, Some(&self.access_token)))
+                .send()
+                .await?;
+            let asks_for_nonce = response.status() == reqwest::StatusCode::UNAUTHORIZED
+                && response
+                    .headers()
+                    .get_all(reqwest::header::WWW_AUTHENTICATE)
+                    .iter()
+                    .any(|challenge| challenge.to_str().is_ok_and(|c| c.contains(r#"error="use_dpop_nonce""#)));
+            prover.remember_nonce(&response);
+            if attempts > 1 || !asks_for_nonce {
+                return Ok(response);
+            }
         }
     }
 
@@ -233,32 +300,55 @@ fn lock_credentials(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-/// The saved sign-in for `server`, refreshed first when its access token is
-/// ending (or `force`, after the server refused it) and it has a refresh token.
-async fn usable_token(http: &reqwest::Client, server: &str, force: bool) -> anyhow::Result<(PathBuf, Saved)> {
+/// The saved sign-in for `server`, refreshed first when it has a refresh
+/// token and its access token is ending, or is `refused`, the one the server
+/// just refused. Another command may have refreshed meanwhile: then the
+/// saved token is no longer the refused one, and is used as it is, so
+/// commands started together never refresh one after another.
+async fn usable_token(http: &reqwest::Client, server: &str, refused: Option<&str>) -> anyhow::Result<(PathBuf, Saved)> {
     let path = credentials_path()?;
     let _lock = lock_credentials(&path)?;
     // Read under the lock: another command may have just refreshed.
     let (path, mut all, saved) = saved_entry(server)?;
-    let Some(refresh_token) = saved.refresh_token.clone().filter(|_| force || saved.ending_soon()) else {
+    let due = match refused {
+        Some(refused) => saved.access_token == refused,
+        None => saved.ending_soon(),
+    };
+    let Some(refresh_token) = saved.refresh_token.clone().filter(|_| due) else {
         return Ok((path, saved));
     };
     let client_id =
         saved.client_id.clone().unwrap_or_else(|| gatehouse_core::services::clients::DEFAULT_CLI_CLIENT_ID.to_owned());
-    let response = http
-        .post(format!("{server}/v1/oauth/device/token"))
-        .form(&[
+    let mut prover = saved.prover()?;
+    let token_url = format!("{server}/v1/oauth/device/token");
+    // A bound grant's refresh carries a proof, which the server may first
+    // answer `use_dpop_nonce` (nothing rotates then): once more with its nonce.
+    let mut attempts = 0;
+    let (status, body) = loop {
+        attempts += 1;
+        let mut request = http.post(&token_url).form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.as_str()),
             ("client_id", client_id.as_str()),
-        ])
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {server} to refresh the sign-in"))?;
-    let status = response.status();
+        ]);
+        if let Some(prover) = &prover {
+            request = request.header("DPoP", prover.proof("POST", &token_url, None));
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach {server} to refresh the sign-in"))?;
+        if let Some(prover) = &mut prover {
+            prover.remember_nonce(&response);
+        }
+        let status = response.status();
+        let body = response.bytes().await.with_context(|| format!("cannot reach {server} to refresh the sign-in"))?;
+        let error = serde_json::from_slice::<ErrorBody>(&body).ok();
+        if attempts == 1 && prover.is_some() && error.is_some_and(|e| e.error == "use_dpop_nonce") {
+            continue;
+        }
+        break (status, body);
+    };
     if status.is_success() {
-        let token: TokenResponse = response.json().await.context("unexpected answer from the server")?;
-        let refreshed = Saved::from_response(&token, &client_id);
+        let token: TokenResponse = serde_json::from_slice(&body).context("unexpected answer from the server")?;
+        let refreshed = Saved::from_response(&token, &client_id, prover.as_ref());
         all.insert(server.to_owned(), serde_json::to_value(&refreshed)?);
         write_credentials(&path, all)?;
         return Ok((path, refreshed));
@@ -266,7 +356,7 @@ async fn usable_token(http: &reqwest::Client, server: &str, force: bool) -> anyh
     if status.is_client_error() {
         // The grant ended (revoked, expired, or its account disabled): the
         // saved tokens are useless, so they are forgotten.
-        let body: ErrorBody = response.json().await.unwrap_or(ErrorBody {
+        let body: ErrorBody = serde_json::from_slice(&body).unwrap_or(ErrorBody {
             error: status.to_string(),
             error_description: None,
             interval: None,
@@ -300,19 +390,19 @@ fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Cli
 pub async fn status(args: SavedTokenArgs) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/').to_owned();
     let http = http_client(args.ca_file.as_deref())?;
-    let mut force = false;
+    let mut refused: Option<String> = None;
     let (me, saved) = loop {
-        let (path, saved) = usable_token(&http, &server, force).await?;
-        let response = http
-            .get(format!("{server}/v1/me"))
-            .bearer_auth(&saved.access_token)
-            .send()
+        let (path, saved) = usable_token(&http, &server, refused.as_deref()).await?;
+        let response = saved
+            .send_with_token(&http, reqwest::Method::GET, &format!("{server}/v1/me"))
             .await
             .with_context(|| format!("cannot reach {server}"))?;
         if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-            // Ended early by the server's clock: refresh once and ask again.
-            if saved.refresh_token.is_some() && !force {
-                force = true;
+            // Ended early by the server's clock, or replaced by another
+            // command's refresh: refresh (or take the new one) and ask again,
+            // once per token.
+            if saved.refresh_token.is_some() && refused.as_deref() != Some(saved.access_token.as_str()) {
+                refused = Some(saved.access_token.clone());
                 continue;
             }
             bail!(
@@ -328,6 +418,9 @@ pub async fn status(args: SavedTokenArgs) -> anyhow::Result<()> {
     println!("Signed in to {server} as {}.", me.subject.describe());
     println!("Scopes: {}", me.scopes.join(" "));
     println!("The access token expires {}.", me.expires_at);
+    if saved.dpop_key.is_some() {
+        println!("It is bound to a key kept beside it (DPoP): a copy of the token alone is useless.");
+    }
     match &saved.grant_expires_at {
         Some(grant) => {
             println!("It is refreshed automatically; the sign-in lasts until {grant} unless used before then.")
@@ -347,18 +440,20 @@ pub async fn logout(args: SavedTokenArgs) -> anyhow::Result<()> {
     let response = match (&saved.refresh_token, &saved.client_id) {
         // RFC 7009 with the refresh token: works after the access token
         // ended, and ends the whole grant.
-        (Some(refresh_token), Some(client_id)) => {
-            http.post(format!("{server}/v1/oauth/revoke"))
-                .form(&[
-                    ("token", refresh_token.as_str()),
-                    ("token_type_hint", "refresh_token"),
-                    ("client_id", client_id.as_str()),
-                ])
-                .send()
-                .await
-        }
+        (Some(refresh_token), Some(client_id)) => http
+            .post(format!("{server}/v1/oauth/revoke"))
+            .form(&[
+                ("token", refresh_token.as_str()),
+                ("token_type_hint", "refresh_token"),
+                ("client_id", client_id.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(anyhow::Error::from),
         _ => {
-            http.delete(format!("{server}/v1/oauth/authorizations/self")).bearer_auth(&saved.access_token).send().await
+            saved
+                .send_with_token(&http, reqwest::Method::DELETE, &format!("{server}/v1/oauth/authorizations/self"))
+                .await
         }
     }
     .with_context(|| format!("cannot reach {server}; the token was kept"))?;
@@ -373,8 +468,8 @@ pub async fn logout(args: SavedTokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn finish(server: &str, client_id: &str, token: &TokenResponse) -> anyhow::Result<()> {
-    let saved = Saved::from_response(token, client_id);
+fn finish(server: &str, client_id: &str, token: &TokenResponse, prover: Option<&Prover>) -> anyhow::Result<()> {
+    let saved = Saved::from_response(token, client_id, prover);
     let path = credentials_path()?;
     let _lock = lock_credentials(&path)?;
     let (path, mut all) = read_credentials()?;
@@ -388,5 +483,31 @@ fn finish(server: &str, client_id: &str, token: &TokenResponse) -> anyhow::Resul
         ),
         None => println!("Token saved to {} (expires {}).", path.display(), token.expires_at),
     }
+    if saved.dpop_key.is_some() {
+        println!("It is bound to a key saved with it (DPoP): a copy of the token alone is useless.");
+    }
     Ok(())
+}
+
+/// DPoP proofs for one server: the key, and the nonce it last handed out.
+struct Prover {
+    key: DpopKey,
+    nonce: Option<String>,
+}
+
+impl Prover {
+    fn new(key: DpopKey) -> Self {
+        Self { key, nonce: None }
+    }
+
+    fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        self.key.proof(method, url, access_token, self.nonce.as_deref())
+    }
+
+    /// Keeps the answer's `DPoP-Nonce`, if any, for the next proof.
+    fn remember_nonce(&mut self, response: &reqwest::Response) {
+        if let Some(nonce) = response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok()) {
+            self.nonce = Some(nonce.to_owned());
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The `gatehouse` command line.
 
 mod admin;
+pub mod dpop;
 mod login;
 
 use crate::config::Config;

@@ -188,6 +188,7 @@ impl Config {
                 defaults.prune_interval,
             )?,
             enable_oauth_bearer: raw.enable_oauth_bearer.unwrap_or(defaults.enable_oauth_bearer),
+            dpop_nonce_required: raw.dpop_nonce_required.unwrap_or(defaults.dpop_nonce_required),
             rate_limits,
         };
         let trusted_proxies = trusted_proxies(raw.trusted_proxies.as_deref(), raw.proxy_header.as_deref())?;

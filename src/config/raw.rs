@@ -30,6 +30,7 @@ pub(super) struct RawConfig {
     pub(super) prune_interval_secs: Option<u32>,
     pub(super) shutdown_grace_secs: Option<u32>,
     pub(super) enable_oauth_bearer: Option<bool>,
+    pub(super) dpop_nonce_required: Option<bool>,
     pub(super) trusted_proxies: Option<String>,
     pub(super) ca_file: Option<String>,
     pub(super) proxy_header: Option<String>,

@@ -2,40 +2,69 @@
 
 use super::AppState;
 use super::middleware::client_ip::ClientAddr;
+use super::params::single_dpop_proof;
 use super::responses::{ApiError, json_no_store, no_store};
 use super::wire::{MeResponse, SubjectBody, rfc3339};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, OriginalUri, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::services::bearer::{AuthenticatedToken, BearerError};
+use gatehouse_core::services::bearer::{AuthenticatedToken, BearerError, Presented};
 use gatehouse_core::{TokenKind, scope};
 use serde_json::json;
 
-/// The token in `Authorization: Bearer …`, if any (scheme case-insensitive);
-/// two `Authorization` headers are `invalid_request`.
-fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+/// The scheme and token in `Authorization: Bearer …` or `Authorization: DPoP
+/// …` (RFC 9449 §7.1), if any (scheme case-insensitive); two `Authorization`
+/// headers are `invalid_request`.
+fn presented_token(headers: &HeaderMap) -> Result<Option<(bool, &str)>, ApiError> {
     let Some(value) = super::params::single_authorization(headers)? else {
         return Ok(None);
     };
     let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
         return Ok(None);
     };
-    Ok(scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty()))
+    let token = token.trim();
+    let is_dpop = scheme.eq_ignore_ascii_case("dpop");
+    Ok((is_dpop || scheme.eq_ignore_ascii_case("bearer")).then_some((is_dpop, token)).filter(|(_, t)| !t.is_empty()))
 }
 
-/// Authenticates the request's bearer token; with `required`, also checks
-/// the token's scopes cover it (403 `insufficient_scope` otherwise).
+/// The request a resource route answers, as its DPoP proof must name it.
+pub struct RequestTarget {
+    method: Method,
+    path: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestTarget {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let path = parts.extensions.get::<OriginalUri>().map_or(parts.uri.path(), |uri| uri.path()).to_owned();
+        Ok(Self { method: parts.method.clone(), path })
+    }
+}
+
+/// Authenticates the request's access token, with its DPoP proof when it
+/// is bound to a key; with `required`, also checks the token's scopes cover
+/// it (403 `insufficient_scope` otherwise).
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
+    target: &RequestTarget,
     ip: Option<&str>,
     required: Option<&'static str>,
 ) -> Result<AuthenticatedToken, ApiError> {
     if !state.services.bearer.enabled() {
         return Err(BearerError::Disabled.into());
     }
-    let token = presented_token(headers)?.ok_or(ApiError::BearerMissing)?;
-    let token = state.services.bearer.authenticate(token, ip).await?;
+    let (is_dpop, token) = presented_token(headers)?.ok_or(ApiError::BearerMissing)?;
+    let uri = format!("{}{}", state.edge.public_url, target.path);
+    let presented = if is_dpop {
+        let proof = single_dpop_proof(headers).map_err(|why| BearerError::InvalidDpopProof(why.into()))?;
+        Presented::Dpop { token, proof, method: target.method.as_str(), uri: &uri }
+    } else {
+        Presented::Bearer(token)
+    };
+    let token = state.services.bearer.authenticate(presented, ip).await?;
     if let Some(scope) = required {
         token.require(scope)?;
     }
@@ -46,9 +75,10 @@ async fn authenticate(
 pub async fn me(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
+    target: RequestTarget,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers, ip.as_deref(), None).await?;
+    let token = authenticate(&state, &headers, &target, ip.as_deref(), None).await?;
     let subject = state.services.bearer.subject(token).await?;
     let record = &subject.token.record;
     Ok(json_no_store(MeResponse {
@@ -70,9 +100,10 @@ pub async fn me(
 pub async fn revoke_self(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
+    target: RequestTarget,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers, ip.as_deref(), None).await?;
+    let token = authenticate(&state, &headers, &target, ip.as_deref(), None).await?;
     state.services.bearer.revoke_self(&token, ip.as_deref()).await?;
     Ok(no_store(StatusCode::NO_CONTENT.into_response()))
 }
@@ -82,9 +113,10 @@ pub async fn revoke_self(
 pub async fn list_authorizations(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
+    target: RequestTarget,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = authenticate(&state, &headers, ip.as_deref(), Some(scope::FULL)).await?;
+    let token = authenticate(&state, &headers, &target, ip.as_deref(), Some(scope::FULL)).await?;
     let records = state.services.bearer.authorizations(&token).await?;
     let authorizations: Vec<_> = records
         .iter()

@@ -4,13 +4,15 @@ use super::AppState;
 use super::client_auth::client_credentials;
 use super::middleware::client_ip::ClientAddr;
 use super::params::OAuthParams;
+use super::params::single_dpop_proof;
 use super::responses::{ApiError, json_no_store};
 use super::wire::{DeviceAuthorizationResponse, SubjectBody, TokenResponse, rfc3339};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::{PollRequest, RefreshRequest, StartRequest, TokenGrant};
+use gatehouse_core::services::dpop::PresentedProof;
 use gatehouse_core::{OAuthError, OAuthErrorCode};
 use serde_json::json;
 
@@ -33,6 +35,7 @@ pub async fn device_authorization(
         device_label: params.owned("device_label"),
         ip,
         user_agent,
+        dpop_jkt: params.owned("dpop_jkt"),
     };
     let started = state.services.device_flows.start(request).await?;
     let user_code = started.user_code.display();
@@ -50,22 +53,46 @@ pub async fn device_authorization(
 /// The refresh grant's `grant_type` (RFC 6749 §6).
 pub const REFRESH_TOKEN_GRANT_TYPE: &str = "refresh_token";
 
+/// The path of the token endpoint, which its DPoP proofs name (`htu`).
+pub const TOKEN_PATH: &str = "/v1/oauth/device/token";
+
 /// `POST /v1/oauth/device/token`: the device grant's polls (RFC 8628
-/// §3.4–3.5) and refreshes of the grants it created (RFC 6749 §6).
+/// §3.4–3.5) and refreshes of the grants it created (RFC 6749 §6). Every
+/// answer to a request with a DPoP proof carries the current server nonce
+/// (`DPoP-Nonce`, RFC 9449 §8), so a client always has a fresh one.
 pub async fn token(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
+    params: OAuthParams,
+) -> Response {
+    let answer = token_answer(&state, ip, &headers, params).await;
+    let mut response = answer.unwrap_or_else(IntoResponse::into_response);
+    if headers.contains_key("dpop")
+        && let Ok(nonce) = HeaderValue::from_str(&state.services.dpop.nonce())
+    {
+        response.headers_mut().insert("dpop-nonce", nonce);
+    }
+    response
+}
+
+async fn token_answer(
+    state: &AppState,
+    ip: Option<String>,
+    headers: &HeaderMap,
     params: OAuthParams,
 ) -> Result<Response, ApiError> {
     let grant_type = params.get("grant_type");
     if grant_type.is_none() {
         return Err(OAuthError::new(OAuthErrorCode::InvalidRequest, "grant_type is required").into());
     }
-    let (client_id, client_secret) = client_credentials(&headers, &params)?;
+    let (client_id, client_secret) = client_credentials(headers, &params)?;
+    let dpop = single_dpop_proof(headers)
+        .map_err(|why| OAuthError::new(OAuthErrorCode::InvalidDpopProof, why))?
+        .map(|proof| PresentedProof { proof: proof.to_owned(), uri: format!("{}{TOKEN_PATH}", state.edge.public_url) });
     let grant = match grant_type {
         Some(DEVICE_CODE_GRANT_TYPE) => {
-            let request = PollRequest { client_id, client_secret, device_code: params.owned("device_code"), ip };
+            let request = PollRequest { client_id, client_secret, device_code: params.owned("device_code"), ip, dpop };
             state.services.device_flows.poll(request).await?
         }
         Some(REFRESH_TOKEN_GRANT_TYPE) => {
@@ -75,6 +102,7 @@ pub async fn token(
                 refresh_token: params.owned("refresh_token"),
                 scope: params.owned("scope"),
                 ip,
+                dpop,
             };
             state.services.device_flows.refresh(request).await?
         }
@@ -93,7 +121,7 @@ pub async fn token(
 fn token_response(grant: &TokenGrant) -> TokenResponse {
     TokenResponse {
         access_token: grant.token.expose().to_owned(),
-        token_type: "Bearer".to_owned(),
+        token_type: if grant.dpop_bound { "DPoP" } else { "Bearer" }.to_owned(),
         expires_in: u64::from(grant.expires_in),
         refresh_token: grant.refresh_token.as_ref().map(|t| t.expose().to_owned()),
         scope: grant.scopes.join(" "),

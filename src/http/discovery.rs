@@ -11,13 +11,14 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "issuer": base,
         "device_authorization_endpoint": format!("{base}/v1/oauth/device/code"),
-        "token_endpoint": format!("{base}/v1/oauth/device/token"),
+        "token_endpoint": format!("{base}{}", super::device_flow::TOKEN_PATH),
         "revocation_endpoint": format!("{base}/v1/oauth/revoke"),
         "introspection_endpoint": format!("{base}/v1/oauth/introspect"),
         "grant_types_supported": [super::device_flow::DEVICE_CODE_GRANT_TYPE, "refresh_token"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "scopes_supported": gatehouse_core::scope::SUPPORTED,
         "response_types_supported": [],
+        "dpop_signing_alg_values_supported": gatehouse_core::services::dpop::ALGORITHMS,
         "service_documentation": format!("{base}/"),
     }))
 }

@@ -58,7 +58,7 @@ pub fn machine_routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route("/v1/oauth/device/code", post(device_flow::device_authorization))
-        .route("/v1/oauth/device/token", post(device_flow::token))
+        .route(device_flow::TOKEN_PATH, post(device_flow::token))
         .route("/v1/oauth/device/lookup", get(device_flow::lookup))
         .route("/v1/oauth/revoke", post(token_management::revoke))
         .route("/v1/oauth/introspect", post(token_management::introspect))

@@ -89,6 +89,17 @@ pub fn single_authorization(headers: &HeaderMap) -> Result<Option<&HeaderValue>,
     Ok(first)
 }
 
+/// The request's one `DPoP` header (RFC 9449 §4.1), if any; `Err` when
+/// there are several or it is not text (§4.3 step 1: exactly one).
+pub fn single_dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
+    let mut values = headers.get_all("dpop").iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err("send one DPoP header");
+    }
+    first.map(|value| value.to_str().map_err(|_| "the DPoP header is not a compact JWS")).transpose()
+}
+
 fn invalid(description: String) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidRequest, description)
 }

@@ -179,9 +179,29 @@ pub fn bearer_error(err: BearerError) -> Response {
             ),
             &format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#),
         ),
+        BearerError::InvalidDpopProof(why) => with_challenge(
+            json_error(StatusCode::UNAUTHORIZED, "invalid_dpop_proof", &why),
+            &format!(r#"DPoP error="invalid_dpop_proof", error_description="{why}", algs="{}""#, dpop_algs()),
+        ),
+        BearerError::UseDpopNonce { nonce } => {
+            let why = BearerError::UseDpopNonce { nonce: String::new() }.to_string();
+            let mut response = with_challenge(
+                json_error(StatusCode::UNAUTHORIZED, "use_dpop_nonce", &why),
+                &format!(r#"DPoP error="use_dpop_nonce", error_description="{why}", algs="{}""#, dpop_algs()),
+            );
+            if let Ok(nonce) = HeaderValue::from_str(&nonce) {
+                response.headers_mut().insert("dpop-nonce", nonce);
+            }
+            response
+        }
         BearerError::RateLimited(limited) => rate_limited(&limited),
         BearerError::Unavailable(e) => unavailable(&e),
     }
+}
+
+/// The proof algorithms, as a challenge's `algs` names them (RFC 9449 §7.1).
+fn dpop_algs() -> String {
+    gatehouse_core::services::dpop::ALGORITHMS.join(" ")
 }
 
 /// Adds the RFC 6750 `WWW-Authenticate` challenge to an error answer.
@@ -192,11 +212,16 @@ fn with_challenge(mut response: Response, challenge: &str) -> Response {
     response
 }
 
-/// 401 for a request that carried no bearer token at all. RFC 6750 §3.1:
-/// such a request gets no error code, in the challenge or the body.
+/// 401 for a request that carried no access token at all. RFC 6750 §3.1:
+/// such a request gets no error code, in the challenge or the body. Both
+/// schemes are offered (RFC 9449 §7.1).
 pub fn bearer_missing() -> Response {
     let body = json!({ "error_description": "a bearer token is required" });
     let mut response = no_store((StatusCode::UNAUTHORIZED, Json(body)).into_response());
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse""#));
+    let headers = response.headers_mut();
+    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse""#));
+    if let Ok(dpop) = HeaderValue::from_str(&format!(r#"DPoP algs="{}""#, dpop_algs())) {
+        headers.append(header::WWW_AUTHENTICATE, dpop);
+    }
     response
 }

@@ -79,7 +79,11 @@ pub async fn introspect(
             // RFC 7662 §2.2: token_type is an RFC 6749 §7.1 access token type;
             // a refresh token has none.
             if !token.is_refresh_token {
-                body["token_type"] = json!("Bearer");
+                body["token_type"] = json!(if record.dpop_jkt.is_some() { "DPoP" } else { "Bearer" });
+            }
+            // RFC 9449 §6.2: the key a bound token must be presented with.
+            if let Some(jkt) = &record.dpop_jkt {
+                body["cnf"] = json!({ "jkt": jkt });
             }
             body
         }

@@ -43,6 +43,8 @@ async fn login_status_and_logout_round_trip(backend: Backend) {
         command
     };
 
+    // `login` sleeps its polling interval for real: the server must see it pass.
+    let _time = app.let_time_pass();
     let mut login = gatehouse(&["login", "--device-label", "cli-test"]).stdout(Stdio::piped()).spawn().expect("login");
     let printed = read_until_waiting(login.stdout.take().expect("stdout")).await;
     let code = printed.iter().map(|l| l.trim()).find(|l| l.len() == 9 && l.as_bytes()[4] == b'-').expect("code");
@@ -66,9 +68,19 @@ async fn login_status_and_logout_round_trip(backend: Backend) {
     };
     let first = saved_entry();
     assert!(first["refresh_token"].as_str().is_some_and(|t| t.starts_with("gthr_")), "{first}");
+    // Bound to a key kept beside it (DPoP): the token copied alone is refused.
+    assert!(first["dpop_key"].as_str().is_some_and(|k| !k.is_empty()), "{first}");
+    assert!(text.contains("bound to a key"), "{text}");
+    assert_eq!(app.me(first["access_token"].as_str().expect("token")).await.status(), 401);
+    let grant = uuid::Uuid::parse_str(first["token_id"].as_str().expect("id")).expect("uuid");
+    let grant_record =
+        || async { app.services.ports().tokens.find_by_id(grant).await.expect("find").expect("the grant") };
+    assert!(grant_record().await.dpop_jkt.is_some());
 
     // An hour later the access token has ended on the server: status
-    // refreshes the grant on its own and saves the new pair.
+    // refreshes the grant on its own and saves the new pair. (The server's
+    // clock is an hour ahead of this machine's now: the proofs' iat is off,
+    // and the server nonce vouches for them instead.)
     app.advance(3601);
     let out = gatehouse(&["status"]).output().expect("status");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -76,7 +88,8 @@ async fn login_status_and_logout_round_trip(backend: Backend) {
     assert_ne!(second["access_token"], first["access_token"]);
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_eq!(second["token_id"], first["token_id"], "the same grant");
-    assert_eq!(app.me(second["access_token"].as_str().expect("token")).await.status(), 200);
+    assert_eq!(second["dpop_key"], first["dpop_key"], "the same key");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as Ada Lovelace"));
 
     // Commands started together refresh one at a time (the lock beside the
     // credentials), so none presents a refresh token another just rotated
@@ -91,22 +104,27 @@ async fn login_status_and_logout_round_trip(backend: Backend) {
     }
     let third = saved_entry();
     assert_eq!(third["token_id"], first["token_id"], "the grant lives on");
-    let token = third["access_token"].as_str().expect("token").to_owned();
-    assert_eq!(app.me(&token).await.status(), 200);
+    assert!(grant_record().await.revoked_at.is_none());
     let out = gatehouse(&["logout"]).output().expect("logout");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(app.me(&token).await.status(), 401, "revoked on the server");
+    assert!(grant_record().await.revoked_at.is_some(), "revoked on the server");
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&credentials).expect("file")).expect("json");
     assert!(saved.get(&app.address).is_none(), "and forgotten here");
     let out = gatehouse(&["status"]).output().expect("status");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no saved token"));
 
-    let mut no_qr = gatehouse(&["login", "--no-qr"]).stdout(Stdio::piped()).spawn().expect("login");
-    let printed = read_until_waiting(no_qr.stdout.take().expect("stdout")).await;
+    // `--no-dpop` asks for a plain bearer token.
+    let mut bearer = gatehouse(&["login", "--no-qr", "--no-dpop"]).stdout(Stdio::piped()).spawn().expect("login");
+    let printed = read_until_waiting(bearer.stdout.take().expect("stdout")).await;
     assert!(!printed.iter().any(|l| l.contains("scan it")), "{printed:?}");
-    no_qr.kill().expect("stop login");
-    no_qr.wait().expect("reap login");
+    let code = printed.iter().map(|l| l.trim()).find(|l| l.len() == 9 && l.as_bytes()[4] == b'-').expect("code");
+    app.approve(code, &ada).await;
+    let status = tokio::task::spawn_blocking(move || bearer.wait()).await.expect("join").expect("wait");
+    assert!(status.success());
+    let plain = saved_entry();
+    assert!(plain.get("dpop_key").is_none(), "{plain}");
+    assert_eq!(app.me(plain["access_token"].as_str().expect("token")).await.status(), 200);
 }
 
 on_both_backends!(login_status_and_logout_round_trip);

@@ -61,6 +61,15 @@ pub fn postgres_redis_available(test: &str) -> bool {
     present
 }
 
+/// Real time passing on a test's injected clock; stops when dropped.
+pub struct TimePassing(tokio::task::JoinHandle<()>);
+
+impl Drop for TimePassing {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A running server and handles into it.
 pub struct TestApp {
     pub address: String,
@@ -272,6 +281,22 @@ impl TestApp {
     /// Moves the injected clock forward.
     pub fn advance(&self, secs: i64) {
         self.clock.advance(chrono::Duration::seconds(secs));
+    }
+
+    /// Moves the injected clock forward as real time passes, until the
+    /// guard is dropped: for a real client (`gatehouse login`) that sleeps
+    /// its polling interval and must be seen to have waited it.
+    pub fn let_time_pass(&self) -> TimePassing {
+        let clock = self.clock.clone();
+        TimePassing(tokio::spawn(async move {
+            let mut last = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let now = std::time::Instant::now();
+                clock.advance(chrono::Duration::from_std(now - last).unwrap_or_default());
+                last = now;
+            }
+        }))
     }
 
     /// Signs the browser in through `/signin` and the sign-in server function.

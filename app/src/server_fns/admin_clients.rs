@@ -30,6 +30,8 @@ pub struct ClientRow {
     pub grant_ttl: String,
     pub grant_idle_ttl: String,
     pub poll_interval: String,
+    /// `off`, `allowed` or `required` (RFC 9449 DPoP).
+    pub dpop: String,
 }
 
 /// A secret to show once, right after it was made.
@@ -163,10 +165,11 @@ pub async fn admin_update_client(
     grant_ttl: Option<String>,
     grant_idle_ttl: Option<String>,
     poll_interval: Option<String>,
+    dpop: Option<String>,
     csrf_token: String,
 ) -> Result<(), AppError> {
     use super::context::*;
-    use gatehouse_core::model::TokenPolicy;
+    use gatehouse_core::model::{DpopMode, TokenPolicy};
     use gatehouse_core::ports::ClientEdit;
     let back = format!("{ADMIN_CLIENTS_PATH}?edit={}", crate::navigation::encode_query_value(&client_id));
     let guarded = guard_action(Need::Admin, &csrf_token, &back).await?;
@@ -186,6 +189,12 @@ pub async fn admin_update_client(
             grant_ttl: seconds(grant_ttl)?,
             grant_idle_ttl: seconds(grant_idle_ttl)?,
             poll_interval: seconds(poll_interval)?,
+            dpop: match dpop.as_deref() {
+                None => DpopMode::default(),
+                Some(mode) => {
+                    DpopMode::parse(mode).ok_or_else(|| fail(AppError::new(AppErrorCode::InvalidRequest), &back))?
+                }
+            },
         },
     };
     guarded
@@ -282,6 +291,7 @@ fn client_row(client: &gatehouse_core::model::OAuthClient) -> ClientRow {
         grant_ttl: typed(client.policy.grant_ttl),
         grant_idle_ttl: typed(client.policy.grant_idle_ttl),
         poll_interval: typed(client.policy.poll_interval),
+        dpop: client.policy.dpop.as_str().to_owned(),
     }
 }
 

@@ -16,6 +16,10 @@ pub enum OAuthErrorCode {
     SlowDown,
     AccessDenied,
     ExpiredToken,
+    /// RFC 9449 §5: the DPoP proof is missing, malformed or does not match.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the server's current nonce.
+    UseDpopNonce,
 }
 
 impl OAuthErrorCode {
@@ -32,6 +36,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::SlowDown => "slow_down",
             OAuthErrorCode::AccessDenied => "access_denied",
             OAuthErrorCode::ExpiredToken => "expired_token",
+            OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            OAuthErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -49,6 +49,11 @@ pub struct DeviceFlow {
     #[serde(with = "chrono::serde::ts_milliseconds_option")]
     pub last_polled_at: Option<DateTime<Utc>>,
     pub status: FlowStatus,
+    /// The DPoP key the device asked to bind the code to (`dpop_jkt`, RFC
+    /// 9449 §10): only a proof with this key redeems it. Last, with a
+    /// default, so flows stored before it still read.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// A person's decision on a flow.

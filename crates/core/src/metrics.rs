@@ -41,6 +41,12 @@ pub fn refresh_answer(answer: &'static str) {
     ::metrics::counter!("gatehouse_token_refreshes_total", "answer" => answer).increment(1);
 }
 
+/// A DPoP proof (RFC 9449) was checked: `accepted`, `invalid_dpop_proof`
+/// (a replayed one included), `use_dpop_nonce` or `unavailable`.
+pub fn dpop_proof(answer: &'static str) {
+    ::metrics::counter!("gatehouse_dpop_proofs_total", "answer" => answer).increment(1);
+}
+
 /// Something happened to grants and their tokens: `issued` (every grant
 /// handed out), `rotated` (those of them that replaced a device's earlier
 /// grant), `refreshed`, `refresh_reuse_detected`, `revoked`, `hard_expired`.

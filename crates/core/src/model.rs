@@ -85,6 +85,39 @@ pub struct TokenPolicy {
     pub grant_idle_ttl: Option<u32>,
     /// The device flow's initial polling interval, seconds.
     pub poll_interval: Option<u32>,
+    /// Whether its tokens are bound to a DPoP key (RFC 9449).
+    pub dpop: DpopMode,
+}
+
+/// Whether a client's tokens are DPoP-bound (RFC 9449).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpopMode {
+    /// Bearer tokens only; DPoP proofs are ignored.
+    Off,
+    /// Bound when the client presents a proof, bearer otherwise.
+    #[default]
+    Allowed,
+    /// Every token request must carry a proof.
+    Required,
+}
+
+impl DpopMode {
+    pub const ALL: [DpopMode; 3] = [DpopMode::Off, DpopMode::Allowed, DpopMode::Required];
+
+    /// The stored (and command-line) form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DpopMode::Off => "off",
+            DpopMode::Allowed => "allowed",
+            DpopMode::Required => "required",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.as_str() == value)
+    }
 }
 
 /// Who a flow was approved for: a local account or an external identity.
@@ -133,6 +166,10 @@ pub struct AccessTokenRecord {
     #[serde(default)]
     pub refreshed_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The thumbprint of the DPoP key its tokens are bound to (RFC 9449);
+    /// `None` for bearer grants.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AccessTokenRecord {
@@ -167,6 +204,8 @@ pub struct NewAccessToken {
     pub access_expires_at: DateTime<Utc>,
     /// The grant's absolute end.
     pub max_expires_at: DateTime<Utc>,
+    /// The DPoP key its tokens are bound to, if any.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A refresh's rotation: the grant's new secrets and lifetimes, written only

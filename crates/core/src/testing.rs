@@ -29,5 +29,7 @@ pub fn pending_flow(name: &str, user_code: &str, now: DateTime<Utc>) -> DeviceFl
         interval_secs: 5,
         last_polled_at: None,
         status: FlowStatus::Pending,
+        // Set, so the stores' conformance tests show it round-trips.
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }

@@ -10,3 +10,4 @@ mod rfc8414_discovery;
 mod rfc8628_device_authorization;
 mod rfc8628_lookup;
 mod rfc8628_token;
+mod rfc9449_dpop;

@@ -71,12 +71,13 @@ fn clients_view(page: PageData) -> impl IntoView {
 fn ClientItem(client: ClientRow, csrf: String, action: ServerAction<AdminClientAction>) -> impl IntoView {
     let title = format!("{} ({})", client.name, client.client_id);
     let facts = format!(
-        "{} · {} · scopes: {} · device sign-in {} · refresh tokens {} · registered {}",
+        "{} · {} · scopes: {} · device sign-in {} · refresh tokens {} · DPoP {} · registered {}",
         client.client_type,
         if client.disabled { "disabled" } else { "enabled" },
         client.scopes,
         if client.device_grant { "allowed" } else { "not allowed" },
         if client.refresh { "issued" } else { "not issued" },
+        client.dpop,
         client.created
     );
     let id = client.client_id.clone();
@@ -169,6 +170,18 @@ fn EditClient(client: ClientRow, csrf: String, hint: String, update: ServerActio
                 <div class="field checkbox">
                     <input id="edit-refresh" name="refresh" type="checkbox" value="on" checked=client.refresh/>
                     <label for="edit-refresh">"Gets refresh tokens (its devices stay signed in until the grant ends)"</label>
+                </div>
+                <div class="field">
+                    <label for="edit-dpop">"Key-bound tokens (DPoP)"</label>
+                    <p class="hint" id="edit-dpop-hint">
+                        "Bound tokens work only with the key the device proved it holds, so a copied token is useless elsewhere."
+                    </p>
+                    <select id="edit-dpop" name="dpop" aria-describedby="edit-dpop-hint">
+                        {[("allowed", "Allowed: bound when the device sends a proof"), ("required", "Required: every device must bind its tokens"), ("off", "Off: plain bearer tokens only")]
+                            .into_iter()
+                            .map(|(value, label)| view! { <option value=value selected=client.dpop == value>{label}</option> })
+                            .collect_view()}
+                    </select>
                 </div>
                 <fieldset class="field">
                     <legend>"Lifetimes, in seconds (leave empty for the server's default)"</legend>

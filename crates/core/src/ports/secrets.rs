@@ -32,6 +32,8 @@ pub enum Derivation {
     RedemptionToken,
     /// The refresh token a flow's redemption yields, from its device code.
     RedemptionRefreshToken,
+    /// A DPoP server nonce (RFC 9449 §8), from its period's number.
+    DpopNonce,
 }
 
 impl Derivation {
@@ -40,6 +42,7 @@ impl Derivation {
         match self {
             Derivation::RedemptionToken => b"gatehouse:redemption-token:v1",
             Derivation::RedemptionRefreshToken => b"gatehouse:redemption-refresh-token:v1",
+            Derivation::DpopNonce => b"gatehouse:dpop-nonce:v1",
         }
     }
 }
@@ -58,6 +61,32 @@ pub trait EnvelopeSigner: Send + Sync {
     /// server secret): the same on every instance that shares the secret,
     /// unguessable without it.
     fn derive(&self, purpose: Derivation, input: &[u8]) -> [u8; 32];
+}
+
+/// What a DPoP proof (RFC 9449 §4.2) says, once its signature verified with
+/// the public key in its own header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofClaims {
+    /// The key's JWK SHA-256 thumbprint (RFC 7638), base64url.
+    pub jkt: String,
+    pub htm: String,
+    pub htu: String,
+    /// Seconds since the epoch.
+    pub iat: i64,
+    pub jti: String,
+    /// base64url(SHA-256(access token)), on resource requests.
+    pub ath: Option<String>,
+    pub nonce: Option<String>,
+}
+
+/// Checks a DPoP proof's form and signature (RFC 9449 §4.3 steps 1–7): a
+/// compact JWS with `typ` `dpop+jwt`, an allowed asymmetric `alg`, a public
+/// `jwk` of that algorithm's key type and no private part, a signature that
+/// verifies with it, and the claims every proof carries. What the claims must
+/// match (method, URI, time, nonce, token, replay) is the use case's.
+pub trait ProofVerifier: Send + Sync {
+    /// The claims of a well-formed, well-signed proof; why not otherwise.
+    fn verify(&self, proof: &str) -> Result<ProofClaims, &'static str>;
 }
 
 /// Why a password was not hashed or verified.

@@ -1,5 +1,6 @@
 //! Bearer authentication of resource requests (RFC 6750) and token revocation.
 
+use super::dpop::{DpopError, DpopService, ProofTarget};
 use super::recent::Recent;
 use super::revocation::RevokedBy;
 use super::{Ports, Settings};
@@ -11,6 +12,7 @@ use crate::ports::{AuditEvent, AuditKind, CachedLookup};
 use crate::rate_limit::RateLimitService;
 use crate::rate_limit::{Limiter, RateCheck, RateLimited};
 use chrono::{DateTime, Duration, Utc};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -47,6 +49,14 @@ pub enum BearerError {
     /// RFC 6750 `invalid_token`, with why.
     #[error("{0}")]
     InvalidToken(&'static str),
+    /// RFC 9449 §7.1 `invalid_dpop_proof`: a DPoP-bound token whose proof
+    /// is missing, malformed, replayed or made with another key.
+    #[error("{0}")]
+    InvalidDpopProof(Cow<'static, str>),
+    /// RFC 9449 §9 `use_dpop_nonce`: the proof's nonce is stale; `nonce`
+    /// is the one to use (`DPoP-Nonce`).
+    #[error("this proof must carry the server's current nonce (DPoP-Nonce)")]
+    UseDpopNonce { nonce: String },
     /// RFC 6750 `insufficient_scope`: a valid token without the scope the
     /// route requires.
     #[error("this request requires the {0} scope")]
@@ -59,6 +69,24 @@ pub enum BearerError {
 }
 
 crate::rate_limit::from_limit_error!(BearerError);
+
+/// How a resource request presented its access token.
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
+    /// `Authorization: Bearer` (RFC 6750 §2.1).
+    Bearer(&'a str),
+    /// `Authorization: DPoP` with the request's `DPoP` header, if any
+    /// (RFC 9449 §7.1), and what the proof must name.
+    Dpop { token: &'a str, proof: Option<&'a str>, method: &'a str, uri: &'a str },
+}
+
+impl<'a> Presented<'a> {
+    fn token(self) -> &'a str {
+        match self {
+            Presented::Bearer(token) | Presented::Dpop { token, .. } => token,
+        }
+    }
+}
 
 /// Why an RFC 7009 revocation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -118,12 +146,13 @@ pub struct BearerService {
     /// Active accounts and their workspaces, recently read.
     subjects: Arc<Recent<Uuid, (Account, Vec<WorkspaceMembership>)>>,
     limits: RateLimitService,
+    dpop: DpopService,
 }
 
 impl BearerService {
-    pub(crate) fn new(ports: Ports, settings: Arc<Settings>, limits: RateLimitService) -> Self {
+    pub(crate) fn new(ports: Ports, settings: Arc<Settings>, limits: RateLimitService, dpop: DpopService) -> Self {
         let subjects = Arc::new(Recent::new(SUBJECT_TTL, SUBJECT_CACHE_LIMIT));
-        Self { ports, settings, last_touch: Arc::default(), subjects, limits }
+        Self { ports, settings, last_touch: Arc::default(), subjects, limits, dpop }
     }
 
     /// Whether bearer authentication is on.
@@ -133,12 +162,19 @@ impl BearerService {
 
     /// Authenticates a presented token: format and checksum first (no
     /// storage touched for garbage), then the hash lookup, revocation and
-    /// expiry. An expired token is hard-expired by compare-and-set.
-    pub async fn authenticate(&self, presented: &str, ip: Option<&str>) -> Result<AuthenticatedToken, BearerError> {
+    /// expiry. An expired token is hard-expired by compare-and-set. A token
+    /// bound to a DPoP key needs the DPoP scheme and a proof of that key
+    /// (RFC 9449 §7), checked last, so a proof's replay record is spent only
+    /// for a live token within its rate limit.
+    pub async fn authenticate(
+        &self,
+        presented: Presented<'_>,
+        ip: Option<&str>,
+    ) -> Result<AuthenticatedToken, BearerError> {
         if !self.settings.enable_oauth_bearer {
             return Err(BearerError::Disabled);
         }
-        let token = BearerToken::parse(presented).map_err(|err| match err {
+        let token = BearerToken::parse(presented.token()).map_err(|err| match err {
             MalformedToken::UnknownPrefix => BearerError::InvalidToken("unknown token prefix"),
             MalformedToken::BadChecksum => BearerError::InvalidToken("malformed token"),
         })?;
@@ -180,12 +216,44 @@ impl BearerService {
             Spent::Refused(limited) => return Err(RateLimitService::refused(limited).into()),
             Spent::NotYet => self.limits.take(&limit).await?,
         }
+        self.check_binding(&record, presented).await?;
         if self.due_for_touch(&record, now) {
             self.ports.tokens.touch(record.id, now, ip).await?;
         }
         let kind = token.kind();
         let scopes = kind.narrow(record.access_scopes());
         Ok(AuthenticatedToken { record, kind, scopes, is_refresh_token: false })
+    }
+
+    /// RFC 9449 §7.1–7.2: a bound token only with the DPoP scheme and a
+    /// proof of its key over this request and this token; a bearer token
+    /// only with the Bearer scheme.
+    async fn check_binding(&self, record: &AccessTokenRecord, presented: Presented<'_>) -> Result<(), BearerError> {
+        match (record.dpop_jkt.as_deref(), presented) {
+            (None, Presented::Bearer(_)) => Ok(()),
+            (None, Presented::Dpop { .. }) => Err(BearerError::InvalidToken("this token is not DPoP-bound")),
+            (Some(_), Presented::Bearer(_)) => {
+                Err(BearerError::InvalidToken("this token is DPoP-bound: present it with the DPoP scheme and a proof"))
+            }
+            (Some(_), Presented::Dpop { proof: None, .. }) => {
+                Err(BearerError::InvalidDpopProof(Cow::Borrowed("a DPoP-bound token needs a DPoP proof")))
+            }
+            (Some(bound), Presented::Dpop { token, proof: Some(proof), method, uri }) => {
+                let target = ProofTarget { method, uri, access_token: Some(token) };
+                let key = self.dpop.check_resource_request(proof, &target).await.map_err(|err| match err {
+                    DpopError::InvalidProof(why) => BearerError::InvalidDpopProof(why),
+                    DpopError::UseNonce => BearerError::UseDpopNonce { nonce: self.dpop.nonce() },
+                    DpopError::Unavailable(err) => BearerError::Unavailable(err),
+                })?;
+                if key == bound {
+                    Ok(())
+                } else {
+                    Err(BearerError::InvalidDpopProof(Cow::Borrowed(
+                        "the proof's key is not the one this token is bound to",
+                    )))
+                }
+            }
+        }
     }
 
     /// The unrevoked row for a token hash, through the shared cache; a row

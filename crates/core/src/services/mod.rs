@@ -6,6 +6,7 @@ pub mod authorizations;
 pub mod bearer;
 pub mod clients;
 pub mod device_flow;
+pub mod dpop;
 mod recent;
 pub mod retention;
 pub mod revocation;
@@ -16,7 +17,8 @@ use crate::error::StoreError;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
     AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, EnvelopeSigner,
-    IdentityProvider, PasswordHasher, RateLimiter, RetentionStore, SingleUseStore, TokenCache, TokenRepository,
+    IdentityProvider, PasswordHasher, ProofVerifier, RateLimiter, RetentionStore, SingleUseStore, TokenCache,
+    TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub struct Ports {
     pub single_use: Arc<dyn SingleUseStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub signer: Arc<dyn EnvelopeSigner>,
+    pub proofs: Arc<dyn ProofVerifier>,
     pub accounts: Arc<dyn AccountRepository>,
     pub clients: Arc<dyn ClientRepository>,
     pub tokens: Arc<dyn TokenRepository>,
@@ -85,6 +88,9 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// How often each instance runs retention, seconds.
     pub prune_interval: u32,
+    /// Whether DPoP proofs at the token endpoint must carry a server nonce
+    /// (RFC 9449 §8).
+    pub dpop_nonce_required: bool,
     /// The quota of every rate limiter.
     pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
@@ -102,6 +108,7 @@ impl Default for Settings {
             token_retention_days: 30,
             audit_retention_days: 365,
             prune_interval: 3600,
+            dpop_nonce_required: true,
             rate_limits: crate::rate_limit::RateLimitSettings::default(),
         }
     }
@@ -162,6 +169,8 @@ pub struct Services {
     pub clients: clients::ClientService,
     pub retention: retention::RetentionService,
     pub limits: crate::rate_limit::RateLimitService,
+    /// DPoP proofs and nonces (RFC 9449).
+    pub dpop: dpop::DpopService,
     /// The external-SSO branch, when an issuer is configured.
     pub sso: Option<sso::SsoService>,
     /// The adapters; edges and pages go through the use cases above, and
@@ -182,6 +191,7 @@ impl Services {
             ports.clock.clone(),
             Arc::new(settings.rate_limits.clone()),
         );
+        let dpop = dpop::DpopService::new(ports.clone(), settings.dpop_nonce_required);
         let external = sso.as_ref().map(|(sso_settings, _)| Arc::new(sso_settings.clone()));
         let device_flows = device_flow::DeviceFlowService::new(
             ports.clone(),
@@ -189,6 +199,7 @@ impl Services {
             clients.clone(),
             limits.clone(),
             external,
+            dpop.clone(),
         );
         let sso = sso.map(|(sso_settings, provider)| {
             sso::SsoService::new(ports.clone(), settings.clone(), sso_settings, provider, device_flows.clone())
@@ -199,10 +210,11 @@ impl Services {
             accounts: accounts::AccountService::new(ports.clone(), limits.clone()),
             audit: audit::AuditService::new(ports.clone()),
             authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),
-            bearer: bearer::BearerService::new(ports.clone(), settings.clone(), limits.clone()),
+            bearer: bearer::BearerService::new(ports.clone(), settings.clone(), limits.clone(), dpop.clone()),
             retention: retention::RetentionService::new(ports.clone(), settings),
             clients,
             limits,
+            dpop,
             ports,
         }
     }

@@ -341,6 +341,7 @@ fn same_apart_from_poll_state(before: &DeviceFlow, next: &DeviceFlow) -> bool {
         interval_secs: _,
         last_polled_at: _,
         status,
+        dpop_jkt,
     } = before;
     *device_code_hash == next.device_code_hash
         && *user_code == next.user_code
@@ -353,6 +354,7 @@ fn same_apart_from_poll_state(before: &DeviceFlow, next: &DeviceFlow) -> bool {
         && *created_at == next.created_at
         && *expires_at == next.expires_at
         && *status == next.status
+        && *dpop_jkt == next.dpop_jkt
 }
 
 #[async_trait]

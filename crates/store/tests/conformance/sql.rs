@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use gatehouse_core::Actor;
 use gatehouse_core::listing::{ActivityCursor, TokenQuery, TokenSelector, TokenStatus};
 use gatehouse_core::model::{
-    ClientType, FlowSubject, GrantRotation, NewAccessToken, OAuthClient, RefreshLookup, TokenPolicy,
+    ClientType, DpopMode, FlowSubject, GrantRotation, NewAccessToken, OAuthClient, RefreshLookup, TokenPolicy,
 };
 use gatehouse_core::ports::{
     AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, AuditQuery, ClientEdit,
@@ -79,6 +79,7 @@ fn new_token(email: &str, client_id: &str, label: &str, created: DateTime<Utc>) 
         expires_at: created + Duration::days(30),
         access_expires_at: created + Duration::hours(1),
         max_expires_at: created + Duration::days(90),
+        dpop_jkt: Some(format!("jkt-{}", Uuid::new_v4())),
     }
 }
 
@@ -289,6 +290,7 @@ async fn clients_are_edited_enabled_and_given_secrets() {
                 grant_ttl: Some(7 * 86_400),
                 grant_idle_ttl: Some(86_400),
                 poll_interval: Some(9),
+                dpop: DpopMode::Required,
             },
         };
         assert!(repos.clients.update("cli", &edit).await.expect("update"), "{name}");
@@ -298,6 +300,7 @@ async fn clients_are_edited_enabled_and_given_secrets() {
             (found.name.as_str(), found.allowed_scopes.clone(), found.device_grant_enabled),
             ("Renamed", vec!["apps:run".to_owned()], false)
         );
+        assert_eq!(found.policy, edit.policy, "{name}: the token settings round-trip");
         assert!(
             !repos.clients.set_secret_hash("cli", "hash").await.expect("secret"),
             "{name}: public clients have none"
@@ -437,6 +440,7 @@ async fn issuing_again_for_a_device_rotates_its_token_in_place() {
         assert!(repos.tokens.find_by_hash(&first.token_hash).await.expect("find").is_none(), "{name}: old secret");
         let row = repos.tokens.find_by_hash(&second.token_hash).await.expect("find").expect("new secret");
         assert_eq!(row.id, first.id, "{name}");
+        assert_eq!(row.dpop_jkt, second.dpop_jkt, "{name}: the key binding is the new token's");
         assert_eq!((row.created_at, row.expires_at), (second.created_at, second.expires_at), "{name}");
         assert_eq!((row.last_used_at, row.last_used_ip), (None, None), "{name}: use starts over");
         let active = repos.tokens.find_active_for_device("ada@example.com", "local", "cli", "laptop").await;
@@ -599,6 +603,7 @@ async fn clients_are_created_once_and_listed_oldest_first() {
                     grant_ttl: None,
                     grant_idle_ttl: Some(3_600),
                     poll_interval: Some(10),
+                    dpop: if id == "alpha" { DpopMode::Off } else { DpopMode::Allowed },
                 },
             };
             assert!(repos.clients.create(&client).await.expect("create"), "{name}");

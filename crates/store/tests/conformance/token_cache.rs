@@ -32,6 +32,7 @@ fn record(id: Uuid) -> AccessTokenRecord {
         refreshable: true,
         refreshed_at: None,
         revoked_at: None,
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 

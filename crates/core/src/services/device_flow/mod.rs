@@ -14,8 +14,10 @@ pub use refresh::RefreshRequest;
 pub use start::{DEVICE_LABEL_MAX_CHARS, StartRequest, StartedFlow, USER_AGENT_MAX_CHARS, validate_device_label};
 
 use super::clients::{ClientAuthError, ClientService};
+use super::dpop::{DpopError, DpopService, PresentedProof};
 use super::{Ports, Settings};
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
+use crate::model::{DpopMode, OAuthClient};
 use crate::rate_limit::RateLimitService;
 use crate::rate_limit::RateLimited;
 use std::sync::Arc;
@@ -32,6 +34,15 @@ pub enum FlowError {
 }
 
 crate::rate_limit::from_limit_error!(FlowError);
+
+impl From<DpopError> for FlowError {
+    fn from(err: DpopError) -> Self {
+        match err.into_oauth() {
+            Ok(oauth) => FlowError::OAuth(oauth),
+            Err(storage) => FlowError::Unavailable(storage),
+        }
+    }
+}
 
 impl From<ClientAuthError> for FlowError {
     fn from(err: ClientAuthError) -> Self {
@@ -55,6 +66,7 @@ pub struct DeviceFlowService {
     limits: RateLimitService,
     /// The SSO provider whose people may hold grants, when one is configured.
     external: Option<Arc<super::sso::SsoSettings>>,
+    dpop: DpopService,
 }
 
 impl DeviceFlowService {
@@ -64,8 +76,48 @@ impl DeviceFlowService {
         clients: ClientService,
         limits: RateLimitService,
         external: Option<Arc<super::sso::SsoSettings>>,
+        dpop: DpopService,
     ) -> Self {
-        Self { clients, ports, settings, limits, external }
+        Self { clients, ports, settings, limits, external, dpop }
+    }
+
+    /// The proof a token request carries, as the client's DPoP mode sees
+    /// it: ignored when the client's tokens are never bound, required when
+    /// they always are.
+    fn proof_for(
+        &self,
+        client: &OAuthClient,
+        proof: Option<PresentedProof>,
+    ) -> Result<Option<PresentedProof>, FlowError> {
+        match (client.policy.dpop, proof) {
+            (DpopMode::Off, _) => Ok(None),
+            (DpopMode::Required, None) => {
+                Err(oauth(OAuthErrorCode::InvalidDpopProof, "this client must present a DPoP proof"))
+            }
+            (_, proof) => Ok(proof),
+        }
+    }
+
+    /// The key a token request proves it holds (RFC 9449 §5), checked
+    /// against the key its code or grant is bound to, if any.
+    async fn proven_key(
+        &self,
+        proof: Option<&PresentedProof>,
+        bound_to: Option<&str>,
+    ) -> Result<Option<String>, FlowError> {
+        let key = match proof {
+            Some(proof) => Some(self.dpop.check_token_request(proof).await?),
+            None => None,
+        };
+        match (bound_to, key.as_deref()) {
+            (Some(bound), Some(key)) if bound != key => {
+                Err(oauth(OAuthErrorCode::InvalidDpopProof, "the proof's key is not the one this grant is bound to"))
+            }
+            (Some(_), None) => {
+                Err(oauth(OAuthErrorCode::InvalidDpopProof, "this grant is DPoP-bound: present a proof with its key"))
+            }
+            _ => Ok(key),
+        }
     }
 
     /// The rate limits (the SSO branch shares them).

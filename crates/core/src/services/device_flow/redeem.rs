@@ -20,6 +20,7 @@ use crate::model::{AccessTokenRecord, Account, FlowSubject, NewAccessToken, OAut
 use crate::ports::{AuditEvent, AuditKind, Derivation};
 use crate::rate_limit::Limiter;
 use crate::secret::SecretString;
+use crate::services::dpop::PresentedProof;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -30,6 +31,8 @@ pub struct PollRequest {
     pub client_secret: Option<SecretString>,
     pub device_code: Option<String>,
     pub ip: Option<String>,
+    /// The request's DPoP proof (RFC 9449 §5), if any.
+    pub dpop: Option<PresentedProof>,
 }
 
 /// What a successful redemption (or refresh) hands back.
@@ -54,6 +57,8 @@ pub struct TokenGrant {
     pub rotated: bool,
     /// The same token again, for a retry whose first answer was lost.
     pub redelivered: bool,
+    /// Its tokens are bound to the DPoP key the request proved (`token_type` `DPoP`).
+    pub dpop_bound: bool,
 }
 
 impl DeviceFlowService {
@@ -82,6 +87,9 @@ impl DeviceFlowService {
             .filter(|c| !c.is_empty())
             .map(DeviceCode::from_client)
             .ok_or_else(|| oauth(OAuthErrorCode::InvalidRequest, "device_code is required"))?;
+        // The proof is checked only by a poll that gets tokens: a pending
+        // poll spends no replay record.
+        let proof = self.proof_for(&client, request.dpop)?;
         let key = FlowKey::DeviceCodeHash(device_code.hash());
         let now = self.ports.clock.now();
         let change = FlowChange::Poll { client_id: client.client_id.clone() };
@@ -92,9 +100,21 @@ impl DeviceFlowService {
             return Err(oauth(OAuthErrorCode::InvalidGrant, "unknown device_code"));
         };
         match transition.verdict {
-            Verdict::Claimed(subject) => self.redeem(key, &device_code, &client, flow, subject, request.ip, now).await,
+            Verdict::Claimed(subject) => {
+                let dpop_jkt = match self.proven_key(proof.as_ref(), flow.dpop_jkt.as_deref()).await {
+                    Ok(jkt) => jkt,
+                    Err(err) => {
+                        // The approval stays for a poll with a good proof.
+                        self.release_claim(&key, now).await;
+                        return Err(err);
+                    }
+                };
+                let claimed = Claimed { key, flow, subject, dpop_jkt, ip: request.ip };
+                self.redeem(claimed, &device_code, &client, now).await
+            }
             Verdict::Redeemed { token_id, subject } => {
-                self.redeliver(&device_code, &flow, token_id, subject, request.ip, now).await
+                let dpop_jkt = self.proven_key(proof.as_ref(), flow.dpop_jkt.as_deref()).await?;
+                self.redeliver(&device_code, &flow, token_id, subject, dpop_jkt, request.ip, now).await
             }
             Verdict::AuthorizationPending => {
                 Err(oauth(OAuthErrorCode::AuthorizationPending, "the user has not yet approved this request"))
@@ -133,18 +153,15 @@ impl DeviceFlowService {
     /// If minting fails on storage the claim is released so a later poll can
     /// retry; an approver who lost access keeps the claim, so the flow can
     /// never mint for them.
-    #[allow(clippy::too_many_arguments)]
     async fn redeem(
         &self,
-        key: FlowKey,
+        claimed: Claimed,
         device_code: &DeviceCode,
         client: &OAuthClient,
-        flow: DeviceFlow,
-        subject: FlowSubject,
-        ip: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, FlowError> {
-        let grant = match self.mint(&flow, device_code, client, subject, now).await {
+        let Claimed { key, flow, subject, dpop_jkt, ip } = claimed;
+        let grant = match self.mint(&flow, device_code, client, subject, dpop_jkt, now).await {
             Ok(grant) => grant,
             Err(MintFailure::AccountInactive) => {
                 return Err(oauth(OAuthErrorCode::AccessDenied, "the approving account is no longer active"));
@@ -155,10 +172,14 @@ impl DeviceFlowService {
             Err(MintFailure::AlreadyEnded) => {
                 return Err(oauth(OAuthErrorCode::AccessDenied, "the token of this approval was revoked"));
             }
+            Err(MintFailure::OtherKey) => {
+                return Err(oauth(
+                    OAuthErrorCode::InvalidDpopProof,
+                    "this approval's token is bound to another DPoP key",
+                ));
+            }
             Err(MintFailure::Storage(err)) => {
-                if let Err(release_err) = self.ports.flows.apply(&key, &FlowChange::ReleaseClaim, now).await {
-                    tracing::error!(error = %release_err.report(), "could not release a redemption claim; it goes stale in a minute");
-                }
+                self.release_claim(&key, now).await;
                 return Err(err.into());
             }
         };
@@ -208,6 +229,13 @@ impl DeviceFlowService {
         Ok(grant)
     }
 
+    /// Hands a claimed approval back, so a later poll can redeem it.
+    async fn release_claim(&self, key: &FlowKey, now: DateTime<Utc>) {
+        if let Err(err) = self.ports.flows.apply(key, &FlowChange::ReleaseClaim, now).await {
+            tracing::error!(error = %err.report(), "could not release a redemption claim; it goes stale in a minute");
+        }
+    }
+
     /// Writes (or rotates) the token row for `subject` and drops a rotated
     /// secret from the cache. A claim taken over from a redemption that
     /// crashed after minting finds that token and mints nothing.
@@ -217,6 +245,7 @@ impl DeviceFlowService {
         device_code: &DeviceCode,
         client: &OAuthClient,
         subject: FlowSubject,
+        dpop_jkt: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, MintFailure> {
         let (kind, account, workspaces) = match subject.account_id {
@@ -238,6 +267,9 @@ impl DeviceFlowService {
         if let Some(minted) = self.ports.tokens.find_by_hash(&token.hash()).await? {
             if minted.revoked_at.is_some() || minted.expires_at <= now {
                 return Err(MintFailure::AlreadyEnded);
+            }
+            if minted.dpop_jkt != dpop_jkt {
+                return Err(MintFailure::OtherKey);
             }
             let refresh_token = minted.refreshable.then(|| self.redemption_refresh_token(device_code));
             return Ok(grant_of(token, refresh_token, &minted, subject, account, workspaces, now));
@@ -267,6 +299,7 @@ impl DeviceFlowService {
             expires_at,
             access_expires_at,
             max_expires_at,
+            dpop_jkt: dpop_jkt.clone(),
         };
         let issued = self.ports.tokens.issue(&new_token).await?;
         // A rotated row's old secret must stop working on every instance now.
@@ -286,6 +319,7 @@ impl DeviceFlowService {
             workspaces,
             rotated: issued.rotated,
             redelivered: false,
+            dpop_bound: dpop_jkt.is_some(),
         })
     }
 
@@ -294,12 +328,14 @@ impl DeviceFlowService {
     /// handed over again, and only while it is still active and has never
     /// been used (a used token shows its answer arrived, so this poll is
     /// not a retry). Anything else is a spent code.
+    #[allow(clippy::too_many_arguments)]
     async fn redeliver(
         &self,
         device_code: &DeviceCode,
         flow: &DeviceFlow,
         token_id: Uuid,
         subject: FlowSubject,
+        dpop_jkt: Option<String>,
         ip: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, FlowError> {
@@ -311,6 +347,7 @@ impl DeviceFlowService {
                 && minted.access_ends_at() > now
                 && minted.last_used_at.is_none()
                 && minted.refreshed_at.is_none()
+                && minted.dpop_jkt == dpop_jkt
         }) else {
             return Err(spent());
         };
@@ -370,7 +407,18 @@ pub(super) fn grant_of(
         workspaces,
         rotated: false,
         redelivered: false,
+        dpop_bound: minted.dpop_jkt.is_some(),
     }
+}
+
+/// A poll that claimed an approval, and what it proved.
+struct Claimed {
+    key: FlowKey,
+    flow: DeviceFlow,
+    subject: FlowSubject,
+    /// The DPoP key the request proved it holds.
+    dpop_jkt: Option<String>,
+    ip: Option<String>,
 }
 
 /// Why a claimed approval produced no token.
@@ -382,6 +430,8 @@ enum MintFailure {
     /// A crashed redemption had minted the token, and it was revoked (or
     /// has expired) since.
     AlreadyEnded,
+    /// A crashed redemption had minted the token bound to another DPoP key.
+    OtherKey,
     Storage(StoreError),
 }
 

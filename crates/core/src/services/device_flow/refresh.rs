@@ -17,15 +17,22 @@
 //! is enabled and still allowed refresh tokens, the account is active, an
 //! external subject is still from the configured provider and an allowed
 //! email domain. A subject that no longer passes has its grant revoked.
+//!
+//! A grant bound to a DPoP key refreshes only with a proof of that key
+//! (RFC 9449 §5), checked before anything rotates: a refresh token copied
+//! without its key cannot be used, nor trigger reuse detection.
 
 use super::redeem::{TokenGrant, grant_of};
 use super::{DeviceFlowService, FlowError, oauth};
 use crate::actor::Actor;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::formats::token::{BearerToken, RefreshToken, TokenKind};
-use crate::model::{AccessTokenRecord, Account, FlowSubject, GrantRotation, RefreshLookup, WorkspaceMembership};
+use crate::model::{
+    AccessTokenRecord, Account, DpopMode, FlowSubject, GrantRotation, RefreshLookup, WorkspaceMembership,
+};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::secret::SecretString;
+use crate::services::dpop::PresentedProof;
 use crate::services::revocation::RevokedBy;
 use chrono::Duration;
 
@@ -38,6 +45,8 @@ pub struct RefreshRequest {
     /// A narrower scope for the new access token (RFC 6749 §6).
     pub scope: Option<String>,
     pub ip: Option<String>,
+    /// The request's DPoP proof (RFC 9449 §5), if any.
+    pub dpop: Option<PresentedProof>,
 }
 
 /// The one answer for every refresh token that cannot be used, so an
@@ -62,6 +71,7 @@ impl DeviceFlowService {
 
     async fn answer_refresh(&self, request: RefreshRequest) -> Result<TokenGrant, FlowError> {
         let client = self.clients.authenticate(request.client_id.as_deref(), request.client_secret.as_ref()).await?;
+        let proof = self.proof_for(&client, request.dpop)?;
         let presented = request
             .refresh_token
             .as_deref()
@@ -91,6 +101,14 @@ impl DeviceFlowService {
             return Err(oauth(OAuthErrorCode::UnauthorizedClient, "this client may not use refresh tokens"));
         }
         let scopes = narrowed_scopes(&grant.scopes, request.scope.as_deref())?;
+        // A bound grant refreshes only with a proof of its key (RFC 9449
+        // §5); a bearer grant stays bearer, unless its client now requires
+        // DPoP, when it must sign in again.
+        if grant.dpop_jkt.is_some() {
+            self.proven_key(proof.as_ref(), grant.dpop_jkt.as_deref()).await?;
+        } else if client.policy.dpop == DpopMode::Required {
+            return Err(oauth(OAuthErrorCode::InvalidGrant, "this client now requires DPoP: sign in again"));
+        }
         let Some((kind, account, workspaces)) = self.subject_still_allowed(&grant).await? else {
             self.ports.revoke_tokens(&[grant.id], &Actor::System, RevokedBy::SubjectNotAllowed, ip).await?;
             return Err(oauth(OAuthErrorCode::InvalidGrant, "the grant's subject may no longer hold it"));

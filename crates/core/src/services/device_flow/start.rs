@@ -5,6 +5,7 @@ use crate::error::{OAuthErrorCode, StoreError};
 use crate::flow::{DeviceFlow, FlowStatus};
 use crate::formats::device_code::DeviceCode;
 use crate::formats::user_code::UserCode;
+use crate::model::DpopMode;
 use crate::ports::Inserted;
 use crate::rate_limit::Limiter;
 use crate::rate_limit::RateLimitService;
@@ -29,6 +30,8 @@ pub struct StartRequest {
     pub device_label: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A started flow (RFC 8628 §3.2); the device code's plaintext exists only here.
@@ -48,6 +51,15 @@ impl DeviceFlowService {
             .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
             .await?;
         let device_label = validate_device_label(request.device_label.as_deref())?;
+        let dpop_jkt = match request.dpop_jkt {
+            Some(jkt) if !crate::services::dpop::is_thumbprint(&jkt) => {
+                return Err(oauth(OAuthErrorCode::InvalidRequest, "dpop_jkt is not a JWK SHA-256 thumbprint"));
+            }
+            Some(_) if client.policy.dpop == DpopMode::Off => {
+                return Err(oauth(OAuthErrorCode::InvalidRequest, "this client's tokens are not DPoP-bound"));
+            }
+            jkt => jkt,
+        };
         let scopes = match request.scope.as_deref() {
             None => client.allowed_scopes.clone(),
             Some(param) => {
@@ -98,6 +110,7 @@ impl DeviceFlowService {
                 interval_secs: interval,
                 last_polled_at: None,
                 status: FlowStatus::Pending,
+                dpop_jkt: dpop_jkt.clone(),
             };
             match self.ports.flows.insert_within(&flow, retain_until, &limits).await? {
                 Inserted::Stored => {

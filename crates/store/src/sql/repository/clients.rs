@@ -23,8 +23,8 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 Statement::new(
                     "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, allowed_scopes, \
                      device_grant_enabled, created_at, refresh_allowed, access_token_ttl_secs, grant_ttl_secs, \
-                     grant_idle_ttl_secs, poll_interval_secs) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     grant_idle_ttl_secs, poll_interval_secs, dpop_mode) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                      ON CONFLICT (client_id) DO NOTHING",
                 )
                 .bind(&new.client_id)
@@ -38,7 +38,8 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 .bind(new.policy.access_token_ttl)
                 .bind(new.policy.grant_ttl)
                 .bind(new.policy.grant_idle_ttl)
-                .bind(new.policy.poll_interval),
+                .bind(new.policy.poll_interval)
+                .bind(new.policy.dpop.as_str()),
             )
             .await?;
         Ok(inserted == 1)
@@ -80,7 +81,7 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 Statement::new(
                     "UPDATE oauth_clients SET name = $2, allowed_scopes = $3, device_grant_enabled = $4, \
                      refresh_allowed = $5, access_token_ttl_secs = $6, grant_ttl_secs = $7, \
-                     grant_idle_ttl_secs = $8, poll_interval_secs = $9 WHERE client_id = $1",
+                     grant_idle_ttl_secs = $8, poll_interval_secs = $9, dpop_mode = $10 WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .bind(&edit.name)
@@ -90,7 +91,8 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 .bind(edit.policy.access_token_ttl)
                 .bind(edit.policy.grant_ttl)
                 .bind(edit.policy.grant_idle_ttl)
-                .bind(edit.policy.poll_interval),
+                .bind(edit.policy.poll_interval)
+                .bind(edit.policy.dpop.as_str()),
             )
             .await?;
         Ok(changed == 1)

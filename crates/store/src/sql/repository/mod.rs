@@ -10,7 +10,7 @@ mod tokens;
 
 use super::dialect::{Columns, Dialect, Statement};
 use gatehouse_core::StoreError;
-use gatehouse_core::model::{AccessTokenRecord, Account, ClientType, OAuthClient, TokenPolicy};
+use gatehouse_core::model::{AccessTokenRecord, Account, ClientType, DpopMode, OAuthClient, TokenPolicy};
 pub use installation::SecretCheck;
 use sqlx::Pool;
 
@@ -84,13 +84,14 @@ fn client<D: Dialect>(row: &D::Row) -> Result<OAuthClient, StoreError> {
             grant_ttl: row.optional_seconds("grant_ttl_secs")?,
             grant_idle_ttl: row.optional_seconds("grant_idle_ttl_secs")?,
             poll_interval: row.optional_seconds("poll_interval_secs")?,
+            dpop: DpopMode::parse(&row.text("dpop_mode")?).ok_or_else(|| StoreError::new("bad dpop_mode"))?,
         },
     })
 }
 
 const TOKEN_COLUMNS: &str = "id, subject_email, subject_issuer, account_id, client_id, device_label, prefix, \
      scopes, access_scopes, created_at, last_used_at, last_used_ip, expires_at, access_expires_at, max_expires_at, \
-     (refresh_token_hash IS NOT NULL) AS refreshable, refreshed_at, revoked_at";
+     (refresh_token_hash IS NOT NULL) AS refreshable, refreshed_at, revoked_at, dpop_jkt";
 
 fn token<D: Dialect>(row: &D::Row) -> Result<AccessTokenRecord, StoreError> {
     let row = Columns::<D>(row);
@@ -113,5 +114,6 @@ fn token<D: Dialect>(row: &D::Row) -> Result<AccessTokenRecord, StoreError> {
         refreshable: row.flag("refreshable")?,
         refreshed_at: row.optional_instant("refreshed_at")?,
         revoked_at: row.optional_instant("revoked_at")?,
+        dpop_jkt: row.optional_text("dpop_jkt")?,
     })
 }

@@ -25,14 +25,14 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
             Statement::new(
                 "INSERT INTO oauth_access_tokens (id, subject_email, subject_issuer, account_id, client_id, \
                  device_label, prefix, token_hash, refresh_token_hash, scopes, created_at, expires_at, \
-                 access_expires_at, max_expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 access_expires_at, max_expires_at, dpop_jkt) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                  ON CONFLICT (subject_email, subject_issuer, client_id, device_label) WHERE revoked_at IS NULL \
                  DO UPDATE SET account_id = excluded.account_id, prefix = excluded.prefix, \
                    token_hash = excluded.token_hash, refresh_token_hash = excluded.refresh_token_hash, \
                    scopes = excluded.scopes, access_scopes = NULL, created_at = excluded.created_at, \
                    expires_at = excluded.expires_at, access_expires_at = excluded.access_expires_at, \
-                   max_expires_at = excluded.max_expires_at, refreshed_at = NULL, \
+                   max_expires_at = excluded.max_expires_at, refreshed_at = NULL, dpop_jkt = excluded.dpop_jkt, \
                    last_used_at = NULL, last_used_ip = NULL \
                  RETURNING id",
             )
@@ -49,7 +49,8 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
             .bind(new.created_at)
             .bind(new.expires_at)
             .bind(new.access_expires_at)
-            .bind(new.max_expires_at),
+            .bind(new.max_expires_at)
+            .bind(&new.dpop_jkt),
         )
         .await?
         .ok_or_else(|| StoreError::new("the statement returned no row"))?;
