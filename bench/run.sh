@@ -4,14 +4,16 @@
 # server's memory with 100,000 pending flows, on the embedded backend
 # (SQLite + in-process) and on PostgreSQL + Redis.
 #
-#   bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling|refresh]
+#   bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling|refresh|dpop]
 #   (default: both; memory: only the 100,000-flow RSS measurement, on both
 #   backends; limits: the throughput phases with every limiter on, then off,
 #   on both backends; overload: /v1/me and the poll alone and under a
 #   sign-in flood at three times the hashing capacity; ceiling: the pending
 #   poll beside a bare axum handler answering the same requests, and beside
 #   node-oidc-provider; refresh: refresh throughput and p99 with
-#   BENCH_REFRESH_GRANTS grants)
+#   BENCH_REFRESH_GRANTS grants; dpop: /v1/me with a bearer token, then
+#   with a DPoP-bound one and a proof per request, BENCH_DPOP_PROOFS_COUNT
+#   proofs made beforehand by dpop-proofs.mjs with Node)
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
 # --release), and for postgres-redis the local servers on their default ports.
@@ -119,10 +121,11 @@ measured_wrk() {
   echo "$line, wrk $(awk -v n="$requests" '{printf "%d", ($1 + $2) * 1000000 / n}' <<<"$wrk_cpu") µs"
 }
 
-# One real token for /v1/me (BENCH_TOKEN): sign in, approve a flow, redeem it.
-make_token() {
+# A flow of the CLI client for the device LABEL, signed in and approved for
+# real; its device code goes to standard output.
+approved_device_code() {
   local jar="$work/cookies"
-  local flow; flow=$(curl -s "$base/v1/oauth/device/code" -d client_id=gatehouse-cli -d device_label=bench-me)
+  local flow; flow=$(curl -s "$base/v1/oauth/device/code" -d client_id=gatehouse-cli -d "device_label=$1")
   local user_code device_code csrf
   user_code=$(sed -E 's/.*"user_code":"([^"]+)".*/\1/' <<<"$flow")
   device_code=$(sed -E 's/.*"device_code":"([^"]+)".*/\1/' <<<"$flow")
@@ -132,10 +135,39 @@ make_token() {
   csrf=$(curl -s -c "$jar" -b "$jar" "$base/device?user_code=$user_code" | grep -oE 'name="csrf_token" value="[^"]+"' | head -n1 | sed -E 's/.*value="([^"]+)"/\1/')
   curl -s -c "$jar" -b "$jar" "$base/console/api/oauth/device/approve" --data-urlencode "user_code=$user_code" \
     --data-urlencode "csrf_token=$csrf" >/dev/null
+  echo "$device_code"
+}
+
+# One real token for /v1/me (BENCH_TOKEN): sign in, approve a flow, redeem it.
+make_token() {
+  local device_code; device_code=$(approved_device_code bench-me)
   export BENCH_TOKEN
   BENCH_TOKEN=$(curl -s "$base/v1/oauth/device/token" -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
     -d client_id=gatehouse-cli -d "device_code=$device_code" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
   curl -sf "$base/v1/me" -H "Authorization: Bearer $BENCH_TOKEN" >/dev/null
+}
+
+# One DPoP-bound token for /v1/me and enough proofs for a phase
+# (BENCH_DPOP_TOKEN, BENCH_DPOP_PROOFS), made by dpop-proofs.mjs.
+make_dpop_token() {
+  local device_code; device_code=$(approved_device_code bench-dpop)
+  node "$bench_dir/dpop-proofs.mjs" "$base" "$device_code" "${BENCH_DPOP_PROOFS_COUNT:-200000}" "$work"
+  export BENCH_DPOP_TOKEN="$work/dpop-token.txt" BENCH_DPOP_PROOFS="$work/dpop-proofs.txt"
+}
+
+# What DPoP adds to a resource request: GET /v1/me on a warm cache with a
+# bearer token, then with a DPoP-bound token and a fresh proof per request
+# (signature check, claims, and the jti recorded in the state store).
+dpop_phase() {
+  local backend="$1"
+  start_server "$backend"
+  make_token
+  echo "=== $backend: GET /v1/me, Bearer (warm cache), ${seconds}s, $connections connections"
+  measured_wrk me.lua "$base/v1/me" "Requests/sec|p50|Non-2xx"
+  make_dpop_token
+  echo "=== $backend: GET /v1/me, DPoP with a proof per request (warm cache), ${seconds}s, $connections connections"
+  measured_wrk me-dpop.lua "$base/v1/me" "Requests/sec|p50|Non-2xx"
+  stop_server "$backend"
 }
 
 # BENCH_REFRESH_GRANTS (64) grants of the CLI client, one per device, each
@@ -328,5 +360,6 @@ case "${1:-both}" in
   overload) overload_phase embedded; overload_phase postgres-redis ;;
   ceiling) ceiling_phase embedded; ceiling_phase postgres-redis ;;
   refresh) refresh_phase embedded; refresh_phase postgres-redis ;;
-  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling|refresh]" >&2; exit 2 ;;
+  dpop) dpop_phase embedded; dpop_phase postgres-redis ;;
+  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling|refresh|dpop]" >&2; exit 2 ;;
 esac

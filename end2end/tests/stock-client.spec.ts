@@ -35,3 +35,50 @@ test("openid-client completes the device flow through discovery", async ({ page,
   expect(me.status()).toBe(200);
   expect(watch.errors).toEqual([]);
 });
+
+// The same stock client with DPoP (RFC 9449): its proofs bind the grant to a
+// P-256 key it holds, it learns the server's nonce on its own, the access
+// token works only with a proof of that key, and refreshing with the key
+// rotates both tokens.
+test("openid-client refreshes a DPoP-bound grant", async ({ page, baseURL, javaScriptEnabled }, info) => {
+  const watch = watchPage(page, javaScriptEnabled);
+  const client = await import("openid-client");
+  const config = await client.discovery(new URL(baseURL!), "gatehouse-cli", undefined, client.None(), {
+    algorithm: "oauth2",
+    execute: [client.allowInsecureRequests],
+  });
+  expect(config.serverMetadata().dpop_signing_alg_values_supported).toEqual(["ES256", "EdDSA"]);
+  const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair("ES256"));
+
+  const label = `openid-client-dpop-${info.project.name}`;
+  const authorization = await client.initiateDeviceAuthorization(config, { scope: "full", device_label: label });
+  const tokens = client.pollDeviceAuthorizationGrant(config, authorization, undefined, { DPoP });
+
+  await page.goto(authorization.verification_uri_complete!);
+  await signIn(page);
+  await expect(page.locator(".user-code")).toHaveText(authorization.user_code);
+  await watch.hydrated();
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("heading", { name: "Approved" })).toBeVisible();
+
+  const granted = await tokens;
+  expect(granted.token_type).toBe("dpop");
+  expect(granted.refresh_token).toMatch(/^gthr_/);
+  const me = new URL("/v1/me", baseURL);
+  const bound = await client.fetchProtectedResource(config, granted.access_token, me, "GET", undefined, undefined, { DPoP });
+  expect(bound.status).toBe(200);
+  // The token alone, as a bearer token, is refused.
+  const copied = await page.request.get("/v1/me", { headers: { authorization: `Bearer ${granted.access_token}` } });
+  expect(copied.status()).toBe(401);
+
+  const refreshed = await client.refreshTokenGrant(config, granted.refresh_token!, undefined, { DPoP });
+  expect(refreshed.token_type).toBe("dpop");
+  expect(refreshed.access_token).not.toBe(granted.access_token);
+  expect(refreshed.refresh_token).not.toBe(granted.refresh_token);
+  const after = await client.fetchProtectedResource(config, refreshed.access_token, me, "GET", undefined, undefined, { DPoP });
+  expect(after.status).toBe(200);
+  expect((await after.json()).subject_type).toBe("account");
+  const replaced = await client.fetchProtectedResource(config, granted.access_token, me, "GET", undefined, undefined, { DPoP });
+  expect(replaced.status).toBe(401);
+  expect(watch.errors).toEqual([]);
+});

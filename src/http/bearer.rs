@@ -131,6 +131,7 @@ pub async fn list_authorizations(
                 "last_used_ip": r.last_used_ip,
                 "refreshable": r.refreshable,
                 "last_refreshed_at": r.refreshed_at.map(rfc3339),
+                "dpop_bound": r.dpop_jkt.is_some(),
                 "expires_at": rfc3339(r.expires_at),
                 "current": r.id == token.record.id,
             })

@@ -142,8 +142,9 @@ async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
 async fn an_admin_sets_a_clients_token_settings(backend: Backend) {
     let app = spawn_app(backend).await;
     let csrf = as_admin(&app).await;
-    let settings = |access: &'static str, interval: &'static str| {
+    let settings = |access: &'static str, interval: &'static str, dpop: &'static str| {
         [
+            ("dpop", dpop),
             ("client_id", "gatehouse-cli"),
             ("name", "Gatehouse CLI"),
             ("scopes", "full"),
@@ -155,29 +156,38 @@ async fn an_admin_sets_a_clients_token_settings(backend: Backend) {
             ("poll_interval", interval),
         ]
     };
-    let with_csrf = |form: [(&'static str, &'static str); 9]| {
+    let with_csrf = |form: [(&'static str, &'static str); 10]| {
         let mut form: Vec<(&str, &str)> = form.to_vec();
         form.push(("csrf_token", csrf.as_str()));
         form
     };
-    assert_eq!(app.browser_post(UPDATE, &with_csrf(settings("600", "10"))).await.status(), 200);
+    assert_eq!(app.browser_post(UPDATE, &with_csrf(settings("600", "10", "off"))).await.status(), 200);
     let editor = app.page_html(&format!("{CLIENTS}?edit=gatehouse-cli")).await;
     assert!(
         editor.contains(r#"name="access_token_ttl" type="number" min="1" inputmode="numeric" value="600""#),
         "{editor}"
     );
     assert!(editor.contains("refresh tokens issued"), "{editor}");
+    assert!(editor.contains("DPoP off"), "{editor}");
+    assert!(editor.contains(r#"<option value="off" selected"#), "{editor}");
     let flow = app.start_flow(&[]).await;
     assert_eq!(flow["interval"], 10, "the client's own polling interval");
     let account = app.ada().await;
     app.approve(flow["user_code"].as_str().expect("code"), &account).await;
     let (status, token) = app.poll(flow["device_code"].as_str().expect("code")).await;
     assert_eq!((status, token["expires_in"].as_u64()), (200, Some(600)), "{token}");
+    assert_eq!(token["token_type"], "Bearer", "DPoP off: bearer tokens");
 
     // Out of bounds or not a number: refused, nothing changed.
-    for (access, interval) in [("5", "10"), ("abc", "10"), ("600", "0"), ("600", "61")] {
-        let response = app.browser_post(UPDATE, &with_csrf(settings(access, interval))).await;
-        assert_eq!(response.status(), 400, "{access} {interval}");
+    for (access, interval, dpop) in [
+        ("5", "10", "off"),
+        ("abc", "10", "off"),
+        ("600", "0", "off"),
+        ("600", "61", "off"),
+        ("600", "10", "sometimes"),
+    ] {
+        let response = app.browser_post(UPDATE, &with_csrf(settings(access, interval, dpop))).await;
+        assert_eq!(response.status(), 400, "{access} {interval} {dpop}");
     }
     assert_eq!(app.start_flow(&[]).await["interval"], 10);
 }
@@ -231,12 +241,18 @@ async fn the_command_line_edits_rotates_and_enables_clients(backend: Backend) {
         "900",
         "--poll-interval",
         "7",
+        "--dpop",
+        "required",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("refresh tokens on, access token 900s, grant default, idle default, polling interval 7s"),
+        text.contains(
+            "refresh tokens on, access token 900s, grant default, idle default, polling interval 7s, DPoP required"
+        ),
         "{text}"
     );
+    let out = run(&["client", "update", "--id", "rs", "--dpop", "sometimes"]);
+    assert!(!out.status.success(), "not a DPoP mode");
     let out = run(&["client", "update", "--id", "rs", "--access-token-ttl", "default"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("refresh tokens on, access token default"));
     let out = run(&["client", "update", "--id", "rs", "--grant-ttl", "soon"]);

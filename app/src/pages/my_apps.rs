@@ -102,7 +102,8 @@ fn MyAppItem(app: AuthorizedApp, csrf: String, revoke: ServerAction<RevokeMyApp>
 }
 
 /// The facts about a grant: what it may do, when it was made, last used and
-/// refreshed, and when it ends.
+/// refreshed, whether its tokens are bound to the device's key, and when it
+/// ends.
 #[component]
 pub fn AppDetails(app: AuthorizedApp) -> impl IntoView {
     let last_used = match (app.last_used, app.last_used_ip) {
@@ -128,6 +129,14 @@ pub fn AppDetails(app: AuthorizedApp) -> impl IntoView {
             <dt>"Last used"</dt>
             <dd>{last_used}</dd>
             {refreshed}
+            <dt>"Protection"</dt>
+            <dd>
+                {if app.key_bound {
+                    "Bound to a key on the device: a copy of its token is useless elsewhere"
+                } else {
+                    "Bearer token: whoever holds a copy can use it"
+                }}
+            </dd>
             <dt>"Expires"</dt>
             <dd>{expires}</dd>
         </dl>

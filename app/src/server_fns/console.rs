@@ -33,6 +33,8 @@ pub struct AuthorizedApp {
     /// Whether the grant holds a refresh token (its end moves with use).
     pub refreshable: bool,
     pub last_refreshed: Option<String>,
+    /// Whether its tokens only work with the device's key (DPoP).
+    pub key_bound: bool,
     pub expires: String,
     /// `active`, `revoked` or `expired`.
     pub status: String,
@@ -164,6 +166,7 @@ pub(crate) fn authorized_app(app: &gatehouse_core::services::authorizations::Aut
         last_used_ip: record.last_used_ip.clone(),
         refreshable: record.refreshable,
         last_refreshed: record.refreshed_at.map(super::views::moment),
+        key_bound: record.dpop_jkt.is_some(),
         expires: super::views::moment(record.expires_at),
         status: app.status.as_str().to_owned(),
         subject_email: record.subject_email.clone(),

@@ -379,7 +379,32 @@ async fn refresh_tokens_are_revoked_and_introspected_as_their_grant(backend: Bac
     assert_eq!(app.me(text(&other, "access_token")).await.status(), 401);
 }
 
+async fn unknown_refresh_tokens_are_limited_per_address(backend: Backend) {
+    let app = spawn_app_with(backend, |config| {
+        crate::helpers::set_limit(config, gatehouse_core::rate_limit::Limiter::UnknownRefreshTokenPerIp, "2/1h");
+    })
+    .await;
+    let token = app.redeemed(&[]).await;
+    // Well-formed (prefix and checksum) but unknown: each costs a lookup.
+    for i in 0..2u8 {
+        let junk = gatehouse_core::formats::token::RefreshToken::derive([i; 32]);
+        let (status, body) = refresh(&app, junk.expose(), &[]).await;
+        assert_eq!((status, text(&body, "error")), (400, "invalid_grant"), "{body}");
+    }
+    let junk = gatehouse_core::formats::token::RefreshToken::derive([9; 32]);
+    let response = app
+        .post_form(TOKEN, &[("grant_type", "refresh_token"), ("client_id", CLI), ("refresh_token", junk.expose())])
+        .await;
+    assert_eq!(response.status(), 429);
+    // A malformed one is refused before any lookup, and a real one still works.
+    let (status, _) = refresh(&app, "gthr_not-a-token", &[]).await;
+    assert_eq!(status, 400);
+    let (status, body) = refresh(&app, text(&token, "refresh_token"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 on_both_backends!(
+    unknown_refresh_tokens_are_limited_per_address,
     a_refreshing_client_gets_a_refresh_token_and_a_short_access_token,
     a_refresh_rotates_both_tokens_of_the_grant,
     a_rotated_refresh_token_presented_again_ends_the_grant_everywhere,

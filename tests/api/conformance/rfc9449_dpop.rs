@@ -152,6 +152,19 @@ async fn a_proof_at_redemption_binds_the_access_and_refresh_tokens_to_its_key(ba
     let good = proof(&app, &key, "GET", "/v1/me", Some(access), None);
     let response = me(&app, "DPoP", access, Some(good.clone())).await;
     assert_eq!(response.status(), 200);
+    // Every bearer route takes it so, and the listing says the grant is bound.
+    let listed: Value = app
+        .device
+        .get(app.url("/v1/oauth/authorizations"))
+        .header("Authorization", format!("DPoP {access}"))
+        .header("DPoP", proof(&app, &key, "GET", "/v1/oauth/authorizations", Some(access), None))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["authorizations"][0]["dpop_bound"], true, "{listed}");
     // The same proof twice is a replay (§11.1).
     assert_eq!(error_of(me(&app, "DPoP", access, Some(good)).await).await, (401, "invalid_dpop_proof".to_owned()));
     // Another key's proof is refused.

@@ -61,6 +61,9 @@ pub enum Limiter {
     CodeFailuresAlarm,
     /// Token polls with a `device_code` Gatehouse does not know, per address.
     UnknownDeviceCodePerIp,
+    /// Refreshes with a well-formed refresh token Gatehouse does not know,
+    /// per address.
+    UnknownRefreshTokenPerIp,
     /// Failed sign-ins per account (by email, known or not).
     SignInFailuresPerAccount,
     /// Failed sign-ins per address.
@@ -73,7 +76,7 @@ pub enum Limiter {
 
 impl Limiter {
     /// Every limiter, in the order the configuration reference lists them.
-    pub const ALL: [Limiter; 11] = [
+    pub const ALL: [Limiter; 12] = [
         Limiter::DeviceAuthorizationPerIp,
         Limiter::DeviceAuthorizationPerClient,
         Limiter::DeviceAuthorizationReservedPerIp,
@@ -81,6 +84,7 @@ impl Limiter {
         Limiter::CodeFailuresPerSession,
         Limiter::CodeFailuresAlarm,
         Limiter::UnknownDeviceCodePerIp,
+        Limiter::UnknownRefreshTokenPerIp,
         Limiter::SignInFailuresPerAccount,
         Limiter::SignInFailuresPerIp,
         Limiter::ApprovalsPerAccount,
@@ -98,6 +102,7 @@ impl Limiter {
             Limiter::CodeFailuresPerSession => "code_failures_per_session",
             Limiter::CodeFailuresAlarm => "code_failures_alarm",
             Limiter::UnknownDeviceCodePerIp => "unknown_device_code_per_ip",
+            Limiter::UnknownRefreshTokenPerIp => "unknown_refresh_token_per_ip",
             Limiter::SignInFailuresPerAccount => "sign_in_failures_per_account",
             Limiter::SignInFailuresPerIp => "sign_in_failures_per_ip",
             Limiter::ApprovalsPerAccount => "approvals_per_account",
@@ -112,6 +117,7 @@ impl Limiter {
             | Limiter::DeviceAuthorizationReservedPerIp
             | Limiter::CodeFailuresPerIp
             | Limiter::UnknownDeviceCodePerIp
+            | Limiter::UnknownRefreshTokenPerIp
             | Limiter::SignInFailuresPerIp => KeyType::Ip,
             Limiter::DeviceAuthorizationPerClient => KeyType::Client,
             Limiter::CodeFailuresPerSession => KeyType::Session,
@@ -139,6 +145,9 @@ impl Limiter {
             // rarely reach a tenth of it.
             Limiter::CodeFailuresAlarm => (500, HOUR),
             Limiter::UnknownDeviceCodePerIp => (60, HOUR),
+            // Refresh tokens cannot be guessed either; this only keeps
+            // junk from costing a database lookup each.
+            Limiter::UnknownRefreshTokenPerIp => (60, HOUR),
             // High enough that guessing cannot lock a person out for long.
             Limiter::SignInFailuresPerAccount => (100, HOUR),
             Limiter::SignInFailuresPerIp => (30, HOUR),

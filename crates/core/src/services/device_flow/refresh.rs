@@ -31,6 +31,7 @@ use crate::model::{
     AccessTokenRecord, Account, DpopMode, FlowSubject, GrantRotation, RefreshLookup, WorkspaceMembership,
 };
 use crate::ports::{AuditEvent, AuditKind};
+use crate::rate_limit::Limiter;
 use crate::secret::SecretString;
 use crate::services::dpop::PresentedProof;
 use crate::services::revocation::RevokedBy;
@@ -91,7 +92,12 @@ impl DeviceFlowService {
                 }
                 return Err(unusable());
             }
-            RefreshLookup::Unknown => return Err(unusable()),
+            RefreshLookup::Unknown => {
+                // Refresh tokens cannot be guessed; this limit only keeps a
+                // stream of junk from costing a lookup each.
+                self.limits.take(&[(Limiter::UnknownRefreshTokenPerIp, ip)]).await?;
+                return Err(unusable());
+            }
         };
         let now = self.ports.clock.now();
         if grant.client_id != client.client_id || grant.revoked_at.is_some() || grant.expires_at <= now {
