@@ -36,7 +36,7 @@ impl Records {
     /// Drops up to [`SWEEP_PER_CALL`] records whose deadline passed.
     fn sweep(&mut self, now: DateTime<Utc>) {
         for _ in 0..SWEEP_PER_CALL {
-            if !self.deadlines.peek().is_some_and(|Reverse((until, _))| *until <= now) {
+            if self.deadlines.peek().is_none_or(|Reverse((until, _))| *until > now) {
                 break;
             }
             let Some(Reverse((until, key))) = self.deadlines.pop() else { break };
