@@ -191,6 +191,22 @@ async fn a_proof_at_redemption_binds_the_access_and_refresh_tokens_to_its_key(ba
     let response = me(&app, "DPoP", new_access, Some(proof(&app, &key, "GET", "/v1/me", Some(new_access), None))).await;
     assert_eq!(response.status(), 200);
 
+    // The retired refresh token again: without the key it ends nothing (a
+    // copy of an old token cannot sign the grant out); with the key it is
+    // reuse, and the grant ends.
+    let (status, body, _) = token_request(&app, &form, None).await;
+    assert_eq!((status, text(&body, "error")), (400, "invalid_grant"), "{body}");
+    let (status, body, _) =
+        token_request(&app, &form, Some(proof(&app, &other, "POST", TOKEN, None, Some(&nonce)))).await;
+    assert_eq!((status, text(&body, "error")), (400, "invalid_grant"), "{body}");
+    let still = me(&app, "DPoP", new_access, Some(proof(&app, &key, "GET", "/v1/me", Some(new_access), None))).await;
+    assert_eq!(still.status(), 200, "the grant lives on");
+    let (status, body, _) =
+        token_request(&app, &form, Some(proof(&app, &key, "POST", TOKEN, None, Some(&nonce)))).await;
+    assert_eq!((status, text(&body, "error")), (400, "invalid_grant"), "{body}");
+    let ended = me(&app, "DPoP", new_access, Some(proof(&app, &key, "GET", "/v1/me", Some(new_access), None))).await;
+    assert_eq!(error_of(ended).await, (401, "invalid_token".to_owned()), "reuse with the key ends the grant");
+
     // Discovery says which algorithms proofs may use.
     let metadata: Value = app
         .device

@@ -20,7 +20,8 @@
 //!
 //! A grant bound to a DPoP key refreshes only with a proof of that key
 //! (RFC 9449 §5), checked before anything rotates: a refresh token copied
-//! without its key cannot be used, nor trigger reuse detection.
+//! without its key can neither be used nor, once retired, end the grant as
+//! reuse.
 
 use super::redeem::{TokenGrant, grant_of};
 use super::{DeviceFlowService, FlowError, oauth};
@@ -87,7 +88,12 @@ impl DeviceFlowService {
             RefreshLookup::Retired(grant) => {
                 // Only the client the grant belongs to can trigger the
                 // revocation: another client learns nothing and ends nothing.
-                if grant.client_id == client.client_id {
+                // For a DPoP-bound grant, only with a proof of its key: an old
+                // refresh token copied without the key cannot end the grant.
+                if grant.client_id == client.client_id
+                    && (grant.dpop_jkt.is_none()
+                        || self.proven_key(proof.as_ref(), grant.dpop_jkt.as_deref()).await.is_ok())
+                {
                     self.refresh_reuse_detected(&grant, ip).await?;
                 }
                 return Err(unusable());
