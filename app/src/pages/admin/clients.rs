@@ -174,10 +174,10 @@ fn EditClient(client: ClientRow, csrf: String, hint: String, update: ServerActio
                 <div class="field">
                     <label for="edit-dpop">"Key-bound tokens (DPoP)"</label>
                     <p class="hint" id="edit-dpop-hint">
-                        "Bound tokens work only with the key the device proved it holds, so a copied token is useless elsewhere."
+                        "Bound tokens work only with the key the device proved it holds, so a copied token is useless elsewhere. Allowed: bound when the device sends a proof. Required: every device must. Off: plain bearer tokens only."
                     </p>
                     <select id="edit-dpop" name="dpop" aria-describedby="edit-dpop-hint">
-                        {[("allowed", "Allowed: bound when the device sends a proof"), ("required", "Required: every device must bind its tokens"), ("off", "Off: plain bearer tokens only")]
+                        {[("allowed", "Allowed"), ("required", "Required"), ("off", "Off")]
                             .into_iter()
                             .map(|(value, label)| view! { <option value=value selected=client.dpop == value>{label}</option> })
                             .collect_view()}
