@@ -7,7 +7,7 @@ use super::responses::{ApiError, json_no_store, no_store};
 use super::wire::{MeResponse, SubjectBody, rfc3339};
 use axum::extract::{FromRequestParts, OriginalUri, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::services::bearer::{AuthenticatedToken, BearerError, Presented};
 use gatehouse_core::{TokenKind, scope};
@@ -29,17 +29,20 @@ fn presented_token(headers: &HeaderMap) -> Result<Option<(bool, &str)>, ApiError
 }
 
 /// The request a resource route answers, as its DPoP proof must name it.
+/// (A `Uri` clone shares its bytes, so bearer requests, which never look at
+/// it, allocate nothing for it.)
 pub struct RequestTarget {
     method: Method,
-    path: String,
+    uri: Uri,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestTarget {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let path = parts.extensions.get::<OriginalUri>().map_or(parts.uri.path(), |uri| uri.path()).to_owned();
-        Ok(Self { method: parts.method.clone(), path })
+        let uri =
+            parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |original| original.0.clone());
+        Ok(Self { method: parts.method.clone(), uri })
     }
 }
 
@@ -57,9 +60,11 @@ async fn authenticate(
         return Err(BearerError::Disabled.into());
     }
     let (is_dpop, token) = presented_token(headers)?.ok_or(ApiError::BearerMissing)?;
-    let uri = format!("{}{}", state.edge.public_url, target.path);
+    // The URI a proof must name, built only for DPoP requests.
+    let uri;
     let presented = if is_dpop {
         let proof = single_dpop_proof(headers).map_err(|why| BearerError::InvalidDpopProof(why.into()))?;
+        uri = format!("{}{}", state.edge.public_url, target.uri.path());
         Presented::Dpop { token, proof, method: target.method.as_str(), uri: &uri }
     } else {
         Presented::Bearer(token)
