@@ -1,16 +1,23 @@
 import { test, expect } from "@playwright/test";
 import { signIn, watchPage } from "./helpers";
 
+// openid-client as the public CLI client, configured from Gatehouse's RFC
+// 8414 metadata (plain http on the test's loopback).
+async function discover(baseURL: string) {
+  const client = await import("openid-client");
+  const config = await client.discovery(new URL(baseURL), "gatehouse-cli", undefined, client.None(), {
+    algorithm: "oauth2",
+    execute: [client.allowInsecureRequests],
+  });
+  return { client, config };
+}
+
 // A stock OAuth client, unchanged: openid-client discovers Gatehouse through
 // RFC 8414 metadata, starts the device flow, and polls until the person
 // approves in the browser.
 test("openid-client completes the device flow through discovery", async ({ page, baseURL, javaScriptEnabled }, info) => {
   const watch = watchPage(page, javaScriptEnabled);
-  const client = await import("openid-client");
-  const config = await client.discovery(new URL(baseURL!), "gatehouse-cli", undefined, client.None(), {
-    algorithm: "oauth2",
-    execute: [client.allowInsecureRequests],
-  });
+  const { client, config } = await discover(baseURL!);
   const metadata = config.serverMetadata();
   expect(metadata.device_authorization_endpoint).toBe(`${baseURL}/v1/oauth/device/code`);
 
@@ -42,11 +49,7 @@ test("openid-client completes the device flow through discovery", async ({ page,
 // rotates both tokens.
 test("openid-client refreshes a DPoP-bound grant", async ({ page, baseURL, javaScriptEnabled }, info) => {
   const watch = watchPage(page, javaScriptEnabled);
-  const client = await import("openid-client");
-  const config = await client.discovery(new URL(baseURL!), "gatehouse-cli", undefined, client.None(), {
-    algorithm: "oauth2",
-    execute: [client.allowInsecureRequests],
-  });
+  const { client, config } = await discover(baseURL!);
   expect(config.serverMetadata().dpop_signing_alg_values_supported).toEqual(["ES256", "EdDSA"]);
   const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair("ES256"));
 

@@ -405,6 +405,19 @@ impl TestApp {
         secret.map(|s| s.expose().to_owned())
     }
 
+    /// Sets a client's token settings as an admin would.
+    pub async fn set_client_policy(&self, client_id: &str, policy: gatehouse_core::model::TokenPolicy) {
+        let admin = gatehouse_core::Admin::command_line();
+        let client = self.services.clients.get(&admin, client_id).await.expect("get").expect("client");
+        let edit = gatehouse_core::ports::ClientEdit {
+            name: client.name,
+            allowed_scopes: client.allowed_scopes,
+            device_grant_enabled: client.device_grant_enabled,
+            policy,
+        };
+        self.services.clients.update(&admin, client_id, edit).await.expect("update");
+    }
+
     /// Signs up (once) the test account `ada@example.com`.
     pub async fn ada(&self) -> Account {
         match self.services.ports().accounts.find_by_email("ada@example.com").await.expect("find") {

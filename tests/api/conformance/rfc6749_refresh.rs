@@ -4,7 +4,7 @@
 use crate::helpers::{Backend, CLI, TestApp, expect_oauth_error, spawn_app, spawn_app_with};
 use crate::on_both_backends;
 use gatehouse_core::model::{ClientType, TokenPolicy};
-use gatehouse_core::ports::{AuditKind, ClientEdit};
+use gatehouse_core::ports::AuditKind;
 use serde_json::Value;
 
 const TOKEN: &str = "/v1/oauth/device/token";
@@ -20,19 +20,6 @@ async fn refresh(app: &TestApp, refresh_token: &str, extra: &[(&str, &str)]) -> 
 
 fn text<'a>(body: &'a Value, field: &str) -> &'a str {
     body[field].as_str().unwrap_or_else(|| panic!("{field} in {body}"))
-}
-
-/// Sets a client's token settings as an admin would.
-async fn set_policy(app: &TestApp, client_id: &str, policy: TokenPolicy) {
-    let admin = gatehouse_core::Admin::command_line();
-    let client = app.services.clients.get(&admin, client_id).await.expect("get").expect("client");
-    let edit = ClientEdit {
-        name: client.name,
-        allowed_scopes: client.allowed_scopes,
-        device_grant_enabled: client.device_grant_enabled,
-        policy,
-    };
-    app.services.clients.update(&admin, client_id, edit).await.expect("update");
 }
 
 async fn a_refreshing_client_gets_a_refresh_token_and_a_short_access_token(backend: Backend) {
@@ -202,7 +189,7 @@ async fn a_refresh_may_narrow_the_scope_never_widen_it(backend: Backend) {
 
     // A grant approved for apps:run only can never reach full.
     app.register_client("narrow", ClientType::Public, &["full", "apps:run"], true).await;
-    set_policy(&app, "narrow", TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() }).await;
+    app.set_client_policy("narrow", TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() }).await;
     let account = app.ada().await;
     let flow = app.start_flow_as("narrow", &[("scope", "apps:run")]).await;
     app.approve(text(&flow, "user_code"), &account).await;
@@ -229,10 +216,10 @@ async fn every_refresh_checks_the_account_and_the_client_again(backend: Backend)
     assert_eq!(status, 200);
 
     // The client loses the right to refresh: unauthorized_client, grant kept.
-    set_policy(&app, CLI, TokenPolicy::default()).await;
+    app.set_client_policy(CLI, TokenPolicy::default()).await;
     let (status, body) = refresh(&app, text(&second, "refresh_token"), &[]).await;
     assert_eq!((status, text(&body, "error")), (400, "unauthorized_client"), "{body}");
-    set_policy(&app, CLI, TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() }).await;
+    app.set_client_policy(CLI, TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() }).await;
 
     // The client is disabled: invalid_client.
     let admin = gatehouse_core::Admin::command_line();
@@ -279,8 +266,7 @@ async fn grants_end_when_idle_or_at_their_absolute_lifetime(backend: Backend) {
     assert_eq!((status, text(&body, "error")), (400, "invalid_grant"), "idle end: {body}");
 
     // A client's own lifetimes win over the server's.
-    set_policy(
-        &app,
+    app.set_client_policy(
         CLI,
         TokenPolicy {
             refresh_allowed: true,

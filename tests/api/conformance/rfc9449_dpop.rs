@@ -8,7 +8,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::cli::dpop::{DpopKey, ProofAlgorithm};
 use gatehouse_core::model::{ClientType, DpopMode, TokenPolicy};
-use gatehouse_core::ports::ClientEdit;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "/v1/oauth/device/token";
@@ -106,13 +105,14 @@ async fn redeem_bound(app: &TestApp, key: &DpopKey, device_code: &str) -> Value 
 async fn set_dpop_mode(app: &TestApp, mode: DpopMode) {
     let admin = gatehouse_core::Admin::command_line();
     let client = app.services.clients.get(&admin, CLI).await.expect("get").expect("client");
-    let edit = ClientEdit {
-        name: client.name,
-        allowed_scopes: client.allowed_scopes,
-        device_grant_enabled: client.device_grant_enabled,
-        policy: TokenPolicy { dpop: mode, ..client.policy },
-    };
-    app.services.clients.update(&admin, CLI, edit).await.expect("update");
+    app.set_client_policy(CLI, TokenPolicy { dpop: mode, ..client.policy }).await;
+}
+
+/// The nonce the token endpoint hands out to a request `form` with a proof
+/// by `key`, whatever that request's own answer.
+async fn nonce_from(app: &TestApp, form: &[(&str, &str)], key: &DpopKey) -> String {
+    let (_, _, nonce) = token_request(app, form, Some(proof(app, key, "POST", TOKEN, None, None))).await;
+    nonce.expect("the answer carries DPoP-Nonce")
 }
 
 async fn a_proof_at_redemption_binds_the_access_and_refresh_tokens_to_its_key(backend: Backend) {
@@ -178,8 +178,7 @@ async fn a_proof_at_redemption_binds_the_access_and_refresh_tokens_to_its_key(ba
     let (status, body, nonce) = token_request(&app, &form, None).await;
     assert_eq!((status, text(&body, "error")), (400, "invalid_dpop_proof"), "{body}");
     assert!(nonce.is_none(), "no DPoP header, no nonce");
-    let (_, _, nonce) = token_request(&app, &form, Some(proof(&app, &other, "POST", TOKEN, None, None))).await;
-    let nonce = nonce.expect("nonce");
+    let nonce = nonce_from(&app, &form, &other).await;
     let (status, body, _) =
         token_request(&app, &form, Some(proof(&app, &other, "POST", TOKEN, None, Some(&nonce)))).await;
     assert_eq!((status, text(&body, "error")), (400, "invalid_dpop_proof"), "another key: {body}");
@@ -361,8 +360,7 @@ async fn dpop_jkt_binds_the_device_code_to_its_key_from_the_start(backend: Backe
     let (status, body, _) = token_request(&app, &form, None).await;
     assert_eq!((status, text(&body, "error")), (400, "invalid_dpop_proof"), "a bound code needs a proof: {body}");
     let other = key_of_other_kind(&key);
-    let (_, _, nonce) = token_request(&app, &form, Some(proof(&app, &other, "POST", TOKEN, None, None))).await;
-    let nonce = nonce.expect("nonce");
+    let nonce = nonce_from(&app, &form, &other).await;
     let (status, body, _) =
         token_request(&app, &form, Some(proof(&app, &other, "POST", TOKEN, None, Some(&nonce)))).await;
     assert_eq!((status, text(&body, "error")), (400, "invalid_dpop_proof"), "another key: {body}");
@@ -390,8 +388,8 @@ async fn the_clients_dpop_mode_decides_whether_tokens_are_bound(backend: Backend
         [("grant_type", "refresh_token"), ("client_id", CLI), ("refresh_token", text(&bearer, "refresh_token"))];
     let (status, body, _) = token_request(&app, &old_refresh, None).await;
     assert_eq!((status, text(&body, "error")), (400, "invalid_dpop_proof"), "{body}");
-    let (_, _, nonce) = token_request(&app, &old_refresh, Some(proof(&app, &key, "POST", TOKEN, None, None))).await;
-    let with_nonce = proof(&app, &key, "POST", TOKEN, None, nonce.as_deref());
+    let nonce = nonce_from(&app, &old_refresh, &key).await;
+    let with_nonce = proof(&app, &key, "POST", TOKEN, None, Some(&nonce));
     let (status, body, _) = token_request(&app, &old_refresh, Some(with_nonce)).await;
     assert_eq!((status, text(&body, "error")), (400, "invalid_grant"), "the bearer grant must sign in again: {body}");
 
