@@ -207,6 +207,7 @@ fn sso_branch(
             client_secret: sso.client_secret.clone(),
             redirect_uri: format!("{public_url}{}", crate::http::sso::CALLBACK_PATH),
             roots: roots.clone(),
+            offline_access: sso.offline_access,
         },
         clock,
     )
@@ -215,6 +216,7 @@ fn sso_branch(
         issuer: sso.issuer.clone(),
         display_name: sso.display_name.clone(),
         allowed_email_domains: sso.allowed_email_domains.clone(),
+        recheck_every: sso.recheck_every,
     };
     Ok((settings, Arc::new(provider)))
 }

@@ -221,6 +221,8 @@ impl Config {
             raw.sso_client_secret,
             raw.sso_display_name,
             raw.sso_allowed_email_domains,
+            raw.sso_recheck_secs,
+            raw.sso_offline_access,
         )?;
         Ok(Self {
             sso,

@@ -42,6 +42,8 @@ pub(super) struct RawConfig {
     pub(super) sso_client_secret: Option<String>,
     pub(super) sso_display_name: Option<String>,
     pub(super) sso_allowed_email_domains: Option<String>,
+    pub(super) sso_recheck_secs: Option<u32>,
+    pub(super) sso_offline_access: Option<bool>,
     pub(super) rate_limits: Option<String>,
     pub(super) limit_device_authorization_per_ip: Option<String>,
     pub(super) limit_device_authorization_per_client: Option<String>,

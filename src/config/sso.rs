@@ -15,6 +15,11 @@ pub struct SsoConfig {
     pub display_name: String,
     /// Lowercased; empty allows any domain.
     pub allowed_email_domains: Vec<String>,
+    /// How long the provider's word that a grant's subject still stands
+    /// holds before a refresh asks it again (zero: every refresh).
+    pub recheck_every: chrono::Duration,
+    /// Whether sign-ins ask for `offline_access` when the provider offers it.
+    pub offline_access: bool,
 }
 
 /// Validates the SSO settings; `None` when the branch is off (no issuer).
@@ -24,6 +29,8 @@ pub(super) fn sso_config(
     client_secret: Option<String>,
     display_name: Option<String>,
     allowed_email_domains: Option<String>,
+    recheck_secs: Option<u32>,
+    offline_access: Option<bool>,
 ) -> Result<Option<SsoConfig>, ConfigError> {
     let Some(issuer) = issuer.map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()) else {
         return Ok(None);
@@ -67,5 +74,18 @@ pub(super) fn sso_config(
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(SsoConfig { issuer, client_id, client_secret, display_name, allowed_email_domains }))
+    let recheck_every = match recheck_secs {
+        None => gatehouse_core::services::sso::DEFAULT_RECHECK_EVERY,
+        Some(secs @ 0..=86_400) => chrono::Duration::seconds(i64::from(secs)),
+        Some(_) => return Err(problem("GATEHOUSE_SSO_RECHECK_SECS", "at most 86400 (a day)")),
+    };
+    Ok(Some(SsoConfig {
+        issuer,
+        client_id,
+        client_secret,
+        display_name,
+        allowed_email_domains,
+        recheck_every,
+        offline_access: offline_access.unwrap_or(true),
+    }))
 }

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use gatehouse::startup::Overrides;
 use gatehouse_core::listing::TokenStatus;
 use gatehouse_core::listing::{TokenQuery, TokenSelector};
-use gatehouse_core::model::{AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, RefreshLookup};
+use gatehouse_core::model::{
+    AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, ProviderSession, RefreshLookup,
+};
 use gatehouse_core::ports::{AuditKind, CachedLookup, TokenCache, TokenRepository};
 use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::rate_limit::{RateCheck, RateLimited};
@@ -81,6 +83,17 @@ impl TokenRepository for FlakyTokens {
     }
     async fn rotate(&self, rotation: &GrantRotation) -> Result<Option<AccessTokenRecord>, StoreError> {
         self.inner.rotate(rotation).await
+    }
+    async fn provider_session(&self, grant_id: Uuid) -> Result<Option<ProviderSession>, StoreError> {
+        self.inner.provider_session(grant_id).await
+    }
+    async fn provider_session_checked(
+        &self,
+        grant_id: Uuid,
+        sealed: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.provider_session_checked(grant_id, sealed, at).await
     }
     async fn find_active_for_device(
         &self,

@@ -31,6 +31,7 @@ mod retention;
 mod security;
 mod sso;
 mod sso_keys;
+mod sso_leavers;
 mod sso_provider;
 mod stock_client;
 mod tls;

@@ -18,29 +18,22 @@ async fn approval_context(request: reqwest::RequestBuilder) -> Value {
     request.send().await.expect("context").json().await.expect("json")
 }
 
-async fn sso_app(backend: Backend, provider_issuer: &str, domains: &[&str]) -> TestApp {
-    let issuer = provider_issuer.to_owned();
-    let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
-    spawn_app_with(backend, move |config| {
-        config.sso = Some(SsoConfig {
-            issuer,
-            client_id: CLIENT_ID.to_owned(),
-            client_secret: None,
-            display_name: "Test SSO".to_owned(),
-            allowed_email_domains: domains,
-        });
-    })
-    .await
+async fn sso_app(backend: Backend, provider: &TestProvider, domains: &[&str]) -> TestApp {
+    sso_app_with(backend, provider.config(domains)).await
+}
+
+pub(crate) async fn sso_app_with(backend: Backend, sso: SsoConfig) -> TestApp {
+    spawn_app_with(backend, move |config| config.sso = Some(sso)).await
 }
 
 /// A started sign-in: the provider URL Gatehouse redirected to, and the
 /// state envelope in it.
-struct Initiated {
-    authorize_url: String,
+pub(crate) struct Initiated {
+    pub(crate) authorize_url: String,
     state: String,
 }
 
-async fn initiate(app: &TestApp, user_code: &str) -> Initiated {
+pub(crate) async fn initiate(app: &TestApp, user_code: &str) -> Initiated {
     let response = app
         .browser
         .get(app.url(&format!("/v1/oauth/device/sso-initiate?user_code={user_code}")))
@@ -131,7 +124,7 @@ async fn sso_paths_answer_404_without_an_issuer(backend: Backend) {
 
 async fn the_whole_sso_path_mints_an_external_token(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &["sso.example"]).await;
+    let app = sso_app(backend, &provider, &["sso.example"]).await;
     let flow = app.start_flow(&[("device_label", "sams-laptop")]).await;
     let user_code = flow["user_code"].as_str().expect("code");
 
@@ -246,7 +239,7 @@ async fn external_token(app: &TestApp, provider: &TestProvider, label: &str) -> 
 }
 
 /// The whole token response for an external person's device `label`.
-async fn external_grant(app: &TestApp, provider: &TestProvider, label: &str) -> Value {
+pub(crate) async fn external_grant(app: &TestApp, provider: &TestProvider, label: &str) -> Value {
     let flow = app.start_flow(&[("device_label", label)]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     signed_in(app, provider, user_code).await;
@@ -261,7 +254,7 @@ async fn external_grant(app: &TestApp, provider: &TestProvider, label: &str) -> 
 }
 
 /// Refreshes an external grant at `app` as the CLI client.
-async fn refresh_at(app: &TestApp, refresh_token: &str) -> (u16, Value) {
+pub(crate) async fn refresh_at(app: &TestApp, refresh_token: &str) -> (u16, Value) {
     let response = app
         .post_form(
             "/v1/oauth/device/token",
@@ -273,7 +266,7 @@ async fn refresh_at(app: &TestApp, refresh_token: &str) -> (u16, Value) {
 
 async fn an_external_grant_refreshes_until_its_email_domain_is_no_longer_allowed(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let app = sso_app(backend, &provider, &[]).await;
     let first = external_grant(&app, &provider, "laptop").await;
     let (status, second) = refresh_at(&app, first["refresh_token"].as_str().expect("refresh")).await;
     assert_eq!(status, 200, "{second}");
@@ -283,15 +276,9 @@ async fn an_external_grant_refreshes_until_its_email_domain_is_no_longer_allowed
     // The operator allows only another domain (an instance started with the
     // new setting, sharing the database and state): the next refresh ends
     // the grant, everywhere.
-    let issuer = provider.issuer.clone();
+    let sso = provider.config(&["elsewhere.example"]);
     let narrowed = spawn_app_with(backend, |config| {
-        config.sso = Some(SsoConfig {
-            issuer,
-            client_id: CLIENT_ID.to_owned(),
-            client_secret: None,
-            display_name: "Test SSO".to_owned(),
-            allowed_email_domains: vec!["elsewhere.example".to_owned()],
-        });
+        config.sso = Some(sso);
         config.database_url = app.database_url.clone();
         config.redis_key_prefix = app.redis_key_prefix.clone();
     })
@@ -306,7 +293,7 @@ async fn an_external_grant_refreshes_until_its_email_domain_is_no_longer_allowed
 
 async fn an_admin_revokes_an_external_persons_tokens_and_not_an_account_with_the_same_email(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let app = sso_app(backend, &provider, &[]).await;
     let external = external_token(&app, &provider, "sams-laptop").await;
     // A Gatehouse account that happens to have the same email is someone else.
     let account = app.create_account("sam@sso.example").await;
@@ -353,7 +340,7 @@ async fn an_admin_revokes_an_external_persons_tokens_and_not_an_account_with_the
 
 async fn an_sso_deny_denies(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let app = sso_app(backend, &provider, &[]).await;
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     signed_in(&app, &provider, user_code).await;
@@ -380,7 +367,7 @@ fn forge(state: &str, header: Header, key: &EncodingKey, change: impl FnOnce(&mu
 
 async fn bad_state_envelopes_are_refused(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let app = sso_app(backend, &provider, &[]).await;
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     let secret = EncodingKey::from_secret(SECRET.as_bytes());
@@ -465,7 +452,7 @@ async fn bad_state_envelopes_are_refused(backend: Backend) {
 
 async fn bad_id_tokens_are_refused(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &["sso.example"]).await;
+    let app = sso_app(backend, &provider, &["sso.example"]).await;
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     let cases = [
@@ -502,7 +489,7 @@ async fn bad_id_tokens_are_refused(backend: Backend) {
 
 async fn a_rotated_provider_key_is_fetched_again(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let app = sso_app(backend, &provider, &[]).await;
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     // Discovery (and the key set with only `a`) happens at the first initiate.
@@ -516,7 +503,7 @@ async fn a_rotated_provider_key_is_fetched_again(backend: Backend) {
 
 async fn the_provider_cancelling_or_failing_leaves_the_flow_pending(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let app = sso_app(backend, &provider, &[]).await;
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
 
@@ -557,7 +544,7 @@ async fn an_unreachable_provider_is_a_502(backend: Backend) {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let issuer = format!("http://127.0.0.1:{}", closed.local_addr().expect("addr").port());
     drop(closed);
-    let app = sso_app(backend, &issuer, &[]).await;
+    let app = sso_app_with(backend, SsoConfig { issuer, ..TestProvider::start().await.config(&[]) }).await;
     let flow = app.start_flow(&[]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     let response = app
@@ -582,7 +569,7 @@ async fn an_unreachable_provider_is_a_502(backend: Backend) {
 
 async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) {
     let provider = TestProvider::start().await;
-    let app = sso_app(backend, &provider.issuer, &[]).await;
+    let app = sso_app(backend, &provider, &[]).await;
     let first = app.start_flow(&[]).await;
     let first_code = first["user_code"].as_str().expect("code");
     let second = app.start_flow(&[]).await;
@@ -675,10 +662,10 @@ async fn an_sso_sign_in_in_flight_survives_a_rotation_of_the_secret() {
     let old = "test-secret-that-is-long-enough-0123456789";
     let new = "the-rotated-secret-that-is-long-enough-9876";
     let provider = TestProvider::start().await;
-    let before = sso_app(Backend::PostgresRedis, &provider.issuer, &[]).await;
+    let before = sso_app(Backend::PostgresRedis, &provider, &[]).await;
     let instance = async |current: &str, previous: &[&str]| {
-        let (issuer, database_url, prefix) =
-            (provider.issuer.clone(), before.database_url.clone(), before.redis_key_prefix.clone());
+        let (sso, database_url, prefix) =
+            (provider.config(&[]), before.database_url.clone(), before.redis_key_prefix.clone());
         let (current, previous): (String, Vec<String>) =
             (current.to_owned(), previous.iter().map(|s| (*s).to_owned()).collect());
         spawn_app_with(Backend::PostgresRedis, move |config| {
@@ -686,13 +673,7 @@ async fn an_sso_sign_in_in_flight_survives_a_rotation_of_the_secret() {
             config.redis_key_prefix = prefix;
             config.secret_key = Some(gatehouse_core::SecretString::new(current));
             config.previous_secret_keys = previous.into_iter().map(gatehouse_core::SecretString::new).collect();
-            config.sso = Some(SsoConfig {
-                issuer,
-                client_id: CLIENT_ID.to_owned(),
-                client_secret: None,
-                display_name: "Test SSO".to_owned(),
-                allowed_email_domains: vec![],
-            });
+            config.sso = Some(sso);
         })
         .await
     };

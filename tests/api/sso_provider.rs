@@ -1,6 +1,10 @@
 //! A small OpenID Connect provider inside the test process: real HTTP
 //! (discovery, key set, token endpoint with PKCE), real RS256 signatures,
-//! and ID tokens whose claims each test may spoil on purpose.
+//! and ID tokens whose claims each test may spoil on purpose. Asked for
+//! `offline_access` with `prompt=consent`, it issues refresh tokens that it
+//! rotates on every use, as providers that detect refresh-token theft do;
+//! a test may revoke them (the person left) or make refreshing fail (an
+//! outage).
 
 use super::sso_keys::{KEY_A_DER_B64, KEY_A_E, KEY_A_N, KEY_B_DER_B64, KEY_B_E, KEY_B_N};
 use axum::extract::{Form, State};
@@ -11,7 +15,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The client id Gatehouse is registered under at the test provider.
@@ -38,6 +42,8 @@ struct Issued {
     challenge: String,
     spoil: Spoil,
     now: DateTime<Utc>,
+    /// Asked for `offline_access` with a consent prompt.
+    offline: bool,
 }
 
 #[derive(Default)]
@@ -45,6 +51,12 @@ struct ProviderState {
     issuer: String,
     codes: Mutex<HashMap<String, Issued>>,
     rotated: AtomicBool,
+    /// The refresh tokens that still work.
+    refresh_tokens: Mutex<std::collections::HashSet<String>>,
+    /// Refreshes answered (successfully or not).
+    refreshes: AtomicUsize,
+    /// Refreshing answers a server error (an outage).
+    refresh_outage: AtomicBool,
 }
 
 /// A running test provider.
@@ -89,9 +101,43 @@ impl TestProvider {
         Self { issuer, state }
     }
 
+    /// Gatehouse's settings for signing in here, allowing `domains` (any
+    /// when empty), with the defaults for everything else.
+    pub fn config(&self, domains: &[&str]) -> gatehouse::config::SsoConfig {
+        gatehouse::config::SsoConfig {
+            issuer: self.issuer.clone(),
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: None,
+            display_name: "Test SSO".to_owned(),
+            allowed_email_domains: domains.iter().map(|d| (*d).to_owned()).collect(),
+            recheck_every: gatehouse_core::services::sso::DEFAULT_RECHECK_EVERY,
+            offline_access: true,
+        }
+    }
+
     /// Publishes key `b` beside `a`, as a provider rotating its keys does.
     pub fn rotate_keys(&self) {
         self.state.rotated.store(true, Ordering::SeqCst);
+    }
+
+    /// The person left: every refresh token the provider issued stops working.
+    pub fn revoke_sign_ins(&self) {
+        self.state.refresh_tokens.lock().expect("lock").clear();
+    }
+
+    /// Whether refreshing at the provider fails with a server error.
+    pub fn set_refresh_outage(&self, failing: bool) {
+        self.state.refresh_outage.store(failing, Ordering::SeqCst);
+    }
+
+    /// How many refreshes the provider has answered.
+    pub fn refreshes(&self) -> usize {
+        self.state.refreshes.load(Ordering::SeqCst)
+    }
+
+    /// How many of its refresh tokens still work.
+    pub fn live_refresh_tokens(&self) -> usize {
+        self.state.refresh_tokens.lock().expect("lock").len()
     }
 
     /// What the provider would hand out for an authorization request it
@@ -100,11 +146,14 @@ impl TestProvider {
         let url = url::Url::parse(authorize_url).expect("authorize url");
         let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
         let code = uuid::Uuid::new_v4().simple().to_string();
+        let offline = param("scope").is_some_and(|scope| scope.split(' ').any(|s| s == "offline_access"))
+            && param("prompt").is_some_and(|prompt| prompt.split(' ').any(|p| p == "consent"));
         let issued = Issued {
             nonce: param("nonce").expect("nonce"),
             challenge: param("code_challenge").expect("code_challenge"),
             spoil,
             now,
+            offline,
         };
         self.state.codes.lock().expect("lock").insert(code.clone(), issued);
         code
@@ -122,6 +171,7 @@ async fn discovery(State(state): State<Arc<ProviderState>>) -> Json<Value> {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "email", "profile", "offline_access"],
     }))
 }
 
@@ -138,6 +188,9 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> (axum::http::StatusCode, Json<Value>) {
     let refuse = |error: &str| (axum::http::StatusCode::BAD_REQUEST, Json(json!({ "error": error })));
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&state, &form);
+    }
     let Some(issued) = form.get("code").and_then(|code| state.codes.lock().expect("lock").remove(code)) else {
         return refuse("invalid_grant");
     };
@@ -171,10 +224,38 @@ async fn token(
     header.kid = Some(if spoil.unknown_key { "b" } else { "a" }.to_owned());
     let key = rsa_key(if spoil.unknown_key || spoil.wrong_signature { KEY_B_DER_B64 } else { KEY_A_DER_B64 });
     let id_token = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
-    (
-        axum::http::StatusCode::OK,
-        Json(
-            json!({ "access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token }),
-        ),
-    )
+    let mut answer = json!({ "access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token });
+    if issued.offline {
+        answer["refresh_token"] = json!(new_refresh_token(&state));
+    }
+    (axum::http::StatusCode::OK, Json(answer))
+}
+
+fn new_refresh_token(state: &ProviderState) -> String {
+    let token = format!("provider-rt-{}", uuid::Uuid::new_v4().simple());
+    state.refresh_tokens.lock().expect("lock").insert(token.clone());
+    token
+}
+
+/// `grant_type=refresh_token`: a working token is rotated; a used or
+/// revoked one is `invalid_grant`.
+fn refresh(state: &ProviderState, form: &HashMap<String, String>) -> (axum::http::StatusCode, Json<Value>) {
+    state.refreshes.fetch_add(1, Ordering::SeqCst);
+    if state.refresh_outage.load(Ordering::SeqCst) {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "temporarily_unavailable" })));
+    }
+    let presented = form.get("refresh_token").cloned().unwrap_or_default();
+    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
+        || !state.refresh_tokens.lock().expect("lock").remove(&presented)
+    {
+        let refusal = json!({ "error": "invalid_grant", "error_description": "refresh token revoked" });
+        return (axum::http::StatusCode::BAD_REQUEST, Json(refusal));
+    }
+    let answer = json!({
+        "access_token": "provider-access-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "refresh_token": new_refresh_token(state),
+    });
+    (axum::http::StatusCode::OK, Json(answer))
 }

@@ -327,20 +327,14 @@ fn a_ca_file_that_is_not_a_pem_bundle_stops_start_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sso_provider_behind_a_private_ca_is_reached_through_the_ca_file() {
-    use crate::sso_provider::{CLIENT_ID, Spoil, TestProvider};
+    use crate::sso_provider::{Spoil, TestProvider};
     let ca = TestCa::new();
     let provider = TestProvider::start_behind_tls(&ca).await;
     assert!(provider.issuer.starts_with("https://localhost:"));
     let app_trusting = async |roots: ExtraRoots| {
-        let issuer = provider.issuer.clone();
+        let sso = provider.config(&[]);
         spawn_app_with(Backend::Embedded, move |c| {
-            c.sso = Some(gatehouse::config::SsoConfig {
-                issuer,
-                client_id: CLIENT_ID.to_owned(),
-                client_secret: None,
-                display_name: "Company SSO".to_owned(),
-                allowed_email_domains: vec![],
-            });
+            c.sso = Some(sso);
             c.ca = roots;
         })
         .await

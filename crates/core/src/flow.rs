@@ -278,7 +278,7 @@ mod tests {
 
     fn decision() -> Decision {
         Decision {
-            subject: FlowSubject { account_id: None, email: "ada@example.com".into(), issuer: LOCAL_ISSUER.into() },
+            subject: FlowSubject::new(None, "ada@example.com".into(), LOCAL_ISSUER.into()),
             at: t0(),
             from_ip: None,
         }

@@ -41,6 +41,12 @@ pub fn refresh_answer(answer: &'static str) {
     ::metrics::counter!("gatehouse_token_refreshes_total", "answer" => answer).increment(1);
 }
 
+/// The SSO provider was asked whether a grant's subject still stands:
+/// `honoured`, `revoked` (the grant then ends) or `unreachable`.
+pub fn provider_rechecks(answer: &'static str) {
+    ::metrics::counter!("gatehouse_provider_rechecks_total", "answer" => answer).increment(1);
+}
+
 /// A DPoP proof (RFC 9449) was checked: `accepted`, `invalid_dpop_proof`
 /// (a replayed one included), `use_dpop_nonce` or `unavailable`.
 pub fn dpop_proof(answer: &'static str) {

@@ -127,6 +127,28 @@ pub struct FlowSubject {
     pub account_id: Option<Uuid>,
     pub email: String,
     pub issuer: String,
+    /// For an external identity: the refresh token its provider issued at
+    /// sign-in, sealed with the server secret, so a grant can ask the
+    /// provider again later. Absent from flows stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_token: Option<String>,
+}
+
+impl FlowSubject {
+    /// A subject the provider keeps no refresh token for (a local account,
+    /// or an external identity whose provider issued none).
+    pub fn new(account_id: Option<Uuid>, email: String, issuer: String) -> Self {
+        Self { account_id, email, issuer, provider_token: None }
+    }
+}
+
+/// What a grant keeps to ask the SSO provider whether its subject's sign-in
+/// still stands: the provider's refresh token (sealed with the server
+/// secret) and when the provider last honoured it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSession {
+    pub sealed_refresh_token: String,
+    pub checked_at: DateTime<Utc>,
 }
 
 /// A grant: one device's standing authorization, holding its current access
@@ -206,6 +228,8 @@ pub struct NewAccessToken {
     pub max_expires_at: DateTime<Utc>,
     /// The DPoP key its tokens are bound to, if any.
     pub dpop_jkt: Option<String>,
+    /// The provider session to keep beside a refreshable external grant.
+    pub provider_session: Option<ProviderSession>,
 }
 
 /// A refresh's rotation: the grant's new secrets and lifetimes, written only

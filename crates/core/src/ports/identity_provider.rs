@@ -23,6 +23,21 @@ pub struct ProviderIdentity {
     pub email: Option<String>,
     pub email_verified: Option<bool>,
     pub name: Option<String>,
+    /// The provider's refresh token, when it issued one (`offline_access`):
+    /// what lets Gatehouse ask it later whether the sign-in still stands.
+    pub refresh_token: Option<SecretString>,
+}
+
+/// What the provider said when asked again about a sign-in (a refresh with
+/// its refresh token, OpenID Connect Core §12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderRecheck {
+    /// The sign-in still stands; `refresh_token` is the one to use next time
+    /// when the provider rotated it.
+    Honoured { refresh_token: Option<SecretString> },
+    /// The provider refused the refresh token (`invalid_grant`): the person
+    /// was disabled or signed out there, or the grant was revoked.
+    Revoked(String),
 }
 
 /// Why the identity provider gave no identity.
@@ -53,4 +68,8 @@ pub trait IdentityProvider: Send + Sync {
         nonce: &str,
         now: DateTime<Utc>,
     ) -> Result<ProviderIdentity, ProviderError>;
+    /// Refreshes at the provider with `refresh_token`: whether the provider
+    /// still honours the sign-in it was issued for. Any answer other than
+    /// a refusal of the token itself is `ProviderError`.
+    async fn recheck(&self, refresh_token: &SecretString) -> Result<ProviderRecheck, ProviderError>;
 }

@@ -3,8 +3,8 @@
 use crate::error::StoreError;
 use crate::listing::{TokenQuery, TokenSelector};
 use crate::model::{
-    AccessTokenRecord, Account, GrantRotation, IssuedToken, NewAccessToken, OAuthClient, RefreshLookup, TokenPolicy,
-    WorkspaceMembership,
+    AccessTokenRecord, Account, GrantRotation, IssuedToken, NewAccessToken, OAuthClient, ProviderSession,
+    RefreshLookup, TokenPolicy, WorkspaceMembership,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -126,7 +126,8 @@ pub trait TokenRepository: Send + Sync {
     /// Mints a grant, or replaces in place the active grant for the same
     /// (subject_email, subject_issuer, client_id, device_label): new secrets,
     /// lifetimes and scopes, and the refresh tokens it had rotated away are
-    /// forgotten (they belong to the approval it replaces).
+    /// forgotten (they belong to the approval it replaces), and its provider
+    /// session is the new one's.
     async fn issue(&self, token: &NewAccessToken) -> Result<IssuedToken, StoreError>;
     /// What the refresh token with this hash is: a grant's current one, one
     /// a grant rotated away, or nothing known.
@@ -135,6 +136,16 @@ pub trait TokenRepository: Send + Sync {
     /// refresh token, retiring that one, in one transaction; `None` when it
     /// no longer does (another refresh won) or the grant was revoked.
     async fn rotate(&self, rotation: &GrantRotation) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// The provider session kept beside an unrevoked grant, if it has one.
+    async fn provider_session(&self, grant_id: Uuid) -> Result<Option<ProviderSession>, StoreError>;
+    /// Records that the provider honoured the grant's session at `at`, with
+    /// the (possibly rotated) refresh token to use next time.
+    async fn provider_session_checked(
+        &self,
+        grant_id: Uuid,
+        sealed_refresh_token: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The row holding this token hash (active or hard-expired rows have none).
     async fn find_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError>;
     /// The active row a new approval for this device would rotate.

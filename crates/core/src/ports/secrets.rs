@@ -47,6 +47,23 @@ impl Derivation {
     }
 }
 
+/// What a value sealed with the server secret is; a value sealed for one
+/// purpose never opens as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealPurpose {
+    /// A refresh token the SSO provider issued for a grant's subject.
+    ProviderRefreshToken,
+}
+
+impl SealPurpose {
+    /// The associated data bound into the seal (domain separation).
+    pub fn label(self) -> &'static [u8] {
+        match self {
+            SealPurpose::ProviderRefreshToken => b"gatehouse:provider-refresh-token:v1",
+        }
+    }
+}
+
 /// Everything keyed by the server secret: Gatehouse's own envelopes (HS256
 /// compact JWS; verification checks the algorithm, signature and purpose,
 /// and the use case checks `exp` against the injected clock) and values
@@ -61,6 +78,12 @@ pub trait EnvelopeSigner: Send + Sync {
     /// server secret): the same on every instance that shares the secret,
     /// unguessable without it.
     fn derive(&self, purpose: Derivation, input: &[u8]) -> [u8; 32];
+    /// `secret` encrypted and authenticated for `purpose` (AEAD under a key
+    /// derived from the server secret), as text fit to store.
+    fn seal(&self, purpose: SealPurpose, secret: &SecretString) -> Result<String, StoreError>;
+    /// What `sealed` holds, if it was sealed for `purpose` with the current
+    /// or a previous server secret and not altered; `None` otherwise.
+    fn open(&self, purpose: SealPurpose, sealed: &str) -> Option<SecretString>;
 }
 
 /// What a DPoP proof (RFC 9449 §4.2) says, once its signature verified with

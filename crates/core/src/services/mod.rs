@@ -192,7 +192,9 @@ impl Services {
             Arc::new(settings.rate_limits.clone()),
         );
         let dpop = dpop::DpopService::new(ports.clone(), settings.dpop_nonce_required);
-        let external = sso.as_ref().map(|(sso_settings, _)| Arc::new(sso_settings.clone()));
+        let external = sso.as_ref().map(|(sso_settings, provider)| {
+            sso::ExternalSubjects::new(ports.clone(), Arc::new(sso_settings.clone()), provider.clone())
+        });
         let device_flows = device_flow::DeviceFlowService::new(
             ports.clone(),
             settings.clone(),

@@ -28,6 +28,8 @@ pub enum RevokedBy {
     SubjectNotAllowed,
     /// A refresh token it had rotated away was presented again.
     RefreshReuse,
+    /// The SSO provider no longer honours its subject's sign-in.
+    RevokedAtProvider,
 }
 
 impl RevokedBy {
@@ -39,6 +41,7 @@ impl RevokedBy {
             RevokedBy::AccountDisabled => "account_disabled",
             RevokedBy::SubjectNotAllowed => "subject_not_allowed",
             RevokedBy::RefreshReuse => "refresh_reuse",
+            RevokedBy::RevokedAtProvider => "revoked_at_provider",
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Gatehouse's own envelopes (the SSO state and the approval-grant cookie):
-//! HS256 compact JWS with the server secret, through `jsonwebtoken`.
+//! HS256 compact JWS with the server secret, through `jsonwebtoken`; and
+//! values sealed with it (AES-256-GCM through `ring`, under a key derived
+//! from the secret, the purpose bound in as associated data).
 //!
 //! The secret is a key ring: the current secret signs and derives; previous
 //! ones (`GATEHOUSE_PREVIOUS_SECRET_KEYS`) still verify, so envelopes signed
@@ -10,8 +12,10 @@
 //! purpose's audience, and leaves `exp` to the use case, which checks it
 //! against the injected clock with a small leeway.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::StoreError;
-use gatehouse_core::ports::{Derivation, EnvelopePurpose, EnvelopeSigner};
+use gatehouse_core::ports::{Derivation, EnvelopePurpose, EnvelopeSigner, SealPurpose};
 use gatehouse_core::secret::SecretString;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -23,6 +27,22 @@ pub struct JwsEnvelopes {
     decoding: Vec<DecodingKey>,
     /// The secret itself, for HMAC derivations.
     derivation: Hmac<sha2::Sha256>,
+    /// The sealing keys: the current secret's first, then the previous ones'.
+    sealing: Vec<ring::aead::LessSafeKey>,
+}
+
+/// The version tag of sealed text, so another scheme can follow.
+const SEALED_PREFIX: &str = "v1.";
+
+/// The AES-256-GCM key `secret` seals with: an HMAC of a fixed label, so
+/// it is independent of the envelopes' and derivations' use of the secret.
+fn sealing_key(secret: &SecretString) -> ring::aead::LessSafeKey {
+    let mut mac = hmac_of(secret);
+    mac.update(b"gatehouse:sealing-key:v1");
+    let bytes = mac.finalize().into_bytes();
+    // 32 bytes is exactly AES-256's key length.
+    let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &bytes).unwrap_or_else(|_| unreachable!());
+    ring::aead::LessSafeKey::new(key)
 }
 
 fn hmac_of(secret: &SecretString) -> Hmac<sha2::Sha256> {
@@ -50,6 +70,7 @@ impl JwsEnvelopes {
                 .map(|secret| DecodingKey::from_secret(secret.expose().as_bytes()))
                 .collect(),
             derivation: hmac_of(current),
+            sealing: std::iter::once(current).chain(previous).map(sealing_key).collect(),
         }
     }
 }
@@ -89,6 +110,39 @@ impl EnvelopeSigner for JwsEnvelopes {
         mac.update(label);
         mac.update(input);
         mac.finalize().into_bytes().into()
+    }
+
+    fn seal(&self, purpose: SealPurpose, secret: &SecretString) -> Result<String, StoreError> {
+        // A random 96-bit nonce per seal: far fewer seals than the 2^32 a
+        // key may take with random nonces (NIST SP 800-38D §8.3).
+        let mut nonce = [0u8; ring::aead::NONCE_LEN];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+            .map_err(|_| StoreError::new("the system random source failed"))?;
+        let mut sealed = secret.expose().as_bytes().to_vec();
+        self.sealing[0]
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(purpose.label()),
+                &mut sealed,
+            )
+            .map_err(|_| StoreError::new("sealing failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+    }
+
+    fn open(&self, purpose: SealPurpose, sealed: &str) -> Option<SecretString> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed.strip_prefix(SEALED_PREFIX)?).ok()?;
+        if bytes.len() < ring::aead::NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(ring::aead::NONCE_LEN);
+        self.sealing.iter().find_map(|key| {
+            let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+            let mut buffer = ciphertext.to_vec();
+            let plain = key.open_in_place(nonce, ring::aead::Aad::from(purpose.label()), &mut buffer).ok()?;
+            String::from_utf8(plain.to_vec()).ok().map(SecretString::new)
+        })
     }
 }
 
@@ -130,6 +184,31 @@ mod tests {
         assert_ne!(fingerprint(&old), fingerprint(&new));
         assert_eq!(fingerprint(&old), fingerprint(&SecretString::new("k".repeat(32))));
         assert!(!fingerprint(&old).contains("kkkk"));
+        Ok(())
+    }
+
+    #[test]
+    fn sealed_values_open_for_their_purpose_and_survive_a_rotation() -> Result<(), StoreError> {
+        let old = SecretString::new("k".repeat(32));
+        let value = SecretString::new("provider-refresh-token");
+        let sealed = envelopes().seal(SealPurpose::ProviderRefreshToken, &value)?;
+        assert!(!sealed.contains("provider"), "sealed text must not show the value");
+        assert_ne!(sealed, envelopes().seal(SealPurpose::ProviderRefreshToken, &value)?, "a fresh nonce per seal");
+        assert_eq!(envelopes().open(SealPurpose::ProviderRefreshToken, &sealed), Some(value.clone()));
+        // A previous secret still opens it; another secret does not.
+        let rotated = JwsEnvelopes::new(&SecretString::new("n".repeat(32)), std::slice::from_ref(&old));
+        assert_eq!(rotated.open(SealPurpose::ProviderRefreshToken, &sealed), Some(value));
+        assert_eq!(
+            JwsEnvelopes::new(&SecretString::new("n".repeat(32)), &[]).open(SealPurpose::ProviderRefreshToken, &sealed),
+            None
+        );
+        // One flipped character, a truncation or another scheme opens nothing.
+        let mut flipped = sealed.clone().into_bytes();
+        let last = flipped.len() - 2;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(envelopes().open(SealPurpose::ProviderRefreshToken, &String::from_utf8_lossy(&flipped)), None);
+        assert_eq!(envelopes().open(SealPurpose::ProviderRefreshToken, &sealed[..10]), None);
+        assert_eq!(envelopes().open(SealPurpose::ProviderRefreshToken, &sealed.replacen("v1.", "v2.", 1)), None);
         Ok(())
     }
 

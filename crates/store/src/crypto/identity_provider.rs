@@ -7,18 +7,30 @@
 //! fetched again when an ID token names a key the set does not hold (key
 //! rotation), at most once per `KEY_REFRESH_GAP`. Nothing is fetched at
 //! startup: an unreachable provider only makes sign-ins fail until it is back.
+//!
+//! When the provider advertises `offline_access` (and the operator has not
+//! turned it off), sign-ins ask for it, with `prompt=consent` as OpenID
+//! Connect Core §11 requires, so the provider issues a refresh token that
+//! Gatehouse later uses to ask whether the sign-in still stands (`recheck`).
+//! Rechecks with one refresh token share one call to the provider, and its
+//! answer is kept for `RECHECK_ANSWER_KEPT`: a provider that rotates refresh
+//! tokens and treats a second use as theft would otherwise revoke the
+//! person's sign-in when two refreshes of one grant race.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::Clock;
-use gatehouse_core::ports::{IdentityProvider, ProviderError, ProviderIdentity, ProviderSignIn};
+use gatehouse_core::ports::{IdentityProvider, ProviderError, ProviderIdentity, ProviderRecheck, ProviderSignIn};
 use gatehouse_core::secret::SecretString;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreProviderMetadata,
+};
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, JsonWebKeySet, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    TokenResponse, reqwest,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    SignatureVerificationError, TokenResponse, reqwest,
 };
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -30,6 +42,11 @@ pub const METADATA_TTL: Duration = Duration::from_secs(3600);
 const KEY_REFRESH_GAP: Duration = Duration::from_secs(10);
 /// How long one request to the provider may take.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a recheck's answer is shared with rechecks of the same token.
+const RECHECK_ANSWER_KEPT: Duration = Duration::from_secs(60);
+
+/// One recheck at the provider, shared by everyone asking with its token.
+type SharedRecheck = Arc<tokio::sync::OnceCell<Result<ProviderRecheck, String>>>;
 
 /// How long ago `then` was at `now` (never negative).
 fn elapsed(then: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
@@ -47,7 +64,12 @@ pub struct OidcSettings {
     pub redirect_uri: String,
     /// Trusted beside the system's roots (a provider behind a private CA).
     pub roots: crate::tls::ExtraRoots,
+    /// Whether to ask for `offline_access` when the provider offers it.
+    pub offline_access: bool,
 }
+
+/// The scope that makes an OpenID provider issue a refresh token.
+const OFFLINE_ACCESS: &str = "offline_access";
 
 struct Discovered {
     metadata: CoreProviderMetadata,
@@ -65,6 +87,8 @@ pub struct OidcProvider {
     cache: Mutex<Option<Discovered>>,
     /// When the cache was filled is the injected clock's time.
     clock: Arc<dyn Clock>,
+    /// Rechecks under way or recently answered, by SHA-256 of the token.
+    rechecks: std::sync::Mutex<HashMap<String, (DateTime<Utc>, SharedRecheck)>>,
 }
 
 impl OidcProvider {
@@ -83,7 +107,7 @@ impl OidcProvider {
             .timeout(PROVIDER_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the HTTP client for SSO: {e}"))?;
-        Ok(Self { settings, issuer, redirect, http, cache: Mutex::new(None), clock })
+        Ok(Self { settings, issuer, redirect, http, cache: Mutex::new(None), clock, rechecks: Default::default() })
     }
 
     /// The cached metadata, discovered again when missing or stale.
@@ -155,18 +179,55 @@ impl OidcProvider {
             email: claims.email().map(|e| e.as_str().to_owned()),
             email_verified: claims.email_verified(),
             name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+            refresh_token: None,
         })
+    }
+}
+
+impl OidcProvider {
+    /// One refresh at the provider: whether it still honours `refresh_token`.
+    async fn recheck_at_provider(&self, refresh_token: &SecretString) -> Result<ProviderRecheck, ProviderError> {
+        let client = self.client(self.metadata().await?);
+        let token = RefreshToken::new(refresh_token.expose().to_owned());
+        let answer = client
+            .exchange_refresh_token(&token)
+            .map_err(|e| ProviderError::Unreachable(format!("provider has no token endpoint: {e}")))?
+            .request_async(&self.http)
+            .await;
+        match answer {
+            // Whatever ID token comes back is not needed: the provider's
+            // acceptance of the refresh token is the answer.
+            Ok(response) => Ok(ProviderRecheck::Honoured {
+                refresh_token: response.refresh_token().map(|t| SecretString::new(t.secret().clone())),
+            }),
+            Err(RequestTokenError::ServerResponse(refusal))
+                if *refusal.error() == CoreErrorResponseType::InvalidGrant =>
+            {
+                Ok(ProviderRecheck::Revoked(
+                    refusal.error_description().cloned().unwrap_or_else(|| "invalid_grant".into()),
+                ))
+            }
+            // Anything else (our client refused, a server error, no answer)
+            // says nothing about the person: try again later.
+            Err(RequestTokenError::ServerResponse(refusal)) => {
+                Err(ProviderError::Unreachable(format!("token endpoint refused the refresh: {}", refusal.error())))
+            }
+            Err(e) => Err(ProviderError::Unreachable(format!("token endpoint: {e}"))),
+        }
     }
 }
 
 #[async_trait]
 impl IdentityProvider for OidcProvider {
     async fn authorization_url(&self, sign_in: &ProviderSignIn) -> Result<String, ProviderError> {
-        let client = self.client(self.metadata().await?);
+        let metadata = self.metadata().await?;
+        let offline = self.settings.offline_access
+            && metadata.scopes_supported().is_some_and(|scopes| scopes.iter().any(|s| s.as_str() == OFFLINE_ACCESS));
+        let client = self.client(metadata);
         let verifier = PkceCodeVerifier::new(sign_in.pkce_verifier.expose().to_owned());
         let state = sign_in.state.clone();
         let nonce = sign_in.nonce.clone();
-        let (url, _, _) = client
+        let mut request = client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
                 move || CsrfToken::new(state),
@@ -174,8 +235,13 @@ impl IdentityProvider for OidcProvider {
             )
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("profile".into()))
-            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier))
-            .url();
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
+        if offline {
+            // OpenID Connect Core §11: offline_access is honoured only with
+            // a consent prompt.
+            request = request.add_scope(Scope::new(OFFLINE_ACCESS.into())).add_prompt(CoreAuthPrompt::Consent);
+        }
+        let (url, _, _) = request.url();
         Ok(url.to_string())
     }
 
@@ -203,7 +269,8 @@ impl IdentityProvider for OidcProvider {
             })?;
         let id_token =
             response.id_token().ok_or_else(|| ProviderError::Refused("the token response holds no ID token".into()))?;
-        match self.verify(metadata, id_token, nonce, now) {
+        let refresh_token = response.refresh_token().map(|t| SecretString::new(t.secret().clone()));
+        let verified = match self.verify(metadata, id_token, nonce, now) {
             Ok(identity) => Ok(identity),
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
                 // Perhaps the provider rotated its keys: fetch them once more.
@@ -213,6 +280,32 @@ impl IdentityProvider for OidcProvider {
                 self.verify(fresh, id_token, nonce, now).map_err(|e| ProviderError::Refused(format!("ID token: {e}")))
             }
             Err(e) => Err(ProviderError::Refused(format!("ID token: {e}"))),
+        };
+        verified.map(|identity| ProviderIdentity { refresh_token, ..identity })
+    }
+
+    async fn recheck(&self, refresh_token: &SecretString) -> Result<ProviderRecheck, ProviderError> {
+        let key = gatehouse_core::secret::sha256_hex(refresh_token.expose());
+        let rechecks = || self.rechecks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let shared = {
+            let mut rechecks = rechecks();
+            let now = self.clock.now();
+            // Few tokens are rechecked per minute (each grant at most once per
+            // period), so sweeping the old answers on each call stays small.
+            rechecks.retain(|_, (started, _)| elapsed(*started, now) < RECHECK_ANSWER_KEPT);
+            rechecks.entry(key.clone()).or_insert_with(|| (now, SharedRecheck::default())).1.clone()
+        };
+        let answer = shared
+            .get_or_init(|| async { self.recheck_at_provider(refresh_token).await.map_err(|e| e.to_string()) })
+            .await
+            .clone();
+        if answer.is_err() {
+            // A failure is not an answer to keep: the next refresh asks again.
+            let mut rechecks = rechecks();
+            if rechecks.get(&key).is_some_and(|(_, kept)| Arc::ptr_eq(kept, &shared)) {
+                rechecks.remove(&key);
+            }
         }
+        answer.map_err(ProviderError::Unreachable)
     }
 }

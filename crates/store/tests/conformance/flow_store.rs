@@ -14,7 +14,7 @@ use crate::common;
 
 fn approve(now: DateTime<Utc>) -> FlowChange {
     FlowChange::Approve(Decision {
-        subject: FlowSubject { account_id: None, email: "ada@example.com".into(), issuer: LOCAL_ISSUER.into() },
+        subject: FlowSubject::new(None, "ada@example.com".into(), LOCAL_ISSUER.into()),
         at: now,
         from_ip: None,
     })

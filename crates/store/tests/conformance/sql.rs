@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use gatehouse_core::Actor;
 use gatehouse_core::listing::{ActivityCursor, TokenQuery, TokenSelector, TokenStatus};
 use gatehouse_core::model::{
-    ClientType, DpopMode, FlowSubject, GrantRotation, NewAccessToken, OAuthClient, RefreshLookup, TokenPolicy,
+    ClientType, DpopMode, FlowSubject, GrantRotation, NewAccessToken, OAuthClient, ProviderSession, RefreshLookup,
+    TokenPolicy,
 };
 use gatehouse_core::ports::{
     AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, AuditQuery, ClientEdit,
@@ -68,7 +69,7 @@ async fn client(repos: &Repositories, id: &str) {
 fn new_token(email: &str, client_id: &str, label: &str, created: DateTime<Utc>) -> NewAccessToken {
     NewAccessToken {
         id: Uuid::new_v4(),
-        subject: FlowSubject { account_id: None, email: email.to_owned(), issuer: "local".into() },
+        subject: FlowSubject::new(None, email.to_owned(), "local".into()),
         client_id: client_id.to_owned(),
         device_label: label.to_owned(),
         prefix: "gtha_".into(),
@@ -80,6 +81,7 @@ fn new_token(email: &str, client_id: &str, label: &str, created: DateTime<Utc>) 
         access_expires_at: created + Duration::hours(1),
         max_expires_at: created + Duration::days(90),
         dpop_jkt: Some(format!("jkt-{}", Uuid::new_v4())),
+        provider_session: None,
     }
 }
 
@@ -421,6 +423,45 @@ async fn a_refresh_rotates_once_and_remembers_the_token_it_retired() {
         assert!(replaced.rotated, "{name}");
         let old = second.refresh_token_hash.clone().expect("refresh");
         assert_eq!(repos.tokens.find_by_refresh_hash(&old).await.expect("find"), RefreshLookup::Unknown, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_grant_keeps_its_provider_session_until_replaced_or_revoked() {
+    for (name, repos, _dir, _) in databases("a_grant_keeps_its_provider_session_until_replaced_or_revoked").await {
+        client(&repos, "cli").await;
+        let t0 = now() - Duration::hours(2);
+        let session = |sealed: &str, at| ProviderSession { sealed_refresh_token: sealed.to_owned(), checked_at: at };
+        let first = NewAccessToken {
+            provider_session: Some(session("v1.first", t0)),
+            ..new_token("sam@sso.example", "cli", "laptop", t0)
+        };
+        let id = repos.tokens.issue(&first).await.expect("issue").id;
+        let read = || async { repos.tokens.provider_session(id).await.expect("read") };
+        assert_eq!(read().await, Some(session("v1.first", t0)), "{name}");
+        let checked = t0 + Duration::hours(1);
+        repos.tokens.provider_session_checked(id, "v1.rotated", checked).await.expect("checked");
+        assert_eq!(read().await, Some(session("v1.rotated", checked)), "{name}");
+
+        // A new approval for the device replaces the session with its own,
+        // or with none.
+        let again = NewAccessToken {
+            provider_session: Some(session("v1.again", checked)),
+            ..new_token("sam@sso.example", "cli", "laptop", checked)
+        };
+        assert_eq!(repos.tokens.issue(&again).await.expect("rotate").id, id, "{name}");
+        assert_eq!(read().await, Some(session("v1.again", checked)), "{name}");
+        repos.tokens.issue(&new_token("sam@sso.example", "cli", "laptop", checked)).await.expect("rotate");
+        assert_eq!(read().await, None, "{name}: the new approval's provider issued none");
+
+        // A revoked grant has none to ask about.
+        let other = NewAccessToken {
+            provider_session: Some(session("v1.other", t0)),
+            ..new_token("sam@sso.example", "cli", "desktop", t0)
+        };
+        let other_id = repos.tokens.issue(&other).await.expect("issue").id;
+        repos.tokens.revoke(&[other_id], now()).await.expect("revoke");
+        assert_eq!(repos.tokens.provider_session(other_id).await.expect("read"), None, "{name}");
     }
 }
 

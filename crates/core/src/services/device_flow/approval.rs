@@ -220,11 +220,7 @@ impl DeviceFlowService {
             let decided = match UserCode::normalize(raw_user_code) {
                 None => Err(DecideError::ExpiredOrUnknown),
                 Some(code) => {
-                    let subject = FlowSubject {
-                        account_id: Some(account.id),
-                        email: account.email.clone(),
-                        issuer: LOCAL_ISSUER.to_owned(),
-                    };
+                    let subject = FlowSubject::new(Some(account.id), account.email.clone(), LOCAL_ISSUER.to_owned());
                     let actor = Actor::Account { email: account.email.clone() };
                     let identify = serde_json::json!({});
                     let key = FlowKey::UserCode(code);

@@ -65,7 +65,7 @@ pub struct DeviceFlowService {
     clients: ClientService,
     limits: RateLimitService,
     /// The SSO provider whose people may hold grants, when one is configured.
-    external: Option<Arc<super::sso::SsoSettings>>,
+    external: Option<super::sso::ExternalSubjects>,
     dpop: DpopService,
 }
 
@@ -75,7 +75,7 @@ impl DeviceFlowService {
         settings: Arc<Settings>,
         clients: ClientService,
         limits: RateLimitService,
-        external: Option<Arc<super::sso::SsoSettings>>,
+        external: Option<super::sso::ExternalSubjects>,
         dpop: DpopService,
     ) -> Self {
         Self { clients, ports, settings, limits, external, dpop }

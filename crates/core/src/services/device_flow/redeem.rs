@@ -16,7 +16,9 @@ use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::flow::{DeviceFlow, FlowChange, FlowKey, Verdict};
 use crate::formats::device_code::DeviceCode;
 use crate::formats::token::{BearerToken, RefreshToken, TokenKind};
-use crate::model::{AccessTokenRecord, Account, FlowSubject, NewAccessToken, OAuthClient, WorkspaceMembership};
+use crate::model::{
+    AccessTokenRecord, Account, FlowSubject, NewAccessToken, OAuthClient, ProviderSession, WorkspaceMembership,
+};
 use crate::ports::{AuditEvent, AuditKind, Derivation};
 use crate::rate_limit::Limiter;
 use crate::secret::SecretString;
@@ -300,6 +302,13 @@ impl DeviceFlowService {
             access_expires_at,
             max_expires_at,
             dpop_jkt: dpop_jkt.clone(),
+            // Only a grant that outlives its access token needs the provider
+            // asked again; the provider vouched for the person just now.
+            provider_session: subject
+                .provider_token
+                .clone()
+                .filter(|_| refresh_token.is_some())
+                .map(|sealed| ProviderSession { sealed_refresh_token: sealed, checked_at: now }),
         };
         let issued = self.ports.tokens.issue(&new_token).await?;
         // A rotated row's old secret must stop working on every instance now.

@@ -16,7 +16,9 @@
 //! Each refresh also checks again everything approval checked: the client
 //! is enabled and still allowed refresh tokens, the account is active, an
 //! external subject is still from the configured provider and an allowed
-//! email domain. A subject that no longer passes has its grant revoked.
+//! email domain, and the provider still honours its sign-in (asked at most
+//! once per period, `sso::ExternalSubjects`). A subject that no longer
+//! passes has its grant revoked.
 //!
 //! A grant bound to a DPoP key refreshes only with a proof of that key
 //! (RFC 9449 §5), checked before anything rotates: a refresh token copied
@@ -36,6 +38,7 @@ use crate::rate_limit::Limiter;
 use crate::secret::SecretString;
 use crate::services::dpop::PresentedProof;
 use crate::services::revocation::RevokedBy;
+use crate::services::sso::Standing;
 use chrono::Duration;
 
 /// A `grant_type=refresh_token` request plus what the edge saw.
@@ -121,9 +124,18 @@ impl DeviceFlowService {
         } else if client.policy.dpop == DpopMode::Required {
             return Err(oauth(OAuthErrorCode::InvalidGrant, "this client now requires DPoP: sign in again"));
         }
-        let Some((kind, account, workspaces)) = self.subject_still_allowed(&grant).await? else {
-            self.ports.revoke_tokens(&[grant.id], &Actor::System, RevokedBy::SubjectNotAllowed, ip).await?;
-            return Err(oauth(OAuthErrorCode::InvalidGrant, "the grant's subject may no longer hold it"));
+        let (kind, account, workspaces) = match self.subject_still_allowed(&grant).await? {
+            Ok(allowed) => allowed,
+            Err(reason) => {
+                self.ports.revoke_tokens(&[grant.id], &Actor::System, reason, ip).await?;
+                return Err(oauth(
+                    OAuthErrorCode::InvalidGrant,
+                    match reason {
+                        RevokedBy::RevokedAtProvider => "the identity provider no longer honours this sign-in",
+                        _ => "the grant's subject may no longer hold it",
+                    },
+                ));
+            }
         };
 
         let lifetimes = self.settings.lifetimes(&client.policy);
@@ -154,35 +166,32 @@ impl DeviceFlowService {
         // The access token it replaced must stop working on every instance now.
         self.ports.token_cache.invalidate(grant.id, now).await?;
         crate::metrics::tokens("refreshed", 1);
-        let subject = FlowSubject {
-            account_id: rotated.account_id,
-            email: rotated.subject_email.clone(),
-            issuer: rotated.subject_issuer.clone(),
-        };
+        let subject =
+            FlowSubject::new(rotated.account_id, rotated.subject_email.clone(), rotated.subject_issuer.clone());
         Ok(grant_of(access_token, Some(new_refresh), &rotated, subject, account, workspaces, now))
     }
 
     /// The kind of token the grant's subject gets, if it may still hold the
-    /// grant: an active account, or an external identity of the configured
-    /// provider from an allowed domain.
+    /// grant: an active account, or an external identity the configured
+    /// provider still vouches for (`sso::ExternalSubjects`); else why not.
     async fn subject_still_allowed(
         &self,
         grant: &AccessTokenRecord,
-    ) -> Result<Option<(TokenKind, Option<Account>, Vec<WorkspaceMembership>)>, FlowError> {
+    ) -> Result<Result<(TokenKind, Option<Account>, Vec<WorkspaceMembership>), RevokedBy>, FlowError> {
         Ok(match grant.account_id {
             Some(account_id) => self
                 .ports
                 .active_account_with_workspaces(account_id)
                 .await?
-                .map(|(account, workspaces)| (TokenKind::Account, Some(account), workspaces)),
-            None => self
-                .external
-                .as_ref()
-                .filter(|sso| {
-                    sso.issuer == grant.subject_issuer
-                        && crate::services::sso::email_domain_allowed(&grant.subject_email, &sso.allowed_email_domains)
-                })
-                .map(|_| (TokenKind::External, None, Vec::new())),
+                .map(|(account, workspaces)| (TokenKind::Account, Some(account), workspaces))
+                .ok_or(RevokedBy::SubjectNotAllowed),
+            None => match &self.external {
+                None => Err(RevokedBy::SubjectNotAllowed),
+                Some(external) => match external.standing(grant).await? {
+                    Standing::Allowed => Ok((TokenKind::External, None, Vec::new())),
+                    Standing::NotAllowed(reason) => Err(reason),
+                },
+            },
         })
     }
 

@@ -56,17 +56,21 @@ impl SsoService {
         if UserCode::normalize(raw_user_code).map(|c| c.display()).as_deref() != Some(grant.user_code.as_str()) {
             return Err(SsoError::UserCodeMismatch);
         }
-        if self.ports.single_use.take(&format!("{GRANT_KEY}{}", grant.jti), now).await?.is_none() {
+        let Some(stored) = self.ports.single_use.take(&format!("{GRANT_KEY}{}", grant.jti), now).await? else {
             return Err(SsoError::SessionAlreadyConsumed);
-        }
+        };
+        // A record from before it held anything reads as holding nothing.
+        let record: GrantRecord = serde_json::from_str(&stored).unwrap_or_default();
         let flow = self.pending_flow(&grant.user_code, &grant.flow, now).await?;
         if kind == DecisionKind::Approve {
             self.device_flows.limits().take_approval(&grant.email, &grant.iss).await?;
         }
         let identify = serde_json::json!({ "issuer": grant.iss, "flow": grant.flow });
         let subject = grant.subject();
-        let flow_subject =
-            FlowSubject { account_id: None, email: subject.email.clone(), issuer: subject.issuer.clone() };
+        let flow_subject = FlowSubject {
+            provider_token: record.provider_token,
+            ..FlowSubject::new(None, subject.email.clone(), subject.issuer.clone())
+        };
         let actor = Actor::External { email: subject.email.clone() };
         let key = FlowKey::DeviceCodeHash(flow.device_code_hash.clone());
         let flow = match self.device_flows.record_decision(key, flow_subject, actor, kind, ip, identify).await? {

@@ -16,6 +16,9 @@
 
 mod approval;
 mod sign_in;
+mod standing;
+
+pub(crate) use standing::{ExternalSubjects, Standing};
 
 use super::device_flow::{AuthorizeRequest, DeviceFlowService};
 use super::{Ports, Settings};
@@ -38,7 +41,7 @@ pub const GRANT_LIFETIME: Duration = Duration::minutes(5);
 pub const ENVELOPE_LEEWAY: Duration = Duration::seconds(5);
 
 /// The SSO branch's settings (present only when an issuer is configured).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SsoSettings {
     /// The provider's issuer URL, recorded as the subject issuer of tokens.
     pub issuer: String,
@@ -46,6 +49,10 @@ pub struct SsoSettings {
     pub display_name: String,
     /// Lowercased email domains allowed to approve; empty allows any.
     pub allowed_email_domains: Vec<String>,
+    /// How long the provider's word on a grant's subject holds: a refresh of
+    /// an external grant asks the provider again once its last answer is
+    /// older than this (zero: at every refresh).
+    pub recheck_every: Duration,
 }
 
 /// Every refusal of the SSO branch. `Display` is the wire code (SPEC §3).
@@ -109,6 +116,14 @@ impl AssertionProblem {
     }
 }
 
+/// What the server keeps under an approval grant's `jti` until it is spent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct GrantRecord {
+    /// The provider's refresh token, sealed with the server secret.
+    #[serde(default)]
+    provider_token: Option<String>,
+}
+
 /// The claims of the approval-grant cookie: one flow, one subject, once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct GrantClaims {
@@ -169,6 +184,20 @@ pub struct ApprovalContext {
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
 }
+
+impl Default for SsoSettings {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            display_name: String::new(),
+            allowed_email_domains: Vec::new(),
+            recheck_every: DEFAULT_RECHECK_EVERY,
+        }
+    }
+}
+
+/// How often, by default, the provider is asked again about a grant's subject.
+pub const DEFAULT_RECHECK_EVERY: Duration = Duration::hours(1);
 
 /// The SSO branch's use cases.
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::actor::Actor;
-use crate::ports::{AuditEvent, AuditKind, ProviderError, ProviderIdentity, ProviderSignIn};
+use crate::ports::{AuditEvent, AuditKind, ProviderError, ProviderIdentity, ProviderSignIn, SealPurpose};
 use crate::rate_limit::Visitor;
 use crate::secret::sha256_hex;
 
@@ -133,7 +133,16 @@ impl SsoService {
             iat: now.timestamp(),
         };
         let cookie_value = self.ports.signer.sign(EnvelopePurpose::ApprovalGrant, to_json(&grant)?)?;
-        self.ports.single_use.put(&format!("{GRANT_KEY}{}", grant.jti), "unused", now, now + GRANT_LIFETIME).await?;
+        // The provider's refresh token waits server-side, sealed, for the
+        // approval; the cookie never carries it.
+        let record = GrantRecord {
+            provider_token: match &identity.refresh_token {
+                Some(token) => Some(self.ports.signer.seal(SealPurpose::ProviderRefreshToken, token)?),
+                None => None,
+            },
+        };
+        let stored = serde_json::to_string(&record).map_err(StoreError::from_err)?;
+        self.ports.single_use.put(&format!("{GRANT_KEY}{}", grant.jti), &stored, now, now + GRANT_LIFETIME).await?;
         self.ports
             .audit(AuditEvent {
                 kind: AuditKind::SsoSignedIn,
@@ -141,7 +150,11 @@ impl SsoService {
                 subject: Some(subject.email.clone()),
                 client_id: Some(flow.client_id.clone()),
                 ip: callback.ip.clone(),
-                details: serde_json::json!({ "issuer": subject.issuer, "flow": grant.flow }),
+                details: serde_json::json!({
+                    "issuer": subject.issuer,
+                    "flow": grant.flow,
+                    "provider_refresh_token": record.provider_token.is_some(),
+                }),
                 at: now,
             })
             .await;

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::listing::{TokenQuery, TokenSelector, TokenStatus};
-use gatehouse_core::model::{AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, RefreshLookup};
+use gatehouse_core::model::{
+    AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, ProviderSession, RefreshLookup,
+};
 use gatehouse_core::ports::TokenRepository;
 use uuid::Uuid;
 
@@ -60,6 +62,21 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
             D::execute(
                 &mut tx,
                 Statement::new("DELETE FROM oauth_retired_refresh_tokens WHERE grant_id = $1").bind(id),
+            )
+            .await?;
+            D::execute(&mut tx, Statement::new("DELETE FROM oauth_provider_sessions WHERE grant_id = $1").bind(id))
+                .await?;
+        }
+        if let Some(session) = &new.provider_session {
+            D::execute(
+                &mut tx,
+                Statement::new(
+                    "INSERT INTO oauth_provider_sessions (grant_id, sealed_refresh_token, checked_at) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(&session.sealed_refresh_token)
+                .bind(session.checked_at),
             )
             .await?;
         }
@@ -130,6 +147,44 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
         .await?;
         tx.commit().await.map_err(store_err)?;
         Ok(Some(token::<D>(&row)?))
+    }
+
+    async fn provider_session(&self, grant_id: Uuid) -> Result<Option<ProviderSession>, StoreError> {
+        let row = self
+            .fetch_optional(
+                Statement::new(
+                    "SELECT s.sealed_refresh_token, s.checked_at FROM oauth_provider_sessions s \
+                     JOIN oauth_access_tokens t ON t.id = s.grant_id WHERE s.grant_id = $1 AND t.revoked_at IS NULL",
+                )
+                .bind(grant_id),
+            )
+            .await?;
+        row.map(|row| {
+            let row = Columns::<D>(&row);
+            Ok(ProviderSession {
+                sealed_refresh_token: row.text("sealed_refresh_token")?,
+                checked_at: row.instant("checked_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn provider_session_checked(
+        &self,
+        grant_id: Uuid,
+        sealed_refresh_token: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            Statement::new(
+                "UPDATE oauth_provider_sessions SET sealed_refresh_token = $2, checked_at = $3 WHERE grant_id = $1",
+            )
+            .bind(grant_id)
+            .bind(sealed_refresh_token)
+            .bind(at),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn find_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, StoreError> {

@@ -1,0 +1,88 @@
+//! Whether an external (SSO) subject may still hold its grant, asked at
+//! every refresh: its issuer must be the configured provider, its email in
+//! an allowed domain, and — when the provider issued a refresh token at
+//! sign-in — the provider must still honour that sign-in.
+//!
+//! The provider is asked at most once per `SsoSettings::recheck_every` per
+//! grant (a refresh at the provider with the sealed refresh token, OpenID
+//! Connect Core §12). Its `invalid_grant` means the person was disabled or
+//! signed out there: the grant is revoked (audited as `token.revoked`,
+//! `by: revoked_at_provider`). A provider that cannot be reached changes
+//! nothing and the refresh fails closed with a 503, so an outage neither
+//! signs people out nor lets a leaver through.
+
+use super::SsoSettings;
+use crate::error::StoreError;
+use crate::model::AccessTokenRecord;
+use crate::ports::{IdentityProvider, ProviderRecheck, SealPurpose};
+use crate::services::Ports;
+use crate::services::revocation::RevokedBy;
+use std::sync::Arc;
+
+/// The SSO provider as the grants of its people see it.
+#[derive(Clone)]
+pub(crate) struct ExternalSubjects {
+    ports: Ports,
+    settings: Arc<SsoSettings>,
+    provider: Arc<dyn IdentityProvider>,
+}
+
+/// Whether a grant's external subject may keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standing {
+    Allowed,
+    /// No longer: the grant is to be revoked for this reason.
+    NotAllowed(RevokedBy),
+}
+
+impl ExternalSubjects {
+    pub(crate) fn new(ports: Ports, settings: Arc<SsoSettings>, provider: Arc<dyn IdentityProvider>) -> Self {
+        Self { ports, settings, provider }
+    }
+
+    /// Whether `grant`'s subject may still hold it, asking the provider if
+    /// its last answer is older than the recheck period.
+    pub(crate) async fn standing(&self, grant: &AccessTokenRecord) -> Result<Standing, StoreError> {
+        if self.settings.issuer != grant.subject_issuer
+            || !super::email_domain_allowed(&grant.subject_email, &self.settings.allowed_email_domains)
+        {
+            return Ok(Standing::NotAllowed(RevokedBy::SubjectNotAllowed));
+        }
+        let Some(session) = self.ports.tokens.provider_session(grant.id).await? else {
+            return Ok(Standing::Allowed); // The provider issued no refresh token.
+        };
+        let now = self.ports.clock.now();
+        if now - session.checked_at < self.settings.recheck_every {
+            return Ok(Standing::Allowed);
+        }
+        let Some(refresh_token) =
+            self.ports.signer.open(SealPurpose::ProviderRefreshToken, &session.sealed_refresh_token)
+        else {
+            // Sealed with a secret no longer configured: nothing can ask the
+            // provider for this grant any more, so it cannot be kept.
+            tracing::warn!(grant_id = %grant.id, "a provider refresh token no longer opens with the server secret");
+            return Ok(Standing::NotAllowed(RevokedBy::RevokedAtProvider));
+        };
+        match self.provider.recheck(&refresh_token).await {
+            Ok(ProviderRecheck::Honoured { refresh_token: rotated }) => {
+                crate::metrics::provider_rechecks("honoured");
+                let sealed = match rotated {
+                    Some(token) => self.ports.signer.seal(SealPurpose::ProviderRefreshToken, &token)?,
+                    None => session.sealed_refresh_token,
+                };
+                self.ports.tokens.provider_session_checked(grant.id, &sealed, now).await?;
+                Ok(Standing::Allowed)
+            }
+            Ok(ProviderRecheck::Revoked(reason)) => {
+                crate::metrics::provider_rechecks("revoked");
+                tracing::info!(grant_id = %grant.id, subject = %grant.subject_email, reason, "the identity provider no longer honours this sign-in");
+                Ok(Standing::NotAllowed(RevokedBy::RevokedAtProvider))
+            }
+            Err(err) => {
+                crate::metrics::provider_rechecks("unreachable");
+                tracing::warn!(grant_id = %grant.id, error = %err, "could not ask the identity provider about a grant");
+                Err(StoreError::new("the identity provider could not be asked about this grant; retry shortly"))
+            }
+        }
+    }
+}

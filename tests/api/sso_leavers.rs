@@ -1,0 +1,140 @@
+//! Leavers cut off at the SSO provider (README, "Single sign-on"): a grant
+//! of an SSO person keeps the provider's refresh token, sealed, and each
+//! refresh asks the provider again once its last answer is older than the
+//! recheck period. The provider's `invalid_grant` ends the grant; an outage
+//! changes nothing and fails closed.
+
+use crate::helpers::{Backend, TestApp, expect_oauth_error};
+use crate::on_both_backends;
+use crate::sso::{external_grant, initiate, refresh_at, sso_app_with};
+use crate::sso_provider::TestProvider;
+use gatehouse_core::ports::AuditKind;
+use serde_json::Value;
+
+/// An hour and a second: past the default recheck period.
+const PAST_THE_PERIOD: i64 = 3601;
+
+async fn leaver_app(backend: Backend, provider: &TestProvider) -> TestApp {
+    sso_app_with(backend, provider.config(&[])).await
+}
+
+fn refresh_token(grant: &Value) -> &str {
+    grant["refresh_token"].as_str().expect("refresh token")
+}
+
+async fn refreshed(app: &TestApp, grant: &Value) -> Value {
+    let (status, next) = refresh_at(app, refresh_token(grant)).await;
+    assert_eq!(status, 200, "{next}");
+    next
+}
+
+async fn a_person_who_left_at_the_provider_loses_the_grant_at_the_next_recheck(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = leaver_app(backend, &provider).await;
+    let grant = external_grant(&app, &provider, "laptop").await;
+    assert_eq!(provider.live_refresh_tokens(), 1, "the sign-in asked for offline_access and got a refresh token");
+
+    // Within the period the provider is not asked.
+    let grant = refreshed(&app, &grant).await;
+    assert_eq!(provider.refreshes(), 0);
+    // Past it, the provider is asked once and its rotated token kept.
+    app.advance(PAST_THE_PERIOD);
+    let grant = refreshed(&app, &grant).await;
+    assert_eq!(provider.refreshes(), 1);
+    let grant = refreshed(&app, &grant).await;
+    assert_eq!(provider.refreshes(), 1, "asked at most once per period");
+
+    // The person leaves. Until the period is over the grant still refreshes
+    // (the documented bound); at the first refresh past it, it ends.
+    provider.revoke_sign_ins();
+    app.advance(PAST_THE_PERIOD - 60);
+    let grant = refreshed(&app, &grant).await;
+    app.advance(61);
+    let (status, body) = refresh_at(&app, refresh_token(&grant)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!(body["error_description"], "the identity provider no longer honours this sign-in");
+    assert_eq!(provider.refreshes(), 2);
+    let access_token = grant["access_token"].as_str().expect("token");
+    assert_eq!(app.me(access_token).await.status(), 401, "its access token ends at once");
+    let (status, _) = refresh_at(&app, refresh_token(&grant)).await;
+    assert_eq!(status, 400, "revoked, not only refused");
+    assert_eq!(provider.refreshes(), 2, "a revoked grant does not ask the provider again");
+
+    let events = app.services.ports().audit.recent(100).await.expect("audit");
+    let revoked = events.iter().find(|e| e.kind == AuditKind::TokenRevoked).expect("revocation audited");
+    assert_eq!(revoked.details["by"], "revoked_at_provider");
+    assert_eq!(revoked.subject.as_deref(), Some("sam@sso.example"));
+}
+
+async fn a_provider_outage_fails_the_refresh_closed_and_changes_nothing(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = leaver_app(backend, &provider).await;
+    let grant = external_grant(&app, &provider, "laptop").await;
+    app.advance(PAST_THE_PERIOD);
+    provider.set_refresh_outage(true);
+    let response = app
+        .post_form(
+            "/v1/oauth/device/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", crate::helpers::CLI),
+                ("refresh_token", refresh_token(&grant)),
+            ],
+        )
+        .await;
+    assert!(response.headers().contains_key("retry-after"));
+    expect_oauth_error(response, 503, "temporarily_unavailable").await;
+    // Back up: the same refresh token still works, and the provider is asked.
+    provider.set_refresh_outage(false);
+    refreshed(&app, &grant).await;
+    assert_eq!(provider.refreshes(), 2);
+}
+
+async fn racing_refreshes_due_a_recheck_ask_the_provider_once(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = leaver_app(backend, &provider).await;
+    let grant = external_grant(&app, &provider, "laptop").await;
+    app.advance(PAST_THE_PERIOD);
+    let token = refresh_token(&grant).to_owned();
+    let answers = futures::future::join_all((0..20).map(|_| refresh_at(&app, &token))).await;
+    let successes = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(successes, 1, "{answers:?}");
+    assert!(answers.iter().all(|(status, body)| *status == 200 || body["error"] == "invalid_grant"), "{answers:?}");
+    // One call at the provider: a provider that rotates refresh tokens would
+    // take a second use of one as theft and end the person's sign-in there.
+    assert_eq!(provider.refreshes(), 1);
+    assert_eq!(provider.live_refresh_tokens(), 1);
+    // As for every grant, the others were reuse: the grant ended.
+    let winner = &answers.iter().find(|(status, _)| *status == 200).expect("winner").1;
+    assert_eq!(app.me(winner["access_token"].as_str().expect("token")).await.status(), 401);
+}
+
+async fn without_offline_access_nothing_is_kept_and_nothing_is_asked(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app =
+        sso_app_with(backend, gatehouse::config::SsoConfig { offline_access: false, ..provider.config(&[]) }).await;
+    let flow = app.start_flow(&[]).await;
+    let started = initiate(&app, flow["user_code"].as_str().expect("code")).await;
+    assert!(!started.authorize_url.contains("offline_access") && !started.authorize_url.contains("prompt="));
+    let with = leaver_app(backend, &provider).await;
+    let flow = with.start_flow(&[]).await;
+    let started = initiate(&with, flow["user_code"].as_str().expect("code")).await;
+    let url = url::Url::parse(&started.authorize_url).expect("url");
+    let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    assert!(param("scope").is_some_and(|s| s.split(' ').any(|s| s == "offline_access")), "{url}");
+    assert_eq!(param("prompt").as_deref(), Some("consent"), "OpenID Connect Core §11");
+
+    // Without a provider refresh token, refreshes never ask the provider.
+    let grant = external_grant(&app, &provider, "laptop").await;
+    assert_eq!(provider.live_refresh_tokens(), 0);
+    app.advance(PAST_THE_PERIOD);
+    refreshed(&app, &grant).await;
+    assert_eq!(provider.refreshes(), 0);
+}
+
+on_both_backends!(
+    a_person_who_left_at_the_provider_loses_the_grant_at_the_next_recheck,
+    a_provider_outage_fails_the_refresh_closed_and_changes_nothing,
+    racing_refreshes_due_a_recheck_ask_the_provider_once,
+    without_offline_access_nothing_is_kept_and_nothing_is_asked,
+);
