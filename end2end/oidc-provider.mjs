@@ -4,7 +4,14 @@
 // pages accept any login name; the account's email is <login>@sso.example.
 // Not for production: it keeps everything in memory and signs with
 // development keys.
+//
+// It issues refresh tokens (Gatehouse asks for offline_access with a consent
+// prompt), and `POST /test/leave/<login>` makes that account a leaver: the
+// provider no longer finds it, so refreshing any of its refresh tokens is
+// `invalid_grant`, as at a company whose person was disabled.
 import Provider from "oidc-provider";
+
+const leavers = new Set();
 
 const port = Number(process.env.OIDC_PORT ?? 3190);
 const gatehouse = process.env.GATEHOUSE_SSO_URL ?? "http://127.0.0.1:3138";
@@ -15,7 +22,7 @@ const provider = new Provider(`http://localhost:${port}`, {
       client_id: "gatehouse-e2e",
       token_endpoint_auth_method: "none",
       redirect_uris: [`${gatehouse}/v1/device/sso-complete`],
-      grant_types: ["authorization_code"],
+      grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
     },
   ],
@@ -24,6 +31,7 @@ const provider = new Provider(`http://localhost:${port}`, {
   conformIdTokenClaims: false,
   features: { devInteractions: { enabled: true } },
   async findAccount(_ctx, id) {
+    if (leavers.has(id)) return undefined;
     return {
       accountId: id,
       async claims() {
@@ -31,5 +39,11 @@ const provider = new Provider(`http://localhost:${port}`, {
       },
     };
   },
+});
+provider.use(async (ctx, next) => {
+  const leaving = ctx.method === "POST" && /^\/test\/leave\/([\w-]+)$/.exec(ctx.path);
+  if (!leaving) return next();
+  leavers.add(leaving[1]);
+  ctx.status = 204;
 });
 provider.listen(port, "localhost", () => console.log(`oidc-provider on http://localhost:${port}`));

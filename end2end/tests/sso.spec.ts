@@ -1,5 +1,5 @@
 import { test, expect, type Page } from "@playwright/test";
-import { SSO_BASE_URL } from "../playwright.config";
+import { OIDC_PORT, SSO_BASE_URL } from "../playwright.config";
 import { check, poll, startFlow, watchPage } from "./helpers";
 
 // These run against the second Gatehouse, whose SSO branch points at the
@@ -57,6 +57,36 @@ test("signing in with SSO and approving gives the device a gthe_ token", async (
   expect(subject.subject_type).toBe("external_sso");
   expect(subject.subject_email).toBe(`${login}@sso.example`);
   expect(watch.errors).toEqual([]);
+});
+
+test("a person who leaves at the provider loses the device at its next refresh", async ({ page, request }, info) => {
+  const login = `lee-${info.project.name}`;
+  const flow = await startFlow(request, `e2e-sso-leaver-${info.project.name}`);
+  await chooseSso(page, flow.verification_uri_complete);
+  await signInAtProvider(page, login);
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("heading", { name: "Approved" })).toBeVisible();
+  const token = await poll(request, flow.device_code);
+  expect(token.status).toBe(200);
+  expect(token.body.refresh_token).toMatch(/^gthr_/);
+
+  const refresh = (refreshToken: string) =>
+    request.post("/v1/oauth/device/token", {
+      form: { grant_type: "refresh_token", client_id: "gatehouse-cli", refresh_token: refreshToken },
+    });
+  // This Gatehouse asks the provider at every refresh: it still honours the sign-in.
+  const refreshed = await refresh(token.body.refresh_token);
+  expect(refreshed.status()).toBe(200);
+  const next = await refreshed.json();
+
+  // The company disables the person at the provider.
+  const left = await request.post(`http://localhost:${OIDC_PORT}/test/leave/${login}`);
+  expect(left.status()).toBe(204);
+  const refused = await refresh(next.refresh_token);
+  expect(refused.status()).toBe(400);
+  expect((await refused.json()).error).toBe("invalid_grant");
+  const me = await request.get("/v1/me", { headers: { authorization: `Bearer ${next.access_token}` } });
+  expect(me.status()).toBe(401);
 });
 
 test("denying after SSO sign-in answers access_denied", async ({ page, request }, info) => {
