@@ -174,6 +174,7 @@ pub async fn connect(
         proofs: Arc::new(DpopProofs),
         accounts: repositories.accounts,
         clients: repositories.clients,
+        scopes: repositories.scopes,
         tokens: match &overrides.wrap_tokens {
             Some(wrap) => wrap(repositories.tokens),
             None => repositories.tokens,

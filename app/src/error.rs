@@ -89,6 +89,17 @@ app_error_codes! {
         "Give at least one scope, each one of those listed.";
     ClientIdTaken = "client_id_taken", 409,
         "A client with this id already exists.";
+    InvalidScopeName = "invalid_scope_name", 400,
+        "A scope name is 1 to 64 letters, digits, colons, dots, slashes, dashes or underscores.";
+    InvalidScopeDescription = "invalid_scope_description", 400,
+        "Describe the scope in 1 to 200 characters of plain words.";
+    ScopeExists = "scope_exists", 409,
+        "A scope with this name already exists.";
+    /// Built-in scopes stay, and who may hold them is fixed.
+    ScopeBuiltIn = "scope_built_in", 409,
+        "Built-in scopes cannot be deleted, and who may hold them cannot change. Their words can.";
+    ScopeInUse = "scope_in_use", 409,
+        "Clients still allow this scope. Remove it from those clients first.";
     /// The code given to start an SSO sign-in names no pending request.
     InvalidUserCode = "invalid_user_code", 400,
         "This code is not waiting for approval. It may have expired or already been used. Check your terminal for the current code.";

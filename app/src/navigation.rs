@@ -12,6 +12,8 @@ pub const MY_APPS_PATH: &str = "/settings/authorized-apps";
 pub const ADMIN_APPS_PATH: &str = "/admin/authorized-apps";
 /// OAuth clients (admins).
 pub const ADMIN_CLIENTS_PATH: &str = "/admin/clients";
+/// The scope registry (admins).
+pub const ADMIN_SCOPES_PATH: &str = "/admin/scopes";
 /// Accounts (admins).
 pub const ADMIN_ACCOUNTS_PATH: &str = "/admin/accounts";
 /// The audit log (admins).

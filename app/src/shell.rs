@@ -2,8 +2,8 @@
 
 use crate::components::SiteHeader;
 use crate::pages::{
-    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AuthorizeSsoPage, DevicePage,
-    ErrorPage, HomePage, MyAppsPage, NotFound, SignInPage,
+    AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AdminScopesPage, AuthorizeSsoPage,
+    DevicePage, ErrorPage, HomePage, MyAppsPage, NotFound, SignInPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/accounts") view=AdminAccountsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/clients") view=AdminClientsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/scopes") view=AdminScopesPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=AdminHome/>
                     <Route path=path!("/v1/oauth/device/authorize-sso") view=AuthorizeSsoPage ssr=SsrMode::Async/>
                 </Routes>

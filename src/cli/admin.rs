@@ -1,16 +1,44 @@
-//! `gatehouse user …` and `gatehouse client …`: operator commands that talk
-//! to the database directly (no server needs to be running).
+//! `gatehouse user …`, `gatehouse client …` and `gatehouse scope …`: operator
+//! commands that talk to the database directly (no server needs to be
+//! running; a running server sees a change within seconds).
 
 use crate::config::Config;
 use crate::startup::{Overrides, connect};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use gatehouse_core::model::{ClientType, DpopMode, TokenPolicy};
+use gatehouse_core::model::{ClientType, DpopMode, ScopeHolders, TokenPolicy};
 use gatehouse_core::ports::{AccountChange, ClientEdit};
 use gatehouse_core::services::accounts::AccountRegistration;
 use gatehouse_core::services::clients::ClientRegistration;
 use gatehouse_core::{Admin, SecretString};
 use std::io::{BufRead, IsTerminal};
+
+#[derive(Debug, Subcommand)]
+pub enum ScopeCommand {
+    /// Add a scope clients may then be allowed.
+    Create {
+        /// As clients request it, e.g. `reports:read`.
+        name: String,
+        /// Plain words the person approving reads, e.g. "Read your reports".
+        #[arg(long)]
+        description: String,
+        /// Who may hold it: accounts, external (SSO people) or everyone.
+        #[arg(long, default_value = "everyone")]
+        holders: String,
+    },
+    /// List the scopes.
+    List,
+    /// Change a scope's words, or who may hold it (not of a built-in scope).
+    Update {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        holders: Option<String>,
+    },
+    /// Delete a scope no client allows (built-in scopes stay).
+    Delete { name: String },
+}
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -178,6 +206,48 @@ async fn change_account(email: &str, change: AccountChange) -> anyhow::Result<()
     let account = services.accounts.change(&admin, account.id, change, None).await?;
     let state = if account.disabled { "disabled; its tokens are revoked" } else { "enabled" };
     println!("account {} <{}> is {state}", account.name, account.email);
+    Ok(())
+}
+
+/// Who may hold a scope, as typed.
+fn holders(typed: &str) -> anyhow::Result<ScopeHolders> {
+    ScopeHolders::parse(typed.trim())
+        .with_context(|| format!("--holders: expected accounts, external or everyone, not {typed:?}"))
+}
+
+/// Runs a `scope` command.
+pub async fn scope(command: ScopeCommand) -> anyhow::Result<()> {
+    let services = services().await?;
+    let (scopes, admin) = (&services.scopes, Admin::command_line());
+    match command {
+        ScopeCommand::Create { name, description, holders: typed } => {
+            let scope = scopes.create(&admin, &name, &description, holders(&typed)?).await?;
+            println!("created scope {} (held by {})", scope.name, scope.holders.as_str());
+        }
+        ScopeCommand::List => {
+            println!("{:<32} {:<9} {:<8} DESCRIPTION", "SCOPE", "HOLDERS", "BUILT-IN");
+            for scope in scopes.catalog().await?.all() {
+                let built_in = if scope.built_in { "yes" } else { "no" };
+                println!("{:<32} {:<9} {:<8} {}", scope.name, scope.holders.as_str(), built_in, scope.description);
+            }
+        }
+        ScopeCommand::Update { name, description, holders: typed } => {
+            let Some(current) = scopes.catalog().await?.find(&name).cloned() else {
+                bail!("no scope named {name:?}");
+            };
+            let holders = match typed {
+                Some(typed) => holders(&typed)?,
+                None => current.holders,
+            };
+            let description = description.unwrap_or(current.description);
+            let scope = scopes.update(&admin, &name, &description, holders).await?;
+            println!("updated scope {} (held by {})", scope.name, scope.holders.as_str());
+        }
+        ScopeCommand::Delete { name } => {
+            scopes.delete(&admin, &name).await?;
+            println!("deleted scope {name}");
+        }
+    }
     Ok(())
 }
 

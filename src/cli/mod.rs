@@ -37,6 +37,10 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(admin::ClientCommand),
+    /// Manage the scope registry: the scopes clients may be allowed, in the
+    /// words the approval page shows.
+    #[command(subcommand)]
+    Scope(admin::ScopeCommand),
     /// Sign in to a Gatehouse server from this terminal (a device-flow client).
     Login(login::LoginArgs),
     /// Show whom the saved token speaks for, and when it expires.
@@ -56,6 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve().await,
         Command::User(command) => admin::user(command).await,
         Command::Client(command) => admin::client(command).await,
+        Command::Scope(command) => admin::scope(command).await,
         Command::Login(args) => login::run(args).await,
         Command::Status(args) => login::status(args).await,
         Command::Logout(args) => login::logout(args).await,

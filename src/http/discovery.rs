@@ -3,10 +3,16 @@
 use super::AppState;
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
-/// `GET /.well-known/oauth-authorization-server`.
-pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+/// `GET /.well-known/oauth-authorization-server`. `scopes_supported` is the
+/// operator's scope registry.
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    let scopes = match state.services.scopes.catalog().await {
+        Ok(catalog) => catalog.names(),
+        Err(err) => return super::responses::unavailable(&err),
+    };
     let base = &state.edge.public_url;
     Json(json!({
         "issuer": base,
@@ -16,9 +22,10 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "introspection_endpoint": format!("{base}/v1/oauth/introspect"),
         "grant_types_supported": [super::device_flow::DEVICE_CODE_GRANT_TYPE, "refresh_token"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "scopes_supported": gatehouse_core::scope::SUPPORTED,
+        "scopes_supported": scopes,
         "response_types_supported": [],
         "dpop_signing_alg_values_supported": gatehouse_core::services::dpop::ALGORITHMS,
         "service_documentation": format!("{base}/"),
     }))
+    .into_response()
 }

@@ -41,27 +41,23 @@ async fn an_admin_registers_a_confidential_client_and_sees_its_secret_once(backe
     let app = spawn_app(backend).await;
     let csrf = as_admin(&app).await;
     for (id, scopes, status, error) in [
-        ("bad id!", "full", 400, "invalid_client_id"),
-        ("rs", "full teleport", 400, "invalid_scope"),
-        ("rs", "", 400, "invalid_scope"),
-        ("gatehouse-cli", "full", 409, "client_id_taken"),
+        ("bad id!", &["full"][..], 400, "invalid_client_id"),
+        ("rs", &["full", "teleport"], 400, "invalid_scope"),
+        ("rs", &[], 400, "invalid_scope"),
+        ("gatehouse-cli", &["full"], 409, "client_id_taken"),
     ] {
-        let form = [
-            ("client_id", id),
-            ("name", "RS"),
-            ("client_type", "confidential"),
-            ("scopes", scopes),
-            ("csrf_token", &csrf),
-        ];
+        let mut form = vec![("client_id", id), ("name", "RS"), ("client_type", "confidential"), ("csrf_token", &csrf)];
+        // The client editor's checkboxes.
+        form.extend(scopes.iter().map(|scope| ("scopes[]", *scope)));
         let response = app.browser_post(REGISTER, &form).await;
-        assert_eq!(response.status(), status, "{id} {scopes}");
+        assert_eq!(response.status(), status, "{id} {scopes:?}");
         assert_eq!(response.json::<Value>().await.expect("json")["error"], error);
     }
     let form = [
         ("client_id", "resource-server"),
         ("name", "Resource server"),
         ("client_type", "confidential"),
-        ("scopes", "full"),
+        ("scopes[]", "full"),
         ("csrf_token", &csrf),
     ];
     assert_eq!(app.plain_form_post(REGISTER, &form).await, "/admin/clients?done=registered");
@@ -101,7 +97,7 @@ async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
     let edit = [
         ("client_id", "gatehouse-cli"),
         ("name", "Company CLI"),
-        ("scopes", "apps:run"),
+        ("scopes[]", "apps:run"),
         ("csrf_token", csrf.as_str()),
     ];
     // No `device_grant`: the unticked checkbox turns device sign-in off.
@@ -111,7 +107,7 @@ async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
     let edit = [
         ("client_id", "gatehouse-cli"),
         ("name", "Company CLI"),
-        ("scopes", "apps:run"),
+        ("scopes[]", "apps:run"),
         ("device_grant", "on"),
         ("csrf_token", csrf.as_str()),
     ];
@@ -120,7 +116,7 @@ async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
     assert_eq!(flow["user_code"].as_str().map(str::len), Some(9));
     let listed = app.page_html(CLIENTS).await;
     assert!(listed.contains("Company CLI (gatehouse-cli)") && listed.contains("scopes: apps:run"), "{listed}");
-    let unknown = [("client_id", "nobody"), ("name", "X"), ("scopes", "full"), ("csrf_token", csrf.as_str())];
+    let unknown = [("client_id", "nobody"), ("name", "X"), ("scopes[]", "full"), ("csrf_token", csrf.as_str())];
     assert_eq!(app.browser_post(UPDATE, &unknown).await.status(), 404);
 
     let disable = [("client_id", "gatehouse-cli"), ("action", "disable"), ("csrf_token", csrf.as_str())];
@@ -147,7 +143,7 @@ async fn an_admin_sets_a_clients_token_settings(backend: Backend) {
             ("dpop", dpop),
             ("client_id", "gatehouse-cli"),
             ("name", "Gatehouse CLI"),
-            ("scopes", "full"),
+            ("scopes[]", "full"),
             ("device_grant", "on"),
             ("refresh", "on"),
             ("access_token_ttl", access),
@@ -200,8 +196,13 @@ async fn a_non_admin_cannot_touch_clients(backend: Backend) {
     let csrf = app.csrf_of("/settings/authorized-apps").await;
     let disable = [("client_id", "gatehouse-cli"), ("action", "disable"), ("csrf_token", csrf.as_str())];
     assert_eq!(app.browser_post(ACTION, &disable).await.status(), 403);
-    let form =
-        [("client_id", "mine"), ("name", "Mine"), ("client_type", "public"), ("scopes", "full"), ("csrf_token", &csrf)];
+    let form = [
+        ("client_id", "mine"),
+        ("name", "Mine"),
+        ("client_type", "public"),
+        ("scopes[]", "full"),
+        ("csrf_token", &csrf),
+    ];
     assert_eq!(app.browser_post(REGISTER, &form).await.status(), 403);
     app.start_flow(&[]).await;
 }

@@ -28,6 +28,7 @@ mod races;
 mod rate_limits;
 mod restarts;
 mod retention;
+mod scopes;
 mod security;
 mod sso;
 mod sso_keys;

@@ -9,7 +9,7 @@ mod my_apps;
 mod not_found;
 mod signin;
 
-pub use admin::{AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome};
+pub use admin::{AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AdminScopesPage};
 pub use authorize_sso::AuthorizeSsoPage;
 pub use device::DevicePage;
 pub use error_page::ErrorPage;

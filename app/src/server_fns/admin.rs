@@ -125,7 +125,10 @@ pub async fn load_admin_apps(
             .iter()
             .map(|c| ClientChoice { client_id: c.client_id.clone(), name: c.name.clone() })
             .collect(),
-        apps: page.items.iter().map(authorized_app).collect(),
+        apps: {
+            let registry = guarded.ctx.services.scopes.catalog().await?;
+            page.items.iter().map(|app| authorized_app(app, &registry)).collect()
+        },
         filter,
         confirm,
         notice: error.as_deref().and_then(AppErrorCode::parse),

@@ -102,9 +102,15 @@ pub async fn load_admin_clients(
         editing: edit.as_deref().and_then(find),
         confirm,
         secret_once,
-        known_scopes: gatehouse_core::scope::SUPPORTED
+        known_scopes: guarded
+            .ctx
+            .services
+            .scopes
+            .catalog()
+            .await?
+            .all()
             .iter()
-            .map(|s| ((*s).to_owned(), gatehouse_core::scope::describe(s).to_owned()))
+            .map(|s| (s.name.clone(), s.description.clone()))
             .collect(),
         clients,
         notice: error.as_deref().and_then(AppErrorCode::parse),
@@ -113,13 +119,14 @@ pub async fn load_admin_clients(
 }
 
 /// An admin registers a client. A confidential client's secret is shown on
-/// the next page load, once.
+/// the next page load, once. `scopes` are the ticked boxes of the registry
+/// (`scopes[]` in the form).
 #[server(prefix = "/console/api", endpoint = "admin/clients/register")]
 pub async fn admin_register_client(
     client_id: String,
     name: String,
     client_type: String,
-    scopes: String,
+    scopes: Option<Vec<String>>,
     device_grant: Option<String>,
     refresh: Option<String>,
     csrf_token: String,
@@ -135,7 +142,7 @@ pub async fn admin_register_client(
         client_id: client_id.trim().to_owned(),
         name,
         client_type,
-        allowed_scopes: gatehouse_core::scope::parse(&scopes),
+        allowed_scopes: scopes.unwrap_or_default(),
         device_grant: device_grant.is_some(),
         policy: gatehouse_core::model::TokenPolicy { refresh_allowed: refresh.is_some(), ..Default::default() },
     };
@@ -158,7 +165,7 @@ pub async fn admin_register_client(
 pub async fn admin_update_client(
     client_id: String,
     name: String,
-    scopes: String,
+    scopes: Option<Vec<String>>,
     device_grant: Option<String>,
     refresh: Option<String>,
     access_token_ttl: Option<String>,
@@ -181,7 +188,7 @@ pub async fn admin_update_client(
     };
     let edit = ClientEdit {
         name,
-        allowed_scopes: gatehouse_core::scope::parse(&scopes),
+        allowed_scopes: scopes.unwrap_or_default(),
         device_grant_enabled: device_grant.is_some(),
         policy: TokenPolicy {
             refresh_allowed: refresh.is_some(),

@@ -93,7 +93,10 @@ pub async fn load_my_apps(
     let apps = guarded.ctx.services.authorizations.list_own(&guarded.principal).await?;
     Ok(MyAppsPage {
         csrf_token: session_csrf_token(&guarded.ctx, &guarded.session).await?,
-        apps: apps.iter().map(authorized_app).collect(),
+        apps: {
+            let registry = guarded.ctx.services.scopes.catalog().await?;
+            apps.iter().map(|app| authorized_app(app, &registry)).collect()
+        },
         confirm_revoke_all: confirm.as_deref() == Some("revoke-all"),
         notice: error.as_deref().and_then(AppErrorCode::parse),
         revoked: revoked.and_then(|n| n.parse().ok()),
@@ -153,14 +156,17 @@ pub(crate) fn finish_revoke(revoked: usize, back: &str) -> RevokeOutcome {
 
 /// The console's view of one token.
 #[cfg(feature = "ssr")]
-pub(crate) fn authorized_app(app: &gatehouse_core::services::authorizations::Authorization) -> AuthorizedApp {
+pub(crate) fn authorized_app(
+    app: &gatehouse_core::services::authorizations::Authorization,
+    registry: &gatehouse_core::services::scopes::ScopeCatalog,
+) -> AuthorizedApp {
     let record = &app.record;
     AuthorizedApp {
         token_id: record.id.to_string(),
         client_name: app.client_name.clone(),
         client_id: record.client_id.clone(),
         device_label: (!record.device_label.is_empty()).then(|| record.device_label.clone()),
-        scopes: app.scopes.iter().map(|s| ScopeView::of(s)).collect(),
+        scopes: app.scopes.iter().map(|s| ScopeView::of(s, registry)).collect(),
         created: super::views::moment(record.created_at),
         last_used: record.last_used_at.map(super::views::moment),
         last_used_ip: record.last_used_ip.clone(),

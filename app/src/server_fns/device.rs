@@ -137,7 +137,7 @@ pub async fn load_device_page(
     Ok(DevicePageData::Authorize(Box::new(AuthorizeView {
         viewer,
         csrf_token: session_csrf_token(&ctx, &session).await?,
-        request: RequestView::of(&request, &request.flow.scopes),
+        request: RequestView::of(&request, &request.flow.scopes, &ctx.services.scopes.catalog().await?),
         expires_in_minutes: (request.expires_in.num_seconds() + 59) / 60,
         notice,
     })))

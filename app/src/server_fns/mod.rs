@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admin_accounts;
 pub mod admin_audit;
 pub mod admin_clients;
+pub mod admin_scopes;
 #[cfg(feature = "ssr")]
 pub mod answer;
 pub mod console;

@@ -43,7 +43,7 @@ pub async fn approval_context() -> Result<ApprovalContextView, AppError> {
         subject_email: context.subject.email,
         subject_issuer: context.subject.issuer,
         subject_name: context.subject.name,
-        request: RequestView::of(&context.request, &context.scopes),
+        request: RequestView::of(&context.request, &context.scopes, &ctx.services.scopes.catalog().await?),
         csrf_token: context.csrf_token,
         expires_at: context.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })

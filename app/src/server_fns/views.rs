@@ -12,10 +12,10 @@ pub struct ScopeView {
 }
 
 impl ScopeView {
-    /// The scope with its plain words.
+    /// The scope with its plain words from the operator's registry.
     #[cfg(feature = "ssr")]
-    pub fn of(scope: &str) -> Self {
-        Self { name: scope.to_owned(), description: gatehouse_core::scope::describe(scope).to_owned() }
+    pub fn of(scope: &str, registry: &gatehouse_core::services::scopes::ScopeCatalog) -> Self {
+        Self { name: scope.to_owned(), description: registry.describe(scope) }
     }
 }
 
@@ -45,7 +45,11 @@ pub struct RequestView {
 #[cfg(feature = "ssr")]
 impl RequestView {
     /// The summary of a pending request whose token would carry `scopes`.
-    pub fn of(request: &gatehouse_core::services::device_flow::AuthorizeRequest, scopes: &[String]) -> Self {
+    pub fn of(
+        request: &gatehouse_core::services::device_flow::AuthorizeRequest,
+        scopes: &[String],
+        registry: &gatehouse_core::services::scopes::ScopeCatalog,
+    ) -> Self {
         let flow = &request.flow;
         Self {
             user_code: flow.user_code.display(),
@@ -56,7 +60,7 @@ impl RequestView {
             requester_ip: flow.requester_ip.clone(),
             requester_user_agent: flow.requester_user_agent.clone(),
             requested_ago: ago(request.requested_ago),
-            scopes: scopes.iter().map(|s| ScopeView::of(s)).collect(),
+            scopes: scopes.iter().map(|s| ScopeView::of(s, registry)).collect(),
             replaces_created_on: request.replaces.as_ref().map(|t| moment(t.created_at)),
         }
     }

@@ -120,6 +120,57 @@ impl DpopMode {
     }
 }
 
+/// Which kinds of subject may hold a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScopeHolders {
+    /// Local Gatehouse accounts only.
+    Accounts,
+    /// People signed in through the SSO provider only.
+    External,
+    /// Both.
+    Everyone,
+}
+
+impl ScopeHolders {
+    /// The stored and typed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeHolders::Accounts => "accounts",
+            ScopeHolders::External => "external",
+            ScopeHolders::Everyone => "everyone",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [ScopeHolders::Accounts, ScopeHolders::External, ScopeHolders::Everyone]
+            .into_iter()
+            .find(|h| h.as_str() == value)
+    }
+
+    /// Whether an external (SSO) subject may hold it; else only accounts.
+    pub fn allows(self, kind: crate::formats::token::TokenKind) -> bool {
+        use crate::formats::token::TokenKind;
+        match (self, kind) {
+            (ScopeHolders::Everyone, _) => true,
+            (ScopeHolders::Accounts, TokenKind::Account) | (ScopeHolders::External, TokenKind::External) => true,
+            _ => false,
+        }
+    }
+}
+
+/// One scope of the operator's registry: what a token may be allowed to do,
+/// in the words the approval page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeDefinition {
+    pub name: String,
+    /// Plain words for the person approving ("Run apps you have access to").
+    pub description: String,
+    pub holders: ScopeHolders,
+    /// One of the three scopes Gatehouse ships with; it cannot be deleted.
+    pub built_in: bool,
+    pub created_at: DateTime<Utc>,
+}
+
 /// Who a flow was approved for: a local account or an external identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowSubject {

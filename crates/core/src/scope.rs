@@ -1,17 +1,5 @@
-//! Scopes and the plain words a person approving a device reads for them.
-
-/// Every scope Gatehouse knows, in the order discovery lists them.
-pub const SUPPORTED: [&str; 3] = ["full", "apps:run", "apps:read:permitted-external"];
-
-/// A plain-language description of `scope` for the approval page.
-pub fn describe(scope: &str) -> &'static str {
-    match scope {
-        "full" => "Act as you: everything your account can do, in all your workspaces",
-        "apps:run" => "Run apps you have access to",
-        "apps:read:permitted-external" => "See the apps shared with external users",
-        _ => "An unrecognised permission",
-    }
-}
+//! Scope parameters and what a held scope allows. Which scopes exist, and
+//! their plain words, is the operator's registry (`services::scopes`).
 
 /// The scope that stands for every other one: a holder of `full` may do
 /// anything a narrower scope allows.
@@ -51,12 +39,5 @@ mod tests {
         assert!(!covers(&["apps:run"], "full"));
         assert!(!covers(&["apps:read:permitted-external"], "apps:run"));
         assert!(!covers::<&str>(&[], "apps:run"));
-    }
-
-    #[test]
-    fn every_supported_scope_has_words() {
-        for scope in SUPPORTED {
-            assert_ne!(describe(scope), describe("nope"));
-        }
     }
 }

@@ -41,7 +41,7 @@ fn clients_view(page: PageData) -> impl IntoView {
     let update = ServerAction::<AdminUpdateClient>::new();
     let done = page.done.as_deref().and_then(done_message);
     let csrf = page.csrf_token.clone();
-    let scopes_hint = page.known_scopes.iter().map(|(s, d)| format!("{s}: {d}")).collect::<Vec<_>>().join(". ");
+    let known = page.known_scopes.clone();
     view! {
         <section class="card wide" aria-labelledby="clients-title">
             <AdminNav current=ADMIN_CLIENTS_PATH/>
@@ -57,12 +57,12 @@ fn clients_view(page: PageData) -> impl IntoView {
             })}
             {page.confirm.map(|confirm| view! { <ConfirmClient confirm=confirm csrf=csrf.clone() action=action/> })}
             {page.editing.map(|client| view! {
-                <EditClient client=client csrf=csrf.clone() hint=scopes_hint.clone() update=update/>
+                <EditClient client=client csrf=csrf.clone() known=known.clone() update=update/>
             })}
             <ul class="app-list">
                 {page.clients.into_iter().map(|client| view! { <ClientItem client=client csrf=csrf.clone() action=action/> }).collect_view()}
             </ul>
-            <RegisterClient csrf=csrf.clone() hint=scopes_hint register=register/>
+            <RegisterClient csrf=csrf.clone() known=known register=register/>
         </section>
     }
 }
@@ -146,7 +146,13 @@ fn ConfirmClient(confirm: ClientConfirm, csrf: String, action: ServerAction<Admi
 }
 
 #[component]
-fn EditClient(client: ClientRow, csrf: String, hint: String, update: ServerAction<AdminUpdateClient>) -> impl IntoView {
+fn EditClient(
+    client: ClientRow,
+    csrf: String,
+    known: Vec<(String, String)>,
+    update: ServerAction<AdminUpdateClient>,
+) -> impl IntoView {
+    let allowed: Vec<String> = client.scopes.split(' ').map(str::to_owned).collect();
     let heading = format!("Edit {}", client.client_id);
     view! {
         <div class="edit-panel">
@@ -158,11 +164,7 @@ fn EditClient(client: ClientRow, csrf: String, hint: String, update: ServerActio
                     <label for="edit-name">"Name people see when approving"</label>
                     <input id="edit-name" name="name" type="text" value=client.name required maxlength="100"/>
                 </div>
-                <div class="field">
-                    <label for="edit-scopes">"Allowed scopes (space-separated)"</label>
-                    <p class="hint" id="edit-scopes-hint">{hint}</p>
-                    <input id="edit-scopes" name="scopes" type="text" value=client.scopes required aria-describedby="edit-scopes-hint"/>
-                </div>
+                <ScopeChoices prefix="edit" known=known allowed=allowed/>
                 <div class="field checkbox">
                     <input id="edit-device" name="device_grant" type="checkbox" value="on" checked=client.device_grant/>
                     <label for="edit-device">"May use device sign-in"</label>
@@ -198,6 +200,28 @@ fn EditClient(client: ClientRow, csrf: String, hint: String, update: ServerActio
     }
 }
 
+/// The scope registry as checkboxes (`scopes[]`), with each scope's words:
+/// an admin picks what the client may ask for, never types a name.
+#[component]
+fn ScopeChoices(prefix: &'static str, known: Vec<(String, String)>, allowed: Vec<String>) -> impl IntoView {
+    view! {
+        <fieldset class="field">
+            <legend>"Scopes it may ask for"</legend>
+            <p class="hint">"Add scopes on the " <a href="/admin/scopes">"Scopes"</a> " page."</p>
+            {known.into_iter().enumerate().map(|(i, (name, description))| {
+                let id = format!("{prefix}-scope-{i}");
+                let checked = allowed.contains(&name);
+                view! {
+                    <div class="checkbox">
+                        <input id=id.clone() name="scopes[]" type="checkbox" value=name.clone() checked=checked/>
+                        <label for=id><code>{name}</code>": "{description}</label>
+                    </div>
+                }
+            }).collect_view()}
+        </fieldset>
+    }
+}
+
 #[component]
 fn SecondsField(id: &'static str, name: &'static str, label: &'static str, value: String) -> impl IntoView {
     view! {
@@ -209,7 +233,11 @@ fn SecondsField(id: &'static str, name: &'static str, label: &'static str, value
 }
 
 #[component]
-fn RegisterClient(csrf: String, hint: String, register: ServerAction<AdminRegisterClient>) -> impl IntoView {
+fn RegisterClient(
+    csrf: String,
+    known: Vec<(String, String)>,
+    register: ServerAction<AdminRegisterClient>,
+) -> impl IntoView {
     view! {
         <h2 id="register-title">"Register a client"</h2>
         <ActionForm action=register attr:aria-labelledby="register-title">
@@ -233,11 +261,7 @@ fn RegisterClient(csrf: String, hint: String, register: ServerAction<AdminRegist
                     <label for="type-confidential">"Confidential (gets a secret, shown once)"</label>
                 </div>
             </fieldset>
-            <div class="field">
-                <label for="new-client-scopes">"Allowed scopes (space-separated)"</label>
-                <p class="hint" id="new-client-scopes-hint">{hint}</p>
-                <input id="new-client-scopes" name="scopes" type="text" value="full" required aria-describedby="new-client-scopes-hint"/>
-            </div>
+            <ScopeChoices prefix="new-client" known=known allowed=vec!["full".to_owned()]/>
             <div class="field checkbox">
                 <input id="new-client-device" name="device_grant" type="checkbox" value="on" checked/>
                 <label for="new-client-device">"May use device sign-in"</label>

@@ -4,11 +4,13 @@ mod accounts;
 mod audit;
 mod authorized_apps;
 mod clients;
+mod scopes;
 
 pub use accounts::AdminAccountsPage;
 pub use audit::AdminAuditPage;
 pub use authorized_apps::AdminAppsPage;
 pub use clients::AdminClientsPage;
+pub use scopes::AdminScopesPage;
 
 use crate::error::AppErrorCode;
 use leptos::prelude::*;
@@ -16,9 +18,10 @@ use leptos::prelude::*;
 /// The admin pages, as links; the current one is marked for screen readers.
 #[component]
 pub fn AdminNav(current: &'static str) -> impl IntoView {
-    const PAGES: [(&str, &str); 4] = [
+    const PAGES: [(&str, &str); 5] = [
         ("/admin/authorized-apps", "Authorized apps"),
         ("/admin/clients", "Clients"),
+        ("/admin/scopes", "Scopes"),
         ("/admin/accounts", "Accounts"),
         ("/admin/audit", "Audit log"),
     ];

@@ -33,25 +33,15 @@ impl TokenKind {
         }
     }
 
-    /// The scopes this kind carries; a stored row may only narrow them.
-    pub const fn scopes(self) -> &'static [&'static str] {
-        match self {
-            TokenKind::Account => &["full"],
-            TokenKind::External => &["apps:run", "apps:read:permitted-external"],
-        }
-    }
-
-    /// The kind's scopes narrowed to those in `granted`: a row or a request
-    /// can only take scopes away, never add them. A grant of `full` means
-    /// "everything this subject may have", so it is the kind's whole set:
-    /// `full` for an account token, the external scopes (never `full`) for an
-    /// external one. An account token may be narrowed to, say, `apps:run`.
+    /// What a stored token of this kind carries of `granted`. Rows hold the
+    /// scopes narrowed for their kind when they were minted (through the
+    /// scope registry, `ScopeCatalog::narrow`); this only makes sure, at
+    /// every use, that an external token never carries `full`.
     pub fn narrow(self, granted: &[String]) -> Vec<String> {
-        let allowed = self.scopes();
-        if granted.iter().any(|g| g == scope::FULL) {
-            return allowed.iter().map(|s| (*s).to_owned()).collect();
+        match self {
+            TokenKind::Account => granted.to_vec(),
+            TokenKind::External => granted.iter().filter(|g| *g != scope::FULL).cloned().collect(),
         }
-        granted.iter().filter(|g| scope::covers(allowed, g)).cloned().collect()
     }
 
     /// The `subject_type` reported for tokens of this kind.
@@ -244,16 +234,10 @@ mod tests {
     }
 
     #[test]
-    fn scopes_come_from_the_kind() {
-        assert_eq!(TokenKind::Account.scopes(), &["full"]);
-        assert_eq!(TokenKind::Account.narrow(&["full".into(), "apps:run".into()]), vec!["full"]);
-        assert_eq!(TokenKind::Account.narrow(&["apps:run".into()]), vec!["apps:run"]);
-        assert_eq!(TokenKind::External.narrow(&["full".into()]), vec!["apps:run", "apps:read:permitted-external"]);
-        assert_eq!(
-            TokenKind::External.narrow(&["full".into(), "apps:run".into()]),
-            vec!["apps:run", "apps:read:permitted-external"]
-        );
-        assert_eq!(TokenKind::External.narrow(&["apps:run".into()]), vec!["apps:run"]);
+    fn an_external_token_never_carries_full() {
+        let granted: Vec<String> = vec!["full".into(), "apps:run".into()];
+        assert_eq!(TokenKind::Account.narrow(&granted), granted);
+        assert_eq!(TokenKind::External.narrow(&granted), vec!["apps:run"]);
         assert_eq!(TokenKind::External.subject_type(), "external_sso");
     }
 }

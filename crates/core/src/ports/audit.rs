@@ -43,11 +43,14 @@ pub enum AuditKind {
     ClientSecretRotated,
     SsoSignedIn,
     SsoFailed,
+    ScopeCreated,
+    ScopeUpdated,
+    ScopeDeleted,
 }
 
 impl AuditKind {
     /// Every kind, for parsing the stored name.
-    pub const ALL: [AuditKind; 21] = [
+    pub const ALL: [AuditKind; 24] = [
         AuditKind::DeviceApproved,
         AuditKind::DeviceDenied,
         AuditKind::DeviceRedeemed,
@@ -69,6 +72,9 @@ impl AuditKind {
         AuditKind::ClientSecretRotated,
         AuditKind::SsoSignedIn,
         AuditKind::SsoFailed,
+        AuditKind::ScopeCreated,
+        AuditKind::ScopeUpdated,
+        AuditKind::ScopeDeleted,
     ];
 
     /// The kind with this stored name.
@@ -100,6 +106,9 @@ impl AuditKind {
             AuditKind::ClientSecretRotated => "client.secret_rotated",
             AuditKind::SsoSignedIn => "sso.signed_in",
             AuditKind::SsoFailed => "sso.failed",
+            AuditKind::ScopeCreated => "scope.created",
+            AuditKind::ScopeUpdated => "scope.updated",
+            AuditKind::ScopeDeleted => "scope.deleted",
         }
     }
 }

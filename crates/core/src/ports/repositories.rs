@@ -1,10 +1,10 @@
-//! The relational database: accounts, clients, tokens, readiness and retention.
+//! The relational database: accounts, clients, scopes, tokens, readiness and retention.
 
 use crate::error::StoreError;
 use crate::listing::{TokenQuery, TokenSelector};
 use crate::model::{
     AccessTokenRecord, Account, GrantRotation, IssuedToken, NewAccessToken, OAuthClient, ProviderSession,
-    RefreshLookup, TokenPolicy, WorkspaceMembership,
+    RefreshLookup, ScopeDefinition, ScopeHolders, TokenPolicy, WorkspaceMembership,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -118,6 +118,19 @@ pub struct ClientEdit {
     pub allowed_scopes: Vec<String>,
     pub device_grant_enabled: bool,
     pub policy: TokenPolicy,
+}
+
+/// The operator's scope registry.
+#[async_trait]
+pub trait ScopeRepository: Send + Sync {
+    /// Every scope: the built-in ones first, then by creation.
+    async fn list_scopes(&self) -> Result<Vec<ScopeDefinition>, StoreError>;
+    /// Adds a scope; false when one with its name exists.
+    async fn create_scope(&self, scope: &ScopeDefinition) -> Result<bool, StoreError>;
+    /// Changes a scope's words and holders; false when there is none.
+    async fn update_scope(&self, name: &str, description: &str, holders: ScopeHolders) -> Result<bool, StoreError>;
+    /// Deletes a scope that is not built in; false when there is none such.
+    async fn delete_scope(&self, name: &str) -> Result<bool, StoreError>;
 }
 
 /// Grants and their tokens, stored as hashes.

@@ -2,6 +2,7 @@
 
 use super::Ports;
 use super::recent::Recent;
+use super::scopes::{ScopeCatalog, ScopeService};
 use crate::actor::{Actor, Admin};
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::formats::base62;
@@ -59,12 +60,12 @@ fn check_id(client_id: &str) -> Result<(), ClientError> {
 }
 
 /// Checks an edit: a trimmed name of 1–100 characters, known scopes, at least one.
-fn check_edit(edit: ClientEdit) -> Result<ClientEdit, ClientError> {
+fn check_edit(edit: ClientEdit, registry: &ScopeCatalog) -> Result<ClientEdit, ClientError> {
     let name = edit.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ClientError::InvalidName);
     }
-    if let Some(unknown) = edit.allowed_scopes.iter().find(|s| !crate::scope::SUPPORTED.contains(&s.as_str())) {
+    if let Some(unknown) = edit.allowed_scopes.iter().find(|s| !registry.knows(s)) {
         return Err(ClientError::UnknownScope(unknown.clone()));
     }
     if edit.allowed_scopes.is_empty() {
@@ -114,13 +115,14 @@ const CLIENT_CACHE_LIMIT: usize = 10_000;
 #[derive(Clone)]
 pub struct ClientService {
     ports: Ports,
+    scopes: ScopeService,
     /// Client records (or their absence) recently read.
     recent: Arc<Recent<String, Option<OAuthClient>>>,
 }
 
 impl ClientService {
-    pub(crate) fn new(ports: Ports) -> Self {
-        Self { ports, recent: Arc::new(Recent::new(CLIENT_CACHE_TTL, CLIENT_CACHE_LIMIT)) }
+    pub(crate) fn new(ports: Ports, scopes: ScopeService) -> Self {
+        Self { ports, scopes, recent: Arc::new(Recent::new(CLIENT_CACHE_TTL, CLIENT_CACHE_LIMIT)) }
     }
 
     /// The client by id, from the short-lived in-process cache or the database.
@@ -147,12 +149,16 @@ impl ClientService {
         registration: ClientRegistration,
     ) -> Result<(OAuthClient, Option<SecretString>), ClientError> {
         check_id(&registration.client_id)?;
-        let edit = check_edit(ClientEdit {
-            name: registration.name,
-            allowed_scopes: registration.allowed_scopes,
-            device_grant_enabled: registration.device_grant,
-            policy: registration.policy,
-        })?;
+        let registry = self.scopes.catalog().await?;
+        let edit = check_edit(
+            ClientEdit {
+                name: registration.name,
+                allowed_scopes: registration.allowed_scopes,
+                device_grant_enabled: registration.device_grant,
+                policy: registration.policy,
+            },
+            &registry,
+        )?;
         let registration = ClientRegistration {
             client_id: registration.client_id,
             name: edit.name,
@@ -175,7 +181,7 @@ impl ClientService {
 
     /// Changes a client's name, allowed scopes and device-grant switch.
     pub async fn update(&self, admin: &Admin, client_id: &str, edit: ClientEdit) -> Result<OAuthClient, ClientError> {
-        let edit = check_edit(edit)?;
+        let edit = check_edit(edit, &self.scopes.catalog().await?)?;
         if !self.ports.clients.update(client_id, &edit).await? {
             return Err(ClientError::NotFound);
         }

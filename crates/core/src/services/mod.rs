@@ -10,6 +10,7 @@ pub mod dpop;
 mod recent;
 pub mod retention;
 pub mod revocation;
+pub mod scopes;
 pub mod sso;
 
 use crate::clock::Clock;
@@ -17,8 +18,8 @@ use crate::error::StoreError;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
     AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, EnvelopeSigner,
-    IdentityProvider, PasswordHasher, ProofVerifier, RateLimiter, RetentionStore, SingleUseStore, TokenCache,
-    TokenRepository,
+    IdentityProvider, PasswordHasher, ProofVerifier, RateLimiter, RetentionStore, ScopeRepository, SingleUseStore,
+    TokenCache, TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub struct Ports {
     pub accounts: Arc<dyn AccountRepository>,
     pub clients: Arc<dyn ClientRepository>,
     pub tokens: Arc<dyn TokenRepository>,
+    pub scopes: Arc<dyn ScopeRepository>,
     pub audit: Arc<dyn AuditLog>,
     pub passwords: Arc<dyn PasswordHasher>,
     pub database: Arc<dyn DatabaseHealth>,
@@ -168,6 +170,8 @@ pub struct Services {
     pub bearer: bearer::BearerService,
     pub clients: clients::ClientService,
     pub retention: retention::RetentionService,
+    /// The operator's scope registry.
+    pub scopes: scopes::ScopeService,
     pub limits: crate::rate_limit::RateLimitService,
     /// DPoP proofs and nonces (RFC 9449).
     pub dpop: dpop::DpopService,
@@ -185,7 +189,8 @@ impl Services {
         let settings = Arc::new(settings);
         // One client service, so its short-lived cache is forgotten for every
         // user of it when a client changes.
-        let clients = clients::ClientService::new(ports.clone());
+        let scopes = scopes::ScopeService::new(ports.clone());
+        let clients = clients::ClientService::new(ports.clone(), scopes.clone());
         let limits = crate::rate_limit::RateLimitService::new(
             ports.rate_limiter.clone(),
             ports.clock.clone(),
@@ -202,6 +207,7 @@ impl Services {
             limits.clone(),
             external,
             dpop.clone(),
+            scopes.clone(),
         );
         let sso = sso.map(|(sso_settings, provider)| {
             sso::SsoService::new(ports.clone(), settings.clone(), sso_settings, provider, device_flows.clone())
@@ -214,6 +220,7 @@ impl Services {
             authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),
             bearer: bearer::BearerService::new(ports.clone(), settings.clone(), limits.clone(), dpop.clone()),
             retention: retention::RetentionService::new(ports.clone(), settings),
+            scopes,
             clients,
             limits,
             dpop,

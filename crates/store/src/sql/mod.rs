@@ -11,7 +11,7 @@ mod sqlite;
 use crate::sessions::{SESSIONS_TABLE, SqlSessionStore};
 use crate::{ConnectError, FAULT_DEADLINE};
 use gatehouse_core::ports::{
-    AccountRepository, AuditLog, ClientRepository, DatabaseHealth, RetentionStore, TokenRepository,
+    AccountRepository, AuditLog, ClientRepository, DatabaseHealth, RetentionStore, ScopeRepository, TokenRepository,
 };
 pub use repository::SecretCheck;
 use repository::SqlRepository;
@@ -35,6 +35,7 @@ pub struct Repositories {
     pub accounts: Arc<dyn AccountRepository>,
     pub clients: Arc<dyn ClientRepository>,
     pub tokens: Arc<dyn TokenRepository>,
+    pub scopes: Arc<dyn ScopeRepository>,
     pub audit: Arc<dyn AuditLog>,
     pub health: Arc<dyn DatabaseHealth>,
     pub retention: Arc<dyn RetentionStore>,
@@ -42,13 +43,21 @@ pub struct Repositories {
 
 fn repositories<T>(store: T) -> Repositories
 where
-    T: AccountRepository + ClientRepository + TokenRepository + AuditLog + DatabaseHealth + RetentionStore + 'static,
+    T: AccountRepository
+        + ClientRepository
+        + TokenRepository
+        + ScopeRepository
+        + AuditLog
+        + DatabaseHealth
+        + RetentionStore
+        + 'static,
 {
     let store = Arc::new(store);
     Repositories {
         accounts: store.clone(),
         clients: store.clone(),
         tokens: store.clone(),
+        scopes: store.clone(),
         audit: store.clone(),
         health: store.clone(),
         retention: store,

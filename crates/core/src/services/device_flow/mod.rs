@@ -15,6 +15,7 @@ pub use start::{DEVICE_LABEL_MAX_CHARS, StartRequest, StartedFlow, USER_AGENT_MA
 
 use super::clients::{ClientAuthError, ClientService};
 use super::dpop::{DpopError, DpopService, PresentedProof};
+use super::scopes::ScopeService;
 use super::{Ports, Settings};
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::model::{DpopMode, OAuthClient};
@@ -67,6 +68,7 @@ pub struct DeviceFlowService {
     /// The SSO provider whose people may hold grants, when one is configured.
     external: Option<super::sso::ExternalSubjects>,
     dpop: DpopService,
+    scopes: ScopeService,
 }
 
 impl DeviceFlowService {
@@ -77,8 +79,14 @@ impl DeviceFlowService {
         limits: RateLimitService,
         external: Option<super::sso::ExternalSubjects>,
         dpop: DpopService,
+        scopes: ScopeService,
     ) -> Self {
-        Self { clients, ports, settings, limits, external, dpop }
+        Self { clients, ports, settings, limits, external, dpop, scopes }
+    }
+
+    /// The scope registry the flows narrow their scopes by.
+    pub(crate) fn scopes(&self) -> &ScopeService {
+        &self.scopes
     }
 
     /// The proof a token request carries, as the client's DPoP mode sees

@@ -261,7 +261,7 @@ impl DeviceFlowService {
 
         // The token carries what the person approved, narrowed to what its
         // kind may carry; never more. If nothing is left, nothing is minted.
-        let scopes = kind.narrow(&flow.scopes);
+        let scopes = self.scopes.catalog().await?.narrow(kind, &flow.scopes);
         if scopes.is_empty() {
             return Err(MintFailure::NoGrantableScope);
         }

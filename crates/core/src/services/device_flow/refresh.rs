@@ -38,6 +38,7 @@ use crate::rate_limit::Limiter;
 use crate::secret::SecretString;
 use crate::services::dpop::PresentedProof;
 use crate::services::revocation::RevokedBy;
+use crate::services::scopes::ScopeCatalog;
 use crate::services::sso::Standing;
 use chrono::Duration;
 
@@ -115,7 +116,8 @@ impl DeviceFlowService {
         if !client.policy.refresh_allowed {
             return Err(oauth(OAuthErrorCode::UnauthorizedClient, "this client may not use refresh tokens"));
         }
-        let scopes = narrowed_scopes(&grant.scopes, request.scope.as_deref())?;
+        let registry = self.scopes.catalog().await?;
+        let scopes = narrowed_scopes(&grant.scopes, request.scope.as_deref(), &registry)?;
         // A bound grant refreshes only with a proof of its key (RFC 9449
         // §5); a bearer grant stays bearer, unless its client now requires
         // DPoP, when it must sign in again.
@@ -221,7 +223,11 @@ impl DeviceFlowService {
 
 /// The new access token's scopes: the grant's, or the narrower `requested`
 /// set (RFC 6749 §6: never wider; unknown scopes are `invalid_scope`).
-fn narrowed_scopes(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, FlowError> {
+fn narrowed_scopes(
+    granted: &[String],
+    requested: Option<&str>,
+    registry: &ScopeCatalog,
+) -> Result<Vec<String>, FlowError> {
     let Some(requested) = requested else {
         return Ok(granted.to_vec());
     };
@@ -230,7 +236,7 @@ fn narrowed_scopes(granted: &[String], requested: Option<&str>) -> Result<Vec<St
     if requested.is_empty() {
         return Err(invalid("scope is empty"));
     }
-    if requested.iter().any(|s| !crate::scope::SUPPORTED.contains(&s.as_str()) || !crate::scope::covers(granted, s)) {
+    if requested.iter().any(|s| !registry.knows(s) || !crate::scope::covers(granted, s)) {
         return Err(invalid("a refresh can only narrow the granted scope"));
     }
     Ok(requested)

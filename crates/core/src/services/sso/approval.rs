@@ -22,7 +22,7 @@ impl SsoService {
         let replaces = self.device_flows.token_replaced_by_approving(&flow, &grant.email, &grant.iss).await?;
         Ok(ApprovalContext {
             subject: grant.subject(),
-            scopes: crate::TokenKind::External.narrow(&flow.scopes),
+            scopes: self.device_flows.scopes().catalog().await?.narrow(crate::TokenKind::External, &flow.scopes),
             csrf_token: grant.csrf,
             expires_at: DateTime::from_timestamp(grant.exp, 0).unwrap_or(now),
             request: AuthorizeRequest {

@@ -6,6 +6,7 @@ mod audit;
 mod clients;
 mod installation;
 mod retention;
+mod scopes;
 mod tokens;
 
 use super::dialect::{Columns, Dialect, Statement};
