@@ -120,6 +120,20 @@ async fn an_operator_defined_scope_reaches_the_approval_page_and_the_token(backe
         )
         .await;
     expect_oauth_error(widened, 400, "invalid_scope").await;
+    // The registry changes (this browser is Ada's now, so at the command
+    // line): SSO people only. Ada's next refresh finds nothing she may
+    // still hold.
+    let holders = gatehouse_core::model::ScopeHolders::External;
+    let admin = gatehouse_core::Admin::command_line();
+    app.services.scopes.update(&admin, "reports:read", "Read your team's reports", holders).await.expect("update");
+    let refreshed = app
+        .post_form(
+            "/v1/oauth/device/token",
+            &[("grant_type", "refresh_token"), ("client_id", CLI), ("refresh_token", refresh_token)],
+        )
+        .await;
+    let body = expect_oauth_error(refreshed, 400, "invalid_grant").await;
+    assert_eq!(body["error_description"], "none of the grant's scopes may be held any more");
 }
 
 async fn built_in_scopes_stay_and_an_allowed_scope_cannot_be_deleted(backend: Backend) {

@@ -73,12 +73,18 @@ impl ScopeCatalog {
 
     /// What a token of `kind` carries of `granted`: the scopes its kind may
     /// hold, never more. `full` means "everything this subject may have": an
-    /// account keeps it as such; an SSO person gets every scope external
-    /// subjects may hold. Unknown scopes are dropped.
+    /// account keeps `full` alone (it covers the rest); an SSO person gets
+    /// every scope external subjects may hold. Unknown scopes are dropped.
     pub fn narrow(&self, kind: TokenKind, granted: &[String]) -> Vec<String> {
         let holdable = |name: &str| self.find(name).is_some_and(|s| s.holders.allows(kind));
-        if kind == TokenKind::External && granted.iter().any(|g| g == crate::scope::FULL) {
-            return self.0.iter().filter(|s| s.holders.allows(kind)).map(|s| s.name.clone()).collect();
+        if granted.iter().any(|g| g == crate::scope::FULL) {
+            return match kind {
+                // `full` already covers every other scope.
+                TokenKind::Account => vec![crate::scope::FULL.to_owned()],
+                TokenKind::External => {
+                    self.0.iter().filter(|s| s.holders.allows(kind)).map(|s| s.name.clone()).collect()
+                }
+            };
         }
         granted.iter().filter(|g| holdable(g)).cloned().collect()
     }
@@ -250,7 +256,7 @@ mod tests {
     #[test]
     fn narrowing_keeps_what_the_kind_may_hold() {
         let c = catalog();
-        assert_eq!(c.narrow(TokenKind::Account, &names(&["full", "apps:run"])), names(&["full", "apps:run"]));
+        assert_eq!(c.narrow(TokenKind::Account, &names(&["full", "apps:run"])), names(&["full"]));
         assert_eq!(c.narrow(TokenKind::Account, &names(&["reports:read", "billing"])), names(&["billing"]));
         assert_eq!(c.narrow(TokenKind::External, &names(&["full"])), names(&["apps:run", "reports:read"]));
         assert_eq!(c.narrow(TokenKind::External, &names(&["billing", "apps:run"])), names(&["apps:run"]));

@@ -140,6 +140,12 @@ impl DeviceFlowService {
             }
         };
 
+        // The registry may have changed since approval: the new access
+        // token carries only what its person may hold now.
+        let scopes = registry.narrow(kind, &scopes);
+        if scopes.is_empty() {
+            return Err(oauth(OAuthErrorCode::InvalidGrant, "none of the grant's scopes may be held any more"));
+        }
         let lifetimes = self.settings.lifetimes(&client.policy);
         let access_token = BearerToken::generate(kind, self.ports.random.as_ref());
         let new_refresh = RefreshToken::generate(self.ports.random.as_ref());
