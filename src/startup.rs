@@ -218,6 +218,7 @@ fn sso_branch(
         display_name: sso.display_name.clone(),
         allowed_email_domains: sso.allowed_email_domains.clone(),
         recheck_every: sso.recheck_every,
+        trust_unverified_emails: sso.trust_emails,
     };
     Ok((settings, Arc::new(provider)))
 }

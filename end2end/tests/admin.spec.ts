@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { ADMIN_EMAIL, signIn, watchPage } from "./helpers";
+import { ADMIN_EMAIL, check, signIn, watchPage } from "./helpers";
 
 test("an admin creates and disables an account, disables and re-enables a client, and reads both in the audit log", async ({ page, javaScriptEnabled }, info) => {
   const watch = watchPage(page, javaScriptEnabled);
@@ -44,5 +44,44 @@ test("an admin creates and disables an account, disables and re-enables a client
   await page.getByRole("button", { name: "Filter" }).click();
   await expect(log).toContainText(email);
   await expect(log.getByText("client.disabled")).toHaveCount(0);
+  expect(watch.errors).toEqual([]);
+});
+
+test("an admin adds a scope in plain words and allows it to a client by ticking it", async ({ page, javaScriptEnabled }, info) => {
+  const watch = watchPage(page, javaScriptEnabled);
+  const project = info.project.name;
+  const scope = `reports:read-${project}`;
+  await page.goto("/admin/scopes");
+  await signIn(page, ADMIN_EMAIL);
+  await expect(page).toHaveURL(/\/admin\/scopes$/);
+  await expect(page.getByRole("heading", { name: "full" })).toBeVisible();
+
+  await page.getByLabel("Name, as clients ask for it").fill(scope);
+  await page.getByLabel("What it lets a client do, in plain words").fill("Read your team's reports");
+  await page.getByLabel("People signed in with SSO only").check();
+  await page.getByRole("button", { name: "Add scope" }).click();
+  await expect(page.getByRole("status")).toContainText("Scope added");
+  const row = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: scope }) });
+  await expect(row).toContainText("Read your team's reports");
+  await expect(row).toContainText("Held by people signed in with SSO only · no client allows it");
+  await check(page, "admin-scopes", javaScriptEnabled, project);
+
+  // The client editor offers it as a box to tick, in its words.
+  await page.goto("/admin/clients?edit=e2e-bot");
+  const editor = page.getByRole("form", { name: "Edit e2e-bot" });
+  const box = editor.getByRole("checkbox", { name: `${scope}: Read your team's reports` });
+  await expect(box).not.toBeChecked();
+  await box.check();
+  await editor.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("status")).toContainText("Client updated");
+  await expect(page.getByText(new RegExp(`scopes: [^·]*${scope}`))).toBeVisible();
+  await page.goto("/admin/scopes");
+  await expect(row).toContainText("allowed to e2e-bot");
+
+  // Built-in scopes cannot be deleted; the new one cannot while e2e-bot allows it.
+  await expect(page.getByRole("link", { name: "Delete full…" })).toHaveCount(0);
+  await page.getByRole("link", { name: `Delete ${scope}…` }).click();
+  await page.getByRole("button", { name: "Yes, delete" }).click();
+  await expect(page.getByRole("alert")).toContainText("Clients still allow this scope");
   expect(watch.errors).toEqual([]);
 });

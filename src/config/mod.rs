@@ -221,8 +221,11 @@ impl Config {
             raw.sso_client_secret,
             raw.sso_display_name,
             raw.sso_allowed_email_domains,
-            raw.sso_recheck_secs,
-            raw.sso_offline_access,
+            sso::SsoChoices {
+                recheck_secs: raw.sso_recheck_secs,
+                offline_access: raw.sso_offline_access,
+                trust_emails: raw.sso_trust_emails,
+            },
         )?;
         Ok(Self {
             sso,

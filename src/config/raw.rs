@@ -44,6 +44,7 @@ pub(super) struct RawConfig {
     pub(super) sso_allowed_email_domains: Option<String>,
     pub(super) sso_recheck_secs: Option<u32>,
     pub(super) sso_offline_access: Option<bool>,
+    pub(super) sso_trust_emails: Option<bool>,
     pub(super) rate_limits: Option<String>,
     pub(super) limit_device_authorization_per_ip: Option<String>,
     pub(super) limit_device_authorization_per_client: Option<String>,
@@ -57,6 +58,8 @@ pub(super) struct RawConfig {
     pub(super) limit_sign_in_failures_per_ip: Option<String>,
     pub(super) limit_approvals_per_account: Option<String>,
     pub(super) limit_bearer_per_token: Option<String>,
+    pub(super) limit_sso_initiate_per_ip: Option<String>,
+    pub(super) limit_sso_initiate_per_flow: Option<String>,
 }
 
 impl RawConfig {
@@ -75,6 +78,8 @@ impl RawConfig {
             Limiter::SignInFailuresPerIp => self.limit_sign_in_failures_per_ip.as_deref(),
             Limiter::ApprovalsPerAccount => self.limit_approvals_per_account.as_deref(),
             Limiter::BearerPerToken => self.limit_bearer_per_token.as_deref(),
+            Limiter::SsoInitiatePerIp => self.limit_sso_initiate_per_ip.as_deref(),
+            Limiter::SsoInitiatePerFlow => self.limit_sso_initiate_per_flow.as_deref(),
         }
     }
 

@@ -20,6 +20,16 @@ pub struct SsoConfig {
     pub recheck_every: chrono::Duration,
     /// Whether sign-ins ask for `offline_access` when the provider offers it.
     pub offline_access: bool,
+    /// Whether an ID token without `email_verified` counts as verified.
+    pub trust_emails: bool,
+}
+
+/// The SSO settings that are plain choices, as read.
+#[derive(Debug, Default)]
+pub(super) struct SsoChoices {
+    pub(super) recheck_secs: Option<u32>,
+    pub(super) offline_access: Option<bool>,
+    pub(super) trust_emails: Option<bool>,
 }
 
 /// Validates the SSO settings; `None` when the branch is off (no issuer).
@@ -29,8 +39,7 @@ pub(super) fn sso_config(
     client_secret: Option<String>,
     display_name: Option<String>,
     allowed_email_domains: Option<String>,
-    recheck_secs: Option<u32>,
-    offline_access: Option<bool>,
+    choices: SsoChoices,
 ) -> Result<Option<SsoConfig>, ConfigError> {
     let Some(issuer) = issuer.map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()) else {
         return Ok(None);
@@ -74,7 +83,7 @@ pub(super) fn sso_config(
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let recheck_every = match recheck_secs {
+    let recheck_every = match choices.recheck_secs {
         None => gatehouse_core::services::sso::DEFAULT_RECHECK_EVERY,
         Some(secs @ 0..=86_400) => chrono::Duration::seconds(i64::from(secs)),
         Some(_) => return Err(problem("GATEHOUSE_SSO_RECHECK_SECS", "at most 86400 (a day)")),
@@ -86,6 +95,7 @@ pub(super) fn sso_config(
         display_name,
         allowed_email_domains,
         recheck_every,
-        offline_access: offline_access.unwrap_or(true),
+        offline_access: choices.offline_access.unwrap_or(true),
+        trust_emails: choices.trust_emails.unwrap_or(false),
     }))
 }

@@ -453,8 +453,6 @@ async fn bad_state_envelopes_are_refused(backend: Backend) {
 async fn bad_id_tokens_are_refused(backend: Backend) {
     let provider = TestProvider::start().await;
     let app = sso_app(backend, &provider, &["sso.example"]).await;
-    let flow = app.start_flow(&[]).await;
-    let user_code = flow["user_code"].as_str().expect("code");
     let cases = [
         ("a wrong aud", Spoil { aud: Some("someone-else".into()), ..Default::default() }),
         ("a wrong iss", Spoil { iss: Some("https://evil.example".into()), ..Default::default() }),
@@ -462,7 +460,13 @@ async fn bad_id_tokens_are_refused(backend: Backend) {
         ("a wrong nonce", Spoil { nonce: Some("not-the-nonce".into()), ..Default::default() }),
         ("a key not in the key set", Spoil { unknown_key: true, ..Default::default() }),
         ("a forged signature", Spoil { wrong_signature: true, ..Default::default() }),
-        ("an unverified email", Spoil { email_verified: Some(false), ..Default::default() }),
+        ("an unverified email", Spoil { email_verified: Some(Some(false)), ..Default::default() }),
+        ("no email_verified claim", Spoil { email_verified: Some(None), ..Default::default() }),
+        (
+            "a Kelvin sign passing for k",
+            Spoil { email: Some(Some("\u{212a}im@sso.example".into())), ..Default::default() },
+        ),
+        ("a bidi override", Spoil { email: Some(Some("sam\u{202e}@sso.example".into())), ..Default::default() }),
         ("no email", Spoil { email: Some(None), ..Default::default() }),
         (
             "an email outside the allowed domains",
@@ -471,6 +475,9 @@ async fn bad_id_tokens_are_refused(backend: Backend) {
     ];
     for (case, spoil) in cases {
         eprintln!("case: {case}");
+        // A request per case: sign-ins per pending code are limited.
+        let flow = app.start_flow(&[]).await;
+        let user_code = flow["user_code"].as_str().expect("code");
         let started = initiate(&app, user_code).await;
         let code = provider.sign_in(&started.authorize_url, spoil, app.clock_now());
         let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
@@ -482,9 +489,50 @@ async fn bad_id_tokens_are_refused(backend: Backend) {
         .filter(|e| e.kind.as_str() == "sso.failed")
         .filter_map(|e| e.details["reason"].as_str().map(str::to_owned))
         .collect();
-    for reason in ["id_token_rejected", "email_not_verified", "no_email", "email_domain_not_allowed"] {
+    for reason in ["id_token_rejected", "email_not_verified", "no_email", "email_domain_not_allowed", "email_lookalike"]
+    {
         assert!(reasons.iter().any(|r| r == reason), "{reasons:?}");
     }
+}
+
+async fn starting_sign_ins_is_limited_per_code_and_per_address(backend: Backend) {
+    use gatehouse_core::rate_limit::Limiter;
+    let provider = TestProvider::start().await;
+    let sso = provider.config(&[]);
+    let app = spawn_app_with(backend, |config| {
+        config.sso = Some(sso);
+        crate::helpers::set_limit(config, Limiter::SsoInitiatePerFlow, "2/10m");
+        crate::helpers::set_limit(config, Limiter::SsoInitiatePerIp, "3/10m");
+    })
+    .await;
+    let start = async |user_code: &str| {
+        let path = format!("/v1/oauth/device/sso-initiate?user_code={user_code}");
+        app.device.get(app.url(&path)).send().await.expect("initiate").status().as_u16()
+    };
+    let first = app.start_flow(&[]).await;
+    let first = first["user_code"].as_str().expect("code");
+    assert_eq!((start(first).await, start(first).await, start(first).await), (302, 302, 429), "per pending code");
+    let second = app.start_flow(&[]).await;
+    let second = second["user_code"].as_str().expect("code");
+    assert_eq!((start(second).await, start(second).await), (302, 429), "per address");
+}
+
+async fn a_provider_whose_emails_are_trusted_may_omit_email_verified(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app_with(backend, SsoConfig { trust_emails: true, ..provider.config(&[]) }).await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    let started = initiate(&app, user_code).await;
+    let omitted = Spoil { email_verified: Some(None), ..Default::default() };
+    let code = provider.sign_in(&started.authorize_url, omitted, app.clock_now());
+    let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
+    assert_eq!(response.status(), 302, "{:?}", response.text().await);
+    // An explicit false is still refused.
+    let started = initiate(&app, user_code).await;
+    let unverified = Spoil { email_verified: Some(Some(false)), ..Default::default() };
+    let code = provider.sign_in(&started.authorize_url, unverified, app.clock_now());
+    let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
+    refused(&app, response, 400, "invalid_sso_assertion", user_code).await;
 }
 
 async fn a_rotated_provider_key_is_fetched_again(backend: Backend) {
@@ -644,6 +692,8 @@ on_both_backends!(
     an_sso_deny_denies,
     bad_state_envelopes_are_refused,
     bad_id_tokens_are_refused,
+    a_provider_whose_emails_are_trusted_may_omit_email_verified,
+    starting_sign_ins_is_limited_per_code_and_per_address,
     the_provider_cancelling_or_failing_leaves_the_flow_pending,
     an_unreachable_provider_is_a_502,
     a_rotated_provider_key_is_fetched_again,

@@ -25,7 +25,8 @@ pub const CLIENT_ID: &str = "gatehouse-test";
 #[derive(Debug, Clone, Default)]
 pub struct Spoil {
     pub email: Option<Option<String>>,
-    pub email_verified: Option<bool>,
+    /// `Some(None)`: no `email_verified` claim at all.
+    pub email_verified: Option<Option<bool>>,
     pub aud: Option<String>,
     pub iss: Option<String>,
     /// Seconds past the token's expiry at issue time.
@@ -112,6 +113,7 @@ impl TestProvider {
             allowed_email_domains: domains.iter().map(|d| (*d).to_owned()).collect(),
             recheck_every: gatehouse_core::services::sso::DEFAULT_RECHECK_EVERY,
             offline_access: true,
+            trust_emails: false,
         }
     }
 
@@ -214,11 +216,14 @@ async fn token(
         "iat": iat,
         "exp": exp,
         "nonce": spoil.nonce.clone().unwrap_or(issued.nonce),
-        "email_verified": spoil.email_verified.unwrap_or(true),
+        "email_verified": spoil.email_verified.unwrap_or(Some(true)),
         "name": "Sam External",
     });
     if let Some(email) = email {
         claims["email"] = json!(email);
+    }
+    if claims["email_verified"].is_null() {
+        claims.as_object_mut().expect("claims").remove("email_verified");
     }
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(if spoil.unknown_key { "b" } else { "a" }.to_owned());

@@ -150,11 +150,12 @@ impl ScopeHolders {
     /// Whether an external (SSO) subject may hold it; else only accounts.
     pub fn allows(self, kind: crate::formats::token::TokenKind) -> bool {
         use crate::formats::token::TokenKind;
-        match (self, kind) {
-            (ScopeHolders::Everyone, _) => true,
-            (ScopeHolders::Accounts, TokenKind::Account) | (ScopeHolders::External, TokenKind::External) => true,
-            _ => false,
-        }
+        matches!(
+            (self, kind),
+            (ScopeHolders::Everyone, _)
+                | (ScopeHolders::Accounts, TokenKind::Account)
+                | (ScopeHolders::External, TokenKind::External)
+        )
     }
 }
 

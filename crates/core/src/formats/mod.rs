@@ -2,5 +2,6 @@
 
 pub mod base62;
 pub mod device_code;
+pub mod email;
 pub mod token;
 pub mod user_code;

@@ -19,6 +19,8 @@ pub enum KeyType {
     Session,
     Account,
     Token,
+    /// A pending device flow (its public id, which reveals none of its codes).
+    Flow,
     /// One key for every caller (an alarm, not a limit).
     Everyone,
 }
@@ -32,6 +34,7 @@ impl KeyType {
             KeyType::Session => "session",
             KeyType::Account => "account",
             KeyType::Token => "token",
+            KeyType::Flow => "flow",
             KeyType::Everyone => "everyone",
         }
     }
@@ -72,11 +75,16 @@ pub enum Limiter {
     ApprovalsPerAccount,
     /// Bearer-authenticated requests per token.
     BearerPerToken,
+    /// SSO sign-ins started (`sso-initiate`) per address: each one stores a
+    /// sign-in record until it is finished or expires.
+    SsoInitiatePerIp,
+    /// SSO sign-ins started for one pending code, from every address.
+    SsoInitiatePerFlow,
 }
 
 impl Limiter {
     /// Every limiter, in the order the configuration reference lists them.
-    pub const ALL: [Limiter; 12] = [
+    pub const ALL: [Limiter; 14] = [
         Limiter::DeviceAuthorizationPerIp,
         Limiter::DeviceAuthorizationPerClient,
         Limiter::DeviceAuthorizationReservedPerIp,
@@ -89,6 +97,8 @@ impl Limiter {
         Limiter::SignInFailuresPerIp,
         Limiter::ApprovalsPerAccount,
         Limiter::BearerPerToken,
+        Limiter::SsoInitiatePerIp,
+        Limiter::SsoInitiatePerFlow,
     ];
 
     /// The stable name: in metrics, logs, state-store keys, and (upper-cased,
@@ -107,6 +117,8 @@ impl Limiter {
             Limiter::SignInFailuresPerIp => "sign_in_failures_per_ip",
             Limiter::ApprovalsPerAccount => "approvals_per_account",
             Limiter::BearerPerToken => "bearer_per_token",
+            Limiter::SsoInitiatePerIp => "sso_initiate_per_ip",
+            Limiter::SsoInitiatePerFlow => "sso_initiate_per_flow",
         }
     }
 
@@ -118,12 +130,14 @@ impl Limiter {
             | Limiter::CodeFailuresPerIp
             | Limiter::UnknownDeviceCodePerIp
             | Limiter::UnknownRefreshTokenPerIp
-            | Limiter::SignInFailuresPerIp => KeyType::Ip,
+            | Limiter::SignInFailuresPerIp
+            | Limiter::SsoInitiatePerIp => KeyType::Ip,
             Limiter::DeviceAuthorizationPerClient => KeyType::Client,
             Limiter::CodeFailuresPerSession => KeyType::Session,
             Limiter::CodeFailuresAlarm => KeyType::Everyone,
             Limiter::SignInFailuresPerAccount | Limiter::ApprovalsPerAccount => KeyType::Account,
             Limiter::BearerPerToken => KeyType::Token,
+            Limiter::SsoInitiatePerFlow => KeyType::Flow,
         }
     }
 
@@ -153,6 +167,10 @@ impl Limiter {
             Limiter::SignInFailuresPerIp => (30, HOUR),
             Limiter::ApprovalsPerAccount => (60, HOUR),
             Limiter::BearerPerToken => (1200, MINUTE),
+            // A person retrying a sign-in a few times, several people behind
+            // one address; a flow lives 10 minutes.
+            Limiter::SsoInitiatePerIp => (30, 10 * MINUTE),
+            Limiter::SsoInitiatePerFlow => (10, 10 * MINUTE),
         };
         Quota { limit, period: Duration::from_secs(period) }
     }

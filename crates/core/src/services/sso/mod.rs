@@ -53,6 +53,9 @@ pub struct SsoSettings {
     /// an external grant asks the provider again once its last answer is
     /// older than this (zero: at every refresh).
     pub recheck_every: Duration,
+    /// Whether an ID token without `email_verified` is taken as verified
+    /// (for a provider that only ever asserts verified addresses).
+    pub trust_unverified_emails: bool,
 }
 
 /// Every refusal of the SSO branch. `Display` is the wire code (SPEC §3).
@@ -100,6 +103,8 @@ pub enum AssertionProblem {
     /// The code exchange was refused, or the ID token failed verification.
     IdTokenRejected,
     NoEmail,
+    /// The address hides characters or passes for another one.
+    EmailLookalike,
     EmailNotVerified,
     EmailDomainNotAllowed,
 }
@@ -110,6 +115,7 @@ impl AssertionProblem {
         match self {
             AssertionProblem::IdTokenRejected => "id_token_rejected",
             AssertionProblem::NoEmail => "no_email",
+            AssertionProblem::EmailLookalike => "email_lookalike",
             AssertionProblem::EmailNotVerified => "email_not_verified",
             AssertionProblem::EmailDomainNotAllowed => "email_domain_not_allowed",
         }
@@ -192,6 +198,7 @@ impl Default for SsoSettings {
             display_name: String::new(),
             allowed_email_domains: Vec::new(),
             recheck_every: DEFAULT_RECHECK_EVERY,
+            trust_unverified_emails: false,
         }
     }
 }

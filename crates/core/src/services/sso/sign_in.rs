@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::actor::Actor;
+use crate::formats::email::{EmailAddress, EmailProblem};
 use crate::ports::{AuditEvent, AuditKind, ProviderError, ProviderIdentity, ProviderSignIn, SealPurpose};
-use crate::rate_limit::Visitor;
+use crate::rate_limit::{Limiter, Visitor};
 use crate::secret::sha256_hex;
 
 /// The claims of the SSO state envelope. It travels through the provider,
@@ -36,6 +37,12 @@ impl SsoService {
     /// for the pending flow with this code.
     pub async fn initiate(&self, raw_user_code: &str, visitor: &Visitor) -> Result<SsoRedirect, SsoError> {
         let flow = self.device_flows.pending_for(raw_user_code, visitor).await?.ok_or(SsoError::InvalidUserCode)?;
+        // Each sign-in stores a record until it ends: bounded per address
+        // and per pending code.
+        let flow_id = flow.public_id();
+        let limits =
+            [(Limiter::SsoInitiatePerIp, visitor.ip.as_deref()), (Limiter::SsoInitiatePerFlow, Some(&*flow_id))];
+        self.device_flows.limits().take(&limits).await?;
         let now = self.ports.clock.now();
         let jti = self.random(32);
         let binding = self.random(43);
@@ -161,15 +168,21 @@ impl SsoService {
         Ok(IssuedGrant { cookie_value: SecretString::new(cookie_value), max_age: GRANT_LIFETIME })
     }
 
-    /// The email rules: present, not marked unverified, in an allowed domain.
+    /// The email rules: present, a usable address (`formats::email`),
+    /// verified (an explicit `email_verified: true`, unless the operator
+    /// trusts this provider's addresses), in an allowed domain.
     fn accept_identity(&self, identity: &ProviderIdentity) -> Result<ExternalSubject, SsoError> {
-        let email = identity
-            .email
-            .as_deref()
-            .map(|e| e.trim().to_lowercase())
-            .filter(|e| e.contains('@'))
-            .ok_or(SsoError::InvalidAssertion(AssertionProblem::NoEmail))?;
-        if identity.email_verified == Some(false) {
+        let raw = identity.email.as_deref().ok_or(SsoError::InvalidAssertion(AssertionProblem::NoEmail))?;
+        let email = EmailAddress::parse(raw)
+            .map_err(|problem| {
+                SsoError::InvalidAssertion(match problem {
+                    EmailProblem::Malformed => AssertionProblem::NoEmail,
+                    EmailProblem::HiddenCharacters | EmailProblem::Lookalike => AssertionProblem::EmailLookalike,
+                })
+            })?
+            .into_string();
+        let verified = identity.email_verified.unwrap_or(self.sso.trust_unverified_emails);
+        if !verified {
             return Err(SsoError::InvalidAssertion(AssertionProblem::EmailNotVerified));
         }
         if !email_domain_allowed(&email, &self.sso.allowed_email_domains) {
