@@ -13,12 +13,6 @@ const REGISTER: &str = "/console/api/admin/clients/register";
 const UPDATE: &str = "/console/api/admin/clients/update";
 const ACTION: &str = "/console/api/admin/clients/action";
 
-async fn as_admin(app: &TestApp) -> String {
-    app.create_admin("root@example.com").await;
-    assert_eq!(app.sign_in("root@example.com", PASSWORD).await.status(), 200);
-    app.csrf_of(CLIENTS).await
-}
-
 async fn introspect_status(app: &TestApp, client_id: &str, secret: &str) -> u16 {
     let response = app
         .device
@@ -39,7 +33,7 @@ fn shown_secret(html: &str) -> Option<String> {
 
 async fn an_admin_registers_a_confidential_client_and_sees_its_secret_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    let csrf = as_admin(&app).await;
+    let csrf = app.as_admin(CLIENTS).await;
     for (id, scopes, status, error) in [
         ("bad id!", &["full"][..], 400, "invalid_client_id"),
         ("rs", &["full", "teleport"], 400, "invalid_scope"),
@@ -93,7 +87,7 @@ async fn an_admin_registers_a_confidential_client_and_sees_its_secret_once(backe
 
 async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
     let app = spawn_app(backend).await;
-    let csrf = as_admin(&app).await;
+    let csrf = app.as_admin(CLIENTS).await;
     let edit = [
         ("client_id", "gatehouse-cli"),
         ("name", "Company CLI"),
@@ -137,7 +131,7 @@ async fn an_admin_edits_disables_and_enables_a_client(backend: Backend) {
 
 async fn an_admin_sets_a_clients_token_settings(backend: Backend) {
     let app = spawn_app(backend).await;
-    let csrf = as_admin(&app).await;
+    let csrf = app.as_admin(CLIENTS).await;
     let settings = |access: &'static str, interval: &'static str, dpop: &'static str| {
         [
             ("dpop", dpop),
@@ -209,14 +203,7 @@ async fn a_non_admin_cannot_touch_clients(backend: Backend) {
 
 async fn the_command_line_edits_rotates_and_enables_clients(backend: Backend) {
     let app = spawn_app(backend).await;
-    let run = |args: &[&str]| {
-        crate::helpers::gatehouse_command()
-            .args(args)
-            .env("GATEHOUSE_DATABASE_URL", &app.database_url)
-            .env("GATEHOUSE_DATA_DIR", std::env::temp_dir())
-            .output()
-            .expect("run gatehouse")
-    };
+    let run = |args: &[&str]| app.run_command(args);
     let out = run(&["client", "create", "--id", "rs", "--name", "RS", "--confidential", "--no-device-grant"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let secret = |out: &std::process::Output| {

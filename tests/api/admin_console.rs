@@ -12,12 +12,6 @@ const ACCOUNTS: &str = "/admin/accounts";
 const CHANGE: &str = "/console/api/admin/accounts/change";
 const CREATE: &str = "/console/api/admin/accounts/create";
 
-async fn admin_browser(app: &TestApp) -> String {
-    app.create_admin("root@example.com").await;
-    assert_eq!(app.sign_in("root@example.com", PASSWORD).await.status(), 200);
-    app.csrf_of(ACCOUNTS).await
-}
-
 /// The listed events of an audit page (the filter's choices name every kind).
 async fn listed_events(app: &TestApp, path: &str) -> String {
     let page = app.page_html(path).await;
@@ -48,7 +42,7 @@ async fn an_admin_creates_finds_and_disables_an_account_at_once(backend: Backend
     let ada_page = || ada_browser.get(app.url("/settings/authorized-apps")).send();
     assert_eq!(ada_page().await.expect("page").status(), 200);
 
-    let csrf = admin_browser(&app).await;
+    let csrf = app.as_admin(ACCOUNTS).await;
     // Creating: every bad input is refused with its own answer.
     for (email, password, status, error) in [
         ("not-an-email", "long enough password", 400, "invalid_email"),
@@ -105,7 +99,7 @@ async fn an_admin_creates_finds_and_disables_an_account_at_once(backend: Backend
 
 async fn the_last_active_admin_can_be_neither_demoted_nor_disabled(backend: Backend) {
     let app = spawn_app(backend).await;
-    let csrf = admin_browser(&app).await;
+    let csrf = app.as_admin(ACCOUNTS).await;
     let root = app.services.ports().accounts.find_by_email("root@example.com").await.expect("find").expect("root").0;
     let id = root.id.to_string();
     for change in ["remove_admin", "disable"] {
@@ -167,7 +161,7 @@ async fn the_audit_log_filters_pages_and_never_holds_a_secret(backend: Backend) 
     let device_code = flow["device_code"].as_str().expect("code").to_owned();
     app.sign_in("ada@example.com", "wrong password").await;
     app.device.delete(app.url("/v1/oauth/authorizations/self")).bearer_auth(&access_token).send().await.expect("rq");
-    admin_browser(&app).await;
+    app.as_admin(ACCOUNTS).await;
 
     // Filters.
     let page = listed_events(&app, "/admin/audit?kind=token.revoked").await;
@@ -218,14 +212,7 @@ async fn the_command_line_disables_and_enables_an_account(backend: Backend) {
     let app = spawn_app(backend).await;
     app.token_for("laptop").await;
     app.create_admin("root@example.com").await;
-    let run = |args: &[&str]| {
-        crate::helpers::gatehouse_command()
-            .args(args)
-            .env("GATEHOUSE_DATABASE_URL", &app.database_url)
-            .env("GATEHOUSE_DATA_DIR", std::env::temp_dir())
-            .output()
-            .expect("run gatehouse")
-    };
+    let run = |args: &[&str]| app.run_command(args);
     let out = run(&["user", "disable", "--email", "ada@example.com"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("is disabled; its tokens are revoked"));

@@ -330,6 +330,25 @@ impl TestApp {
             .expect("create admin")
     }
 
+    /// Signs the browser in as a new admin, `root@example.com`, and returns
+    /// the CSRF token of the admin page at `path`.
+    pub async fn as_admin(&self, path: &str) -> String {
+        self.create_admin("root@example.com").await;
+        assert_eq!(self.sign_in("root@example.com", PASSWORD).await.status(), 200);
+        self.csrf_of(path).await
+    }
+
+    /// Runs an operator command (`gatehouse user …`, `client …`, `scope …`)
+    /// against this app's database.
+    pub fn run_command(&self, args: &[&str]) -> std::process::Output {
+        gatehouse_command()
+            .args(args)
+            .env("GATEHOUSE_DATABASE_URL", &self.database_url)
+            .env("GATEHOUSE_DATA_DIR", std::env::temp_dir())
+            .output()
+            .expect("run gatehouse")
+    }
+
     /// The `csrf_token` hidden field of a page the browser loads.
     pub async fn csrf_of(&self, path: &str) -> String {
         let page = self.browser.get(self.url(path)).send().await.expect("page");

@@ -17,12 +17,6 @@ const UPDATE: &str = "/console/api/admin/scopes/update";
 const DELETE: &str = "/console/api/admin/scopes/delete";
 const UPDATE_CLIENT: &str = "/console/api/admin/clients/update";
 
-async fn as_admin(app: &TestApp) -> String {
-    app.create_admin("root@example.com").await;
-    assert_eq!(app.sign_in("root@example.com", PASSWORD).await.status(), 200);
-    app.csrf_of(SCOPES).await
-}
-
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("json");
@@ -44,7 +38,7 @@ async fn discovered_scopes(app: &TestApp) -> Vec<String> {
 
 async fn an_operator_defined_scope_reaches_the_approval_page_and_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
-    let csrf = as_admin(&app).await;
+    let csrf = app.as_admin(SCOPES).await;
     assert_eq!(discovered_scopes(&app).await, ["full", "apps:run", "apps:read:permitted-external"], "the seed");
 
     // Refused as they are typed: nothing is created.
@@ -138,7 +132,7 @@ async fn an_operator_defined_scope_reaches_the_approval_page_and_the_token(backe
 
 async fn built_in_scopes_stay_and_an_allowed_scope_cannot_be_deleted(backend: Backend) {
     let app = spawn_app(backend).await;
-    let csrf = as_admin(&app).await;
+    let csrf = app.as_admin(SCOPES).await;
     let create = [("name", "deploy"), ("description", "Deploy apps"), ("holders", "accounts"), ("csrf_token", &csrf)];
     assert_eq!(app.browser_post(CREATE, &create).await.status(), 200);
     app.register_client("ci", ClientType::Public, &["deploy"], true).await;
@@ -201,14 +195,7 @@ async fn an_account_only_scope_is_never_in_an_external_token_and_the_reverse(bac
 
 async fn the_command_line_manages_the_registry(backend: Backend) {
     let app = spawn_app(backend).await;
-    let run = |args: &[&str]| {
-        crate::helpers::gatehouse_command()
-            .args(args)
-            .env("GATEHOUSE_DATABASE_URL", &app.database_url)
-            .env("GATEHOUSE_DATA_DIR", std::env::temp_dir())
-            .output()
-            .expect("run gatehouse")
-    };
+    let run = |args: &[&str]| app.run_command(args);
     let out = run(&["scope", "create", "reports:read", "--description", "Read your reports", "--holders", "external"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listed = String::from_utf8_lossy(&run(&["scope", "list"]).stdout).into_owned();

@@ -142,8 +142,7 @@ impl ScopeService {
         holders: ScopeHolders,
     ) -> Result<ScopeDefinition, ScopeError> {
         let description = check_description(description)?;
-        let current = self.ports.scopes.list_scopes().await?.into_iter().find(|s| s.name == name);
-        let current = current.ok_or(ScopeError::NotFound)?;
+        let current = self.stored(name).await?;
         if current.built_in && holders != current.holders {
             return Err(ScopeError::BuiltIn);
         }
@@ -159,8 +158,7 @@ impl ScopeService {
     /// An admin deletes a scope no client allows. Tokens already holding it
     /// keep the name until they end; nothing honours an unknown scope.
     pub async fn delete(&self, admin: &Admin, name: &str) -> Result<(), ScopeError> {
-        let current = self.ports.scopes.list_scopes().await?.into_iter().find(|s| s.name == name);
-        if current.ok_or(ScopeError::NotFound)?.built_in {
+        if self.stored(name).await?.built_in {
             return Err(ScopeError::BuiltIn);
         }
         let users: Vec<String> = self
@@ -181,6 +179,13 @@ impl ScopeService {
         self.cache.remove(&());
         self.record(AuditKind::ScopeDeleted, admin, name, serde_json::Value::Null).await;
         Ok(())
+    }
+
+    /// The scope as the database holds it now (a change is never decided
+    /// on this process's cached copy).
+    async fn stored(&self, name: &str) -> Result<ScopeDefinition, ScopeError> {
+        let scopes = self.ports.scopes.list_scopes().await?;
+        scopes.into_iter().find(|s| s.name == name).ok_or(ScopeError::NotFound)
     }
 
     async fn record(&self, kind: AuditKind, admin: &Admin, name: &str, details: serde_json::Value) {
