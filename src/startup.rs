@@ -209,6 +209,7 @@ fn sso_branch(
             redirect_uri: format!("{public_url}{}", crate::http::sso::CALLBACK_PATH),
             roots: roots.clone(),
             offline_access: sso.offline_access,
+            groups_claim: sso.groups_claim.clone(),
         },
         clock,
     )
@@ -219,6 +220,7 @@ fn sso_branch(
         allowed_email_domains: sso.allowed_email_domains.clone(),
         recheck_every: sso.recheck_every,
         trust_unverified_emails: sso.trust_emails,
+        admin_groups: sso.admin_groups.clone(),
     };
     Ok((settings, Arc::new(provider)))
 }
@@ -309,6 +311,8 @@ impl Application {
     /// saves the flows for the next start.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let retention = tokio::spawn(crate::jobs::retention::run(self.backends.services.retention.clone()));
+        let sso = self.backends.services.sso.clone();
+        let sso_refusals = sso.clone().map(|sso| tokio::spawn(crate::jobs::sso_refusals::run(sso)));
         let metrics =
             self.metrics.map(|(listener, router)| tokio::spawn(async move { axum::serve(listener, router).await }));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
@@ -333,6 +337,12 @@ impl Application {
             }
         };
         retention.abort();
+        if let Some(job) = sso_refusals {
+            job.abort();
+        }
+        if let Some(sso) = &sso {
+            sso.flush_refusals(true).await;
+        }
         if let Some(metrics) = metrics {
             metrics.abort();
         }

@@ -225,6 +225,8 @@ impl Config {
                 recheck_secs: raw.sso_recheck_secs,
                 offline_access: raw.sso_offline_access,
                 trust_emails: raw.sso_trust_emails,
+                admin_groups: raw.sso_admin_groups,
+                groups_claim: raw.sso_groups_claim,
             },
         )?;
         Ok(Self {

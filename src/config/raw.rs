@@ -45,6 +45,8 @@ pub(super) struct RawConfig {
     pub(super) sso_recheck_secs: Option<u32>,
     pub(super) sso_offline_access: Option<bool>,
     pub(super) sso_trust_emails: Option<bool>,
+    pub(super) sso_admin_groups: Option<String>,
+    pub(super) sso_groups_claim: Option<String>,
     pub(super) rate_limits: Option<String>,
     pub(super) limit_device_authorization_per_ip: Option<String>,
     pub(super) limit_device_authorization_per_client: Option<String>,

@@ -22,7 +22,17 @@ pub struct SsoConfig {
     pub offline_access: bool,
     /// Whether an ID token without `email_verified` counts as verified.
     pub trust_emails: bool,
+    /// Members of any of these provider groups are admins in the console.
+    pub admin_groups: Vec<String>,
+    /// The ID-token claim listing a person's groups.
+    pub groups_claim: String,
 }
+
+/// The claim read for a person's groups unless `GATEHOUSE_SSO_GROUPS_CLAIM` says.
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
+/// Claims that say who someone is or how the token was issued: never groups.
+const STANDARD_CLAIMS: [&str; 10] =
+    ["iss", "sub", "aud", "exp", "iat", "nonce", "azp", "email", "email_verified", "name"];
 
 /// The SSO settings that are plain choices, as read.
 #[derive(Debug, Default)]
@@ -30,6 +40,8 @@ pub(super) struct SsoChoices {
     pub(super) recheck_secs: Option<u32>,
     pub(super) offline_access: Option<bool>,
     pub(super) trust_emails: Option<bool>,
+    pub(super) admin_groups: Option<String>,
+    pub(super) groups_claim: Option<String>,
 }
 
 /// Validates the SSO settings; `None` when the branch is off (no issuer).
@@ -88,6 +100,24 @@ pub(super) fn sso_config(
         Some(secs @ 0..=86_400) => chrono::Duration::seconds(i64::from(secs)),
         Some(_) => return Err(problem("GATEHOUSE_SSO_RECHECK_SECS", "at most 86400 (a day)")),
     };
+    let admin_groups: Vec<String> = choices
+        .admin_groups
+        .unwrap_or_default()
+        .split(',')
+        .map(|group| group.trim().to_owned())
+        .filter(|group| !group.is_empty())
+        .collect();
+    if admin_groups.iter().any(|group| group.chars().any(char::is_control)) {
+        return Err(problem("GATEHOUSE_SSO_ADMIN_GROUPS", "group names hold no control characters"));
+    }
+    let groups_claim = choices.groups_claim.map(|c| c.trim().to_owned()).unwrap_or_default();
+    let groups_claim = if groups_claim.is_empty() { DEFAULT_GROUPS_CLAIM.to_owned() } else { groups_claim };
+    if STANDARD_CLAIMS.contains(&groups_claim.as_str()) || groups_claim.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(problem(
+            "GATEHOUSE_SSO_GROUPS_CLAIM",
+            "the name of a claim listing groups, such as groups or roles",
+        ));
+    }
     Ok(Some(SsoConfig {
         issuer,
         client_id,
@@ -97,5 +127,7 @@ pub(super) fn sso_config(
         recheck_every,
         offline_access: choices.offline_access.unwrap_or(true),
         trust_emails: choices.trust_emails.unwrap_or(false),
+        admin_groups,
+        groups_claim,
     }))
 }

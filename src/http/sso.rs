@@ -14,6 +14,7 @@ use gatehouse_app::cookies::{APPROVAL_GRANT_COOKIE, SSO_BINDING_COOKIE, cookie_n
 use gatehouse_app::error::{AppError, AppErrorCode};
 use gatehouse_app::navigation::APPROVAL_GRANT_PATH;
 use gatehouse_app::server_fns::context::visitor_of;
+use gatehouse_app::server_fns::sso::GRANT_BINDING_KEY;
 use gatehouse_core::services::sso::{Callback, SsoError, SsoService};
 use tower_sessions::Session;
 
@@ -73,8 +74,13 @@ pub async fn complete(
         Ok(grant) => grant,
         Err(err) => return refusal(err, &headers),
     };
-    // A new identity entered this browser: a new session id (SPEC §7).
-    if let Err(err) = session.cycle_id().await {
+    // A new identity entered this browser: a new session id (SPEC §7), which
+    // alone holds what makes the grant usable.
+    let bound = async {
+        session.cycle_id().await?;
+        session.insert(GRANT_BINDING_KEY, grant.session_binding.expose()).await
+    };
+    if let Err(err) = bound.await {
         return refusal(SsoError::Unavailable(gatehouse_core::StoreError::from_err(err)), &headers);
     }
     let grant_cookie = cookie(

@@ -1,3 +1,4 @@
 //! Background jobs each instance runs beside the server.
 
 pub mod retention;
+pub mod sso_refusals;

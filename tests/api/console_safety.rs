@@ -11,7 +11,7 @@ use gatehouse::startup::Overrides;
 use gatehouse_core::listing::TokenStatus;
 use gatehouse_core::listing::{TokenQuery, TokenSelector};
 use gatehouse_core::model::{
-    AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, ProviderSession, RefreshLookup,
+    AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, ProviderSession, RefreshLookup, SubjectId,
 };
 use gatehouse_core::ports::{AuditKind, CachedLookup, TokenCache, TokenRepository};
 use gatehouse_core::rate_limit::Visitor;
@@ -97,24 +97,25 @@ impl TokenRepository for FlakyTokens {
     }
     async fn find_active_for_device(
         &self,
-        subject_email: &str,
-        subject_issuer: &str,
+        subject: &SubjectId,
         client_id: &str,
         device_label: &str,
     ) -> Result<Option<AccessTokenRecord>, StoreError> {
-        self.inner.find_active_for_device(subject_email, subject_issuer, client_id, device_label).await
+        self.inner.find_active_for_device(subject, client_id, device_label).await
     }
     async fn find_by_id(&self, id: Uuid) -> Result<Option<AccessTokenRecord>, StoreError> {
         self.inner.find_by_id(id).await
     }
     async fn list_active_for_subject(
         &self,
-        subject_email: &str,
-        subject_issuer: &str,
+        subject: &SubjectId,
         now: DateTime<Utc>,
     ) -> Result<Vec<AccessTokenRecord>, StoreError> {
         self.check()?;
-        self.inner.list_active_for_subject(subject_email, subject_issuer, now).await
+        self.inner.list_active_for_subject(subject, now).await
+    }
+    async fn update_subject_email(&self, subject: &SubjectId, email: &str) -> Result<u64, StoreError> {
+        self.inner.update_subject_email(subject, email).await
     }
     async fn search(&self, query: &TokenQuery) -> Result<Vec<AccessTokenRecord>, StoreError> {
         self.inner.search(query).await

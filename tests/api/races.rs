@@ -3,7 +3,7 @@
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::on_both_backends;
-use gatehouse_core::model::{Account, LOCAL_ISSUER};
+use gatehouse_core::model::{Account, SubjectId};
 use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::{DecideError, DecisionKind};
 use serde_json::Value;
@@ -24,11 +24,11 @@ fn codes(flow: &Value) -> (String, String) {
     (flow["user_code"].as_str().expect("code").to_owned(), flow["device_code"].as_str().expect("code").to_owned())
 }
 
-async fn active_token_for(app: &TestApp, label: &str) -> bool {
+async fn active_token_for(app: &TestApp, account: &Account, label: &str) -> bool {
     app.services
         .ports()
         .tokens
-        .find_active_for_device("ada@example.com", LOCAL_ISSUER, "gatehouse-cli", label)
+        .find_active_for_device(&SubjectId::account(account.id), "gatehouse-cli", label)
         .await
         .expect("query")
         .is_some()
@@ -78,7 +78,7 @@ async fn approve_against_deny_has_one_outcome_everywhere(backend: Backend) {
         } else {
             assert_eq!(body["error"], "access_denied", "round {round}");
         }
-        assert_eq!(approve_won, active_token_for(&app, "contested").await, "round {round}");
+        assert_eq!(approve_won, active_token_for(&app, &account, "contested").await, "round {round}");
         // Clean slate for the next round: no active token for the label.
         if status == 200 {
             let token = body["access_token"].as_str().expect("token");
@@ -147,7 +147,7 @@ async fn approvals_racing_expiry_give_a_token_or_expired_token_never_both(backen
         let got_expired = answers.iter().any(|(_, body)| body["error"] == "expired_token");
         assert!(issued.len() <= 1, "round {round}: two different tokens: {answers:?}");
         assert!(!(issued.len() == 1 && got_expired), "round {round}: a token and expired_token: {answers:?}");
-        assert_eq!(issued.len() == 1, active_token_for(&app, &label).await, "round {round}: {answers:?}");
+        assert_eq!(issued.len() == 1, active_token_for(&app, &account, &label).await, "round {round}: {answers:?}");
         match &decided {
             Ok(()) => {}
             Err(DecideError::ExpiredOrUnknown) => assert!(issued.is_empty(), "round {round}: {answers:?}"),
@@ -192,7 +192,7 @@ async fn twenty_approvals_of_one_device_leave_one_active_row(backend: Backend) {
             live += usize::from(app.me(token["access_token"].as_str().expect("token")).await.status() == 200);
         }
         assert_eq!(live, 1, "round {round}: exactly one active token for the device");
-        assert!(active_token_for(&app, &label).await);
+        assert!(active_token_for(&app, &account, &label).await);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::helpers::{Backend, TestApp, expect_oauth_error, spawn_app, spawn_app_with};
 use crate::on_both_backends;
-use crate::sso_provider::{CLIENT_ID, Spoil, TestProvider};
+use crate::sso_provider::{CLIENT_ID, SAM_SUB, Spoil, TestProvider};
 use base64::Engine;
 use gatehouse::config::SsoConfig;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -53,8 +53,13 @@ async fn complete(app: &TestApp, query: &[(&str, &str)]) -> reqwest::Response {
 
 /// Initiates and completes a good sign-in for `user_code`.
 async fn signed_in(app: &TestApp, provider: &TestProvider, user_code: &str) {
+    signed_in_as(app, provider, user_code, Spoil::default()).await;
+}
+
+/// Initiates and completes a sign-in for `user_code` that `as_who` shapes.
+async fn signed_in_as(app: &TestApp, provider: &TestProvider, user_code: &str, as_who: Spoil) {
     let started = initiate(app, user_code).await;
-    let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
+    let code = provider.sign_in(&started.authorize_url, as_who, app.clock_now());
     let response = complete(app, &[("state", &started.state), ("code", &code)]).await;
     assert_eq!(response.status(), 302, "{:?}", response.text().await);
 }
@@ -240,9 +245,14 @@ async fn external_token(app: &TestApp, provider: &TestProvider, label: &str) -> 
 
 /// The whole token response for an external person's device `label`.
 pub(crate) async fn external_grant(app: &TestApp, provider: &TestProvider, label: &str) -> Value {
+    external_grant_as(app, provider, label, Spoil::default()).await
+}
+
+/// The whole token response for device `label` of the person `as_who` shapes.
+async fn external_grant_as(app: &TestApp, provider: &TestProvider, label: &str, as_who: Spoil) -> Value {
     let flow = app.start_flow(&[("device_label", label)]).await;
     let user_code = flow["user_code"].as_str().expect("code");
-    signed_in(app, provider, user_code).await;
+    signed_in_as(app, provider, user_code, as_who).await;
     let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
     let csrf = context["csrf_token"].as_str().expect("csrf");
     let approved =
@@ -483,16 +493,67 @@ async fn bad_id_tokens_are_refused(backend: Backend) {
         let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
         refused(&app, response, 400, "invalid_sso_assertion", user_code).await;
     }
-    let failures = app.services.ports().audit.recent(50).await.expect("audit");
-    let reasons: Vec<String> = failures
-        .iter()
-        .filter(|e| e.kind.as_str() == "sso.failed")
-        .filter_map(|e| e.details["reason"].as_str().map(str::to_owned))
-        .collect();
-    for reason in ["id_token_rejected", "email_not_verified", "no_email", "email_domain_not_allowed", "email_lookalike"]
-    {
-        assert!(reasons.iter().any(|r| r == reason), "{reasons:?}");
+    // Counted by reason in one row for the minute, written at its end.
+    assert!(refusal_rows(&app).await.is_empty(), "no row per refusal");
+    app.services.sso.as_ref().expect("sso").flush_refusals(true).await;
+    let rows = refusal_rows(&app).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let reasons = &rows[0]["reasons"];
+    for (reason, count) in [
+        ("id_token_rejected", 6),
+        ("email_not_verified", 2),
+        ("email_lookalike", 2),
+        ("no_email", 1),
+        ("email_domain_not_allowed", 1),
+    ] {
+        assert_eq!(reasons[reason], count, "{reason}: {rows:?}");
     }
+}
+
+/// The details of every `sso.failed` row of the audit log, newest first.
+async fn refusal_rows(app: &TestApp) -> Vec<Value> {
+    let events = app.services.ports().audit.recent(200).await.expect("audit");
+    events.into_iter().filter(|e| e.kind.as_str() == "sso.failed").map(|e| e.details).collect()
+}
+
+/// Anyone can call the callback with junk: each refusal is counted in the
+/// metrics at once, and the audit log gets one row per minute with the
+/// counts, never a row per request.
+async fn junk_at_the_callback_is_counted_not_logged_row_by_row(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let sso = provider.config(&[]);
+    let app = spawn_app_with(backend, move |config| {
+        config.sso = Some(sso);
+        config.metrics_bind = Some("127.0.0.1:0".parse().expect("address"));
+    })
+    .await;
+    for _ in 0..30 {
+        let response = complete(&app, &[("state", "x")]).await;
+        expect_oauth_error(response, 400, "invalid_sso_state").await;
+    }
+    assert!(refusal_rows(&app).await.is_empty(), "nothing written within the minute");
+
+    // The first refusal after the minute writes the minute's row.
+    app.advance(61);
+    expect_oauth_error(complete(&app, &[("state", "y")]).await, 400, "invalid_sso_state").await;
+    let rows = refusal_rows(&app).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["refusals"].as_u64(), rows[0]["reasons"]["invalid_sso_state"].as_u64()), (Some(30), Some(30)));
+    assert_eq!(rows[0]["addresses"], json!(["127.0.0.1"]));
+    // The periodic job (or shutdown) writes a minute no refusal closes.
+    let sso = app.services.sso.as_ref().expect("sso");
+    sso.flush_refusals(false).await;
+    assert_eq!(refusal_rows(&app).await.len(), 1, "the minute in progress is not over");
+    app.advance(61);
+    sso.flush_refusals(false).await;
+    let rows = refusal_rows(&app).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["refusals"], 1);
+
+    let metrics_address = app.metrics_address.clone().expect("metrics listener");
+    let text = app.device.get(format!("{metrics_address}/metrics")).send().await.expect("scrape").text().await;
+    let text = text.expect("text");
+    assert!(text.contains(r#"gatehouse_sso_refusals_total{reason="invalid_sso_state"}"#), "{text}");
 }
 
 async fn starting_sign_ins_is_limited_per_code_and_per_address(backend: Backend) {
@@ -660,28 +721,115 @@ async fn approval_grants_are_single_use_bound_and_short_lived(backend: Backend) 
     expect_app_error(response, 401, "invalid_session").await;
     still_pending(&app, first_code).await;
 
-    // A fresh grant works once; its replay (the cookie kept by hand) does not.
-    let grant_value = {
+    // A fresh grant is good only in the browser session that signed in: the
+    // cookie copied to another browser is worth nothing there.
+    let (grant_value, session_value) = {
         let started = initiate(&app, second_code).await;
         let code = provider.sign_in(&started.authorize_url, Spoil::default(), app.clock_now());
         let response = complete(&app, &[("state", &started.state), ("code", &code)]).await;
-        let cookie =
-            set_cookies(&response).into_iter().find(|c| c.starts_with("gatehouse_approval_grant=")).expect("grant");
-        cookie.split(';').next().expect("pair").to_owned()
+        let pairs: Vec<String> =
+            set_cookies(&response).iter().map(|c| c.split(';').next().expect("pair").to_owned()).collect();
+        let grant = pairs.iter().find(|c| c.starts_with("gatehouse_approval_grant=")).expect("grant").clone();
+        // The new session id the sign-in was bound to.
+        let session = pairs.iter().find(|c| c.starts_with("gatehouse_session=")).expect("session").clone();
+        (grant, session)
     };
-    let context = approval_context(app.device.get(app.url(CONTEXT)).header("cookie", &grant_value)).await;
+    let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
     let second_csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
-    let approve_with_copy = || {
-        app.device
-            .post(app.url("/v1/oauth/device/approve-external"))
-            .header("cookie", &grant_value)
-            .header("sec-fetch-site", "same-origin")
-            .form(&[("user_code", second_code), ("csrf_token", second_csrf.as_str())])
-            .send()
-    };
-    assert_eq!(approve_with_copy().await.expect("approve").status(), 200);
-    let replayed = approve_with_copy().await.expect("approve");
+    let elsewhere = app.device.get(app.url(CONTEXT)).header("cookie", &grant_value).send().await.expect("context");
+    expect_app_error(elsewhere, 401, "no_session").await;
+    let copied = app
+        .device
+        .post(app.url("/v1/oauth/device/approve-external"))
+        .header("cookie", &grant_value)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("user_code", second_code), ("csrf_token", second_csrf.as_str())])
+        .send()
+        .await
+        .expect("approve");
+    expect_app_error(copied, 401, "invalid_session").await;
+    still_pending(&app, second_code).await;
+
+    // In its own session it works once; its replay (the cookie kept by
+    // hand) does not.
+    let approved = app
+        .browser_post("/v1/oauth/device/approve-external", &[("user_code", second_code), ("csrf_token", &second_csrf)])
+        .await;
+    assert_eq!(approved.status(), 200);
+    let replayed = app
+        .device
+        .post(app.url("/v1/oauth/device/approve-external"))
+        .header("cookie", format!("{grant_value}; {session_value}"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("user_code", second_code), ("csrf_token", second_csrf.as_str())])
+        .send()
+        .await
+        .expect("approve");
     expect_app_error(replayed, 401, "session_already_consumed").await;
+}
+
+/// Signing out of the browser voids an approval grant it holds: the person
+/// who walks away from a shared computer leaves nothing to approve with.
+async fn signing_out_voids_the_approval_grant(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider, &[]).await;
+    app.ada().await;
+    assert_eq!(app.sign_in("ada@example.com", crate::helpers::PASSWORD).await.status(), 200);
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    signed_in(&app, &provider, user_code).await;
+    let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
+    let csrf = context["csrf_token"].as_str().expect("csrf").to_owned();
+
+    let session_csrf = app.csrf_of("/settings/authorized-apps").await;
+    let signed_out = app.browser_post("/console/api/signout", &[("csrf_token", &session_csrf)]).await;
+    assert!(signed_out.status().is_success() || signed_out.status().is_redirection(), "{}", signed_out.status());
+
+    let response = app.browser.get(app.url(CONTEXT)).send().await.expect("context");
+    expect_app_error(response, 401, "no_session").await;
+    let response =
+        app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", &csrf)]).await;
+    expect_app_error(response, 401, "invalid_session").await;
+    still_pending(&app, user_code).await;
+}
+
+/// A person is (issuer, `sub`): two provider accounts sharing an address
+/// hold their own grants, neither replacing the other's, and the address
+/// on a person's grants follows what the provider says at each sign-in.
+async fn two_provider_accounts_sharing_an_email_are_two_people(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_app(backend, &provider, &[]).await;
+    let sam = external_grant(&app, &provider, "laptop").await;
+    let other_account = Spoil { sub: Some("sam-5678".into()), ..Spoil::default() };
+    let other = external_grant_as(&app, &provider, "laptop", other_account).await;
+    for token in [&sam, &other] {
+        let me = app.me(token["access_token"].as_str().expect("token")).await;
+        assert_eq!(me.status(), 200, "neither approval replaced the other's grant");
+    }
+    let ports = app.services.ports();
+    let sams = gatehouse_core::model::SubjectId { issuer: provider.issuer.clone(), id: SAM_SUB.into() };
+    let held = ports.tokens.list_active_for_subject(&sams, app.clock_now()).await.expect("list");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].subject_email, "sam@sso.example");
+
+    // Sam's address changes at the provider: the next sign-in records it on
+    // Sam's grants, not on the other account's.
+    let flow = app.start_flow(&[]).await;
+    let renamed = Spoil { email: Some(Some("samuel@sso.example".into())), ..Spoil::default() };
+    signed_in_as(&app, &provider, flow["user_code"].as_str().expect("code"), renamed).await;
+    let held = ports.tokens.list_active_for_subject(&sams, app.clock_now()).await.expect("list");
+    assert_eq!(held[0].subject_email, "samuel@sso.example");
+    let search = gatehouse_core::listing::TokenQuery {
+        subject_email: Some("sam@sso.example".into()),
+        client_id: None,
+        status: gatehouse_core::listing::TokenStatus::Active,
+        after: None,
+        limit: 10,
+        now: app.clock_now(),
+    };
+    let still_sam = ports.tokens.search(&search).await.expect("search");
+    assert_eq!(still_sam.len(), 1, "only the other account still goes by the old address");
+    assert_eq!(still_sam[0].subject_id.as_deref(), Some("sam-5678"));
 }
 
 on_both_backends!(
@@ -698,6 +846,9 @@ on_both_backends!(
     an_unreachable_provider_is_a_502,
     a_rotated_provider_key_is_fetched_again,
     approval_grants_are_single_use_bound_and_short_lived,
+    signing_out_voids_the_approval_grant,
+    two_provider_accounts_sharing_an_email_are_two_people,
+    junk_at_the_callback_is_counted_not_logged_row_by_row,
 );
 
 /// A rotation of the server secret during a sign-in: started on an instance

@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 
 /// The client id Gatehouse is registered under at the test provider.
 pub const CLIENT_ID: &str = "gatehouse-test";
+/// The `sub` of the provider account a sign-in is for unless told otherwise.
+pub const SAM_SUB: &str = "sam-1234";
 
 /// How the provider's ID token should differ from a good one.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +38,8 @@ pub struct Spoil {
     pub unknown_key: bool,
     /// Sign with another key but claim kid `a` (a forged signature).
     pub wrong_signature: bool,
+    /// Sign in another provider account than Sam's (`sub`).
+    pub sub: Option<String>,
 }
 
 struct Issued {
@@ -114,6 +118,8 @@ impl TestProvider {
             recheck_every: gatehouse_core::services::sso::DEFAULT_RECHECK_EVERY,
             offline_access: true,
             trust_emails: false,
+            admin_groups: Vec::new(),
+            groups_claim: "groups".to_owned(),
         }
     }
 
@@ -211,7 +217,7 @@ async fn token(
     let email = spoil.email.clone().unwrap_or_else(|| Some("sam@sso.example".to_owned()));
     let mut claims = json!({
         "iss": spoil.iss.clone().unwrap_or_else(|| state.issuer.clone()),
-        "sub": "sam-1234",
+        "sub": spoil.sub.clone().unwrap_or_else(|| SAM_SUB.to_owned()),
         "aud": spoil.aud.clone().unwrap_or_else(|| CLIENT_ID.to_owned()),
         "iat": iat,
         "exp": exp,

@@ -154,8 +154,9 @@ pub async fn admin_revoke_app(token_id: String, csrf_token: String, back: String
     Ok(finish_revoke(usize::from(revoked), &back))
 }
 
-/// An admin revokes every token of one subject: a Gatehouse account, or,
-/// with `issuer`, a person signed in through that single sign-on issuer.
+/// An admin revokes every token recorded under one email: a Gatehouse
+/// account's, or, with `issuer`, those of everyone signed in through that
+/// single sign-on issuer with that address.
 #[server(prefix = "/console/api", endpoint = "admin/authorized-apps/revoke-user")]
 pub async fn admin_revoke_user(
     email: String,
@@ -169,7 +170,7 @@ pub async fn admin_revoke_user(
         return Err(super::context::fail(AppError::new(AppErrorCode::InvalidRequest), &admin_back(&back)));
     }
     let issuer = issuer.filter(|i| !i.is_empty()).unwrap_or_else(|| gatehouse_core::model::LOCAL_ISSUER.to_owned());
-    admin_revoke_all(TokenSelector::Subject { email, issuer }, csrf_token, back).await
+    admin_revoke_all(TokenSelector::Email { email, issuer }, csrf_token, back).await
 }
 
 /// An admin revokes every token issued to one client.

@@ -38,7 +38,7 @@ pub async fn approval_context() -> Result<ApprovalContextView, AppError> {
     let ctx = app_context()?;
     let sso = sso_branch(&ctx)?;
     let grant = grant_cookie(&ctx);
-    let context = sso.approval_context(grant.as_deref()).await?;
+    let context = sso.approval_context(grant.as_deref(), session_binding().await?.as_deref()).await?;
     Ok(ApprovalContextView {
         subject_email: context.subject.email,
         subject_issuer: context.subject.issuer,
@@ -81,6 +81,16 @@ pub struct SsoOutcome {
 #[cfg(feature = "ssr")]
 const OUTCOME_KEY: &str = "sso_outcome";
 
+/// The session key holding the approval grant's session binding: set by
+/// `sso-complete`, gone at sign-out, which so voids the grant.
+pub const GRANT_BINDING_KEY: &str = "sso_grant_binding";
+
+/// The session binding the browser's session holds, if any.
+#[cfg(feature = "ssr")]
+async fn session_binding() -> Result<Option<String>, AppError> {
+    Ok(super::context::session()?.get::<String>(GRANT_BINDING_KEY).await?)
+}
+
 #[cfg(feature = "ssr")]
 async fn decide_external(
     user_code: String,
@@ -93,7 +103,8 @@ async fn decide_external(
     let ctx = app_context()?;
     let sso = sso_branch(&ctx)?;
     let grant = grant_cookie(&ctx);
-    let decided = sso.decide(grant.as_deref(), &csrf_token, &user_code, kind, client_ip()).await;
+    let binding = session_binding().await.map_err(|err| fail(err, AUTHORIZE_SSO_PAGE))?;
+    let decided = sso.decide(grant.as_deref(), binding.as_deref(), &csrf_token, &user_code, kind, client_ip()).await;
     let (flow, subject) = match decided {
         Ok(decided) => decided,
         Err(err) => {

@@ -1,6 +1,6 @@
 //! Who did something (audit actors) and who is signed in (principals).
 
-use crate::model::{Account, LOCAL_ISSUER};
+use crate::model::{Account, LOCAL_ISSUER, SsoPerson, SubjectId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -67,13 +67,15 @@ impl std::fmt::Display for Actor {
     }
 }
 
-/// Who is signed in to the browser's console: a local account. A person who
-/// approves through the external-SSO branch is never signed in here; their
-/// identity lives in the single-use approval grant (`services::sso`) and is
-/// recorded as `Actor::External`.
+/// Who is signed in to the browser's console: a local account, or a person
+/// signed in through the SSO provider (no account row; their admin rights
+/// come from the provider's groups). A person who approves one device
+/// through the external-SSO branch is not signed in here: that identity
+/// lives in the single-use approval grant (`services::sso`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     Account(Account),
+    Sso(SsoPerson),
 }
 
 impl Principal {
@@ -81,6 +83,7 @@ impl Principal {
     pub fn email(&self) -> &str {
         match self {
             Principal::Account(account) => &account.email,
+            Principal::Sso(person) => &person.email,
         }
     }
 
@@ -88,6 +91,15 @@ impl Principal {
     pub fn issuer(&self) -> &str {
         match self {
             Principal::Account(_) => LOCAL_ISSUER,
+            Principal::Sso(person) => &person.subject.issuer,
+        }
+    }
+
+    /// Who the principal's grants belong to.
+    pub fn subject(&self) -> SubjectId {
+        match self {
+            Principal::Account(account) => SubjectId::account(account.id),
+            Principal::Sso(person) => person.subject.clone(),
         }
     }
 
@@ -95,6 +107,7 @@ impl Principal {
     pub fn display_name(&self) -> &str {
         match self {
             Principal::Account(account) => &account.name,
+            Principal::Sso(person) => person.name.as_deref().unwrap_or(&person.email),
         }
     }
 
@@ -102,6 +115,7 @@ impl Principal {
     pub fn account(&self) -> Option<&Account> {
         match self {
             Principal::Account(account) => Some(account),
+            Principal::Sso(_) => None,
         }
     }
 
@@ -112,7 +126,10 @@ impl Principal {
 
     /// The principal acting on its own things.
     pub fn actor(&self) -> Actor {
-        Actor::Account { email: self.email().to_owned() }
+        match self {
+            Principal::Account(account) => Actor::Account { email: account.email.clone() },
+            Principal::Sso(person) => Actor::External { email: person.email.clone() },
+        }
     }
 
     /// Proof of admin rights, if the principal has them. Admin use cases take
@@ -122,7 +139,10 @@ impl Principal {
             Principal::Account(account) if account.is_admin && !account.disabled => {
                 Some(Admin { actor: Actor::Admin { email: account.email.clone() }, ip: None })
             }
-            Principal::Account(_) => None,
+            Principal::Sso(person) if person.is_admin => {
+                Some(Admin { actor: Actor::Admin { email: person.email.clone() }, ip: None })
+            }
+            Principal::Account(_) | Principal::Sso(_) => None,
         }
     }
 }

@@ -8,8 +8,12 @@ use uuid::Uuid;
 /// Which tokens of a subject, client or account a bulk operation selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSelector {
-    /// Every token of one subject (email + issuer).
-    Subject { email: String, issuer: String },
+    /// Every token of one subject.
+    Subject(crate::model::SubjectId),
+    /// Every token recorded under one email at one issuer: for an admin,
+    /// everyone going by that address there, grants minted before
+    /// subjects were keyed by `sub` included.
+    Email { email: String, issuer: String },
     /// Every token issued to one client.
     Client(String),
 }

@@ -47,6 +47,12 @@ pub fn provider_rechecks(answer: &'static str) {
     ::metrics::counter!("gatehouse_provider_rechecks_total", "answer" => answer).increment(1);
 }
 
+/// A sign-in coming back to `sso-complete` was refused, by `reason`
+/// (`invalid_sso_state`, `cancelled_at_provider`, an assertion problem…).
+pub fn sso_refusal(reason: &'static str) {
+    ::metrics::counter!("gatehouse_sso_refusals_total", "reason" => reason).increment(1);
+}
+
 /// A DPoP proof (RFC 9449) was checked: `accepted`, `invalid_dpop_proof`
 /// (a replayed one included), `use_dpop_nonce` or `unavailable`.
 pub fn dpop_proof(answer: &'static str) {

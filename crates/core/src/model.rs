@@ -172,6 +172,38 @@ pub struct ScopeDefinition {
     pub created_at: DateTime<Utc>,
 }
 
+/// Who a grant belongs to, as the issuer that vouches for them names them:
+/// a local account by its id under [`LOCAL_ISSUER`], an SSO person by the
+/// provider's `sub` under the provider's issuer (OpenID Connect Core §2:
+/// only `iss` and `sub` together identify someone). The email is an
+/// attribute: two provider accounts sharing one are two subjects.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SubjectId {
+    pub issuer: String,
+    pub id: String,
+}
+
+impl SubjectId {
+    /// A local account.
+    pub fn account(account_id: Uuid) -> Self {
+        Self { issuer: LOCAL_ISSUER.to_owned(), id: account_id.to_string() }
+    }
+}
+
+/// A person signed in to the console through the SSO provider, as of their
+/// last sign-in there (no account row: the provider is the source of truth).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoPerson {
+    pub subject: SubjectId,
+    pub email: String,
+    pub name: Option<String>,
+    /// Whether the provider's groups made them an admin at that sign-in
+    /// (`GATEHOUSE_SSO_ADMIN_GROUPS`).
+    pub is_admin: bool,
+    pub first_signed_in_at: DateTime<Utc>,
+    pub last_signed_in_at: DateTime<Utc>,
+}
+
 /// Who a flow was approved for: a local account or an external identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowSubject {
@@ -179,6 +211,10 @@ pub struct FlowSubject {
     pub account_id: Option<Uuid>,
     pub email: String,
     pub issuer: String,
+    /// An external identity's `sub` at its provider. Absent from flows
+    /// stored before subjects were keyed by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
     /// For an external identity: the refresh token its provider issued at
     /// sign-in, sealed with the server secret, so a grant can ask the
     /// provider again later. Absent from flows stored before it existed.
@@ -190,7 +226,17 @@ impl FlowSubject {
     /// A subject the provider keeps no refresh token for (a local account,
     /// or an external identity whose provider issued none).
     pub fn new(account_id: Option<Uuid>, email: String, issuer: String) -> Self {
-        Self { account_id, email, issuer, provider_token: None }
+        Self { account_id, email, issuer, sub: None, provider_token: None }
+    }
+
+    /// Who the grant will belong to: the account, else the provider's `sub`
+    /// (`None` only for an external flow stored before `sub` was kept).
+    pub fn subject_id(&self) -> Option<SubjectId> {
+        match (self.account_id, &self.sub) {
+            (Some(account_id), _) => Some(SubjectId::account(account_id)),
+            (None, Some(sub)) => Some(SubjectId { issuer: self.issuer.clone(), id: sub.clone() }),
+            (None, None) => None,
+        }
     }
 }
 
@@ -212,6 +258,11 @@ pub struct AccessTokenRecord {
     pub id: Uuid,
     pub subject_email: String,
     pub subject_issuer: String,
+    /// The subject's id under `subject_issuer` (see [`SubjectId`]); `None`
+    /// for an external grant minted before subjects were keyed by `sub`,
+    /// until its person signs in again.
+    #[serde(default)]
+    pub subject_id: Option<String>,
     pub account_id: Option<Uuid>,
     pub client_id: String,
     /// Empty when the device reported no label.
@@ -255,6 +306,16 @@ impl AccessTokenRecord {
     /// The current access token's scopes.
     pub fn access_scopes(&self) -> &[String] {
         self.access_scopes.as_deref().unwrap_or(&self.scopes)
+    }
+
+    /// Who the grant belongs to (`None` for one no subject has claimed yet).
+    pub fn subject(&self) -> Option<SubjectId> {
+        Some(SubjectId { issuer: self.subject_issuer.clone(), id: self.subject_id.clone()? })
+    }
+
+    /// Whether the grant belongs to `subject`.
+    pub fn belongs_to(&self, subject: &SubjectId) -> bool {
+        self.subject_issuer == subject.issuer && self.subject_id.as_deref() == Some(subject.id.as_str())
     }
 }
 

@@ -245,8 +245,8 @@ async fn account_disabled_after_approval_gets_no_token(backend: Backend) {
         app.post_form(PATH, &[("grant_type", GRANT), ("client_id", CLI), ("device_code", &device_code(&flow))]).await;
     expect_oauth_error(response, 400, "access_denied").await;
     let now = app.clock_now();
-    let rows =
-        app.services.ports().tokens.list_active_for_subject("ada@example.com", "local", now).await.expect("list");
+    let ada = gatehouse_core::model::SubjectId::account(account.id);
+    let rows = app.services.ports().tokens.list_active_for_subject(&ada, now).await.expect("list");
     assert!(rows.is_empty(), "no token row was minted: {rows:?}");
 }
 

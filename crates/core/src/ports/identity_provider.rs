@@ -23,6 +23,9 @@ pub struct ProviderIdentity {
     pub email: Option<String>,
     pub email_verified: Option<bool>,
     pub name: Option<String>,
+    /// The groups the ID token lists the person in (the claim
+    /// `GATEHOUSE_SSO_GROUPS_CLAIM` names); empty when it lists none.
+    pub groups: Vec<String>,
     /// The provider's refresh token, when it issued one (`offline_access`):
     /// what lets Gatehouse ask it later whether the sign-in still stands.
     pub refresh_token: Option<SecretString>,

@@ -4,7 +4,7 @@ use crate::error::StoreError;
 use crate::listing::{TokenQuery, TokenSelector};
 use crate::model::{
     AccessTokenRecord, Account, GrantRotation, IssuedToken, NewAccessToken, OAuthClient, ProviderSession,
-    RefreshLookup, ScopeDefinition, ScopeHolders, TokenPolicy, WorkspaceMembership,
+    RefreshLookup, ScopeDefinition, ScopeHolders, SsoPerson, SubjectId, TokenPolicy, WorkspaceMembership,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -88,6 +88,11 @@ pub trait AccountRepository: Send + Sync {
         change: AccountChange,
         at: DateTime<Utc>,
     ) -> Result<AccountChangeOutcome, StoreError>;
+    /// Records an SSO person's console sign-in (keeping their first
+    /// sign-in's time); returns what was recorded before, if anything.
+    async fn record_sso_person(&self, person: &SsoPerson) -> Result<Option<SsoPerson>, StoreError>;
+    /// The SSO person, as of their last console sign-in.
+    async fn find_sso_person(&self, subject: &SubjectId) -> Result<Option<SsoPerson>, StoreError>;
 }
 
 /// Registered OAuth clients.
@@ -137,10 +142,12 @@ pub trait ScopeRepository: Send + Sync {
 #[async_trait]
 pub trait TokenRepository: Send + Sync {
     /// Mints a grant, or replaces in place the active grant for the same
-    /// (subject_email, subject_issuer, client_id, device_label): new secrets,
+    /// (subject, client_id, device_label): new secrets,
     /// lifetimes and scopes, and the refresh tokens it had rotated away are
     /// forgotten (they belong to the approval it replaces), and its provider
-    /// session is the new one's.
+    /// session is the new one's. An external subject's grants minted before
+    /// subjects were keyed by `sub` (no subject id) that bear the same
+    /// email at the same issuer become this subject's first.
     async fn issue(&self, token: &NewAccessToken) -> Result<IssuedToken, StoreError>;
     /// What the refresh token with this hash is: a grant's current one, one
     /// a grant rotated away, or nothing known.
@@ -164,8 +171,7 @@ pub trait TokenRepository: Send + Sync {
     /// The active row a new approval for this device would rotate.
     async fn find_active_for_device(
         &self,
-        subject_email: &str,
-        subject_issuer: &str,
+        subject: &SubjectId,
         client_id: &str,
         device_label: &str,
     ) -> Result<Option<AccessTokenRecord>, StoreError>;
@@ -175,10 +181,13 @@ pub trait TokenRepository: Send + Sync {
     /// recently used (else created) first.
     async fn list_active_for_subject(
         &self,
-        subject_email: &str,
-        subject_issuer: &str,
+        subject: &SubjectId,
         now: DateTime<Utc>,
     ) -> Result<Vec<AccessTokenRecord>, StoreError>;
+    /// Records the subject's email as its issuer now asserts it on every
+    /// grant of the subject (the address is an attribute that can change);
+    /// returns how many grants changed.
+    async fn update_subject_email(&self, subject: &SubjectId, email: &str) -> Result<u64, StoreError>;
     /// A page of every token matching `query`, most recently used (else
     /// created) first, keyset-paginated.
     async fn search(&self, query: &TokenQuery) -> Result<Vec<AccessTokenRecord>, StoreError>;

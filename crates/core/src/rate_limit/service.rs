@@ -88,10 +88,10 @@ impl RateLimitService {
         self.check(keys, RateMode::Take).await
     }
 
-    /// Spends one of the approvals of the person (`email`, `issuer`): local
-    /// accounts and SSO subjects alike.
-    pub(crate) async fn take_approval(&self, email: &str, issuer: &str) -> Result<(), LimitError> {
-        let approver = format!("{email} {issuer}");
+    /// Spends one of the approvals of the person `subject`: local accounts
+    /// and SSO subjects alike.
+    pub(crate) async fn take_approval(&self, subject: &crate::model::SubjectId) -> Result<(), LimitError> {
+        let approver = format!("{} {}", subject.issuer, subject.id);
         self.take(&[(Limiter::ApprovalsPerAccount, Some(&approver))]).await
     }
 

@@ -5,8 +5,7 @@ use super::revocation::RevokedBy;
 use crate::actor::Admin;
 use crate::error::StoreError;
 use crate::listing::{Page, TokenSelector};
-use crate::model::LOCAL_ISSUER;
-use crate::model::{Account, WorkspaceMembership};
+use crate::model::{Account, SubjectId, WorkspaceMembership};
 use crate::ports::{
     AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, CreateAccountError, HashError, NewAccount,
 };
@@ -289,7 +288,7 @@ impl AccountService {
         if change == AccountChange::Disable {
             // Also when it was already disabled: a retry after a fault
             // finishes revoking what the first try did not reach.
-            let selector = TokenSelector::Subject { email: account.email.clone(), issuer: LOCAL_ISSUER.to_owned() };
+            let selector = TokenSelector::Subject(SubjectId::account(account.id));
             let ids = self.ports.tokens.unrevoked_ids(&selector).await?;
             self.ports.revoke_tokens(&ids, admin.actor(), RevokedBy::AccountDisabled, ip).await?;
         }

@@ -60,7 +60,7 @@ impl AuthorizationService {
     /// The principal's active tokens, most recently used first.
     pub async fn list_own(&self, principal: &Principal) -> Result<Vec<Authorization>, StoreError> {
         let now = self.ports.clock.now();
-        let rows = self.ports.tokens.list_active_for_subject(principal.email(), principal.issuer(), now).await?;
+        let rows = self.ports.tokens.list_active_for_subject(&principal.subject(), now).await?;
         self.describe(rows).await
     }
 
@@ -76,7 +76,7 @@ impl AuthorizationService {
         let Some(row) = self.ports.tokens.find_by_id(token_id).await? else {
             return Ok(OwnRevocation::NotFound);
         };
-        if row.subject_email != principal.email() || row.subject_issuer != principal.issuer() {
+        if !row.belongs_to(&principal.subject()) {
             return Ok(OwnRevocation::NotFound);
         }
         let revoked = self.ports.revoke_tokens(&[row.id], &principal.actor(), RevokedBy::Owner, ip).await?;
@@ -85,8 +85,7 @@ impl AuthorizationService {
 
     /// Revokes every token of the principal; returns how many were revoked.
     pub async fn revoke_all_own(&self, principal: &Principal, ip: Option<&str>) -> Result<usize, StoreError> {
-        let selector =
-            TokenSelector::Subject { email: principal.email().to_owned(), issuer: principal.issuer().to_owned() };
+        let selector = TokenSelector::Subject(principal.subject());
         let ids = self.ports.tokens.unrevoked_ids(&selector).await?;
         Ok(self.ports.revoke_tokens(&ids, &principal.actor(), RevokedBy::Owner, ip).await?.len())
     }

@@ -337,7 +337,11 @@ impl BearerService {
     pub async fn authorizations(&self, token: &AuthenticatedToken) -> Result<Vec<AccessTokenRecord>, StoreError> {
         let record = &token.record;
         let now = self.ports.clock.now();
-        self.ports.tokens.list_active_for_subject(&record.subject_email, &record.subject_issuer, now).await
+        match record.subject() {
+            Some(subject) => self.ports.tokens.list_active_for_subject(&subject, now).await,
+            // A grant no subject has claimed yet stands alone.
+            None => Ok(vec![record.clone()]),
+        }
     }
 
     /// Revokes the presenting token (`DELETE /v1/oauth/authorizations/self`).

@@ -66,6 +66,8 @@ pub struct OidcSettings {
     pub roots: crate::tls::ExtraRoots,
     /// Whether to ask for `offline_access` when the provider offers it.
     pub offline_access: bool,
+    /// The ID-token claim listing the person's groups.
+    pub groups_claim: String,
 }
 
 /// The scope that makes an OpenID provider issue a refresh token.
@@ -179,6 +181,7 @@ impl OidcProvider {
             email: claims.email().map(|e| e.as_str().to_owned()),
             email_verified: claims.email_verified(),
             name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+            groups: groups(id_token, &self.settings.groups_claim),
             refresh_token: None,
         })
     }
@@ -307,5 +310,28 @@ impl IdentityProvider for OidcProvider {
             }
         }
         answer.map_err(ProviderError::Unreachable)
+    }
+}
+
+/// The groups a verified ID token lists under `claim`: an array of strings
+/// (Keycloak, Okta, Entra ID) or one string. `openidconnect` keeps only
+/// the claims it knows, so the payload is read again here; the signature
+/// was verified before this is called.
+fn groups(id_token: &openidconnect::core::CoreIdToken, claim: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let serialized = id_token.to_string();
+    let Some(payload) = serialized.split('.').nth(1) else {
+        return Vec::new();
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return Vec::new();
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Vec::new();
+    };
+    match claims.get(claim) {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect(),
+        Some(serde_json::Value::String(group)) => vec![group.clone()],
+        _ => Vec::new(),
     }
 }

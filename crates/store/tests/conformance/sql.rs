@@ -8,7 +8,7 @@ use gatehouse_core::Actor;
 use gatehouse_core::listing::{ActivityCursor, TokenQuery, TokenSelector, TokenStatus};
 use gatehouse_core::model::{
     ClientType, DpopMode, FlowSubject, GrantRotation, NewAccessToken, OAuthClient, ProviderSession, RefreshLookup,
-    TokenPolicy,
+    SubjectId, TokenPolicy,
 };
 use gatehouse_core::ports::{
     AccountChange, AccountChangeOutcome, AccountQuery, AuditEvent, AuditKind, AuditQuery, ClientEdit,
@@ -65,11 +65,24 @@ async fn client(repos: &Repositories, id: &str) {
     assert!(repos.clients.create(&client).await.expect("create client"));
 }
 
+/// The SSO issuer the tokens below are minted under.
+const ISSUER: &str = "https://idp.example";
+
+/// The person who goes by `email` at [`ISSUER`] (their `sub` is made from it).
+fn person(email: &str) -> SubjectId {
+    SubjectId { issuer: ISSUER.into(), id: format!("sub-{email}") }
+}
+
+/// An SSO person's flow subject: `sub` and `email` at [`ISSUER`].
+fn flow_subject(sub: Option<&str>, email: &str) -> FlowSubject {
+    FlowSubject { sub: sub.map(str::to_owned), ..FlowSubject::new(None, email.to_owned(), ISSUER.into()) }
+}
+
 /// A token for one person's device, valid for 30 days from `created`.
 fn new_token(email: &str, client_id: &str, label: &str, created: DateTime<Utc>) -> NewAccessToken {
     NewAccessToken {
         id: Uuid::new_v4(),
-        subject: FlowSubject::new(None, email.to_owned(), "local".into()),
+        subject: flow_subject(Some(&person(email).id), email),
         client_id: client_id.to_owned(),
         device_label: label.to_owned(),
         prefix: "gtha_".into(),
@@ -119,12 +132,16 @@ async fn token_listing_pages_filters_and_revokes_once() {
         let by_client = TokenQuery { client_id: Some("cli".into()), ..query(now) };
         assert_eq!(ids(repos.tokens.search(&by_client).await.expect("search")), vec![a, c], "{name}");
 
-        let ada = TokenSelector::Subject { email: "ada@example.com".into(), issuer: "local".into() };
-        let mut selected = repos.tokens.unrevoked_ids(&ada).await.expect("ids");
-        selected.sort();
         let mut expected = vec![a, b];
         expected.sort();
-        assert_eq!(selected, expected, "{name}");
+        for ada in [
+            TokenSelector::Subject(person("ada@example.com")),
+            TokenSelector::Email { email: "ada@example.com".into(), issuer: ISSUER.into() },
+        ] {
+            let mut selected = repos.tokens.unrevoked_ids(&ada).await.expect("ids");
+            selected.sort();
+            assert_eq!(selected, expected, "{name}");
+        }
         assert_eq!(repos.tokens.unrevoked_ids(&TokenSelector::Client("bot".into())).await.expect("ids"), vec![b]);
 
         let revoked = repos.tokens.revoke(&[a, b], now).await.expect("revoke");
@@ -484,7 +501,8 @@ async fn issuing_again_for_a_device_rotates_its_token_in_place() {
         assert_eq!(row.dpop_jkt, second.dpop_jkt, "{name}: the key binding is the new token's");
         assert_eq!((row.created_at, row.expires_at), (second.created_at, second.expires_at), "{name}");
         assert_eq!((row.last_used_at, row.last_used_ip), (None, None), "{name}: use starts over");
-        let active = repos.tokens.find_active_for_device("ada@example.com", "local", "cli", "laptop").await;
+        let ada = person("ada@example.com");
+        let active = repos.tokens.find_active_for_device(&ada, "cli", "laptop").await;
         assert_eq!(active.expect("find").map(|r| r.id), Some(first.id), "{name}");
 
         // Another device, another client or another issuer is another row.
@@ -497,7 +515,11 @@ async fn issuing_again_for_a_device_rotates_its_token_in_place() {
         assert!(
             repos
                 .tokens
-                .find_active_for_device("ada@example.com", "sso", "cli", "laptop")
+                .find_active_for_device(
+                    &SubjectId { issuer: "https://other.example".into(), ..ada.clone() },
+                    "cli",
+                    "laptop"
+                )
                 .await
                 .expect("find")
                 .is_none(),
@@ -506,15 +528,7 @@ async fn issuing_again_for_a_device_rotates_its_token_in_place() {
 
         // Once revoked, the device's next token is a new row.
         repos.tokens.revoke(&[first.id], now()).await.expect("revoke");
-        assert!(
-            repos
-                .tokens
-                .find_active_for_device("ada@example.com", "local", "cli", "laptop")
-                .await
-                .expect("find")
-                .is_none(),
-            "{name}"
-        );
+        assert!(repos.tokens.find_active_for_device(&ada, "cli", "laptop").await.expect("find").is_none(), "{name}");
         let third = new_token("ada@example.com", "cli", "laptop", now());
         let fresh = repos.tokens.issue(&third).await.expect("issue");
         assert_eq!((fresh.id, fresh.rotated), (third.id, false), "{name}");
@@ -556,10 +570,59 @@ async fn a_persons_active_tokens_leave_out_revoked_expired_and_other_people() {
         // Used most recently, so listed first.
         repos.tokens.touch(older, now, None).await.expect("touch");
 
-        let listed = repos.tokens.list_active_for_subject("ada@example.com", "local", now).await.expect("list");
+        let ada = person("ada@example.com");
+        let listed = repos.tokens.list_active_for_subject(&ada, now).await.expect("list");
         assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![older, newer], "{name}");
-        let other_issuer = repos.tokens.list_active_for_subject("ada@example.com", "sso", now).await.expect("list");
-        assert!(other_issuer.is_empty(), "{name}: the same email from another issuer is another person");
+        let elsewhere = SubjectId { issuer: "https://other.example".into(), ..ada };
+        let other_issuer = repos.tokens.list_active_for_subject(&elsewhere, now).await.expect("list");
+        assert!(other_issuer.is_empty(), "{name}: the same sub from another issuer is another person");
+    }
+}
+
+#[tokio::test]
+async fn a_subject_is_its_issuer_and_sub_and_the_email_only_an_attribute() {
+    for (name, repos, _dir, _) in databases("a_subject_is_its_issuer_and_sub_and_the_email_only_an_attribute").await {
+        client(&repos, "cli").await;
+        let t0 = now() - Duration::hours(1);
+        let issue = |sub: Option<&'static str>, email: &'static str, at: DateTime<Utc>| NewAccessToken {
+            subject: flow_subject(sub, email),
+            ..new_token(email, "cli", "laptop", at)
+        };
+        // Two provider accounts sharing an address: two subjects, neither
+        // approval replacing the other's grant.
+        let kim = repos.tokens.issue(&issue(Some("kim-1"), "kim@example.com", t0)).await.expect("issue");
+        let other = repos.tokens.issue(&issue(Some("kim-2"), "kim@example.com", t0)).await.expect("issue");
+        assert!(!other.rotated && other.id != kim.id, "{name}");
+        let kim_1 = SubjectId { issuer: ISSUER.into(), id: "kim-1".into() };
+        let mine = repos.tokens.list_active_for_subject(&kim_1, now()).await.expect("list");
+        assert_eq!(mine.iter().map(|r| r.id).collect::<Vec<_>>(), vec![kim.id], "{name}");
+        assert!(mine[0].belongs_to(&kim_1), "{name}");
+
+        // The address changes at the provider: every grant of the subject follows.
+        assert_eq!(repos.tokens.update_subject_email(&kim_1, "kim.lee@example.com").await.expect("update"), 1);
+        assert_eq!(repos.tokens.update_subject_email(&kim_1, "kim.lee@example.com").await.expect("again"), 0);
+        let row = repos.tokens.find_by_id(kim.id).await.expect("find").expect("row");
+        assert_eq!(row.subject_email, "kim.lee@example.com", "{name}");
+        let theirs = repos.tokens.find_by_id(other.id).await.expect("find").expect("row");
+        assert_eq!(theirs.subject_email, "kim@example.com", "{name}: the other subject keeps theirs");
+
+        // A grant from before subjects had ids (no `sub`) is claimed by the
+        // next person minting with that address, and rotated in place when
+        // it is for the same device.
+        let legacy = repos.tokens.issue(&issue(None, "sam@example.com", t0)).await.expect("legacy");
+        let legacy_desk = NewAccessToken { device_label: "desk".into(), ..issue(None, "sam@example.com", t0) };
+        let legacy_desk = repos.tokens.issue(&legacy_desk).await.expect("legacy");
+        let row = repos.tokens.find_by_id(legacy.id).await.expect("find").expect("row");
+        assert_eq!((row.subject_id.clone(), row.subject()), (None, None), "{name}");
+        let claimed = repos.tokens.issue(&issue(Some("sam"), "sam@example.com", t0)).await.expect("claim");
+        assert_eq!((claimed.id, claimed.rotated), (legacy.id, true), "{name}");
+        let sam = SubjectId { issuer: ISSUER.into(), id: "sam".into() };
+        let mut held: Vec<Uuid> =
+            repos.tokens.list_active_for_subject(&sam, now()).await.expect("list").iter().map(|r| r.id).collect();
+        held.sort();
+        let mut expected = vec![legacy.id, legacy_desk.id];
+        expected.sort();
+        assert_eq!(held, expected, "{name}: both unclaimed grants are Sam's now");
     }
 }
 

@@ -17,6 +17,7 @@ fn record(id: Uuid) -> AccessTokenRecord {
         id,
         subject_email: "ada@example.com".into(),
         subject_issuer: "local".into(),
+        subject_id: Some(Uuid::nil().to_string()),
         account_id: None,
         client_id: "cli".into(),
         device_label: String::new(),

@@ -5,7 +5,7 @@ use crate::actor::Actor;
 use crate::error::StoreError;
 use crate::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};
 use crate::formats::user_code::UserCode;
-use crate::model::{AccessTokenRecord, Account, FlowSubject, LOCAL_ISSUER};
+use crate::model::{AccessTokenRecord, Account, FlowSubject, LOCAL_ISSUER, SubjectId};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::RateLimited;
 use crate::rate_limit::{LimitError, Visitor};
@@ -165,7 +165,7 @@ impl DeviceFlowService {
                 ApprovalView::Invalid
             });
         }
-        let replaces = self.token_replaced_by_approving(&flow, &account.email, LOCAL_ISSUER).await?;
+        let replaces = self.token_replaced_by_approving(&flow, &SubjectId::account(account.id)).await?;
         Ok(ApprovalView::Authorize(Box::new(AuthorizeRequest {
             requested_ago: now - flow.created_at,
             expires_in: flow.expires_at - now,
@@ -182,17 +182,16 @@ impl DeviceFlowService {
         }
     }
 
-    /// The active token that approving `flow` as (`email`, `issuer`) would
-    /// replace, for the approval page's rotation notice.
+    /// The active token that approving `flow` as `subject` would replace,
+    /// for the approval page's rotation notice.
     pub async fn token_replaced_by_approving(
         &self,
         flow: &DeviceFlow,
-        email: &str,
-        issuer: &str,
+        subject: &SubjectId,
     ) -> Result<Option<AccessTokenRecord>, StoreError> {
         self.ports
             .tokens
-            .find_active_for_device(email, issuer, &flow.client_id, flow.device_label.as_deref().unwrap_or_default())
+            .find_active_for_device(subject, &flow.client_id, flow.device_label.as_deref().unwrap_or_default())
             .await
     }
 
@@ -212,7 +211,7 @@ impl DeviceFlowService {
         }
         let attempt = async {
             if kind == DecisionKind::Approve
-                && let Err(limited) = self.limits.take_approval(&account.email, LOCAL_ISSUER).await
+                && let Err(limited) = self.limits.take_approval(&SubjectId::account(account.id)).await
             {
                 // Over the approvals limit is not a wrong code.
                 return Ok((Err(limited.into()), true));

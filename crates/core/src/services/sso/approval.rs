@@ -10,16 +10,19 @@ use crate::services::device_flow::{DecisionKind, Recorded};
 
 impl SsoService {
     /// What the authorize-sso view shows, read from the approval-grant
-    /// cookie. Reading spends nothing.
-    pub async fn approval_context(&self, grant_cookie: Option<&str>) -> Result<ApprovalContext, SsoError> {
+    /// cookie, in the browser session that signed in. Reading spends nothing.
+    pub async fn approval_context(
+        &self,
+        grant_cookie: Option<&str>,
+        session_binding: Option<&str>,
+    ) -> Result<ApprovalContext, SsoError> {
         let now = self.ports.clock.now();
-        let grant: GrantClaims =
-            self.verified(EnvelopePurpose::ApprovalGrant, grant_cookie, now).ok_or(SsoError::NoSession)?;
+        let grant = self.bound_grant(grant_cookie, session_binding, now).ok_or(SsoError::NoSession)?;
         if self.ports.single_use.peek(&format!("{GRANT_KEY}{}", grant.jti), now).await?.is_none() {
             return Err(SsoError::NoSession);
         }
         let flow = self.pending_flow(&grant.user_code, &grant.flow, now).await?;
-        let replaces = self.device_flows.token_replaced_by_approving(&flow, &grant.email, &grant.iss).await?;
+        let replaces = self.device_flows.token_replaced_by_approving(&flow, &grant.subject().id()).await?;
         Ok(ApprovalContext {
             subject: grant.subject(),
             scopes: self.device_flows.scopes().catalog().await?.narrow(crate::TokenKind::External, &flow.scopes),
@@ -39,6 +42,7 @@ impl SsoService {
     pub async fn decide(
         &self,
         grant_cookie: Option<&str>,
+        session_binding: Option<&str>,
         csrf_token: &str,
         raw_user_code: &str,
         kind: DecisionKind,
@@ -48,8 +52,7 @@ impl SsoService {
             return Err(SsoError::BearerAuthDisabled);
         }
         let now = self.ports.clock.now();
-        let grant: GrantClaims =
-            self.verified(EnvelopePurpose::ApprovalGrant, grant_cookie, now).ok_or(SsoError::InvalidSession)?;
+        let grant = self.bound_grant(grant_cookie, session_binding, now).ok_or(SsoError::InvalidSession)?;
         if !SecretString::new(grant.csrf.clone()).constant_time_eq(csrf_token) {
             return Err(SsoError::CsrfMismatch);
         }
@@ -62,12 +65,13 @@ impl SsoService {
         // A record from before it held anything reads as holding nothing.
         let record: GrantRecord = serde_json::from_str(&stored).unwrap_or_default();
         let flow = self.pending_flow(&grant.user_code, &grant.flow, now).await?;
-        if kind == DecisionKind::Approve {
-            self.device_flows.limits().take_approval(&grant.email, &grant.iss).await?;
-        }
-        let identify = serde_json::json!({ "issuer": grant.iss, "flow": grant.flow });
         let subject = grant.subject();
+        if kind == DecisionKind::Approve {
+            self.device_flows.limits().take_approval(&subject.id()).await?;
+        }
+        let identify = serde_json::json!({ "issuer": grant.iss, "sub": grant.sub, "flow": grant.flow });
         let flow_subject = FlowSubject {
+            sub: Some(subject.sub.clone()),
             provider_token: record.provider_token,
             ..FlowSubject::new(None, subject.email.clone(), subject.issuer.clone())
         };

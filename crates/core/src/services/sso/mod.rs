@@ -15,8 +15,11 @@
 //!    approves or denies as the external subject.
 
 mod approval;
+mod refusals;
 mod sign_in;
 mod standing;
+
+pub use refusals::REFUSAL_WINDOW;
 
 pub(crate) use standing::{ExternalSubjects, Standing};
 
@@ -25,10 +28,11 @@ use super::{Ports, Settings};
 use crate::error::StoreError;
 use crate::flow::{DeviceFlow, FlowStatus};
 use crate::formats::base62;
+use crate::model::SubjectId;
 use crate::ports::{EnvelopePurpose, IdentityProvider};
 use crate::random::random_string;
 use crate::rate_limit::RateLimited;
-use crate::secret::SecretString;
+use crate::secret::{SecretString, sha256_hex};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -56,6 +60,9 @@ pub struct SsoSettings {
     /// Whether an ID token without `email_verified` is taken as verified
     /// (for a provider that only ever asserts verified addresses).
     pub trust_unverified_emails: bool,
+    /// Members of any of these provider groups are console admins
+    /// (re-evaluated at each of their sign-ins); empty: no SSO admins.
+    pub admin_groups: Vec<String>,
 }
 
 /// Every refusal of the SSO branch. `Display` is the wire code (SPEC §3).
@@ -138,7 +145,13 @@ struct GrantClaims {
     user_code: String,
     email: String,
     iss: String,
+    /// The person's `sub` at the provider: with `iss`, who they are.
+    sub: String,
     name: Option<String>,
+    /// SHA-256 of the session binding the browser's session holds: the grant
+    /// is good only in the browser session that signed in, and dies with
+    /// its sign-out.
+    ses: String,
     /// Echoed by the approve and deny forms (signed double-submit).
     csrf: String,
     exp: i64,
@@ -158,6 +171,9 @@ pub struct SsoRedirect {
 pub struct IssuedGrant {
     pub cookie_value: SecretString,
     pub max_age: Duration,
+    /// What the browser's server-side session must hold for the grant to be
+    /// used; ending the session (sign-out) voids the grant.
+    pub session_binding: SecretString,
 }
 
 /// What the SSO callback received.
@@ -177,7 +193,16 @@ pub struct Callback {
 pub struct ExternalSubject {
     pub email: String,
     pub issuer: String,
+    /// The provider's `sub`.
+    pub sub: String,
     pub name: Option<String>,
+}
+
+impl ExternalSubject {
+    /// Who the person is: (issuer, `sub`).
+    pub fn id(&self) -> SubjectId {
+        SubjectId { issuer: self.issuer.clone(), id: self.sub.clone() }
+    }
 }
 
 /// Everything the authorize-sso view shows, read from the approval grant.
@@ -199,6 +224,7 @@ impl Default for SsoSettings {
             allowed_email_domains: Vec::new(),
             recheck_every: DEFAULT_RECHECK_EVERY,
             trust_unverified_emails: false,
+            admin_groups: Vec::new(),
         }
     }
 }
@@ -214,6 +240,7 @@ pub struct SsoService {
     sso: Arc<SsoSettings>,
     provider: Arc<dyn IdentityProvider>,
     device_flows: DeviceFlowService,
+    refusals: Arc<refusals::RefusalTally>,
 }
 
 const SIGN_IN_KEY: &str = "sso-sign-in:";
@@ -227,7 +254,7 @@ impl SsoService {
         provider: Arc<dyn IdentityProvider>,
         device_flows: DeviceFlowService,
     ) -> Self {
-        Self { ports, settings, sso: Arc::new(sso), provider, device_flows }
+        Self { ports, settings, sso: Arc::new(sso), provider, device_flows, refusals: Arc::default() }
     }
 
     /// The branch's settings (the chooser shows the display name).
@@ -252,6 +279,19 @@ impl SsoService {
         }
     }
 
+    /// The claims of an unexpired approval grant whose session binding the
+    /// browser's session holds.
+    fn bound_grant(
+        &self,
+        grant_cookie: Option<&str>,
+        session_binding: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<GrantClaims> {
+        let grant: GrantClaims = self.verified(EnvelopePurpose::ApprovalGrant, grant_cookie, now)?;
+        let held = sha256_hex(session_binding?);
+        SecretString::new(held).constant_time_eq(&grant.ses).then_some(grant)
+    }
+
     /// The claims of an unexpired envelope for `purpose`.
     fn verified<T: serde::de::DeserializeOwned + HasExpiry>(
         &self,
@@ -272,7 +312,12 @@ trait HasExpiry {
 impl GrantClaims {
     /// The external subject the grant names.
     fn subject(&self) -> ExternalSubject {
-        ExternalSubject { email: self.email.clone(), issuer: self.iss.clone(), name: self.name.clone() }
+        ExternalSubject {
+            email: self.email.clone(),
+            issuer: self.iss.clone(),
+            sub: self.sub.clone(),
+            name: self.name.clone(),
+        }
     }
 }
 

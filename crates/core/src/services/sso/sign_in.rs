@@ -6,7 +6,6 @@ use crate::actor::Actor;
 use crate::formats::email::{EmailAddress, EmailProblem};
 use crate::ports::{AuditEvent, AuditKind, ProviderError, ProviderIdentity, ProviderSignIn, SealPurpose};
 use crate::rate_limit::{Limiter, Visitor};
-use crate::secret::sha256_hex;
 
 /// The claims of the SSO state envelope. It travels through the provider,
 /// so it holds nothing secret: the nonce and PKCE verifier stay in the
@@ -85,7 +84,7 @@ impl SsoService {
     pub async fn complete(&self, callback: Callback) -> Result<IssuedGrant, SsoError> {
         let result = self.complete_inner(&callback).await;
         if let Err(err) = &result {
-            self.audit_failure(err, &callback).await;
+            self.refused(err, &callback).await;
         }
         result
     }
@@ -127,14 +126,19 @@ impl SsoService {
             })?;
         let subject = self.accept_identity(&identity)?;
         let flow = self.pending_flow(&record.user_code, &record.flow, now).await?;
+        // The address is an attribute of the person, as the provider says it now.
+        let renamed = self.ports.tokens.update_subject_email(&subject.id(), &subject.email).await?;
 
+        let session_binding = self.random(43);
         let grant = GrantClaims {
             jti: self.random(32),
             flow: record.flow,
             user_code: flow.user_code.display(),
             email: subject.email.clone(),
             iss: subject.issuer.clone(),
+            sub: subject.sub.clone(),
             name: subject.name.clone(),
+            ses: sha256_hex(&session_binding),
             csrf: self.random(32),
             exp: (now + GRANT_LIFETIME).timestamp(),
             iat: now.timestamp(),
@@ -159,13 +163,19 @@ impl SsoService {
                 ip: callback.ip.clone(),
                 details: serde_json::json!({
                     "issuer": subject.issuer,
+                    "sub": subject.sub,
                     "flow": grant.flow,
                     "provider_refresh_token": record.provider_token.is_some(),
+                    "grants_with_email_updated": renamed,
                 }),
                 at: now,
             })
             .await;
-        Ok(IssuedGrant { cookie_value: SecretString::new(cookie_value), max_age: GRANT_LIFETIME })
+        Ok(IssuedGrant {
+            cookie_value: SecretString::new(cookie_value),
+            max_age: GRANT_LIFETIME,
+            session_binding: SecretString::new(session_binding),
+        })
     }
 
     /// The email rules: present, a usable address (`formats::email`),
@@ -188,30 +198,27 @@ impl SsoService {
         if !email_domain_allowed(&email, &self.sso.allowed_email_domains) {
             return Err(SsoError::InvalidAssertion(AssertionProblem::EmailDomainNotAllowed));
         }
-        Ok(ExternalSubject { email, issuer: identity.issuer.clone(), name: identity.name.clone() })
+        Ok(ExternalSubject {
+            email,
+            issuer: identity.issuer.clone(),
+            sub: identity.subject.clone(),
+            name: identity.name.clone(),
+        })
     }
 
-    async fn audit_failure(&self, err: &SsoError, callback: &Callback) {
+    /// Counts a refusal at the callback by its reason (`refusals`): never a
+    /// row per request, since anyone can call the callback with junk.
+    async fn refused(&self, err: &SsoError, callback: &Callback) {
         let reason = match err {
             SsoError::InvalidAssertion(problem) => problem.as_str(),
             SsoError::ProviderDenied => "cancelled_at_provider",
             SsoError::InvalidState => "invalid_sso_state",
             SsoError::UserCodeNotPending => "user_code_not_pending",
             SsoError::ProviderUnreachable => "provider_unreachable",
-            SsoError::Unavailable(_) => return,
+            SsoError::Unavailable(_) => "unavailable",
             _ => "refused",
         };
-        self.ports
-            .audit(AuditEvent {
-                kind: AuditKind::SsoFailed,
-                actor: None,
-                subject: None,
-                client_id: None,
-                ip: callback.ip.clone(),
-                details: serde_json::json!({ "reason": reason, "issuer": self.sso.issuer }),
-                at: self.ports.clock.now(),
-            })
-            .await;
+        self.count_refusal(reason, callback.ip.as_deref()).await;
     }
 }
 

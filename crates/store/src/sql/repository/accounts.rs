@@ -5,7 +5,7 @@ use crate::sql::dialect::{Columns, Dialect, Statement, store_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
-use gatehouse_core::model::{Account, WorkspaceMembership};
+use gatehouse_core::model::{Account, SsoPerson, SubjectId, WorkspaceMembership};
 use gatehouse_core::ports::{
     AccountChange, AccountChangeOutcome, AccountQuery, AccountRepository, CreateAccountError, NewAccount,
 };
@@ -171,6 +171,54 @@ impl<D: Dialect> AccountRepository for SqlRepository<D> {
         tx.commit().await.map_err(store_err)?;
         Ok(outcome)
     }
+
+    async fn record_sso_person(&self, person: &SsoPerson) -> Result<Option<SsoPerson>, StoreError> {
+        // Two sign-ins of one person at the same instant may both see the
+        // same earlier row: a change would then be audited twice, never missed.
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let before = D::fetch_optional(&mut tx, sso_person(&person.subject)).await?;
+        let before = before.as_ref().map(sso_person_of::<D>).transpose()?;
+        D::execute(
+            &mut tx,
+            Statement::new(
+                "INSERT INTO sso_people (issuer, sub, email, name, is_admin, first_signed_in_at, last_signed_in_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer, sub) DO UPDATE SET \
+                 email = excluded.email, name = excluded.name, is_admin = excluded.is_admin, \
+                 last_signed_in_at = excluded.last_signed_in_at",
+            )
+            .bind(&person.subject.issuer)
+            .bind(&person.subject.id)
+            .bind(&person.email)
+            .bind(person.name.as_deref())
+            .bind(person.is_admin)
+            .bind(person.first_signed_in_at)
+            .bind(person.last_signed_in_at),
+        )
+        .await?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(before)
+    }
+
+    async fn find_sso_person(&self, subject: &SubjectId) -> Result<Option<SsoPerson>, StoreError> {
+        let row = self.fetch_optional(sso_person(subject)).await?;
+        row.as_ref().map(sso_person_of::<D>).transpose()
+    }
+}
+
+fn sso_person(subject: &SubjectId) -> Statement<'_> {
+    Statement::new("SELECT * FROM sso_people WHERE issuer = $1 AND sub = $2").bind(&subject.issuer).bind(&subject.id)
+}
+
+fn sso_person_of<D: Dialect>(row: &D::Row) -> Result<SsoPerson, StoreError> {
+    let row = Columns::<D>(row);
+    Ok(SsoPerson {
+        subject: SubjectId { issuer: row.text("issuer")?, id: row.text("sub")? },
+        email: row.text("email")?,
+        name: row.optional_text("name")?,
+        is_admin: row.flag("is_admin")?,
+        first_signed_in_at: row.instant("first_signed_in_at")?,
+        last_signed_in_at: row.instant("last_signed_in_at")?,
+    })
 }
 
 /// One account by id (read on its own, or inside a change's transaction).

@@ -90,7 +90,7 @@ fn client<D: Dialect>(row: &D::Row) -> Result<OAuthClient, StoreError> {
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, subject_email, subject_issuer, account_id, client_id, device_label, prefix, \
+const TOKEN_COLUMNS: &str = "id, subject_email, subject_issuer, subject_id, account_id, client_id, device_label, prefix, \
      scopes, access_scopes, created_at, last_used_at, last_used_ip, expires_at, access_expires_at, max_expires_at, \
      (refresh_token_hash IS NOT NULL) AS refreshable, refreshed_at, revoked_at, dpop_jkt";
 
@@ -100,6 +100,7 @@ fn token<D: Dialect>(row: &D::Row) -> Result<AccessTokenRecord, StoreError> {
         id: row.id("id")?,
         subject_email: row.text("subject_email")?,
         subject_issuer: row.text("subject_issuer")?,
+        subject_id: row.optional_text("subject_id")?,
         account_id: row.optional_id("account_id")?,
         client_id: row.text("client_id")?,
         device_label: row.text("device_label")?,

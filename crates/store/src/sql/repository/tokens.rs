@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::listing::{TokenQuery, TokenSelector, TokenStatus};
 use gatehouse_core::model::{
-    AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, ProviderSession, RefreshLookup,
+    AccessTokenRecord, GrantRotation, IssuedToken, NewAccessToken, ProviderSession, RefreshLookup, SubjectId,
 };
 use gatehouse_core::ports::TokenRepository;
 use uuid::Uuid;
@@ -22,15 +22,36 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
         // per device, so concurrent upserts serialise on it and the upsert
         // replaces the secrets atomically.
         let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let subject = new.subject.subject_id();
+        if let (Some(subject), None) = (&subject, new.subject.account_id) {
+            // Grants from before subjects were keyed by `sub` bear only the
+            // email; the person now signed in with it verified claims them
+            // (but not one for a device they already hold a grant for, which
+            // only a rolling upgrade could leave behind).
+            D::execute(
+                &mut tx,
+                Statement::new(
+                    "UPDATE oauth_access_tokens SET subject_id = $1 WHERE subject_issuer = $2 \
+                     AND subject_email = $3 AND subject_id IS NULL AND revoked_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens mine WHERE mine.subject_issuer = $2 \
+                       AND mine.subject_id = $1 AND mine.client_id = oauth_access_tokens.client_id \
+                       AND mine.device_label = oauth_access_tokens.device_label AND mine.revoked_at IS NULL)",
+                )
+                .bind(&subject.id)
+                .bind(&subject.issuer)
+                .bind(&new.subject.email),
+            )
+            .await?;
+        }
         let row = D::fetch_optional(
             &mut tx,
             Statement::new(
-                "INSERT INTO oauth_access_tokens (id, subject_email, subject_issuer, account_id, client_id, \
-                 device_label, prefix, token_hash, refresh_token_hash, scopes, created_at, expires_at, \
+                "INSERT INTO oauth_access_tokens (id, subject_email, subject_issuer, subject_id, account_id, \
+                 client_id, device_label, prefix, token_hash, refresh_token_hash, scopes, created_at, expires_at, \
                  access_expires_at, max_expires_at, dpop_jkt) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                 ON CONFLICT (subject_email, subject_issuer, client_id, device_label) WHERE revoked_at IS NULL \
-                 DO UPDATE SET account_id = excluded.account_id, prefix = excluded.prefix, \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                 ON CONFLICT (subject_issuer, subject_id, client_id, device_label) WHERE revoked_at IS NULL \
+                 DO UPDATE SET subject_email = excluded.subject_email, account_id = excluded.account_id, prefix = excluded.prefix, \
                    token_hash = excluded.token_hash, refresh_token_hash = excluded.refresh_token_hash, \
                    scopes = excluded.scopes, access_scopes = NULL, created_at = excluded.created_at, \
                    expires_at = excluded.expires_at, access_expires_at = excluded.access_expires_at, \
@@ -41,6 +62,7 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
             .bind(new.id)
             .bind(&new.subject.email)
             .bind(&new.subject.issuer)
+            .bind(subject.map(|subject| subject.id))
             .bind(new.subject.account_id)
             .bind(&new.client_id)
             .bind(&new.device_label)
@@ -199,19 +221,18 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
 
     async fn find_active_for_device(
         &self,
-        subject_email: &str,
-        subject_issuer: &str,
+        subject: &SubjectId,
         client_id: &str,
         device_label: &str,
     ) -> Result<Option<AccessTokenRecord>, StoreError> {
         let row = self
             .fetch_optional(
                 Statement::new(format!(
-                    "SELECT {TOKEN_COLUMNS} FROM oauth_access_tokens WHERE subject_email = $1 \
-                     AND subject_issuer = $2 AND client_id = $3 AND device_label = $4 AND revoked_at IS NULL"
+                    "SELECT {TOKEN_COLUMNS} FROM oauth_access_tokens WHERE subject_issuer = $1 \
+                     AND subject_id = $2 AND client_id = $3 AND device_label = $4 AND revoked_at IS NULL"
                 ))
-                .bind(subject_email)
-                .bind(subject_issuer)
+                .bind(&subject.issuer)
+                .bind(&subject.id)
                 .bind(client_id)
                 .bind(device_label),
             )
@@ -221,23 +242,35 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
 
     async fn list_active_for_subject(
         &self,
-        subject_email: &str,
-        subject_issuer: &str,
+        subject: &SubjectId,
         now: DateTime<Utc>,
     ) -> Result<Vec<AccessTokenRecord>, StoreError> {
         let rows = self
             .fetch_all(
                 Statement::new(format!(
-                    "SELECT {TOKEN_COLUMNS} FROM oauth_access_tokens WHERE subject_email = $1 \
-                     AND subject_issuer = $2 AND revoked_at IS NULL AND expires_at > $3 \
+                    "SELECT {TOKEN_COLUMNS} FROM oauth_access_tokens WHERE subject_issuer = $1 \
+                     AND subject_id = $2 AND revoked_at IS NULL AND expires_at > $3 \
                      ORDER BY COALESCE(last_used_at, created_at) DESC, id DESC"
                 ))
-                .bind(subject_email)
-                .bind(subject_issuer)
+                .bind(&subject.issuer)
+                .bind(&subject.id)
                 .bind(now),
             )
             .await?;
         rows.iter().map(token::<D>).collect()
+    }
+
+    async fn update_subject_email(&self, subject: &SubjectId, email: &str) -> Result<u64, StoreError> {
+        self.execute(
+            Statement::new(
+                "UPDATE oauth_access_tokens SET subject_email = $1 WHERE subject_issuer = $2 \
+                 AND subject_id = $3 AND subject_email <> $1 AND revoked_at IS NULL",
+            )
+            .bind(email)
+            .bind(&subject.issuer)
+            .bind(&subject.id),
+        )
+        .await
     }
 
     async fn find_by_id(&self, id: Uuid) -> Result<Option<AccessTokenRecord>, StoreError> {
@@ -279,7 +312,13 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
 
     async fn unrevoked_ids(&self, selector: &TokenSelector) -> Result<Vec<Uuid>, StoreError> {
         let statement = match selector {
-            TokenSelector::Subject { email, issuer } => Statement::new(
+            TokenSelector::Subject(subject) => Statement::new(
+                "SELECT id FROM oauth_access_tokens WHERE subject_issuer = $1 AND subject_id = $2 \
+                 AND revoked_at IS NULL",
+            )
+            .bind(&subject.issuer)
+            .bind(&subject.id),
+            TokenSelector::Email { email, issuer } => Statement::new(
                 "SELECT id FROM oauth_access_tokens WHERE subject_email = $1 AND subject_issuer = $2 \
                  AND revoked_at IS NULL",
             )
