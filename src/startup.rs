@@ -441,6 +441,7 @@ fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketA
         // new session id.
         .route(crate::http::sso::INITIATE_PATH, axum::routing::get(crate::http::sso::initiate))
         .route(crate::http::sso::CALLBACK_PATH, axum::routing::get(crate::http::sso::complete))
+        .route(crate::http::sso::CONSOLE_INITIATE_PATH, axum::routing::get(crate::http::sso::initiate_console))
         .leptos_routes_with_context(&state, routes, provide, {
             let options = leptos_options.clone();
             move || shell(options.clone())

@@ -43,6 +43,10 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// Where the browser starts signing in to the console through the SSO
+/// provider (`?next=` as for `/signin`).
+pub const SSO_SIGNIN_PATH: &str = "/signin/sso";
+
 /// The friendly page a failed plain form post lands on when it has no page
 /// of its own to return to (or that page would fail too); it reads `?error=`.
 pub const ERROR_PAGE: &str = "/error";

@@ -13,15 +13,17 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_app::cookies::{APPROVAL_GRANT_COOKIE, SSO_BINDING_COOKIE, cookie_name, cookie_value, set_cookie_line};
 use gatehouse_app::error::{AppError, AppErrorCode};
 use gatehouse_app::navigation::APPROVAL_GRANT_PATH;
-use gatehouse_app::server_fns::context::visitor_of;
+use gatehouse_app::server_fns::context::{sign_in_sso_session, visitor_of};
 use gatehouse_app::server_fns::sso::GRANT_BINDING_KEY;
-use gatehouse_core::services::sso::{Callback, SsoError, SsoService};
+use gatehouse_core::services::sso::{Callback, Completed, SsoError, SsoService};
 use tower_sessions::Session;
 
 /// Where the browser starts an SSO sign-in.
 pub const INITIATE_PATH: &str = "/v1/oauth/device/sso-initiate";
 /// The redirect URI registered at the provider (after the public URL).
 pub const CALLBACK_PATH: &str = "/v1/device/sso-complete";
+/// Where the browser starts signing in to the console through the provider.
+pub const CONSOLE_INITIATE_PATH: &str = gatehouse_app::navigation::SSO_SIGNIN_PATH;
 
 /// `GET /v1/oauth/device/sso-initiate?user_code=`: 302 to the provider.
 pub async fn initiate(
@@ -36,6 +38,34 @@ pub async fn initiate(
     };
     let user_code = query_value(query.as_deref(), "user_code").unwrap_or_default();
     match sso.initiate(&user_code, &visitor_of(ip, &session)).await {
+        Ok(redirect) => {
+            let binding = cookie(
+                &state,
+                SSO_BINDING_COOKIE,
+                redirect.browser_binding.expose(),
+                CALLBACK_PATH,
+                gatehouse_core::services::sso::SIGN_IN_LIFETIME.num_seconds(),
+            );
+            found(&redirect.location, [binding])
+        }
+        Err(err) => refusal(err, &headers),
+    }
+}
+
+/// `GET /signin/sso?next=`: 302 to the provider, to come back signed in to
+/// the console and go on to `next` (a local path; anything else goes to `/`).
+pub async fn initiate_console(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    ClientAddr(ip): ClientAddr,
+    session: Session,
+) -> Response {
+    let Some(sso) = branch(&state) else {
+        return not_found();
+    };
+    let next = gatehouse_app::navigation::safe_next(query_value(query.as_deref(), "next").as_deref());
+    match sso.initiate_console(&next, &visitor_of(ip, &session)).await {
         Ok(redirect) => {
             let binding = cookie(
                 &state,
@@ -70,8 +100,16 @@ pub async fn complete(
         browser_binding: cookie_value(&headers, &cookie_name(SSO_BINDING_COOKIE, https(&state))),
         ip,
     };
+    let spent_binding = cookie(&state, SSO_BINDING_COOKIE, "", CALLBACK_PATH, 0);
     let grant = match sso.complete(callback).await {
-        Ok(grant) => grant,
+        Ok(Completed::Approval(grant)) => grant,
+        Ok(Completed::Console(signed_in)) => {
+            // A new identity entered this browser: a new session id (SPEC §7).
+            if let Err(err) = sign_in_sso_session(&state.services, &session, &signed_in.person).await {
+                return refusal(SsoError::Unavailable(gatehouse_core::StoreError::new(err.to_string())), &headers);
+            }
+            return found(&signed_in.next, [spent_binding]);
+        }
         Err(err) => return refusal(err, &headers),
     };
     // A new identity entered this browser: a new session id (SPEC §7), which
@@ -90,7 +128,6 @@ pub async fn complete(
         APPROVAL_GRANT_PATH,
         grant.max_age.num_seconds(),
     );
-    let spent_binding = cookie(&state, SSO_BINDING_COOKIE, "", CALLBACK_PATH, 0);
     found("/device?sso_verified=1", [grant_cookie, spent_binding])
 }
 

@@ -31,6 +31,7 @@ mod retention;
 mod scopes;
 mod security;
 mod sso;
+mod sso_console;
 mod sso_keys;
 mod sso_leavers;
 mod sso_provider;

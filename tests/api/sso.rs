@@ -249,7 +249,7 @@ pub(crate) async fn external_grant(app: &TestApp, provider: &TestProvider, label
 }
 
 /// The whole token response for device `label` of the person `as_who` shapes.
-async fn external_grant_as(app: &TestApp, provider: &TestProvider, label: &str, as_who: Spoil) -> Value {
+pub(crate) async fn external_grant_as(app: &TestApp, provider: &TestProvider, label: &str, as_who: Spoil) -> Value {
     let flow = app.start_flow(&[("device_label", label)]).await;
     let user_code = flow["user_code"].as_str().expect("code");
     signed_in_as(app, provider, user_code, as_who).await;

@@ -40,6 +40,8 @@ pub struct Spoil {
     pub wrong_signature: bool,
     /// Sign in another provider account than Sam's (`sub`).
     pub sub: Option<String>,
+    /// Claims the ID token carries besides the standard ones (`groups`…).
+    pub extra_claims: Vec<(&'static str, Value)>,
 }
 
 struct Issued {
@@ -227,6 +229,9 @@ async fn token(
     });
     if let Some(email) = email {
         claims["email"] = json!(email);
+    }
+    for (name, value) in &spoil.extra_claims {
+        claims[*name] = value.clone();
     }
     if claims["email_verified"].is_null() {
         claims.as_object_mut().expect("claims").remove("email_verified");

@@ -1,4 +1,5 @@
 use crate::components::Notice;
+use crate::navigation::{SSO_SIGNIN_PATH, encode_query_value};
 use crate::server_fns::session::{SignIn, SignInPageData, SignOut, load_signin_page};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -31,6 +32,7 @@ pub fn SignInPage() -> impl IntoView {
 
 fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: ServerAction<SignOut>) -> impl IntoView {
     let csrf = page.csrf_token.clone();
+    let sso_url = format!("{SSO_SIGNIN_PATH}?next={}", encode_query_value(&page.next));
     view! {
         <section class="card" aria-labelledby="signin-title">
             <h1 id="signin-title">"Sign in"</h1>
@@ -60,6 +62,10 @@ fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: Se
                 </div>
                 <button type="submit" class="button primary">"Sign in"</button>
             </ActionForm>
+            {page.sso_name.map(|name| view! {
+                <p class="or">"or"</p>
+                <a class="button" href=sso_url>"Continue with "{name}</a>
+            })}
         </section>
     }
 }

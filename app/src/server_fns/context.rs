@@ -31,6 +31,8 @@ pub struct DocumentCsp(pub std::sync::Arc<std::sync::Mutex<Option<http::HeaderVa
 pub struct ClientIp(pub Option<String>);
 
 const ACCOUNT_KEY: &str = "account_id";
+/// The (issuer, sub) of a person signed in through the SSO provider.
+const SSO_SUBJECT_KEY: &str = "sso_subject";
 /// When the session signed in (Unix seconds); sessions from before the
 /// account's `sessions_valid_after` are void.
 const SIGNED_IN_AT_KEY: &str = "signed_in_at";
@@ -72,8 +74,16 @@ pub fn visitor_of(ip: Option<String>, session: &Session) -> gatehouse_core::rate
     gatehouse_core::rate_limit::Visitor { ip, session_id: session.id().map(|id| id.to_string()) }
 }
 
-/// Who is signed in (an account that is still active), if anyone.
+/// Who is signed in (an account that is still active, or a person of the
+/// SSO provider configured now, with the rights of their last sign-in), if
+/// anyone.
 pub async fn signed_in(ctx: &AppContext, session: &Session) -> Result<Option<Principal>, AppError> {
+    if let Some(subject) = session.get::<gatehouse_core::model::SubjectId>(SSO_SUBJECT_KEY).await? {
+        let Some(sso) = &ctx.services.sso else {
+            return Ok(None);
+        };
+        return Ok(sso.person(&subject).await?.map(Principal::Sso));
+    }
     let Some(id) = session.get::<String>(ACCOUNT_KEY).await? else {
         return Ok(None);
     };
@@ -166,10 +176,26 @@ pub async fn sign_in_session(
     account: &gatehouse_core::model::Account,
 ) -> Result<(), AppError> {
     session.cycle_id().await?;
+    session.remove::<gatehouse_core::model::SubjectId>(SSO_SUBJECT_KEY).await?;
     session.insert(ACCOUNT_KEY, account.id.to_string()).await?;
     let now = ctx.services.now().timestamp();
     session.insert(SIGNED_IN_AT_KEY, now).await?;
     session.insert(CSRF_KEY, new_csrf_token(ctx)).await?;
+    Ok(())
+}
+
+/// Marks the session signed in as the SSO person, under a new session id
+/// and a new CSRF token (the edge's SSO callback calls this).
+pub async fn sign_in_sso_session(
+    services: &Services,
+    session: &Session,
+    person: &gatehouse_core::model::SsoPerson,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.remove::<String>(ACCOUNT_KEY).await?;
+    session.insert(SSO_SUBJECT_KEY, &person.subject).await?;
+    session.insert(SIGNED_IN_AT_KEY, services.now().timestamp()).await?;
+    session.insert(CSRF_KEY, services.random_base62(32)).await?;
     Ok(())
 }
 

@@ -26,6 +26,8 @@ pub struct SignInPageData {
     pub next: String,
     pub viewer: Option<Viewer>,
     pub notice: Option<AppErrorCode>,
+    /// The SSO provider's button text, when people may sign in through it.
+    pub sso_name: Option<String>,
 }
 
 /// Where the browser goes after signing in or out.
@@ -46,6 +48,7 @@ pub async fn load_signin_page(next: Option<String>, error: Option<String>) -> Re
         next: crate::navigation::safe_next(next.as_deref()),
         viewer,
         notice: error.as_deref().and_then(AppErrorCode::parse),
+        sso_name: ctx.services.sso.as_ref().map(|sso| sso.settings().display_name.clone()),
     })
 }
 

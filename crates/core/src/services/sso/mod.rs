@@ -166,6 +166,23 @@ pub struct SsoRedirect {
     pub browser_binding: SecretString,
 }
 
+/// What a sign-in that came back from the provider is for.
+#[derive(Debug, Clone)]
+pub enum Completed {
+    /// Approving one device: the approval grant to set.
+    Approval(IssuedGrant),
+    /// Using the console: the person to sign the browser session in as.
+    Console(ConsoleSignIn),
+}
+
+/// A person signed in to the console through the provider.
+#[derive(Debug, Clone)]
+pub struct ConsoleSignIn {
+    pub person: crate::model::SsoPerson,
+    /// Where to go now (the local path the sign-in was started with).
+    pub next: String,
+}
+
 /// What the callback hands the edge: the approval-grant cookie's value.
 #[derive(Debug, Clone)]
 pub struct IssuedGrant {
@@ -260,6 +277,15 @@ impl SsoService {
     /// The branch's settings (the chooser shows the display name).
     pub fn settings(&self) -> &SsoSettings {
         &self.sso
+    }
+
+    /// The person a console session signed in as, as of their last sign-in;
+    /// `None` for a subject of another issuer than the one configured now.
+    pub async fn person(&self, subject: &SubjectId) -> Result<Option<crate::model::SsoPerson>, StoreError> {
+        if subject.issuer != self.sso.issuer {
+            return Ok(None);
+        }
+        self.ports.accounts.find_sso_person(subject).await
     }
 
     fn random(&self, len: usize) -> String {

@@ -1,9 +1,12 @@
-//! Signing in at the provider: `initiate` sends the browser there, and
-//! `complete` takes it back and issues the approval grant.
+//! Signing in at the provider: `initiate` (to approve one device) and
+//! `initiate_console` (to use the console) send the browser there, and
+//! `complete` takes it back: it issues the approval grant, or names the
+//! person the console session is for.
 
 use super::*;
 use crate::actor::Actor;
 use crate::formats::email::{EmailAddress, EmailProblem};
+use crate::model::SsoPerson;
 use crate::ports::{AuditEvent, AuditKind, ProviderError, ProviderIdentity, ProviderSignIn, SealPurpose};
 use crate::rate_limit::{Limiter, Visitor};
 
@@ -29,7 +32,14 @@ struct SignInRecord {
     bnd: String,
     nonce: String,
     pkce_verifier: String,
+    /// For a console sign-in (no flow then): where to go afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    console_next: Option<String>,
 }
+
+/// What stands in for the flow in a console sign-in's state and record
+/// (flows are named by hashes, so it names none).
+const CONSOLE: &str = "console";
 
 impl SsoService {
     /// `GET /v1/oauth/device/sso-initiate`: starts a sign-in at the provider
@@ -42,16 +52,34 @@ impl SsoService {
         let limits =
             [(Limiter::SsoInitiatePerIp, visitor.ip.as_deref()), (Limiter::SsoInitiatePerFlow, Some(&*flow_id))];
         self.device_flows.limits().take(&limits).await?;
+        self.start_sign_in(flow.user_code.display(), flow_id, None).await
+    }
+
+    /// `GET /signin/sso?next=`: starts a sign-in at the provider for the
+    /// console; `next` is a local path the caller has checked.
+    pub async fn initiate_console(&self, next: &str, visitor: &Visitor) -> Result<SsoRedirect, SsoError> {
+        self.device_flows.limits().take(&[(Limiter::SsoInitiatePerIp, visitor.ip.as_deref())]).await?;
+        self.start_sign_in(String::new(), CONSOLE.to_owned(), Some(next.to_owned())).await
+    }
+
+    /// Keeps the sign-in record and sends the browser to the provider.
+    async fn start_sign_in(
+        &self,
+        user_code: String,
+        flow: String,
+        console_next: Option<String>,
+    ) -> Result<SsoRedirect, SsoError> {
         let now = self.ports.clock.now();
         let jti = self.random(32);
         let binding = self.random(43);
         let record = SignInRecord {
-            user_code: flow.user_code.display(),
-            flow: flow.public_id(),
+            user_code,
+            flow,
             bnd: sha256_hex(&binding),
             nonce: self.random(32),
             // RFC 7636 §4.1: 43–128 unreserved characters.
             pkce_verifier: self.random(64),
+            console_next,
         };
         let claims = StateClaims {
             jti: jti.clone(),
@@ -79,9 +107,9 @@ impl SsoService {
     }
 
     /// `GET /v1/device/sso-complete`: verifies the state, the browser and the
-    /// provider's ID token, and issues the approval grant. Every refusal
-    /// leaves the flow pending.
-    pub async fn complete(&self, callback: Callback) -> Result<IssuedGrant, SsoError> {
+    /// provider's ID token, and issues the approval grant (or, for a console
+    /// sign-in, names the person). Every refusal leaves the flow pending.
+    pub async fn complete(&self, callback: Callback) -> Result<Completed, SsoError> {
         let result = self.complete_inner(&callback).await;
         if let Err(err) = &result {
             self.refused(err, &callback).await;
@@ -89,7 +117,7 @@ impl SsoService {
         result
     }
 
-    async fn complete_inner(&self, callback: &Callback) -> Result<IssuedGrant, SsoError> {
+    async fn complete_inner(&self, callback: &Callback) -> Result<Completed, SsoError> {
         let now = self.ports.clock.now();
         let claims: StateClaims =
             self.verified(EnvelopePurpose::SsoState, callback.state.as_deref(), now).ok_or(SsoError::InvalidState)?;
@@ -125,9 +153,11 @@ impl SsoService {
                 }
             })?;
         let subject = self.accept_identity(&identity)?;
+        if let Some(next) = record.console_next {
+            let person = self.signed_in_person(&subject, &identity.groups, callback, None).await?;
+            return Ok(Completed::Console(ConsoleSignIn { person, next }));
+        }
         let flow = self.pending_flow(&record.user_code, &record.flow, now).await?;
-        // The address is an attribute of the person, as the provider says it now.
-        let renamed = self.ports.tokens.update_subject_email(&subject.id(), &subject.email).await?;
 
         let session_binding = self.random(43);
         let grant = GrantClaims {
@@ -154,28 +184,85 @@ impl SsoService {
         };
         let stored = serde_json::to_string(&record).map_err(StoreError::from_err)?;
         self.ports.single_use.put(&format!("{GRANT_KEY}{}", grant.jti), &stored, now, now + GRANT_LIFETIME).await?;
+        let approving = Approving {
+            flow: &grant.flow,
+            client_id: &flow.client_id,
+            provider_token: record.provider_token.is_some(),
+        };
+        self.signed_in_person(&subject, &identity.groups, callback, Some(approving)).await?;
+        Ok(Completed::Approval(IssuedGrant {
+            cookie_value: SecretString::new(cookie_value),
+            max_age: GRANT_LIFETIME,
+            session_binding: SecretString::new(session_binding),
+        }))
+    }
+
+    /// What every SSO sign-in records: the person as the provider describes
+    /// them now (their address on their grants, their admin rights from
+    /// `GATEHOUSE_SSO_ADMIN_GROUPS`, audited when those change), and the
+    /// sign-in itself.
+    async fn signed_in_person(
+        &self,
+        subject: &ExternalSubject,
+        groups: &[String],
+        callback: &Callback,
+        approving: Option<Approving<'_>>,
+    ) -> Result<SsoPerson, StoreError> {
+        let now = self.ports.clock.now();
+        let renamed = self.ports.tokens.update_subject_email(&subject.id(), &subject.email).await?;
+        let admin_by = groups.iter().filter(|group| self.sso.admin_groups.contains(group)).collect::<Vec<_>>();
+        let person = SsoPerson {
+            subject: subject.id(),
+            email: subject.email.clone(),
+            name: subject.name.clone(),
+            is_admin: !admin_by.is_empty(),
+            first_signed_in_at: now,
+            last_signed_in_at: now,
+        };
+        let before = self.ports.accounts.record_sso_person(&person).await?;
+        if before.as_ref().is_some_and(|before| before.is_admin) != person.is_admin {
+            self.ports
+                .audit(AuditEvent {
+                    kind: if person.is_admin { AuditKind::AdminGranted } else { AuditKind::AdminRemoved },
+                    actor: Some(Actor::System),
+                    subject: Some(person.email.clone()),
+                    client_id: None,
+                    ip: callback.ip.clone(),
+                    details: serde_json::json!({
+                        "issuer": subject.issuer,
+                        "sub": subject.sub,
+                        "by": "sso_groups",
+                        "admin_groups_held": admin_by,
+                    }),
+                    at: now,
+                })
+                .await;
+        }
+        let mut details = serde_json::json!({
+            "issuer": subject.issuer,
+            "sub": subject.sub,
+            "grants_with_email_updated": renamed,
+        });
+        match &approving {
+            Some(approving) => {
+                details["flow"] = serde_json::json!(approving.flow);
+                details["provider_refresh_token"] = serde_json::json!(approving.provider_token);
+            }
+            None => details["console"] = serde_json::json!(true),
+        }
         self.ports
             .audit(AuditEvent {
                 kind: AuditKind::SsoSignedIn,
                 actor: Some(Actor::External { email: subject.email.clone() }),
                 subject: Some(subject.email.clone()),
-                client_id: Some(flow.client_id.clone()),
+                client_id: approving.map(|approving| approving.client_id.to_owned()),
                 ip: callback.ip.clone(),
-                details: serde_json::json!({
-                    "issuer": subject.issuer,
-                    "sub": subject.sub,
-                    "flow": grant.flow,
-                    "provider_refresh_token": record.provider_token.is_some(),
-                    "grants_with_email_updated": renamed,
-                }),
+                details,
                 at: now,
             })
             .await;
-        Ok(IssuedGrant {
-            cookie_value: SecretString::new(cookie_value),
-            max_age: GRANT_LIFETIME,
-            session_binding: SecretString::new(session_binding),
-        })
+        let first_signed_in_at = before.map_or(now, |before| before.first_signed_in_at);
+        Ok(SsoPerson { first_signed_in_at, ..person })
     }
 
     /// The email rules: present, a usable address (`formats::email`),
@@ -220,6 +307,14 @@ impl SsoService {
         };
         self.count_refusal(reason, callback.ip.as_deref()).await;
     }
+}
+
+/// The flow an approval sign-in is for, as its audit row names it.
+#[derive(Clone, Copy)]
+struct Approving<'a> {
+    flow: &'a str,
+    client_id: &'a str,
+    provider_token: bool,
 }
 
 impl HasExpiry for StateClaims {
