@@ -9,6 +9,9 @@
 // prompt), and `POST /test/leave/<login>` makes that account a leaver: the
 // provider no longer finds it, so refreshing any of its refresh tokens is
 // `invalid_grant`, as at a company whose person was disabled.
+//
+// Every account is in the group "staff"; those whose login starts with
+// "admin" are in "gatehouse-admins" too (the `groups` claim, with `profile`).
 import Provider from "oidc-provider";
 
 const leavers = new Set();
@@ -26,7 +29,7 @@ const provider = new Provider(`http://localhost:${port}`, {
       response_types: ["code"],
     },
   ],
-  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name", "groups"] },
   // Put the email in the ID token itself (Gatehouse reads no userinfo).
   conformIdTokenClaims: false,
   features: { devInteractions: { enabled: true } },
@@ -35,7 +38,8 @@ const provider = new Provider(`http://localhost:${port}`, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: `${id}@sso.example`, email_verified: true, name: `${id} (SSO)` };
+        const groups = id.startsWith("admin") ? ["staff", "gatehouse-admins"] : ["staff"];
+        return { sub: id, email: `${id}@sso.example`, email_verified: true, name: `${id} (SSO)`, groups };
       },
     };
   },

@@ -19,6 +19,8 @@ if [ "${GATEHOUSE_E2E_SSO:-}" = 1 ]; then
   export GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS="sso.example"
   # Ask the provider at every refresh, so a leaver test need not wait an hour.
   export GATEHOUSE_SSO_RECHECK_SECS=0
+  # Logins starting with "admin" are in this group at the provider.
+  export GATEHOUSE_SSO_ADMIN_GROUPS="gatehouse-admins"
 else
   export GATEHOUSE_DATA_DIR="$PWD/.data"
   export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PORT:-3137}"

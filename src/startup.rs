@@ -129,6 +129,8 @@ pub struct Backends {
     /// The embedded default's flow store (saved and restored across a
     /// graceful restart); `None` on Redis, where flows outlive the process.
     pub embedded_flows: Option<Arc<MemoryFlowStore>>,
+    /// The audit webhook's deliverer, when one is configured.
+    pub audit_webhook: Option<Arc<crate::jobs::audit_webhook::AuditWebhook>>,
 }
 
 /// Connects the database (migrating it) and the state store, and wires the
@@ -157,7 +159,7 @@ pub async fn connect(
         .await
         .map_err(StartupError::Redis)?;
     let embedded_flows = state.embedded_flows.clone();
-    let repositories = database.repositories();
+    let repositories = database.repositories_with(config.audit_webhook.is_some());
     // The password bulkhead: hashing gets half the cores (at least one), so
     // a flood of sign-ins leaves the rest for every other request.
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
@@ -191,7 +193,25 @@ pub async fn connect(
         (Some(sso), Some(public_url)) => Some(sso_branch(sso, public_url, &config.ca, ports.clock.clone())?),
         _ => None,
     };
-    Ok(Backends { services: Services::new(ports, config.settings.clone(), sso), database, sessions, embedded_flows })
+    let audit_webhook = match &config.audit_webhook {
+        Some(webhook) => Some(Arc::new(
+            crate::jobs::audit_webhook::AuditWebhook::new(
+                webhook,
+                &config.ca,
+                repositories.audit_outbox.clone(),
+                ports.clock.clone(),
+            )
+            .map_err(|problem| ConfigError { variable: "GATEHOUSE_AUDIT_WEBHOOK_SECRET".into(), problem })?,
+        )),
+        None => None,
+    };
+    Ok(Backends {
+        services: Services::new(ports, config.settings.clone(), sso),
+        database,
+        sessions,
+        embedded_flows,
+        audit_webhook,
+    })
 }
 
 /// The SSO branch's settings and its OpenID Connect relying party.
@@ -306,6 +326,12 @@ impl Application {
         &self.backends.services
     }
 
+    /// The audit webhook's deliverer, when one is configured (tests drive
+    /// a delivery pass themselves).
+    pub fn audit_webhook(&self) -> Option<Arc<crate::jobs::audit_webhook::AuditWebhook>> {
+        self.backends.audit_webhook.clone()
+    }
+
     /// Serves until `shutdown` resolves; then stops accepting, lets requests
     /// in flight finish for up to the grace period, and (embedded default)
     /// saves the flows for the next start.
@@ -313,6 +339,7 @@ impl Application {
         let retention = tokio::spawn(crate::jobs::retention::run(self.backends.services.retention.clone()));
         let sso = self.backends.services.sso.clone();
         let sso_refusals = sso.clone().map(|sso| tokio::spawn(crate::jobs::sso_refusals::run(sso)));
+        let audit_webhook = self.backends.audit_webhook.clone().map(|webhook| tokio::spawn(webhook.run()));
         let metrics =
             self.metrics.map(|(listener, router)| tokio::spawn(async move { axum::serve(listener, router).await }));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
@@ -337,7 +364,7 @@ impl Application {
             }
         };
         retention.abort();
-        if let Some(job) = sso_refusals {
+        for job in [sso_refusals, audit_webhook].into_iter().flatten() {
             job.abort();
         }
         if let Some(sso) = &sso {
@@ -366,7 +393,8 @@ async fn first_start(services: &Services) -> Result<(), StoreError> {
             "created the default public client"
         );
     }
-    if services.accounts.is_empty().await? {
+    let sso_admins = services.sso.as_ref().is_some_and(|sso| !sso.settings().admin_groups.is_empty());
+    if services.accounts.is_empty().await? && !sso_admins {
         tracing::warn!(
             "no accounts yet; create the first admin with: \
              gatehouse user create --email you@example.com --name \"Your Name\" --admin"

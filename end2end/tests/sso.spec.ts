@@ -15,6 +15,19 @@ async function chooseSso(page: Page, userCodeLink: string, shoot?: { javaScriptE
   await expect(page).toHaveURL(/^http:\/\/localhost:\d+\//);
 }
 
+/** Signs in at the provider's development login if it asks (it remembers a
+ * browser that signed in before), and consents. */
+async function signInOrConsent(page: Page, login: string) {
+  const form = page.locator("input[name=login]");
+  const consent = page.getByRole("button", { name: "Continue" });
+  await expect(form.or(consent)).toBeVisible();
+  if (await form.isVisible()) {
+    await signInAtProvider(page, login);
+  } else {
+    await consent.click();
+  }
+}
+
 /** Signs in at the provider's development login, and consents. */
 async function signInAtProvider(page: Page, login: string) {
   await page.locator("input[name=login]").fill(login);
@@ -111,4 +124,61 @@ test("cancelling at the provider says so and leaves the request pending", async 
   await expect(page.getByRole("link", { name: "Back to the device page" })).toBeVisible();
   await check(page, "sso-cancelled", javaScriptEnabled, info.project.name);
   expect((await poll(request, flow.device_code)).body.error).toBe("authorization_pending");
+});
+
+test("SSO people use the console, and an SSO admin revokes someone's device", async ({ browser, page, request, javaScriptEnabled }, info) => {
+  const project = info.project.name;
+  const watch = watchPage(page, javaScriptEnabled, SSO_BASE_URL);
+  // Kim approves a device through SSO, then opens their own devices.
+  const kim = `kim-${project}`;
+  const label = `e2e-sso-console-${project}`;
+  const flow = await startFlow(request, label);
+  await chooseSso(page, flow.verification_uri_complete);
+  await signInAtProvider(page, kim);
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("heading", { name: "Approved" })).toBeVisible();
+  const token = await poll(request, flow.device_code);
+  expect(token.status).toBe(200);
+
+  await page.goto("/settings/authorized-apps");
+  await expect(page).toHaveURL(/\/signin\?next=/);
+  await check(page, "signin-with-sso", javaScriptEnabled, project);
+  await page.getByRole("link", { name: "Continue with Example SSO" }).click();
+  await signInOrConsent(page, kim);
+  await expect(page).toHaveURL(/\/settings\/authorized-apps$/);
+  await expect(page.getByText(label)).toBeVisible();
+  await expect(page.getByRole("link", { name: "Admin" })).toHaveCount(0);
+  await check(page, "my-apps-sso", javaScriptEnabled, project);
+
+  // An admin by the provider's groups, in a browser of their own, with no
+  // Gatehouse account at all.
+  const context = await browser.newContext({ javaScriptEnabled, baseURL: SSO_BASE_URL });
+  const admin = await context.newPage();
+  const adminWatch = watchPage(admin, javaScriptEnabled, SSO_BASE_URL);
+  await admin.goto(`/admin/authorized-apps?email=${encodeURIComponent(`${kim}@sso.example`)}`);
+  await admin.getByRole("link", { name: "Continue with Example SSO" }).click();
+  await signInOrConsent(admin, `admin-${project}`);
+  await expect(admin).toHaveURL(/\/admin\/authorized-apps\?email=/);
+  await adminWatch.hydrated();
+  await expect(admin.getByText(label)).toBeVisible();
+  await check(admin, "admin-apps-sso-admin", javaScriptEnabled, project);
+  await admin.getByRole("link", { name: `Revoke all of ${kim}@sso.example’s tokens` }).first().click();
+  await expect(admin.getByRole("alertdialog")).toContainText(`Revoke every token of ${kim}@sso.example signed in through single sign-on`);
+  await adminWatch.hydrated();
+  await admin.getByRole("button", { name: "Yes, revoke" }).click();
+  await expect(admin.getByRole("status")).toContainText("Signed out");
+  const me = await request.get("/v1/me", { headers: { authorization: `Bearer ${token.body.access_token}` } });
+  expect(me.status()).toBe(401);
+
+  // Kim's page no longer lists the device; signing out ends the session.
+  await page.goto("/settings/authorized-apps");
+  await expect(page.getByText(label)).toHaveCount(0);
+  await watch.hydrated();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/signin/);
+  await page.goto("/settings/authorized-apps");
+  await expect(page).toHaveURL(/\/signin\?next=/);
+  expect(watch.errors).toEqual([]);
+  expect(adminWatch.errors).toEqual([]);
+  await context.close();
 });

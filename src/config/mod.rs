@@ -5,6 +5,7 @@
 mod raw;
 mod secret;
 mod sso;
+mod webhook;
 
 use crate::http::middleware::client_ip::{ProxyHeader, TrustedProxies};
 use figment::Figment;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use secret::MIN_SECRET_BYTES;
 pub use sso::SsoConfig;
+pub use webhook::{AuditWebhookConfig, signing_key};
 
 /// A configuration problem, naming the variable at fault.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,8 @@ pub struct Config {
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_grace: std::time::Duration,
     pub sso: Option<SsoConfig>,
+    /// Where every audit event is delivered, signed; `None`: nowhere.
+    pub audit_webhook: Option<AuditWebhookConfig>,
 }
 
 impl Config {
@@ -229,8 +233,14 @@ impl Config {
                 groups_claim: raw.sso_groups_claim,
             },
         )?;
+        let audit_webhook = webhook::audit_webhook_config(
+            raw.audit_webhook_url,
+            raw.audit_webhook_secret,
+            raw.audit_webhook_timeout_secs,
+        )?;
         Ok(Self {
             sso,
+            audit_webhook,
             bind,
             metrics_bind,
             public_url,
@@ -429,12 +439,59 @@ mod tests {
         let on = on.sso.ok_or_else(|| problem("test", "sso missing"))?;
         assert_eq!(on.allowed_email_domains, vec!["acme.example", "b.example"]);
         assert_eq!(on.display_name, "SSO");
+        assert_eq!((on.admin_groups.len(), on.groups_claim.as_str()), (0, "groups"));
+        let groups = RawConfig {
+            sso_admin_groups: Some(" gatehouse-admins, /Platform Admins ,, ".into()),
+            sso_groups_claim: Some("roles".into()),
+            ..sso("https://idp.example", Some("g"), None)
+        };
+        let groups = Config::validate(groups)?.sso.ok_or_else(|| problem("test", "sso missing"))?;
+        assert_eq!(groups.admin_groups, vec!["gatehouse-admins", "/Platform Admins"]);
+        assert_eq!(groups.groups_claim, "roles");
         assert!(Config::validate(sso("http://127.0.0.1:9000", Some("g"), None))?.sso.is_some());
         for (raw, variable) in [
             (sso("http://idp.example", Some("g"), None), "GATEHOUSE_SSO_ISSUER"),
             (sso("not a url", Some("g"), None), "GATEHOUSE_SSO_ISSUER"),
             (sso("https://idp.example", None, None), "GATEHOUSE_SSO_CLIENT_ID"),
             (sso("https://idp.example", Some("g"), Some("a b")), "GATEHOUSE_SSO_ALLOWED_EMAIL_DOMAINS"),
+            (
+                RawConfig { sso_groups_claim: Some("email".into()), ..sso("https://idp.example", Some("g"), None) },
+                "GATEHOUSE_SSO_GROUPS_CLAIM",
+            ),
+            (
+                RawConfig { sso_admin_groups: Some("a\u{7}b".into()), ..sso("https://idp.example", Some("g"), None) },
+                "GATEHOUSE_SSO_ADMIN_GROUPS",
+            ),
+        ] {
+            assert_eq!(Config::validate(raw).err().map(|e| e.variable).as_deref(), Some(variable));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_audit_webhook_needs_an_https_url_and_a_whsec_secret() -> Result<(), ConfigError> {
+        const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let hook = |url: &str, secret: Option<&str>, timeout: Option<u32>| RawConfig {
+            audit_webhook_url: Some(url.into()),
+            audit_webhook_secret: secret.map(Into::into),
+            audit_webhook_timeout_secs: timeout,
+            ..Default::default()
+        };
+        assert!(Config::validate(RawConfig::default())?.audit_webhook.is_none());
+        let on = Config::validate(hook("https://siem.example/hook", Some(SECRET), None))?;
+        let on = on.audit_webhook.ok_or_else(|| problem("test", "webhook missing"))?;
+        assert_eq!((on.url.as_str(), on.timeout.as_secs()), ("https://siem.example/hook", 10));
+        assert!(Config::validate(hook("http://127.0.0.1:9/hook", Some(SECRET), Some(60)))?.audit_webhook.is_some());
+        for (raw, variable) in [
+            (hook("http://siem.example/hook", Some(SECRET), None), "GATEHOUSE_AUDIT_WEBHOOK_URL"),
+            (hook("not a url", Some(SECRET), None), "GATEHOUSE_AUDIT_WEBHOOK_URL"),
+            (hook("https://siem.example/hook", None, None), "GATEHOUSE_AUDIT_WEBHOOK_SECRET"),
+            (hook("https://siem.example/hook", Some("whsec_c2hvcnQ="), None), "GATEHOUSE_AUDIT_WEBHOOK_SECRET"),
+            (
+                hook("https://siem.example/hook", Some("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), None),
+                "GATEHOUSE_AUDIT_WEBHOOK_SECRET",
+            ),
+            (hook("https://siem.example/hook", Some(SECRET), Some(0)), "GATEHOUSE_AUDIT_WEBHOOK_TIMEOUT_SECS"),
         ] {
             assert_eq!(Config::validate(raw).err().map(|e| e.variable).as_deref(), Some(variable));
         }

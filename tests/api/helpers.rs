@@ -87,6 +87,8 @@ pub struct TestApp {
     /// An HTTP client without cookies (a device or a CLI).
     pub device: reqwest::Client,
     _data_dir: tempfile::TempDir,
+    /// The audit webhook's deliverer, when the test configured one.
+    pub audit_webhook: Option<Arc<gatehouse::jobs::audit_webhook::AuditWebhook>>,
     /// The PostgreSQL database, dropped with the app.
     _database: Option<TestDatabase>,
 }
@@ -116,6 +118,17 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
 /// Like `spawn_app_with`, also replacing or wrapping ports (the clock is
 /// always the test's manual clock).
 pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Config), overrides: Overrides) -> TestApp {
+    spawn_app_until(backend, adjust, overrides, std::future::pending()).await.0
+}
+
+/// A server that stops (gracefully, as at a restart) when `shutdown`
+/// resolves; the handle ends once it has.
+pub async fn spawn_app_until(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Config),
+    overrides: Overrides,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (TestApp, tokio::task::JoinHandle<std::io::Result<()>>) {
     let data_dir = tempfile::tempdir().expect("temp dir");
     // The defaults, never the developer's environment: only what the test
     // sets counts.
@@ -153,9 +166,10 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
     let address = app.public_url().to_owned();
     let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let services = app.services().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let audit_webhook = app.audit_webhook();
+    let running = tokio::spawn(app.run_until(shutdown));
 
-    TestApp {
+    let app = TestApp {
         address,
         metrics_address,
         services,
@@ -168,9 +182,11 @@ pub async fn spawn_app_overriding(backend: Backend, adjust: impl FnOnce(&mut Con
             .build()
             .expect("client"),
         device: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        audit_webhook,
         _data_dir: data_dir,
         _database: database,
-    }
+    };
+    (app, running)
 }
 
 /// Sets one limiter's quota (`N/period` or `off`).

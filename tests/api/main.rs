@@ -12,6 +12,7 @@ mod helpers;
 mod admin_clients;
 mod admin_console;
 mod audit;
+mod audit_webhooks;
 mod client_address;
 mod command_line;
 mod conformance;

@@ -53,6 +53,18 @@ pub fn sso_refusal(reason: &'static str) {
     ::metrics::counter!("gatehouse_sso_refusals_total", "reason" => reason).increment(1);
 }
 
+/// An audit event's delivery to the webhook: `delivered` or `failed`.
+pub fn audit_webhook_delivery(outcome: &'static str) {
+    ::metrics::counter!("gatehouse_audit_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+/// The webhook's backlog after a delivery pass: events waiting, and how
+/// long ago the oldest of them happened (seconds; 0 when none wait).
+pub fn audit_webhook_backlog(waiting: u64, lag_seconds: f64) {
+    ::metrics::gauge!("gatehouse_audit_webhook_backlog").set(waiting as f64);
+    ::metrics::gauge!("gatehouse_audit_webhook_lag_seconds").set(lag_seconds);
+}
+
 /// A DPoP proof (RFC 9449) was checked: `accepted`, `invalid_dpop_proof`
 /// (a replayed one included), `use_dpop_nonce` or `unavailable`.
 pub fn dpop_proof(answer: &'static str) {

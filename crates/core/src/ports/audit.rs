@@ -148,6 +148,34 @@ pub trait AuditLog: Send + Sync {
     async fn search(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+/// An audit event waiting to be delivered to the webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDelivery {
+    pub record: AuditRecord,
+    /// Deliveries tried and failed so far.
+    pub attempts: u32,
+    /// Not to be tried before this instant (backoff after a failure).
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// The outbox of audit events for the webhook: filled by [`AuditLog::record`]
+/// in the event's own transaction while a webhook is configured, drained by
+/// the one instance holding the delivery lease.
+#[async_trait]
+pub trait AuditOutbox: Send + Sync {
+    /// Takes the delivery lease for `holder` until `until`, or renews it;
+    /// false while another holder's lease runs at `now`.
+    async fn lease(&self, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// The first `limit` undelivered events, in event order.
+    async fn pending(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError>;
+    /// The receiver took the event: it leaves the outbox.
+    async fn delivered(&self, event_id: i64) -> Result<(), StoreError>;
+    /// A delivery failed: counted, and not tried again before `retry_at`.
+    async fn failed(&self, event_id: i64, retry_at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    /// How many events wait, and when the oldest of them happened.
+    async fn backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::AuditKind;

@@ -11,7 +11,8 @@ mod sqlite;
 use crate::sessions::{SESSIONS_TABLE, SqlSessionStore};
 use crate::{ConnectError, FAULT_DEADLINE};
 use gatehouse_core::ports::{
-    AccountRepository, AuditLog, ClientRepository, DatabaseHealth, RetentionStore, ScopeRepository, TokenRepository,
+    AccountRepository, AuditLog, AuditOutbox, ClientRepository, DatabaseHealth, RetentionStore, ScopeRepository,
+    TokenRepository,
 };
 pub use repository::SecretCheck;
 use repository::SqlRepository;
@@ -39,6 +40,7 @@ pub struct Repositories {
     pub audit: Arc<dyn AuditLog>,
     pub health: Arc<dyn DatabaseHealth>,
     pub retention: Arc<dyn RetentionStore>,
+    pub audit_outbox: Arc<dyn AuditOutbox>,
 }
 
 fn repositories<T>(store: T) -> Repositories
@@ -50,6 +52,7 @@ where
         + AuditLog
         + DatabaseHealth
         + RetentionStore
+        + AuditOutbox
         + 'static,
 {
     let store = Arc::new(store);
@@ -60,7 +63,8 @@ where
         scopes: store.clone(),
         audit: store.clone(),
         health: store.clone(),
-        retention: store,
+        retention: store.clone(),
+        audit_outbox: store,
     }
 }
 
@@ -202,9 +206,15 @@ impl Database {
 
     /// The repository ports over this database.
     pub fn repositories(&self) -> Repositories {
+        self.repositories_with(false)
+    }
+
+    /// The repository ports; with `audit_outbox`, every audit event is also
+    /// queued for the webhook in its own transaction.
+    pub fn repositories_with(&self, audit_outbox: bool) -> Repositories {
         match self {
-            Database::Sqlite(pool) => repositories(SqlRepository::new(pool.clone())),
-            Database::Postgres(pool) => repositories(SqlRepository::new(pool.clone())),
+            Database::Sqlite(pool) => repositories(SqlRepository::new(pool.clone()).with_audit_outbox(audit_outbox)),
+            Database::Postgres(pool) => repositories(SqlRepository::new(pool.clone()).with_audit_outbox(audit_outbox)),
         }
     }
 

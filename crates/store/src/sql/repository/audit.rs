@@ -1,9 +1,10 @@
 //! The audit log: JSON details, newest first.
 
 use super::SqlRepository;
-use crate::sql::dialect::{Columns, Dialect, Statement};
+use crate::sql::dialect::{Columns, Dialect, Statement, store_err};
 use async_trait::async_trait;
-use gatehouse_core::ports::{AuditEvent, AuditKind, AuditLog, AuditQuery, AuditRecord};
+use chrono::{DateTime, Utc};
+use gatehouse_core::ports::{AuditEvent, AuditKind, AuditLog, AuditOutbox, AuditQuery, AuditRecord, PendingDelivery};
 use gatehouse_core::{Actor, StoreError};
 
 #[async_trait]
@@ -12,7 +13,7 @@ impl<D: Dialect> AuditLog for SqlRepository<D> {
         log_audit(&event);
         let insert = Statement::new(format!(
             "INSERT INTO audit_events (occurred_at, kind, actor_kind, actor, subject, client_id, ip, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8{})",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8{}) RETURNING id",
             D::AS_JSON
         ))
         .bind(event.at)
@@ -23,7 +24,24 @@ impl<D: Dialect> AuditLog for SqlRepository<D> {
         .bind(&event.client_id)
         .bind(&event.ip)
         .bind(event.details.to_string());
-        if let Err(err) = self.execute(insert).await {
+        let stored = async {
+            let mut tx = self.pool.begin().await.map_err(store_err)?;
+            let row = D::fetch_optional(&mut tx, insert).await?;
+            let id = row.as_ref().map(|row| Columns::<D>(row).int("id")).transpose()?;
+            if let (true, Some(id)) = (self.audit_outbox, id) {
+                // Queued in the event's own transaction: stored means it
+                // will be delivered.
+                D::execute(
+                    &mut tx,
+                    Statement::new("INSERT INTO audit_outbox (event_id, next_attempt_at) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(event.at),
+                )
+                .await?;
+            }
+            tx.commit().await.map_err(store_err)
+        };
+        if let Err(err) = stored.await {
             tracing::error!(error = %err.report(), kind = event.kind.as_str(), "could not store audit event");
             return Err(err);
         }
@@ -61,6 +79,78 @@ impl<D: Dialect> AuditLog for SqlRepository<D> {
         rows.iter()
             .map(|row| Ok(AuditRecord { id: Columns::<D>(row).int("id")?, event: audit_event::<D>(row)? }))
             .collect()
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> AuditOutbox for SqlRepository<D> {
+    async fn lease(&self, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let taken = self
+            .execute(
+                Statement::new(
+                    "UPDATE audit_outbox_lease SET holder = $1, held_until = $2 \
+                     WHERE id = 1 AND (holder = $1 OR held_until < $3)",
+                )
+                .bind(holder)
+                .bind(until)
+                .bind(now),
+            )
+            .await?;
+        Ok(taken == 1)
+    }
+
+    async fn pending(&self, limit: u32) -> Result<Vec<PendingDelivery>, StoreError> {
+        let rows = self
+            .fetch_all(
+                Statement::new(format!(
+                    "SELECT e.id, e.occurred_at, e.kind, e.actor_kind, e.actor, e.subject, e.client_id, e.ip, \
+                     e.details{} AS details, o.attempts, o.next_attempt_at \
+                     FROM audit_outbox o JOIN audit_events e ON e.id = o.event_id ORDER BY o.event_id LIMIT $1",
+                    D::JSON_AS_TEXT
+                ))
+                .bind(i64::from(limit)),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let columns = Columns::<D>(row);
+                Ok(PendingDelivery {
+                    record: AuditRecord { id: columns.int("id")?, event: audit_event::<D>(row)? },
+                    attempts: u32::try_from(columns.int("attempts")?).unwrap_or(u32::MAX),
+                    next_attempt_at: columns.instant("next_attempt_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delivered(&self, event_id: i64) -> Result<(), StoreError> {
+        self.execute(Statement::new("DELETE FROM audit_outbox WHERE event_id = $1").bind(event_id)).await?;
+        Ok(())
+    }
+
+    async fn failed(&self, event_id: i64, retry_at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        self.execute(
+            Statement::new(
+                "UPDATE audit_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 \
+                 WHERE event_id = $1",
+            )
+            .bind(event_id)
+            .bind(retry_at)
+            .bind(error),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let row = self
+            .fetch_one(Statement::new(
+                "SELECT COUNT(*) AS waiting, MIN(e.occurred_at) AS oldest \
+                 FROM audit_outbox o JOIN audit_events e ON e.id = o.event_id",
+            ))
+            .await?;
+        let columns = Columns::<D>(&row);
+        Ok((u64::try_from(columns.int("waiting")?).unwrap_or_default(), columns.optional_instant("oldest")?))
     }
 }
 

@@ -18,11 +18,18 @@ use sqlx::Pool;
 /// Every repository port over one connection pool.
 pub struct SqlRepository<D: Dialect> {
     pub(crate) pool: Pool<D>,
+    /// Whether audit events are queued for the webhook (`audit_outbox`).
+    audit_outbox: bool,
 }
 
 impl<D: Dialect> SqlRepository<D> {
     pub fn new(pool: Pool<D>) -> Self {
-        Self { pool }
+        Self { pool, audit_outbox: false }
+    }
+
+    /// Queues every audit event for the webhook too (or not).
+    pub fn with_audit_outbox(self, audit_outbox: bool) -> Self {
+        Self { audit_outbox, ..self }
     }
 
     async fn connection(&self) -> Result<sqlx::pool::PoolConnection<D>, StoreError> {

@@ -27,7 +27,9 @@ impl<D: Dialect> RetentionStore for SqlRepository<D> {
                 cutoff.into(),
             ),
             Prunable::AuditEvents => (
-                "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE occurred_at < $1 LIMIT $2)",
+                // Never an event the webhook has not received yet.
+                "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE occurred_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM audit_outbox o WHERE o.event_id = audit_events.id) LIMIT $2)",
                 cutoff.into(),
             ),
             Prunable::Sessions => (
