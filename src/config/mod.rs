@@ -31,6 +31,23 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// `url` parsed, if it is https, or plain http to this machine (for trying
+/// things out and for tests); else why not, naming `variable`.
+fn https_or_loopback(variable: &str, url: &str) -> Result<url::Url, ConfigError> {
+    let parsed = url::Url::parse(url).map_err(|e| problem(variable, e.to_string()))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(host)) => host == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback) {
+        Ok(parsed)
+    } else {
+        Err(problem(variable, "expected an https:// URL (http:// only for localhost)"))
+    }
+}
+
 fn problem(variable: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError { variable: variable.to_owned(), problem: problem.into() }
 }

@@ -56,16 +56,7 @@ pub(super) fn sso_config(
     let Some(issuer) = issuer.map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()) else {
         return Ok(None);
     };
-    let parsed = url::Url::parse(&issuer).map_err(|e| problem("GATEHOUSE_SSO_ISSUER", e.to_string()))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(host)) => host == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback)) {
-        return Err(problem("GATEHOUSE_SSO_ISSUER", "expected an https:// URL (http:// only for localhost)"));
-    }
+    let parsed = super::https_or_loopback("GATEHOUSE_SSO_ISSUER", &issuer)?;
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(problem("GATEHOUSE_SSO_ISSUER", "an issuer URL has no query or fragment"));
     }

@@ -28,16 +28,7 @@ pub(super) fn audit_webhook_config(
     let Some(url) = url.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
-    let parsed = url::Url::parse(&url).map_err(|e| problem("GATEHOUSE_AUDIT_WEBHOOK_URL", e.to_string()))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(host)) => host == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if !(parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback)) {
-        return Err(problem("GATEHOUSE_AUDIT_WEBHOOK_URL", "expected an https:// URL (http:// only for localhost)"));
-    }
+    super::https_or_loopback("GATEHOUSE_AUDIT_WEBHOOK_URL", &url)?;
     let secret = secret
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())

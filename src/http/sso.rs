@@ -15,7 +15,7 @@ use gatehouse_app::error::{AppError, AppErrorCode};
 use gatehouse_app::navigation::APPROVAL_GRANT_PATH;
 use gatehouse_app::server_fns::context::{sign_in_sso_session, visitor_of};
 use gatehouse_app::server_fns::sso::GRANT_BINDING_KEY;
-use gatehouse_core::services::sso::{Callback, Completed, SsoError, SsoService};
+use gatehouse_core::services::sso::{Callback, Completed, SsoError, SsoRedirect, SsoService};
 use tower_sessions::Session;
 
 /// Where the browser starts an SSO sign-in.
@@ -37,19 +37,7 @@ pub async fn initiate(
         return not_found();
     };
     let user_code = query_value(query.as_deref(), "user_code").unwrap_or_default();
-    match sso.initiate(&user_code, &visitor_of(ip, &session)).await {
-        Ok(redirect) => {
-            let binding = cookie(
-                &state,
-                SSO_BINDING_COOKIE,
-                redirect.browser_binding.expose(),
-                CALLBACK_PATH,
-                gatehouse_core::services::sso::SIGN_IN_LIFETIME.num_seconds(),
-            );
-            found(&redirect.location, [binding])
-        }
-        Err(err) => refusal(err, &headers),
-    }
+    to_provider(&state, sso.initiate(&user_code, &visitor_of(ip, &session)).await, &headers)
 }
 
 /// `GET /signin/sso?next=`: 302 to the provider, to come back signed in to
@@ -65,10 +53,16 @@ pub async fn initiate_console(
         return not_found();
     };
     let next = gatehouse_app::navigation::safe_next(query_value(query.as_deref(), "next").as_deref());
-    match sso.initiate_console(&next, &visitor_of(ip, &session)).await {
+    to_provider(&state, sso.initiate_console(&next, &visitor_of(ip, &session)).await, &headers)
+}
+
+/// A started sign-in's answer: 302 to the provider, binding this browser
+/// by a cookie only the callback receives; or the refusal.
+fn to_provider(state: &AppState, started: Result<SsoRedirect, SsoError>, headers: &HeaderMap) -> Response {
+    match started {
         Ok(redirect) => {
             let binding = cookie(
-                &state,
+                state,
                 SSO_BINDING_COOKIE,
                 redirect.browser_binding.expose(),
                 CALLBACK_PATH,
@@ -76,7 +70,7 @@ pub async fn initiate_console(
             );
             found(&redirect.location, [binding])
         }
-        Err(err) => refusal(err, &headers),
+        Err(err) => refusal(err, headers),
     }
 }
 
