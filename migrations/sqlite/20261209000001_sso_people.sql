@@ -1,5 +1,5 @@
--- People who signed in to the console through the SSO provider. Keep in
--- step with the other dialect's migration.
+-- People who signed in through the SSO provider, to the console or to
+-- approve a device. Keep in step with the other dialect's migration.
 
 -- One row per person (issuer, sub): the address and name their provider
 -- gave at their last sign-in, and whether the provider's groups made them

@@ -100,7 +100,7 @@ pub async fn complete(
         Ok(Completed::Console(signed_in)) => {
             // A new identity entered this browser: a new session id (SPEC §7).
             if let Err(err) = sign_in_sso_session(&state.services, &session, &signed_in.person).await {
-                return refusal(SsoError::Unavailable(gatehouse_core::StoreError::new(err.to_string())), &headers);
+                return refusal(SsoError::Unavailable(gatehouse_core::StoreError::from_err(err)), &headers);
             }
             return found(&signed_in.next, [spent_binding]);
         }

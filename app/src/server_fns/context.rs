@@ -175,28 +175,45 @@ pub async fn sign_in_session(
     session: &Session,
     account: &gatehouse_core::model::Account,
 ) -> Result<(), AppError> {
-    session.cycle_id().await?;
-    session.remove::<gatehouse_core::model::SubjectId>(SSO_SUBJECT_KEY).await?;
-    session.insert(ACCOUNT_KEY, account.id.to_string()).await?;
-    let now = ctx.services.now().timestamp();
-    session.insert(SIGNED_IN_AT_KEY, now).await?;
-    session.insert(CSRF_KEY, new_csrf_token(ctx)).await?;
-    Ok(())
+    Ok(sign_in_as(&ctx.services, session, SignedInAs::Account(account.id)).await?)
 }
 
-/// Marks the session signed in as the SSO person, under a new session id
-/// and a new CSRF token (the edge's SSO callback calls this).
+/// Marks the session signed in as the SSO person, the same way (the edge's
+/// SSO callback calls this).
 pub async fn sign_in_sso_session(
     services: &Services,
     session: &Session,
     person: &gatehouse_core::model::SsoPerson,
 ) -> Result<(), tower_sessions::session::Error> {
+    sign_in_as(services, session, SignedInAs::Sso(&person.subject)).await
+}
+
+/// Who a session is signed in as.
+enum SignedInAs<'a> {
+    Account(uuid::Uuid),
+    Sso(&'a gatehouse_core::model::SubjectId),
+}
+
+/// A new session id, the one identity (the other kind's key removed), the
+/// time, and a new CSRF token.
+async fn sign_in_as(
+    services: &Services,
+    session: &Session,
+    who: SignedInAs<'_>,
+) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
-    session.remove::<String>(ACCOUNT_KEY).await?;
-    session.insert(SSO_SUBJECT_KEY, &person.subject).await?;
+    match who {
+        SignedInAs::Account(id) => {
+            session.remove::<gatehouse_core::model::SubjectId>(SSO_SUBJECT_KEY).await?;
+            session.insert(ACCOUNT_KEY, id.to_string()).await?;
+        }
+        SignedInAs::Sso(subject) => {
+            session.remove::<String>(ACCOUNT_KEY).await?;
+            session.insert(SSO_SUBJECT_KEY, subject).await?;
+        }
+    }
     session.insert(SIGNED_IN_AT_KEY, services.now().timestamp()).await?;
-    session.insert(CSRF_KEY, services.random_base62(32)).await?;
-    Ok(())
+    session.insert(CSRF_KEY, new_csrf_token(services)).await
 }
 
 /// Ends the session.
@@ -204,8 +221,8 @@ pub async fn sign_out_session(session: &Session) -> Result<(), AppError> {
     Ok(session.flush().await?)
 }
 
-fn new_csrf_token(ctx: &AppContext) -> String {
-    ctx.services.random_base62(32)
+fn new_csrf_token(services: &Services) -> String {
+    services.random_base62(32)
 }
 
 /// The session's CSRF token, creating the session and token if needed.
@@ -213,7 +230,7 @@ pub async fn session_csrf_token(ctx: &AppContext, session: &Session) -> Result<S
     if let Some(token) = session.get::<String>(CSRF_KEY).await? {
         return Ok(token);
     }
-    let token = new_csrf_token(ctx);
+    let token = new_csrf_token(&ctx.services);
     session.insert(CSRF_KEY, token.clone()).await?;
     Ok(token)
 }

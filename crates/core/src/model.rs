@@ -190,8 +190,9 @@ impl SubjectId {
     }
 }
 
-/// A person signed in to the console through the SSO provider, as of their
-/// last sign-in there (no account row: the provider is the source of truth).
+/// A person who signs in through the SSO provider, as of their last sign-in
+/// there, to the console or to approve a device (no account row: the
+/// provider is the source of truth).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoPerson {
     pub subject: SubjectId,

@@ -88,10 +88,11 @@ pub trait AccountRepository: Send + Sync {
         change: AccountChange,
         at: DateTime<Utc>,
     ) -> Result<AccountChangeOutcome, StoreError>;
-    /// Records an SSO person's console sign-in (keeping their first
-    /// sign-in's time); returns what was recorded before, if anything.
+    /// Records an SSO person at a sign-in, to the console or to approve a
+    /// device (keeping their first sign-in's time); returns what was
+    /// recorded before, if anything.
     async fn record_sso_person(&self, person: &SsoPerson) -> Result<Option<SsoPerson>, StoreError>;
-    /// The SSO person, as of their last console sign-in.
+    /// The SSO person, as of their last SSO sign-in.
     async fn find_sso_person(&self, subject: &SubjectId) -> Result<Option<SsoPerson>, StoreError>;
 }
 

@@ -24,24 +24,14 @@ impl<D: Dialect> AuditLog for SqlRepository<D> {
         .bind(&event.client_id)
         .bind(&event.ip)
         .bind(event.details.to_string());
-        let stored = async {
-            let mut tx = self.pool.begin().await.map_err(store_err)?;
-            let row = D::fetch_optional(&mut tx, insert).await?;
-            let id = row.as_ref().map(|row| Columns::<D>(row).int("id")).transpose()?;
-            if let (true, Some(id)) = (self.audit_outbox, id) {
-                // Queued in the event's own transaction: stored means it
-                // will be delivered.
-                D::execute(
-                    &mut tx,
-                    Statement::new("INSERT INTO audit_outbox (event_id, next_attempt_at) VALUES ($1, $2)")
-                        .bind(id)
-                        .bind(event.at),
-                )
-                .await?;
-            }
-            tx.commit().await.map_err(store_err)
+        // Queued for the webhook in the event's own transaction, so stored
+        // means it will be delivered; without a webhook, one statement.
+        let stored = if self.audit_outbox {
+            self.record_queued(insert, event.at).await
+        } else {
+            self.execute(insert).await.map(drop)
         };
-        if let Err(err) = stored.await {
+        if let Err(err) = stored {
             tracing::error!(error = %err.report(), kind = event.kind.as_str(), "could not store audit event");
             return Err(err);
         }
@@ -79,6 +69,22 @@ impl<D: Dialect> AuditLog for SqlRepository<D> {
         rows.iter()
             .map(|row| Ok(AuditRecord { id: Columns::<D>(row).int("id")?, event: audit_event::<D>(row)? }))
             .collect()
+    }
+}
+
+impl<D: Dialect> SqlRepository<D> {
+    /// Stores an event (`insert`, returning its id) and queues it in the
+    /// webhook's outbox, in one transaction.
+    async fn record_queued(&self, insert: Statement<'_>, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let row = D::fetch_optional(&mut tx, insert).await?;
+        let id = Columns::<D>(&row.ok_or_else(|| StoreError::new("the insert returned no id"))?).int("id")?;
+        D::execute(
+            &mut tx,
+            Statement::new("INSERT INTO audit_outbox (event_id, next_attempt_at) VALUES ($1, $2)").bind(id).bind(at),
+        )
+        .await?;
+        tx.commit().await.map_err(store_err)
     }
 }
 
