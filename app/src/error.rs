@@ -66,6 +66,9 @@ app_error_codes! {
         "This request is being approved in another window.";
     BearerAuthDisabled = "bearer_auth_disabled", 503,
         "Device sign-in is switched off on this server.";
+    /// A request for the `admin` scope, approved by someone who is not an admin.
+    AdminRequired = "admin_required", 403,
+        "This request asks for administrator rights, and only a Gatehouse administrator can approve it. Nothing was approved; deny it if you did not expect it.";
     InvalidCredentials = "invalid_credentials", 401,
         "That email and password do not match an account.";
     InvalidRequest = "invalid_request", 400,

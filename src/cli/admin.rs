@@ -1,16 +1,19 @@
 //! `gatehouse user …`, `gatehouse client …` and `gatehouse scope …`: operator
-//! commands that talk to the database directly (no server needs to be
-//! running; a running server sees a change within seconds).
+//! commands, each a request to the admin API: in this process against the
+//! database by default (no server needs to be running; a running server
+//! sees a change within seconds), or at a server with `--server`
+//! (`admin_api.rs`).
 
-use crate::config::Config;
-use crate::startup::{Overrides, connect};
+use super::admin_api::{AdminApi, Target};
+use crate::http::admin_api::accounts::{Account, AccountChanges, AccountPage, NewAccount};
+use crate::http::admin_api::clients::{
+    Client, ClientKind, ClientList, ClientSettings, ClientWithSecret, Dpop, NewClient, TokenSettings,
+};
+use crate::http::admin_api::scopes::{Holders, NewScope, Scope, ScopeList, ScopeSettings};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use gatehouse_core::model::{ClientType, DpopMode, ScopeHolders, TokenPolicy};
-use gatehouse_core::ports::{AccountChange, ClientEdit};
-use gatehouse_core::services::accounts::AccountRegistration;
-use gatehouse_core::services::clients::ClientRegistration;
-use gatehouse_core::{Admin, SecretString};
+use gatehouse_core::SecretString;
+use reqwest::Method;
 use std::io::{BufRead, IsTerminal};
 
 #[derive(Debug, Subcommand)]
@@ -133,7 +136,7 @@ pub enum ClientCommand {
         poll_interval: Option<String>,
         /// DPoP-bound tokens (RFC 9449): `off`, `allowed` or `required`.
         #[arg(long, value_parser = parse_dpop_mode)]
-        dpop: Option<DpopMode>,
+        dpop: Option<Dpop>,
     },
     /// Give a confidential client a new secret (printed once); the old one stops working at once.
     RotateSecret {
@@ -143,8 +146,9 @@ pub enum ClientCommand {
 }
 
 /// `--dpop off|allowed|required`.
-fn parse_dpop_mode(typed: &str) -> Result<DpopMode, String> {
-    DpopMode::parse(typed).ok_or_else(|| "one of off, allowed, required".to_owned())
+fn parse_dpop_mode(typed: &str) -> Result<Dpop, String> {
+    serde_json::from_value(serde_json::Value::String(typed.to_owned()))
+        .map_err(|_| "one of off, allowed, required".to_owned())
 }
 
 /// A typed lifetime or interval: seconds, `default` (the server's), or, when
@@ -157,12 +161,6 @@ fn seconds_setting(typed: Option<String>, current: Option<u32>) -> anyhow::Resul
             secs.parse().map(Some).with_context(|| format!("{secs:?} is not a number of seconds or `default`"))
         }
     }
-}
-
-async fn services() -> anyhow::Result<gatehouse_core::services::Services> {
-    let config = Config::load()?;
-    crate::logging::init(config.log_format);
-    Ok(connect(&config, &Overrides::default(), None).await?.services)
 }
 
 fn read_password() -> anyhow::Result<SecretString> {
@@ -179,72 +177,95 @@ fn read_password() -> anyhow::Result<SecretString> {
     Ok(SecretString::new(line.trim_end_matches(['\r', '\n'])))
 }
 
+/// A path segment as typed (a scope name may hold `/` or `:`).
+fn segment(typed: &str) -> String {
+    percent_encoding::utf8_percent_encode(typed, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// Runs a `user` command.
-pub async fn user(command: UserCommand) -> anyhow::Result<()> {
+pub async fn user(target: &Target, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create { email, name, admin, workspace } => {
             let password = read_password()?;
-            let services = services().await?;
-            let registration =
-                AccountRegistration { email, name, password, is_admin: admin, workspace_name: workspace };
-            let account = services.accounts.create(&Admin::command_line(), registration).await?;
+            let api = AdminApi::open(target).await?;
+            let new = NewAccount {
+                email,
+                name,
+                password: password.expose().to_owned(),
+                is_admin: admin,
+                workspace_name: workspace,
+            };
+            let account: Account =
+                api.call(Method::POST, "/v1/admin/accounts", Some(serde_json::to_value(new)?)).await?;
             let role = if account.is_admin { " (admin)" } else { "" };
             println!("created account {} <{}>{role}", account.name, account.email);
             Ok(())
         }
-        UserCommand::Disable { email } => change_account(&email, AccountChange::Disable).await,
-        UserCommand::Enable { email } => change_account(&email, AccountChange::Enable).await,
+        UserCommand::Disable { email } => change_account(target, &email, true).await,
+        UserCommand::Enable { email } => change_account(target, &email, false).await,
     }
 }
 
-async fn change_account(email: &str, change: AccountChange) -> anyhow::Result<()> {
-    let services = services().await?;
-    let admin = Admin::command_line();
-    let Some(account) = services.accounts.find_by_email(&admin, email).await? else {
+async fn change_account(target: &Target, email: &str, disabled: bool) -> anyhow::Result<()> {
+    let api = AdminApi::open(target).await?;
+    let query = serde_urlencoded::to_string([("email", email)])?;
+    let found: AccountPage = api.call(Method::GET, &format!("/v1/admin/accounts?{query}"), None).await?;
+    let Some(account) = found.accounts.first() else {
         bail!("no account with the email {email}");
     };
-    let account = services.accounts.change(&admin, account.id, change, None).await?;
+    let change = AccountChanges { is_admin: None, disabled: Some(disabled) };
+    let path = format!("/v1/admin/accounts/{}", account.id);
+    let account: Account = api.call(Method::PATCH, &path, Some(serde_json::to_value(change)?)).await?;
     let state = if account.disabled { "disabled; its tokens are revoked" } else { "enabled" };
     println!("account {} <{}> is {state}", account.name, account.email);
     Ok(())
 }
 
 /// Who may hold a scope, as typed.
-fn holders(typed: &str) -> anyhow::Result<ScopeHolders> {
-    ScopeHolders::parse(typed.trim())
+fn holders(typed: &str) -> anyhow::Result<Holders> {
+    serde_json::from_value(serde_json::Value::String(typed.trim().to_owned()))
+        .ok()
         .with_context(|| format!("--holders: expected accounts, external or everyone, not {typed:?}"))
 }
 
 /// Runs a `scope` command.
-pub async fn scope(command: ScopeCommand) -> anyhow::Result<()> {
-    let services = services().await?;
-    let (scopes, admin) = (&services.scopes, Admin::command_line());
+pub async fn scope(target: &Target, command: ScopeCommand) -> anyhow::Result<()> {
+    // Typing mistakes are reported before anything is opened.
+    let typed_holders = match &command {
+        ScopeCommand::Create { holders: typed, .. } => Some(holders(typed)?),
+        ScopeCommand::Update { holders: Some(typed), .. } => Some(holders(typed)?),
+        _ => None,
+    };
+    let api = AdminApi::open(target).await?;
     match command {
-        ScopeCommand::Create { name, description, holders: typed } => {
-            let scope = scopes.create(&admin, &name, &description, holders(&typed)?).await?;
+        ScopeCommand::Create { name, description, .. } => {
+            let new = NewScope { name, description, holders: typed_holders.unwrap_or(Holders::Everyone) };
+            let scope: Scope = api.call(Method::POST, "/v1/admin/scopes", Some(serde_json::to_value(new)?)).await?;
             println!("created scope {} (held by {})", scope.name, scope.holders.as_str());
         }
         ScopeCommand::List => {
+            let list: ScopeList = api.call(Method::GET, "/v1/admin/scopes", None).await?;
             println!("{:<32} {:<9} {:<8} DESCRIPTION", "SCOPE", "HOLDERS", "BUILT-IN");
-            for scope in scopes.catalog().await?.all() {
+            for scope in list.scopes {
                 let built_in = if scope.built_in { "yes" } else { "no" };
                 println!("{:<32} {:<9} {:<8} {}", scope.name, scope.holders.as_str(), built_in, scope.description);
             }
         }
-        ScopeCommand::Update { name, description, holders: typed } => {
-            let Some(current) = scopes.catalog().await?.find(&name).cloned() else {
+        ScopeCommand::Update { name, description, .. } => {
+            let list: ScopeList = api.call(Method::GET, "/v1/admin/scopes", None).await?;
+            let Some(current) = list.scopes.into_iter().find(|s| s.name == name) else {
                 bail!("no scope named {name:?}");
             };
-            let holders = match typed {
-                Some(typed) => holders(&typed)?,
-                None => current.holders,
+            let settings = ScopeSettings {
+                description: description.unwrap_or(current.description),
+                holders: typed_holders.unwrap_or(current.holders),
             };
-            let description = description.unwrap_or(current.description);
-            let scope = scopes.update(&admin, &name, &description, holders).await?;
+            let path = format!("/v1/admin/scopes/{}", segment(&name));
+            let scope: Scope = api.call(Method::PUT, &path, Some(serde_json::to_value(settings)?)).await?;
             println!("updated scope {} (held by {})", scope.name, scope.holders.as_str());
         }
         ScopeCommand::Delete { name } => {
-            scopes.delete(&admin, &name).await?;
+            api.call::<()>(Method::DELETE, &format!("/v1/admin/scopes/{}", segment(&name)), None).await?;
             println!("deleted scope {name}");
         }
     }
@@ -252,58 +273,44 @@ pub async fn scope(command: ScopeCommand) -> anyhow::Result<()> {
 }
 
 /// Runs a `client` command.
-pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
+pub async fn client(target: &Target, command: ClientCommand) -> anyhow::Result<()> {
     match command {
         ClientCommand::Create { client_id, name, confidential, scopes, no_device_grant, refresh } => {
-            let allowed_scopes = gatehouse_core::scope::parse(&scopes);
-            let client_type = if confidential { ClientType::Confidential } else { ClientType::Public };
-            let services = services().await?;
-            let registration = ClientRegistration {
-                client_id: client_id.clone(),
-                name,
-                client_type,
-                allowed_scopes,
-                device_grant: !no_device_grant,
-                policy: TokenPolicy { refresh_allowed: refresh, ..TokenPolicy::default() },
+            let new = NewClient {
+                client_id,
+                client_type: if confidential { ClientKind::Confidential } else { ClientKind::Public },
+                settings: ClientSettings {
+                    name,
+                    allowed_scopes: gatehouse_core::scope::parse(&scopes),
+                    device_grant: !no_device_grant,
+                    tokens: TokenSettings { refresh, ..TokenSettings::default() },
+                },
             };
-            let (client, secret) = services.clients.register(&Admin::command_line(), registration).await?;
-            println!("created {} client {}", client.client_type.as_str(), client.client_id);
-            if let Some(secret) = secret {
-                println!("client secret (shown once, store it now): {}", secret.expose());
+            let api = AdminApi::open(target).await?;
+            let made: ClientWithSecret =
+                api.call(Method::POST, "/v1/admin/clients", Some(serde_json::to_value(new)?)).await?;
+            println!("created {} client {}", made.client.client_type.as_str(), made.client.client_id);
+            if let Some(secret) = made.client_secret {
+                println!("client secret (shown once, store it now): {secret}");
             }
-            Ok(())
         }
         ClientCommand::List => {
-            let services = services().await?;
+            let api = AdminApi::open(target).await?;
+            let list: ClientList = api.call(Method::GET, "/v1/admin/clients", None).await?;
             println!("{:<24} {:<13} {:<9} {:<8} NAME", "CLIENT ID", "TYPE", "STATUS", "DEVICE");
-            for client in services.clients.list().await? {
+            for client in list.clients {
                 println!(
                     "{:<24} {:<13} {:<9} {:<8} {}",
                     client.client_id,
                     client.client_type.as_str(),
                     if client.disabled { "disabled" } else { "enabled" },
-                    if client.device_grant_enabled { "yes" } else { "no" },
+                    if client.device_grant { "yes" } else { "no" },
                     client.name
                 );
             }
-            Ok(())
         }
-        ClientCommand::Disable { client_id } => {
-            let services = services().await?;
-            if !services.clients.disable(&Admin::command_line(), &client_id).await? {
-                bail!("no enabled client with id {client_id:?}");
-            }
-            println!("disabled client {client_id}");
-            Ok(())
-        }
-        ClientCommand::Enable { client_id } => {
-            let services = services().await?;
-            if !services.clients.enable(&Admin::command_line(), &client_id).await? {
-                bail!("no disabled client with id {client_id:?}");
-            }
-            println!("enabled client {client_id}");
-            Ok(())
-        }
+        ClientCommand::Disable { client_id } => switch_client(target, &client_id, true).await?,
+        ClientCommand::Enable { client_id } => switch_client(target, &client_id, false).await?,
         ClientCommand::Update {
             client_id,
             name,
@@ -316,25 +323,25 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
             poll_interval,
             dpop,
         } => {
-            let services = services().await?;
-            let admin = Admin::command_line();
-            let Some(current) = services.clients.get(&admin, &client_id).await? else {
-                bail!("no client with id {client_id:?}");
-            };
-            let edit = ClientEdit {
+            let api = AdminApi::open(target).await?;
+            let path = format!("/v1/admin/clients/{}", segment(&client_id));
+            let current: Client = api.call(Method::GET, &path, None).await?;
+            let tokens = current.settings;
+            let settings = ClientSettings {
                 name: name.unwrap_or(current.name),
                 allowed_scopes: scopes.map_or(current.allowed_scopes, |s| gatehouse_core::scope::parse(&s)),
-                device_grant_enabled: device_grant.unwrap_or(current.device_grant_enabled),
-                policy: TokenPolicy {
-                    refresh_allowed: refresh.unwrap_or(current.policy.refresh_allowed),
-                    access_token_ttl: seconds_setting(access_token_ttl, current.policy.access_token_ttl)?,
-                    grant_ttl: seconds_setting(grant_ttl, current.policy.grant_ttl)?,
-                    grant_idle_ttl: seconds_setting(grant_idle_ttl, current.policy.grant_idle_ttl)?,
-                    poll_interval: seconds_setting(poll_interval, current.policy.poll_interval)?,
-                    dpop: dpop.unwrap_or(current.policy.dpop),
+                device_grant: device_grant.unwrap_or(current.device_grant),
+                tokens: TokenSettings {
+                    refresh: refresh.unwrap_or(tokens.refresh),
+                    access_token_ttl: seconds_setting(access_token_ttl, tokens.access_token_ttl)?,
+                    grant_ttl: seconds_setting(grant_ttl, tokens.grant_ttl)?,
+                    grant_idle_ttl: seconds_setting(grant_idle_ttl, tokens.grant_idle_ttl)?,
+                    poll_interval: seconds_setting(poll_interval, tokens.poll_interval)?,
+                    dpop: dpop.unwrap_or(tokens.dpop),
                 },
             };
-            let client = services.clients.update(&admin, &client_id, edit).await?;
+            let client: Client = api.call(Method::PUT, &path, Some(serde_json::to_value(settings)?)).await?;
+            let tokens = &client.settings;
             let shown = |secs: Option<u32>| secs.map_or_else(|| "default".to_owned(), |s| format!("{s}s"));
             println!(
                 "updated client {}: name {:?}, scopes \"{}\", device grant {}, refresh tokens {}, \
@@ -342,24 +349,38 @@ pub async fn client(command: ClientCommand) -> anyhow::Result<()> {
                 client.client_id,
                 client.name,
                 client.allowed_scopes.join(" "),
-                if client.device_grant_enabled { "on" } else { "off" },
-                if client.policy.refresh_allowed { "on" } else { "off" },
-                shown(client.policy.access_token_ttl),
-                shown(client.policy.grant_ttl),
-                shown(client.policy.grant_idle_ttl),
-                shown(client.policy.poll_interval),
-                client.policy.dpop.as_str(),
+                if client.device_grant { "on" } else { "off" },
+                if tokens.refresh { "on" } else { "off" },
+                shown(tokens.access_token_ttl),
+                shown(tokens.grant_ttl),
+                shown(tokens.grant_idle_ttl),
+                shown(tokens.poll_interval),
+                tokens.dpop.as_str(),
             );
-            Ok(())
         }
         ClientCommand::RotateSecret { client_id } => {
-            let services = services().await?;
-            let secret = services.clients.rotate_secret(&Admin::command_line(), &client_id).await?;
+            let api = AdminApi::open(target).await?;
+            let path = format!("/v1/admin/clients/{}/secret", segment(&client_id));
+            let rotated: ClientWithSecret = api.call(Method::POST, &path, None).await?;
             println!(
                 "new client secret for {client_id} (shown once; the old one no longer works): {}",
-                secret.expose()
+                rotated.client_secret.unwrap_or_default()
             );
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// Disables or enables a client; refused when it already is.
+async fn switch_client(target: &Target, client_id: &str, disable: bool) -> anyhow::Result<()> {
+    let api = AdminApi::open(target).await?;
+    let path = format!("/v1/admin/clients/{}", segment(client_id));
+    let (state, action) = if disable { ("enabled", "disable") } else { ("disabled", "enable") };
+    let current: Option<Client> = api.call(Method::GET, &path, None).await.ok();
+    if current.is_none_or(|c| c.disabled == disable) {
+        bail!("no {state} client with id {client_id:?}");
+    }
+    api.call::<Client>(Method::POST, &format!("{path}/{action}"), None).await?;
+    println!("{action}d client {client_id}");
+    Ok(())
 }

@@ -181,7 +181,7 @@ fn read_credentials() -> anyhow::Result<(PathBuf, serde_json::Map<String, serde_
 
 /// One server's saved sign-in.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Saved {
+pub(super) struct Saved {
     access_token: String,
     token_id: uuid::Uuid,
     /// When the access token ends (RFC 3339).
@@ -226,24 +226,30 @@ impl Saved {
         Ok(Some(Prover::new(DpopKey::from_pkcs8(ProofAlgorithm::EdDsa, &pkcs8)?)))
     }
 
-    /// Sends `method url` with the saved access token: `Authorization: DPoP`
-    /// and a proof when it is bound (once more with the server's nonce when
-    /// it asks for one, RFC 9449 §9), `Bearer` otherwise.
+    /// Sends `method url` (with a JSON `body`) with the saved access token:
+    /// `Authorization: DPoP` and a proof when it is bound (once more with the
+    /// server's nonce when it asks for one, RFC 9449 §9), `Bearer` otherwise.
     async fn send_with_token(
         &self,
         http: &reqwest::Client,
         method: reqwest::Method,
         url: &str,
+        body: Option<&serde_json::Value>,
     ) -> anyhow::Result<reqwest::Response> {
+        let request = |authorization: String| {
+            let request = http.request(method.clone(), url).header(reqwest::header::AUTHORIZATION, authorization);
+            match body {
+                Some(body) => request.json(body),
+                None => request,
+            }
+        };
         let Some(mut prover) = self.prover()? else {
-            return Ok(http.request(method, url).bearer_auth(&self.access_token).send().await?);
+            return Ok(request(format!("Bearer {}", self.access_token)).send().await?);
         };
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let response = http
-                .request(method.clone(), url)
-                .header("Authorization", format!("DPoP {}", self.access_token))
+            let response = request(format!("DPoP {}", self.access_token))
                 .header("DPoP", prover.proof(method.as_str(), url, Some(&self.access_token)))
                 .send()
                 .await?;
@@ -372,7 +378,7 @@ async fn usable_token(http: &reqwest::Client, server: &str, refused: Option<&str
 }
 
 /// The client's HTTP client: the system's roots, and `ca_file`'s.
-fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+pub(super) fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder();
     if let Some(path) = ca_file {
         let roots = gatehouse_store::tls::ExtraRoots::load(path).map_err(|e| anyhow::anyhow!("--ca-file: {e}"))?;
@@ -386,35 +392,50 @@ fn http_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Cli
         .build()?)
 }
 
+/// Sends `method url` (with a JSON `body`) as the saved sign-in to
+/// `server`: refreshed first when due, and sent once more after a 401 when a
+/// refresh (or another command's, meanwhile) can replace the refused token.
+/// Where the sign-in is saved, the sign-in used, and the answer.
+pub(super) async fn send_signed_in(
+    http: &reqwest::Client,
+    server: &str,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<(PathBuf, Saved, reqwest::Response)> {
+    let mut refused: Option<String> = None;
+    loop {
+        let (path, saved) = usable_token(http, server, refused.as_deref()).await?;
+        let response = saved
+            .send_with_token(http, method.clone(), url, body)
+            .await
+            .with_context(|| format!("cannot reach {server}"))?;
+        // Ended early by the server's clock, or replaced by another command's
+        // refresh: refresh (or take the new one) and ask again, once per token.
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED
+            && saved.refresh_token.is_some()
+            && refused.as_deref() != Some(saved.access_token.as_str())
+        {
+            refused = Some(saved.access_token.clone());
+            continue;
+        }
+        return Ok((path, saved, response));
+    }
+}
+
 /// `gatehouse status`: whom the saved token speaks for, and until when.
 pub async fn status(args: SavedTokenArgs) -> anyhow::Result<()> {
     let server = args.server.trim_end_matches('/').to_owned();
     let http = http_client(args.ca_file.as_deref())?;
-    let mut refused: Option<String> = None;
-    let (me, saved) = loop {
-        let (path, saved) = usable_token(&http, &server, refused.as_deref()).await?;
-        let response = saved
-            .send_with_token(&http, reqwest::Method::GET, &format!("{server}/v1/me"))
-            .await
-            .with_context(|| format!("cannot reach {server}"))?;
-        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-            // Ended early by the server's clock, or replaced by another
-            // command's refresh: refresh (or take the new one) and ask again,
-            // once per token.
-            if saved.refresh_token.is_some() && refused.as_deref() != Some(saved.access_token.as_str()) {
-                refused = Some(saved.access_token.clone());
-                continue;
-            }
-            bail!(
-                "the token saved in {} is no longer valid (revoked or expired); run `gatehouse login`",
-                path.display()
-            );
-        }
-        if !response.status().is_success() {
-            bail!("the server answered {}", response.status());
-        }
-        break (response.json::<MeResponse>().await.context("unexpected answer from the server")?, saved);
-    };
+    let (path, saved, response) =
+        send_signed_in(&http, &server, reqwest::Method::GET, &format!("{server}/v1/me"), None).await?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        bail!("the token saved in {} is no longer valid (revoked or expired); run `gatehouse login`", path.display());
+    }
+    if !response.status().is_success() {
+        bail!("the server answered {}", response.status());
+    }
+    let me = response.json::<MeResponse>().await.context("unexpected answer from the server")?;
     println!("Signed in to {server} as {}.", me.subject.describe());
     println!("Scopes: {}", me.scopes.join(" "));
     println!("The access token expires {}.", me.expires_at);
@@ -452,7 +473,12 @@ pub async fn logout(args: SavedTokenArgs) -> anyhow::Result<()> {
             .map_err(anyhow::Error::from),
         _ => {
             saved
-                .send_with_token(&http, reqwest::Method::DELETE, &format!("{server}/v1/oauth/authorizations/self"))
+                .send_with_token(
+                    &http,
+                    reqwest::Method::DELETE,
+                    &format!("{server}/v1/oauth/authorizations/self"),
+                    None,
+                )
                 .await
         }
     }

@@ -1,6 +1,7 @@
 //! The `gatehouse` command line.
 
 mod admin;
+mod admin_api;
 pub mod dpop;
 mod login;
 
@@ -32,15 +33,27 @@ enum Command {
     /// the server runs (and the generated secret beside it, FILE.secret_key).
     Backup { file: std::path::PathBuf },
     /// Manage accounts.
-    #[command(subcommand)]
-    User(admin::UserCommand),
+    User {
+        #[command(flatten)]
+        target: admin_api::Target,
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
     /// Manage OAuth clients.
-    #[command(subcommand)]
-    Client(admin::ClientCommand),
+    Client {
+        #[command(flatten)]
+        target: admin_api::Target,
+        #[command(subcommand)]
+        command: admin::ClientCommand,
+    },
     /// Manage the scope registry: the scopes clients may be allowed, in the
     /// words the approval page shows.
-    #[command(subcommand)]
-    Scope(admin::ScopeCommand),
+    Scope {
+        #[command(flatten)]
+        target: admin_api::Target,
+        #[command(subcommand)]
+        command: admin::ScopeCommand,
+    },
     /// Sign in to a Gatehouse server from this terminal (a device-flow client).
     Login(login::LoginArgs),
     /// Show whom the saved token speaks for, and when it expires.
@@ -58,9 +71,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { check } => return migrate(check).await,
         Command::Backup { file } => backup(&file).await,
         Command::Serve => serve().await,
-        Command::User(command) => admin::user(command).await,
-        Command::Client(command) => admin::client(command).await,
-        Command::Scope(command) => admin::scope(command).await,
+        Command::User { target, command } => admin::user(&target, command).await,
+        Command::Client { target, command } => admin::client(&target, command).await,
+        Command::Scope { target, command } => admin::scope(&target, command).await,
         Command::Login(args) => login::run(args).await,
         Command::Status(args) => login::status(args).await,
         Command::Logout(args) => login::logout(args).await,

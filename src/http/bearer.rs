@@ -49,7 +49,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestTarget {
 /// Authenticates the request's access token, with its DPoP proof when it
 /// is bound to a key; with `required`, also checks the token's scopes cover
 /// it (403 `insufficient_scope` otherwise).
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     target: &RequestTarget,

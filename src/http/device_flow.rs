@@ -11,7 +11,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::rate_limit::Visitor;
-use gatehouse_core::services::device_flow::{PollRequest, RefreshRequest, StartRequest, TokenGrant};
+use gatehouse_core::services::device_flow::{
+    ClientCredentialsRequest, PollRequest, RefreshRequest, StartRequest, TokenGrant,
+};
 use gatehouse_core::services::dpop::PresentedProof;
 use gatehouse_core::{OAuthError, OAuthErrorCode};
 use serde_json::json;
@@ -52,6 +54,8 @@ pub async fn device_authorization(
 
 /// The refresh grant's `grant_type` (RFC 6749 §6).
 pub const REFRESH_TOKEN_GRANT_TYPE: &str = "refresh_token";
+/// A confidential client's own token (RFC 6749 §4.4).
+pub const CLIENT_CREDENTIALS_GRANT_TYPE: &str = "client_credentials";
 
 /// The path of the token endpoint, which its DPoP proofs name (`htu`).
 pub const TOKEN_PATH: &str = "/v1/oauth/device/token";
@@ -106,10 +110,14 @@ async fn token_answer(
             };
             state.services.device_flows.refresh(request).await?
         }
+        Some(CLIENT_CREDENTIALS_GRANT_TYPE) => {
+            let request = ClientCredentialsRequest { client_id, client_secret, scope: params.owned("scope"), ip, dpop };
+            state.services.device_flows.client_credentials(request).await?
+        }
         _ => {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
-                "the grant types are urn:ietf:params:oauth:grant-type:device_code and refresh_token",
+                "the grant types are urn:ietf:params:oauth:grant-type:device_code, refresh_token and client_credentials",
             )
             .into());
         }

@@ -20,7 +20,11 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "token_endpoint": format!("{base}{}", super::device_flow::TOKEN_PATH),
         "revocation_endpoint": format!("{base}/v1/oauth/revoke"),
         "introspection_endpoint": format!("{base}/v1/oauth/introspect"),
-        "grant_types_supported": [super::device_flow::DEVICE_CODE_GRANT_TYPE, "refresh_token"],
+        "grant_types_supported": [
+            super::device_flow::DEVICE_CODE_GRANT_TYPE,
+            super::device_flow::REFRESH_TOKEN_GRANT_TYPE,
+            super::device_flow::CLIENT_CREDENTIALS_GRANT_TYPE,
+        ],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
         "response_types_supported": [],

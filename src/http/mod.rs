@@ -1,6 +1,7 @@
 //! The REST edge: OAuth endpoints, bearer routes, health, and the middleware
 //! every response passes through.
 
+pub mod admin_api;
 pub mod bearer;
 pub mod client_auth;
 pub mod device_flow;
@@ -67,4 +68,5 @@ pub fn machine_routes() -> Router<AppState> {
         .route("/v1/oauth/authorizations/self", axum::routing::delete(bearer::revoke_self))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .merge(admin_api::routes())
 }

@@ -179,6 +179,10 @@ pub fn bearer_error(err: BearerError) -> Response {
             ),
             &format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#),
         ),
+        BearerError::NoLongerAdmin => with_challenge(
+            json_error(StatusCode::FORBIDDEN, "insufficient_scope", &err.to_string()),
+            r#"Bearer realm="gatehouse", error="insufficient_scope", scope="admin""#,
+        ),
         BearerError::InvalidDpopProof(why) => with_challenge(
             json_error(StatusCode::UNAUTHORIZED, "invalid_dpop_proof", &why),
             &format!(r#"DPoP error="invalid_dpop_proof", error_description="{why}", algs="{}""#, dpop_algs()),

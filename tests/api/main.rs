@@ -9,6 +9,7 @@
 
 mod helpers;
 
+mod admin_api;
 mod admin_clients;
 mod admin_console;
 mod audit;

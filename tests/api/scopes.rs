@@ -39,7 +39,11 @@ async fn discovered_scopes(app: &TestApp) -> Vec<String> {
 async fn an_operator_defined_scope_reaches_the_approval_page_and_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let csrf = app.as_admin(SCOPES).await;
-    assert_eq!(discovered_scopes(&app).await, ["full", "apps:run", "apps:read:permitted-external"], "the seed");
+    assert_eq!(
+        discovered_scopes(&app).await,
+        ["full", "apps:run", "apps:read:permitted-external", "admin"],
+        "the seed"
+    );
 
     // Refused as they are typed: nothing is created.
     for (name, description, status, error) in [

@@ -251,16 +251,25 @@ pub(crate) async fn external_grant(app: &TestApp, provider: &TestProvider, label
 /// The whole token response for device `label` of the person `as_who` shapes.
 pub(crate) async fn external_grant_as(app: &TestApp, provider: &TestProvider, label: &str, as_who: Spoil) -> Value {
     let flow = app.start_flow(&[("device_label", label)]).await;
-    let user_code = flow["user_code"].as_str().expect("code");
-    signed_in_as(app, provider, user_code, as_who).await;
-    let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
-    let csrf = context["csrf_token"].as_str().expect("csrf");
-    let approved =
-        app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", csrf)]).await;
+    let approved = approve_external_as(app, provider, flow["user_code"].as_str().expect("code"), as_who).await;
     assert_eq!(approved.status(), 200);
     let (status, token) = app.poll(flow["device_code"].as_str().expect("device code")).await;
     assert_eq!(status, 200, "{token}");
     token
+}
+
+/// Signs in through the provider as `as_who` for `user_code` and presses
+/// Approve; the approval's answer.
+pub(crate) async fn approve_external_as(
+    app: &TestApp,
+    provider: &TestProvider,
+    user_code: &str,
+    as_who: Spoil,
+) -> reqwest::Response {
+    signed_in_as(app, provider, user_code, as_who).await;
+    let context = approval_context(app.browser.get(app.url(CONTEXT))).await;
+    let csrf = context["csrf_token"].as_str().expect("csrf");
+    app.browser_post("/v1/oauth/device/approve-external", &[("user_code", user_code), ("csrf_token", csrf)]).await
 }
 
 /// Refreshes an external grant at `app` as the CLI client.

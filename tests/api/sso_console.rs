@@ -5,7 +5,7 @@
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
 use crate::on_both_backends;
-use crate::sso::external_grant_as;
+use crate::sso::{approve_external_as, external_grant_as};
 use crate::sso_provider::{Spoil, TestProvider};
 use serde_json::json;
 
@@ -165,7 +165,45 @@ async fn admin_rights_come_from_the_providers_groups_at_each_sign_in(backend: Ba
     assert_eq!(removals[0].details["admin_groups_held"], json!([]));
 }
 
+async fn only_an_sso_admin_can_approve_the_admin_scope(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let app = sso_company(backend, &provider, "groups").await;
+    let flow = app.start_flow(&[("scope", "full admin"), ("device_label", "ops-box")]).await;
+    let user_code = flow["user_code"].as_str().expect("code");
+    let device_code = flow["device_code"].as_str().expect("code");
+
+    // Kim is not in an admin group: refused, and the request stays pending.
+    let kim = person("kim-1", "kim@sso.example", "groups", &["staff"]);
+    let refused = approve_external_as(&app, &provider, user_code, kim).await;
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.expect("json");
+    assert_eq!(body["error"], "admin_required", "{body}");
+    let (status, pending) = app.poll(device_code).await;
+    assert_eq!((status, pending["error"].as_str()), (400, Some("authorization_pending")));
+
+    // Ada is: her approval gives a token the admin API takes.
+    let ada = person("ada-1", "ada@sso.example", "groups", &[ADMINS]);
+    assert_eq!(approve_external_as(&app, &provider, user_code, ada).await.status(), 200);
+    app.advance(6);
+    let (status, token) = app.poll(device_code).await;
+    assert_eq!(status, 200, "{token}");
+    // `full` expands to what an external subject may have; `admin` is named.
+    let granted: Vec<&str> = token["scope"].as_str().expect("scope").split(' ').collect();
+    assert!(granted.contains(&"admin"), "{token}");
+    let access = token["access_token"].as_str().expect("token");
+    let clients = app.device.get(app.url("/v1/admin/clients")).bearer_auth(access).send().await.expect("clients");
+    assert_eq!(clients.status(), 200);
+    let read = audited(&app, "admin_api.read").await;
+    assert_eq!(read[0].actor, Some(gatehouse_core::Actor::Admin { email: "ada@sso.example".into() }));
+
+    // Out of the group at her next sign-in: the same token is refused.
+    external_grant_as(&app, &provider, "adas-laptop", person("ada-1", "ada@sso.example", "groups", &[])).await;
+    let clients = app.device.get(app.url("/v1/admin/clients")).bearer_auth(access).send().await.expect("clients");
+    assert_eq!(clients.status(), 403);
+}
+
 on_both_backends!(
+    only_an_sso_admin_can_approve_the_admin_scope,
     an_sso_person_signs_in_and_manages_only_their_own_devices,
     a_console_sign_in_goes_on_only_to_a_local_path,
     admin_rights_come_from_the_providers_groups_at_each_sign_in,

@@ -74,6 +74,7 @@ impl From<DecideError> for AppError {
             DecideError::ExpiredOrUnknown => AppErrorCode::ExpiredOrUnknown,
             DecideError::AlreadyResolved => AppErrorCode::AlreadyResolved,
             DecideError::BearerAuthDisabled => AppErrorCode::BearerAuthDisabled,
+            DecideError::AdminRequired => AppErrorCode::AdminRequired,
             DecideError::RateLimited(limited) => return rate_limited(limited),
             DecideError::Unavailable(err) => return err.into(),
         };
@@ -96,6 +97,7 @@ impl From<SsoError> for AppError {
             SsoError::CsrfMismatch => AppErrorCode::CsrfMismatch,
             SsoError::UserCodeMismatch => AppErrorCode::UserCodeMismatch,
             SsoError::BearerAuthDisabled => AppErrorCode::BearerAuthDisabled,
+            SsoError::AdminRequired => AppErrorCode::AdminRequired,
             SsoError::RateLimited(limited) => return rate_limited(limited),
             SsoError::Unavailable(err) => return err.into(),
         };

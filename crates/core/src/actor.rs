@@ -162,6 +162,13 @@ impl Admin {
         Self { actor: Actor::Cli, ip: None }
     }
 
+    /// A confidential client an admin allowed the `admin` scope, acting
+    /// through the admin API with its own token (only
+    /// `BearerService::admin` makes one, after checking it still may).
+    pub(crate) fn client(client_id: String) -> Self {
+        Self { actor: Actor::Client { client_id }, ip: None }
+    }
+
     /// The same admin, acting from `ip` (recorded with what they do).
     pub fn acting_from(self, ip: Option<String>) -> Self {
         Self { ip, ..self }

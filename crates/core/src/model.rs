@@ -6,6 +6,9 @@ use uuid::Uuid;
 
 /// The issuer recorded for subjects that are local accounts.
 pub const LOCAL_ISSUER: &str = "local";
+/// The issuer under which a confidential client's own grants
+/// (`client_credentials`) are recorded, with the client id as subject id.
+pub const CLIENT_ISSUER: &str = "client";
 
 /// A local account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,7 +170,7 @@ pub struct ScopeDefinition {
     /// Plain words for the person approving ("Run apps you have access to").
     pub description: String,
     pub holders: ScopeHolders,
-    /// One of the three scopes Gatehouse ships with; it cannot be deleted.
+    /// One of the four scopes Gatehouse ships with; it cannot be deleted.
     pub built_in: bool,
     pub created_at: DateTime<Utc>,
 }

@@ -18,13 +18,13 @@ async fn metadata_names_every_endpoint_and_capability(backend: Backend) {
     assert_eq!(metadata["introspection_endpoint"], app.url("/v1/oauth/introspect"));
     assert_eq!(
         metadata["grant_types_supported"],
-        json!(["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"])
+        json!(["urn:ietf:params:oauth:grant-type:device_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
         json!(["none", "client_secret_basic", "client_secret_post"])
     );
-    assert_eq!(metadata["scopes_supported"], json!(["full", "apps:run", "apps:read:permitted-external"]));
+    assert_eq!(metadata["scopes_supported"], json!(["full", "apps:run", "apps:read:permitted-external", "admin"]));
 }
 
 on_both_backends!(metadata_names_every_endpoint_and_capability);

@@ -24,8 +24,9 @@ async fn missing_grant_type_is_invalid_request(backend: Backend) {
 async fn other_grant_types_are_unsupported_grant_type(backend: Backend) {
     let app = spawn_app(backend).await;
     let code = device_code(&app.start_flow(&[]).await);
-    // (refresh_token is the other grant this endpoint serves: rfc6749_refresh.rs.)
-    for grant in ["authorization_code", "client_credentials", "password", "urn:ietf:params:oauth:grant-type:jwt"] {
+    // (refresh_token and client_credentials are the other grants this
+    // endpoint serves: rfc6749_refresh.rs and admin_api.rs.)
+    for grant in ["authorization_code", "password", "urn:ietf:params:oauth:grant-type:jwt"] {
         let response = app.post_form(PATH, &[("grant_type", grant), ("client_id", CLI), ("device_code", &code)]).await;
         expect_oauth_error(response, 400, "unsupported_grant_type").await;
     }

@@ -19,28 +19,35 @@ pub enum TokenKind {
     Account,
     /// Minted for an external SSO identity without an account row (`gthe_`).
     External,
+    /// Minted for a confidential client itself, by the `client_credentials`
+    /// grant (RFC 6749 §4.4): automation acting in its own name (`gthc_`).
+    Client,
 }
 
 impl TokenKind {
     /// Every kind, for prefix lookup.
-    pub const ALL: [TokenKind; 2] = [TokenKind::Account, TokenKind::External];
+    pub const ALL: [TokenKind; 3] = [TokenKind::Account, TokenKind::External, TokenKind::Client];
 
     /// The prefix that starts every token of this kind.
     pub const fn prefix(self) -> &'static str {
         match self {
             TokenKind::Account => "gtha_",
             TokenKind::External => "gthe_",
+            TokenKind::Client => "gthc_",
         }
     }
 
     /// What a stored token of this kind carries of `granted`. Rows hold the
     /// scopes narrowed for their kind when they were minted (through the
     /// scope registry, `ScopeCatalog::narrow`); this only makes sure, at
-    /// every use, that an external token never carries `full`.
+    /// every use, that an external token never carries `full` and a
+    /// client's carries nothing but `admin` (the one scope whose meaning for
+    /// a client Gatehouse defines).
     pub fn narrow(self, granted: &[String]) -> Vec<String> {
         match self {
             TokenKind::Account => granted.to_vec(),
             TokenKind::External => granted.iter().filter(|g| *g != scope::FULL).cloned().collect(),
+            TokenKind::Client => granted.iter().filter(|g| *g == scope::ADMIN).cloned().collect(),
         }
     }
 
@@ -49,6 +56,7 @@ impl TokenKind {
         match self {
             TokenKind::Account => "account",
             TokenKind::External => "external_sso",
+            TokenKind::Client => "client",
         }
     }
 
@@ -239,5 +247,7 @@ mod tests {
         assert_eq!(TokenKind::Account.narrow(&granted), granted);
         assert_eq!(TokenKind::External.narrow(&granted), vec!["apps:run"]);
         assert_eq!(TokenKind::External.subject_type(), "external_sso");
+        let granted: Vec<String> = vec!["full".into(), "admin".into(), "apps:run".into()];
+        assert_eq!(TokenKind::Client.narrow(&granted), vec!["admin"]);
     }
 }

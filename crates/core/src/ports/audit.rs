@@ -46,11 +46,17 @@ pub enum AuditKind {
     ScopeCreated,
     ScopeUpdated,
     ScopeDeleted,
+    /// A confidential client was issued a token in its own name
+    /// (`client_credentials`).
+    ClientTokenIssued,
+    /// A call of the admin REST API that changes nothing (what changes
+    /// something is audited as that change).
+    AdminApiRead,
 }
 
 impl AuditKind {
     /// Every kind, for parsing the stored name.
-    pub const ALL: [AuditKind; 24] = [
+    pub const ALL: [AuditKind; 26] = [
         AuditKind::DeviceApproved,
         AuditKind::DeviceDenied,
         AuditKind::DeviceRedeemed,
@@ -75,6 +81,8 @@ impl AuditKind {
         AuditKind::ScopeCreated,
         AuditKind::ScopeUpdated,
         AuditKind::ScopeDeleted,
+        AuditKind::ClientTokenIssued,
+        AuditKind::AdminApiRead,
     ];
 
     /// The kind with this stored name.
@@ -109,6 +117,8 @@ impl AuditKind {
             AuditKind::ScopeCreated => "scope.created",
             AuditKind::ScopeUpdated => "scope.updated",
             AuditKind::ScopeDeleted => "scope.deleted",
+            AuditKind::ClientTokenIssued => "client.token_issued",
+            AuditKind::AdminApiRead => "admin_api.read",
         }
     }
 }

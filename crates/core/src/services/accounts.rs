@@ -244,6 +244,11 @@ impl AccountService {
         Ok(Page::cut(items, limit, |last| last.email.clone()))
     }
 
+    /// The account with this id, whatever its state.
+    pub async fn find_by_id(&self, _admin: &Admin, id: Uuid) -> Result<Option<Account>, StoreError> {
+        self.ports.accounts.find_by_id(id).await
+    }
+
     /// The account with this email, whatever its state.
     pub async fn find_by_email(&self, _admin: &Admin, email: &str) -> Result<Option<Account>, StoreError> {
         Ok(self.ports.accounts.find_by_email(&normalize_email(email)).await?.map(|(account, _)| account))

@@ -4,7 +4,7 @@ use super::dpop::{DpopError, DpopService, ProofTarget};
 use super::recent::Recent;
 use super::revocation::RevokedBy;
 use super::{Ports, Settings};
-use crate::actor::Actor;
+use crate::actor::{Actor, Admin, Principal};
 use crate::error::StoreError;
 use crate::formats::token::{BearerToken, MalformedToken, RefreshToken, TokenKind};
 use crate::model::{AccessTokenRecord, Account, OAuthClient, RefreshLookup, WorkspaceMembership};
@@ -61,6 +61,11 @@ pub enum BearerError {
     /// route requires.
     #[error("this request requires the {0} scope")]
     InsufficientScope(&'static str),
+    /// A token holding `admin` whose subject is no longer an admin (or whose
+    /// client was disabled or no longer allowed it): `insufficient_scope`
+    /// too, since the privileges behind the token fall short.
+    #[error("the token's holder is no longer a Gatehouse administrator")]
+    NoLongerAdmin,
     /// Too many requests with this token.
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
@@ -330,6 +335,36 @@ impl BearerService {
             self.subjects.insert(account_id, subject.clone(), now);
         }
         Ok(found)
+    }
+
+    /// The admin an `admin`-scoped token acts as, checked at every call: its
+    /// account while it is an active admin, its SSO person while the
+    /// provider's groups made them one at their last sign-in, or its client
+    /// while it is enabled and still allowed `admin`. Read from the
+    /// database each time, so taking admin rights away takes effect at once.
+    pub async fn admin(&self, token: &AuthenticatedToken, ip: Option<&str>) -> Result<Admin, BearerError> {
+        token.require(crate::scope::ADMIN)?;
+        let record = &token.record;
+        let admin = match token.kind {
+            TokenKind::Account => match record.account_id {
+                Some(id) => self.ports.accounts.find_by_id(id).await?.and_then(|a| Principal::Account(a).as_admin()),
+                None => None,
+            },
+            TokenKind::External => match record.subject() {
+                Some(subject) => {
+                    self.ports.accounts.find_sso_person(&subject).await?.and_then(|p| Principal::Sso(p).as_admin())
+                }
+                None => None,
+            },
+            TokenKind::Client => self
+                .ports
+                .clients
+                .find(&record.client_id)
+                .await?
+                .filter(|c| !c.disabled && c.allowed_scopes.iter().any(|s| s == crate::scope::ADMIN))
+                .map(|c| Admin::client(c.client_id)),
+        };
+        admin.map(|admin| admin.acting_from(ip.map(str::to_owned))).ok_or(BearerError::NoLongerAdmin)
     }
 
     /// Every active token of the presenting token's subject, newest first

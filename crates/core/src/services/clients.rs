@@ -286,7 +286,7 @@ impl ClientService {
             client_id: DEFAULT_CLI_CLIENT_ID.to_owned(),
             name: "Gatehouse CLI".to_owned(),
             client_type: ClientType::Public,
-            allowed_scopes: vec!["full".to_owned()],
+            allowed_scopes: vec![crate::scope::FULL.to_owned(), crate::scope::ADMIN.to_owned()],
             device_grant: true,
             // The shipped CLI refreshes its grant (README, "Refresh tokens").
             policy: TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() },

@@ -1,7 +1,8 @@
 //! The operator's scope registry: which scopes exist, what each means in
-//! plain words, and which kinds of subject may hold it. The three scopes
+//! plain words, and which kinds of subject may hold it. The four scopes
 //! Gatehouse ships with are its seed and cannot be deleted; `full` stays
-//! an account-only scope.
+//! an account-only scope, and `admin` is kept only when asked for by name
+//! (who may approve it is decided at approval, not here).
 //!
 //! The registry is read often (every redemption, refresh, discovery and
 //! approval page) and changes rarely, so each process reuses what it read
@@ -74,19 +75,32 @@ impl ScopeCatalog {
     /// What a token of `kind` carries of `granted`: the scopes its kind may
     /// hold, never more. `full` means "everything this subject may have": an
     /// account keeps `full` alone (it covers the rest); an SSO person gets
-    /// every scope external subjects may hold. Unknown scopes are dropped.
+    /// every scope external subjects may hold. `admin` is kept only when
+    /// asked for by name, and a client's token carries only it. Unknown
+    /// scopes are dropped.
     pub fn narrow(&self, kind: TokenKind, granted: &[String]) -> Vec<String> {
+        use crate::scope::{ADMIN, FULL};
         let holdable = |name: &str| self.find(name).is_some_and(|s| s.holders.allows(kind));
-        if granted.iter().any(|g| g == crate::scope::FULL) {
-            return match kind {
+        // `full` never stands for `admin`: that is kept only when asked for by name.
+        let admin = granted.iter().any(|g| g == ADMIN) && holdable(ADMIN);
+        let mut narrowed: Vec<String> = if kind != TokenKind::Client && granted.iter().any(|g| g == FULL) {
+            match kind {
                 // `full` already covers every other scope.
-                TokenKind::Account => vec![crate::scope::FULL.to_owned()],
-                TokenKind::External => {
-                    self.0.iter().filter(|s| s.holders.allows(kind)).map(|s| s.name.clone()).collect()
-                }
-            };
+                TokenKind::Account => vec![FULL.to_owned()],
+                _ => self
+                    .0
+                    .iter()
+                    .filter(|s| s.holders.allows(kind) && s.name != ADMIN)
+                    .map(|s| s.name.clone())
+                    .collect(),
+            }
+        } else {
+            granted.iter().filter(|g| kind != TokenKind::Client && *g != ADMIN && holdable(g)).cloned().collect()
+        };
+        if admin {
+            narrowed.push(ADMIN.to_owned());
         }
-        granted.iter().filter(|g| holdable(g)).cloned().collect()
+        narrowed
     }
 }
 
@@ -251,6 +265,7 @@ mod tests {
             scope("apps:run", ScopeHolders::Everyone),
             scope("reports:read", ScopeHolders::External),
             scope("billing", ScopeHolders::Accounts),
+            scope("admin", ScopeHolders::Everyone),
         ]))
     }
 
@@ -265,6 +280,13 @@ mod tests {
         assert_eq!(c.narrow(TokenKind::Account, &names(&["reports:read", "billing"])), names(&["billing"]));
         assert_eq!(c.narrow(TokenKind::External, &names(&["full"])), names(&["apps:run", "reports:read"]));
         assert_eq!(c.narrow(TokenKind::External, &names(&["billing", "apps:run"])), names(&["apps:run"]));
+        // `full` never brings `admin` along; asked for by name, it is kept.
+        assert_eq!(c.narrow(TokenKind::External, &names(&["full"])), names(&["apps:run", "reports:read"]));
+        assert_eq!(c.narrow(TokenKind::Account, &names(&["admin", "full"])), names(&["full", "admin"]));
+        assert_eq!(c.narrow(TokenKind::External, &names(&["admin"])), names(&["admin"]));
+        // A client's own token carries `admin` and nothing else.
+        assert_eq!(c.narrow(TokenKind::Client, &names(&["full", "apps:run", "admin"])), names(&["admin"]));
+        assert_eq!(c.narrow(TokenKind::Client, &names(&["full", "apps:run"])), Vec::<String>::new());
         assert_eq!(c.narrow(TokenKind::Account, &names(&["unknown"])), Vec::<String>::new());
         assert_eq!(c.describe("billing"), "billing words");
         assert_eq!(c.describe("nope"), "An unrecognised permission");

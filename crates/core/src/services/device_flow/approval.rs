@@ -55,6 +55,9 @@ pub enum DecideError {
     /// Bearer authentication is switched off, so nothing may be approved.
     #[error("bearer_auth_disabled")]
     BearerAuthDisabled,
+    /// The request asks for `admin`, and the approver is not an admin.
+    #[error("admin_required")]
+    AdminRequired,
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
     #[error(transparent)]
@@ -218,6 +221,18 @@ impl DeviceFlowService {
             }
             let decided = match UserCode::normalize(raw_user_code) {
                 None => Err(DecideError::ExpiredOrUnknown),
+                Some(code)
+                    if kind == DecisionKind::Approve
+                        && !is_active_admin(account)
+                        && self
+                            .ports
+                            .flows
+                            .find_by_user_code(&code, self.ports.clock.now())
+                            .await?
+                            .is_some_and(|flow| asks_for_admin(&flow)) =>
+                {
+                    Err(DecideError::AdminRequired)
+                }
                 Some(code) => {
                     let subject = FlowSubject::new(Some(account.id), account.email.clone(), LOCAL_ISSUER.to_owned());
                     let actor = Actor::Account { email: account.email.clone() };
@@ -286,6 +301,16 @@ impl DeviceFlowService {
             .await;
         Ok(Recorded::Decided(Box::new(flow)))
     }
+}
+
+/// Whether a request asks for the admin API's scope, which only an admin
+/// may approve.
+pub(crate) fn asks_for_admin(flow: &DeviceFlow) -> bool {
+    flow.scopes.iter().any(|s| s == crate::scope::ADMIN)
+}
+
+fn is_active_admin(account: &Account) -> bool {
+    account.is_admin && !account.disabled
 }
 
 /// What recording a decision did.

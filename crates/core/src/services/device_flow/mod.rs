@@ -3,12 +3,14 @@
 //! and `redeem` (the device polls and gets its token).
 
 mod approval;
+mod client_credentials;
 mod redeem;
 mod refresh;
 mod start;
 
-pub(crate) use approval::Recorded;
 pub use approval::{ApprovalView, AuthorizeRequest, CodeLookup, DecideError, DecisionKind};
+pub(crate) use approval::{Recorded, asks_for_admin};
+pub use client_credentials::{CLIENT_TOKEN_MAX_TTL, ClientCredentialsRequest};
 pub use redeem::{PollRequest, TokenGrant};
 pub use refresh::RefreshRequest;
 pub use start::{DEVICE_LABEL_MAX_CHARS, StartRequest, StartedFlow, USER_AGENT_MAX_CHARS, validate_device_label};

@@ -61,7 +61,12 @@ impl DeviceFlowService {
             jkt => jkt,
         };
         let scopes = match request.scope.as_deref() {
-            None => client.allowed_scopes.clone(),
+            None => match scope::unnamed_request(&client.allowed_scopes) {
+                none if none.is_empty() => {
+                    return Err(oauth(OAuthErrorCode::InvalidScope, "this client's scope must be asked for by name"));
+                }
+                scopes => scopes,
+            },
             Some(param) => {
                 let requested = scope::parse(param);
                 if requested.is_empty() {

@@ -59,6 +59,21 @@ impl SsoService {
         if UserCode::normalize(raw_user_code).map(|c| c.display()).as_deref() != Some(grant.user_code.as_str()) {
             return Err(SsoError::UserCodeMismatch);
         }
+        // Checked before the grant is spent, so a refused person can still
+        // deny. A flow no longer pending is left to the steps below, which
+        // say whether the grant or the flow is gone.
+        if kind == DecisionKind::Approve {
+            let asks_for_admin = match self.pending_flow(&grant.user_code, &grant.flow, now).await {
+                Ok(flow) => crate::services::device_flow::asks_for_admin(&flow),
+                Err(SsoError::UserCodeNotPending) => false,
+                Err(err) => return Err(err),
+            };
+            if asks_for_admin
+                && !self.ports.accounts.find_sso_person(&grant.subject().id()).await?.is_some_and(|p| p.is_admin)
+            {
+                return Err(SsoError::AdminRequired);
+            }
+        }
         let Some(stored) = self.ports.single_use.take(&format!("{GRANT_KEY}{}", grant.jti), now).await? else {
             return Err(SsoError::SessionAlreadyConsumed);
         };

@@ -96,6 +96,9 @@ pub enum SsoError {
     UserCodeMismatch,
     #[error("bearer_auth_disabled")]
     BearerAuthDisabled,
+    /// The request asks for `admin`, and the person is not an admin.
+    #[error("admin_required")]
+    AdminRequired,
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
     #[error(transparent)]

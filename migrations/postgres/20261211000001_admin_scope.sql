@@ -1,0 +1,12 @@
+-- The admin REST API's scope (/v1/admin/…). Keep in step with the other
+-- dialect's migration.
+--
+-- Anyone may be asked for it, but only an admin can approve a request for
+-- it, and every call re-checks that its holder is an admin still; `full`
+-- never covers it. The shipped CLI client may ask for it
+-- (`gatehouse login --scope admin`).
+INSERT INTO oauth_scopes (name, description, holders, built_in, created_at) VALUES
+    ('admin', 'Administer Gatehouse: clients, accounts, everyone''s authorized devices and the audit log', 'everyone', TRUE, now() + interval '3 seconds');
+
+UPDATE oauth_clients SET allowed_scopes = allowed_scopes || ' admin'
+    WHERE client_id = 'gatehouse-cli' AND (' ' || allowed_scopes || ' ') NOT LIKE '% admin %';
