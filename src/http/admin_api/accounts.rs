@@ -154,9 +154,8 @@ pub async fn change(
     let mut wanted = Vec::new();
     // Enabling before granting, and removing admin before disabling, so a
     // request that does both never stops half-way for the wrong reason.
-    match changes.disabled {
-        Some(false) => wanted.push(AccountChange::Enable),
-        Some(true) | None => {}
+    if changes.disabled == Some(false) {
+        wanted.push(AccountChange::Enable);
     }
     match changes.is_admin {
         Some(true) => wanted.push(AccountChange::GrantAdmin),
