@@ -329,15 +329,7 @@ async fn automation_uses_client_credentials(backend: Backend) {
     expect_oauth_error(client_token(&app, "offboarding", &secret, None).await, 400, "invalid_scope").await;
 
     // Discovery names the grant.
-    let metadata: Value = app
-        .device
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let metadata = app.metadata().await;
     assert!(metadata["grant_types_supported"].as_array().expect("grants").contains(&json!("client_credentials")));
     assert!(metadata["scopes_supported"].as_array().expect("scopes").contains(&json!("admin")));
 }

@@ -258,6 +258,12 @@ impl TestApp {
             .expect("request")
     }
 
+    /// The RFC 8414 metadata document.
+    pub async fn metadata(&self) -> Value {
+        let url = self.url("/.well-known/oauth-authorization-server");
+        self.device.get(url).send().await.expect("request").json().await.expect("json")
+    }
+
     /// One token-endpoint poll; returns (status, body).
     pub async fn poll(&self, device_code: &str) -> (u16, Value) {
         self.poll_as(device_code, CLI).await

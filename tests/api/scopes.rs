@@ -24,15 +24,7 @@ async fn error_of(response: reqwest::Response) -> (u16, String) {
 }
 
 async fn discovered_scopes(app: &TestApp) -> Vec<String> {
-    let metadata: Value = app
-        .device
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let metadata = app.metadata().await;
     serde_json::from_value(metadata["scopes_supported"].clone()).expect("scopes")
 }
 

@@ -207,15 +207,7 @@ async fn a_proof_at_redemption_binds_the_access_and_refresh_tokens_to_its_key(ba
     assert_eq!(error_of(ended).await, (401, "invalid_token".to_owned()), "reuse with the key ends the grant");
 
     // Discovery says which algorithms proofs may use.
-    let metadata: Value = app
-        .device
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let metadata = app.metadata().await;
     assert_eq!(metadata["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
 }
 
