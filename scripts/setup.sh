@@ -2,7 +2,8 @@
 # Installs what building Gatehouse needs beyond a Rust toolchain, each step
 # only when missing: the wasm target, cargo-leptos, the wasm-bindgen CLI that
 # matches Cargo.lock, and the npm packages of end2end/ (Playwright and
-# binaryen, whose wasm-opt cargo-leptos uses for release builds).
+# binaryen, whose wasm-opt cargo-leptos uses for release builds), and the
+# Python SMTP server the email tests start (aiosmtpd).
 # Source it (`. scripts/setup.sh`) so the PATH changes stay.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,4 +35,10 @@ if [ ! -x "$root/end2end/node_modules/.bin/wasm-opt" ] || [ ! -f "$root/end2end/
   || [ "$root/end2end/package-lock.json" -nt "$root/end2end/node_modules/.package-lock.json" ]; then
   echo "==> installing end2end npm packages"
   (cd "$root/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-fund --no-audit)
+fi
+
+# The email tests' SMTP server (tests/support/smtp_sink.py), from PyPI.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "==> installing aiosmtpd (the SMTP server the email tests talk to)"
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd==1.4.6
 fi

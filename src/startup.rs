@@ -14,10 +14,10 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_app::{App, AppContext, shell};
-use gatehouse_core::ports::IdentityProvider;
+use gatehouse_core::ports::{IdentityProvider, NoMailer};
 use gatehouse_core::ports::{TokenCache, TokenRepository};
 use gatehouse_core::services::sso::SsoSettings;
-use gatehouse_core::services::{Ports, Services};
+use gatehouse_core::services::{Ports, Services, Settings};
 use gatehouse_core::{Clock, StoreError, SystemClock};
 use gatehouse_store::crypto::{Argon2Hasher, DpopProofs, JwsEnvelopes, OidcProvider, OidcSettings, OsRandom};
 use gatehouse_store::state::MemoryFlowStore;
@@ -187,6 +187,13 @@ pub async fn connect(
         retention: repositories.retention,
         clock: overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         random: Arc::new(OsRandom),
+        mailer: match (&config.smtp, public_url) {
+            (Some(smtp), Some(_)) => Arc::new(
+                crate::mail::SmtpMailer::start(smtp, &config.ca)
+                    .map_err(|problem| ConfigError { variable: "GATEHOUSE_SMTP_URL".into(), problem })?,
+            ),
+            _ => Arc::new(NoMailer),
+        },
     };
     let sessions = database.session_store().map_err(StartupError::Database)?;
     let sso = match (&config.sso, public_url) {
@@ -206,7 +213,11 @@ pub async fn connect(
         None => None,
     };
     Ok(Backends {
-        services: Services::new(ports, config.settings.clone(), sso),
+        services: Services::new(
+            ports,
+            Settings { public_url: public_url.map(str::to_owned), ..config.settings.clone() },
+            sso,
+        ),
         database,
         sessions,
         embedded_flows,

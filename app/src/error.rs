@@ -79,6 +79,21 @@ app_error_codes! {
         "The password must be at least 8 characters long.";
     PasswordTooLong = "password_too_long", 400,
         "The password must be at most 1,024 bytes long.";
+    /// The current password given to change it is not the account's.
+    WrongPassword = "wrong_password", 401,
+        "That is not your current password, so nothing was changed.";
+    PasswordMismatch = "password_mismatch", 400,
+        "The two new passwords are not the same, so nothing was changed. Type the new password twice.";
+    /// A reset link that is unknown, expired, used, or void since the
+    /// password changed.
+    InvalidResetLink = "invalid_reset_link", 400,
+        "This password reset link does not work any more: it expired, was already used, or your password changed since it was sent. Ask for a new one.";
+    /// No mail server, so no reset links.
+    PasswordResetOff = "password_reset_off", 503,
+        "This server cannot send email, so passwords cannot be reset here. Ask your Gatehouse administrator for help.";
+    /// The signed-in person's password lives at the SSO provider.
+    PasswordElsewhere = "password_elsewhere", 409,
+        "You sign in through your organisation's sign-in service, so your password is changed there, not here.";
     EmailTaken = "email_taken", 409,
         "An account with this email already exists.";
     /// The change would leave no active admin.

@@ -8,6 +8,12 @@ pub const DEVICE_PATH: &str = "/device";
 pub const SIGNIN_PATH: &str = "/signin";
 /// A signed-in person's own devices.
 pub const MY_APPS_PATH: &str = "/settings/authorized-apps";
+/// A signed-in person changes their password.
+pub const PASSWORD_PATH: &str = "/settings/password";
+/// Asks for a password reset link by email.
+pub const FORGOT_PASSWORD_PATH: &str = "/signin/forgot";
+/// A reset link's page (`?token=`): choose a new password.
+pub const RESET_PASSWORD_PATH: &str = "/signin/reset";
 /// Every token of every person (admins).
 pub const ADMIN_APPS_PATH: &str = "/admin/authorized-apps";
 /// OAuth clients (admins).

@@ -3,7 +3,8 @@
 use crate::components::SiteHeader;
 use crate::pages::{
     AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AdminScopesPage, AuthorizeSsoPage,
-    DevicePage, ErrorPage, HomePage, MyAppsPage, NotFound, SignInPage,
+    ChangePasswordPage, DevicePage, ErrorPage, ForgotPasswordPage, HomePage, MyAppsPage, NotFound, ResetPasswordPage,
+    SignInPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
@@ -73,6 +74,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("signin") view=SignInPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("error") view=ErrorPage/>
                     <Route path=path!("/settings/authorized-apps") view=MyAppsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/password") view=ChangePasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/signin/forgot") view=ForgotPasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/signin/reset") view=ResetPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/authorized-apps") view=AdminAppsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/accounts") view=AdminAccountsPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async/>

@@ -2,6 +2,7 @@
 //! `GATEHOUSE_*` environment variables, validated once into a typed struct.
 //! Every problem is reported as one line naming the variable.
 
+mod mail;
 mod raw;
 mod secret;
 mod sso;
@@ -19,6 +20,7 @@ use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use mail::{SmtpConfig, SmtpSecurity};
 pub use secret::MIN_SECRET_BYTES;
 pub use sso::SsoConfig;
 pub use webhook::{AuditWebhookConfig, signing_key};
@@ -35,16 +37,22 @@ pub struct ConfigError {
 /// things out and for tests); else why not, naming `variable`.
 fn https_or_loopback(variable: &str, url: &str) -> Result<url::Url, ConfigError> {
     let parsed = url::Url::parse(url).map_err(|e| problem(variable, e.to_string()))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(host)) => host == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback) {
+    if parsed.scheme() == "https" || (parsed.scheme() == "http" && is_loopback(&parsed)) {
         Ok(parsed)
     } else {
         Err(problem(variable, "expected an https:// URL (http:// only for localhost)"))
+    }
+}
+
+/// Whether `url` names this machine (`localhost` or a loopback address).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        // In a URL of a scheme the URL standard does not know (`smtp:`), an
+        // address is an opaque host name.
+        Some(url::Host::Domain(host)) => host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -95,6 +103,8 @@ pub struct Config {
     pub sso: Option<SsoConfig>,
     /// Where every audit event is delivered, signed; `None`: nowhere.
     pub audit_webhook: Option<AuditWebhookConfig>,
+    /// Where email to people goes; `None`: no email.
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl Config {
@@ -211,6 +221,8 @@ impl Config {
             enable_oauth_bearer: raw.enable_oauth_bearer.unwrap_or(defaults.enable_oauth_bearer),
             dpop_nonce_required: raw.dpop_nonce_required.unwrap_or(defaults.dpop_nonce_required),
             rate_limits,
+            // Known once the server is bound (startup sets it).
+            public_url: None,
         };
         let trusted_proxies = trusted_proxies(raw.trusted_proxies.as_deref(), raw.proxy_header.as_deref())?;
         let otlp_endpoint = match raw.otlp_endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
@@ -255,9 +267,11 @@ impl Config {
             raw.audit_webhook_secret,
             raw.audit_webhook_timeout_secs,
         )?;
+        let smtp = mail::smtp_config(raw.smtp_url, raw.email_from)?;
         Ok(Self {
             sso,
             audit_webhook,
+            smtp,
             bind,
             metrics_bind,
             public_url,

@@ -49,6 +49,8 @@ pub(super) struct RawConfig {
     pub(super) audit_webhook_url: Option<String>,
     pub(super) audit_webhook_secret: Option<String>,
     pub(super) audit_webhook_timeout_secs: Option<u32>,
+    pub(super) smtp_url: Option<String>,
+    pub(super) email_from: Option<String>,
     pub(super) sso_groups_claim: Option<String>,
     pub(super) rate_limits: Option<String>,
     pub(super) limit_device_authorization_per_ip: Option<String>,
@@ -65,6 +67,8 @@ pub(super) struct RawConfig {
     pub(super) limit_bearer_per_token: Option<String>,
     pub(super) limit_sso_initiate_per_ip: Option<String>,
     pub(super) limit_sso_initiate_per_flow: Option<String>,
+    pub(super) limit_password_resets_per_ip: Option<String>,
+    pub(super) limit_password_resets_per_account: Option<String>,
 }
 
 impl RawConfig {
@@ -85,6 +89,8 @@ impl RawConfig {
             Limiter::BearerPerToken => self.limit_bearer_per_token.as_deref(),
             Limiter::SsoInitiatePerIp => self.limit_sso_initiate_per_ip.as_deref(),
             Limiter::SsoInitiatePerFlow => self.limit_sso_initiate_per_flow.as_deref(),
+            Limiter::PasswordResetsPerIp => self.limit_password_resets_per_ip.as_deref(),
+            Limiter::PasswordResetsPerAccount => self.limit_password_resets_per_account.as_deref(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! `/admin/accounts` and `/admin/audit` over HTTP on both backend pairs, the
 //! last-admin rule under a race, and `gatehouse user disable|enable`.
 
-use crate::helpers::{Backend, PASSWORD, TestApp, hidden_input, spawn_app};
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
 use crate::on_both_backends;
 use gatehouse_core::ports::{AccountChange, AuditKind, AuditQuery};
 use gatehouse_core::services::accounts::AccountAdminError;
@@ -25,20 +25,7 @@ async fn an_admin_creates_finds_and_disables_an_account_at_once(backend: Backend
     let app = spawn_app(backend).await;
     let laptop = app.token_for("ada-laptop").await;
     // Ada also has a browser session of her own.
-    let ada_browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let page = ada_browser.get(app.url("/signin")).send().await.expect("page").text().await.expect("html");
-    let csrf = hidden_input(&page, "csrf_token").expect("csrf");
-    let signed = ada_browser
-        .post(app.url("/console/api/signin"))
-        .form(&[("email", "ada@example.com"), ("password", PASSWORD), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(signed.status(), 200);
+    let ada_browser = app.another_browser_signed_in("ada@example.com", PASSWORD).await;
     let ada_page = || ada_browser.get(app.url("/settings/authorized-apps")).send();
     assert_eq!(ada_page().await.expect("page").status(), 200);
 

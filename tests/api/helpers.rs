@@ -334,6 +334,25 @@ impl TestApp {
             .expect("sign in")
     }
 
+    /// A second browser (its own cookie jar), signed in as `email`.
+    pub async fn another_browser_signed_in(&self, email: &str, password: &str) -> reqwest::Client {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let page = browser.get(self.url("/signin")).send().await.expect("page").text().await.expect("html");
+        let csrf = hidden_input(&page, "csrf_token").expect("csrf");
+        let signed = browser
+            .post(self.url("/console/api/signin"))
+            .form(&[("email", email), ("password", password), ("csrf_token", &csrf)])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(signed.status(), 200, "signed in as {email}");
+        browser
+    }
+
     /// Creates an admin account directly through the use case.
     pub async fn create_admin(&self, email: &str) -> Account {
         self.services

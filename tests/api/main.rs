@@ -21,6 +21,7 @@ mod console;
 mod console_safety;
 
 mod device_flow;
+mod email;
 mod faults;
 mod metrics;
 mod observability;

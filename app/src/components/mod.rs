@@ -107,7 +107,8 @@ pub fn SiteHeader() -> impl IntoView {
                         let who = format!("{} ({})", me.name, me.email);
                         view! {
                         <nav class="site-nav" aria-label="Main">
-                            <a href="/settings/authorized-apps">"Devices"</a>
+                            <a href=crate::navigation::MY_APPS_PATH>"Devices"</a>
+                            {me.has_password.then(|| view! { <a href=crate::navigation::PASSWORD_PATH>"Password"</a> })}
                             {me.is_admin.then(|| view! { <a href="/admin/authorized-apps">"Admin"</a> })}
                         </nav>
                         <div class="identity">

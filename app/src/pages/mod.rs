@@ -7,6 +7,7 @@ mod error_page;
 mod home;
 mod my_apps;
 mod not_found;
+mod password;
 mod signin;
 
 pub use admin::{AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AdminScopesPage};
@@ -16,4 +17,5 @@ pub use error_page::ErrorPage;
 pub use home::HomePage;
 pub use my_apps::MyAppsPage;
 pub use not_found::NotFound;
+pub use password::{ChangePasswordPage, ForgotPasswordPage, ResetPasswordPage};
 pub use signin::SignInPage;

@@ -1,5 +1,5 @@
 use crate::components::Notice;
-use crate::navigation::{SSO_SIGNIN_PATH, encode_query_value};
+use crate::navigation::{FORGOT_PASSWORD_PATH, SSO_SIGNIN_PATH, encode_query_value};
 use crate::server_fns::session::{SignIn, SignInPageData, SignOut, load_signin_page};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -13,8 +13,11 @@ pub fn SignInPage() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
     let sign_out = ServerAction::<SignOut>::new();
     let data = Resource::new_blocking(
-        move || (query.read().get("next"), query.read().get("error")),
-        |(next, error)| load_signin_page(next, error),
+        move || {
+            let q = query.read();
+            (q.get("next"), q.get("error"), q.get("done"))
+        },
+        |(next, error, done)| load_signin_page(next, error, done),
     );
 
     view! {
@@ -48,6 +51,7 @@ fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: Se
                     </div>
                 }
             })}
+            {page.done.map(|done| view! { <p class="notice notice-ok" role="status">{done.message()}</p> })}
             {page.notice.map(|code| view! { <Notice code=code/> })}
             <ActionForm action=sign_in>
                 <input type="hidden" name="csrf_token" value=page.csrf_token/>
@@ -62,6 +66,9 @@ fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: Se
                 </div>
                 <button type="submit" class="button primary">"Sign in"</button>
             </ActionForm>
+            {page.reset_available.then(|| view! {
+                <p class="forgot"><a href=FORGOT_PASSWORD_PATH>"Forgot your password?"</a></p>
+            })}
             {page.sso_name.map(|name| view! {
                 <p class="or">"or"</p>
                 <a class="button" href=sso_url>"Continue with "{name}</a>

@@ -14,6 +14,9 @@ pub struct HeaderData {
     pub name: String,
     pub email: String,
     pub is_admin: bool,
+    /// A Gatehouse account, with a password it can change here (not a
+    /// person of the SSO provider).
+    pub has_password: bool,
     /// For the sign-out form.
     pub csrf_token: String,
 }
@@ -77,6 +80,7 @@ pub async fn load_header() -> Result<Option<HeaderData>, AppError> {
         name: principal.display_name().to_owned(),
         email: principal.email().to_owned(),
         is_admin: principal.as_admin().is_some(),
+        has_password: matches!(principal, gatehouse_core::Principal::Account(_)),
         csrf_token: session_csrf_token(&ctx, &session).await?,
     }))
 }

@@ -9,6 +9,7 @@ use super::answer::refuse;
 use crate::error::{AppError, AppErrorCode};
 use gatehouse_core::StoreError;
 use gatehouse_core::rate_limit::{LimitError, RateLimited};
+use gatehouse_core::services::accounts::{PasswordChangeError, PasswordRuleError, ResetError, ResetRequestError};
 use gatehouse_core::services::device_flow::DecideError;
 use gatehouse_core::services::sso::SsoError;
 
@@ -102,5 +103,47 @@ impl From<SsoError> for AppError {
             SsoError::Unavailable(err) => return err.into(),
         };
         AppError::new(code).answered(None)
+    }
+}
+
+impl From<PasswordRuleError> for AppError {
+    fn from(err: PasswordRuleError) -> Self {
+        let code = match err {
+            PasswordRuleError::WeakPassword => AppErrorCode::WeakPassword,
+            PasswordRuleError::PasswordTooLong => AppErrorCode::PasswordTooLong,
+        };
+        AppError::new(code).answered(None)
+    }
+}
+
+impl From<PasswordChangeError> for AppError {
+    fn from(err: PasswordChangeError) -> Self {
+        match err {
+            PasswordChangeError::WrongPassword => AppError::new(AppErrorCode::WrongPassword).answered(None),
+            PasswordChangeError::Rule(rule) => rule.into(),
+            PasswordChangeError::RateLimited(limited) => rate_limited(limited),
+            PasswordChangeError::Busy => busy(),
+            PasswordChangeError::Unavailable(err) => err.into(),
+        }
+    }
+}
+
+impl From<ResetRequestError> for AppError {
+    fn from(err: ResetRequestError) -> Self {
+        match err {
+            ResetRequestError::EmailOff => AppError::new(AppErrorCode::PasswordResetOff).answered(None),
+            ResetRequestError::RateLimited(limited) => rate_limited(limited),
+            ResetRequestError::Unavailable(err) => err.into(),
+        }
+    }
+}
+
+impl From<ResetError> for AppError {
+    fn from(err: ResetError) -> Self {
+        match err {
+            ResetError::InvalidLink => AppError::new(AppErrorCode::InvalidResetLink).answered(None),
+            ResetError::Rule(rule) => rule.into(),
+            ResetError::Unavailable(err) => err.into(),
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod context;
 #[cfg(feature = "ssr")]
 pub mod core_errors;
 pub mod device;
+pub mod password;
 pub mod session;
 pub mod sso;
 pub mod views;

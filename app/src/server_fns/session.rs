@@ -28,6 +28,10 @@ pub struct SignInPageData {
     pub notice: Option<AppErrorCode>,
     /// The SSO provider's button text, when people may sign in through it.
     pub sso_name: Option<String>,
+    /// A password flow that just ended well (`?done=`).
+    pub done: Option<super::password::PasswordDone>,
+    /// Whether "Forgot your password?" can send a link.
+    pub reset_available: bool,
 }
 
 /// Where the browser goes after signing in or out.
@@ -38,7 +42,11 @@ pub struct Redirect {
 
 /// Loads the sign-in page, creating the session's CSRF token.
 #[server(prefix = "/console/api", endpoint = "signin/page")]
-pub async fn load_signin_page(next: Option<String>, error: Option<String>) -> Result<SignInPageData, AppError> {
+pub async fn load_signin_page(
+    next: Option<String>,
+    error: Option<String>,
+    done: Option<String>,
+) -> Result<SignInPageData, AppError> {
     use super::context::*;
     let ctx = app_context()?;
     let session = session()?;
@@ -49,6 +57,8 @@ pub async fn load_signin_page(next: Option<String>, error: Option<String>) -> Re
         viewer,
         notice: error.as_deref().and_then(AppErrorCode::parse),
         sso_name: ctx.services.sso.as_ref().map(|sso| sso.settings().display_name.clone()),
+        done: done.as_deref().and_then(super::password::PasswordDone::parse),
+        reset_available: ctx.services.accounts.password_reset_available(),
     })
 }
 

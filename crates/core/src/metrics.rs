@@ -65,6 +65,13 @@ pub fn audit_webhook_backlog(waiting: u64, lag_seconds: f64) {
     ::metrics::gauge!("gatehouse_audit_webhook_lag_seconds").set(lag_seconds);
 }
 
+/// An email to a person, by `kind` (`device_approved`, `password_reset`,
+/// `password_changed`) and `outcome`: `sent`, `retried` (a try failed and
+/// another follows), `failed` (given up) or `dropped` (the queue was full).
+pub fn email(kind: &'static str, outcome: &'static str) {
+    ::metrics::counter!("gatehouse_emails_total", "kind" => kind, "outcome" => outcome).increment(1);
+}
+
 /// A DPoP proof (RFC 9449) was checked: `accepted`, `invalid_dpop_proof`
 /// (a replayed one included), `use_dpop_nonce` or `unavailable`.
 pub fn dpop_proof(answer: &'static str) {

@@ -38,6 +38,12 @@ impl ExtraRoots {
         self.file.as_ref().map(|(path, _)| path.as_path())
     }
 
+    /// The extra authorities as the PEM bundle they were read from (for
+    /// clients, such as the mail transport, that take one).
+    pub fn pem(&self) -> Option<&[u8]> {
+        self.file.as_ref().map(|(_, pem)| pem.as_slice())
+    }
+
     /// The extra authorities for a `reqwest` client, which keeps its own
     /// roots beside them.
     pub fn for_reqwest(&self) -> Vec<reqwest::Certificate> {

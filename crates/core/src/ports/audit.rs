@@ -52,11 +52,17 @@ pub enum AuditKind {
     /// A call of the admin REST API that changes nothing (what changes
     /// something is audited as that change).
     AdminApiRead,
+    /// A person changed their own password, signed in with the old one.
+    PasswordChanged,
+    /// A password reset link was sent (only for an account that exists).
+    PasswordResetRequested,
+    /// A password was set through a reset link.
+    PasswordReset,
 }
 
 impl AuditKind {
     /// Every kind, for parsing the stored name.
-    pub const ALL: [AuditKind; 26] = [
+    pub const ALL: [AuditKind; 29] = [
         AuditKind::DeviceApproved,
         AuditKind::DeviceDenied,
         AuditKind::DeviceRedeemed,
@@ -83,6 +89,9 @@ impl AuditKind {
         AuditKind::ScopeDeleted,
         AuditKind::ClientTokenIssued,
         AuditKind::AdminApiRead,
+        AuditKind::PasswordChanged,
+        AuditKind::PasswordResetRequested,
+        AuditKind::PasswordReset,
     ];
 
     /// The kind with this stored name.
@@ -119,6 +128,9 @@ impl AuditKind {
             AuditKind::ScopeDeleted => "scope.deleted",
             AuditKind::ClientTokenIssued => "client.token_issued",
             AuditKind::AdminApiRead => "admin_api.read",
+            AuditKind::PasswordChanged => "account.password_changed",
+            AuditKind::PasswordResetRequested => "account.password_reset_requested",
+            AuditKind::PasswordReset => "account.password_reset",
         }
     }
 }

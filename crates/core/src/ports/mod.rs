@@ -5,12 +5,14 @@
 
 mod audit;
 mod identity_provider;
+mod mailer;
 mod repositories;
 mod secrets;
 mod state;
 
 pub use audit::*;
 pub use identity_provider::*;
+pub use mailer::*;
 pub use repositories::*;
 pub use secrets::*;
 pub use state::*;

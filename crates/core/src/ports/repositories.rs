@@ -88,6 +88,15 @@ pub trait AccountRepository: Send + Sync {
         change: AccountChange,
         at: DateTime<Utc>,
     ) -> Result<AccountChangeOutcome, StoreError>;
+    /// Sets an active account's password hash and voids its browser
+    /// sessions from before `at`; `None` when there is no such active
+    /// account.
+    async fn set_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Account>, StoreError>;
     /// Records an SSO person at a sign-in, to the console or to approve a
     /// device (keeping their first sign-in's time); returns what was
     /// recorded before, if anything.

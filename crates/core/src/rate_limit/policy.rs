@@ -80,11 +80,16 @@ pub enum Limiter {
     SsoInitiatePerIp,
     /// SSO sign-ins started for one pending code, from every address.
     SsoInitiatePerFlow,
+    /// Password reset links asked for, per address.
+    PasswordResetsPerIp,
+    /// Password reset links asked for, per account (by email, known or not),
+    /// so nobody can flood a person's inbox.
+    PasswordResetsPerAccount,
 }
 
 impl Limiter {
     /// Every limiter, in the order the configuration reference lists them.
-    pub const ALL: [Limiter; 14] = [
+    pub const ALL: [Limiter; 16] = [
         Limiter::DeviceAuthorizationPerIp,
         Limiter::DeviceAuthorizationPerClient,
         Limiter::DeviceAuthorizationReservedPerIp,
@@ -99,6 +104,8 @@ impl Limiter {
         Limiter::BearerPerToken,
         Limiter::SsoInitiatePerIp,
         Limiter::SsoInitiatePerFlow,
+        Limiter::PasswordResetsPerIp,
+        Limiter::PasswordResetsPerAccount,
     ];
 
     /// The stable name: in metrics, logs, state-store keys, and (upper-cased,
@@ -119,6 +126,8 @@ impl Limiter {
             Limiter::BearerPerToken => "bearer_per_token",
             Limiter::SsoInitiatePerIp => "sso_initiate_per_ip",
             Limiter::SsoInitiatePerFlow => "sso_initiate_per_flow",
+            Limiter::PasswordResetsPerIp => "password_resets_per_ip",
+            Limiter::PasswordResetsPerAccount => "password_resets_per_account",
         }
     }
 
@@ -131,11 +140,14 @@ impl Limiter {
             | Limiter::UnknownDeviceCodePerIp
             | Limiter::UnknownRefreshTokenPerIp
             | Limiter::SignInFailuresPerIp
-            | Limiter::SsoInitiatePerIp => KeyType::Ip,
+            | Limiter::SsoInitiatePerIp
+            | Limiter::PasswordResetsPerIp => KeyType::Ip,
             Limiter::DeviceAuthorizationPerClient => KeyType::Client,
             Limiter::CodeFailuresPerSession => KeyType::Session,
             Limiter::CodeFailuresAlarm => KeyType::Everyone,
-            Limiter::SignInFailuresPerAccount | Limiter::ApprovalsPerAccount => KeyType::Account,
+            Limiter::SignInFailuresPerAccount | Limiter::ApprovalsPerAccount | Limiter::PasswordResetsPerAccount => {
+                KeyType::Account
+            }
             Limiter::BearerPerToken => KeyType::Token,
             Limiter::SsoInitiatePerFlow => KeyType::Flow,
         }
@@ -171,6 +183,10 @@ impl Limiter {
             // one address; a flow lives 10 minutes.
             Limiter::SsoInitiatePerIp => (30, 10 * MINUTE),
             Limiter::SsoInitiatePerFlow => (10, 10 * MINUTE),
+            // A person who lost the first email asks again; an office
+            // behind one address has a few forgetful people a day.
+            Limiter::PasswordResetsPerIp => (10, HOUR),
+            Limiter::PasswordResetsPerAccount => (3, HOUR),
         };
         Quota { limit, period: Duration::from_secs(period) }
     }

@@ -1,5 +1,9 @@
 //! Local accounts: creation and password sign-in.
 
+mod passwords;
+
+pub use passwords::{PASSWORD_RESET_MINUTES, PasswordChangeError, ResetError, ResetRequestError};
+
 use super::Ports;
 use super::revocation::RevokedBy;
 use crate::actor::Admin;
@@ -67,6 +71,35 @@ pub enum AccountAdminError {
     Unavailable(#[from] StoreError),
 }
 
+/// A new password that breaks the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordRuleError {
+    #[error("the password must be at least {PASSWORD_MIN_CHARS} characters")]
+    WeakPassword,
+    #[error("the password must be at most {PASSWORD_MAX_BYTES} bytes")]
+    PasswordTooLong,
+}
+
+impl From<PasswordRuleError> for AccountError {
+    fn from(err: PasswordRuleError) -> Self {
+        match err {
+            PasswordRuleError::WeakPassword => AccountError::WeakPassword,
+            PasswordRuleError::PasswordTooLong => AccountError::PasswordTooLong,
+        }
+    }
+}
+
+/// Checks a password a person chose against the rules.
+pub fn check_new_password(password: &SecretString) -> Result<(), PasswordRuleError> {
+    if password.expose().chars().count() < PASSWORD_MIN_CHARS {
+        return Err(PasswordRuleError::WeakPassword);
+    }
+    if password.expose().len() > PASSWORD_MAX_BYTES {
+        return Err(PasswordRuleError::PasswordTooLong);
+    }
+    Ok(())
+}
+
 /// Largest page of the account listing.
 pub const MAX_ACCOUNT_PAGE: u32 = 100;
 
@@ -86,6 +119,7 @@ pub struct AccountRegistration {
 pub struct AccountService {
     ports: Ports,
     limits: RateLimitService,
+    settings: std::sync::Arc<super::Settings>,
 }
 
 /// Canonical form of an email address for lookups: trimmed and lowercased.
@@ -106,8 +140,8 @@ fn looks_like_email(email: &str) -> bool {
 }
 
 impl AccountService {
-    pub(crate) fn new(ports: Ports, limits: RateLimitService) -> Self {
-        Self { ports, limits }
+    pub(crate) fn new(ports: Ports, limits: RateLimitService, settings: std::sync::Arc<super::Settings>) -> Self {
+        Self { ports, limits, settings }
     }
 
     /// Creates an account with its first workspace; the password is hashed
@@ -121,12 +155,7 @@ impl AccountService {
         if name.is_empty() {
             return Err(AccountError::EmptyName);
         }
-        if registration.password.expose().chars().count() < PASSWORD_MIN_CHARS {
-            return Err(AccountError::WeakPassword);
-        }
-        if registration.password.expose().len() > PASSWORD_MAX_BYTES {
-            return Err(AccountError::PasswordTooLong);
-        }
+        check_new_password(&registration.password)?;
         let password_hash = self.ports.passwords.hash(&registration.password).await.map_err(StoreError::from)?;
         let now = self.ports.clock.now();
         let new = NewAccount {

@@ -7,6 +7,7 @@ pub mod bearer;
 pub mod clients;
 pub mod device_flow;
 pub mod dpop;
+pub mod notifications;
 mod recent;
 pub mod retention;
 pub mod revocation;
@@ -18,8 +19,8 @@ use crate::error::StoreError;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
     AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, EnvelopeSigner,
-    IdentityProvider, PasswordHasher, ProofVerifier, RateLimiter, RetentionStore, ScopeRepository, SingleUseStore,
-    TokenCache, TokenRepository,
+    IdentityProvider, Mailer, PasswordHasher, ProofVerifier, RateLimiter, RetentionStore, ScopeRepository,
+    SingleUseStore, TokenCache, TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct Ports {
     pub retention: Arc<dyn RetentionStore>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn SecureRandom>,
+    /// Email to people (`NoMailer` when no mail server is configured).
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl Ports {
@@ -95,6 +98,9 @@ pub struct Settings {
     pub dpop_nonce_required: bool,
     /// The quota of every rate limiter.
     pub rate_limits: crate::rate_limit::RateLimitSettings,
+    /// The server's public URL, which links in emails start with; `None`
+    /// for command-line tools, which send none.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -112,6 +118,7 @@ impl Default for Settings {
             prune_interval: 3600,
             dpop_nonce_required: true,
             rate_limits: crate::rate_limit::RateLimitSettings::default(),
+            public_url: None,
         }
     }
 }
@@ -215,7 +222,7 @@ impl Services {
         Self {
             device_flows,
             sso,
-            accounts: accounts::AccountService::new(ports.clone(), limits.clone()),
+            accounts: accounts::AccountService::new(ports.clone(), limits.clone(), settings.clone()),
             audit: audit::AuditService::new(ports.clone()),
             authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),
             bearer: bearer::BearerService::new(ports.clone(), settings.clone(), limits.clone(), dpop.clone()),

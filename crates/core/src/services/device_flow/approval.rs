@@ -282,6 +282,9 @@ impl DeviceFlowService {
             DecisionKind::Approve => "approved",
             DecisionKind::Deny => "denied",
         });
+        if kind == DecisionKind::Approve {
+            self.notify_approved(&flow, &email, ip.as_deref(), now);
+        }
         identify["flow"] = serde_json::json!(flow.public_id());
         identify["device_label"] = serde_json::json!(flow.device_label);
         identify["scopes"] = serde_json::json!(flow.scopes);
@@ -300,6 +303,30 @@ impl DeviceFlowService {
             })
             .await;
         Ok(Recorded::Decided(Box::new(flow)))
+    }
+
+    /// Emails the person a device was just approved for: the signal that
+    /// gives device-code phishing away, since the victim approves a code
+    /// the attacker's device asked for.
+    fn notify_approved(
+        &self,
+        flow: &DeviceFlow,
+        to: &str,
+        approver_ip: Option<&str>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let Some(base_url) = self.settings.public_url.as_deref().filter(|_| self.ports.mailer.enabled()) else {
+            return;
+        };
+        let notice = crate::services::notifications::ApprovalNotice {
+            flow,
+            to,
+            approver_ip,
+            at,
+            base_url,
+            ipv6_prefix: self.settings.rate_limits.ipv6_prefix,
+        };
+        self.ports.mailer.queue(notice.email());
     }
 }
 

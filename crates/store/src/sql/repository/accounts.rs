@@ -172,6 +172,26 @@ impl<D: Dialect> AccountRepository for SqlRepository<D> {
         Ok(outcome)
     }
 
+    async fn set_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = self
+            .fetch_optional(
+                Statement::new(
+                    "UPDATE accounts SET password_hash = $2, sessions_valid_after = $3 \
+                     WHERE id = $1 AND disabled_at IS NULL RETURNING *",
+                )
+                .bind(id)
+                .bind(password_hash)
+                .bind(at),
+            )
+            .await?;
+        row.as_ref().map(account::<D>).transpose()
+    }
+
     async fn record_sso_person(&self, person: &SsoPerson) -> Result<Option<SsoPerson>, StoreError> {
         // Two sign-ins of one person at the same instant may both see the
         // same earlier row: a change would then be audited twice, never missed.
