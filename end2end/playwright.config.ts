@@ -10,6 +10,10 @@ export const BASE_URL = `http://127.0.0.1:${PORT}`;
 export const SSO_PORT = Number(process.env.GATEHOUSE_E2E_SSO_PORT ?? 3138);
 export const SSO_BASE_URL = `http://127.0.0.1:${SSO_PORT}`;
 export const OIDC_PORT = Number(process.env.OIDC_PORT ?? 3190);
+// The mail server the main Gatehouse sends through (tests/support/smtp_sink.py),
+// keeping each message as a JSON file in MAIL_DIR for the tests to read.
+export const SMTP_PORT = Number(process.env.GATEHOUSE_E2E_SMTP_PORT ?? 3125);
+export const MAIL_DIR = `${__dirname}/.mail`;
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -36,6 +40,14 @@ export default defineConfig({
     { name: "js-off", use: { javaScriptEnabled: false } },
   ],
   webServer: [
+    {
+      command: `rm -rf ${MAIL_DIR} && mkdir -p ${MAIL_DIR} && python3 ../tests/support/smtp_sink.py ${MAIL_DIR} ${SMTP_PORT}`,
+      port: SMTP_PORT,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
     {
       command: "bash ./start-server.sh",
       url: `${BASE_URL}/readyz`,

@@ -24,6 +24,9 @@ if [ "${GATEHOUSE_E2E_SSO:-}" = 1 ]; then
 else
   export GATEHOUSE_DATA_DIR="$PWD/.data"
   export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PORT:-3137}"
+  # Email through the test's SMTP server (playwright.config.ts starts it).
+  export GATEHOUSE_SMTP_URL="smtp://127.0.0.1:${GATEHOUSE_E2E_SMTP_PORT:-3125}"
+  export GATEHOUSE_EMAIL_FROM="Gatehouse <gatehouse@example.com>"
 fi
 # No GATEHOUSE_SITE_ROOT: the release binary serves the site it carries.
 unset GATEHOUSE_SITE_ROOT LEPTOS_SITE_ROOT
@@ -36,6 +39,8 @@ export GATEHOUSE_LIMIT_CODE_FAILURES_PER_IP=100000/1h
 export GATEHOUSE_LIMIT_UNKNOWN_DEVICE_CODE_PER_IP=100000/1h
 export GATEHOUSE_LIMIT_SIGN_IN_FAILURES_PER_IP=100000/1h
 export GATEHOUSE_LIMIT_APPROVALS_PER_ACCOUNT=100000/1h
+export GATEHOUSE_LIMIT_PASSWORD_RESETS_PER_IP=100000/1h
+export GATEHOUSE_LIMIT_PASSWORD_RESETS_PER_ACCOUNT=100000/1h
 unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL GATEHOUSE_PUBLIC_URL
 rm -rf "$GATEHOUSE_DATA_DIR"
 if [ "${GATEHOUSE_E2E_BACKEND:-embedded}" = postgres-redis ]; then
@@ -48,5 +53,7 @@ if [ "${GATEHOUSE_E2E_BACKEND:-embedded}" = postgres-redis ]; then
 fi
 printf '%s\n' "e2e-password-123" | "$bin" user create --email e2e@example.com --name "E2E Tester" --workspace "E2E"
 printf '%s\n' "e2e-password-123" | "$bin" user create --email admin@example.com --name "E2E Admin" --admin
+# Whose password the reset test changes (each run sets a new one).
+printf '%s\n' "e2e-password-123" | "$bin" user create --email reset@example.com --name "Reset Tester"
 "$bin" client create --id e2e-bot --name "E2E Bot" >/dev/null
 exec "$bin" serve

@@ -92,6 +92,7 @@ fn link(text: &str, prefix: &str) -> String {
 
 on_both_backends!(
     approving_a_device_emails_the_person_over_tls,
+    an_sso_persons_approval_is_emailed_to_them,
     a_person_changes_their_password,
     a_forgotten_password_is_reset_by_a_single_use_link,
     reset_links_expire_are_limited_and_die_with_a_newer_password,
@@ -163,6 +164,25 @@ async fn approving_a_device_emails_the_person_over_tls(backend: Backend) {
     app.approve(approved["user_code"].as_str().expect("user_code"), &ada).await;
     let messages = sink.wait_for(2).await;
     assert_eq!(messages.len(), 2, "the denial sent nothing");
+}
+
+/// A person of the SSO provider is told too, at the address the provider
+/// vouched for.
+async fn an_sso_persons_approval_is_emailed_to_them(backend: Backend) {
+    let sink = SmtpSink::start();
+    let provider = crate::sso_provider::TestProvider::start().await;
+    let sso = provider.config(&["sso.example"]);
+    let app = spawn_app_with(backend, |config| {
+        config.sso = Some(sso);
+        config.smtp = Some(sink.plain_config());
+    })
+    .await;
+    crate::sso::external_grant(&app, &provider, "sam-laptop").await;
+    let messages = sink.wait_for(1).await;
+    assert_eq!(messages[0]["rcpt_tos"], serde_json::json!(["sam@sso.example"]));
+    let text = messages[0]["text"].as_str().expect("text");
+    assert!(text.contains("approved to act as you, sam@sso.example."), "{text}");
+    assert!(text.contains("\"sam-laptop\""), "{text}");
 }
 
 /// Signed in, with the current password: a wrong one or two different new

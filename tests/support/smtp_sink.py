@@ -1,9 +1,10 @@
 """A real SMTP server for the email tests (aiosmtpd): takes every message
 and writes it to OUT_DIR as one JSON file (envelope, subject and the
-decoded plain-text body), named in arrival order. Prints the port it
-listens on (127.0.0.1, chosen by the system), then serves until killed.
+decoded plain-text body), named in arrival order. Listens on 127.0.0.1,
+on PORT or one the system chooses, prints the port, then serves until
+killed. The API tests and the browser tests (end2end/) both use it.
 
-    python3 tests/support/smtp_sink.py OUT_DIR
+    python3 tests/support/smtp_sink.py OUT_DIR [PORT]
 """
 
 import asyncio
@@ -44,8 +45,9 @@ class Sink:
 
 async def main():
     sink = Sink(sys.argv[1])
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(sink, hostname="sink.test"), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: SMTP(sink, hostname="sink.test"), "127.0.0.1", port)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
