@@ -142,12 +142,13 @@ fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d at %H:%M UTC").to_string()
 }
 
-/// A device's own words, quoted: control and direction-changing characters
-/// dropped, cut to `MAX_LABEL_CHARS`.
+/// A device's own words, quoted, on one line: control characters become
+/// spaces, direction-changing ones are dropped, cut to `MAX_LABEL_CHARS`.
 fn quoted_label(label: &str) -> String {
     let clean: String = label
         .chars()
-        .filter(|&c| !c.is_control() && !is_bidi_control(c))
+        .filter(|&c| !is_bidi_control(c))
+        .map(|c| if c.is_control() { ' ' } else { c })
         .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
