@@ -237,7 +237,10 @@ async fn a_person_changes_their_password(backend: Backend) {
         assert_eq!(response.status(), 302, "signed out");
     }
     assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 401);
+    // Signing in with the new password holds, even in the same second (the
+    // injected clock stands still).
     assert_eq!(app.sign_in("ada@example.com", new).await.status(), 200);
+    assert_eq!(app.browser.get(app.url("/settings/password")).send().await.expect("page").status(), 200);
 
     let messages = sink.wait_for(1).await;
     assert_eq!(messages[0]["subject"], "Your Gatehouse password was changed");

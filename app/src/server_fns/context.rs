@@ -175,7 +175,7 @@ pub async fn sign_in_session(
     session: &Session,
     account: &gatehouse_core::model::Account,
 ) -> Result<(), AppError> {
-    Ok(sign_in_as(&ctx.services, session, SignedInAs::Account(account.id)).await?)
+    Ok(sign_in_as(&ctx.services, session, SignedInAs::Account(account)).await?)
 }
 
 /// Marks the session signed in as the SSO person, the same way (the edge's
@@ -190,7 +190,7 @@ pub async fn sign_in_sso_session(
 
 /// Who a session is signed in as.
 enum SignedInAs<'a> {
-    Account(uuid::Uuid),
+    Account(&'a gatehouse_core::model::Account),
     Sso(&'a gatehouse_core::model::SubjectId),
 }
 
@@ -203,17 +203,32 @@ async fn sign_in_as(
 ) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
     match who {
-        SignedInAs::Account(id) => {
+        SignedInAs::Account(account) => {
             session.remove::<gatehouse_core::model::SubjectId>(SSO_SUBJECT_KEY).await?;
-            session.insert(ACCOUNT_KEY, id.to_string()).await?;
+            session.insert(ACCOUNT_KEY, account.id.to_string()).await?;
         }
         SignedInAs::Sso(subject) => {
             session.remove::<String>(ACCOUNT_KEY).await?;
             session.insert(SSO_SUBJECT_KEY, subject).await?;
         }
     }
-    session.insert(SIGNED_IN_AT_KEY, services.now().timestamp()).await?;
+    session.insert(SIGNED_IN_AT_KEY, signed_in_at(services, &who)).await?;
     session.insert(CSRF_KEY, new_csrf_token(services)).await
+}
+
+/// The second a sign-in counts as made. Sessions signed in at or before
+/// the second of `sessions_valid_after` are void (the embedded database
+/// keeps whole seconds), yet this sign-in read the account after that
+/// change was made: it counts as the second after, so signing in with a new
+/// password in the second it was set holds.
+fn signed_in_at(services: &Services, who: &SignedInAs<'_>) -> i64 {
+    let now = services.now().timestamp();
+    match who {
+        SignedInAs::Account(account) => {
+            account.sessions_valid_after.map_or(now, |voided| now.max(voided.timestamp().saturating_add(1)))
+        }
+        SignedInAs::Sso(_) => now,
+    }
 }
 
 /// Ends the session.

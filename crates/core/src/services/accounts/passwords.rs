@@ -202,8 +202,9 @@ impl AccountService {
         Ok(self
             .find_active(record.account_id)
             .await?
-            // Whole seconds, as the database keeps them and as sessions
-            // are voided: a link sent in the second of a change is void too.
+            // Whole seconds, as the embedded database keeps them and as
+            // sessions are voided: a link sent in the second of a change is
+            // void too (the person asks again).
             .filter(|account| {
                 account.sessions_valid_after.is_none_or(|voided| voided.timestamp() < record.issued_at.timestamp())
             }))
