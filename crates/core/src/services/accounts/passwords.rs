@@ -7,7 +7,8 @@
 //! once the password changed (or the account's sessions were voided) after
 //! it was sent. Asking for a link answers the same whether or not the
 //! address has an account, and the email goes out off the request path, so
-//! neither the answer nor its timing tells anyone who has an account.
+//! a mail server's pace tells nobody who has one (what remains is one
+//! state-store write and one audit row, under the per-address limit).
 //! Changing or resetting the password signs out every browser session of
 //! the account (devices and apps keep their grants; the email says where
 //! to sign them out).
@@ -149,17 +150,7 @@ impl AccountService {
         }
         let link = format!("{base_url}{RESET_PASSWORD_PATH}?token={token}");
         self.ports.mailer.queue(password_reset_email(&account.email, ip.as_deref(), &link, PASSWORD_RESET_MINUTES));
-        self.ports
-            .audit(AuditEvent {
-                kind: AuditKind::PasswordResetRequested,
-                actor: None,
-                subject: Some(account.email.clone()),
-                client_id: None,
-                ip,
-                details: serde_json::json!({ "account_id": account.id }),
-                at: now,
-            })
-            .await;
+        self.audit_password(AuditKind::PasswordResetRequested, None, &account, ip, now).await;
         Ok(())
     }
 
@@ -226,18 +217,32 @@ impl AccountService {
         if let Some(base_url) = self.settings.public_url.as_deref().filter(|_| self.ports.mailer.enabled()) {
             self.ports.mailer.queue(password_changed_email(&account.email, how, ip.as_deref(), now, base_url));
         }
+        let kind = match how {
+            PasswordChange::Changed => AuditKind::PasswordChanged,
+            PasswordChange::Reset => AuditKind::PasswordReset,
+        };
+        let actor = crate::actor::Actor::Account { email: account.email.clone() };
+        self.audit_password(kind, Some(actor), account, ip, now).await;
+    }
+
+    /// Audits a password event of `account` (never the password or link).
+    async fn audit_password(
+        &self,
+        kind: AuditKind,
+        actor: Option<crate::actor::Actor>,
+        account: &Account,
+        ip: Option<String>,
+        at: DateTime<Utc>,
+    ) {
         self.ports
             .audit(AuditEvent {
-                kind: match how {
-                    PasswordChange::Changed => AuditKind::PasswordChanged,
-                    PasswordChange::Reset => AuditKind::PasswordReset,
-                },
-                actor: Some(crate::actor::Actor::Account { email: account.email.clone() }),
+                kind,
+                actor,
                 subject: Some(account.email.clone()),
                 client_id: None,
                 ip,
                 details: serde_json::json!({ "account_id": account.id }),
-                at: now,
+                at,
             })
             .await;
     }
