@@ -105,3 +105,17 @@ mod tests {
         assert_eq!(encode_query_value("/device?user_code=A B"), "%2Fdevice%3Fuser_code%3DA%20B");
     }
 }
+
+/// The core names the pages its emails link to, and cannot see these (the
+/// hydrated bundle has no core): the two lists must agree.
+#[cfg(all(test, feature = "ssr"))]
+mod email_links {
+    use gatehouse_core::services::notifications as emails;
+
+    #[test]
+    fn emails_link_to_the_pages_the_router_serves() {
+        assert_eq!(emails::MY_APPS_PATH, super::MY_APPS_PATH);
+        assert_eq!(emails::FORGOT_PASSWORD_PATH, super::FORGOT_PASSWORD_PATH);
+        assert_eq!(emails::RESET_PASSWORD_PATH, super::RESET_PASSWORD_PATH);
+    }
+}

@@ -106,7 +106,7 @@ pub fn ForgotPasswordPage() -> impl IntoView {
                     view! {
                         <p class="notice notice-ok" role="status">
                             "If that address belongs to a Gatehouse account, a link to choose a new password is on its way. It works once, for "
-                            {crate::server_fns::password::RESET_LINK_MINUTES}" minutes. Check your spam folder if it does not arrive."
+                            {page.link_minutes}" minutes. Check your spam folder if it does not arrive."
                         </p>
                         <p><a href=SIGNIN_PATH>"Back to sign in"</a></p>
                     }.into_any()

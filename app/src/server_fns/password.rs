@@ -4,15 +4,12 @@
 //! ends signed out with a message on `/signin`, since changing a password
 //! signs out every browser session of the account.
 
+use super::session::Redirect;
 use crate::error::{AppError, AppErrorCode};
 #[cfg(feature = "ssr")]
 use crate::navigation::{FORGOT_PASSWORD_PATH, PASSWORD_PATH, RESET_PASSWORD_PATH};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-/// How long a reset link works, in minutes (the core's rule; the page
-/// states it, and the hydrated bundle has no core).
-pub const RESET_LINK_MINUTES: i64 = 30;
 
 /// What `/signin` says after a password flow ended well (`?done=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +65,8 @@ pub struct ForgotPage {
     pub available: bool,
     /// A link was asked for (the answer says nothing about the address).
     pub sent: bool,
+    /// How long a link works, in minutes.
+    pub link_minutes: i64,
     pub notice: Option<AppErrorCode>,
 }
 
@@ -78,12 +77,6 @@ pub struct ResetPage {
     /// The link's token, when it works now.
     pub token: Option<String>,
     pub notice: Option<AppErrorCode>,
-}
-
-/// Where the browser goes after a form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PasswordRedirect {
-    pub redirect_to: String,
 }
 
 /// Loads `/settings/password`.
@@ -113,7 +106,7 @@ pub async fn change_password(
     new_password: String,
     confirm_password: String,
     csrf_token: String,
-) -> Result<PasswordRedirect, AppError> {
+) -> Result<Redirect, AppError> {
     use super::context::*;
     let guarded = guard_action(Need::SignedIn, &csrf_token, PASSWORD_PATH).await?;
     let gatehouse_core::Principal::Account(account) = &guarded.principal else {
@@ -137,7 +130,7 @@ pub async fn change_password(
     sign_out_session(&guarded.session).await?;
     let next = signin_after(PasswordDone::Changed);
     succeed_to(&next);
-    Ok(PasswordRedirect { redirect_to: next })
+    Ok(Redirect { redirect_to: next })
 }
 
 /// Loads `/signin/forgot`.
@@ -150,6 +143,7 @@ pub async fn load_forgot_page(sent: Option<String>, error: Option<String>) -> Re
         csrf_token: session_csrf_token(&ctx, &session).await?,
         available: ctx.services.accounts.password_reset_available(),
         sent: sent.is_some(),
+        link_minutes: gatehouse_core::services::accounts::PASSWORD_RESET_MINUTES,
         notice: error.as_deref().and_then(AppErrorCode::parse),
     })
 }
@@ -157,7 +151,7 @@ pub async fn load_forgot_page(sent: Option<String>, error: Option<String>) -> Re
 /// Emails a reset link to the address, if it is an account's. The answer
 /// is the same either way.
 #[server(prefix = "/console/api", endpoint = "signin/forgot")]
-pub async fn request_password_reset(email: String, csrf_token: String) -> Result<PasswordRedirect, AppError> {
+pub async fn request_password_reset(email: String, csrf_token: String) -> Result<Redirect, AppError> {
     use super::context::*;
     let ctx = app_context()?;
     let session = session()?;
@@ -169,7 +163,7 @@ pub async fn request_password_reset(email: String, csrf_token: String) -> Result
         .map_err(|e| fail(AppError::from(e), FORGOT_PASSWORD_PATH))?;
     let next = crate::navigation::with_query(FORGOT_PASSWORD_PATH, &[("sent", "1")]);
     succeed_to(&next);
-    Ok(PasswordRedirect { redirect_to: next })
+    Ok(Redirect { redirect_to: next })
 }
 
 /// Loads `/signin/reset?token=`: the form when the link works, else why not.
@@ -196,7 +190,7 @@ pub async fn reset_password(
     new_password: String,
     confirm_password: String,
     csrf_token: String,
-) -> Result<PasswordRedirect, AppError> {
+) -> Result<Redirect, AppError> {
     use super::context::*;
     let back = crate::navigation::with_query(RESET_PASSWORD_PATH, &[("token", &token)]);
     let ctx = app_context()?;
@@ -214,5 +208,5 @@ pub async fn reset_password(
     sign_out_session(&session).await?;
     let next = signin_after(PasswordDone::Reset);
     succeed_to(&next);
-    Ok(PasswordRedirect { redirect_to: next })
+    Ok(Redirect { redirect_to: next })
 }

@@ -34,7 +34,8 @@ pub struct SignInPageData {
     pub reset_available: bool,
 }
 
-/// Where the browser goes after signing in or out.
+/// Where the browser goes after a form that ends elsewhere (signing in or
+/// out, a password flow).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Redirect {
     pub redirect_to: String,

@@ -7,7 +7,7 @@
 //! control and direction-changing characters, like on the approval page.
 
 use crate::flow::DeviceFlow;
-use crate::ports::{Email, EmailKind};
+use crate::ports::{Email, EmailKind, Mailer};
 use crate::rate_limit::network_of;
 use chrono::{DateTime, Utc};
 
@@ -17,6 +17,13 @@ pub const MY_APPS_PATH: &str = "/settings/authorized-apps";
 pub const FORGOT_PASSWORD_PATH: &str = "/signin/forgot";
 /// The page a reset link opens (`?token=`).
 pub const RESET_PASSWORD_PATH: &str = "/signin/reset";
+
+/// The public URL the links in emails start with, when email goes
+/// anywhere: `None` without a mail server, or without a public URL
+/// (command-line tools).
+pub(crate) fn email_base<'a>(settings: &'a super::Settings, mailer: &dyn Mailer) -> Option<&'a str> {
+    settings.public_url.as_deref().filter(|_| mailer.enabled())
+}
 
 /// The longest device label an email repeats, in characters.
 const MAX_LABEL_CHARS: usize = 80;

@@ -16,11 +16,11 @@
 use super::{AccountService, PasswordRuleError, SignInError, check_new_password, normalize_email};
 use crate::error::StoreError;
 use crate::model::Account;
-use crate::ports::{AuditEvent, AuditKind, HashError};
+use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::{Limiter, RateLimited};
 use crate::secret::{SecretString, sha256_hex};
 use crate::services::notifications::{
-    PasswordChange, RESET_PASSWORD_PATH, password_changed_email, password_reset_email,
+    PasswordChange, RESET_PASSWORD_PATH, email_base, password_changed_email, password_reset_email,
 };
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,6 @@ pub enum ResetRequestError {
 }
 
 crate::rate_limit::from_limit_error!(ResetRequestError);
-crate::rate_limit::from_limit_error!(PasswordChangeError);
 
 /// Why a reset link did not set the password.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +93,7 @@ impl AccountService {
     /// Whether password reset links can be sent (a mail server and a
     /// public URL are configured).
     pub fn password_reset_available(&self) -> bool {
-        self.ports.mailer.enabled() && self.settings.public_url.is_some()
+        email_base(&self.settings, self.ports.mailer.as_ref()).is_some()
     }
 
     /// The signed-in `account` changes its password, giving the current
@@ -125,7 +124,7 @@ impl AccountService {
     /// active one. Answers the same either way; limited per address and
     /// per email.
     pub async fn request_password_reset(&self, email: &str, ip: Option<String>) -> Result<(), ResetRequestError> {
-        let Some(base_url) = self.settings.public_url.as_deref().filter(|_| self.ports.mailer.enabled()) else {
+        let Some(base_url) = email_base(&self.settings, self.ports.mailer.as_ref()) else {
             return Err(ResetRequestError::EmailOff);
         };
         let email = normalize_email(email);
@@ -204,17 +203,14 @@ impl AccountService {
     /// Hashes and stores `new` (off the async threads), voiding the
     /// account's browser sessions.
     async fn set_password(&self, id: Uuid, new: &SecretString) -> Result<Option<Account>, StoreError> {
-        let hash = self.ports.passwords.hash(new).await.map_err(|err| match err {
-            HashError::Busy => StoreError::new("every password-hashing slot is busy"),
-            HashError::Failed(err) => err,
-        })?;
+        let hash = self.ports.passwords.hash(new).await.map_err(StoreError::from)?;
         self.ports.accounts.set_password(id, &hash, self.ports.clock.now()).await
     }
 
     /// Audits a password change and tells the person by email.
     async fn password_set(&self, account: &Account, how: PasswordChange, ip: Option<String>) {
         let now = self.ports.clock.now();
-        if let Some(base_url) = self.settings.public_url.as_deref().filter(|_| self.ports.mailer.enabled()) {
+        if let Some(base_url) = email_base(&self.settings, self.ports.mailer.as_ref()) {
             self.ports.mailer.queue(password_changed_email(&account.email, how, ip.as_deref(), now, base_url));
         }
         let kind = match how {

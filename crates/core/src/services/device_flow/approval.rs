@@ -315,7 +315,8 @@ impl DeviceFlowService {
         approver_ip: Option<&str>,
         at: chrono::DateTime<chrono::Utc>,
     ) {
-        let Some(base_url) = self.settings.public_url.as_deref().filter(|_| self.ports.mailer.enabled()) else {
+        let Some(base_url) = crate::services::notifications::email_base(&self.settings, self.ports.mailer.as_ref())
+        else {
             return;
         };
         let notice = crate::services::notifications::ApprovalNotice {
