@@ -21,7 +21,8 @@
 # BENCH_MEMORY_FLOWS (100000), BENCH_ROUNDS (3, overload only), BENCH_REDIS_URL (redis://127.0.0.1:6379; a
 # redis+unix:///path URL measures Redis over a Unix socket), BENCH_LIMITS
 # (on: every rate limiter checked, with quotas above the benchmark's
-# traffic; off: none).
+# traffic; off: none), BENCH_WORKERS (the server's worker threads; unset:
+# one per core).
 set -euo pipefail
 cd "$(dirname "$0")"
 bench_dir="$PWD"
@@ -66,7 +67,9 @@ start_server() {
     export GATEHOUSE_REDIS_KEY_PREFIX="$run_id:"
   fi
   printf '%s\n' "$password" | "$bin" user create --email bench@example.com --name Bench >/dev/null
-  "$bin" serve >"$work/server.log" 2>&1 &
+  # BENCH_WORKERS sets the server's tokio worker threads (tokio reads
+  # TOKIO_WORKER_THREADS; unset, one per core); only the server gets it.
+  env ${BENCH_WORKERS:+TOKIO_WORKER_THREADS=$BENCH_WORKERS} "$bin" serve >"$work/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 50); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
   rss_idle=$(rss_kb)

@@ -10,6 +10,7 @@ mod rate_limits;
 mod redis;
 mod redis_cache;
 mod redis_connection;
+mod redis_poll_batch;
 mod single_use;
 
 pub use self::memory::MemoryFlowStore;

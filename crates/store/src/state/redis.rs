@@ -7,11 +7,12 @@
 //!
 //! Every rule is `DeviceFlow::apply`, run in Rust on the value read; Redis
 //! only makes each change atomic:
-//! - A poll first moves the clock with `SET … XX GET` in the same
-//!   three-call script as the read of the value (`RECORD_POLL`; no rule in
-//!   it). That one round trip puts every poll in a total order and tells it
-//!   the poll before it, which is all the `slow_down` rule needs. A pending
-//!   poll changes nothing else, so it ends there, with no write-back
+//! - A poll first moves the clock with `SET … XX GET` in the same script
+//!   call as the read of the value and the `slow_down` count (no rule in
+//!   it; concurrent polls share one call, see `redis_poll_batch`). That
+//!   puts every poll in a total order and tells it the poll before it,
+//!   which is all the `slow_down` rule needs. A pending poll changes
+//!   nothing else, so it ends there, with no write-back
 //!   (`docs/benchmarks.md`).
 //! - Any change to the value itself (approve, deny, `slow_down`'s longer
 //!   interval, a claim, finish, release) is compare-and-set: written through
@@ -34,6 +35,7 @@ use super::flow_blob;
 use super::rate_limits;
 use super::redis_connection::RedisConnection;
 use super::redis_err;
+use super::redis_poll_batch::{Poll, PollBatcher};
 use crate::ConnectError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -79,14 +81,6 @@ if not hash then return false end
 return {hash, redis.call('GET', ARGV[1] .. hash)}";
 
 /// Writes ARGV[2] only if the key still holds ARGV[1]; keeps the TTL.
-/// One poll's single round trip: the value, the poll clock moved to now
-/// (only if it exists: `XX`) with its previous value, and the `slow_down`
-/// count. One script rather than `MULTI`/`GET`/`SET`/`GET`/`EXEC`: one
-/// command for Redis to dispatch and one reply to parse instead of five
-/// (measured in bench/run.sh ceiling).
-const RECORD_POLL: &str = r"
-return {redis.call('GET', KEYS[1]), redis.call('SET', KEYS[2], ARGV[1], 'XX', 'GET', 'KEEPTTL'), redis.call('GET', KEYS[3])}";
-
 const COMPARE_AND_SET: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -103,7 +97,7 @@ pub struct RedisFlowStore {
     find_by_user_code: Script,
     compare_and_set: Script,
     add_slow_down: Script,
-    record_poll: Script,
+    polls: PollBatcher,
 }
 
 /// What a `slow_down` adds to the interval (SPEC §4), seconds.
@@ -134,13 +128,13 @@ impl RedisFlowStore {
             .map(RedisConnection)
             .map_err(|e| ConnectError::Redis(e.to_string()))?;
         Ok(Self {
-            connection,
             prefix: prefix.to_owned(),
             insert: Script::new(&format!("{}{INSERT_MAIN}", rate_limits::GCRA_LUA)),
             find_by_user_code: Script::new(FIND_BY_USER_CODE),
             compare_and_set: Script::new(COMPARE_AND_SET),
             add_slow_down: Script::new(ADD_SLOW_DOWN),
-            record_poll: Script::new(RECORD_POLL),
+            polls: PollBatcher::start(&connection),
+            connection,
         })
     }
 
@@ -191,27 +185,24 @@ impl RedisFlowStore {
         }
     }
 
-    /// One poll's single round trip: the value, the poll clock moved to
-    /// `now`, and the `slow_down` count, atomically. Returns the value, the
-    /// time of the poll before this one (`None` for the first poll, and for
-    /// another client's poll, whose clock does not exist and so is not
-    /// created) and the count.
+    /// One poll's round trip (shared with concurrent polls): the value, the
+    /// poll clock moved to `now`, and the `slow_down` count, atomically.
+    /// Returns the value, the time of the poll before this one (`None` for
+    /// the first poll, and for another client's poll, whose clock does not
+    /// exist and so is not created) and the count.
     async fn record_poll(
         &self,
         hash: &str,
         client_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(Option<Vec<u8>>, PollState), StoreError> {
-        let mut conn = self.connection.clone();
-        let (raw, previous, slow_downs): (Option<Vec<u8>>, Option<String>, Option<u32>) = self
-            .record_poll
-            .key(self.flow_key(hash))
-            .key(self.poll_clock_key(hash, client_id))
-            .key(self.slow_down_key(hash))
-            .arg(now.timestamp_millis())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
+        let (raw, previous, slow_downs) = self
+            .polls
+            .record(Poll {
+                keys: [self.flow_key(hash), self.poll_clock_key(hash, client_id), self.slow_down_key(hash)],
+                now_ms: now.timestamp_millis(),
+            })
+            .await?;
         let state = PollState {
             last_polled_at: previous.as_deref().and_then(parse_poll_clock),
             slow_downs: slow_downs.unwrap_or(0),

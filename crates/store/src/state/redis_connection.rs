@@ -2,7 +2,8 @@
 //! reconnecting, multiplexed `ConnectionManager`, with each round trip
 //! timed into `gatehouse_dependency_duration_seconds{dependency="state_store"}`.
 //! Every command, pipeline and script goes through these two methods, so
-//! nothing is left untimed.
+//! nothing is left untimed; the one exception is the batched poll script,
+//! which `redis_poll_batch` times per poll instead of per batch.
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisFuture, Value};

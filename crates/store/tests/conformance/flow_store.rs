@@ -118,6 +118,70 @@ async fn racing_polls_claim_an_approval_exactly_once() {
     }
 }
 
+/// 200 flows in four states (pending, approved, denied, and polled by
+/// another client), all polled at once, then each pending one polled again:
+/// every poll gets its own flow's answer. Concurrent Redis polls share one
+/// script call, so this is what catches an answer handed to the wrong poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_polls_of_many_flows_each_get_their_own_answer() {
+    let now = Utc::now();
+    for (name, store) in stores("concurrent_polls_of_many_flows_each_get_their_own_answer").await {
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let hashes: Vec<String> = (0..200).map(|i| format!("many-{run}-{i}")).collect();
+        for (i, hash) in hashes.iter().enumerate() {
+            let code = UserCode::generate(&gatehouse_store::crypto::OsRandom);
+            let mut f = flow(hash, code.as_str(), now);
+            f.user_code = code;
+            store.insert(&f, now + Duration::seconds(1200)).await.expect("insert");
+            let key = FlowKey::DeviceCodeHash(hash_of(hash));
+            let decision = Decision {
+                subject: FlowSubject::new(None, format!("person-{i}@example.com"), LOCAL_ISSUER.into()),
+                at: now,
+                from_ip: None,
+            };
+            match i % 4 {
+                1 => store.apply(&key, &FlowChange::Approve(decision), now).await.expect("approve"),
+                2 => store.apply(&key, &FlowChange::Deny(decision), now).await.expect("deny"),
+                _ => None,
+            };
+        }
+        let poll_all = |at: DateTime<Utc>| {
+            let polls = hashes.iter().enumerate().map(|(i, hash)| {
+                let store = store.clone();
+                let key = FlowKey::DeviceCodeHash(hash_of(hash));
+                let client_id = if i % 4 == 3 { "other" } else { "cli" };
+                tokio::spawn(async move {
+                    let poll = FlowChange::Poll { client_id: client_id.into() };
+                    store.apply(&key, &poll, at).await.expect("poll").expect("flow").1.verdict
+                })
+            });
+            futures::future::join_all(polls)
+        };
+        for (i, verdict) in poll_all(now).await.into_iter().enumerate() {
+            let verdict = verdict.expect("task");
+            match i % 4 {
+                0 => assert_eq!(verdict, Verdict::AuthorizationPending, "{name} flow {i}"),
+                1 => match verdict {
+                    Verdict::Claimed(subject) => {
+                        assert_eq!(subject.email, format!("person-{i}@example.com"), "{name} flow {i}")
+                    }
+                    other => panic!("{name} flow {i}: {other:?}"),
+                },
+                2 => assert_eq!(verdict, Verdict::AccessDenied, "{name} flow {i}"),
+                _ => assert_eq!(verdict, Verdict::InvalidGrant, "{name} flow {i}"),
+            }
+        }
+        // One second later every flow's own client has polled once (or not at
+        // all), so only the pending ones it polled are too fast.
+        for (i, verdict) in poll_all(now + Duration::seconds(1)).await.into_iter().enumerate() {
+            let verdict = verdict.expect("task");
+            if i % 4 == 0 {
+                assert_eq!(verdict, Verdict::SlowDown { interval: 10 }, "{name} flow {i}");
+            }
+        }
+    }
+}
+
 /// The same poll sequence (honest, too fast, another client, after approval,
 /// after expiry) gives the same answers and the same final state in every
 /// store. Redis keeps the poll clock in its own key, moved by a native
