@@ -82,7 +82,9 @@ impl PollBatcher {
     /// store call is, so the figures count what a request waited, queue
     /// included; the batch call itself is not timed again. The fault
     /// deadline counts from joining the queue, so a poll queued behind a
-    /// call to a stalled Redis fails as fast as that call.
+    /// call to a stalled Redis fails as fast as that call. A failed poll is
+    /// counted here, once, whichever way it failed (the batch task counts
+    /// nothing: a poll that timed out also gets the batch's error, unread).
     pub async fn record(&self, poll: Poll) -> Result<PollRecord, StoreError> {
         let wait = async {
             let (answer, answered) = oneshot::channel();
@@ -90,13 +92,13 @@ impl PollBatcher {
             answered.await.map_err(|_| stopped())?
         };
         let deadline = tokio::time::timeout(crate::FAULT_DEADLINE, wait);
-        match crate::observed("state_store", tracing::info_span!("state_store.call"), deadline).await {
-            Ok(answer) => answer,
-            Err(_) => {
-                gatehouse_core::metrics::dependency_error("state_store");
-                Err(StoreError::new("Redis did not answer the poll within the fault deadline"))
-            }
+        let answer = crate::observed("state_store", tracing::info_span!("state_store.call"), deadline)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::new("Redis did not answer the poll within the fault deadline")));
+        if answer.is_err() {
+            gatehouse_core::metrics::dependency_error("state_store");
         }
+        answer
     }
 }
 
@@ -123,7 +125,7 @@ async fn send_batches(mut receiver: mpsc::Receiver<Queued>, mut connection: Conn
                 let mut answers = answers.into_iter();
                 for queued in batch.drain(..) {
                     // A poll whose request has gone has nobody to tell.
-                    let _ = queued.answer.send(next_record(&mut answers).map_err(super::redis_err));
+                    let _ = queued.answer.send(next_record(&mut answers).map_err(StoreError::from_err));
                 }
             }
             Ok(_) => {
@@ -134,7 +136,6 @@ async fn send_batches(mut receiver: mpsc::Receiver<Queued>, mut connection: Conn
             Err(error) => {
                 let error = Arc::new(error);
                 for queued in batch.drain(..) {
-                    gatehouse_core::metrics::dependency_error("state_store");
                     let _ = queued.answer.send(Err(StoreError::from_err(error.clone())));
                 }
             }
