@@ -219,22 +219,97 @@ async fn a_flow_stored_by_a_newer_release_is_left_alone_and_answered_503() {
     let key = format!("{prefix}flow:{hash}");
     let client = redis::Client::open(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("redis")).expect("client");
     let mut redis = client.get_multiplexed_async_connection().await.expect("connect");
-    let stored: Vec<u8> = redis::cmd("GET").arg(&key).query_async(&mut redis).await.expect("get");
+    let stored: Vec<u8> = redis::cmd("HGET").arg(&key).arg("v").query_async(&mut redis).await.expect("get");
     assert_eq!(stored.first(), Some(&1), "this release writes version 1");
     // As a newer release would write it.
     let mut newer = stored.clone();
     newer[0] = 2;
-    let _: () = redis::cmd("SET").arg(&key).arg(&newer).arg("KEEPTTL").query_async(&mut redis).await.expect("set");
+    let _: () = redis::cmd("HSET").arg(&key).arg("v").arg(&newer).query_async(&mut redis).await.expect("set");
     let (status, body) = app.poll(device_code).await;
     assert_eq!(status, 503, "{body}");
-    let after: Vec<u8> = redis::cmd("GET").arg(&key).query_async(&mut redis).await.expect("get");
+    let after: Vec<u8> = redis::cmd("HGET").arg(&key).arg("v").query_async(&mut redis).await.expect("get");
     assert_eq!(after, newer, "left as the newer release wrote it");
     // Once an instance that knows it answers (here: the value as this
     // release wrote it), the flow goes on.
-    let _: () = redis::cmd("SET").arg(&key).arg(&stored).arg("KEEPTTL").query_async(&mut redis).await.expect("set");
+    let _: () = redis::cmd("HSET").arg(&key).arg("v").arg(&stored).query_async(&mut redis).await.expect("set");
     // (The refused poll still counted as a poll: the client waits its
     // interval before the next, as after any answer.)
     app.advance(5);
     let (status, body) = app.poll(device_code).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("authorization_pending")), "{body}");
+}
+
+/// Rewrites a flow as releases before the one-hash layout stored it: the
+/// value as a plain string, the poll clock and the `slow_down` count in keys
+/// of their own, all with the flow's TTL.
+async fn store_in_legacy_layout(
+    redis: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    hash: &str,
+    clock: &str,
+    slow_downs: Option<u32>,
+) -> i64 {
+    let key = format!("{prefix}flow:{hash}");
+    let value: Vec<u8> = redis::cmd("HGET").arg(&key).arg("v").query_async(redis).await.expect("value");
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(redis).await.expect("ttl");
+    let mut legacy = redis::pipe();
+    legacy.atomic().del(&key).cmd("SET").arg(&key).arg(&value).arg("PX").arg(ttl);
+    legacy.cmd("SET").arg(format!("{prefix}polled:{hash}:{}", crate::helpers::CLI)).arg(clock).arg("PX").arg(ttl);
+    if let Some(count) = slow_downs {
+        legacy.cmd("SET").arg(format!("{prefix}slow:{hash}")).arg(count).arg("PX").arg(ttl);
+    }
+    let _: () = legacy.query_async(redis).await.expect("rewrite");
+    ttl
+}
+
+#[tokio::test]
+async fn a_flow_stored_in_the_previous_layout_is_converted_and_keeps_its_clock_and_slow_downs() {
+    if !postgres_redis_available(
+        "operations::a_flow_stored_in_the_previous_layout_is_converted_and_keeps_its_clock_and_slow_downs",
+    ) {
+        return;
+    }
+    let prefix = format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple());
+    let key_prefix = prefix.clone();
+    let app = spawn_app_with(Backend::PostgresRedis, |c| c.redis_key_prefix = key_prefix).await;
+    let flow = app.start_flow(&[]).await;
+    let device_code = flow["device_code"].as_str().expect("device code");
+    let interval = flow["interval"].as_u64().expect("interval");
+    let hash = gatehouse_core::secret::sha256_hex(device_code);
+    let key = format!("{prefix}flow:{hash}");
+    let client = redis::Client::open(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("redis")).expect("client");
+    let mut redis = client.get_multiplexed_async_connection().await.expect("connect");
+    let (status, body) = app.poll(device_code).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("authorization_pending")), "{body}");
+    let clock_field = format!("p:{}", crate::helpers::CLI);
+    let clock: String = redis::cmd("HGET").arg(&key).arg(&clock_field).query_async(&mut redis).await.expect("clock");
+    assert!(!clock.is_empty(), "the poll moved the clock");
+
+    // Polled just now, with one slow_down answered before: a poll at once is
+    // too fast, and its slow_down adds to the one carried over.
+    let ttl = store_in_legacy_layout(&mut redis, &prefix, &hash, &clock, Some(1)).await;
+    let (status, body) = app.poll(device_code).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("slow_down")), "{body}");
+    assert_eq!(body["interval"].as_u64(), Some(interval + 10), "{body}");
+    let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut redis).await.expect("type");
+    assert_eq!(kind, "hash", "converted in place");
+    let leftovers: i64 = redis::cmd("EXISTS")
+        .arg(format!("{prefix}polled:{hash}:{}", crate::helpers::CLI))
+        .arg(format!("{prefix}slow:{hash}"))
+        .query_async(&mut redis)
+        .await
+        .expect("exists");
+    assert_eq!(leftovers, 0, "the earlier layout's keys are gone");
+    let kept: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut redis).await.expect("ttl");
+    assert!(kept > 0 && kept <= ttl, "the flow keeps its TTL: {kept} of {ttl}");
+
+    // Met first by an approval through its user code (never polled yet in
+    // the earlier layout): converted, approved, and redeemed by the next poll.
+    store_in_legacy_layout(&mut redis, &prefix, &hash, "", None).await;
+    let account = app.create_account("legacy@example.com").await;
+    app.approve(flow["user_code"].as_str().expect("user code"), &account).await;
+    app.advance(60);
+    let (status, body) = app.poll(device_code).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
 }

@@ -1,14 +1,25 @@
 //! The Redis flow store, for several instances sharing state.
 //!
-//! A flow is one value (`flow_blob`) under `<prefix>flow:<device-code hash>`,
-//! with a key mapping its user code to that hash and a *poll clock* key
-//! holding the epoch-ms time of its client's last poll; all three expire with
-//! the flow's retention.
+//! A flow is one Redis hash under `<prefix>flow:<device-code hash>`: its
+//! value (`flow_blob`) in field `v`, its *poll clock* (the epoch-ms time of
+//! its client's last poll) in field `p:<client id>`, and its `slow_down`
+//! count in field `s`. A key beside it maps its user code to the hash; both
+//! expire with the flow's retention. One key per flow means a poll costs
+//! Redis one lookup in its keyspace, not three (`docs/benchmarks.md`).
+//!
+//! Releases before this one kept the value as a plain string with the clock
+//! and the count in keys of their own (`polled:<hash>:<client>`,
+//! `slow:<hash>`). A flow found that way (Redis answers `WRONGTYPE` to a
+//! hash command) is converted in place, atomically and keeping its TTL,
+//! clock and count, and the operation runs again. An earlier release meeting
+//! a converted flow gets `WRONGTYPE` in turn, a storage fault it answers
+//! `503` with `Retry-After`, leaving the flow as it is
+//! (`docs/operations.md`, rolling upgrades).
 //!
 //! Every rule is `DeviceFlow::apply`, run in Rust on the value read; Redis
 //! only makes each change atomic:
-//! - A poll first moves the clock with `SET … XX GET` in the same script
-//!   call as the read of the value and the `slow_down` count (no rule in
+//! - A poll reads the value, the clock and the `slow_down` count and moves
+//!   the clock (only if its field exists) in one script call (no rule in
 //!   it; concurrent polls share one call, see `redis_poll_batch`). That
 //!   puts every poll in a total order and tells it the poll before it,
 //!   which is all the `slow_down` rule needs. A pending poll changes
@@ -20,14 +31,14 @@
 //!   lost race retries on the fresh value, so no interleaving can apply a
 //!   change to a state it was not computed from.
 //!
-//! The clock is keyed by the flow's own client and created with the flow, and
-//! the `XX` only moves an existing clock, so another client's poll (an
-//! `invalid_grant`) touches nothing, as the rules require.
+//! The clock's field names the flow's own client and is created with the
+//! flow, and a poll only moves an existing clock, so another client's poll
+//! (an `invalid_grant`) touches nothing, as the rules require.
 //!
 //! `slow_down` is the one change a client can make as often as it likes, so
 //! it does not go through compare-and-set: the value keeps the flow's base
-//! interval, and a counter key beside it holds how many `slow_down`s it has
-//! answered (read in the poll's transaction, moved by `INCR`). The interval
+//! interval, and the count field holds how many `slow_down`s it has
+//! answered (read in the poll's script, moved by `HINCRBY`). The interval
 //! the rules see is the base plus 5 s per `slow_down`. Before, 32 clients
 //! hammering one device code retried compare-and-set on one hot key.
 
@@ -35,7 +46,7 @@ use super::flow_blob;
 use super::rate_limits;
 use super::redis_connection::RedisConnection;
 use super::redis_err;
-use super::redis_poll_batch::{Poll, PollBatcher};
+use super::redis_poll_batch::{Poll, PollBatcher, Polled};
 use crate::ConnectError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -50,43 +61,59 @@ use redis::Script;
 /// far above any realistic contention on one flow.
 const MAX_CAS_ATTEMPTS: usize = 256;
 
-/// Spends the limits (`gcra_take` over KEYS[4..], with ARGV[4] now and the
-/// quotas from ARGV[5]), then stores the user-code index (KEYS[1]) only if
-/// free, the flow (KEYS[2]) and its unset poll clock (KEYS[3]); all with the
-/// same TTL (ARGV[3]). Returns `{1, 0, 0}` stored, `{0, 0, 0}` user code
-/// taken, or `{2, index, wait ms}` limited.
+/// Spends the limits (`gcra_take` over KEYS[3..], with ARGV[4] now and the
+/// quotas from ARGV[6]), then stores the user-code index (KEYS[1]) only if
+/// free, and the flow (KEYS[2]): its value and its unset poll clock (field
+/// ARGV[5]); both with the same TTL (ARGV[3]). Returns `{1, 0, 0}` stored,
+/// `{0, 0, 0}` user code taken, or `{2, index, wait ms}` limited.
 const INSERT_MAIN: &str = r"
-local worst, wait = gcra_take(4, 5, tonumber(ARGV[4]))
+local worst, wait = gcra_take(3, 6, tonumber(ARGV[4]))
 if worst > 0 then return {2, worst, wait} end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
-  redis.call('SET', KEYS[3], '', 'PX', ARGV[3])
+  redis.call('HSET', KEYS[2], 'v', ARGV[2], ARGV[5], '')
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
   return {1, 0, 0}
 end
 return {0, 0, 0}";
 
-/// Counts one more `slow_down` for a flow that still exists (KEYS[1]); the
-/// counter (KEYS[2]) expires with the flow. Returns the new count, or
-/// nothing when the flow is gone.
+/// Counts one more `slow_down` for a flow that still exists (KEYS[1]).
+/// Returns the new count, or nothing when the flow is gone.
 const ADD_SLOW_DOWN: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local count = redis.call('INCR', KEYS[2])
-if count == 1 then redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1)) end
-return count";
+return redis.call('HINCRBY', KEYS[1], 's', 1)";
 
-/// Follows the user-code index to the flow in one round trip.
+/// Follows the user-code index to the flow's value in one round trip.
 const FIND_BY_USER_CODE: &str = r"
 local hash = redis.call('GET', KEYS[1])
 if not hash then return false end
-return {hash, redis.call('GET', ARGV[1] .. hash)}";
+return {hash, redis.call('HGET', ARGV[1] .. hash, 'v')}";
 
-/// Writes ARGV[2] only if the key still holds ARGV[1]; keeps the TTL.
+/// Writes the value ARGV[2] only if the flow (KEYS[1]) still holds ARGV[1]
+/// (the key keeps its TTL).
 const COMPARE_AND_SET: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'v', ARGV[2])
   return 1
 end
 return 0";
+
+/// Converts a flow an earlier release stored (KEYS[1] a plain value,
+/// ARGV[1]; its poll clock at KEYS[2] and `slow_down` count at KEYS[3]) into
+/// this release's hash, keeping its TTL, clock (into field ARGV[2]) and
+/// count. Returns 1 when the flow is converted (by this call or before) or
+/// gone, 0 when its value is no longer ARGV[1] (read again and retry).
+const CONVERT_LEGACY_FLOW: &str = r"
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 1 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+local clock = redis.call('GET', KEYS[2])
+local slow_downs = redis.call('GET', KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[1])
+if clock then redis.call('HSET', KEYS[1], ARGV[2], clock) end
+if slow_downs then redis.call('HSET', KEYS[1], 's', slow_downs) end
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1";
 
 /// Device flows in Redis.
 #[derive(Clone)]
@@ -97,6 +124,7 @@ pub struct RedisFlowStore {
     find_by_user_code: Script,
     compare_and_set: Script,
     add_slow_down: Script,
+    convert_legacy_flow: Script,
     polls: PollBatcher,
 }
 
@@ -133,6 +161,7 @@ impl RedisFlowStore {
             find_by_user_code: Script::new(FIND_BY_USER_CODE),
             compare_and_set: Script::new(COMPARE_AND_SET),
             add_slow_down: Script::new(ADD_SLOW_DOWN),
+            convert_legacy_flow: Script::new(CONVERT_LEGACY_FLOW),
             polls: PollBatcher::start(&connection),
             connection,
         })
@@ -151,14 +180,62 @@ impl RedisFlowStore {
         format!("{}uc:{}", self.prefix, code.as_str())
     }
 
-    /// How many `slow_down`s the flow with this hash has answered.
-    fn slow_down_key(&self, hash: &str) -> String {
+    /// Where earlier releases kept a flow's `slow_down` count.
+    fn legacy_slow_down_key(&self, hash: &str) -> String {
         format!("{}slow:{hash}", self.prefix)
     }
 
-    /// The poll clock of `client_id`'s polls of the flow with this hash.
-    fn poll_clock_key(&self, hash: &str, client_id: &str) -> String {
+    /// Where earlier releases kept the poll clock of `client_id`'s polls.
+    fn legacy_poll_clock_key(&self, hash: &str, client_id: &str) -> String {
         format!("{}polled:{hash}:{client_id}", self.prefix)
+    }
+
+    /// Converts the flow with this hash if an earlier release stored it (see
+    /// the module's doc); nothing to do if it is converted or gone.
+    async fn convert_legacy_flow(&self, hash: &str) -> Result<(), StoreError> {
+        let key = self.flow_key(hash);
+        let mut conn = self.connection.clone();
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let raw: Option<Vec<u8>> = match redis::cmd("GET").arg(&key).query_async(&mut conn).await {
+                Ok(raw) => raw,
+                Err(err) if is_wrong_type(&err) => return Ok(()), // already a hash
+                Err(err) => return Err(redis_err(err)),
+            };
+            let Some(raw) = raw else {
+                return Ok(());
+            };
+            // The clock's key names the flow's client, which the value holds.
+            let flow = Self::decode(hash, &raw)?;
+            let converted: i64 = self
+                .convert_legacy_flow
+                .key(&key)
+                .key(self.legacy_poll_clock_key(hash, &flow.client_id))
+                .key(self.legacy_slow_down_key(hash))
+                .arg(&raw)
+                .arg(poll_clock_field(&flow.client_id))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            if converted == 1 {
+                return Ok(());
+            }
+        }
+        Err(StoreError::new("flow changed too often to convert"))
+    }
+
+    /// The flow's value, converting it first if an earlier release stored it.
+    async fn read_value(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.flow_key(hash);
+        let mut conn = self.connection.clone();
+        let mut read = redis::cmd("HGET");
+        read.arg(&key).arg("v");
+        match read.query_async(&mut conn).await {
+            Err(err) if is_wrong_type(&err) => {
+                self.convert_legacy_flow(hash).await?;
+                read.query_async(&mut conn).await.map_err(redis_err)
+            }
+            answer => answer.map_err(redis_err),
+        }
     }
 
     /// A stored value. Its `last_polled_at` is always unset: the poll clock
@@ -196,13 +273,21 @@ impl RedisFlowStore {
         client_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(Option<Vec<u8>>, PollState), StoreError> {
-        let (raw, previous, slow_downs) = self
-            .polls
-            .record(Poll {
-                keys: [self.flow_key(hash), self.poll_clock_key(hash, client_id), self.slow_down_key(hash)],
-                now_ms: now.timestamp_millis(),
-            })
-            .await?;
+        let poll = || Poll {
+            key: self.flow_key(hash),
+            clock_field: poll_clock_field(client_id),
+            now_ms: now.timestamp_millis(),
+        };
+        let polled = match self.polls.record(poll()).await? {
+            Polled::LegacyFlow => {
+                self.convert_legacy_flow(hash).await?;
+                self.polls.record(poll()).await?
+            }
+            polled => polled,
+        };
+        let Polled::Recorded((raw, previous, slow_downs)) = polled else {
+            return Err(StoreError::new("a flow stayed in the earlier layout after its conversion"));
+        };
         let state = PollState {
             last_polled_at: previous.as_deref().and_then(parse_poll_clock),
             slow_downs: slow_downs.unwrap_or(0),
@@ -214,9 +299,10 @@ impl RedisFlowStore {
     /// not poll.
     async fn read_poll_state(&self, flow: &DeviceFlow) -> Result<PollState, StoreError> {
         let mut conn = self.connection.clone();
-        let (clock, slow_downs): (Option<String>, Option<u32>) = redis::cmd("MGET")
-            .arg(self.poll_clock_key(&flow.device_code_hash, &flow.client_id))
-            .arg(self.slow_down_key(&flow.device_code_hash))
+        let (clock, slow_downs): (Option<String>, Option<u32>) = redis::cmd("HMGET")
+            .arg(self.flow_key(&flow.device_code_hash))
+            .arg(poll_clock_field(&flow.client_id))
+            .arg("s")
             .query_async(&mut conn)
             .await
             .map_err(redis_err)?;
@@ -242,7 +328,7 @@ impl RedisFlowStore {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let raw: Option<Vec<u8>> = match known.take() {
                 Some(raw) => Some(raw),
-                None => redis::cmd("GET").arg(&flow_key).query_async(&mut conn).await.map_err(redis_err)?,
+                None => self.read_value(hash).await?,
             };
             let Some(raw) = raw else {
                 return Ok(None);
@@ -263,7 +349,6 @@ impl RedisFlowStore {
                 let count: Option<u32> = self
                     .add_slow_down
                     .key(&flow_key)
-                    .key(self.slow_down_key(hash))
                     .invoke_async(&mut conn)
                     .await
                     .map_err(redis_err)?;
@@ -308,6 +393,17 @@ impl PollState {
         flow.last_polled_at = self.last_polled_at;
         flow.interval_secs = flow.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS.saturating_mul(self.slow_downs));
     }
+}
+
+/// The hash field of the poll clock of `client_id`'s polls.
+fn poll_clock_field(client_id: &str) -> String {
+    format!("p:{client_id}")
+}
+
+/// Redis refused a command for the key's type: here, a flow an earlier
+/// release stored as a plain value.
+fn is_wrong_type(err: &redis::RedisError) -> bool {
+    err.code() == Some("WRONGTYPE") || err.to_string().contains("WRONGTYPE")
 }
 
 fn parse_poll_clock(raw: &str) -> Option<DateTime<Utc>> {
@@ -361,11 +457,11 @@ impl DeviceFlowStore for RedisFlowStore {
         invocation
             .key(self.user_code_key(&flow.user_code))
             .key(self.flow_key(&flow.device_code_hash))
-            .key(self.poll_clock_key(&flow.device_code_hash, &flow.client_id))
             .arg(&flow.device_code_hash)
             .arg(Self::encode(flow)?)
             .arg(ttl_ms)
-            .arg(flow.created_at.timestamp_millis());
+            .arg(flow.created_at.timestamp_millis())
+            .arg(poll_clock_field(&flow.client_id));
         // The same keys as `RedisRateLimiter`, which shares this prefix.
         rate_limits::push_checks(&mut invocation, &self.prefix, limits);
         let (outcome, index, wait_ms): (u8, usize, u64) =
@@ -382,13 +478,17 @@ impl DeviceFlowStore for RedisFlowStore {
 
     async fn find_by_user_code(&self, code: &UserCode, _now: DateTime<Utc>) -> Result<Option<DeviceFlow>, StoreError> {
         let mut conn = self.connection.clone();
-        let found: Option<(String, Option<Vec<u8>>)> = self
-            .find_by_user_code
-            .key(self.user_code_key(code))
-            .arg(format!("{}flow:", self.prefix))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
+        let mut find = self.find_by_user_code.prepare_invoke();
+        find.key(self.user_code_key(code)).arg(format!("{}flow:", self.prefix));
+        let found: Option<(String, Option<Vec<u8>>)> = match find.invoke_async(&mut conn).await {
+            Err(err) if is_wrong_type(&err) => {
+                if let Some(hash) = self.resolve(&FlowKey::UserCode(code.clone())).await? {
+                    self.convert_legacy_flow(&hash).await?;
+                }
+                find.invoke_async(&mut conn).await.map_err(redis_err)?
+            }
+            found => found.map_err(redis_err)?,
+        };
         let Some((hash, Some(raw))) = found else {
             return Ok(None);
         };
