@@ -205,20 +205,36 @@ async fn instances_sharing_postgresql_must_share_the_secret_and_may_rotate_it() 
     assert!(err.starts_with("GATEHOUSE_SECRET_KEY: differs"), "{err}");
 }
 
+/// A PostgreSQL + Redis app with a key prefix of its own, one flow it
+/// started, and a connection to its Redis to look at the flow's key.
+struct RedisFlow {
+    app: TestApp,
+    flow: Value,
+    prefix: String,
+    hash: String,
+    key: String,
+    redis: redis::aio::MultiplexedConnection,
+}
+
+async fn redis_flow() -> RedisFlow {
+    let prefix = format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple());
+    let key_prefix = prefix.clone();
+    let app = spawn_app_with(Backend::PostgresRedis, |c| c.redis_key_prefix = key_prefix).await;
+    let flow = app.start_flow(&[]).await;
+    let hash = gatehouse_core::secret::sha256_hex(flow["device_code"].as_str().expect("device code"));
+    let key = format!("{prefix}flow:{hash}");
+    let client = redis::Client::open(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("redis")).expect("client");
+    let redis = client.get_multiplexed_async_connection().await.expect("connect");
+    RedisFlow { app, flow, prefix, hash, key, redis }
+}
+
 #[tokio::test]
 async fn a_flow_stored_by_a_newer_release_is_left_alone_and_answered_503() {
     if !postgres_redis_available("operations::a_flow_stored_by_a_newer_release_is_left_alone_and_answered_503") {
         return;
     }
-    let prefix = format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple());
-    let key_prefix = prefix.clone();
-    let app = spawn_app_with(Backend::PostgresRedis, |c| c.redis_key_prefix = key_prefix).await;
-    let flow = app.start_flow(&[]).await;
+    let RedisFlow { app, flow, prefix: _, hash: _, key, mut redis } = redis_flow().await;
     let device_code = flow["device_code"].as_str().expect("device code");
-    let hash = gatehouse_core::secret::sha256_hex(device_code);
-    let key = format!("{prefix}flow:{hash}");
-    let client = redis::Client::open(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("redis")).expect("client");
-    let mut redis = client.get_multiplexed_async_connection().await.expect("connect");
     let stored: Vec<u8> = redis::cmd("HGET").arg(&key).arg("v").query_async(&mut redis).await.expect("get");
     assert_eq!(stored.first(), Some(&1), "this release writes version 1");
     // As a newer release would write it.
@@ -269,16 +285,9 @@ async fn a_flow_stored_in_the_previous_layout_is_converted_and_keeps_its_clock_a
     ) {
         return;
     }
-    let prefix = format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple());
-    let key_prefix = prefix.clone();
-    let app = spawn_app_with(Backend::PostgresRedis, |c| c.redis_key_prefix = key_prefix).await;
-    let flow = app.start_flow(&[]).await;
+    let RedisFlow { app, flow, prefix, hash, key, mut redis } = redis_flow().await;
     let device_code = flow["device_code"].as_str().expect("device code");
     let interval = flow["interval"].as_u64().expect("interval");
-    let hash = gatehouse_core::secret::sha256_hex(device_code);
-    let key = format!("{prefix}flow:{hash}");
-    let client = redis::Client::open(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("redis")).expect("client");
-    let mut redis = client.get_multiplexed_async_connection().await.expect("connect");
     let (status, body) = app.poll(device_code).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("authorization_pending")), "{body}");
     let clock_field = format!("p:{}", crate::helpers::CLI);

@@ -346,12 +346,8 @@ impl RedisFlowStore {
                     return Ok(Some((before, transition)));
                 }
                 // A slow_down: one more on the counter, no compare-and-set.
-                let count: Option<u32> = self
-                    .add_slow_down
-                    .key(&flow_key)
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(redis_err)?;
+                let count: Option<u32> =
+                    self.add_slow_down.key(&flow_key).invoke_async(&mut conn).await.map_err(redis_err)?;
                 let Some(count) = count else {
                     return Ok(None);
                 };
