@@ -245,7 +245,7 @@ impl RedisFlowStore {
     }
 
     /// The value to store: `flow` without the poll time, which lives in the
-    /// clock key (so the value changes only when something else does).
+    /// clock field (so the value changes only when something else does).
     fn encode(flow: &DeviceFlow) -> Result<Vec<u8>, StoreError> {
         let mut stored = flow.clone();
         stored.last_polled_at = None;
@@ -345,7 +345,7 @@ impl RedisFlowStore {
                     // A pending poll: the clock already moved in record_poll.
                     return Ok(Some((before, transition)));
                 }
-                // A slow_down: one more on the counter, no compare-and-set.
+                // A slow_down: one more on the count field, no compare-and-set.
                 let count: Option<u32> =
                     self.add_slow_down.key(&flow_key).invoke_async(&mut conn).await.map_err(redis_err)?;
                 let Some(count) = count else {
@@ -356,7 +356,7 @@ impl RedisFlowStore {
                 transition.verdict = gatehouse_core::flow::Verdict::SlowDown { interval };
                 return Ok(Some((before, transition)));
             }
-            // The value keeps the base interval; the counter holds the rest.
+            // The value keeps the base interval; the count field holds the rest.
             let mut stored = next.clone();
             stored.interval_secs =
                 base_interval.saturating_add(next.interval_secs.saturating_sub(before.interval_secs));
@@ -384,7 +384,7 @@ struct PollState {
 }
 
 impl PollState {
-    /// Puts the clock and the interval the counter adds into a decoded flow.
+    /// Puts the clock and the interval the count adds into a decoded flow.
     fn apply_to(&self, flow: &mut DeviceFlow) {
         flow.last_polled_at = self.last_polled_at;
         flow.interval_secs = flow.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS.saturating_mul(self.slow_downs));
