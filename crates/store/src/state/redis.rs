@@ -239,7 +239,7 @@ impl RedisFlowStore {
     }
 
     /// A stored value. Its `last_polled_at` is always unset: the poll clock
-    /// key holds that.
+    /// field holds that.
     fn decode(hash: &str, raw: &[u8]) -> Result<DeviceFlow, StoreError> {
         flow_blob::decode(hash.to_owned(), raw)
     }
