@@ -14,10 +14,20 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The two build tools are compiled with a light profile: their own release
+# profiles (full LTO, one codegen unit) took 17 of a fresh machine's first 34
+# minutes, and neither does work where optimisation shows (they run cargo,
+# wasm-bindgen and wasm-opt, and copy files).
+light_install() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install "$@"
+}
+
 # cargo-leptos 0.3.10 is the newest release that builds with Rust 1.95.
 if ! cargo leptos --version 2>/dev/null | grep -q '0\.3\.10'; then
-  echo "==> installing cargo-leptos 0.3.10 (takes several minutes, once)"
-  cargo install cargo-leptos --version 0.3.10 --locked
+  echo "==> installing cargo-leptos 0.3.10 (a few minutes, once)"
+  light_install cargo-leptos --version 0.3.10 --locked
 fi
 
 # cargo-leptos would download wasm-bindgen unless the matching one is on PATH.
@@ -25,7 +35,7 @@ wbg_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg_version\$"; then
   echo "==> installing wasm-bindgen-cli $wbg_version"
   # Not --locked: its lock file names a crate the registry no longer has.
-  cargo install wasm-bindgen-cli --version "$wbg_version"
+  light_install wasm-bindgen-cli --version "$wbg_version"
 fi
 
 # Playwright (no browser download: the tests use the system Chromium) and

@@ -17,8 +17,12 @@ pub fn init(format: LogFormat) {
 pub fn init_with_traces(format: LogFormat, traces: Option<&Traces>) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    // Colour only on a terminal: a file or the journal would keep the escape
+    // codes as noise (and NO_COLOR turns it off there too).
+    use std::io::IsTerminal as _;
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (text, json) = match format {
-        LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_target(true)), None),
+        LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_target(true).with_ansi(colour)), None),
         LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json().with_target(true))),
     };
     let _ =

@@ -15,7 +15,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_app::{App, AppContext, shell};
 use gatehouse_core::ports::{IdentityProvider, NoMailer};
-use gatehouse_core::ports::{TokenCache, TokenRepository};
+use gatehouse_core::ports::{PasswordHasher, TokenCache, TokenRepository};
 use gatehouse_core::services::sso::SsoSettings;
 use gatehouse_core::services::{Ports, Services, Settings};
 use gatehouse_core::{Clock, StoreError, SystemClock};
@@ -119,6 +119,8 @@ pub struct Overrides {
     pub wrap_token_cache: Option<Wrap<dyn TokenCache>>,
     /// Wraps the token repository (tests inject database faults with it).
     pub wrap_tokens: Option<Wrap<dyn TokenRepository>>,
+    /// Wraps the password hasher (tests hold a sign-in mid-check with it).
+    pub wrap_passwords: Option<Wrap<dyn PasswordHasher>>,
 }
 
 /// Connected backends and the use cases over them.
@@ -182,7 +184,14 @@ pub async fn connect(
             None => repositories.tokens,
         },
         audit: repositories.audit,
-        passwords: Arc::new(Argon2Hasher::new(hashing_slots, SIGN_IN_QUEUE_PER_SLOT * hashing_slots)?),
+        passwords: {
+            let hasher: Arc<dyn PasswordHasher> =
+                Arc::new(Argon2Hasher::new(hashing_slots, SIGN_IN_QUEUE_PER_SLOT * hashing_slots)?);
+            match &overrides.wrap_passwords {
+                Some(wrap) => wrap(hasher),
+                None => hasher,
+            }
+        },
         database: repositories.health,
         retention: repositories.retention,
         clock: overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),

@@ -38,7 +38,7 @@ test("a person finds an approved device under Devices, signs it out, and its tok
   await watch.hydrated();
   await expect(page.getByRole("heading", { name: `Gatehouse CLI · ${label}` })).toBeVisible();
   await expect(page.getByText("Device name as reported by the device").first()).toBeVisible();
-  await page.getByRole("button", { name: `Sign out Gatehouse CLI on ${label}` }).click();
+  await page.getByRole("button", { name: `Revoke access of Gatehouse CLI on ${label}` }).click();
   await expect(page.getByRole("status")).toContainText("Signed out");
   await expect(page.getByRole("heading", { name: `Gatehouse CLI · ${label}` })).toHaveCount(0);
   expect(await meStatus(request, token)).toBe(401);

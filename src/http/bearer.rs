@@ -87,6 +87,7 @@ pub async fn me(
     let subject = state.services.bearer.subject(token).await?;
     let record = &subject.token.record;
     Ok(json_no_store(MeResponse {
+        sub: record.public_sub(),
         subject_type: subject.token.kind.subject_type().to_owned(),
         scopes: subject.token.scopes.clone(),
         client_id: record.client_id.clone(),

@@ -159,7 +159,8 @@ impl IntoResponse for super::params::ParamsRejection {
     }
 }
 
-/// RFC 6750 §3 answers for bearer routes.
+/// RFC 6750 §3 answers for bearer routes. Every 401 and 403 carries both
+/// challenges (see [`with_challenges`]).
 pub fn bearer_error(err: BearerError) -> Response {
     match err {
         BearerError::Disabled => json_error(
@@ -167,31 +168,36 @@ pub fn bearer_error(err: BearerError) -> Response {
             "bearer_auth_disabled",
             "bearer authentication is disabled on this server",
         ),
-        BearerError::InvalidToken(why) => with_challenge(
+        BearerError::InvalidToken(why) => with_challenges(
             json_error(StatusCode::UNAUTHORIZED, "invalid_token", why),
-            &format!(r#"Bearer realm="gatehouse", error="invalid_token", error_description="{why}""#),
+            &format!(r#"error="invalid_token", error_description="{why}""#),
+            Scheme::Both,
         ),
-        BearerError::InsufficientScope(scope) => with_challenge(
+        BearerError::InsufficientScope(scope) => with_challenges(
             json_error(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
                 &format!("this request requires the {scope} scope"),
             ),
-            &format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#),
+            &format!(r#"error="insufficient_scope", scope="{scope}""#),
+            Scheme::Both,
         ),
-        BearerError::NoLongerAdmin => with_challenge(
+        BearerError::NoLongerAdmin => with_challenges(
             json_error(StatusCode::FORBIDDEN, "insufficient_scope", &err.to_string()),
-            r#"Bearer realm="gatehouse", error="insufficient_scope", scope="admin""#,
+            r#"error="insufficient_scope", scope="admin""#,
+            Scheme::Both,
         ),
-        BearerError::InvalidDpopProof(why) => with_challenge(
+        BearerError::InvalidDpopProof(why) => with_challenges(
             json_error(StatusCode::UNAUTHORIZED, "invalid_dpop_proof", &why),
-            &format!(r#"DPoP error="invalid_dpop_proof", error_description="{why}", algs="{}""#, dpop_algs()),
+            &format!(r#"error="invalid_dpop_proof", error_description="{why}""#),
+            Scheme::Dpop,
         ),
         BearerError::UseDpopNonce { nonce } => {
             let why = BearerError::UseDpopNonce { nonce: String::new() }.to_string();
-            let mut response = with_challenge(
+            let mut response = with_challenges(
                 json_error(StatusCode::UNAUTHORIZED, "use_dpop_nonce", &why),
-                &format!(r#"DPoP error="use_dpop_nonce", error_description="{why}", algs="{}""#, dpop_algs()),
+                &format!(r#"error="use_dpop_nonce", error_description="{why}""#),
+                Scheme::Dpop,
             );
             if let Ok(nonce) = HeaderValue::from_str(&nonce) {
                 response.headers_mut().insert("dpop-nonce", nonce);
@@ -203,29 +209,48 @@ pub fn bearer_error(err: BearerError) -> Response {
     }
 }
 
+/// The scheme a refusal's error speaks of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// The token itself (`invalid_token`, `insufficient_scope`): whichever
+    /// scheme presented it.
+    Both,
+    /// The DPoP proof (`invalid_dpop_proof`, `use_dpop_nonce`).
+    Dpop,
+}
+
+/// Adds both `WWW-Authenticate` challenges, `Bearer` (RFC 6750 §3) and
+/// `DPoP` with its `algs` (RFC 9449 §7.1), so a client learns how a token
+/// may be presented whichever scheme it used, including a DPoP-bound token
+/// sent as a bearer token. `error` (an error and its parameters) goes on
+/// each challenge it applies to; an empty one is a request without a token, which
+/// gets no error code (RFC 6750 §3.1).
+fn with_challenges(mut response: Response, error: &str, scheme: Scheme) -> Response {
+    let bearer = match scheme {
+        Scheme::Both if !error.is_empty() => format!(r#"Bearer realm="gatehouse", {error}"#),
+        _ => r#"Bearer realm="gatehouse""#.to_owned(),
+    };
+    let dpop = match error {
+        "" => format!(r#"DPoP algs="{}""#, dpop_algs()),
+        _ => format!(r#"DPoP {error}, algs="{}""#, dpop_algs()),
+    };
+    let headers = response.headers_mut();
+    for challenge in [bearer, dpop] {
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            headers.append(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    response
+}
+
 /// The proof algorithms, as a challenge's `algs` names them (RFC 9449 §7.1).
 fn dpop_algs() -> String {
     gatehouse_core::services::dpop::ALGORITHMS.join(" ")
 }
 
-/// Adds the RFC 6750 `WWW-Authenticate` challenge to an error answer.
-fn with_challenge(mut response: Response, challenge: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
-}
-
 /// 401 for a request that carried no access token at all. RFC 6750 §3.1:
-/// such a request gets no error code, in the challenge or the body. Both
-/// schemes are offered (RFC 9449 §7.1).
+/// such a request gets no error code, in the challenge or the body.
 pub fn bearer_missing() -> Response {
     let body = json!({ "error_description": "a bearer token is required" });
-    let mut response = no_store((StatusCode::UNAUTHORIZED, Json(body)).into_response());
-    let headers = response.headers_mut();
-    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse""#));
-    if let Ok(dpop) = HeaderValue::from_str(&format!(r#"DPoP algs="{}""#, dpop_algs())) {
-        headers.append(header::WWW_AUTHENTICATE, dpop);
-    }
-    response
+    with_challenges(no_store((StatusCode::UNAUTHORIZED, Json(body)).into_response()), "", Scheme::Both)
 }

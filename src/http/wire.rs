@@ -126,6 +126,10 @@ pub struct TokenResponse {
 /// `GET /v1/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeResponse {
+    /// The subject's stable id, as introspection names it
+    /// (`AccessTokenRecord::public_sub`); empty from a server older than it.
+    #[serde(default)]
+    pub sub: String,
     pub subject_type: String,
     pub scopes: Vec<String>,
     pub client_id: String,

@@ -20,7 +20,8 @@ use gatehouse_core::ports::{AuditOutbox, PendingDelivery};
 use gatehouse_core::{Clock, StoreError};
 use std::sync::Arc;
 
-/// How long a lease lasts unless renewed (each batch renews it).
+/// How long a lease lasts past the next delivery's timeout unless renewed
+/// (renewed before every delivery, so it cannot lapse while one is out).
 const LEASE: Duration = Duration::seconds(30);
 /// Events read from the outbox at a time.
 const BATCH: u32 = 100;
@@ -35,6 +36,8 @@ pub struct AuditWebhook {
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     url: String,
+    /// The longest a delivery may take (`GATEHOUSE_AUDIT_WEBHOOK_TIMEOUT_SECS`).
+    timeout: Duration,
     key: ring::hmac::Key,
     /// This instance's name in the lease.
     holder: String,
@@ -66,6 +69,7 @@ impl AuditWebhook {
             clock,
             http,
             url: config.url.clone(),
+            timeout: Duration::from_std(config.timeout).unwrap_or(LEASE),
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
             holder: uuid::Uuid::new_v4().to_string(),
             one_pass: tokio::sync::Mutex::new(()),
@@ -86,12 +90,16 @@ impl AuditWebhook {
     /// One pass: if this instance holds the lease, delivers the waiting
     /// events in order until the outbox is empty, an event is not due yet,
     /// or a delivery fails. Returns how many were delivered.
+    ///
+    /// The lease is renewed before every delivery to last past its
+    /// timeout: a batch of slow answers can take longer than any fixed
+    /// lease, and a lease lapsing mid-batch would let a second instance
+    /// deliver beside this one, out of order.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
         let _one_pass = self.one_pass.lock().await;
         let mut delivered = 0;
         'passes: loop {
-            let now = self.clock.now();
-            if !self.outbox.lease(&self.holder, now, now + LEASE).await? {
+            if !self.hold_lease().await? {
                 break;
             }
             let batch = self.outbox.pending(BATCH).await?;
@@ -100,7 +108,7 @@ impl AuditWebhook {
             }
             for pending in batch {
                 let now = self.clock.now();
-                if pending.next_attempt_at > now {
+                if pending.next_attempt_at > now || !self.hold_lease().await? {
                     break 'passes;
                 }
                 match self.send(&pending, now).await {
@@ -126,6 +134,13 @@ impl AuditWebhook {
         Ok(delivered)
     }
 
+    /// Takes or renews the lease until the next delivery's timeout has
+    /// passed and `LEASE` more; false while another instance holds it.
+    async fn hold_lease(&self) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        self.outbox.lease(&self.holder, now, now + self.timeout + LEASE).await
+    }
+
     /// Posts one event; `Err` says why it did not arrive.
     async fn send(&self, pending: &PendingDelivery, now: DateTime<Utc>) -> Result<(), String> {
         let (id, timestamp, body) = (message_id(pending.record.id), now.timestamp(), payload(pending).to_string());
@@ -141,12 +156,28 @@ impl AuditWebhook {
             .body(body)
             .send()
             .await
-            .map_err(|err| if err.is_timeout() { "timed out".to_owned() } else { format!("unreachable: {err}") })?;
+            .map_err(unreached)?;
         match response.status() {
             status if status.is_success() => Ok(()),
             status => Err(format!("answered {status}")),
         }
     }
+}
+
+/// Why a delivery got no answer, without the URL: it may carry a password
+/// or a token in its query, and this text is logged and stored.
+fn unreached(err: reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let err = err.without_url();
+    let mut text = format!("unreachable: {err}");
+    let mut cause = std::error::Error::source(&err);
+    while let Some(err) = cause {
+        text.push_str(&format!(": {err}"));
+        cause = err.source();
+    }
+    text
 }
 
 /// The `webhook-id` of an audit event: the same at every try.
@@ -184,6 +215,21 @@ fn backoff(attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failure_names_no_password_or_query_of_the_url() {
+        // Port 1 on loopback refuses at once.
+        let err = reqwest::Client::new()
+            .post("http://hook-user:hunter2@127.0.0.1:1/hook?token=s3cret")
+            .send()
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("s3cret"), "reqwest's own text names the URL: {err}");
+        let text = unreached(err);
+        assert!(text.starts_with("unreachable: "), "{text}");
+        assert!(!text.contains("hunter2") && !text.contains("s3cret") && !text.contains("/hook"), "{text}");
+    }
 
     #[test]
     fn backoff_doubles_from_a_second_to_five_minutes() {

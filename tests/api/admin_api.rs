@@ -328,6 +328,17 @@ async fn automation_uses_client_credentials(backend: Backend) {
     assert_eq!((status, body["error"].as_str()), (403, Some("insufficient_scope")), "{body}");
     expect_oauth_error(client_token(&app, "offboarding", &secret, None).await, 400, "invalid_scope").await;
 
+    // Rotating the secret (it may have leaked) ends the tokens it got too.
+    let rotator = app.register_client("rotator", ClientType::Confidential, &["admin"], false).await.expect("s");
+    let rotators: Value = client_token(&app, "rotator", &rotator, None).await.json().await.expect("json");
+    let rotators = rotators["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(app.me(&rotators).await.status(), 200);
+    app.services.clients.rotate_secret(&admin, "rotator").await.expect("rotate");
+    assert_eq!(app.me(&rotators).await.status(), 401);
+    let revoked = events(&app, AuditKind::TokenRevoked).await;
+    assert_eq!(revoked[0].details["by"], "client_secret_rotated", "{:?}", revoked[0]);
+    assert_eq!(app.me(&access).await.status(), 200, "another client's tokens stay");
+
     // Discovery names the grant.
     let metadata = app.metadata().await;
     assert!(metadata["grant_types_supported"].as_array().expect("grants").contains(&json!("client_credentials")));

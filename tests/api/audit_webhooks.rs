@@ -225,8 +225,9 @@ async fn undelivered_events_survive_a_restart(backend: Backend) {
         c.redis_key_prefix = prefix;
     })
     .await;
-    // Past the stopped instance's lease and the failed event's backoff.
-    second.advance(31);
+    // Past the stopped instance's lease (the delivery timeout and 30 s,
+    // with a second to spare) and the failed event's backoff.
+    second.advance(32);
     deliver(&second).await;
     assert_eq!(backlog(&second).await, 0);
     let accepted = receiver.accepted();
@@ -234,7 +235,46 @@ async fn undelivered_events_survive_a_restart(backend: Backend) {
     assert!(accepted.iter().any(|p| p["data"]["subject"] == "ann@example.com"));
 }
 
+/// A receiver whose every answer takes 20 s of the server's clock: a batch
+/// outlasts any fixed lease, so the deliverer renews its lease before each
+/// delivery, and no rival instance can take it over mid-batch (it would
+/// deliver beside this one, out of order).
+async fn the_delivery_lease_holds_through_a_batch_of_slow_answers(backend: Backend) {
+    type Rival = (Arc<gatehouse_core::clock::ManualClock>, Arc<dyn gatehouse_core::ports::AuditOutbox>);
+    let rival: Arc<tokio::sync::OnceCell<Rival>> = Arc::default();
+    let rival_took_over = Arc::new(Mutex::new(Vec::new()));
+    let (seen, handle) = (rival_took_over.clone(), rival.clone());
+    let slow = axum::routing::post(move || async move {
+        if let Some((clock, outbox)) = handle.get() {
+            clock.advance(chrono::Duration::seconds(20));
+            let now = gatehouse_core::Clock::now(clock.as_ref());
+            let taken = outbox.lease("rival", now, now + chrono::Duration::seconds(30)).await.expect("lease");
+            seen.lock().expect("lock").push(taken);
+        }
+        StatusCode::NO_CONTENT
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, axum::Router::new().route("/hook", slow)).await });
+    let config = webhook(&url);
+    let app = spawn_app_with(backend, move |c| c.audit_webhook = Some(config)).await;
+    for name in ["ann", "bob", "cyd"] {
+        app.create_account(&format!("{name}@example.com")).await;
+    }
+    let outbox = gatehouse_store::Database::connect(&app.database_url, &gatehouse_store::tls::ExtraRoots::none())
+        .await
+        .expect("database")
+        .repositories()
+        .audit_outbox;
+    assert!(rival.set((app.clock.clone(), outbox)).is_ok());
+    assert!(deliver(&app).await >= 3);
+    let took_over = rival_took_over.lock().expect("lock").clone();
+    assert!(took_over.len() >= 3 && took_over.iter().all(|taken| !taken), "{took_over:?}");
+    assert_eq!(backlog(&app).await, 0);
+}
+
 on_both_backends!(
+    the_delivery_lease_holds_through_a_batch_of_slow_answers,
     every_audit_event_reaches_the_webhook_signed_and_in_order,
     a_failing_or_silent_receiver_is_retried_with_backoff_in_order,
     undelivered_events_survive_a_restart,

@@ -186,17 +186,23 @@ async fn an_sso_persons_approval_is_emailed_to_them(backend: Backend) {
 }
 
 /// Signed in, with the current password: a wrong one or two different new
-/// ones change nothing; the change signs out every browser of the account,
-/// is audited, and is emailed.
+/// ones change nothing; the change signs out every browser of the account
+/// and, as the form asks by default, its devices and apps; it is audited
+/// and emailed.
 async fn a_person_changes_their_password(backend: Backend) {
     let sink = SmtpSink::start();
     let app = spawn_app_with(backend, with_mail(&sink)).await;
     app.ada().await;
+    let laptop = app.token_for("laptop").await;
     assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 200);
     let elsewhere = app.another_browser_signed_in("ada@example.com", PASSWORD).await;
 
     let page = app.page_html("/settings/password").await;
     assert!(page.contains("Change your password"), "{page}");
+    assert!(
+        page.contains(r#"name="sign_out_devices" type="checkbox" value="on" checked"#),
+        "signing out devices is offered, ticked: {page}"
+    );
     assert!(app.page_html("/signin").await.contains("href=\"/settings/password\""), "the header links to it");
     let csrf = hidden_input(&page, "csrf_token").expect("csrf");
     let new = "a much longer new passphrase";
@@ -223,13 +229,19 @@ async fn a_person_changes_their_password(backend: Backend) {
     let body: Value = app.browser_post("/console/api/settings/password", &short).await.json().await.expect("json");
     assert_eq!(body["error"], "weak_password");
     assert!(sink.messages().is_empty(), "nothing changed, nothing sent");
+    assert_eq!(app.me(&laptop).await.status(), 200, "a refused change signs nothing out");
 
-    // JavaScript off: the plain form post redirects to sign in, with the news.
+    // JavaScript off: the plain form post (the box ticked, as it comes)
+    // redirects to sign in, with the news; the device is signed out too.
     let mut form = change(PASSWORD, new).to_vec();
-    form.push(("csrf_token", &csrf));
+    form.extend([("sign_out_devices", "on"), ("csrf_token", &csrf)]);
     let location = app.plain_form_post("/console/api/settings/password", &form).await;
     assert_eq!(location, "/signin?done=password_changed");
-    assert!(app.page_html(&location).await.contains("Your password was changed"));
+    assert!(app.page_html(&location).await.contains("every browser, device and app signed in as you was signed out"));
+    assert_eq!(app.me(&laptop).await.status(), 401, "the device's grant ended with the old password");
+    let revoked = events(&app, AuditKind::TokenRevoked).await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].event.details["by"], "password_changed", "{:?}", revoked[0]);
 
     // Both browsers are signed out; the old password is gone, the new works.
     for browser in [&app.browser, &elsewhere] {
@@ -246,6 +258,19 @@ async fn a_person_changes_their_password(backend: Backend) {
     assert_eq!(messages[0]["subject"], "Your Gatehouse password was changed");
     assert!(messages[0]["text"].as_str().expect("text").contains("was changed on"));
     assert_eq!(events(&app, AuditKind::PasswordChanged).await.len(), 1);
+
+    // Unticked, the box is not sent: devices and apps stay signed in.
+    let desktop = app.token_for("desktop").await;
+    let csrf = app.csrf_of("/settings/password").await;
+    let third = "a third and even longer passphrase";
+    let form = [("current_password", new), ("new_password", third), ("confirm_password", third), ("csrf_token", &csrf)];
+    let location = app.plain_form_post("/console/api/settings/password", &form).await;
+    assert_eq!(location, "/signin?done=password_changed_kept_devices");
+    assert!(app.page_html(&location).await.contains("Your devices and apps stay signed in"));
+    assert_eq!(app.me(&desktop).await.status(), 200);
+    assert_eq!(events(&app, AuditKind::TokenRevoked).await.len(), 1, "nothing more revoked");
+    let messages = sink.wait_for(2).await;
+    assert!(messages[1]["text"].as_str().expect("text").contains("Devices and apps stay signed in"));
 }
 
 /// Asking answers the same for an unknown address (and sends nothing);
@@ -255,6 +280,7 @@ async fn a_forgotten_password_is_reset_by_a_single_use_link(backend: Backend) {
     let sink = SmtpSink::start();
     let app = spawn_app_with(backend, with_mail(&sink)).await;
     app.ada().await;
+    let laptop = app.token_for("laptop").await;
     let signin = app.page_html("/signin").await;
     assert!(signin.contains("href=\"/signin/forgot\""), "{signin}");
 
@@ -289,8 +315,14 @@ async fn a_forgotten_password_is_reset_by_a_single_use_link(backend: Backend) {
     assert_eq!(body["error"], "password_mismatch");
 
     let form = [("token", token.as_str()), ("new_password", new), ("confirm_password", new), ("csrf_token", &csrf)];
+    assert_eq!(app.me(&laptop).await.status(), 200, "asking for a link and a refused reset change nothing");
     let location = app.plain_form_post("/console/api/signin/reset", &form).await;
     assert_eq!(location, "/signin?done=password_reset");
+    // Whoever knew the old password may have approved devices: a reset
+    // ends every grant of the account, audited.
+    assert_eq!(app.me(&laptop).await.status(), 401);
+    let revoked = events(&app, AuditKind::TokenRevoked).await;
+    assert_eq!((revoked.len(), &revoked[0].event.details["by"]), (1, &serde_json::json!("password_reset")));
     assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 401);
     assert_eq!(app.sign_in("ada@example.com", new).await.status(), 200);
 

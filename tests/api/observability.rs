@@ -71,6 +71,50 @@ impl Server {
     }
 }
 
+/// Text logs written to a file or the journal (not a terminal) carry no
+/// colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let data = tempfile::tempdir().expect("dir");
+    let mut child = gatehouse_command()
+        .arg("serve")
+        .env("GATEHOUSE_BIND", "127.0.0.1:0")
+        .env("GATEHOUSE_DATA_DIR", data.path())
+        .env("GATEHOUSE_SITE_ROOT", std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public"))
+        .env("GATEHOUSE_LOG_FORMAT", "text")
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gatehouse serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
+    });
+    let listening = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        while let Ok(line) = line_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            let done = line.contains("listening");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("join");
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+    assert!(listening.last().is_some_and(|line| line.contains("listening")), "{listening:?}");
+    assert!(listening.iter().all(|line| !line.contains('\u{1b}')), "colour codes in a pipe: {listening:?}");
+}
+
 fn access_lines(lines: &[Value]) -> Vec<&Value> {
     lines.iter().filter(|l| l["target"] == "gatehouse::access").collect()
 }

@@ -1,9 +1,12 @@
 //! Races that must never double-issue: each runs many rounds and checks the
 //! invariants (one token, one outcome, one active row) every round.
 
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app_overriding, spawn_app_with};
 use crate::on_both_backends;
+use gatehouse::startup::Overrides;
+use gatehouse_core::SecretString;
 use gatehouse_core::model::{Account, SubjectId};
+use gatehouse_core::ports::{HashError, PasswordHasher};
 use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::{DecideError, DecisionKind};
 use serde_json::Value;
@@ -43,7 +46,12 @@ async fn fifty_pollers_racing_an_approval_get_one_token(backend: Backend) {
         let polls = futures::future::join_all((0..50).map(|_| app.poll(&device_code)));
         let (approved, answers) = tokio::join!(approve, polls);
         approved.expect("approve");
-        let mut tokens = answers.iter().filter(|(status, _)| *status == 200).count();
+        // Polls after the redemption finished are handed the same token
+        // again: one distinct token among all the answers.
+        let mut issued: Vec<&str> = answers.iter().filter_map(|(_, body)| body["access_token"].as_str()).collect();
+        issued.sort_unstable();
+        issued.dedup();
+        let mut tokens = issued.len();
         if tokens == 0 {
             // Every poll came before the approval (and slowed the flow down):
             // the next poll that honours the interval redeems.
@@ -196,7 +204,73 @@ async fn twenty_approvals_of_one_device_leave_one_active_row(backend: Backend) {
     }
 }
 
+/// A password hasher that, once armed, holds the next check after it ran
+/// until the test lets it go, telling the test when it got there.
+struct HeldCheck {
+    inner: std::sync::Arc<dyn PasswordHasher>,
+    armed: std::sync::Arc<std::sync::Mutex<Option<Hold>>>,
+}
+
+type Hold = (tokio::sync::oneshot::Sender<()>, tokio::sync::oneshot::Receiver<()>);
+
+#[async_trait::async_trait]
+impl PasswordHasher for HeldCheck {
+    async fn hash(&self, password: &SecretString) -> Result<String, HashError> {
+        self.inner.hash(password).await
+    }
+
+    async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, HashError> {
+        let hold = self.armed.lock().expect("lock").take();
+        let verified = self.inner.verify(password, hash).await;
+        if let Some((reached, release)) = hold {
+            let _ = reached.send(());
+            let _ = release.await;
+        }
+        verified
+    }
+
+    fn is_busy(&self) -> bool {
+        self.inner.is_busy()
+    }
+}
+
+/// A sign-in whose (slow) password check is overtaken by a password change
+/// counts from when it read the hash: the change voids its session, as it
+/// voids every other one. Counting from when the check ended kept it.
+async fn a_sign_in_overtaken_by_a_password_change_is_signed_out(backend: Backend) {
+    let armed = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let wrap_armed = armed.clone();
+    let overrides = Overrides {
+        wrap_passwords: Some(std::sync::Arc::new(move |inner| {
+            std::sync::Arc::new(HeldCheck { inner, armed: wrap_armed.clone() })
+        })),
+        ..Overrides::default()
+    };
+    let app = spawn_app_overriding(backend, |_| {}, overrides).await;
+    let ada = app.ada().await;
+    let (reached, at_check) = tokio::sync::oneshot::channel();
+    let (release, held) = tokio::sync::oneshot::channel();
+    *armed.lock().expect("lock") = Some((reached, held));
+    let change = async {
+        at_check.await.expect("the sign-in reached its check");
+        app.advance(5);
+        let new = SecretString::new("a much longer new passphrase");
+        app.services
+            .accounts
+            .change_password(&ada, &SecretString::new(PASSWORD), &new, false, None)
+            .await
+            .expect("change");
+        app.advance(5);
+        let _ = release.send(());
+    };
+    let (signed_in, ()) = tokio::join!(app.sign_in("ada@example.com", PASSWORD), change);
+    assert_eq!(signed_in.status(), 200, "the password was right when it was read");
+    let page = app.browser.get(app.url("/settings/authorized-apps")).send().await.expect("page");
+    assert_eq!(page.status(), 302, "but the change that overtook it signed it out");
+}
+
 on_both_backends!(
+    a_sign_in_overtaken_by_a_password_change_is_signed_out,
     fifty_pollers_racing_an_approval_get_one_token,
     approve_against_deny_has_one_outcome_everywhere,
     two_concurrent_approves_mint_one_token,

@@ -1,4 +1,4 @@
-//! Leavers cut off at the SSO provider (README, "Single sign-on"): a grant
+//! Leavers cut off at the SSO provider (docs/sso.md): a grant
 //! of an SSO person keeps the provider's refresh token, sealed, and each
 //! refresh asks the provider again once its last answer is older than the
 //! recheck period. The provider's `invalid_grant` ends the grant; an outage
@@ -6,8 +6,8 @@
 
 use crate::helpers::{Backend, TestApp, expect_oauth_error};
 use crate::on_both_backends;
-use crate::sso::{external_grant, initiate, refresh_at, sso_app_with};
-use crate::sso_provider::TestProvider;
+use crate::sso::{approve_external_as, external_grant, initiate, refresh_at, sso_app_with};
+use crate::sso_provider::{Spoil, TestProvider};
 use gatehouse_core::ports::AuditKind;
 use serde_json::Value;
 
@@ -132,7 +132,101 @@ async fn without_offline_access_nothing_is_kept_and_nothing_is_asked(backend: Ba
     assert_eq!(provider.refreshes(), 0);
 }
 
+const ADMINS: &str = "gatehouse-admins";
+
+/// Ada's `admin` grant, approved while she is in `gatehouse-admins`, with
+/// the app whose admins that group's members are.
+async fn an_sso_admins_grant(backend: Backend, provider: &TestProvider, offline: bool) -> (TestApp, Value) {
+    let mut sso = gatehouse::config::SsoConfig { offline_access: offline, ..provider.config(&[]) };
+    sso.admin_groups = vec![ADMINS.to_owned()];
+    let app = sso_app_with(backend, sso).await;
+    let flow = app.start_flow(&[("scope", "full admin"), ("device_label", "ops-box")]).await;
+    let ada = Spoil {
+        sub: Some("ada-1".into()),
+        email: Some(Some("ada@sso.example".into())),
+        extra_claims: vec![("groups", serde_json::json!([ADMINS]))],
+        ..Spoil::default()
+    };
+    let approved = approve_external_as(&app, provider, flow["user_code"].as_str().expect("code"), ada).await;
+    assert_eq!(approved.status(), 200);
+    let (status, grant) = app.poll(flow["device_code"].as_str().expect("code")).await;
+    assert_eq!(status, 200, "{grant}");
+    (app, grant)
+}
+
+/// The admin API's answer to `grant`'s access token.
+async fn admin_call(app: &TestApp, grant: &Value) -> u16 {
+    let access = grant["access_token"].as_str().expect("token");
+    let response = app.device.get(app.url("/v1/admin/clients")).bearer_auth(access).send().await.expect("call");
+    response.status().as_u16()
+}
+
+async fn audited(app: &TestApp, kind: AuditKind) -> Vec<gatehouse_core::ports::AuditEvent> {
+    let events = app.services.ports().audit.recent(200).await.expect("audit");
+    events.into_iter().filter(|e| e.kind == kind).collect()
+}
+
+/// Admin rights follow the provider's groups at every recheck, not only at
+/// interactive sign-ins: taken out of the admin group, a person's refreshed
+/// grant no longer administers, and back in, it does again. The groups come
+/// from the refreshed ID token, or from userinfo when a refresh has none.
+async fn admin_rights_follow_the_providers_groups_at_each_recheck(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let (app, grant) = an_sso_admins_grant(backend, &provider, true).await;
+    assert_eq!(admin_call(&app, &grant).await, 200);
+
+    provider.change_claims("ada-1", vec![("groups", serde_json::json!(["staff"]))]);
+    let grant = refreshed(&app, &grant).await;
+    assert_eq!(admin_call(&app, &grant).await, 200, "within the period the provider is not asked");
+    app.advance(PAST_THE_PERIOD);
+    let grant = refreshed(&app, &grant).await;
+    assert_eq!(provider.refreshes(), 1);
+    assert_eq!(admin_call(&app, &grant).await, 403, "out of the group at the provider");
+    let removed = audited(&app, AuditKind::AdminRemoved).await;
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].details["by"], "sso_groups_recheck");
+    assert_eq!(removed[0].subject.as_deref(), Some("ada@sso.example"));
+
+    // Back in the group, told by userinfo this time.
+    provider.refresh_without_id_token(true);
+    provider.change_claims("ada-1", vec![("groups", serde_json::json!([ADMINS]))]);
+    app.advance(PAST_THE_PERIOD);
+    let grant = refreshed(&app, &grant).await;
+    assert_eq!(admin_call(&app, &grant).await, 200);
+    let granted = audited(&app, AuditKind::AdminGranted).await;
+    assert_eq!(granted[0].details["by"], "sso_groups_recheck");
+    assert_eq!(granted[0].details["admin_groups_held"], serde_json::json!([ADMINS]));
+}
+
+/// A provider answering a recheck for someone else (another `sub`) no
+/// longer vouches for the grant's person: the grant ends.
+async fn a_recheck_naming_another_person_ends_the_grant(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let (app, grant) = an_sso_admins_grant(backend, &provider, true).await;
+    provider.refresh_without_id_token(true);
+    provider.change_claims("ada-1", vec![("sub", serde_json::json!("someone-else"))]);
+    app.advance(PAST_THE_PERIOD);
+    let (status, body) = refresh_at(&app, refresh_token(&grant)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!(app.me(grant["access_token"].as_str().expect("token")).await.status(), 401);
+}
+
+/// Without the provider's refresh token nothing could recheck the groups,
+/// so an `admin` grant gets no refresh token and ends with its access token.
+async fn an_admin_grant_the_provider_cannot_recheck_gets_no_refresh_token(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let (app, grant) = an_sso_admins_grant(backend, &provider, false).await;
+    assert_eq!(admin_call(&app, &grant).await, 200);
+    assert!(grant.get("refresh_token").is_none_or(Value::is_null), "{grant}");
+    // A grant without `admin` still refreshes as before.
+    let plain = external_grant(&app, &provider, "laptop").await;
+    assert!(plain["refresh_token"].is_string(), "{plain}");
+}
+
 on_both_backends!(
+    admin_rights_follow_the_providers_groups_at_each_recheck,
+    a_recheck_naming_another_person_ends_the_grant,
+    an_admin_grant_the_provider_cannot_recheck_gets_no_refresh_token,
     a_person_who_left_at_the_provider_loses_the_grant_at_the_next_recheck,
     a_provider_outage_fails_the_refresh_closed_and_changes_nothing,
     racing_refreshes_due_a_recheck_ask_the_provider_once,

@@ -4,7 +4,9 @@
 //! `offline_access` with `prompt=consent`, it issues refresh tokens that it
 //! rotates on every use, as providers that detect refresh-token theft do;
 //! a test may revoke them (the person left) or make refreshing fail (an
-//! outage).
+//! outage). A refresh answers a new ID token for the same person, with the
+//! claims a test changed since (their groups), or, told to leave the ID
+//! token out, offers the same claims at its userinfo endpoint.
 
 use super::sso_keys::{KEY_A_DER_B64, KEY_A_E, KEY_A_N, KEY_B_DER_B64, KEY_B_E, KEY_B_N};
 use axum::extract::{Form, State};
@@ -53,13 +55,29 @@ struct Issued {
     offline: bool,
 }
 
+/// Who a refresh token (or an access token) was issued for.
+#[derive(Debug, Clone)]
+struct Person {
+    sub: String,
+    email: Option<String>,
+    extra_claims: Vec<(&'static str, Value)>,
+    /// The sign-in's time, the `iat` of every ID token for it.
+    at: DateTime<Utc>,
+}
+
 #[derive(Default)]
 struct ProviderState {
     issuer: String,
     codes: Mutex<HashMap<String, Issued>>,
     rotated: AtomicBool,
-    /// The refresh tokens that still work.
-    refresh_tokens: Mutex<std::collections::HashSet<String>>,
+    /// The refresh tokens that still work, and whose they are.
+    refresh_tokens: Mutex<HashMap<String, Person>>,
+    /// The access tokens issued, for userinfo.
+    access_tokens: Mutex<HashMap<String, Person>>,
+    /// Claims changed since sign-in (a person's groups), by `sub`.
+    changed_claims: Mutex<HashMap<String, Vec<(&'static str, Value)>>>,
+    /// Refreshes answer no ID token (userinfo then has the claims).
+    refresh_without_id_token: AtomicBool,
     /// Refreshes answered (successfully or not).
     refreshes: AtomicUsize,
     /// Refreshing answers a server error (an outage).
@@ -103,6 +121,7 @@ impl TestProvider {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { issuer, state }
@@ -138,6 +157,17 @@ impl TestProvider {
     /// Whether refreshing at the provider fails with a server error.
     pub fn set_refresh_outage(&self, failing: bool) {
         self.state.refresh_outage.store(failing, Ordering::SeqCst);
+    }
+
+    /// From now on the provider describes `sub` with `claims` (say, other
+    /// groups) in refreshed ID tokens and at userinfo.
+    pub fn change_claims(&self, sub: &str, claims: Vec<(&'static str, Value)>) {
+        self.state.changed_claims.lock().expect("lock").insert(sub.to_owned(), claims);
+    }
+
+    /// Whether refreshes leave the ID token out (userinfo then tells).
+    pub fn refresh_without_id_token(&self, without: bool) {
+        self.state.refresh_without_id_token.store(without, Ordering::SeqCst);
     }
 
     /// How many refreshes the provider has answered.
@@ -177,6 +207,7 @@ async fn discovery(State(state): State<Arc<ProviderState>>) -> Json<Value> {
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "jwks_uri": format!("{issuer}/jwks"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -236,21 +267,74 @@ async fn token(
     if claims["email_verified"].is_null() {
         claims.as_object_mut().expect("claims").remove("email_verified");
     }
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(if spoil.unknown_key { "b" } else { "a" }.to_owned());
-    let key = rsa_key(if spoil.unknown_key || spoil.wrong_signature { KEY_B_DER_B64 } else { KEY_A_DER_B64 });
-    let id_token = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
-    let mut answer = json!({ "access_token": "provider-access-token", "token_type": "Bearer", "expires_in": 300, "id_token": id_token });
+    let id_token = sign(&claims, spoil.unknown_key, spoil.wrong_signature);
+    let person = Person {
+        sub: claims["sub"].as_str().unwrap_or_default().to_owned(),
+        email: claims["email"].as_str().map(str::to_owned),
+        extra_claims: spoil.extra_claims.clone(),
+        at: issued.now,
+    };
+    let mut answer = json!({
+        "access_token": new_access_token(&state, &person),
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+    });
     if issued.offline {
-        answer["refresh_token"] = json!(new_refresh_token(&state));
+        answer["refresh_token"] = json!(new_refresh_token(&state, person));
     }
     (axum::http::StatusCode::OK, Json(answer))
 }
 
-fn new_refresh_token(state: &ProviderState) -> String {
+/// An RS256 ID token: signed with key `a` under kid `a`, or as spoiled.
+fn sign(claims: &Value, unknown_key: bool, wrong_signature: bool) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(if unknown_key { "b" } else { "a" }.to_owned());
+    let key = rsa_key(if unknown_key || wrong_signature { KEY_B_DER_B64 } else { KEY_A_DER_B64 });
+    jsonwebtoken::encode(&header, claims, &key).expect("sign")
+}
+
+/// What the provider says of `person` now: the sign-in's claims with the
+/// changes a test made since.
+fn claims_now(state: &ProviderState, person: &Person) -> Value {
+    let mut claims = json!({ "sub": person.sub, "email_verified": true, "name": "Sam External" });
+    if let Some(email) = &person.email {
+        claims["email"] = json!(email);
+    }
+    let changed = state.changed_claims.lock().expect("lock").get(&person.sub).cloned();
+    for (name, value) in changed.unwrap_or_else(|| person.extra_claims.clone()) {
+        claims[name] = value;
+    }
+    claims
+}
+
+fn new_refresh_token(state: &ProviderState, person: Person) -> String {
     let token = format!("provider-rt-{}", uuid::Uuid::new_v4().simple());
-    state.refresh_tokens.lock().expect("lock").insert(token.clone());
+    state.refresh_tokens.lock().expect("lock").insert(token.clone(), person);
     token
+}
+
+fn new_access_token(state: &ProviderState, person: &Person) -> String {
+    let token = format!("provider-at-{}", uuid::Uuid::new_v4().simple());
+    state.access_tokens.lock().expect("lock").insert(token.clone(), person.clone());
+    token
+}
+
+/// OpenID Connect Core §5.3: the person an access token was issued for.
+async fn userinfo(
+    State(state): State<Arc<ProviderState>>,
+    headers: axum::http::HeaderMap,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let person = state.access_tokens.lock().expect("lock").get(token).cloned();
+    match person {
+        Some(person) => (axum::http::StatusCode::OK, Json(claims_now(&state, &person))),
+        None => (axum::http::StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_token" }))),
+    }
 }
 
 /// `grant_type=refresh_token`: a working token is rotated; a used or
@@ -261,17 +345,27 @@ fn refresh(state: &ProviderState, form: &HashMap<String, String>) -> (axum::http
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "temporarily_unavailable" })));
     }
     let presented = form.get("refresh_token").cloned().unwrap_or_default();
-    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
-        || !state.refresh_tokens.lock().expect("lock").remove(&presented)
-    {
+    let person = state.refresh_tokens.lock().expect("lock").remove(&presented);
+    let Some(person) = person.filter(|_| form.get("client_id").map(String::as_str) == Some(CLIENT_ID)) else {
         let refusal = json!({ "error": "invalid_grant", "error_description": "refresh token revoked" });
         return (axum::http::StatusCode::BAD_REQUEST, Json(refusal));
-    }
-    let answer = json!({
-        "access_token": "provider-access-token",
+    };
+    let mut answer = json!({
+        "access_token": new_access_token(state, &person),
         "token_type": "Bearer",
         "expires_in": 300,
-        "refresh_token": new_refresh_token(state),
     });
+    if !state.refresh_without_id_token.load(Ordering::SeqCst) {
+        // OpenID Connect Core §12.2: the same iss, sub and aud, no nonce.
+        // This provider keeps no clock of its own: the token is dated from
+        // the sign-in and lasts a year, past any test's clock.
+        let mut claims = claims_now(state, &person);
+        claims["iss"] = json!(state.issuer);
+        claims["aud"] = json!(CLIENT_ID);
+        claims["iat"] = json!(person.at.timestamp());
+        claims["exp"] = json!(person.at.timestamp() + 365 * 24 * 3600);
+        answer["id_token"] = json!(sign(&claims, false, false));
+    }
+    answer["refresh_token"] = json!(new_refresh_token(state, person));
     (axum::http::StatusCode::OK, Json(answer))
 }

@@ -84,7 +84,8 @@ fn my_apps_view(
 #[component]
 fn MyAppItem(app: AuthorizedApp, csrf: String, revoke: ServerAction<RevokeMyApp>) -> impl IntoView {
     let label = app.device_label.clone().unwrap_or_else(|| "Unnamed device".to_owned());
-    let button_label = format!("Sign out {} on {label}", app.client_name);
+    // Not "Sign out": that is the header's button, for this browser.
+    let button_label = format!("Revoke access of {} on {label}", app.client_name);
     let title = format!("{} · {label}", app.client_name);
     let (client_id, token_id) = (app.client_id.clone(), app.token_id.clone());
     view! {
@@ -95,7 +96,7 @@ fn MyAppItem(app: AuthorizedApp, csrf: String, revoke: ServerAction<RevokeMyApp>
             <ActionForm action=revoke>
                 <input type="hidden" name="token_id" value=token_id/>
                 <input type="hidden" name="csrf_token" value=csrf/>
-                <button type="submit" class="button secondary" aria-label=button_label>"Sign out"</button>
+                <button type="submit" class="button secondary" aria-label=button_label>"Revoke access"</button>
             </ActionForm>
         </li>
     }
@@ -103,9 +104,11 @@ fn MyAppItem(app: AuthorizedApp, csrf: String, revoke: ServerAction<RevokeMyApp>
 
 /// The facts about a grant: what it may do, when it was made, last used and
 /// refreshed, whether its tokens are bound to the device's key, and when it
-/// ends.
+/// ends. `of_someone_else` (an admin's view): the scopes' words speak to
+/// the person who approved them ("act as you"), so they are quoted as the
+/// holder's, not said to the admin.
 #[component]
-pub fn AppDetails(app: AuthorizedApp) -> impl IntoView {
+pub fn AppDetails(app: AuthorizedApp, #[prop(optional)] of_someone_else: bool) -> impl IntoView {
     let last_used = match (app.last_used, app.last_used_ip) {
         (Some(at), Some(ip)) => format!("{at} from {ip}"),
         (Some(at), None) => at,
@@ -122,8 +125,18 @@ pub fn AppDetails(app: AuthorizedApp) -> impl IntoView {
         if app.refreshable { format!("{} unless the device refreshes before then", app.expires) } else { app.expires };
     view! {
         <dl class="facts">
-            <dt>"Can"</dt>
-            <dd>{app.scopes.into_iter().map(|s| s.description).collect::<Vec<_>>().join("; ")}</dd>
+            {if of_someone_else {
+                let quoted = app.scopes.iter().map(|s| format!("“{}”", s.description)).collect::<Vec<_>>();
+                view! {
+                    <dt>"Can, in the words its holder approved"</dt>
+                    <dd>{quoted.join("; ")}</dd>
+                }.into_any()
+            } else {
+                view! {
+                    <dt>"Can"</dt>
+                    <dd>{app.scopes.iter().map(|s| s.description.clone()).collect::<Vec<_>>().join("; ")}</dd>
+                }.into_any()
+            }}
             <dt>"Signed in"</dt>
             <dd>{app.created}</dd>
             <dt>"Last used"</dt>

@@ -68,7 +68,7 @@ pub fn ChangePasswordPage() -> impl IntoView {
                         <p><a href=MY_APPS_PATH>"Your devices and apps"</a></p>
                     }.into_any(),
                     None => view! {
-                        <p>"For "<strong>{page.email}</strong>". Changing it signs out every browser signed in as you, this one too. Devices and apps stay signed in; see "<a href=MY_APPS_PATH>"your devices and apps"</a>"."</p>
+                        <p>"For "<strong>{page.email}</strong>". Changing it signs out every browser signed in as you, this one too."</p>
                         {page.notice.map(|code| view! { <Notice code=code/> })}
                         <ActionForm action=change>
                             <input type="hidden" name="csrf_token" value=page.csrf_token/>
@@ -77,6 +77,15 @@ pub fn ChangePasswordPage() -> impl IntoView {
                                 <input id="current_password" name="current_password" type="password" autocomplete="current-password" required/>
                             </div>
                             <NewPasswordFields/>
+                            <div class="field checkbox">
+                                <input id="sign_out_devices" name="sign_out_devices" type="checkbox" value="on" checked
+                                    aria-describedby="sign_out_devices_hint"/>
+                                <label for="sign_out_devices">"Also sign out my devices and apps"</label>
+                            </div>
+                            <p class="hint" id="sign_out_devices_hint">
+                                "Every command-line tool and app you approved stops working until you approve it again. Keep this ticked if someone else may have known your password. "
+                                <a href=MY_APPS_PATH>"See your devices and apps"</a>
+                            </p>
                             <button type="submit" class="button primary">"Change password"</button>
                         </ActionForm>
                     }.into_any(),

@@ -45,7 +45,7 @@ pub struct AuditRow {
     pub subject: Option<String>,
     pub client_id: Option<String>,
     pub ip: Option<String>,
-    /// The event's details as compact JSON (never secrets).
+    /// The event's details in words (never secrets).
     pub details: String,
 }
 
@@ -117,10 +117,10 @@ fn audit_row(record: &gatehouse_core::ports::AuditRecord) -> AuditRow {
     AuditRow {
         at: event.at.format("%-d %b %Y, %H:%M:%S UTC").to_string(),
         kind: event.kind.as_str().to_owned(),
-        actor: event.actor.as_ref().map(|a| format!("{} {}", a.kind(), a.name())).unwrap_or_default(),
+        actor: event.actor.as_ref().map(super::views::actor_words).unwrap_or_default(),
         subject: event.subject.clone(),
         client_id: event.client_id.clone(),
         ip: event.ip.clone(),
-        details: if event.details.is_null() { String::new() } else { event.details.to_string() },
+        details: super::views::details_words(&event.details),
     }
 }

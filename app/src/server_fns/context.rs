@@ -168,14 +168,15 @@ pub async fn guard_action(need: Need, csrf_token: &str, back: &str) -> Result<Gu
     Ok(guarded)
 }
 
-/// Marks the session signed in as `account`, under a new session id and a
-/// new CSRF token (so nothing issued before sign-in stays valid).
+/// Marks the session signed in as the account that just signed in, under a
+/// new session id and a new CSRF token (so nothing issued before sign-in
+/// stays valid).
 pub async fn sign_in_session(
     ctx: &AppContext,
     session: &Session,
-    account: &gatehouse_core::model::Account,
+    signed_in: &gatehouse_core::services::accounts::SignedIn,
 ) -> Result<(), AppError> {
-    Ok(sign_in_as(&ctx.services, session, SignedInAs::Account(account)).await?)
+    Ok(sign_in_as(&ctx.services, session, SignedInAs::Account(signed_in)).await?)
 }
 
 /// Marks the session signed in as the SSO person, the same way (the edge's
@@ -190,7 +191,7 @@ pub async fn sign_in_sso_session(
 
 /// Who a session is signed in as.
 enum SignedInAs<'a> {
-    Account(&'a gatehouse_core::model::Account),
+    Account(&'a gatehouse_core::services::accounts::SignedIn),
     Sso(&'a gatehouse_core::model::SubjectId),
 }
 
@@ -203,9 +204,9 @@ async fn sign_in_as(
 ) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
     match who {
-        SignedInAs::Account(account) => {
+        SignedInAs::Account(signed_in) => {
             session.remove::<gatehouse_core::model::SubjectId>(SSO_SUBJECT_KEY).await?;
-            session.insert(ACCOUNT_KEY, account.id.to_string()).await?;
+            session.insert(ACCOUNT_KEY, signed_in.account.id.to_string()).await?;
         }
         SignedInAs::Sso(subject) => {
             session.remove::<String>(ACCOUNT_KEY).await?;
@@ -216,18 +217,20 @@ async fn sign_in_as(
     session.insert(CSRF_KEY, new_csrf_token(services)).await
 }
 
-/// The second a sign-in counts as made. Sessions signed in at or before
+/// The second a sign-in counts as made. For an account, the second its
+/// password hash was read, not now: a reset or change that landed while the
+/// (slow) check ran voids this session too. Sessions signed in at or before
 /// the second of `sessions_valid_after` are void (the embedded database
-/// keeps whole seconds), yet this sign-in read the account after that
-/// change was made: it counts as the second after, so signing in with a new
+/// keeps whole seconds), yet a sign-in that read the account after that
+/// change was made counts as the second after, so signing in with a new
 /// password in the second it was set holds.
 fn signed_in_at(services: &Services, who: &SignedInAs<'_>) -> i64 {
-    let now = services.now().timestamp();
     match who {
-        SignedInAs::Account(account) => {
-            account.sessions_valid_after.map_or(now, |voided| now.max(voided.timestamp().saturating_add(1)))
+        SignedInAs::Account(signed_in) => {
+            let read = signed_in.read_at.timestamp();
+            signed_in.account.sessions_valid_after.map_or(read, |voided| read.max(voided.timestamp().saturating_add(1)))
         }
-        SignedInAs::Sso(_) => now,
+        SignedInAs::Sso(_) => services.now().timestamp(),
     }
 }
 

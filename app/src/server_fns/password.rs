@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PasswordDone {
+    /// Changed, and devices and apps signed out too (the form's default).
     Changed,
+    /// Changed, keeping devices and apps signed in.
+    ChangedKeptDevices,
     Reset,
 }
 
@@ -23,21 +26,29 @@ impl PasswordDone {
     pub fn as_str(self) -> &'static str {
         match self {
             PasswordDone::Changed => "password_changed",
+            PasswordDone::ChangedKeptDevices => "password_changed_kept_devices",
             PasswordDone::Reset => "password_reset",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [PasswordDone::Changed, PasswordDone::Reset].into_iter().find(|done| done.as_str() == value)
+        [PasswordDone::Changed, PasswordDone::ChangedKeptDevices, PasswordDone::Reset]
+            .into_iter()
+            .find(|done| done.as_str() == value)
     }
 
     /// What the person reads.
     pub fn message(self) -> &'static str {
         match self {
             PasswordDone::Changed => {
-                "Your password was changed, and every browser signed in as you was signed out. Sign in with the new password."
+                "Your password was changed, and every browser, device and app signed in as you was signed out. Sign in with the new password."
             }
-            PasswordDone::Reset => "Your new password is set. Sign in with it.",
+            PasswordDone::ChangedKeptDevices => {
+                "Your password was changed, and every browser signed in as you was signed out. Your devices and apps stay signed in. Sign in with the new password."
+            }
+            PasswordDone::Reset => {
+                "Your new password is set, and every browser, device and app signed in as you was signed out. Sign in with it."
+            }
         }
     }
 }
@@ -99,12 +110,14 @@ pub async fn load_password_page(error: Option<String>) -> Result<PasswordPage, A
 }
 
 /// Changes the signed-in account's password and signs this browser out
-/// (every other one already is).
+/// (every other one already is). `sign_out_devices` is the form's checkbox,
+/// sent only when ticked (as it is by default).
 #[server(prefix = "/console/api", endpoint = "settings/password")]
 pub async fn change_password(
     current_password: String,
     new_password: String,
     confirm_password: String,
+    #[server(default)] sign_out_devices: Option<String>,
     csrf_token: String,
 ) -> Result<Redirect, AppError> {
     use super::context::*;
@@ -123,12 +136,16 @@ pub async fn change_password(
             account,
             &gatehouse_core::SecretString::new(current_password),
             &gatehouse_core::SecretString::new(new_password),
+            sign_out_devices.is_some(),
             client_ip(),
         )
         .await
         .map_err(|e| fail(AppError::from(e), PASSWORD_PATH))?;
     sign_out_session(&guarded.session).await?;
-    let next = signin_after(PasswordDone::Changed);
+    let next = signin_after(match sign_out_devices {
+        Some(_) => PasswordDone::Changed,
+        None => PasswordDone::ChangedKeptDevices,
+    });
     succeed_to(&next);
     Ok(Redirect { redirect_to: next })
 }

@@ -79,8 +79,8 @@ pub async fn sign_in(
     let session = session()?;
     verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, &back))?;
     let password = gatehouse_core::SecretString::new(password);
-    let account = match ctx.services.accounts.sign_in(&email, &password, client_ip()).await {
-        Ok(account) => account,
+    let signed_in = match ctx.services.accounts.sign_in(&email, &password, client_ip()).await {
+        Ok(signed_in) => signed_in,
         Err(SignInError::InvalidCredentials) => {
             return Err(fail(AppError::new(AppErrorCode::InvalidCredentials), &back));
         }
@@ -88,7 +88,7 @@ pub async fn sign_in(
         Err(SignInError::Busy) => return Err(fail(busy(), &back)),
         Err(SignInError::Unavailable(err)) => return Err(fail(AppError::from(err), &back)),
     };
-    sign_in_session(&ctx, &session, &account).await.map_err(|e| fail(e, &back))?;
+    sign_in_session(&ctx, &session, &signed_in).await.map_err(|e| fail(e, &back))?;
     succeed_to(&next);
     Ok(Redirect { redirect_to: next })
 }

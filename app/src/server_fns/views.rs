@@ -98,3 +98,82 @@ fn ago(elapsed: chrono::Duration) -> String {
 pub fn moment(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%-d %b %Y, %H:%M UTC").to_string()
 }
+
+/// Who did an audited thing, in words: "by Gatehouse itself", never the
+/// stored "system system".
+#[cfg(feature = "ssr")]
+pub fn actor_words(actor: &gatehouse_core::Actor) -> String {
+    use gatehouse_core::Actor;
+    match actor {
+        Actor::Account { email } => email.clone(),
+        Actor::External { email } => format!("{email} (single sign-on)"),
+        Actor::Admin { email } => format!("the admin {email}"),
+        Actor::Client { client_id } => format!("the client {client_id}"),
+        Actor::System => "Gatehouse itself".to_owned(),
+        Actor::Cli => "the command line".to_owned(),
+    }
+}
+
+/// An audit event's details as words: "by: admin · token id: 6f1…",
+/// nested fields named by their path, lists joined, nothing left as JSON.
+#[cfg(feature = "ssr")]
+pub fn details_words(details: &serde_json::Value) -> String {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        use serde_json::Value;
+        let text = match value {
+            Value::Null => return,
+            Value::Object(fields) => {
+                for (name, value) in fields {
+                    let name = name.replace('_', " ");
+                    walk(&if prefix.is_empty() { name.clone() } else { format!("{prefix} {name}") }, value, out);
+                }
+                return;
+            }
+            Value::Bool(yes) => if *yes { "yes" } else { "no" }.to_owned(),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            Value::Array(items) if items.is_empty() => "none".to_owned(),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => s.clone(),
+                    other => details_words(other),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        out.push(if prefix.is_empty() { text } else { format!("{prefix}: {text}") });
+    }
+    let mut out = Vec::new();
+    walk("", details, &mut out);
+    out.join(" · ")
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_actors_and_details_read_as_words() {
+        assert_eq!(actor_words(&gatehouse_core::Actor::System), "Gatehouse itself");
+        assert_eq!(actor_words(&gatehouse_core::Actor::Cli), "the command line");
+        let details = serde_json::json!({
+            "by": "sso_groups", "admin_groups_held": ["ops", "root"], "rotated": false, "flow": null,
+            "grants": { "with_email_updated": 2 }, "none_held": [],
+        });
+        let words = details_words(&details);
+        let mut parts: Vec<&str> = words.split(" · ").collect();
+        parts.sort_unstable();
+        assert_eq!(
+            parts,
+            [
+                "admin groups held: ops, root",
+                "by: sso_groups",
+                "grants with email updated: 2",
+                "none held: none",
+                "rotated: no"
+            ]
+        );
+        assert_eq!(details_words(&serde_json::Value::Null), "");
+    }
+}

@@ -17,6 +17,13 @@ use uuid::Uuid;
 /// Seconds added to a flow's interval for each `slow_down` (RFC 8628 §3.5).
 pub const SLOW_DOWN_STEP_SECS: u32 = 5;
 
+/// The interval of a flow that started at `base` seconds and has answered
+/// `slow_downs` `slow_down`s: each adds [`SLOW_DOWN_STEP_SECS`]. A store that
+/// keeps the count beside the flow (Redis) derives the interval here too.
+pub fn interval_after(base: u32, slow_downs: u32) -> u32 {
+    base.saturating_add(SLOW_DOWN_STEP_SECS.saturating_mul(slow_downs))
+}
+
 /// How long a redemption claim may stay unfinished before another poll may
 /// take it over (the claiming instance crashed between claim and mint).
 pub const STALE_CLAIM: Duration = Duration::seconds(60);
@@ -226,16 +233,10 @@ impl DeviceFlow {
         next.last_polled_at = Some(now);
         let too_soon =
             self.last_polled_at.is_some_and(|last| now - last < Duration::seconds(i64::from(self.interval_secs)));
-        let mut slow_down = || {
-            next.interval_secs = self.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS);
-            Verdict::SlowDown { interval: next.interval_secs }
-        };
         let verdict = match &self.status {
-            // A retry of a lost answer honours the interval like any poll,
-            // so polls racing the redemption still see one token among them.
-            FlowStatus::Redeemed { redeemed_at, .. } if now - *redeemed_at < REDELIVERY_WINDOW && too_soon => {
-                slow_down()
-            }
+            // Once redeemed, the answer is final (SPEC §4): the same token
+            // while it may be redelivered, else `invalid_grant`. Never
+            // `slow_down`, which would tell the client it is still pending.
             FlowStatus::Redeemed { decision, token_id, redeemed_at } if now - *redeemed_at < REDELIVERY_WINDOW => {
                 Verdict::Redeemed { token_id: *token_id, subject: decision.subject.clone() }
             }
@@ -245,7 +246,10 @@ impl DeviceFlow {
                 Verdict::AuthorizationPending
             }
             _ if self.is_expired(now) => Verdict::Expired,
-            _ if too_soon => slow_down(),
+            _ if too_soon => {
+                next.interval_secs = interval_after(self.interval_secs, 1);
+                Verdict::SlowDown { interval: next.interval_secs }
+            }
             FlowStatus::Pending => Verdict::AuthorizationPending,
             FlowStatus::Denied { .. } => Verdict::AccessDenied,
             FlowStatus::Approved { decision } | FlowStatus::Redeeming { decision, .. } => {
@@ -330,12 +334,16 @@ mod tests {
         let (v, f) = step(&f, FlowChange::FinishRedemption { token_id: Uuid::nil() }, 3);
         assert_eq!(v, Verdict::Done);
         // A retry whose answer was lost is told which token it may get again,
-        // if it honours the interval, until the window closes; then the code
-        // is spent.
+        // however soon it comes, until the window closes; then the code is
+        // spent. A redeemed code never answers slow_down (SPEC §4).
         let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 10);
         assert_eq!(v, Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject });
         let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 4);
-        assert_eq!(v, Verdict::SlowDown { interval: 10 }, "a poll racing the redemption learns nothing");
+        assert_eq!(
+            v,
+            Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject },
+            "too soon, still final"
+        );
         let last = 3 + REDELIVERY_WINDOW.num_seconds() - 1;
         assert!(matches!(step(&f, FlowChange::Poll { client_id: "cli".into() }, last).0, Verdict::Redeemed { .. }));
         let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, last + 1);

@@ -317,6 +317,26 @@ impl AccessTokenRecord {
         Some(SubjectId { issuer: self.subject_issuer.clone(), id: self.subject_id.clone()? })
     }
 
+    /// The `sub` resource servers see for the grant's subject (introspection
+    /// and `/v1/me`, `docs/api.md`): stable, and never the same for two
+    /// people. A local account's is its id (a UUID). An SSO person's is
+    /// `sso:` and the hex SHA-256 of `<issuer length>:<issuer><provider sub>`,
+    /// so two provider accounts sharing an address are two subjects. An
+    /// external grant from before subjects were keyed by `sub` hashes
+    /// `email:<issuer length>:<issuer><email>` instead, until its person's
+    /// next sign-in claims it.
+    pub fn public_sub(&self) -> String {
+        let external = |kind: &str, id: &str| {
+            let issuer = &self.subject_issuer;
+            format!("sso:{}", crate::secret::sha256_hex(&format!("{kind}{}:{issuer}{id}", issuer.len())))
+        };
+        match (self.account_id, &self.subject_id) {
+            (Some(account_id), _) => account_id.to_string(),
+            (None, Some(sub)) => external("", sub),
+            (None, None) => external("email:", &self.subject_email),
+        }
+    }
+
     /// Whether the grant belongs to `subject`.
     pub fn belongs_to(&self, subject: &SubjectId) -> bool {
         self.subject_issuer == subject.issuer && self.subject_id.as_deref() == Some(subject.id.as_str())

@@ -56,7 +56,7 @@ impl ProxyHeader {
             };
             match self {
                 Self::XForwardedFor => hops.extend(line.split(',').map(|hop| parse_node(hop.trim()))),
-                Self::Forwarded => hops.extend(forwarded_elements(line).into_iter().map(|e| forwarded_for(&e))),
+                Self::Forwarded => hops.extend(forwarded_line(line)),
             }
         }
         hops
@@ -114,39 +114,96 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     Some(ip.to_canonical())
 }
 
-/// Splits a `Forwarded` line into its elements (comma-separated, commas
-/// inside quoted strings kept).
-fn forwarded_elements(line: &str) -> Vec<String> {
-    let mut elements = vec![String::new()];
-    let mut quoted = false;
-    let mut escaped = false;
+/// The `for` node of each element of one `Forwarded` line (RFC 7239 §4:
+/// elements split on commas, their pairs on semicolons, both only outside
+/// quoted strings). An element that is malformed or names no `for` is
+/// `None`, which stops the walk; so does a quoted string left open at the
+/// end of the line, which ends it as one malformed element. Without that a
+/// client sending `for=198.51.100.9;x="` would swallow the element its proxy
+/// appends and choose its own address.
+fn forwarded_line(line: &str) -> Vec<Option<IpAddr>> {
+    let mut hops = Vec::new();
+    let mut element = Vec::new();
+    let mut pair = String::new();
+    let (mut quoted, mut escaped) = (false, false);
     for c in line.chars() {
         match c {
             _ if escaped => escaped = false,
             '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
-            ',' if !quoted => {
-                elements.push(String::new());
+            ';' | ',' if !quoted => {
+                element.push(std::mem::take(&mut pair));
+                if c == ',' {
+                    hops.extend(element_for(&std::mem::take(&mut element)));
+                }
                 continue;
             }
             _ => {}
         }
-        if let Some(last) = elements.last_mut() {
-            last.push(c);
-        }
+        pair.push(c);
     }
-    elements
+    if quoted || escaped {
+        hops.push(None);
+    } else {
+        element.push(pair);
+        hops.extend(element_for(&element));
+    }
+    hops
 }
 
-/// The `for` node of one `Forwarded` element (`for=192.0.2.60;proto=http`).
-fn forwarded_for(element: &str) -> Option<IpAddr> {
-    element.split(';').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case("for") {
-            return None;
+/// The `for` node of one element's pairs: `None` when a pair is not
+/// `token=value`, a parameter comes twice, or there is no `for`; nothing at
+/// all for an empty element (RFC 9110 §5.6.1: empty list elements are
+/// ignored).
+fn element_for(pairs: &[String]) -> Option<Option<IpAddr>> {
+    if pairs.iter().all(|pair| pair.trim().is_empty()) {
+        return None;
+    }
+    let mut names = Vec::new();
+    let mut node = None;
+    for pair in pairs.iter().map(|pair| pair.trim()).filter(|pair| !pair.is_empty()) {
+        let Some((name, value)) = pair.split_once('=') else { return Some(None) };
+        let name = name.to_ascii_lowercase();
+        let is_token = |text: &str| {
+            !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic() && !"\"(),/:;<=>?@[\\]{}".contains(c))
+        };
+        if !is_token(&name) || names.contains(&name) {
+            return Some(None);
         }
-        parse_node(value.trim().trim_matches('"'))
-    })
+        let value = match value.strip_prefix('"') {
+            Some(quoted) => match quoted.strip_suffix('"').and_then(unquote) {
+                Some(inner) => inner,
+                None => return Some(None),
+            },
+            None if value.chars().all(|c| c.is_ascii_graphic() && c != '"') && !value.is_empty() => value.to_owned(),
+            None => return Some(None),
+        };
+        if name == "for" {
+            node = parse_node(&value);
+        }
+        names.push(name);
+    }
+    Some(node)
+}
+
+/// A quoted string's content with its backslash escapes undone; `None`
+/// when a quote inside is not escaped or the last backslash escapes nothing.
+fn unquote(inner: &str) -> Option<String> {
+    let mut out = String::with_capacity(inner.len());
+    let mut escaped = false;
+    for c in inner.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => {
+                escaped = true;
+                continue;
+            }
+            '"' => return None,
+            _ => {}
+        }
+        out.push(c);
+    }
+    (!escaped).then_some(out)
 }
 
 /// Computes the client address once and stores it in the request
@@ -245,5 +302,36 @@ mod tests {
         let unknown = headers("forwarded", &["for=198.51.100.1, for=unknown"]);
         assert_eq!(trusted.resolve(ip("10.0.0.1"), &unknown), ip("10.0.0.1"));
         assert_eq!(trusted.resolve(ip("10.0.0.1"), &headers("forwarded", &["for=_hidden"])), ip("10.0.0.1"));
+    }
+
+    /// A proxy that appends its element to the client's line (the common
+    /// nginx recipe) must not have it swallowed by the client's open quote.
+    #[test]
+    fn a_client_cannot_hide_its_proxys_element_behind_an_open_quote() {
+        let trusted = proxies(&["10.0.0.0/8"], ProxyHeader::Forwarded);
+        let peer = ip("10.0.0.1");
+        let forged = headers("forwarded", &[r#"for=198.51.100.9;x=", for=203.0.113.5"#]);
+        assert_eq!(trusted.resolve(peer, &forged), peer);
+        let escaped_close = headers("forwarded", &[r#"for=198.51.100.9;x="", for=203.0.113.5"#]);
+        assert_eq!(trusted.resolve(peer, &escaped_close), peer);
+        // A well-formed client element leaves the proxy's element the last.
+        let honest = headers("forwarded", &[r#"for=198.51.100.9;x="a, b", for=203.0.113.5"#]);
+        assert_eq!(trusted.resolve(peer, &honest), ip("203.0.113.5"));
+    }
+
+    #[test]
+    fn pairs_split_on_semicolons_only_outside_quotes_and_malformed_elements_stop_the_walk() {
+        let trusted = proxies(&["10.0.0.0/8"], ProxyHeader::Forwarded);
+        let peer = ip("10.0.0.1");
+        let resolve = |line: &str| trusted.resolve(peer, &headers("forwarded", &[line]));
+        assert_eq!(resolve(r#"for=203.0.113.5, by="x;for=198.51.100.9""#), peer, "no for in the last element");
+        assert_eq!(resolve(r#"for=203.0.113.5;proto="a;for=198.51.100.9""#), ip("203.0.113.5"));
+        assert_eq!(resolve("for=203.0.113.5;for=198.51.100.9"), peer, "a parameter twice");
+        assert_eq!(resolve("for=203.0.113.5;garbage"), peer, "a pair without =");
+        assert_eq!(resolve(r#"for="203.0.113.5"x"#), peer, "text after a quoted string");
+        assert_eq!(resolve(r#"for="203.0.113.5" x=1"#), peer);
+        assert_eq!(resolve(r#"for=""203.0.113.5""#), peer, "a quote inside the address");
+        assert_eq!(resolve(r#"for="[2001:db8::1]:4711";proto=https"#), ip("2001:db8::1"));
+        assert_eq!(resolve("for=198.51.100.9,, for=203.0.113.5 ,"), ip("203.0.113.5"), "empty elements are ignored");
     }
 }

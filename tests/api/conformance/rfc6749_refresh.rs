@@ -144,69 +144,86 @@ async fn concurrent_refreshes_with_one_token_give_exactly_one_success(backend: B
         assert_eq!((*status, text(body, "error")), (400, "invalid_grant"), "{body}");
     }
     // The 19 others presented a token the winner had retired: reuse, so the
-    // grant ends (README, "Refresh tokens"), the winner's tokens with it.
+    // grant ends (docs/api.md, "Grants and refresh tokens"), the winner's tokens with it.
     let won = &winners[0].1;
     assert_eq!(app.me(text(won, "access_token")).await.status(), 401);
     let (status, _) = refresh(&app, text(won, "refresh_token"), &[]).await;
     assert_eq!(status, 400);
 }
 
+/// Refreshes `refresh_token` as `client_id`.
+async fn refresh_as(app: &TestApp, client_id: &str, refresh_token: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![("grant_type", "refresh_token"), ("client_id", client_id), ("refresh_token", refresh_token)];
+    form.extend_from_slice(extra);
+    let response = app.post_form(TOKEN, &form).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
 async fn a_refresh_may_narrow_the_scope_never_widen_it(backend: Backend) {
     let app = spawn_app(backend).await;
-    let first = app.redeemed(&[("device_label", "laptop")]).await;
-    assert_eq!(first["scope"], "full");
-    let (status, narrow) = refresh(&app, text(&first, "refresh_token"), &[("scope", "apps:run")]).await;
+    app.register_client("narrow", ClientType::Public, &["full", "apps:run"], true).await;
+    let refreshing = TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() };
+    app.set_client_policy("narrow", refreshing.clone()).await;
+    let account = app.ada().await;
+    let flow = app.start_flow_as("narrow", &[("scope", "full apps:run")]).await;
+    app.approve(text(&flow, "user_code"), &account).await;
+    let (_, first) = app.poll_as(text(&flow, "device_code"), "narrow").await;
+    assert_eq!(first["scope"], "full apps:run", "{first}");
+
+    let (status, narrow) = refresh_as(&app, "narrow", text(&first, "refresh_token"), &[("scope", "apps:run")]).await;
     assert_eq!(status, 200, "{narrow}");
     assert_eq!(narrow["scope"], "apps:run");
     let me: Value = app.me(text(&narrow, "access_token")).await.json().await.expect("json");
     assert_eq!(me["scopes"], serde_json::json!(["apps:run"]));
     // The grant keeps what was approved: the next refresh may ask for it again.
-    let (status, full) = refresh(&app, text(&narrow, "refresh_token"), &[]).await;
-    assert_eq!((status, full["scope"].as_str()), (200, Some("full")), "{full}");
+    let (status, both) = refresh_as(&app, "narrow", text(&narrow, "refresh_token"), &[]).await;
+    assert_eq!((status, both["scope"].as_str()), (200, Some("full apps:run")), "{both}");
 
     // An unknown scope, alone or beside a granted one. (An empty parameter
     // counts as absent, as everywhere on this surface.)
     for scope in ["nonsense", "full nonsense"] {
-        let response = app
-            .post_form(
-                TOKEN,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", CLI),
-                    ("refresh_token", text(&full, "refresh_token")),
-                    ("scope", scope),
-                ],
-            )
-            .await;
-        expect_oauth_error(response, 400, "invalid_scope").await;
+        let (status, body) = refresh_as(&app, "narrow", text(&both, "refresh_token"), &[("scope", scope)]).await;
+        assert_eq!((status, text(&body, "error")), (400, "invalid_scope"), "{body}");
     }
     // A refused refresh rotated nothing: the token still works.
-    let (status, after) = refresh(&app, text(&full, "refresh_token"), &[("scope", "apps:run")]).await;
-    assert_eq!(status, 200, "{after}");
-    // After a narrowed refresh the grant still holds what was approved.
-    let (status, body) = refresh(&app, text(&after, "refresh_token"), &[("scope", "full apps:run")]).await;
+    let (status, after) = refresh_as(&app, "narrow", text(&both, "refresh_token"), &[("scope", "full")]).await;
+    assert_eq!((status, after["scope"].as_str()), (200, Some("full")), "{after}");
+
+    // The client may no longer ask for apps:run: the next access token
+    // carries only what the client is allowed now.
+    let edit = gatehouse_core::ports::ClientEdit {
+        name: "narrow".into(),
+        allowed_scopes: vec!["full".into()],
+        device_grant_enabled: true,
+        policy: refreshing,
+    };
+    app.services.clients.update(&gatehouse_core::Admin::command_line(), "narrow", edit).await.expect("update");
+    let (status, body) = refresh_as(&app, "narrow", text(&after, "refresh_token"), &[]).await;
     assert_eq!((status, body["scope"].as_str()), (200, Some("full")), "{body}");
 
+    // `full` lets its holder use Gatehouse's own routes that need apps:run,
+    // but a refresh names only scopes approved by name: a resource server
+    // reading the scope literally must never see one nobody approved.
+    let cli = app.redeemed(&[("device_label", "laptop")]).await;
+    assert_eq!(cli["scope"], "full");
+    let (status, body) = refresh(&app, text(&cli, "refresh_token"), &[("scope", "apps:run")]).await;
+    assert_eq!((status, text(&body, "error")), (400, "invalid_scope"), "{body}");
+
     // A grant approved for apps:run only can never reach full.
-    app.register_client("narrow", ClientType::Public, &["full", "apps:run"], true).await;
-    app.set_client_policy("narrow", TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() }).await;
-    let account = app.ada().await;
+    let edit = gatehouse_core::ports::ClientEdit {
+        name: "narrow".into(),
+        allowed_scopes: vec!["full".into(), "apps:run".into()],
+        device_grant_enabled: true,
+        policy: TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() },
+    };
+    app.services.clients.update(&gatehouse_core::Admin::command_line(), "narrow", edit).await.expect("update");
     let flow = app.start_flow_as("narrow", &[("scope", "apps:run")]).await;
     app.approve(text(&flow, "user_code"), &account).await;
     let (_, small) = app.poll_as(text(&flow, "device_code"), "narrow").await;
     assert_eq!(small["scope"], "apps:run", "{small}");
-    let response = app
-        .post_form(
-            TOKEN,
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", "narrow"),
-                ("refresh_token", text(&small, "refresh_token")),
-                ("scope", "full"),
-            ],
-        )
-        .await;
-    expect_oauth_error(response, 400, "invalid_scope").await;
+    let (status, body) = refresh_as(&app, "narrow", text(&small, "refresh_token"), &[("scope", "full")]).await;
+    assert_eq!((status, text(&body, "error")), (400, "invalid_scope"), "{body}");
 }
 
 async fn every_refresh_checks_the_account_and_the_client_again(backend: Backend) {

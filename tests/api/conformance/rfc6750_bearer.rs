@@ -6,11 +6,21 @@ use crate::on_both_backends;
 use gatehouse_core::model::ClientType;
 use serde_json::Value;
 
-/// Checks a 401 `invalid_token` answer and returns its description.
+/// Every `WWW-Authenticate` challenge of an answer, in order.
+pub fn challenges(response: &reqwest::Response) -> Vec<String> {
+    let values = response.headers().get_all("www-authenticate");
+    values.iter().map(|value| value.to_str().expect("ascii").to_owned()).collect()
+}
+
+/// Checks a 401 `invalid_token` answer and returns its description. Both
+/// schemes are challenged with the error (RFC 6750 §3, RFC 9449 §7.1).
 async fn expect_invalid_token(response: reqwest::Response) -> String {
     assert_eq!(response.status(), 401);
-    let challenge = response.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
-    assert!(challenge.starts_with(r#"Bearer realm="gatehouse", error="invalid_token""#), "{challenge}");
+    let challenges = challenges(&response);
+    assert_eq!(challenges.len(), 2, "{challenges:?}");
+    assert!(challenges[0].starts_with(r#"Bearer realm="gatehouse", error="invalid_token""#), "{challenges:?}");
+    assert!(challenges[1].starts_with(r#"DPoP error="invalid_token""#), "{challenges:?}");
+    assert!(challenges[1].ends_with(r#"algs="ES256 EdDSA""#), "{challenges:?}");
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"], "invalid_token");
@@ -30,7 +40,7 @@ async fn missing_token_gets_a_challenge_without_an_error(backend: Backend) {
         let response = request.send().await.expect("request");
         let url = response.url().clone();
         assert_eq!(response.status(), 401, "{url}");
-        assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="gatehouse""#, "{url}");
+        assert_eq!(challenges(&response), [r#"Bearer realm="gatehouse""#, r#"DPoP algs="ES256 EdDSA""#], "{url}");
         let body: serde_json::Value = response.json().await.expect("json");
         assert!(body.get("error").is_none(), "{url}: {body}");
     }
@@ -113,8 +123,11 @@ async fn token_without_the_required_scope_is_insufficient_scope(backend: Backend
     let response = app.device.get(app.url("/v1/oauth/authorizations")).bearer_auth(token).send().await.expect("r");
     assert_eq!(response.status(), 403);
     assert_eq!(
-        response.headers()["www-authenticate"],
-        r#"Bearer realm="gatehouse", error="insufficient_scope", scope="full""#
+        challenges(&response),
+        [
+            r#"Bearer realm="gatehouse", error="insufficient_scope", scope="full""#,
+            r#"DPoP error="insufficient_scope", scope="full", algs="ES256 EdDSA""#,
+        ]
     );
     assert_eq!(response.json::<Value>().await.expect("json")["error"], "insufficient_scope");
 }

@@ -139,13 +139,21 @@ async fn a_proof_at_redemption_binds_the_access_and_refresh_tokens_to_its_key(ba
     assert_eq!(introspected["token_type"], "DPoP", "{introspected}");
     assert_eq!(introspected["cnf"]["jkt"], key.thumbprint(), "{introspected}");
 
-    // A bound token is refused as a bearer token (RFC 9449 §7.2) and without a proof.
-    let (status, error) = error_of(me(&app, "Bearer", access, None).await).await;
+    // A bound token is refused as a bearer token (RFC 9449 §7.2) and without
+    // a proof; the refusal challenges both schemes, so a stock client learns
+    // to present it with DPoP.
+    let as_bearer = me(&app, "Bearer", access, None).await;
+    let challenges = super::rfc6750_bearer::challenges(&as_bearer);
+    assert!(challenges[0].starts_with(r#"Bearer realm="gatehouse", error="invalid_token""#), "{challenges:?}");
+    assert!(challenges[1].starts_with(r#"DPoP error="invalid_token""#), "{challenges:?}");
+    assert!(challenges[1].contains(r#"algs="ES256 EdDSA""#), "{challenges:?}");
+    let (status, error) = error_of(as_bearer).await;
     assert_eq!((status, error.as_str()), (401, "invalid_token"));
     let response = me(&app, "DPoP", access, None).await;
-    let challenge = response.headers().get("www-authenticate").expect("challenge").to_str().expect("text").to_owned();
-    assert!(challenge.starts_with(r#"DPoP error="invalid_dpop_proof""#), "{challenge}");
-    assert!(challenge.contains(r#"algs="ES256 EdDSA""#), "{challenge}");
+    let challenges = super::rfc6750_bearer::challenges(&response);
+    assert_eq!(challenges[0], r#"Bearer realm="gatehouse""#, "the proof's error is DPoP's alone");
+    assert!(challenges[1].starts_with(r#"DPoP error="invalid_dpop_proof""#), "{challenges:?}");
+    assert!(challenges[1].contains(r#"algs="ES256 EdDSA""#), "{challenges:?}");
     assert_eq!(error_of(response).await, (401, "invalid_dpop_proof".to_owned()));
 
     // With the scheme and a proof of the key over this request and token, it works.

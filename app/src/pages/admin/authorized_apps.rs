@@ -151,7 +151,7 @@ fn AdminAppItem(app: AuthorizedApp, filter: AdminAppsFilter) -> impl IntoView {
             <p class="muted">
                 "Device name as reported by the device. Status: "<strong>{status}</strong>"."
             </p>
-            <AppDetails app=app/>
+            <AppDetails app=app of_someone_else=true/>
             {active.then(|| view! {
                 <p class="row-actions">
                     <a href=revoke_one>"Revoke this token"</a>

@@ -6,10 +6,14 @@
 //! overrides, zero-width joiners), and any non-ASCII character that
 //! normalisation or lowercasing would turn into ASCII: the Kelvin sign `K`
 //! (U+212A) would otherwise become the `k` of `kim@…`, fullwidth letters
-//! their ASCII twins, `İ` an `i`. A genuinely non-ASCII address (`zoë@…`)
+//! their ASCII twins, `İ` an `i`. Also refused: a part of the address (the
+//! local part or one domain label) that mixes scripts (UTS #39 §5.1), as
+//! `аda` does with a Cyrillic `а` among Latin letters. A genuinely non-ASCII
+//! address (`zoë@…`, `иван@пример.рф`, a Latin name at a Cyrillic domain)
 //! stays as it is, in its composed form.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::MixedScript;
 
 /// The longest address (RFC 5321 §4.5.3.1.3 path limit, less the brackets).
 pub const MAX_LEN: usize = 254;
@@ -54,6 +58,9 @@ impl EmailAddress {
             return Err(EmailProblem::Lookalike);
         }
         let email: String = raw.nfkc().collect::<String>().to_lowercase();
+        if email.split(['@', '.']).any(|part| !part.is_single_script()) {
+            return Err(EmailProblem::Lookalike);
+        }
         let Some((local, domain)) = email.rsplit_once('@') else {
             return Err(EmailProblem::Malformed);
         };
@@ -94,12 +101,22 @@ mod tests {
     }
 
     #[test]
+    fn single_script_parts_of_any_script_are_kept() {
+        for raw in ["иван@пример.рф", "ada@пример.рф", "zoë@acme.example", "山田@例え.jp"] {
+            assert!(EmailAddress::parse(raw).is_ok(), "{raw}");
+        }
+    }
+
+    #[test]
     fn refuses_lookalikes_and_hidden_characters() {
         for (raw, problem) in [
             ("\u{212a}im@acme.example", EmailProblem::Lookalike), // Kelvin sign
             ("ｋim@acme.example", EmailProblem::Lookalike),       // fullwidth k
             ("kim@acme.exam\u{fb01}le", EmailProblem::Lookalike), // the "fi" ligature
             ("\u{130}da@acme.example", EmailProblem::Lookalike),  // İ lowercases to i + dot
+            ("\u{430}da@acme.example", EmailProblem::Lookalike),  // Cyrillic а among Latin letters
+            ("ada@\u{430}cme.example", EmailProblem::Lookalike),  // in a domain label
+            ("ada@acme.ex\u{3b1}mple", EmailProblem::Lookalike),  // Greek α
             ("kim\u{202e}@acme.example", EmailProblem::HiddenCharacters),
             ("k\u{200b}im@acme.example", EmailProblem::HiddenCharacters),
             ("kim\n@acme.example", EmailProblem::HiddenCharacters),

@@ -36,8 +36,11 @@ pub struct ProviderIdentity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderRecheck {
     /// The sign-in still stands; `refresh_token` is the one to use next time
-    /// when the provider rotated it.
-    Honoured { refresh_token: Option<SecretString> },
+    /// when the provider rotated it. `identity` is the person as the
+    /// provider describes them now (a refreshed ID token, verified, or else
+    /// its userinfo endpoint), `None` when it offered neither; its groups
+    /// decide the person's admin rights from here on.
+    Honoured { refresh_token: Option<SecretString>, identity: Option<ProviderIdentity> },
     /// The provider refused the refresh token (`invalid_grant`): the person
     /// was disabled or signed out there, or the grant was revoked.
     Revoked(String),

@@ -103,6 +103,10 @@ pub trait AccountRepository: Send + Sync {
     async fn record_sso_person(&self, person: &SsoPerson) -> Result<Option<SsoPerson>, StoreError>;
     /// The SSO person, as of their last SSO sign-in.
     async fn find_sso_person(&self, subject: &SubjectId) -> Result<Option<SsoPerson>, StoreError>;
+    /// Sets an SSO person's admin right as a provider recheck found their
+    /// groups (their sign-in times stay); returns the right it replaced,
+    /// `None` when no such person is recorded.
+    async fn set_sso_person_admin(&self, subject: &SubjectId, is_admin: bool) -> Result<Option<bool>, StoreError>;
 }
 
 /// Registered OAuth clients.

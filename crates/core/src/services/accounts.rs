@@ -16,6 +16,7 @@ use crate::ports::{
 use crate::rate_limit::RateLimitService;
 use crate::rate_limit::{Limiter, RateLimited};
 use crate::secret::SecretString;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// Shortest accepted password, in characters.
@@ -122,6 +123,15 @@ pub struct AccountService {
     settings: std::sync::Arc<super::Settings>,
 }
 
+/// A password that checked out: the account, and when its hash was read.
+/// A browser session counts from that instant, not from when the (slow)
+/// check ended, so a password reset or change landing in between voids it.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub account: Account,
+    pub read_at: DateTime<Utc>,
+}
+
 /// Canonical form of an email address for lookups: trimmed and lowercased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
@@ -199,7 +209,7 @@ impl AccountService {
         email: &str,
         password: &SecretString,
         ip: Option<String>,
-    ) -> Result<Account, SignInError> {
+    ) -> Result<SignedIn, SignInError> {
         // A flood is refused before it costs a limiter call or a database
         // read; a refusal here says nothing about the account.
         if self.ports.passwords.is_busy() {
@@ -212,17 +222,19 @@ impl AccountService {
             let verified = if password.expose().len() > PASSWORD_MAX_BYTES {
                 None
             } else {
-                let found = self.ports.accounts.find_by_email(&email).await?;
-                let hash = found.as_ref().map(|(_, hash)| hash.as_str());
+                let read_at = self.ports.clock.now();
+                let found = self.ports.accounts.find_by_email(&email).await?.map(|found| (found, read_at));
+                let hash = found.as_ref().map(|((_, hash), _)| hash.as_str());
                 match self.ports.passwords.verify(password, hash).await {
-                    Ok(verified) => found.filter(|(account, _)| verified && !account.disabled),
+                    Ok(verified) => found.filter(|((account, _), _)| verified && !account.disabled),
                     // Busy is not a failed sign-in: the unit goes back.
                     Err(HashError::Busy) => return Ok((Err(SignInError::Busy), true)),
                     Err(HashError::Failed(err)) => return Err(SignInError::from(err)),
                 }
             };
             let succeeded = verified.is_some();
-            Ok((verified.map(|(account, _)| account).ok_or(SignInError::InvalidCredentials), succeeded))
+            let signed_in = verified.map(|((account, _), read_at)| SignedIn { account, read_at });
+            Ok((signed_in.ok_or(SignInError::InvalidCredentials), succeeded))
         };
         match self.limits.failures_of(&failure_keys, attempt).await? {
             Ok(account) => Ok(account),

@@ -6,10 +6,12 @@ use super::scopes::{ScopeCatalog, ScopeService};
 use crate::actor::{Actor, Admin};
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::formats::base62;
-use crate::model::{ClientType, OAuthClient, TokenPolicy};
+use crate::listing::TokenSelector;
+use crate::model::{CLIENT_ISSUER, ClientType, OAuthClient, SubjectId, TokenPolicy};
 use crate::ports::{AuditEvent, AuditKind, ClientEdit};
 use crate::random::random_string;
 use crate::secret::{SecretString, sha256_hex};
+use crate::services::revocation::RevokedBy;
 use std::sync::Arc;
 
 /// How long a client record is reused from this process's memory. Polls are
@@ -212,7 +214,10 @@ impl ClientService {
 
     /// Gives a confidential client a new secret, returned once. The old one
     /// stops working at once on every instance (confidential clients are
-    /// always authenticated against the database, never a cached record).
+    /// always authenticated against the database, never a cached record),
+    /// and so do the tokens the client got with it (`client_credentials`):
+    /// a secret is rotated because it may have leaked, and whoever held it
+    /// may hold those tokens too.
     pub async fn rotate_secret(&self, admin: &Admin, client_id: &str) -> Result<SecretString, ClientError> {
         let client = self.ports.clients.find(client_id).await?.ok_or(ClientError::NotFound)?;
         if client.client_type != ClientType::Confidential {
@@ -224,6 +229,9 @@ impl ClientService {
         }
         self.forget(client_id);
         self.record(AuditKind::ClientSecretRotated, admin, client_id, serde_json::Value::Null).await;
+        let own = TokenSelector::Subject(SubjectId { issuer: CLIENT_ISSUER.to_owned(), id: client_id.to_owned() });
+        let ids = self.ports.tokens.unrevoked_ids(&own).await?;
+        self.ports.revoke_tokens(&ids, admin.actor(), RevokedBy::ClientSecretRotated, admin.ip()).await?;
         Ok(secret)
     }
 
@@ -288,7 +296,7 @@ impl ClientService {
             client_type: ClientType::Public,
             allowed_scopes: vec![crate::scope::FULL.to_owned(), crate::scope::ADMIN.to_owned()],
             device_grant: true,
-            // The shipped CLI refreshes its grant (README, "Refresh tokens").
+            // The shipped CLI refreshes its grant (docs/api.md, "Grants and refresh tokens").
             policy: TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() },
         };
         Ok(self.insert(registration, Actor::System, None).await?.is_some())

@@ -111,10 +111,19 @@ pub(crate) fn password_reset_email(to: &str, requested_from: Option<&str>, link:
 /// How a password came to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PasswordChange {
-    /// Signed in, with the old password.
-    Changed,
-    /// Through an emailed link.
+    /// Signed in, with the old password; the person chose whether their
+    /// devices and apps were signed out too.
+    Changed { devices_signed_out: bool },
+    /// Through an emailed link, which always signs devices and apps out:
+    /// whoever knew the old password may have approved them.
     Reset,
+}
+
+impl PasswordChange {
+    /// Whether the account's device and app grants were revoked with it.
+    pub(crate) fn signs_out_devices(self) -> bool {
+        matches!(self, PasswordChange::Reset | PasswordChange::Changed { devices_signed_out: true })
+    }
 }
 
 /// The notice that a password changed.
@@ -126,8 +135,15 @@ pub(crate) fn password_changed_email(
     base_url: &str,
 ) -> Email {
     let verb = match how {
-        PasswordChange::Changed => "changed",
+        PasswordChange::Changed { .. } => "changed",
         PasswordChange::Reset => "reset with an emailed link",
+    };
+    let devices = if how.signs_out_devices() {
+        "Every browser, device and app signed in as you was signed out; \
+         sign them in again with the new password. You can see what is signed in at"
+    } else {
+        "Every browser signed in as you was signed out. Devices and apps stay signed in; \
+         you can see and sign them out at"
     };
     Email {
         kind: EmailKind::PasswordChanged,
@@ -135,8 +151,7 @@ pub(crate) fn password_changed_email(
         subject: "Your Gatehouse password was changed".to_owned(),
         text: format!(
             "The password of the Gatehouse account {to} was {verb} on {when}, from {from}.\n\n\
-             Every browser signed in as you was signed out. Devices and apps stay signed in; \
-             you can see and sign them out at\n{base_url}{MY_APPS_PATH}\n\n\
+             {devices}\n{base_url}{MY_APPS_PATH}\n\n\
              If this was not you, reset your password now at\n{base_url}{FORGOT_PASSWORD_PATH}\n\
              and tell your administrator.\n",
             when = when(at),
@@ -260,5 +275,9 @@ mod tests {
         let changed = password_changed_email("ada@example.com", PasswordChange::Reset, None, at, "https://a.example");
         assert!(changed.text.contains("was reset with an emailed link on 2026-12-04 at 13:22 UTC"));
         assert!(changed.text.contains("https://a.example/signin/forgot"));
+        assert!(changed.text.contains("Every browser, device and app signed in as you was signed out"));
+        let kept = PasswordChange::Changed { devices_signed_out: false };
+        let changed = password_changed_email("ada@example.com", kept, None, at, "https://a.example");
+        assert!(changed.text.contains("Devices and apps stay signed in"), "{}", changed.text);
     }
 }

@@ -30,6 +30,12 @@ pub enum RevokedBy {
     RefreshReuse,
     /// The SSO provider no longer honours its subject's sign-in.
     RevokedAtProvider,
+    /// Its account's password was reset through an emailed link.
+    PasswordReset,
+    /// Its account's password was changed, asking for devices to be signed out.
+    PasswordChanged,
+    /// A `client_credentials` token whose client's secret was rotated.
+    ClientSecretRotated,
 }
 
 impl RevokedBy {
@@ -42,6 +48,9 @@ impl RevokedBy {
             RevokedBy::SubjectNotAllowed => "subject_not_allowed",
             RevokedBy::RefreshReuse => "refresh_reuse",
             RevokedBy::RevokedAtProvider => "revoked_at_provider",
+            RevokedBy::PasswordReset => "password_reset",
+            RevokedBy::PasswordChanged => "password_changed",
+            RevokedBy::ClientSecretRotated => "client_secret_rotated",
         }
     }
 }

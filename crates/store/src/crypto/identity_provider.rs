@@ -164,33 +164,101 @@ impl OidcProvider {
         .set_redirect_uri(self.redirect.clone())
     }
 
-    /// Verifies the ID token of a token response with `metadata`'s keys.
-    fn verify(
+    /// Verifies the ID token of a token response with `metadata`'s keys,
+    /// fetching the key set once more when it names an unknown key (the
+    /// provider may have rotated its keys). `nonce` is the sign-in's; a
+    /// refreshed ID token has none to match (OpenID Connect Core §12.2).
+    async fn verify(
         &self,
         metadata: CoreProviderMetadata,
         id_token: &openidconnect::core::CoreIdToken,
-        nonce: &str,
+        nonce: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ProviderIdentity, ProviderError> {
+        match self.verify_with(metadata, id_token, nonce, now) {
+            Ok(identity) => Ok(identity),
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+                let Some(fresh) = self.refresh_keys().await? else {
+                    return Err(ProviderError::Refused("the ID token names an unknown key".into()));
+                };
+                self.verify_with(fresh, id_token, nonce, now)
+                    .map_err(|e| ProviderError::Refused(format!("ID token: {e}")))
+            }
+            Err(e) => Err(ProviderError::Refused(format!("ID token: {e}"))),
+        }
+    }
+
+    fn verify_with(
+        &self,
+        metadata: CoreProviderMetadata,
+        id_token: &openidconnect::core::CoreIdToken,
+        nonce: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<ProviderIdentity, ClaimsVerificationError> {
         let client = self.client(metadata);
         let verifier = client.id_token_verifier().set_time_fn(move || now);
-        let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_owned()))?;
+        let claims = match nonce {
+            Some(nonce) => id_token.claims(&verifier, &Nonce::new(nonce.to_owned()))?,
+            None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(()))?,
+        };
         Ok(ProviderIdentity {
             issuer: claims.issuer().as_str().to_owned(),
             subject: claims.subject().as_str().to_owned(),
             email: claims.email().map(|e| e.as_str().to_owned()),
             email_verified: claims.email_verified(),
             name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
-            groups: groups(id_token, &self.settings.groups_claim),
+            groups: payload(id_token).map(|claims| groups(&claims, &self.settings.groups_claim)).unwrap_or_default(),
             refresh_token: None,
         })
+    }
+
+    /// Who the provider says the person is at a recheck: the refreshed ID
+    /// token, verified, else its userinfo endpoint (OpenID Connect Core
+    /// §5.3) asked with the new access token; `None` when it offers neither.
+    async fn rechecked_identity(
+        &self,
+        metadata: CoreProviderMetadata,
+        response: &openidconnect::core::CoreTokenResponse,
+    ) -> Result<Option<ProviderIdentity>, ProviderError> {
+        let now = self.clock.now();
+        if let Some(id_token) = response.id_token() {
+            return self.verify(metadata, id_token, None, now).await.map(Some);
+        }
+        let Some(userinfo) = metadata.userinfo_endpoint() else {
+            return Ok(None);
+        };
+        let unreachable = |e: String| ProviderError::Unreachable(format!("userinfo endpoint: {e}"));
+        let answer = self
+            .http
+            .get(userinfo.url().as_str())
+            .bearer_auth(response.access_token().secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unreachable(e.without_url().to_string()))?;
+        if !answer.status().is_success() {
+            return Err(unreachable(format!("answered {}", answer.status())));
+        }
+        let claims: serde_json::Value = answer.json().await.map_err(|e| unreachable(e.without_url().to_string()))?;
+        let text = |name: &str| claims.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+        let subject = text("sub").ok_or_else(|| unreachable("its answer names no sub".into()))?;
+        Ok(Some(ProviderIdentity {
+            issuer: self.settings.issuer.clone(),
+            subject,
+            email: text("email"),
+            email_verified: claims.get("email_verified").and_then(serde_json::Value::as_bool),
+            name: text("name"),
+            groups: groups(&claims, &self.settings.groups_claim),
+            refresh_token: None,
+        }))
     }
 }
 
 impl OidcProvider {
     /// One refresh at the provider: whether it still honours `refresh_token`.
     async fn recheck_at_provider(&self, refresh_token: &SecretString) -> Result<ProviderRecheck, ProviderError> {
-        let client = self.client(self.metadata().await?);
+        let metadata = self.metadata().await?;
+        let client = self.client(metadata.clone());
         let token = RefreshToken::new(refresh_token.expose().to_owned());
         let answer = client
             .exchange_refresh_token(&token)
@@ -198,10 +266,11 @@ impl OidcProvider {
             .request_async(&self.http)
             .await;
         match answer {
-            // Whatever ID token comes back is not needed: the provider's
-            // acceptance of the refresh token is the answer.
+            // The provider's acceptance of the refresh token is the answer;
+            // who it says the person is now sets their admin rights.
             Ok(response) => Ok(ProviderRecheck::Honoured {
                 refresh_token: response.refresh_token().map(|t| SecretString::new(t.secret().clone())),
+                identity: self.rechecked_identity(metadata, &response).await?,
             }),
             Err(RequestTokenError::ServerResponse(refusal))
                 if *refusal.error() == CoreErrorResponseType::InvalidGrant =>
@@ -273,18 +342,8 @@ impl IdentityProvider for OidcProvider {
         let id_token =
             response.id_token().ok_or_else(|| ProviderError::Refused("the token response holds no ID token".into()))?;
         let refresh_token = response.refresh_token().map(|t| SecretString::new(t.secret().clone()));
-        let verified = match self.verify(metadata, id_token, nonce, now) {
-            Ok(identity) => Ok(identity),
-            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
-                // Perhaps the provider rotated its keys: fetch them once more.
-                let Some(fresh) = self.refresh_keys().await? else {
-                    return Err(ProviderError::Refused("the ID token names an unknown key".into()));
-                };
-                self.verify(fresh, id_token, nonce, now).map_err(|e| ProviderError::Refused(format!("ID token: {e}")))
-            }
-            Err(e) => Err(ProviderError::Refused(format!("ID token: {e}"))),
-        };
-        verified.map(|identity| ProviderIdentity { refresh_token, ..identity })
+        let identity = self.verify(metadata, id_token, Some(nonce), now).await?;
+        Ok(ProviderIdentity { refresh_token, ..identity })
     }
 
     async fn recheck(&self, refresh_token: &SecretString) -> Result<ProviderRecheck, ProviderError> {
@@ -313,22 +372,20 @@ impl IdentityProvider for OidcProvider {
     }
 }
 
-/// The groups a verified ID token lists under `claim`: an array of strings
-/// (Keycloak, Okta, Entra ID) or one string. `openidconnect` keeps only
-/// the claims it knows, so the payload is read again here; the signature
-/// was verified before this is called.
-fn groups(id_token: &openidconnect::core::CoreIdToken, claim: &str) -> Vec<String> {
+/// A verified ID token's claims, all of them: `openidconnect` keeps only
+/// the claims it knows, so the payload is read again here (the signature
+/// was verified before this is called).
+fn payload(id_token: &openidconnect::core::CoreIdToken) -> Option<serde_json::Value> {
     use base64::Engine as _;
     let serialized = id_token.to_string();
-    let Some(payload) = serialized.split('.').nth(1) else {
-        return Vec::new();
-    };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
-        return Vec::new();
-    };
-    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Vec::new();
-    };
+    let payload = serialized.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The groups `claims` (an ID token's or userinfo's) list under `claim`:
+/// an array of strings (Keycloak, Okta, Entra ID) or one string.
+fn groups(claims: &serde_json::Value, claim: &str) -> Vec<String> {
     match claims.get(claim) {
         Some(serde_json::Value::Array(items)) => items.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect(),
         Some(serde_json::Value::String(group)) => vec![group.clone()],

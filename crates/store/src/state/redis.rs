@@ -52,7 +52,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::UserCode;
-use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
+use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition, interval_after};
 use gatehouse_core::ports::{DeviceFlowStore, Inserted};
 use gatehouse_core::rate_limit::RateCheck;
 use redis::Script;
@@ -127,9 +127,6 @@ pub struct RedisFlowStore {
     convert_legacy_flow: Script,
     polls: PollBatcher,
 }
-
-/// What a `slow_down` adds to the interval (SPEC §4), seconds.
-const SLOW_DOWN_STEP_SECS: u32 = 5;
 
 impl RedisFlowStore {
     /// Connects (and checks the server answers).
@@ -351,7 +348,7 @@ impl RedisFlowStore {
                 let Some(count) = count else {
                     return Ok(None);
                 };
-                let interval = base_interval.saturating_add(SLOW_DOWN_STEP_SECS.saturating_mul(count));
+                let interval = interval_after(base_interval, count);
                 next.interval_secs = interval;
                 transition.verdict = gatehouse_core::flow::Verdict::SlowDown { interval };
                 return Ok(Some((before, transition)));
@@ -387,7 +384,7 @@ impl PollState {
     /// Puts the clock and the interval the count adds into a decoded flow.
     fn apply_to(&self, flow: &mut DeviceFlow) {
         flow.last_polled_at = self.last_polled_at;
-        flow.interval_secs = flow.interval_secs.saturating_add(SLOW_DOWN_STEP_SECS.saturating_mul(self.slow_downs));
+        flow.interval_secs = interval_after(flow.interval_secs, self.slow_downs);
     }
 }
 

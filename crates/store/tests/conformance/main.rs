@@ -11,5 +11,6 @@ mod common;
 mod flow_store;
 mod migrations;
 mod rate_limiter;
+mod single_use;
 mod sql;
 mod token_cache;

@@ -10,18 +10,24 @@
 //! a mail server's pace tells nobody who has one (what remains is one
 //! state-store write and one audit row, under the per-address limit).
 //! Changing or resetting the password signs out every browser session of
-//! the account (devices and apps keep their grants; the email says where
-//! to sign them out).
+//! the account. A reset also revokes every device and app grant of the
+//! account (whoever knew the old password may have approved them); a change
+//! does so when the person asks, as the form does by default. Grants are
+//! revoked before the new password is stored, so a fault between the two
+//! leaves the old password with no grants, never the new one with them.
 
 use super::{AccountService, PasswordRuleError, SignInError, check_new_password, normalize_email};
+use crate::actor::Actor;
 use crate::error::StoreError;
-use crate::model::Account;
+use crate::listing::TokenSelector;
+use crate::model::{Account, SubjectId};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::{Limiter, RateLimited};
 use crate::secret::{SecretString, sha256_hex};
 use crate::services::notifications::{
     PasswordChange, RESET_PASSWORD_PATH, email_base, password_changed_email, password_reset_email,
 };
+use crate::services::revocation::RevokedBy;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -98,25 +104,31 @@ impl AccountService {
 
     /// The signed-in `account` changes its password, giving the current
     /// one. A wrong current password counts as a failed sign-in, under the
-    /// same limits. Signs out every browser session of the account
-    /// (the caller's too).
+    /// same limits. Signs out every browser session of the account (the
+    /// caller's too) and, with `sign_out_devices`, revokes its device and
+    /// app grants.
     pub async fn change_password(
         &self,
         account: &Account,
         current: &SecretString,
         new: &SecretString,
+        sign_out_devices: bool,
         ip: Option<String>,
     ) -> Result<Account, PasswordChangeError> {
         check_new_password(new)?;
         match self.sign_in(&account.email, current, ip.clone()).await {
-            Ok(checked) if checked.id == account.id => {}
+            Ok(checked) if checked.account.id == account.id => {}
             Ok(_) | Err(SignInError::InvalidCredentials) => return Err(PasswordChangeError::WrongPassword),
             Err(SignInError::RateLimited(limited)) => return Err(limited.into()),
             Err(SignInError::Busy) => return Err(PasswordChangeError::Busy),
             Err(SignInError::Unavailable(err)) => return Err(err.into()),
         }
+        let how = PasswordChange::Changed { devices_signed_out: sign_out_devices };
+        if how.signs_out_devices() {
+            self.revoke_grants(account, RevokedBy::PasswordChanged, ip.as_deref()).await?;
+        }
         let account = self.set_password(account.id, new).await?.ok_or(PasswordChangeError::WrongPassword)?;
-        self.password_set(&account, PasswordChange::Changed, ip).await;
+        self.password_set(&account, how, ip).await;
         Ok(account)
     }
 
@@ -175,6 +187,7 @@ impl AccountService {
         let now = self.ports.clock.now();
         let record = self.ports.single_use.take(&reset_key(token), now).await?.ok_or(ResetError::InvalidLink)?;
         let account = self.account_for_reset(&record).await?.ok_or(ResetError::InvalidLink)?;
+        self.revoke_grants(&account, RevokedBy::PasswordReset, ip.as_deref()).await?;
         let account = self.set_password(account.id, new).await?.ok_or(ResetError::InvalidLink)?;
         self.password_set(&account, PasswordChange::Reset, ip).await;
         Ok(account)
@@ -207,6 +220,16 @@ impl AccountService {
         self.ports.accounts.set_password(id, &hash, self.ports.clock.now()).await
     }
 
+    /// Revokes every device and app grant of `account` (each audited, with
+    /// the person as the actor and `by` as the reason).
+    async fn revoke_grants(&self, account: &Account, by: RevokedBy, ip: Option<&str>) -> Result<(), StoreError> {
+        let selector = TokenSelector::Subject(SubjectId::account(account.id));
+        let ids = self.ports.tokens.unrevoked_ids(&selector).await?;
+        let actor = Actor::Account { email: account.email.clone() };
+        self.ports.revoke_tokens(&ids, &actor, by, ip).await?;
+        Ok(())
+    }
+
     /// Audits a password change and tells the person by email.
     async fn password_set(&self, account: &Account, how: PasswordChange, ip: Option<String>) {
         let now = self.ports.clock.now();
@@ -214,10 +237,10 @@ impl AccountService {
             self.ports.mailer.queue(password_changed_email(&account.email, how, ip.as_deref(), now, base_url));
         }
         let kind = match how {
-            PasswordChange::Changed => AuditKind::PasswordChanged,
+            PasswordChange::Changed { .. } => AuditKind::PasswordChanged,
             PasswordChange::Reset => AuditKind::PasswordReset,
         };
-        let actor = crate::actor::Actor::Account { email: account.email.clone() };
+        let actor = Actor::Account { email: account.email.clone() };
         self.audit_password(kind, Some(actor), account, ip, now).await;
     }
 
@@ -225,7 +248,7 @@ impl AccountService {
     async fn audit_password(
         &self,
         kind: AuditKind,
-        actor: Option<crate::actor::Actor>,
+        actor: Option<Actor>,
         account: &Account,
         ip: Option<String>,
         at: DateTime<Utc>,

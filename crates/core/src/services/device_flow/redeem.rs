@@ -280,7 +280,14 @@ impl DeviceFlowService {
         // without one, it ends with its access token.
         let lifetimes = self.settings.lifetimes(&client.policy);
         let access_expires_at = now + Duration::seconds(i64::from(lifetimes.access));
-        let refresh_token = client.policy.refresh_allowed.then(|| self.redemption_refresh_token(device_code));
+        // An SSO person's admin rights are rechecked only when the provider
+        // is asked again, which needs its refresh token: without one, an
+        // `admin` grant ends with its access token.
+        let unrecheckable_admin = kind == TokenKind::External
+            && subject.provider_token.is_none()
+            && scopes.iter().any(|scope| scope == crate::scope::ADMIN);
+        let refresh_token =
+            (client.policy.refresh_allowed && !unrecheckable_admin).then(|| self.redemption_refresh_token(device_code));
         let (expires_at, max_expires_at) = if refresh_token.is_some() {
             let max = now + Duration::seconds(i64::from(lifetimes.grant));
             (max.min(now + Duration::seconds(i64::from(lifetimes.idle))), max)

@@ -10,7 +10,7 @@
 //! A retried refresh whose answer was lost presents a retired token too, and
 //! is treated the same way: a retry and a replay by whoever copied the token
 //! cannot be told apart, so the grant ends and the device signs in again
-//! (README, "Refresh tokens"). Clients keep that rare by refreshing one at a
+//! (docs/api.md, "Grants and refresh tokens"). Clients keep that rare by refreshing one at a
 //! time, as `gatehouse login`'s credentials file lock does.
 //!
 //! Each refresh also checks again everything approval checked: the client
@@ -140,9 +140,11 @@ impl DeviceFlowService {
             }
         };
 
-        // The registry may have changed since approval: the new access
-        // token carries only what its person may hold now.
-        let scopes = registry.narrow(kind, &scopes);
+        // The registry and the client may have changed since approval: the
+        // new access token carries only what its person may hold and its
+        // client may ask for now.
+        let mut scopes = registry.narrow(kind, &scopes);
+        scopes.retain(|scope| client.allowed_scopes.contains(scope));
         if scopes.is_empty() {
             return Err(oauth(OAuthErrorCode::InvalidGrant, "none of the grant's scopes may be held any more"));
         }
@@ -229,6 +231,9 @@ impl DeviceFlowService {
 
 /// The new access token's scopes: the grant's, or the narrower `requested`
 /// set (RFC 6749 §6: never wider; unknown scopes are `invalid_scope`).
+/// Only scopes granted by name count: `full` covers other scopes on
+/// Gatehouse's own routes, but a resource server reading a token's scope
+/// literally must never be shown one nobody approved.
 fn narrowed_scopes(
     granted: &[String],
     requested: Option<&str>,
@@ -242,7 +247,7 @@ fn narrowed_scopes(
     if requested.is_empty() {
         return Err(invalid("scope is empty"));
     }
-    if requested.iter().any(|s| !registry.knows(s) || !crate::scope::covers(granted, s)) {
+    if requested.iter().any(|s| !registry.knows(s) || !granted.contains(s)) {
         return Err(invalid("a refresh can only narrow the granted scope"));
     }
     Ok(requested)

@@ -65,6 +65,50 @@ pub struct SsoSettings {
     pub admin_groups: Vec<String>,
 }
 
+impl SsoSettings {
+    /// The admin groups (`GATEHOUSE_SSO_ADMIN_GROUPS`) among `groups`.
+    pub(crate) fn admin_groups_held(&self, groups: &[String]) -> Vec<String> {
+        groups.iter().filter(|group| self.admin_groups.contains(group)).cloned().collect()
+    }
+}
+
+/// An SSO person's admin right changing with their provider's groups.
+pub(crate) struct AdminChange<'a> {
+    pub person: &'a SubjectId,
+    pub email: &'a str,
+    /// The admin groups they are in now.
+    pub held: &'a [String],
+    /// `sso_groups` at a sign-in, `sso_groups_recheck` at a provider recheck.
+    pub by: &'static str,
+}
+
+impl AdminChange<'_> {
+    /// Records the change in the audit log (`account.admin_granted` or
+    /// `account.admin_removed`).
+    pub(crate) async fn audit(&self, ports: &Ports, is_admin: bool, ip: Option<String>, at: DateTime<Utc>) {
+        ports
+            .audit(crate::ports::AuditEvent {
+                kind: if is_admin {
+                    crate::ports::AuditKind::AdminGranted
+                } else {
+                    crate::ports::AuditKind::AdminRemoved
+                },
+                actor: Some(crate::actor::Actor::System),
+                subject: Some(self.email.to_owned()),
+                client_id: None,
+                ip,
+                details: serde_json::json!({
+                    "issuer": self.person.issuer,
+                    "sub": self.person.id,
+                    "by": self.by,
+                    "admin_groups_held": self.held,
+                }),
+                at,
+            })
+            .await;
+    }
+}
+
 /// Every refusal of the SSO branch. `Display` is the wire code (SPEC §3).
 #[derive(Debug, thiserror::Error)]
 pub enum SsoError {

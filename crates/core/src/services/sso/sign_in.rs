@@ -210,7 +210,7 @@ impl SsoService {
     ) -> Result<SsoPerson, StoreError> {
         let now = self.ports.clock.now();
         let renamed = self.ports.tokens.update_subject_email(&subject.id(), &subject.email).await?;
-        let admin_by = groups.iter().filter(|group| self.sso.admin_groups.contains(group)).collect::<Vec<_>>();
+        let admin_by = self.sso.admin_groups_held(groups);
         let person = SsoPerson {
             subject: subject.id(),
             email: subject.email.clone(),
@@ -221,22 +221,9 @@ impl SsoService {
         };
         let before = self.ports.accounts.record_sso_person(&person).await?;
         if before.as_ref().is_some_and(|before| before.is_admin) != person.is_admin {
-            self.ports
-                .audit(AuditEvent {
-                    kind: if person.is_admin { AuditKind::AdminGranted } else { AuditKind::AdminRemoved },
-                    actor: Some(Actor::System),
-                    subject: Some(person.email.clone()),
-                    client_id: None,
-                    ip: callback.ip.clone(),
-                    details: serde_json::json!({
-                        "issuer": subject.issuer,
-                        "sub": subject.sub,
-                        "by": "sso_groups",
-                        "admin_groups_held": admin_by,
-                    }),
-                    at: now,
-                })
-                .await;
+            let change =
+                AdminChange { person: &person.subject, email: &person.email, held: &admin_by, by: "sso_groups" };
+            change.audit(&self.ports, person.is_admin, callback.ip.clone(), now).await;
         }
         let mut details = serde_json::json!({
             "issuer": subject.issuer,

@@ -10,10 +10,16 @@
 //! `by: revoked_at_provider`). A provider that cannot be reached changes
 //! nothing and the refresh fails closed with a 503, so an outage neither
 //! signs people out nor lets a leaver through.
+//!
+//! A recheck the provider honours also says who the person is now (the
+//! refreshed ID token, else userinfo): another `sub` ends the grant, and
+//! their groups set their admin rights again, audited when they change
+//! (`by: sso_groups_recheck`). A provider that tells neither cannot confirm
+//! admin rights, so they lapse until the person signs in again.
 
-use super::SsoSettings;
+use super::{AdminChange, SsoSettings};
 use crate::error::StoreError;
-use crate::model::AccessTokenRecord;
+use crate::model::{AccessTokenRecord, SubjectId};
 use crate::ports::{IdentityProvider, ProviderRecheck, SealPurpose};
 use crate::services::Ports;
 use crate::services::revocation::RevokedBy;
@@ -64,13 +70,24 @@ impl ExternalSubjects {
             return Ok(Standing::NotAllowed(RevokedBy::RevokedAtProvider));
         };
         match self.provider.recheck(&refresh_token).await {
-            Ok(ProviderRecheck::Honoured { refresh_token: rotated }) => {
+            Ok(ProviderRecheck::Honoured { refresh_token: rotated, identity }) => {
                 crate::metrics::provider_rechecks("honoured");
+                let subject = grant.subject();
+                if let (Some(subject), Some(identity)) = (&subject, &identity)
+                    && (identity.issuer != subject.issuer || identity.subject != subject.id)
+                {
+                    tracing::warn!(grant_id = %grant.id, "the identity provider answered a recheck for another person");
+                    return Ok(Standing::NotAllowed(RevokedBy::RevokedAtProvider));
+                }
                 let sealed = match rotated {
                     Some(token) => self.ports.signer.seal(SealPurpose::ProviderRefreshToken, &token)?,
                     None => session.sealed_refresh_token,
                 };
                 self.ports.tokens.provider_session_checked(grant.id, &sealed, now).await?;
+                if let Some(subject) = &subject {
+                    let groups = identity.map(|identity| identity.groups).unwrap_or_default();
+                    self.recheck_admin(subject, &grant.subject_email, &groups).await?;
+                }
                 Ok(Standing::Allowed)
             }
             Ok(ProviderRecheck::Revoked(reason)) => {
@@ -84,5 +101,17 @@ impl ExternalSubjects {
                 Err(StoreError::new("the identity provider could not be asked about this grant; retry shortly"))
             }
         }
+    }
+
+    /// Sets an SSO person's admin right as their groups at the provider
+    /// say now, auditing a change.
+    async fn recheck_admin(&self, person: &SubjectId, email: &str, groups: &[String]) -> Result<(), StoreError> {
+        let held = self.settings.admin_groups_held(groups);
+        let is_admin = !held.is_empty();
+        if self.ports.accounts.set_sso_person_admin(person, is_admin).await? == Some(!is_admin) {
+            let change = AdminChange { person, email, held: &held, by: "sso_groups_recheck" };
+            change.audit(&self.ports, is_admin, None, self.ports.clock.now()).await;
+        }
+        Ok(())
     }
 }

@@ -223,6 +223,26 @@ impl<D: Dialect> AccountRepository for SqlRepository<D> {
         let row = self.fetch_optional(sso_person(subject)).await?;
         row.as_ref().map(sso_person_of::<D>).transpose()
     }
+
+    async fn set_sso_person_admin(&self, subject: &SubjectId, is_admin: bool) -> Result<Option<bool>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let before = D::fetch_optional(&mut tx, sso_person(subject)).await?;
+        let Some(before) = before.as_ref().map(sso_person_of::<D>).transpose()? else {
+            return Ok(None);
+        };
+        if before.is_admin != is_admin {
+            D::execute(
+                &mut tx,
+                Statement::new("UPDATE sso_people SET is_admin = $3 WHERE issuer = $1 AND sub = $2")
+                    .bind(&subject.issuer)
+                    .bind(&subject.id)
+                    .bind(is_admin),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(Some(before.is_admin))
+    }
 }
 
 fn sso_person(subject: &SubjectId) -> Statement<'_> {
