@@ -1,8 +1,8 @@
 use crate::components::{CodeEntryForm, Notice, spelled};
 use crate::navigation::{DEVICE_PATH, signin_url};
 use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};
-use crate::server_fns::session::Viewer;
 use crate::server_fns::views::RequestView;
+use crate::server_fns::views::Viewer;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_meta::Title;

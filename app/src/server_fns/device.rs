@@ -1,7 +1,7 @@
 //! The `/device` page's data and the approve/deny server functions.
 
-use super::session::Viewer;
 use super::views::RequestView;
+use super::views::Viewer;
 use crate::error::{AppError, AppErrorCode};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

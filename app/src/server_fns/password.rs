@@ -4,54 +4,12 @@
 //! ends signed out with a message on `/signin`, since changing a password
 //! signs out every browser session of the account.
 
-use super::session::Redirect;
+use super::views::{PasswordDone, Redirect};
 use crate::error::{AppError, AppErrorCode};
 #[cfg(feature = "ssr")]
 use crate::navigation::{FORGOT_PASSWORD_PATH, PASSWORD_PATH, RESET_PASSWORD_PATH};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-/// What `/signin` says after a password flow ended well (`?done=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PasswordDone {
-    /// Changed, and devices and apps signed out too (the form's default).
-    Changed,
-    /// Changed, keeping devices and apps signed in.
-    ChangedKeptDevices,
-    Reset,
-}
-
-impl PasswordDone {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PasswordDone::Changed => "password_changed",
-            PasswordDone::ChangedKeptDevices => "password_changed_kept_devices",
-            PasswordDone::Reset => "password_reset",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [PasswordDone::Changed, PasswordDone::ChangedKeptDevices, PasswordDone::Reset]
-            .into_iter()
-            .find(|done| done.as_str() == value)
-    }
-
-    /// What the person reads.
-    pub fn message(self) -> &'static str {
-        match self {
-            PasswordDone::Changed => {
-                "Your password was changed, and every browser, device and app signed in as you was signed out. Sign in with the new password."
-            }
-            PasswordDone::ChangedKeptDevices => {
-                "Your password was changed, and every browser signed in as you was signed out. Your devices and apps stay signed in. Sign in with the new password."
-            }
-            PasswordDone::Reset => {
-                "Your new password is set, and every browser, device and app signed in as you was signed out. Sign in with it."
-            }
-        }
-    }
-}
 
 /// Where a finished password flow sends the browser.
 pub fn signin_after(done: PasswordDone) -> String {

@@ -4,19 +4,7 @@ use crate::error::{AppError, AppErrorCode};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The signed-in person, as pages show them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Viewer {
-    pub email: String,
-    pub name: String,
-}
-
-#[cfg(feature = "ssr")]
-impl From<&gatehouse_core::Principal> for Viewer {
-    fn from(principal: &gatehouse_core::Principal) -> Self {
-        Self { email: principal.email().to_owned(), name: principal.display_name().to_owned() }
-    }
-}
+use super::views::{Redirect, Viewer};
 
 /// What the sign-in page needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,16 +17,9 @@ pub struct SignInPageData {
     /// The SSO provider's button text, when people may sign in through it.
     pub sso_name: Option<String>,
     /// A password flow that just ended well (`?done=`).
-    pub done: Option<super::password::PasswordDone>,
+    pub done: Option<super::views::PasswordDone>,
     /// Whether "Forgot your password?" can send a link.
     pub reset_available: bool,
-}
-
-/// Where the browser goes after a form that ends elsewhere (signing in or
-/// out, a password flow).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Redirect {
-    pub redirect_to: String,
 }
 
 /// Loads the sign-in page, creating the session's CSRF token.
@@ -58,7 +39,7 @@ pub async fn load_signin_page(
         viewer,
         notice: error.as_deref().and_then(AppErrorCode::parse),
         sso_name: ctx.services.sso.as_ref().map(|sso| sso.settings().display_name.clone()),
-        done: done.as_deref().and_then(super::password::PasswordDone::parse),
+        done: done.as_deref().and_then(super::views::PasswordDone::parse),
         reset_available: ctx.services.accounts.password_reset_available(),
     })
 }

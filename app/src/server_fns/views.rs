@@ -1,8 +1,73 @@
-//! What the pages show, shared by more than one server function: one
-//! request summary for both approval views (account and SSO), scopes in
-//! plain words, and one way to write an instant.
+//! What the pages show, shared by more than one server function: the
+//! signed-in person, where a finished form sends the browser, what
+//! `/signin` says after a password flow, one request summary for both
+//! approval views (account and SSO), scopes in plain words, audit events in
+//! words, and one way to write an instant.
 
 use serde::{Deserialize, Serialize};
+
+/// The signed-in person, as pages show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub email: String,
+    pub name: String,
+}
+
+#[cfg(feature = "ssr")]
+impl From<&gatehouse_core::Principal> for Viewer {
+    fn from(principal: &gatehouse_core::Principal) -> Self {
+        Self { email: principal.email().to_owned(), name: principal.display_name().to_owned() }
+    }
+}
+
+/// Where the browser goes after a form that ends elsewhere (signing in or
+/// out, a password flow).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    pub redirect_to: String,
+}
+
+/// What `/signin` says after a password flow ended well (`?done=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordDone {
+    /// Changed, and devices and apps signed out too (the form's default).
+    Changed,
+    /// Changed, keeping devices and apps signed in.
+    ChangedKeptDevices,
+    Reset,
+}
+
+impl PasswordDone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordDone::Changed => "password_changed",
+            PasswordDone::ChangedKeptDevices => "password_changed_kept_devices",
+            PasswordDone::Reset => "password_reset",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [PasswordDone::Changed, PasswordDone::ChangedKeptDevices, PasswordDone::Reset]
+            .into_iter()
+            .find(|done| done.as_str() == value)
+    }
+
+    /// What the person reads.
+    pub fn message(self) -> &'static str {
+        match self {
+            PasswordDone::Changed => {
+                "Your password was changed, and every browser, device and app signed in as you was signed out. Sign in with the new password."
+            }
+            PasswordDone::ChangedKeptDevices => {
+                "Your password was changed, and every browser signed in as you was signed out. Your devices and apps stay signed in. Sign in with the new password."
+            }
+            PasswordDone::Reset => {
+                "Your new password is set, and every browser, device and app signed in as you was signed out. Sign in with it."
+            }
+        }
+    }
+}
 
 /// One requested scope, in plain words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

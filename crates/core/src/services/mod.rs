@@ -7,6 +7,7 @@ pub mod bearer;
 pub mod clients;
 pub mod device_flow;
 pub mod dpop;
+pub mod external;
 pub mod notifications;
 mod recent;
 pub mod retention;
@@ -192,7 +193,11 @@ pub struct Services {
 impl Services {
     /// Wires the use cases over `ports`; the SSO branch is on when `sso`
     /// names a provider.
-    pub fn new(ports: Ports, settings: Settings, sso: Option<(sso::SsoSettings, Arc<dyn IdentityProvider>)>) -> Self {
+    pub fn new(
+        ports: Ports,
+        settings: Settings,
+        sso: Option<(external::SsoSettings, Arc<dyn IdentityProvider>)>,
+    ) -> Self {
         let settings = Arc::new(settings);
         // One client service, so its short-lived cache is forgotten for every
         // user of it when a client changes.
@@ -205,7 +210,7 @@ impl Services {
         );
         let dpop = dpop::DpopService::new(ports.clone(), settings.dpop_nonce_required);
         let external = sso.as_ref().map(|(sso_settings, provider)| {
-            sso::ExternalSubjects::new(ports.clone(), Arc::new(sso_settings.clone()), provider.clone())
+            external::ExternalSubjects::new(ports.clone(), Arc::new(sso_settings.clone()), provider.clone())
         });
         let device_flows = device_flow::DeviceFlowService::new(
             ports.clone(),

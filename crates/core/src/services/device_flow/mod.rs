@@ -68,7 +68,7 @@ pub struct DeviceFlowService {
     clients: ClientService,
     limits: RateLimitService,
     /// The SSO provider whose people may hold grants, when one is configured.
-    external: Option<super::sso::ExternalSubjects>,
+    external: Option<super::external::ExternalSubjects>,
     dpop: DpopService,
     scopes: ScopeService,
 }
@@ -79,7 +79,7 @@ impl DeviceFlowService {
         settings: Arc<Settings>,
         clients: ClientService,
         limits: RateLimitService,
-        external: Option<super::sso::ExternalSubjects>,
+        external: Option<super::external::ExternalSubjects>,
         dpop: DpopService,
         scopes: ScopeService,
     ) -> Self {

@@ -17,7 +17,7 @@
 //! is enabled and still allowed refresh tokens, the account is active, an
 //! external subject is still from the configured provider and an allowed
 //! email domain, and the provider still honours its sign-in (asked at most
-//! once per period, `sso::ExternalSubjects`). A subject that no longer
+//! once per period, `external::ExternalSubjects`). A subject that no longer
 //! passes has its grant revoked.
 //!
 //! A grant bound to a DPoP key refreshes only with a proof of that key
@@ -37,9 +37,9 @@ use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::Limiter;
 use crate::secret::SecretString;
 use crate::services::dpop::PresentedProof;
+use crate::services::external::Standing;
 use crate::services::revocation::RevokedBy;
 use crate::services::scopes::ScopeCatalog;
-use crate::services::sso::Standing;
 use chrono::Duration;
 
 /// A `grant_type=refresh_token` request plus what the edge saw.
@@ -183,7 +183,7 @@ impl DeviceFlowService {
 
     /// The kind of token the grant's subject gets, if it may still hold the
     /// grant: an active account, or an external identity the configured
-    /// provider still vouches for (`sso::ExternalSubjects`); else why not.
+    /// provider still vouches for (`external::ExternalSubjects`); else why not.
     async fn subject_still_allowed(
         &self,
         grant: &AccessTokenRecord,

@@ -17,11 +17,11 @@
 mod approval;
 mod refusals;
 mod sign_in;
-mod standing;
 
 pub use refusals::REFUSAL_WINDOW;
 
-pub(crate) use standing::{ExternalSubjects, Standing};
+pub(crate) use super::external::AdminChange;
+pub use super::external::{DEFAULT_RECHECK_EVERY, SsoSettings, email_domain_allowed};
 
 use super::device_flow::{AuthorizeRequest, DeviceFlowService};
 use super::{Ports, Settings};
@@ -43,71 +43,6 @@ pub const SIGN_IN_LIFETIME: Duration = Duration::minutes(10);
 pub const GRANT_LIFETIME: Duration = Duration::minutes(5);
 /// Clock skew tolerated when checking an envelope's `exp`.
 pub const ENVELOPE_LEEWAY: Duration = Duration::seconds(5);
-
-/// The SSO branch's settings (present only when an issuer is configured).
-#[derive(Debug, Clone)]
-pub struct SsoSettings {
-    /// The provider's issuer URL, recorded as the subject issuer of tokens.
-    pub issuer: String,
-    /// What the chooser's button says ("Acme SSO").
-    pub display_name: String,
-    /// Lowercased email domains allowed to approve; empty allows any.
-    pub allowed_email_domains: Vec<String>,
-    /// How long the provider's word on a grant's subject holds: a refresh of
-    /// an external grant asks the provider again once its last answer is
-    /// older than this (zero: at every refresh).
-    pub recheck_every: Duration,
-    /// Whether an ID token without `email_verified` is taken as verified
-    /// (for a provider that only ever asserts verified addresses).
-    pub trust_unverified_emails: bool,
-    /// Members of any of these provider groups are console admins
-    /// (re-evaluated at each of their sign-ins); empty: no SSO admins.
-    pub admin_groups: Vec<String>,
-}
-
-impl SsoSettings {
-    /// The admin groups (`GATEHOUSE_SSO_ADMIN_GROUPS`) among `groups`.
-    pub(crate) fn admin_groups_held(&self, groups: &[String]) -> Vec<String> {
-        groups.iter().filter(|group| self.admin_groups.contains(group)).cloned().collect()
-    }
-}
-
-/// An SSO person's admin right changing with their provider's groups.
-pub(crate) struct AdminChange<'a> {
-    pub person: &'a SubjectId,
-    pub email: &'a str,
-    /// The admin groups they are in now.
-    pub held: &'a [String],
-    /// `sso_groups` at a sign-in, `sso_groups_recheck` at a provider recheck.
-    pub by: &'static str,
-}
-
-impl AdminChange<'_> {
-    /// Records the change in the audit log (`account.admin_granted` or
-    /// `account.admin_removed`).
-    pub(crate) async fn audit(&self, ports: &Ports, is_admin: bool, ip: Option<String>, at: DateTime<Utc>) {
-        ports
-            .audit(crate::ports::AuditEvent {
-                kind: if is_admin {
-                    crate::ports::AuditKind::AdminGranted
-                } else {
-                    crate::ports::AuditKind::AdminRemoved
-                },
-                actor: Some(crate::actor::Actor::System),
-                subject: Some(self.email.to_owned()),
-                client_id: None,
-                ip,
-                details: serde_json::json!({
-                    "issuer": self.person.issuer,
-                    "sub": self.person.id,
-                    "by": self.by,
-                    "admin_groups_held": self.held,
-                }),
-                at,
-            })
-            .await;
-    }
-}
 
 /// Every refusal of the SSO branch. `Display` is the wire code (SPEC §3).
 #[derive(Debug, thiserror::Error)]
@@ -280,22 +215,6 @@ pub struct ApprovalContext {
     pub expires_at: DateTime<Utc>,
 }
 
-impl Default for SsoSettings {
-    fn default() -> Self {
-        Self {
-            issuer: String::new(),
-            display_name: String::new(),
-            allowed_email_domains: Vec::new(),
-            recheck_every: DEFAULT_RECHECK_EVERY,
-            trust_unverified_emails: false,
-            admin_groups: Vec::new(),
-        }
-    }
-}
-
-/// How often, by default, the provider is asked again about a grant's subject.
-pub const DEFAULT_RECHECK_EVERY: Duration = Duration::hours(1);
-
 /// The SSO branch's use cases.
 #[derive(Clone)]
 pub struct SsoService {
@@ -402,29 +321,4 @@ impl HasExpiry for GrantClaims {
 
 fn to_json<T: Serialize>(claims: &T) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(claims).map_err(StoreError::from_err)
-}
-
-/// Whether `email`'s domain is in `allowed` (an empty list allows any).
-pub fn email_domain_allowed(email: &str, allowed: &[String]) -> bool {
-    if allowed.is_empty() {
-        return true;
-    }
-    let domain = email.rsplit_once('@').map(|(_, d)| d.to_lowercase()).unwrap_or_default();
-    allowed.iter().any(|a| a.eq_ignore_ascii_case(&domain))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn email_domains() {
-        let allowed = vec!["acme.example".to_owned()];
-        assert!(email_domain_allowed("ada@acme.example", &allowed));
-        assert!(email_domain_allowed("ada@ACME.example", &allowed));
-        assert!(!email_domain_allowed("ada@evil.example", &allowed));
-        assert!(!email_domain_allowed("ada@sub.acme.example", &allowed));
-        assert!(!email_domain_allowed("acme.example", &allowed));
-        assert!(email_domain_allowed("anyone@anywhere", &[]));
-    }
 }
