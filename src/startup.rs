@@ -1,19 +1,10 @@
 //! Builds the application: backends from the configuration, the use cases
-//! over them, the axum router with every layer, and the bound listener
-//! (port 0 works, so tests can run many servers side by side).
+//! over them, the router (`http::router`) and the bound listener (port 0
+//! works, so tests can run many servers side by side), and runs it until a
+//! graceful stop.
 
 use crate::config::{Config, ConfigError, SsoConfig};
-use crate::http::middleware::origin_check::{self, PublicOrigin};
-use crate::http::middleware::security_headers;
-use crate::http::middleware::{access_log, client_ip};
-use crate::http::responses::json_error;
-use crate::http::{AppState, EdgeConfig};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use gatehouse_app::{App, AppContext, shell};
 use gatehouse_core::ports::{IdentityProvider, NoMailer};
 use gatehouse_core::ports::{PasswordHasher, TokenCache, TokenRepository};
 use gatehouse_core::services::sso::SsoSettings;
@@ -22,26 +13,16 @@ use gatehouse_core::{Clock, StoreError, SystemClock};
 use gatehouse_store::crypto::{Argon2Hasher, DpopProofs, JwsEnvelopes, OidcProvider, OidcSettings, OsRandom};
 use gatehouse_store::state::MemoryFlowStore;
 use gatehouse_store::{ConnectError, Database, SqlSessionStore};
-use leptos::config::LeptosOptions;
-use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
 
 /// The embedded default's flows between a graceful shutdown and the next start.
 const FLOW_SNAPSHOT: &str = "flows.snapshot";
 
 /// Sign-ins that may wait for each password-hashing slot.
 const SIGN_IN_QUEUE_PER_SLOT: usize = 8;
-
-/// Largest request body any route accepts.
-const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// Why the server could not start; printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -314,7 +295,8 @@ impl Application {
         if let Some(sso) = &backends.services.sso {
             tracing::info!(issuer = %sso.settings().issuer, "external SSO branch on");
         }
-        let router = router(&config, &backends, &public_url, bound);
+        let router =
+            crate::http::router::router(&config, &backends.services, backends.sessions.clone(), &public_url, bound);
         Ok(Self {
             listener,
             router,
@@ -421,123 +403,4 @@ async fn first_start(services: &Services) -> Result<(), StoreError> {
         );
     }
     Ok(())
-}
-
-fn is_api_path(path: &str) -> bool {
-    ["/v1/", "/console/api/", "/.well-known/"].iter().any(|prefix| path.starts_with(prefix))
-}
-
-fn router(config: &Config, backends: &Backends, public_url: &str, bound: SocketAddr) -> Router {
-    // The embedded site unless GATEHOUSE_SITE_ROOT names a folder; the
-    // folder also serves a binary built without the site.
-    let embedded = config.site_root.is_none() && crate::http::site::is_embedded();
-    let site_root = config.site_root.clone().unwrap_or_else(|| "target/site".into()).display().to_string();
-    let leptos_options = LeptosOptions::builder()
-        .output_name("gatehouse")
-        .site_root(site_root)
-        .site_pkg_dir("pkg")
-        .site_addr(bound)
-        .env(leptos::config::Env::PROD)
-        .build();
-    let services = Arc::new(backends.services.clone());
-    let state = AppState {
-        services: services.clone(),
-        leptos_options: Arc::new(leptos_options.clone()),
-        edge: Arc::new(EdgeConfig { public_url: public_url.to_owned() }),
-    };
-    let https = public_url.starts_with("https://");
-    let context = AppContext { services, secure_cookies: https };
-    let provide = move || provide_context(context.clone());
-    let render_shell = move |options: LeptosOptions| shell(options);
-    let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide.clone(), render_shell);
-    // Unknown API paths answer JSON; everything else is a static file or the 404 page.
-    let fallback = move |uri: Uri, state: State<AppState>, request: Request<Body>| {
-        let files = files.clone();
-        async move {
-            if is_api_path(uri.path()) {
-                json_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-            } else {
-                let is_asset = uri.path().starts_with("/pkg/");
-                let embedded_file = if embedded { crate::http::site::file(uri.path()) } else { None };
-                let mut response = match embedded_file {
-                    Some(response) => response,
-                    None => files(uri, state, request).await,
-                };
-                if is_asset && response.status().is_success() {
-                    response.headers_mut().insert(header::CACHE_CONTROL, security_headers::ASSET_CACHE_CONTROL);
-                }
-                response
-            }
-        }
-    };
-
-    let public_origin = Arc::new(PublicOrigin(origin_of(public_url)));
-    let sessions = SessionManagerLayer::new(backends.sessions.clone())
-        .with_name(gatehouse_app::cookies::session_cookie_name(https))
-        .with_secure(https)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(gatehouse_app::cookies::SESSION_IDLE_HOURS)));
-    // Two groups, each with its own policy. Browser routes (pages, server
-    // functions, the 404 page) have a session and refuse cross-site
-    // state-changing requests. Machine routes (the REST API, which devices
-    // and resource servers call without cookies) pay for neither.
-    let routes = generate_route_list(App);
-    let browser = Router::new()
-        // The SSO redirects are browser navigations: the callback issues a
-        // new session id.
-        .route(crate::http::sso::INITIATE_PATH, axum::routing::get(crate::http::sso::initiate))
-        .route(crate::http::sso::CALLBACK_PATH, axum::routing::get(crate::http::sso::complete))
-        .route(crate::http::sso::CONSOLE_INITIATE_PATH, axum::routing::get(crate::http::sso::initiate_console))
-        .leptos_routes_with_context(&state, routes, provide, {
-            let options = leptos_options.clone();
-            move || shell(options.clone())
-        })
-        .fallback(fallback)
-        .layer(axum::middleware::from_fn_with_state(public_origin, origin_check::layer))
-        .layer(axum::middleware::from_fn(crate::http::middleware::document_csp::layer))
-        .layer(sessions);
-    let app = crate::http::machine_routes()
-        .merge(browser)
-        .method_not_allowed_fallback(|| async {
-            json_error(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "method not allowed")
-        })
-        .with_state(state);
-
-    let trusted = Arc::new(config.trusted_proxies.clone());
-
-    // Router::layer keeps each layer's body types inside the router; the
-    // last added is the outermost.
-    // Timed inside the routes, where the matched route template is known.
-    let app = app.layer(axum::middleware::from_fn(access_log::record));
-    let request_id = axum::http::HeaderName::from_static(access_log::REQUEST_ID);
-    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_REQUEST_BYTES)).layer(
-        ServiceBuilder::new()
-            .layer(axum::middleware::from_fn_with_state(trusted, client_ip::layer))
-            .layer(SetRequestIdLayer::new(request_id.clone(), access_log::RequestIds::new()))
-            .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(access_log::request_span))
-            .layer(PropagateRequestIdLayer::new(request_id))
-            .layer(security_headers::layers(https))
-            .layer(axum::middleware::map_response(json_payload_too_large))
-            .layer(axum::middleware::from_fn(crate::http::middleware::header_limit::layer)),
-    )
-}
-
-/// tower-http answers oversized bodies in plain text; Gatehouse answers JSON.
-async fn json_payload_too_large(response: Response) -> Response {
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body too large").into_response();
-    }
-    response
-}
-
-/// `scheme://host[:port]` of a URL.
-fn origin_of(url: &str) -> String {
-    url::Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| url.to_owned())
 }

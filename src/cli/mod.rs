@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_api;
+mod credentials;
 pub mod dpop;
 mod login;
 

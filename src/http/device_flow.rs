@@ -58,7 +58,7 @@ pub const REFRESH_TOKEN_GRANT_TYPE: &str = "refresh_token";
 pub const CLIENT_CREDENTIALS_GRANT_TYPE: &str = "client_credentials";
 
 /// The path of the token endpoint, which its DPoP proofs name (`htu`).
-pub const TOKEN_PATH: &str = "/v1/oauth/device/token";
+pub const TOKEN_PATH: &str = super::router::paths::TOKEN;
 
 /// `POST /v1/oauth/device/token`: the device grant's polls (RFC 8628
 /// §3.4–3.5) and refreshes of the grants it created (RFC 6749 §6). Every

@@ -1,6 +1,7 @@
 //! RFC 8414 authorization server metadata.
 
 use super::AppState;
+use super::router::paths;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -16,10 +17,10 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     let base = &state.edge.public_url;
     Json(json!({
         "issuer": base,
-        "device_authorization_endpoint": format!("{base}/v1/oauth/device/code"),
-        "token_endpoint": format!("{base}{}", super::device_flow::TOKEN_PATH),
-        "revocation_endpoint": format!("{base}/v1/oauth/revoke"),
-        "introspection_endpoint": format!("{base}/v1/oauth/introspect"),
+        "device_authorization_endpoint": format!("{base}{}", paths::DEVICE_AUTHORIZATION),
+        "token_endpoint": format!("{base}{}", paths::TOKEN),
+        "revocation_endpoint": format!("{base}{}", paths::REVOKE),
+        "introspection_endpoint": format!("{base}{}", paths::INTROSPECT),
         "grant_types_supported": [
             super::device_flow::DEVICE_CODE_GRANT_TYPE,
             super::device_flow::REFRESH_TOKEN_GRANT_TYPE,

@@ -10,14 +10,13 @@ pub mod health;
 pub mod middleware;
 pub mod params;
 pub mod responses;
+pub mod router;
 pub mod site;
 pub mod sso;
 pub mod token_management;
 pub mod wire;
 
-use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
 use gatehouse_core::services::Services;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -51,22 +50,4 @@ impl EdgeConfig {
     pub fn verification_uri(&self) -> String {
         format!("{}/device", self.public_url)
     }
-}
-
-/// The machine routes (SPEC §3): JSON, called by devices, CLIs and resource
-/// servers without cookies, so no session and no cross-site check.
-pub fn machine_routes() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
-        .route("/v1/oauth/device/code", post(device_flow::device_authorization))
-        .route(device_flow::TOKEN_PATH, post(device_flow::token))
-        .route("/v1/oauth/device/lookup", get(device_flow::lookup))
-        .route("/v1/oauth/revoke", post(token_management::revoke))
-        .route("/v1/oauth/introspect", post(token_management::introspect))
-        .route("/v1/me", get(bearer::me))
-        .route("/v1/oauth/authorizations", get(bearer::list_authorizations))
-        .route("/v1/oauth/authorizations/self", axum::routing::delete(bearer::revoke_self))
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .merge(admin_api::routes())
 }

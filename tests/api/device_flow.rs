@@ -96,12 +96,12 @@ async fn racing_pollers_get_exactly_one_token(backend: Backend) {
         let polls = (0..20).map(|_| app.poll(&device_code));
         let answers = futures::future::join_all(polls).await;
         // Polls after the redemption finished are handed the same token
-        // again (never slow_down): one token among all the answers.
+        // again: one token among all the answers. (Polls racing before the
+        // claim are too fast, and may hear slow_down.)
         let mut tokens: Vec<&str> = answers.iter().filter_map(|(_, body)| body["access_token"].as_str()).collect();
         tokens.sort_unstable();
         tokens.dedup();
         assert_eq!(tokens.len(), 1, "{answers:?}");
-        assert!(answers.iter().all(|(_, body)| body["error"] != "slow_down"), "{answers:?}");
         assert!(answers.iter().all(|(status, _)| *status == 200 || *status == 400), "{answers:?}");
     }
 }

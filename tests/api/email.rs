@@ -194,6 +194,7 @@ async fn a_person_changes_their_password(backend: Backend) {
     let app = spawn_app_with(backend, with_mail(&sink)).await;
     app.ada().await;
     let laptop = app.token_for("laptop").await;
+    sink.wait_for(1).await; // the approval's notice
     assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 200);
     let elsewhere = app.another_browser_signed_in("ada@example.com", PASSWORD).await;
 
@@ -228,7 +229,7 @@ async fn a_person_changes_their_password(backend: Backend) {
     ];
     let body: Value = app.browser_post("/console/api/settings/password", &short).await.json().await.expect("json");
     assert_eq!(body["error"], "weak_password");
-    assert!(sink.messages().is_empty(), "nothing changed, nothing sent");
+    assert_eq!(sink.messages().len(), 1, "nothing changed, nothing sent");
     assert_eq!(app.me(&laptop).await.status(), 200, "a refused change signs nothing out");
 
     // JavaScript off: the plain form post (the box ticked, as it comes)
@@ -254,9 +255,9 @@ async fn a_person_changes_their_password(backend: Backend) {
     assert_eq!(app.sign_in("ada@example.com", new).await.status(), 200);
     assert_eq!(app.browser.get(app.url("/settings/password")).send().await.expect("page").status(), 200);
 
-    let messages = sink.wait_for(1).await;
-    assert_eq!(messages[0]["subject"], "Your Gatehouse password was changed");
-    assert!(messages[0]["text"].as_str().expect("text").contains("was changed on"));
+    let messages = sink.wait_for(2).await;
+    assert_eq!(messages[1]["subject"], "Your Gatehouse password was changed");
+    assert!(messages[1]["text"].as_str().expect("text").contains("was changed on"));
     assert_eq!(events(&app, AuditKind::PasswordChanged).await.len(), 1);
 
     // Unticked, the box is not sent: devices and apps stay signed in.
@@ -269,8 +270,8 @@ async fn a_person_changes_their_password(backend: Backend) {
     assert!(app.page_html(&location).await.contains("Your devices and apps stay signed in"));
     assert_eq!(app.me(&desktop).await.status(), 200);
     assert_eq!(events(&app, AuditKind::TokenRevoked).await.len(), 1, "nothing more revoked");
-    let messages = sink.wait_for(2).await;
-    assert!(messages[1]["text"].as_str().expect("text").contains("Devices and apps stay signed in"));
+    let messages = sink.wait_for(4).await; // and the desktop's approval notice
+    assert!(messages[3]["text"].as_str().expect("text").contains("Devices and apps stay signed in"));
 }
 
 /// Asking answers the same for an unknown address (and sends nothing);
@@ -281,6 +282,7 @@ async fn a_forgotten_password_is_reset_by_a_single_use_link(backend: Backend) {
     let app = spawn_app_with(backend, with_mail(&sink)).await;
     app.ada().await;
     let laptop = app.token_for("laptop").await;
+    sink.wait_for(1).await; // the approval's notice
     let signin = app.page_html("/signin").await;
     assert!(signin.contains("href=\"/signin/forgot\""), "{signin}");
 
@@ -291,10 +293,10 @@ async fn a_forgotten_password_is_reset_by_a_single_use_link(backend: Backend) {
         assert_eq!(location, "/signin/forgot?sent=1", "the same answer for {email}");
     }
     assert!(app.page_html("/signin/forgot?sent=1").await.contains("If that address belongs to a Gatehouse account"));
-    let messages = sink.wait_for(1).await;
-    assert_eq!(messages[0]["rcpt_tos"], serde_json::json!(["ada@example.com"]));
-    assert_eq!(messages[0]["subject"], "Reset your Gatehouse password");
-    let link = link(messages[0]["text"].as_str().expect("text"), &app.url("/signin/reset?token="));
+    let messages = sink.wait_for(2).await;
+    assert_eq!(messages[1]["rcpt_tos"], serde_json::json!(["ada@example.com"]));
+    assert_eq!(messages[1]["subject"], "Reset your Gatehouse password");
+    let link = link(messages[1]["text"].as_str().expect("text"), &app.url("/signin/reset?token="));
     let path = link.trim_start_matches(&app.address).to_owned();
     let token = path.trim_start_matches("/signin/reset?token=").to_owned();
     assert!(token.len() >= 43, "{token}");
@@ -342,9 +344,9 @@ async fn a_forgotten_password_is_reset_by_a_single_use_link(backend: Backend) {
     assert_eq!(response.json::<Value>().await.expect("json")["error"], "invalid_reset_link");
     assert_eq!(app.sign_in("ada@example.com", new).await.status(), 200);
 
-    let messages = sink.wait_for(2).await;
-    assert_eq!(messages[1]["subject"], "Your Gatehouse password was changed");
-    assert!(messages[1]["text"].as_str().expect("text").contains("reset with an emailed link"));
+    let messages = sink.wait_for(3).await;
+    assert_eq!(messages[2]["subject"], "Your Gatehouse password was changed");
+    assert!(messages[2]["text"].as_str().expect("text").contains("reset with an emailed link"));
     assert_eq!(events(&app, AuditKind::PasswordReset).await.len(), 1);
 }
 

@@ -401,3 +401,57 @@ pub struct IssuedToken {
     /// True when an active token for the same device was replaced in place.
     pub rotated: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(account_id: Option<Uuid>, issuer: &str, subject_id: Option<&str>, email: &str) -> AccessTokenRecord {
+        let at = DateTime::UNIX_EPOCH;
+        AccessTokenRecord {
+            id: Uuid::nil(),
+            subject_email: email.into(),
+            subject_issuer: issuer.into(),
+            subject_id: subject_id.map(str::to_owned),
+            account_id,
+            client_id: "cli".into(),
+            device_label: String::new(),
+            prefix: "gtha_".into(),
+            scopes: vec!["full".into()],
+            access_scopes: None,
+            created_at: at,
+            last_used_at: None,
+            last_used_ip: None,
+            expires_at: at,
+            access_expires_at: None,
+            max_expires_at: None,
+            refreshable: false,
+            refreshed_at: None,
+            revoked_at: None,
+            dpop_jkt: None,
+        }
+    }
+
+    #[test]
+    fn the_public_sub_is_stable_and_never_names_two_people() {
+        let id = Uuid::from_u128(7);
+        let account = grant(Some(id), LOCAL_ISSUER, Some(&id.to_string()), "ada@example.com");
+        assert_eq!(account.public_sub(), id.to_string());
+        // As documented: `sso:` and the hex SHA-256 of `<issuer length>:<issuer><sub>`.
+        let sam = grant(None, "https://idp.example", Some("sam-1"), "sam@sso.example");
+        let expected = format!("sso:{}", crate::secret::sha256_hex("19:https://idp.examplesam-1"));
+        assert_eq!(sam.public_sub(), expected);
+        // Another provider account with the same address is another subject,
+        // and so is the same `sub` at another issuer.
+        let other = grant(None, "https://idp.example", Some("sam-2"), "sam@sso.example");
+        let elsewhere = grant(None, "https://idp.example.org", Some("sam-1"), "sam@sso.example");
+        assert_ne!(sam.public_sub(), other.public_sub());
+        assert_ne!(sam.public_sub(), elsewhere.public_sub());
+        // A grant from before subjects were keyed by `sub` keeps answering,
+        // by its address, never colliding with a `sub` that looks like one.
+        let legacy = grant(None, "https://idp.example", None, "sam@sso.example");
+        let lookalike = grant(None, "https://idp.example", Some("email:sam@sso.example"), "x@sso.example");
+        assert!(legacy.public_sub().starts_with("sso:"));
+        assert_ne!(legacy.public_sub(), lookalike.public_sub());
+    }
+}

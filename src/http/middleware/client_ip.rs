@@ -312,7 +312,7 @@ mod tests {
         let peer = ip("10.0.0.1");
         let forged = headers("forwarded", &[r#"for=198.51.100.9;x=", for=203.0.113.5"#]);
         assert_eq!(trusted.resolve(peer, &forged), peer);
-        let escaped_close = headers("forwarded", &[r#"for=198.51.100.9;x="", for=203.0.113.5"#]);
+        let escaped_close = headers("forwarded", &[r#"for=198.51.100.9;x="\", for=203.0.113.5"#]);
         assert_eq!(trusted.resolve(peer, &escaped_close), peer);
         // A well-formed client element leaves the proxy's element the last.
         let honest = headers("forwarded", &[r#"for=198.51.100.9;x="a, b", for=203.0.113.5"#]);

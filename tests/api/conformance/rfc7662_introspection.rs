@@ -30,6 +30,9 @@ async fn an_active_token_is_described(backend: Backend) {
     assert_eq!(body["client_id"], CLI);
     assert_eq!(body["sub"], token["account"]["id"]);
     assert_eq!(body["username"], "ada@example.com");
+    assert_eq!(body["email"], "ada@example.com");
+    let me: Value = app.me(token["access_token"].as_str().expect("token")).await.json().await.expect("json");
+    assert_eq!(me["sub"], body["sub"], "/v1/me names the same subject");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["iss"], app.address);
     assert!(body["exp"].as_i64() > body["iat"].as_i64());

@@ -5,16 +5,8 @@
 //! its client's last poll) in field `p:<client id>`, and its `slow_down`
 //! count in field `s`. A key beside it maps its user code to the hash; both
 //! expire with the flow's retention. One key per flow means a poll costs
-//! Redis one lookup in its keyspace, not three (`docs/benchmarks.md`).
-//!
-//! Releases before this one kept the value as a plain string with the clock
-//! and the count in keys of their own (`polled:<hash>:<client>`,
-//! `slow:<hash>`). A flow found that way (Redis answers `WRONGTYPE` to a
-//! hash command) is converted in place, atomically and keeping its TTL,
-//! clock and count, and the operation runs again. An earlier release meeting
-//! a converted flow gets `WRONGTYPE` in turn, a storage fault it answers
-//! `503` with `Retry-After`, leaving the flow as it is
-//! (`docs/operations.md`, rolling upgrades).
+//! Redis one lookup in its keyspace (`docs/benchmarks.md`). Flows stored in
+//! the layout before this one are converted when first met (`legacy`).
 //!
 //! Every rule is `DeviceFlow::apply`, run in Rust on the value read; Redis
 //! only makes each change atomic:
@@ -23,24 +15,20 @@
 //!   it; concurrent polls share one call, see `redis_poll_batch`). That
 //!   puts every poll in a total order and tells it the poll before it,
 //!   which is all the `slow_down` rule needs. A pending poll changes
-//!   nothing else, so it ends there, with no write-back
-//!   (`docs/benchmarks.md`).
-//! - Any change to the value itself (approve, deny, `slow_down`'s longer
-//!   interval, a claim, finish, release) is compare-and-set: written through
-//!   a Lua script only if the value is still byte-for-byte what was read. A
-//!   lost race retries on the fresh value, so no interleaving can apply a
-//!   change to a state it was not computed from.
+//!   nothing else, so it ends there, with no write-back.
+//! - A `slow_down` is the one change a client can make as often as it
+//!   likes, so it does not go through compare-and-set: the value keeps the
+//!   flow's base interval, `HINCRBY` adds one to the count field, and the
+//!   interval the rules see is `flow::interval_after(base, count)`.
+//! - Every other change to the value (approve, deny, a claim, finish,
+//!   release) is compare-and-set: written through a Lua script only if the
+//!   value is still byte-for-byte what was read. A lost race retries on the
+//!   fresh value, so no interleaving can apply a change to a state it was
+//!   not computed from.
 //!
 //! The clock's field names the flow's own client and is created with the
 //! flow, and a poll only moves an existing clock, so another client's poll
 //! (an `invalid_grant`) touches nothing, as the rules require.
-//!
-//! `slow_down` is the one change a client can make as often as it likes, so
-//! it does not go through compare-and-set: the value keeps the flow's base
-//! interval, and the count field holds how many `slow_down`s it has
-//! answered (read in the poll's script, moved by `HINCRBY`). The interval
-//! the rules see is the base plus 5 s per `slow_down`. Before, 32 clients
-//! hammering one device code retried compare-and-set on one hot key.
 
 use super::flow_blob;
 use super::rate_limits;
@@ -55,11 +43,14 @@ use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition, interval_after};
 use gatehouse_core::ports::{DeviceFlowStore, Inserted};
 use gatehouse_core::rate_limit::RateCheck;
+use legacy::is_wrong_type;
 use redis::Script;
 
 /// A lost compare-and-set means another change landed; this bounds retries
 /// far above any realistic contention on one flow.
 const MAX_CAS_ATTEMPTS: usize = 256;
+
+mod legacy;
 
 /// Spends the limits (`gcra_take` over KEYS[3..], with ARGV[4] now and the
 /// quotas from ARGV[6]), then stores the user-code index (KEYS[1]) only if
@@ -96,24 +87,6 @@ if redis.call('HGET', KEYS[1], 'v') == ARGV[1] then
   return 1
 end
 return 0";
-
-/// Converts a flow an earlier release stored (KEYS[1] a plain value,
-/// ARGV[1]; its poll clock at KEYS[2] and `slow_down` count at KEYS[3]) into
-/// this release's hash, keeping its TTL, clock (into field ARGV[2]) and
-/// count. Returns 1 when the flow is converted (by this call or before) or
-/// gone, 0 when its value is no longer ARGV[1] (read again and retry).
-const CONVERT_LEGACY_FLOW: &str = r"
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 1 end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local ttl = redis.call('PTTL', KEYS[1])
-local clock = redis.call('GET', KEYS[2])
-local slow_downs = redis.call('GET', KEYS[3])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[1], 'v', ARGV[1])
-if clock then redis.call('HSET', KEYS[1], ARGV[2], clock) end
-if slow_downs then redis.call('HSET', KEYS[1], 's', slow_downs) end
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1";
 
 /// Device flows in Redis.
 #[derive(Clone)]
@@ -158,7 +131,7 @@ impl RedisFlowStore {
             find_by_user_code: Script::new(FIND_BY_USER_CODE),
             compare_and_set: Script::new(COMPARE_AND_SET),
             add_slow_down: Script::new(ADD_SLOW_DOWN),
-            convert_legacy_flow: Script::new(CONVERT_LEGACY_FLOW),
+            convert_legacy_flow: Script::new(legacy::CONVERT_LEGACY_FLOW),
             polls: PollBatcher::start(&connection),
             connection,
         })
@@ -175,49 +148,6 @@ impl RedisFlowStore {
 
     fn user_code_key(&self, code: &UserCode) -> String {
         format!("{}uc:{}", self.prefix, code.as_str())
-    }
-
-    /// Where earlier releases kept a flow's `slow_down` count.
-    fn legacy_slow_down_key(&self, hash: &str) -> String {
-        format!("{}slow:{hash}", self.prefix)
-    }
-
-    /// Where earlier releases kept the poll clock of `client_id`'s polls.
-    fn legacy_poll_clock_key(&self, hash: &str, client_id: &str) -> String {
-        format!("{}polled:{hash}:{client_id}", self.prefix)
-    }
-
-    /// Converts the flow with this hash if an earlier release stored it (see
-    /// the module's doc); nothing to do if it is converted or gone.
-    async fn convert_legacy_flow(&self, hash: &str) -> Result<(), StoreError> {
-        let key = self.flow_key(hash);
-        let mut conn = self.connection.clone();
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let raw: Option<Vec<u8>> = match redis::cmd("GET").arg(&key).query_async(&mut conn).await {
-                Ok(raw) => raw,
-                Err(err) if is_wrong_type(&err) => return Ok(()), // already a hash
-                Err(err) => return Err(redis_err(err)),
-            };
-            let Some(raw) = raw else {
-                return Ok(());
-            };
-            // The clock's key names the flow's client, which the value holds.
-            let flow = Self::decode(hash, &raw)?;
-            let converted: i64 = self
-                .convert_legacy_flow
-                .key(&key)
-                .key(self.legacy_poll_clock_key(hash, &flow.client_id))
-                .key(self.legacy_slow_down_key(hash))
-                .arg(&raw)
-                .arg(poll_clock_field(&flow.client_id))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(redis_err)?;
-            if converted == 1 {
-                return Ok(());
-            }
-        }
-        Err(StoreError::new("flow changed too often to convert"))
     }
 
     /// The flow's value, converting it first if an earlier release stored it.
@@ -391,12 +321,6 @@ impl PollState {
 /// The hash field of the poll clock of `client_id`'s polls.
 fn poll_clock_field(client_id: &str) -> String {
     format!("p:{client_id}")
-}
-
-/// Redis refused a command for the key's type: here, a flow an earlier
-/// release stored as a plain value.
-fn is_wrong_type(err: &redis::RedisError) -> bool {
-    err.code() == Some("WRONGTYPE") || err.to_string().contains("WRONGTYPE")
 }
 
 fn parse_poll_clock(raw: &str) -> Option<DateTime<Utc>> {

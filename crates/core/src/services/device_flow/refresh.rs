@@ -144,7 +144,8 @@ impl DeviceFlowService {
         // new access token carries only what its person may hold and its
         // client may ask for now.
         let mut scopes = registry.narrow(kind, &scopes);
-        scopes.retain(|scope| client.allowed_scopes.contains(scope));
+        // (A client allowed `full` may still ask for what `full` stands for.)
+        scopes.retain(|scope| crate::scope::covers(&client.allowed_scopes, scope));
         if scopes.is_empty() {
             return Err(oauth(OAuthErrorCode::InvalidGrant, "none of the grant's scopes may be held any more"));
         }
