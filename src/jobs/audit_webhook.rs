@@ -223,8 +223,7 @@ mod tests {
             .post("http://hook-user:hunter2@127.0.0.1:1/hook?token=s3cret")
             .send()
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(err.to_string().contains("s3cret"), "reqwest's own text names the URL: {err}");
         let text = unreached(err);
         assert!(text.starts_with("unreachable: "), "{text}");
