@@ -113,6 +113,8 @@ test("a signed-in person changes their password and every browser is signed out"
   await expect(page.getByRole("heading", { name: "Change your password" })).toBeVisible();
   await watch.hydrated();
   await check(page, "password-change", javaScriptEnabled, info.project.name);
+  // Signing out devices and apps too is offered, and ticked.
+  await expect(page.getByLabel("Also sign out my devices and apps")).toBeChecked();
 
   await page.getByLabel("Current password").fill("not the password");
   const second = `second-${info.project.name}-${Date.now()}`;
@@ -126,7 +128,7 @@ test("a signed-in person changes their password and every browser is signed out"
   await page.getByLabel("New password, again").fill(second);
   await page.getByRole("button", { name: "Change password" }).click();
   await expect(page).toHaveURL(/\/signin\?done=password_changed$/);
-  await expect(page.getByRole("status")).toContainText("every browser signed in as you was signed out");
+  await expect(page.getByRole("status")).toContainText("every browser, device and app signed in as you was signed out");
   await page.goto("/settings/password");
   await expect(page).toHaveURL(/\/signin\?next=/);
   await signInWith(page, RESET_EMAIL, second);

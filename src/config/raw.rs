@@ -102,7 +102,7 @@ impl RawConfig {
             Some("off") => RateLimitSettings::off(),
             Some(_) => return Err(problem("GATEHOUSE_RATE_LIMITS", "expected on or off")),
         };
-        for limiter in Limiter::ALL {
+        for &limiter in Limiter::ALL {
             if let Some(text) = self.limit(limiter) {
                 let variable = format!("GATEHOUSE_LIMIT_{}", limiter.as_str().to_uppercase());
                 limits.set(limiter, Quota::parse(text).map_err(|e| problem(&variable, e))?);

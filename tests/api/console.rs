@@ -82,7 +82,7 @@ async fn a_person_sees_their_devices_and_revokes_one_at_once(backend: Backend) {
     assert!(!html.contains("grace-box"), "only the person's own tokens");
     // Most recently used first: the laptop was used, the phone not yet.
     assert!(html.find("ada-laptop") < html.find("ada-phone"), "{html}");
-    assert!(html.contains("Sign out all"), "{html}");
+    assert!(html.contains("Revoke all access"), "{html}");
     let csrf = crate::helpers::hidden_input(&html, "csrf_token").expect("csrf");
 
     // Forged CSRF and cross-site posts change nothing.
@@ -131,7 +131,8 @@ async fn revoke_all_needs_a_confirmation_step_and_stops_everything(backend: Back
     // The first click only asks; GET never changes anything.
     let confirm = app.browser.get(app.url(&format!("{MY_APPS}?confirm=revoke-all"))).send().await.expect("page");
     let html = confirm.text().await.expect("html").replace("<!>", "");
-    assert!(html.contains("Sign out everything?") && html.contains("All 3 devices"), "{html}");
+    assert!(html.contains("Revoke every device’s access?"), "{html}");
+    assert!(html.contains("All 3 devices"), "{html}");
     for token in &tokens {
         assert_eq!(app.me(token).await.status(), 200);
     }

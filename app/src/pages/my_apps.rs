@@ -41,7 +41,7 @@ fn my_apps_view(
     view! {
         <section class="card wide" aria-labelledby="apps-title">
             <h1 id="apps-title">"Your devices and apps"</h1>
-            <p>"These can act as you until they expire or you sign them out. Signing one out takes effect at once."</p>
+            <p>"These can act as you until they expire or you revoke their access. Revoking takes effect at once."</p>
             {page.notice.map(|code| view! { <Notice code=code/> })}
             {page.revoked.map(|count| view! { <RevokedNotice count=count/> })}
             {if page.apps.is_empty() {
@@ -57,13 +57,13 @@ fn my_apps_view(
                     {if page.confirm_revoke_all {
                         view! {
                             <div class="confirm" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-text">
-                                <h2 id="confirm-title">"Sign out everything?"</h2>
+                                <h2 id="confirm-title">"Revoke every device’s access?"</h2>
                                 <p id="confirm-text">
                                     {format!("All {count} devices and apps above will stop working at once. You will need to sign in on each of them again.")}
                                 </p>
                                 <ActionForm action=revoke_all>
                                     <input type="hidden" name="csrf_token" value=page.csrf_token.clone()/>
-                                    <button type="submit" class="button danger">"Yes, sign out all"</button>
+                                    <button type="submit" class="button danger">"Yes, revoke all"</button>
                                     " "
                                     <a class="button secondary" href=MY_APPS_PATH>"Cancel"</a>
                                 </ActionForm>
@@ -71,7 +71,7 @@ fn my_apps_view(
                         }.into_any()
                     } else {
                         view! {
-                            <p><a class="button secondary" href=format!("{MY_APPS_PATH}?confirm=revoke-all")>"Sign out all…"</a></p>
+                            <p><a class="button secondary" href=format!("{MY_APPS_PATH}?confirm=revoke-all")>"Revoke all access…"</a></p>
                         }.into_any()
                     }}
                 }.into_any()

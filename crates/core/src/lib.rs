@@ -13,6 +13,7 @@ pub mod formats;
 pub mod listing;
 pub mod metrics;
 pub mod model;
+mod named_enum;
 pub mod ports;
 pub mod random;
 pub mod rate_limit;

@@ -19,119 +19,46 @@ pub struct AuditEvent {
     pub at: DateTime<Utc>,
 }
 
-/// The kinds of audit event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuditKind {
-    DeviceApproved,
-    DeviceDenied,
-    DeviceRedeemed,
-    DeviceRedelivered,
-    PollFromDifferentIp,
-    TokenExpired,
-    TokenRevoked,
-    RefreshReuseDetected,
-    SignInFailed,
-    AccountCreated,
-    AccountDisabled,
-    AccountEnabled,
-    AdminGranted,
-    AdminRemoved,
-    ClientCreated,
-    ClientUpdated,
-    ClientDisabled,
-    ClientEnabled,
-    ClientSecretRotated,
-    SsoSignedIn,
-    SsoFailed,
-    ScopeCreated,
-    ScopeUpdated,
-    ScopeDeleted,
-    /// A confidential client was issued a token in its own name
-    /// (`client_credentials`).
-    ClientTokenIssued,
-    /// A call of the admin REST API that changes nothing (what changes
-    /// something is audited as that change).
-    AdminApiRead,
-    /// A person changed their own password, signed in with the old one.
-    PasswordChanged,
-    /// A password reset link was sent (only for an account that exists).
-    PasswordResetRequested,
-    /// A password was set through a reset link.
-    PasswordReset,
-}
-
-impl AuditKind {
-    /// Every kind, for parsing the stored name.
-    pub const ALL: [AuditKind; 29] = [
-        AuditKind::DeviceApproved,
-        AuditKind::DeviceDenied,
-        AuditKind::DeviceRedeemed,
-        AuditKind::DeviceRedelivered,
-        AuditKind::PollFromDifferentIp,
-        AuditKind::TokenExpired,
-        AuditKind::TokenRevoked,
-        AuditKind::RefreshReuseDetected,
-        AuditKind::SignInFailed,
-        AuditKind::AccountCreated,
-        AuditKind::AccountDisabled,
-        AuditKind::AccountEnabled,
-        AuditKind::AdminGranted,
-        AuditKind::AdminRemoved,
-        AuditKind::ClientCreated,
-        AuditKind::ClientUpdated,
-        AuditKind::ClientDisabled,
-        AuditKind::ClientEnabled,
-        AuditKind::ClientSecretRotated,
-        AuditKind::SsoSignedIn,
-        AuditKind::SsoFailed,
-        AuditKind::ScopeCreated,
-        AuditKind::ScopeUpdated,
-        AuditKind::ScopeDeleted,
-        AuditKind::ClientTokenIssued,
-        AuditKind::AdminApiRead,
-        AuditKind::PasswordChanged,
-        AuditKind::PasswordResetRequested,
-        AuditKind::PasswordReset,
-    ];
-
-    /// The kind with this stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
-    }
-
-    /// The stored and logged name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditKind::DeviceApproved => "device.approved",
-            AuditKind::DeviceDenied => "device.denied",
-            AuditKind::DeviceRedeemed => "device.redeemed",
-            AuditKind::DeviceRedelivered => "device.redelivered",
-            AuditKind::PollFromDifferentIp => "device.poll_from_different_ip",
-            AuditKind::TokenExpired => "token.expired",
-            AuditKind::TokenRevoked => "token.revoked",
-            AuditKind::RefreshReuseDetected => "grant.refresh_reuse_detected",
-            AuditKind::SignInFailed => "signin.failed",
-            AuditKind::AccountCreated => "account.created",
-            AuditKind::AccountDisabled => "account.disabled",
-            AuditKind::AccountEnabled => "account.enabled",
-            AuditKind::AdminGranted => "account.admin_granted",
-            AuditKind::AdminRemoved => "account.admin_removed",
-            AuditKind::ClientCreated => "client.created",
-            AuditKind::ClientUpdated => "client.updated",
-            AuditKind::ClientDisabled => "client.disabled",
-            AuditKind::ClientEnabled => "client.enabled",
-            AuditKind::ClientSecretRotated => "client.secret_rotated",
-            AuditKind::SsoSignedIn => "sso.signed_in",
-            AuditKind::SsoFailed => "sso.failed",
-            AuditKind::ScopeCreated => "scope.created",
-            AuditKind::ScopeUpdated => "scope.updated",
-            AuditKind::ScopeDeleted => "scope.deleted",
-            AuditKind::ClientTokenIssued => "client.token_issued",
-            AuditKind::AdminApiRead => "admin_api.read",
-            AuditKind::PasswordChanged => "account.password_changed",
-            AuditKind::PasswordResetRequested => "account.password_reset_requested",
-            AuditKind::PasswordReset => "account.password_reset",
-        }
+crate::named_enum::named_enum! {
+    /// The kinds of audit event, each with its stored and logged name.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum AuditKind {
+        DeviceApproved = "device.approved",
+        DeviceDenied = "device.denied",
+        DeviceRedeemed = "device.redeemed",
+        DeviceRedelivered = "device.redelivered",
+        PollFromDifferentIp = "device.poll_from_different_ip",
+        TokenExpired = "token.expired",
+        TokenRevoked = "token.revoked",
+        RefreshReuseDetected = "grant.refresh_reuse_detected",
+        SignInFailed = "signin.failed",
+        AccountCreated = "account.created",
+        AccountDisabled = "account.disabled",
+        AccountEnabled = "account.enabled",
+        AdminGranted = "account.admin_granted",
+        AdminRemoved = "account.admin_removed",
+        ClientCreated = "client.created",
+        ClientUpdated = "client.updated",
+        ClientDisabled = "client.disabled",
+        ClientEnabled = "client.enabled",
+        ClientSecretRotated = "client.secret_rotated",
+        SsoSignedIn = "sso.signed_in",
+        SsoFailed = "sso.failed",
+        ScopeCreated = "scope.created",
+        ScopeUpdated = "scope.updated",
+        ScopeDeleted = "scope.deleted",
+        /// A confidential client was issued a token in its own name
+        /// (`client_credentials`).
+        ClientTokenIssued = "client.token_issued",
+        /// A call of the admin REST API that changes nothing (what changes
+        /// something is audited as that change).
+        AdminApiRead = "admin_api.read",
+        /// A person changed their own password, signed in with the old one.
+        PasswordChanged = "account.password_changed",
+        /// A password reset link was sent (only for an account that exists).
+        PasswordResetRequested = "account.password_reset_requested",
+        /// A password was set through a reset link.
+        PasswordReset = "account.password_reset",
     }
 }
 
@@ -204,9 +131,13 @@ mod tests {
 
     #[test]
     fn every_audit_kind_parses_back_from_its_stored_name() {
-        for kind in AuditKind::ALL {
+        for &kind in AuditKind::ALL {
             assert_eq!(AuditKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(AuditKind::parse("device.exploded"), None);
+        let mut names: Vec<_> = AuditKind::ALL.iter().map(|kind| kind.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AuditKind::ALL.len(), "every name is one kind's");
     }
 }

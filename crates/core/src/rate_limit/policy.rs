@@ -40,97 +40,59 @@ impl KeyType {
     }
 }
 
-/// Every limiter Gatehouse applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Limiter {
-    /// Device authorization requests (`/v1/oauth/device/code`) per address.
-    DeviceAuthorizationPerIp,
-    /// Device authorization requests per client, from every address
-    /// together: a public client's quota is shared by anyone who names it.
-    DeviceAuthorizationPerClient,
-    /// Requests each address (network) may still make for a client once
-    /// that client's quota is spent, so a flood from many addresses cannot
-    /// refuse a new address its first request.
-    DeviceAuthorizationReservedPerIp,
-    /// Typed codes that named no pending request (`/device`, `lookup`,
-    /// approve, deny, SSO start) per address. A success does not reset it.
-    CodeFailuresPerIp,
-    /// The same failures per browser session.
-    CodeFailuresPerSession,
-    /// The same failures from every address together: an alarm, never a
-    /// refusal (a refusal here would let one guesser lock everyone out).
-    /// Past its quota each failure is counted in
-    /// `gatehouse_code_failure_alarms_total` and a warning is logged.
-    CodeFailuresAlarm,
-    /// Token polls with a `device_code` Gatehouse does not know, per address.
-    UnknownDeviceCodePerIp,
-    /// Refreshes with a well-formed refresh token Gatehouse does not know,
-    /// per address.
-    UnknownRefreshTokenPerIp,
-    /// Failed sign-ins per account (by email, known or not).
-    SignInFailuresPerAccount,
-    /// Failed sign-ins per address.
-    SignInFailuresPerIp,
-    /// Approvals per approving person.
-    ApprovalsPerAccount,
-    /// Bearer-authenticated requests per token.
-    BearerPerToken,
-    /// SSO sign-ins started (`sso-initiate`) per address: each one stores a
-    /// sign-in record until it is finished or expires.
-    SsoInitiatePerIp,
-    /// SSO sign-ins started for one pending code, from every address.
-    SsoInitiatePerFlow,
-    /// Password reset links asked for, per address.
-    PasswordResetsPerIp,
-    /// Password reset links asked for, per account (by email, known or not),
-    /// so nobody can flood a person's inbox.
-    PasswordResetsPerAccount,
+crate::named_enum::named_enum! {
+    /// Every limiter Gatehouse applies, in the order the configuration
+    /// reference lists them, each with its stable name: in metrics, logs,
+    /// state-store keys, and (upper-cased, after `GATEHOUSE_LIMIT_`) the
+    /// setting.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Limiter {
+        /// Device authorization requests (`/v1/oauth/device/code`) per address.
+        DeviceAuthorizationPerIp = "device_authorization_per_ip",
+        /// Device authorization requests per client, from every address
+        /// together: a public client's quota is shared by anyone who names it.
+        DeviceAuthorizationPerClient = "device_authorization_per_client",
+        /// Requests each address (network) may still make for a client once
+        /// that client's quota is spent, so a flood from many addresses cannot
+        /// refuse a new address its first request.
+        DeviceAuthorizationReservedPerIp = "device_authorization_reserved_per_ip",
+        /// Typed codes that named no pending request (`/device`, `lookup`,
+        /// approve, deny, SSO start) per address. A success does not reset it.
+        CodeFailuresPerIp = "code_failures_per_ip",
+        /// The same failures per browser session.
+        CodeFailuresPerSession = "code_failures_per_session",
+        /// The same failures from every address together: an alarm, never a
+        /// refusal (a refusal here would let one guesser lock everyone out).
+        /// Past its quota each failure is counted in
+        /// `gatehouse_code_failure_alarms_total` and a warning is logged.
+        CodeFailuresAlarm = "code_failures_alarm",
+        /// Token polls with a `device_code` Gatehouse does not know, per address.
+        UnknownDeviceCodePerIp = "unknown_device_code_per_ip",
+        /// Refreshes with a well-formed refresh token Gatehouse does not know,
+        /// per address.
+        UnknownRefreshTokenPerIp = "unknown_refresh_token_per_ip",
+        /// Failed sign-ins per account (by email, known or not).
+        SignInFailuresPerAccount = "sign_in_failures_per_account",
+        /// Failed sign-ins per address.
+        SignInFailuresPerIp = "sign_in_failures_per_ip",
+        /// Approvals per approving person.
+        ApprovalsPerAccount = "approvals_per_account",
+        /// Bearer-authenticated requests per token.
+        BearerPerToken = "bearer_per_token",
+        /// SSO sign-ins started (`sso-initiate`) per address: each one stores a
+        /// sign-in record until it is finished or expires.
+        SsoInitiatePerIp = "sso_initiate_per_ip",
+        /// SSO sign-ins started for one pending code, from every address.
+        SsoInitiatePerFlow = "sso_initiate_per_flow",
+        /// Password reset links asked for, per address.
+        PasswordResetsPerIp = "password_resets_per_ip",
+        /// Password reset links asked for, per account (by email, known or not),
+        /// so nobody can flood a person's inbox.
+        PasswordResetsPerAccount = "password_resets_per_account",
+    }
 }
 
 impl Limiter {
-    /// Every limiter, in the order the configuration reference lists them.
-    pub const ALL: [Limiter; 16] = [
-        Limiter::DeviceAuthorizationPerIp,
-        Limiter::DeviceAuthorizationPerClient,
-        Limiter::DeviceAuthorizationReservedPerIp,
-        Limiter::CodeFailuresPerIp,
-        Limiter::CodeFailuresPerSession,
-        Limiter::CodeFailuresAlarm,
-        Limiter::UnknownDeviceCodePerIp,
-        Limiter::UnknownRefreshTokenPerIp,
-        Limiter::SignInFailuresPerAccount,
-        Limiter::SignInFailuresPerIp,
-        Limiter::ApprovalsPerAccount,
-        Limiter::BearerPerToken,
-        Limiter::SsoInitiatePerIp,
-        Limiter::SsoInitiatePerFlow,
-        Limiter::PasswordResetsPerIp,
-        Limiter::PasswordResetsPerAccount,
-    ];
-
-    /// The stable name: in metrics, logs, state-store keys, and (upper-cased,
-    /// after `GATEHOUSE_LIMIT_`) the setting.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Limiter::DeviceAuthorizationPerIp => "device_authorization_per_ip",
-            Limiter::DeviceAuthorizationPerClient => "device_authorization_per_client",
-            Limiter::DeviceAuthorizationReservedPerIp => "device_authorization_reserved_per_ip",
-            Limiter::CodeFailuresPerIp => "code_failures_per_ip",
-            Limiter::CodeFailuresPerSession => "code_failures_per_session",
-            Limiter::CodeFailuresAlarm => "code_failures_alarm",
-            Limiter::UnknownDeviceCodePerIp => "unknown_device_code_per_ip",
-            Limiter::UnknownRefreshTokenPerIp => "unknown_refresh_token_per_ip",
-            Limiter::SignInFailuresPerAccount => "sign_in_failures_per_account",
-            Limiter::SignInFailuresPerIp => "sign_in_failures_per_ip",
-            Limiter::ApprovalsPerAccount => "approvals_per_account",
-            Limiter::BearerPerToken => "bearer_per_token",
-            Limiter::SsoInitiatePerIp => "sso_initiate_per_ip",
-            Limiter::SsoInitiatePerFlow => "sso_initiate_per_flow",
-            Limiter::PasswordResetsPerIp => "password_resets_per_ip",
-            Limiter::PasswordResetsPerAccount => "password_resets_per_account",
-        }
-    }
-
     /// What the key names.
     pub fn key_type(self) -> KeyType {
         match self {
@@ -360,6 +322,17 @@ mod tests {
     }
 
     #[test]
+    fn every_limiter_has_one_name_that_parses_back() {
+        let mut names: Vec<_> = Limiter::ALL.iter().map(|limiter| limiter.as_str()).collect();
+        for &limiter in Limiter::ALL {
+            assert_eq!(Limiter::parse(limiter.as_str()), Some(limiter));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Limiter::ALL.len());
+    }
+
+    #[test]
     fn a_burst_of_limit_then_one_per_emission_interval() {
         let q = quota(10, 3600);
         let mut tat = None;
@@ -391,7 +364,7 @@ mod tests {
         for bad in ["", "10", "10/", "10/1w", "x/1h", "10/0h", "-1/1h"] {
             assert!(Quota::parse(bad).is_err(), "{bad:?} should not parse");
         }
-        for limiter in Limiter::ALL {
+        for &limiter in Limiter::ALL {
             let q = limiter.default_quota();
             assert_eq!(Quota::parse(&q.to_string()), Ok(Some(q)));
         }
