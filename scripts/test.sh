@@ -22,6 +22,13 @@ fi
 if [ -z "${GATEHOUSE_TEST_REDIS_URL:-}" ] && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   export GATEHOUSE_TEST_REDIS_URL="redis://127.0.0.1:6379"
 fi
+# Which half of the suite runs depends on what answers here: say so first.
+if [ -n "${GATEHOUSE_TEST_DATABASE_URL:-}" ] && [ -n "${GATEHOUSE_TEST_REDIS_URL:-}" ]; then
+  echo "backend pairs: embedded (SQLite + in-process) and PostgreSQL + Redis"
+else
+  echo "backend pairs: embedded (SQLite + in-process) only; the PostgreSQL + Redis tests will be reported as skipped" \
+    "(set GATEHOUSE_TEST_DATABASE_URL and GATEHOUSE_TEST_REDIS_URL, or start both on their default local ports)"
+fi
 
 step "rustfmt and clippy"
 cargo fmt --all -- --check

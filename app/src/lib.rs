@@ -14,6 +14,7 @@ pub mod error;
 pub mod navigation;
 pub mod pages;
 pub mod server_fns;
+pub mod session_keys;
 mod shell;
 
 pub use shell::{App, shell};

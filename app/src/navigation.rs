@@ -1,6 +1,13 @@
 //! Where pages and server functions live, and safe return paths after
 //! sign-in. Route paths are named here once; the router in `shell.rs` must
-//! spell the same paths (its `path!` macro takes literals).
+//! spell the same paths (its `path!` macro takes literals), and a test of
+//! the binary's router (`http::router`) checks that it does: every page
+//! route is in [`PAGE_PATHS`] and every entry there is routed.
+
+/// The home page.
+pub const HOME_PATH: &str = "/";
+/// The admin pages' landing page.
+pub const ADMIN_PATH: &str = "/admin";
 
 /// The device page: enter, check and decide a code.
 pub const DEVICE_PATH: &str = "/device";
@@ -31,6 +38,25 @@ pub const SERVER_FN_PREFIX: &str = "/console/api";
 pub const APPROVAL_GRANT_PATH: &str = "/v1/oauth/device";
 /// The authorize-sso page, where `/device?sso_verified=1` sends the browser.
 pub const AUTHORIZE_SSO_PAGE: &str = "/v1/oauth/device/authorize-sso";
+
+/// Every page the Leptos router serves.
+pub const PAGE_PATHS: &[&str] = &[
+    HOME_PATH,
+    DEVICE_PATH,
+    SIGNIN_PATH,
+    ERROR_PAGE,
+    MY_APPS_PATH,
+    PASSWORD_PATH,
+    FORGOT_PASSWORD_PATH,
+    RESET_PASSWORD_PATH,
+    ADMIN_PATH,
+    ADMIN_APPS_PATH,
+    ADMIN_ACCOUNTS_PATH,
+    ADMIN_AUDIT_PATH,
+    ADMIN_CLIENTS_PATH,
+    ADMIN_SCOPES_PATH,
+    AUTHORIZE_SSO_PAGE,
+];
 
 /// `next` if it is a same-origin path (`/…`, not `//…` or `/\…`, no control
 /// characters), else `/`. Keeps sign-in from becoming an open redirect.

@@ -195,3 +195,30 @@ async fn json_payload_too_large(response: Response) -> Response {
 fn origin_of(url: &str) -> String {
     url::Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| url.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page routes `shell.rs` spells out are the paths `navigation`
+    /// names, no more and no fewer: renaming a page in one place only fails here.
+    #[tokio::test]
+    async fn the_page_routes_are_the_paths_navigation_names() {
+        let mut routed: Vec<String> = generate_route_list(App).iter().map(|route| route.path().to_owned()).collect();
+        routed.sort_unstable();
+        routed.dedup();
+        let mut named: Vec<String> = gatehouse_app::navigation::PAGE_PATHS.iter().map(|&p| p.to_owned()).collect();
+        named.sort_unstable();
+        assert_eq!(routed, named);
+    }
+
+    #[test]
+    fn unknown_paths_answer_json_under_the_api_prefixes_only() {
+        assert!(is_api_path(paths::TOKEN) && is_api_path("/console/api/signin") && is_api_path(paths::METADATA));
+        assert!(
+            !gatehouse_app::navigation::PAGE_PATHS
+                .iter()
+                .any(|page| is_api_path(page) && !page.starts_with("/v1/oauth/device/"))
+        );
+    }
+}

@@ -14,7 +14,7 @@ use gatehouse_app::cookies::{APPROVAL_GRANT_COOKIE, SSO_BINDING_COOKIE, cookie_n
 use gatehouse_app::error::{AppError, AppErrorCode};
 use gatehouse_app::navigation::APPROVAL_GRANT_PATH;
 use gatehouse_app::server_fns::context::{sign_in_sso_session, visitor_of};
-use gatehouse_app::server_fns::sso::GRANT_BINDING_KEY;
+use gatehouse_app::session_keys::GRANT_BINDING as GRANT_BINDING_KEY;
 use gatehouse_core::services::sso::{Callback, Completed, SsoError, SsoRedirect, SsoService};
 use tower_sessions::Session;
 
@@ -122,7 +122,9 @@ pub async fn complete(
         APPROVAL_GRANT_PATH,
         grant.max_age.num_seconds(),
     );
-    found("/device?sso_verified=1", [grant_cookie, spent_binding])
+    let device =
+        gatehouse_app::navigation::with_query(gatehouse_app::navigation::DEVICE_PATH, &[("sso_verified", "1")]);
+    found(&device, [grant_cookie, spent_binding])
 }
 
 fn branch(state: &AppState) -> Option<&SsoService> {

@@ -25,7 +25,7 @@ pub fn RevokedNotice(count: usize) -> impl IntoView {
 #[component]
 pub fn CodeEntryForm(#[prop(optional, into)] value: String) -> impl IntoView {
     view! {
-        <form class="code-entry" method="get" action="/device">
+        <form class="code-entry" method="get" action=crate::navigation::DEVICE_PATH>
             <label for="user_code">"Enter the code shown in your terminal"</label>
             <p class="hint" id="user_code_hint">"It looks like WDJB-MJHT. Spaces, dashes and lower case are fine."</p>
             <CodeInput value=value/>
@@ -100,7 +100,7 @@ pub fn SiteHeader() -> impl IntoView {
     let header = Resource::new_blocking(|| (), |_| load_header());
     view! {
         <header class="site-header">
-            <a class="brand" href="/">"Gatehouse"</a>
+            <a class="brand" href=crate::navigation::HOME_PATH>"Gatehouse"</a>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     header.await.ok().flatten().map(|me| {
@@ -109,7 +109,7 @@ pub fn SiteHeader() -> impl IntoView {
                         <nav class="site-nav" aria-label="Main">
                             <a href=crate::navigation::MY_APPS_PATH>"Devices"</a>
                             {me.has_password.then(|| view! { <a href=crate::navigation::PASSWORD_PATH>"Password"</a> })}
-                            {me.is_admin.then(|| view! { <a href="/admin/authorized-apps">"Admin"</a> })}
+                            {me.is_admin.then(|| view! { <a href=crate::navigation::ADMIN_APPS_PATH>"Admin"</a> })}
                         </nav>
                         <div class="identity">
                             <span class="identity-name">{who}</span>

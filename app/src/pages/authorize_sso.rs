@@ -37,7 +37,7 @@ fn ended_view(code: AppErrorCode) -> impl IntoView {
             <h1 id="ended-title">"This approval is no longer open"</h1>
             <Notice code=code/>
             <p>"Nothing was approved from this page. To approve the device, enter its code again."</p>
-            <p><a class="button primary" href="/device">"Enter a code"</a></p>
+            <p><a class="button primary" href=crate::navigation::DEVICE_PATH>"Enter a code"</a></p>
         </section>
     }
 }
@@ -51,7 +51,7 @@ fn authorize_sso_view(context: ApprovalContextView, notice: Option<AppErrorCode>
             <p class="signed-in">
                 "Signed in as "<strong>{who}</strong>" ("{context.subject_email.clone()}") through "
                 <span class="issuer">{context.subject_issuer.clone()}</span>". "
-                <a href="/device">"Not you? Start again"</a>
+                <a href=crate::navigation::DEVICE_PATH>"Not you? Start again"</a>
             </p>
             {notice.map(|code| view! { <Notice code=code/> })}
             <RequestSummary request=context.request/>

@@ -16,7 +16,7 @@ pub fn ErrorPage() -> impl IntoView {
         <section class="card" aria-labelledby="error-title">
             <h1 id="error-title">"Nothing was changed"</h1>
             {move || view! { <Notice code=code()/> }}
-            <p>"Go back and try again, or go to the "<a href="/">"start page"</a>"."</p>
+            <p>"Go back and try again, or go to the "<a href=crate::navigation::HOME_PATH>"start page"</a>"."</p>
         </section>
     }
 }

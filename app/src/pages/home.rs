@@ -10,8 +10,8 @@ pub fn HomePage() -> impl IntoView {
             <h1>"Gatehouse"</h1>
             <p>"Gatehouse lets command-line tools sign in to your account without passwords or API keys being copied around."</p>
             <p>"Did a terminal show you a code?"</p>
-            <p><a class="button primary" href="/device">"Enter a code"</a></p>
-            <p><a href="/signin">"Sign in"</a></p>
+            <p><a class="button primary" href=crate::navigation::DEVICE_PATH>"Enter a code"</a></p>
+            <p><a href=crate::navigation::SIGNIN_PATH>"Sign in"</a></p>
         </section>
     }
 }

@@ -13,7 +13,7 @@ pub fn NotFound() -> impl IntoView {
         <section class="card">
             <h1>"Page not found"</h1>
             <p>"There is nothing at this address."</p>
-            <p><a href="/device">"Enter a device code"</a>" or go to the "<a href="/">"start page"</a>"."</p>
+            <p><a href=crate::navigation::DEVICE_PATH>"Enter a device code"</a>" or go to the "<a href=crate::navigation::HOME_PATH>"start page"</a>"."</p>
         </section>
     }
 }

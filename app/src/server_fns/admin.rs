@@ -164,13 +164,10 @@ pub async fn admin_revoke_user(
     csrf_token: String,
     back: String,
 ) -> Result<RevokeOutcome, AppError> {
-    use gatehouse_core::listing::TokenSelector;
-    let email = gatehouse_core::services::accounts::normalize_email(&email);
-    if email.is_empty() {
+    let Some(selector) = gatehouse_core::services::authorizations::everyone_going_by(&email, issuer.as_deref()) else {
         return Err(super::context::fail(AppError::new(AppErrorCode::InvalidRequest), &admin_back(&back)));
-    }
-    let issuer = issuer.filter(|i| !i.is_empty()).unwrap_or_else(|| gatehouse_core::model::LOCAL_ISSUER.to_owned());
-    admin_revoke_all(TokenSelector::Email { email, issuer }, csrf_token, back).await
+    };
+    admin_revoke_all(selector, csrf_token, back).await
 }
 
 /// An admin revokes every token issued to one client.
@@ -180,11 +177,10 @@ pub async fn admin_revoke_client(
     csrf_token: String,
     back: String,
 ) -> Result<RevokeOutcome, AppError> {
-    use gatehouse_core::listing::TokenSelector;
-    if client_id.trim().is_empty() {
+    let Some(selector) = gatehouse_core::services::authorizations::issued_to(&client_id) else {
         return Err(super::context::fail(AppError::new(AppErrorCode::InvalidRequest), &admin_back(&back)));
-    }
-    admin_revoke_all(TokenSelector::Client(client_id.trim().to_owned()), csrf_token, back).await
+    };
+    admin_revoke_all(selector, csrf_token, back).await
 }
 
 #[cfg(feature = "ssr")]

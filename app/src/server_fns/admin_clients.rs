@@ -76,7 +76,7 @@ pub fn done_message(done: &str) -> Option<&'static str> {
 }
 
 #[cfg(feature = "ssr")]
-const SECRET_ONCE_KEY: &str = "client_secret_once";
+use crate::session_keys::CLIENT_SECRET_ONCE as SECRET_ONCE_KEY;
 
 /// Loads `/admin/clients`.
 #[server(prefix = "/console/api", endpoint = "admin/clients/page")]

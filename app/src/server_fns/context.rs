@@ -30,13 +30,9 @@ pub struct DocumentCsp(pub std::sync::Arc<std::sync::Mutex<Option<http::HeaderVa
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub Option<String>);
 
-const ACCOUNT_KEY: &str = "account_id";
-/// The (issuer, sub) of a person signed in through the SSO provider.
-const SSO_SUBJECT_KEY: &str = "sso_subject";
-/// When the session signed in (Unix seconds); sessions from before the
-/// account's `sessions_valid_after` are void.
-const SIGNED_IN_AT_KEY: &str = "signed_in_at";
-const CSRF_KEY: &str = "csrf_token";
+use crate::session_keys::{
+    ACCOUNT as ACCOUNT_KEY, CSRF as CSRF_KEY, SIGNED_IN_AT as SIGNED_IN_AT_KEY, SSO_SUBJECT as SSO_SUBJECT_KEY,
+};
 
 /// The services, provided by the binary for every render and server call.
 pub fn app_context() -> Result<AppContext, AppError> {

@@ -79,11 +79,7 @@ pub struct SsoOutcome {
 }
 
 #[cfg(feature = "ssr")]
-const OUTCOME_KEY: &str = "sso_outcome";
-
-/// The session key holding the approval grant's session binding: set by
-/// `sso-complete`, gone at sign-out, which so voids the grant.
-pub const GRANT_BINDING_KEY: &str = "sso_grant_binding";
+use crate::session_keys::{GRANT_BINDING as GRANT_BINDING_KEY, SSO_OUTCOME as OUTCOME_KEY};
 
 /// The session binding the browser's session holds, if any.
 #[cfg(feature = "ssr")]

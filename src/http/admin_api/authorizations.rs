@@ -7,9 +7,9 @@ use crate::http::AppState;
 use axum::extract::{Path, State};
 use gatehouse_core::TokenKind;
 use gatehouse_core::listing::{ActivityCursor, TokenSelector, TokenStatus};
-use gatehouse_core::model::{LOCAL_ISSUER, SubjectId};
-use gatehouse_core::services::accounts::normalize_email;
+use gatehouse_core::model::SubjectId;
 use gatehouse_core::services::authorizations::{Authorization as Stored, AuthorizationFilter};
+use gatehouse_core::services::authorizations::{everyone_going_by, issued_to};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -106,11 +106,8 @@ impl RevokeAll {
             (Some(Subject { issuer, id }), None, None, None) if !issuer.is_empty() && !id.is_empty() => {
                 Some(TokenSelector::Subject(SubjectId { issuer, id }))
             }
-            (None, Some(email), issuer, None) => Some(TokenSelector::Email {
-                email: normalize_email(&email),
-                issuer: issuer.unwrap_or_else(|| LOCAL_ISSUER.to_owned()),
-            }),
-            (None, None, None, Some(client_id)) => Some(TokenSelector::Client(client_id)),
+            (None, Some(email), issuer, None) => everyone_going_by(&email, issuer.as_deref()),
+            (None, None, None, Some(client_id)) => issued_to(&client_id),
             _ => None,
         }
     }

@@ -107,7 +107,11 @@ fn AccountItem(
         badges.push("administrator");
     }
     badges.push(if account.disabled { "disabled" } else { "active" });
-    let devices = format!("/admin/authorized-apps?email={}", crate::navigation::encode_query_value(&account.email));
+    let devices = format!(
+        "{}?email={}",
+        crate::navigation::ADMIN_APPS_PATH,
+        crate::navigation::encode_query_value(&account.email)
+    );
     let confirm_disable = accounts_url(&q, &[("confirm", &format!("disable:{}", account.email))]);
     // Each accessible name starts with the visible text (WCAG 2.5.3).
     let admin_text = if account.is_admin { "Remove admin" } else { "Make admin" };

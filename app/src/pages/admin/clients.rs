@@ -83,7 +83,7 @@ fn ClientItem(client: ClientRow, csrf: String, action: ServerAction<AdminClientA
     let id = client.client_id.clone();
     let enc = crate::navigation::encode_query_value(&client.client_id);
     let edit = format!("{ADMIN_CLIENTS_PATH}?edit={enc}");
-    let tokens = format!("/admin/authorized-apps?client={enc}");
+    let tokens = format!("{}?client={enc}", crate::navigation::ADMIN_APPS_PATH);
     let disable = format!("{ADMIN_CLIENTS_PATH}?confirm=disable%3A{enc}");
     let rotate = (client.client_type == "confidential").then(|| format!("{ADMIN_CLIENTS_PATH}?confirm=rotate%3A{enc}"));
     let enable_label = format!("Enable {}", client.client_id);
@@ -207,7 +207,7 @@ fn ScopeChoices(prefix: &'static str, known: Vec<(String, String)>, allowed: Vec
     view! {
         <fieldset class="field">
             <legend>"Scopes it may ask for"</legend>
-            <p class="hint">"Add scopes on the " <a href="/admin/scopes">"Scopes"</a> " page."</p>
+            <p class="hint">"Add scopes on the " <a href=crate::navigation::ADMIN_SCOPES_PATH>"Scopes"</a> " page."</p>
             {known.into_iter().enumerate().map(|(i, (name, description))| {
                 let id = format!("{prefix}-scope-{i}");
                 let checked = allowed.contains(&name);

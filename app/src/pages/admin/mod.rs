@@ -13,17 +13,18 @@ pub use clients::AdminClientsPage;
 pub use scopes::AdminScopesPage;
 
 use crate::error::AppErrorCode;
+use crate::navigation;
 use leptos::prelude::*;
 
 /// The admin pages, as links; the current one is marked for screen readers.
 #[component]
 pub fn AdminNav(current: &'static str) -> impl IntoView {
     const PAGES: [(&str, &str); 5] = [
-        ("/admin/authorized-apps", "Authorized apps"),
-        ("/admin/clients", "Clients"),
-        ("/admin/scopes", "Scopes"),
-        ("/admin/accounts", "Accounts"),
-        ("/admin/audit", "Audit log"),
+        (navigation::ADMIN_APPS_PATH, "Authorized apps"),
+        (navigation::ADMIN_CLIENTS_PATH, "Clients"),
+        (navigation::ADMIN_SCOPES_PATH, "Scopes"),
+        (navigation::ADMIN_ACCOUNTS_PATH, "Accounts"),
+        (navigation::ADMIN_AUDIT_PATH, "Audit log"),
     ];
     view! {
         <nav class="admin-nav" aria-label="Admin">
@@ -59,7 +60,7 @@ pub fn Forbidden() -> impl IntoView {
         <section class="card" aria-labelledby="forbidden-title">
             <h1 id="forbidden-title">"Administrators only"</h1>
             <p role="alert">{AppErrorCode::Forbidden.message()}</p>
-            <p><a href="/settings/authorized-apps">"See your own devices"</a></p>
+            <p><a href=navigation::MY_APPS_PATH>"See your own devices"</a></p>
         </section>
     }
 }
@@ -68,6 +69,6 @@ pub fn Forbidden() -> impl IntoView {
 #[component]
 pub fn AdminHome() -> impl IntoView {
     #[cfg(feature = "ssr")]
-    leptos_axum::redirect("/admin/authorized-apps");
-    view! { <p><a href="/admin/authorized-apps">"Authorized apps"</a></p> }
+    leptos_axum::redirect(navigation::ADMIN_APPS_PATH);
+    view! { <p><a href=navigation::ADMIN_APPS_PATH>"Authorized apps"</a></p> }
 }

@@ -15,6 +15,23 @@ use uuid::Uuid;
 /// Largest page the admin listing serves.
 pub const MAX_PAGE: u32 = 100;
 
+/// What an admin's "revoke everything of this person" selects, decided
+/// here for every edge: everyone going by `email` (normalised as accounts
+/// store it) at `issuer`, a local account's when none is named; `None` for
+/// a blank address.
+pub fn everyone_going_by(email: &str, issuer: Option<&str>) -> Option<TokenSelector> {
+    let email = super::accounts::normalize_email(email);
+    let issuer = issuer.map(str::trim).filter(|issuer| !issuer.is_empty()).unwrap_or(crate::model::LOCAL_ISSUER);
+    (!email.is_empty()).then(|| TokenSelector::Email { email, issuer: issuer.to_owned() })
+}
+
+/// Every token issued to `client_id` (as typed, surrounding blanks
+/// dropped); `None` for a blank one.
+pub fn issued_to(client_id: &str) -> Option<TokenSelector> {
+    let client_id = client_id.trim();
+    (!client_id.is_empty()).then(|| TokenSelector::Client(client_id.to_owned()))
+}
+
 /// A token as the console shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
@@ -169,5 +186,22 @@ pub fn status_of(record: &AccessTokenRecord, now: chrono::DateTime<chrono::Utc>)
         Some(revoked) if revoked < record.expires_at => TokenStatus::Revoked,
         None if record.expires_at > now => TokenStatus::Active,
         _ => TokenStatus::Expired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revoke_all_selects_the_same_people_from_every_edge() {
+        let local = everyone_going_by("  Ada@Example.com ", None);
+        assert_eq!(local, Some(TokenSelector::Email { email: "ada@example.com".into(), issuer: "local".into() }));
+        assert_eq!(everyone_going_by("ada@example.com", Some(" ")), local, "a blank issuer names none");
+        let sso = everyone_going_by("ada@example.com", Some("https://idp.example"));
+        assert!(matches!(sso, Some(TokenSelector::Email { issuer, .. }) if issuer == "https://idp.example"));
+        assert_eq!(everyone_going_by("  ", None), None);
+        assert_eq!(issued_to(" ci "), Some(TokenSelector::Client("ci".into())));
+        assert_eq!(issued_to(""), None);
     }
 }
