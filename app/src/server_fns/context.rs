@@ -164,6 +164,17 @@ pub async fn guard_action(need: Need, csrf_token: &str, back: &str) -> Result<Gu
     Ok(guarded)
 }
 
+/// The preamble of an anonymous form post (signing in or out, asking for
+/// or using a reset link): the context and the session, once the form's
+/// CSRF token checks out; otherwise the refusal, sent back to `back`. What
+/// `guard_action` is for a signed-in person's actions.
+pub async fn guard_anonymous_action(csrf_token: &str, back: &str) -> Result<(AppContext, Session), AppError> {
+    let ctx = app_context()?;
+    let session = session()?;
+    verify_csrf(&session, csrf_token).await.map_err(|e| fail(e, back))?;
+    Ok((ctx, session))
+}
+
 /// Marks the session signed in as the account that just signed in, under a
 /// new session id and a new CSRF token (so nothing issued before sign-in
 /// stays valid).

@@ -128,9 +128,7 @@ pub async fn load_forgot_page(sent: Option<String>, error: Option<String>) -> Re
 #[server(prefix = "/console/api", endpoint = "signin/forgot")]
 pub async fn request_password_reset(email: String, csrf_token: String) -> Result<Redirect, AppError> {
     use super::context::*;
-    let ctx = app_context()?;
-    let session = session()?;
-    verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, FORGOT_PASSWORD_PATH))?;
+    let (ctx, _) = guard_anonymous_action(&csrf_token, FORGOT_PASSWORD_PATH).await?;
     ctx.services
         .accounts
         .request_password_reset(&email, client_ip())
@@ -168,9 +166,7 @@ pub async fn reset_password(
 ) -> Result<Redirect, AppError> {
     use super::context::*;
     let back = crate::navigation::with_query(RESET_PASSWORD_PATH, &[("token", &token)]);
-    let ctx = app_context()?;
-    let session = session()?;
-    verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, &back))?;
+    let (ctx, session) = guard_anonymous_action(&csrf_token, &back).await?;
     if new_password != confirm_password {
         return Err(fail(AppError::new(AppErrorCode::PasswordMismatch), &back));
     }

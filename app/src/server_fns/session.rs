@@ -56,9 +56,7 @@ pub async fn sign_in(
     use gatehouse_core::services::accounts::SignInError;
     let next = crate::navigation::safe_next(next.as_deref());
     let back = crate::navigation::signin_url(&next);
-    let ctx = app_context()?;
-    let session = session()?;
-    verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, &back))?;
+    let (ctx, session) = guard_anonymous_action(&csrf_token, &back).await?;
     let password = gatehouse_core::SecretString::new(password);
     let signed_in = match ctx.services.accounts.sign_in(&email, &password, client_ip()).await {
         Ok(signed_in) => signed_in,
@@ -78,9 +76,9 @@ pub async fn sign_in(
 #[server(prefix = "/console/api", endpoint = "signout")]
 pub async fn sign_out(csrf_token: String) -> Result<Redirect, AppError> {
     use super::context::*;
-    let session = session()?;
-    verify_csrf(&session, &csrf_token).await.map_err(|e| fail(e, "/signin"))?;
+    let signin = crate::navigation::SIGNIN_PATH;
+    let (_, session) = guard_anonymous_action(&csrf_token, signin).await?;
     sign_out_session(&session).await?;
-    succeed_to("/signin");
-    Ok(Redirect { redirect_to: "/signin".to_owned() })
+    succeed_to(signin);
+    Ok(Redirect { redirect_to: signin.to_owned() })
 }

@@ -283,3 +283,29 @@ pub async fn enable(State(state): State<AppState>, call: AdminCall, Path(client_
     clients.enable(&call.admin, &client_id).await?;
     ok(client(&clients.get(&call.admin, &client_id).await?.ok_or_else(|| Refused::not_found("client"))?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI mirror of `DpopMode` (the core stays free of utoipa)
+    /// names every mode as the core does, both ways.
+    #[test]
+    fn the_mirrored_dpop_modes_round_trip_by_name() {
+        for mode in DpopMode::ALL {
+            let wire = client(&OAuthClient {
+                client_id: "c".into(),
+                name: "C".into(),
+                client_type: gatehouse_core::model::ClientType::Public,
+                secret_hash: None,
+                allowed_scopes: Vec::new(),
+                device_grant_enabled: true,
+                disabled: false,
+                created_at: chrono::DateTime::UNIX_EPOCH,
+                policy: TokenPolicy { dpop: mode, ..TokenPolicy::default() },
+            });
+            assert_eq!(wire.settings.dpop.as_str(), mode.as_str());
+            assert_eq!(policy(wire.settings).dpop, mode);
+        }
+    }
+}

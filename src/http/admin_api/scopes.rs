@@ -150,3 +150,25 @@ pub async fn delete(State(state): State<AppState>, call: AdminCall, Path(name): 
     state.services.scopes.delete(&call.admin, &name).await.map_err(refused)?;
     no_content()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI mirror of `ScopeHolders` (the core stays free of utoipa)
+    /// names every holder as the core does, both ways.
+    #[test]
+    fn the_mirrored_holders_round_trip_by_name() {
+        for h in [Holders::Accounts, Holders::External, Holders::Everyone] {
+            assert_eq!(holders(h).as_str(), h.as_str());
+            let back = scope(&ScopeDefinition {
+                name: "s".into(),
+                description: "d".into(),
+                holders: holders(h),
+                built_in: false,
+                created_at: chrono::DateTime::UNIX_EPOCH,
+            });
+            assert_eq!(back.holders.as_str(), h.as_str());
+        }
+    }
+}

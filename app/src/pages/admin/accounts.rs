@@ -1,6 +1,5 @@
-use super::{AdminNav, Forbidden, Pager};
+use super::{AdminNav, Pager};
 use crate::components::Notice;
-use crate::error::AppErrorCode;
 use crate::server_fns::admin_accounts::{
     ADMIN_ACCOUNTS_PATH, AccountRow, AdminAccountsPage as PageData, AdminChangeAccount, AdminCreateAccount,
     accounts_url, done_message, load_admin_accounts,
@@ -24,15 +23,7 @@ pub fn AdminAccountsPage() -> impl IntoView {
     );
     view! {
         <Title text="Accounts · Admin · Gatehouse"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(page) => accounts_view(page).into_any(),
-                    Err(err) if err.error == AppErrorCode::Forbidden => view! { <Forbidden/> }.into_any(),
-                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {super::admin_page(data, accounts_view)}
     }
 }
 

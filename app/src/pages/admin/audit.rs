@@ -1,6 +1,5 @@
-use super::{AdminNav, Forbidden, Pager};
+use super::{AdminNav, Pager};
 use crate::components::Notice;
-use crate::error::AppErrorCode;
 use crate::server_fns::admin_audit::{
     ADMIN_AUDIT_PATH, AuditFilter, AuditPage as PageData, AuditRow, load_admin_audit,
 };
@@ -30,15 +29,7 @@ pub fn AdminAuditPage() -> impl IntoView {
     );
     view! {
         <Title text="Audit log · Admin · Gatehouse"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(page) => audit_view(page).into_any(),
-                    Err(err) if err.error == AppErrorCode::Forbidden => view! { <Forbidden/> }.into_any(),
-                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {super::admin_page(data, audit_view)}
     }
 }
 

@@ -1,6 +1,5 @@
-use super::{AdminNav, Forbidden, Pager};
+use super::{AdminNav, Pager};
 use crate::components::{Notice, RevokedNotice};
-use crate::error::AppErrorCode;
 use crate::pages::my_apps::AppDetails;
 use crate::server_fns::admin::{
     AdminAppsFilter, AdminAppsPage as PageData, AdminConfirm, AdminRevokeApp, AdminRevokeClient, AdminRevokeUser,
@@ -45,15 +44,7 @@ pub fn AdminAppsPage() -> impl IntoView {
     );
     view! {
         <Title text="Authorized apps · Admin · Gatehouse"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(page) => admin_apps_view(page, actions).into_any(),
-                    Err(err) if err.error == AppErrorCode::Forbidden => view! { <Forbidden/> }.into_any(),
-                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {super::admin_page(data, move |page| admin_apps_view(page, actions))}
     }
 }
 

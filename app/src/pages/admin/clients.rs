@@ -1,6 +1,5 @@
-use super::{AdminNav, Forbidden};
+use super::AdminNav;
 use crate::components::Notice;
-use crate::error::AppErrorCode;
 use crate::server_fns::admin_clients::{
     ADMIN_CLIENTS_PATH, AdminClientAction, AdminClientsPage as PageData, AdminRegisterClient, AdminUpdateClient,
     ClientConfirm, ClientRow, done_message, load_admin_clients,
@@ -23,15 +22,7 @@ pub fn AdminClientsPage() -> impl IntoView {
     );
     view! {
         <Title text="Clients · Admin · Gatehouse"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(page) => clients_view(page).into_any(),
-                    Err(err) if err.error == AppErrorCode::Forbidden => view! { <Forbidden/> }.into_any(),
-                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {super::admin_page(data, clients_view)}
     }
 }
 

@@ -1,6 +1,5 @@
-use super::{AdminNav, Forbidden};
+use super::AdminNav;
 use crate::components::Notice;
-use crate::error::AppErrorCode;
 use crate::server_fns::admin_scopes::{
     ADMIN_SCOPES_PATH, AdminCreateScope, AdminDeleteScope, AdminScopesPage as PageData, AdminUpdateScope, ScopeRow,
     done_message, holders_label, load_admin_scopes,
@@ -24,15 +23,7 @@ pub fn AdminScopesPage() -> impl IntoView {
     );
     view! {
         <Title text="Scopes · Admin · Gatehouse"/>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(page) => scopes_view(page).into_any(),
-                    Err(err) if err.error == AppErrorCode::Forbidden => view! { <Forbidden/> }.into_any(),
-                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        {super::admin_page(data, scopes_view)}
     }
 }
 
