@@ -295,8 +295,14 @@ impl Application {
         if let Some(sso) = &backends.services.sso {
             tracing::info!(issuer = %sso.settings().issuer, "external SSO branch on");
         }
-        let router =
-            crate::http::router::router(&config, &backends.services, backends.sessions.clone(), &public_url, bound);
+        let router = crate::http::router::router(
+            config.site_root.as_deref(),
+            &config.trusted_proxies,
+            &backends.services,
+            backends.sessions.clone(),
+            &public_url,
+            bound,
+        );
         Ok(Self {
             listener,
             router,

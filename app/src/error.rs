@@ -270,4 +270,16 @@ mod tests {
                 .is_none()
         );
     }
+
+    /// The browser bundle cannot depend on the core, so the password rules'
+    /// numbers are written in the messages too: they must say the core's.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn password_messages_say_the_cores_rules() {
+        use gatehouse_core::services::accounts::{PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS};
+        assert!(AppErrorCode::WeakPassword.message().contains(&format!("at least {PASSWORD_MIN_CHARS} characters")));
+        let max = PASSWORD_MAX_BYTES.to_string();
+        let spelled = format!("{},{}", &max[..max.len() - 3], &max[max.len() - 3..]);
+        assert!(AppErrorCode::PasswordTooLong.message().contains(&format!("at most {spelled} bytes")));
+    }
 }

@@ -6,13 +6,13 @@
 //! The machine paths are named once in [`paths`], which discovery and
 //! `gatehouse login` use too; the pages' paths are `gatehouse_app::navigation`'s.
 
+use super::middleware::client_ip::TrustedProxies;
 use super::middleware::origin_check::{self, PublicOrigin};
 use super::middleware::security_headers;
 use super::middleware::{access_log, client_ip};
 use super::responses::json_error;
 use super::{AppState, EdgeConfig};
 use super::{admin_api, bearer, device_flow, discovery, health, token_management};
-use crate::config::Config;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -75,8 +75,10 @@ fn is_api_path(path: &str) -> bool {
 }
 
 /// The whole application: both route groups with their layers.
+/// The site's files come from `site_root` when given, else the binary.
 pub fn router(
-    config: &Config,
+    site_root: Option<&std::path::Path>,
+    trusted_proxies: &TrustedProxies,
     services: &Services,
     sessions: SqlSessionStore,
     public_url: &str,
@@ -84,8 +86,8 @@ pub fn router(
 ) -> Router {
     // The embedded site unless GATEHOUSE_SITE_ROOT names a folder; the
     // folder also serves a binary built without the site.
-    let embedded = config.site_root.is_none() && super::site::is_embedded();
-    let site_root = config.site_root.clone().unwrap_or_else(|| "target/site".into()).display().to_string();
+    let embedded = site_root.is_none() && super::site::is_embedded();
+    let site_root = site_root.unwrap_or(std::path::Path::new("target/site")).display().to_string();
     let leptos_options = LeptosOptions::builder()
         .output_name("gatehouse")
         .site_root(site_root)
@@ -159,7 +161,7 @@ pub fn router(
         })
         .with_state(state);
 
-    let trusted = Arc::new(config.trusted_proxies.clone());
+    let trusted = Arc::new(trusted_proxies.clone());
 
     // Router::layer keeps each layer's body types inside the router; the
     // last added is the outermost.

@@ -284,7 +284,12 @@ async fn over_long_passwords_are_refused_before_hashing(backend: Backend) {
             },
         )
         .await;
-    assert!(matches!(created, Err(gatehouse_core::services::accounts::AccountError::PasswordTooLong)));
+    assert!(matches!(
+        created,
+        Err(gatehouse_core::services::accounts::AccountError::Password(
+            gatehouse_core::services::accounts::PasswordRuleError::PasswordTooLong
+        ))
+    ));
 }
 
 async fn a_sign_in_flood_is_refused_at_once_and_a_sign_in_after_it_works(backend: Backend) {

@@ -1,3 +1,7 @@
+//! `/device`: enter a code, then see who is asking for what (client,
+//! device as reported, where and when it asked, the scopes in words) and
+//! approve or deny it; signing in first when needed.
+
 use crate::components::{CodeEntryForm, Notice, spelled};
 use crate::navigation::{DEVICE_PATH, signin_url};
 use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};

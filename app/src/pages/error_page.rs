@@ -1,3 +1,6 @@
+//! `/error`: where a plain form post (JavaScript off) lands when it failed
+//! with nowhere better to go; says what went wrong from `?error=`.
+
 use crate::components::Notice;
 use crate::error::AppErrorCode;
 use leptos::prelude::*;

@@ -1,3 +1,5 @@
+//! `/`: the start page, pointing to the code entry and sign-in.
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 

@@ -1,3 +1,7 @@
+//! `/settings/authorized-apps`: a person's own devices and apps, what each
+//! may do, and revoking one or all; `AppDetails` is shared with the admin
+//! listing.
+
 use crate::components::{Notice, RevokedNotice};
 use crate::server_fns::console::{AuthorizedApp, MY_APPS_PATH, MyAppsPage, RevokeAllMyApps, RevokeMyApp, load_my_apps};
 use leptos::form::ActionForm;

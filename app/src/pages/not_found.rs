@@ -1,3 +1,5 @@
+//! The 404 page of every unknown page path.
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 

@@ -1,3 +1,6 @@
+//! `/signin`: email and password, or "Continue with …" the SSO provider;
+//! says what a finished password flow did.
+
 use crate::components::Notice;
 use crate::navigation::{FORGOT_PASSWORD_PATH, SSO_SIGNIN_PATH, encode_query_value};
 use crate::server_fns::session::{SignIn, SignInPageData, SignOut, load_signin_page};

@@ -112,8 +112,7 @@ pub async fn admin_create_account(
         let code = match err {
             AccountError::InvalidEmail => AppErrorCode::InvalidEmail,
             AccountError::EmptyName => AppErrorCode::InvalidRequest,
-            AccountError::WeakPassword => AppErrorCode::WeakPassword,
-            AccountError::PasswordTooLong => AppErrorCode::PasswordTooLong,
+            AccountError::Password(rule) => return fail(AppError::from(rule), back),
             AccountError::EmailTaken => AppErrorCode::EmailTaken,
             AccountError::Unavailable(e) => return fail(AppError::from(e), back),
         };

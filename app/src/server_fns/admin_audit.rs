@@ -115,7 +115,7 @@ fn day_start(date: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 fn audit_row(record: &gatehouse_core::ports::AuditRecord) -> AuditRow {
     let event = &record.event;
     AuditRow {
-        at: event.at.format("%-d %b %Y, %H:%M:%S UTC").to_string(),
+        at: super::views::moment_to_the_second(event.at),
         kind: event.kind.as_str().to_owned(),
         actor: event.actor.as_ref().map(super::views::actor_words).unwrap_or_default(),
         subject: event.subject.clone(),

@@ -164,6 +164,13 @@ pub fn moment(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%-d %b %Y, %H:%M UTC").to_string()
 }
 
+/// The same to the second, where order within a minute matters (the
+/// audit log): "28 Nov 2026, 14:05:09 UTC".
+#[cfg(feature = "ssr")]
+pub fn moment_to_the_second(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%-d %b %Y, %H:%M:%S UTC").to_string()
+}
+
 /// Who did an audited thing, in words: "by Gatehouse itself", never the
 /// stored "system system".
 #[cfg(feature = "ssr")]

@@ -2,11 +2,9 @@
 //! `metrics` facade: recorded by whatever exporter the binary installs
 //! (Prometheus on `GATEHOUSE_METRICS_BIND`), free when none is.
 
-use crate::rate_limit::Limiter;
-
 /// A limiter refused a request.
-pub fn rate_limited(limiter: Limiter) {
-    ::metrics::counter!("gatehouse_rate_limited_total", "limiter" => limiter.as_str()).increment(1);
+pub fn rate_limited(limiter: &'static str) {
+    ::metrics::counter!("gatehouse_rate_limited_total", "limiter" => limiter).increment(1);
 }
 
 /// A code-entry failure past the alarm threshold across all addresses

@@ -131,10 +131,9 @@ pub async fn create(State(state): State<AppState>, call: AdminCall, Body(new): B
     let made = state.services.accounts.create(&call.admin, registration).await.map_err(|err| match err {
         AccountError::Unavailable(e) => Failure::from(e),
         AccountError::EmailTaken => Refused::new(StatusCode::CONFLICT, "already_exists", err).into(),
-        AccountError::InvalidEmail
-        | AccountError::EmptyName
-        | AccountError::WeakPassword
-        | AccountError::PasswordTooLong => Refused::invalid(err).into(),
+        AccountError::InvalidEmail | AccountError::EmptyName | AccountError::Password(_) => {
+            Refused::invalid(err).into()
+        }
     })?;
     created(account(&made))
 }

@@ -1,3 +1,6 @@
+//! `/admin/accounts`: find, create, disable and enable accounts, and who
+//! is an administrator.
+
 use super::{AdminNav, Pager};
 use crate::components::Notice;
 use crate::server_fns::admin_accounts::{

@@ -1,3 +1,5 @@
+//! `/admin/audit`: the audit log, filtered and paged, in words.
+
 use super::{AdminNav, Pager};
 use crate::components::Notice;
 use crate::server_fns::admin_audit::{

@@ -1,3 +1,6 @@
+//! `/admin/authorized-apps`: every token of every person, filtered and
+//! paged, with revoking one, a person's or a client's after a confirmation.
+
 use super::{AdminNav, Pager};
 use crate::components::{Notice, RevokedNotice};
 use crate::pages::my_apps::AppDetails;

@@ -1,3 +1,6 @@
+//! `/admin/clients`: register, edit, disable and enable clients, and
+//! rotate a confidential client's secret.
+
 use super::AdminNav;
 use crate::components::Notice;
 use crate::server_fns::admin_clients::{

@@ -1,3 +1,6 @@
+//! `/admin/scopes`: the scope registry, in the words the approval page
+//! shows, and who may hold each scope.
+
 use super::AdminNav;
 use crate::components::Notice;
 use crate::server_fns::admin_scopes::{

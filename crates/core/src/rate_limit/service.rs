@@ -148,7 +148,7 @@ impl RateLimitService {
             retry_after_ms = limited.retry_after_ms(),
             "rate limited"
         );
-        crate::metrics::rate_limited(limited.limiter);
+        crate::metrics::rate_limited(limited.limiter.as_str());
         LimitError::RateLimited(limited)
     }
 

@@ -32,10 +32,8 @@ pub enum AccountError {
     InvalidEmail,
     #[error("the name must not be empty")]
     EmptyName,
-    #[error("the password must be at least {PASSWORD_MIN_CHARS} characters")]
-    WeakPassword,
-    #[error("the password must be at most {PASSWORD_MAX_BYTES} bytes")]
-    PasswordTooLong,
+    #[error(transparent)]
+    Password(#[from] PasswordRuleError),
     #[error("an account with this email already exists")]
     EmailTaken,
     #[error(transparent)]
@@ -79,15 +77,6 @@ pub enum PasswordRuleError {
     WeakPassword,
     #[error("the password must be at most {PASSWORD_MAX_BYTES} bytes")]
     PasswordTooLong,
-}
-
-impl From<PasswordRuleError> for AccountError {
-    fn from(err: PasswordRuleError) -> Self {
-        match err {
-            PasswordRuleError::WeakPassword => AccountError::WeakPassword,
-            PasswordRuleError::PasswordTooLong => AccountError::PasswordTooLong,
-        }
-    }
 }
 
 /// Checks a password a person chose against the rules.

@@ -1,3 +1,5 @@
+//! The OS CSPRNG behind the core's `SecureRandom` port.
+
 use gatehouse_core::random::SecureRandom;
 use rand::RngCore;
 

@@ -238,13 +238,13 @@ impl<D: Dialect> Columns<'_, D> {
     }
 }
 
-/// [`Execute`] for one backend: its statements run with
-/// [`Dialect::arguments`], and its plain columns read through [`plain`].
 /// Runs one statement as an observed `database` call (`crate::observed`).
 pub(crate) async fn timed<T>(statement: impl std::future::Future<Output = T>) -> T {
     crate::observed("database", tracing::info_span!("db.statement"), statement).await
 }
 
+/// [`Execute`] for one backend: its statements run with
+/// [`Dialect::arguments`], and its plain columns read through [`plain`].
 macro_rules! impl_execute {
     ($database:ty) => {
         #[async_trait::async_trait]

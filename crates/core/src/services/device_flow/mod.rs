@@ -1,6 +1,9 @@
-//! The device authorization grant (RFC 8628), one file per part of SPEC §4:
-//! `start` (the device asks), `approval` (a person looks up and decides)
-//! and `redeem` (the device polls and gets its token).
+//! The token endpoint's grants. The device authorization grant (RFC 8628),
+//! one file per part of SPEC §4: `start` (the device asks), `approval` (a
+//! person looks up and decides) and `redeem` (the device polls and gets its
+//! token); and the grants the same endpoint serves besides: `refresh`
+//! (RFC 6749 §6) and `client_credentials` (a confidential client's own
+//! token, RFC 6749 §4.4).
 
 mod approval;
 mod client_credentials;
@@ -37,6 +40,18 @@ pub enum FlowError {
 }
 
 crate::rate_limit::from_limit_error!(FlowError);
+
+impl FlowError {
+    /// The failure as the token endpoint's metrics label it: the OAuth
+    /// error code, `rate_limited` or `unavailable`.
+    pub(crate) fn metric_label(&self) -> &'static str {
+        match self {
+            FlowError::OAuth(err) => err.code.as_str(),
+            FlowError::RateLimited(_) => "rate_limited",
+            FlowError::Unavailable(_) => "unavailable",
+        }
+    }
+}
 
 impl From<DpopError> for FlowError {
     fn from(err: DpopError) -> Self {

@@ -71,9 +71,7 @@ impl DeviceFlowService {
         crate::metrics::poll_answer(match &answer {
             Ok(grant) if grant.redelivered => "redelivered",
             Ok(_) => "issued",
-            Err(FlowError::OAuth(err)) => err.code.as_str(),
-            Err(FlowError::RateLimited(_)) => "rate_limited",
-            Err(FlowError::Unavailable(_)) => "unavailable",
+            Err(err) => err.metric_label(),
         });
         answer
     }

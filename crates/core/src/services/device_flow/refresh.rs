@@ -68,9 +68,7 @@ impl DeviceFlowService {
         let answer = self.answer_refresh(request).await;
         crate::metrics::refresh_answer(match &answer {
             Ok(_) => "refreshed",
-            Err(FlowError::OAuth(err)) => err.code.as_str(),
-            Err(FlowError::RateLimited(_)) => "rate_limited",
-            Err(FlowError::Unavailable(_)) => "unavailable",
+            Err(err) => err.metric_label(),
         });
         answer
     }
