@@ -87,17 +87,7 @@ async fn an_operator_defined_scope_reaches_the_approval_page_and_the_token(backe
     let me: Value = app.me(access_token).await.json().await.expect("json");
     assert_eq!(me["scopes"], serde_json::json!(["reports:read"]));
     let secret = app.register_client("rs", ClientType::Confidential, &["full"], false).await.expect("secret");
-    let introspected: Value = app
-        .device
-        .post(app.url("/v1/oauth/introspect"))
-        .basic_auth("rs", Some(&secret))
-        .form(&[("token", access_token)])
-        .send()
-        .await
-        .expect("introspect")
-        .json()
-        .await
-        .expect("json");
+    let introspected = app.introspect(&secret, access_token).await;
     assert_eq!(introspected["scope"], "reports:read");
     // Unknown scopes are still invalid_scope, at the start and at refresh.
     let unknown = app.post_form("/v1/oauth/device/code", &[("client_id", CLI), ("scope", "reports:write")]).await;

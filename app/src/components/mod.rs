@@ -9,6 +9,42 @@ pub fn Notice(code: AppErrorCode) -> impl IntoView {
     view! { <p class="notice notice-error" role="alert">{code.message()}</p> }
 }
 
+/// Shows `page` once `data` has loaded, or what stopped it: the 403 page
+/// for a visitor who is not an admin, else the error's notice. Every page
+/// that loads its data through a server function shows it this way.
+pub fn loaded<T, V>(
+    data: Resource<Result<T, crate::error::AppError>>,
+    page: impl Fn(T) -> V + Copy + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(loaded) => page(loaded).into_any(),
+                    Err(err) if err.error == AppErrorCode::Forbidden => view! { <Forbidden/> }.into_any(),
+                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The 403 page of every admin page.
+#[component]
+pub fn Forbidden() -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="forbidden-title">
+            <h1 id="forbidden-title">"Administrators only"</h1>
+            <p role="alert">{AppErrorCode::Forbidden.message()}</p>
+            <p><a href=crate::navigation::MY_APPS_PATH>"See your own devices"</a></p>
+        </section>
+    }
+}
+
 /// Says how many tokens a revoke signed out, announced politely.
 #[component]
 pub fn RevokedNotice(count: usize) -> impl IntoView {

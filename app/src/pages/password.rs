@@ -2,7 +2,7 @@
 //! choose a new one through the link. Plain forms, so they work without
 //! JavaScript.
 
-use crate::components::Notice;
+use crate::components::{Notice, loaded};
 use crate::navigation::{FORGOT_PASSWORD_PATH, MY_APPS_PATH, SIGNIN_PATH};
 use crate::server_fns::password::{
     ChangePassword, ForgotPage, PasswordPage, RequestPasswordReset, ResetPage, ResetPassword, load_forgot_page,
@@ -12,27 +12,6 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-
-/// Shows `page` once loaded, or the error that stopped it.
-fn loaded<T, V>(
-    data: Resource<Result<T, crate::error::AppError>>,
-    page: impl Fn(T) -> V + Copy + Send + Sync + 'static,
-) -> impl IntoView
-where
-    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
-    V: IntoView + 'static,
-{
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(loaded) => page(loaded).into_any(),
-                    Err(err) => view! { <Notice code=err.error/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
 
 /// The two new-password fields, with the rule said before typing.
 #[component]

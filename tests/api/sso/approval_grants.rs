@@ -141,17 +141,7 @@ async fn two_provider_accounts_sharing_an_email_are_two_people(backend: Backend)
     let mut subs = Vec::new();
     for token in [&sam, &other] {
         let access = token["access_token"].as_str().expect("token");
-        let introspected: Value = app
-            .device
-            .post(app.url("/v1/oauth/introspect"))
-            .basic_auth("rs", Some(&secret))
-            .form(&[("token", access)])
-            .send()
-            .await
-            .expect("introspect")
-            .json()
-            .await
-            .expect("json");
+        let introspected = app.introspect(&secret, access).await;
         let me: Value = app.me(access).await.json().await.expect("json");
         assert_eq!(introspected["email"], "sam@sso.example", "{introspected}");
         assert_eq!(introspected["sub"], me["sub"], "{introspected} {me}");

@@ -26,7 +26,7 @@ pub fn AdminAccountsPage() -> impl IntoView {
     );
     view! {
         <Title text="Accounts · Admin · Gatehouse"/>
-        {super::admin_page(data, accounts_view)}
+        {crate::components::loaded(data, accounts_view)}
     }
 }
 

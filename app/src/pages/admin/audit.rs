@@ -31,7 +31,7 @@ pub fn AdminAuditPage() -> impl IntoView {
     );
     view! {
         <Title text="Audit log · Admin · Gatehouse"/>
-        {super::admin_page(data, audit_view)}
+        {crate::components::loaded(data, audit_view)}
     }
 }
 

@@ -47,7 +47,7 @@ pub fn AdminAppsPage() -> impl IntoView {
     );
     view! {
         <Title text="Authorized apps · Admin · Gatehouse"/>
-        {super::admin_page(data, move |page| admin_apps_view(page, actions))}
+        {crate::components::loaded(data, move |page| admin_apps_view(page, actions))}
     }
 }
 

@@ -25,7 +25,7 @@ pub fn AdminClientsPage() -> impl IntoView {
     );
     view! {
         <Title text="Clients · Admin · Gatehouse"/>
-        {super::admin_page(data, clients_view)}
+        {crate::components::loaded(data, clients_view)}
     }
 }
 

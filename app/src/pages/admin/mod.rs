@@ -12,7 +12,6 @@ pub use authorized_apps::AdminAppsPage;
 pub use clients::AdminClientsPage;
 pub use scopes::AdminScopesPage;
 
-use crate::error::AppErrorCode;
 use crate::navigation;
 use leptos::prelude::*;
 
@@ -50,41 +49,6 @@ pub fn Pager(
             {first.map(|url| view! { <a href=url>{first_label}</a> })}
             {next.map(|url| view! { <a href=url rel="next">{next_label}</a> })}
         </nav>
-    }
-}
-
-/// What every admin page shows once its data has loaded: the page, the 403
-/// page for a visitor who is not an admin, or the error that stopped it.
-pub fn admin_page<T, V>(
-    data: Resource<Result<T, crate::error::AppError>>,
-    page: impl Fn(T) -> V + Copy + Send + Sync + 'static,
-) -> impl IntoView
-where
-    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
-    V: IntoView + 'static,
-{
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(loaded) => page(loaded).into_any(),
-                    Err(err) if err.error == AppErrorCode::Forbidden => view! { <Forbidden/> }.into_any(),
-                    Err(err) => view! { <crate::components::Notice code=err.error/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-/// The 403 page of every admin page.
-#[component]
-pub fn Forbidden() -> impl IntoView {
-    view! {
-        <section class="card" aria-labelledby="forbidden-title">
-            <h1 id="forbidden-title">"Administrators only"</h1>
-            <p role="alert">{AppErrorCode::Forbidden.message()}</p>
-            <p><a href=navigation::MY_APPS_PATH>"See your own devices"</a></p>
-        </section>
     }
 }
 

@@ -26,7 +26,7 @@ pub fn AdminScopesPage() -> impl IntoView {
     );
     view! {
         <Title text="Scopes · Admin · Gatehouse"/>
-        {super::admin_page(data, scopes_view)}
+        {crate::components::loaded(data, scopes_view)}
     }
 }
 

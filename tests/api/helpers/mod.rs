@@ -209,6 +209,9 @@ pub const CLI: &str = "gatehouse-cli";
 /// The password test accounts get.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+mod answers;
+pub use answers::{expect_oauth_error, hidden_input};
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
@@ -437,9 +440,14 @@ impl TestApp {
     pub async fn me(&self, token: &str) -> reqwest::Response {
         self.device.get(self.url("/v1/me")).bearer_auth(token).send().await.expect("request")
     }
-}
 
-impl TestApp {
+    /// RFC 7662 introspection of `token`, as the confidential client `rs`
+    /// with `secret`; the answer's body.
+    pub async fn introspect(&self, secret: &str, token: &str) -> Value {
+        let request = self.device.post(self.url("/v1/oauth/introspect")).basic_auth("rs", Some(secret));
+        request.form(&[("token", token)]).send().await.expect("introspect").json().await.expect("json")
+    }
+
     /// Registers a client; returns the secret of a confidential one.
     pub async fn register_client(
         &self,
@@ -539,36 +547,6 @@ impl TestApp {
                 .expect("disable");
         }
     }
-}
-
-/// Checks an OAuth error answer (RFC 6749 §5.2): the status, a JSON body with
-/// `error` and a string `error_description`, no caching, and the
-/// `WWW-Authenticate` challenge that a 401 needs. Returns the body.
-pub async fn expect_oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
-    assert_eq!(response.status(), status, "status for {error}");
-    let headers = response.headers().clone();
-    assert_eq!(headers.get("content-type").map(|v| v.as_bytes()), Some(&b"application/json"[..]), "{error}");
-    assert_eq!(headers.get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]), "{error}");
-    assert_eq!(headers.get("pragma").map(|v| v.as_bytes()), Some(&b"no-cache"[..]), "{error}");
-    if status == 401 {
-        assert!(headers.contains_key("www-authenticate"), "401 {error} needs a challenge");
-    }
-    let body: Value = response.json().await.expect("json body");
-    assert_eq!(body["error"], error, "{body}");
-    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
-    body
-}
-
-/// The value of `<input … name="NAME" value="…">` in server-rendered HTML.
-pub fn hidden_input(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\"");
-    let start = html.find(&marker)?;
-    let tag_start = html[..start].rfind('<')?;
-    let tag_end = start + html[start..].find('>')?;
-    let tag = &html[tag_start..tag_end];
-    let value_at = tag.find("value=\"")? + "value=\"".len();
-    let value_end = value_at + tag[value_at..].find('"')?;
-    Some(tag[value_at..value_end].to_owned())
 }
 
 /// A free port for a server a test stops and starts again on the same
