@@ -15,6 +15,19 @@ step "setup"
 if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 df -h . | tail -n 1 | awk '{ print "disk: " $4 " free" }'
 . scripts/setup.sh
+# What only the tests need, from the system's packages: Chromium for the
+# browser tests (unless CHROMIUM_PATH names another), and systemd-analyze
+# and curl for scripts/check-release.sh.
+missing=()
+if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 if [ -z "${GATEHOUSE_TEST_DATABASE_URL:-}" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   export GATEHOUSE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"

@@ -150,10 +150,14 @@ pub enum Verdict {
     /// This poll won the approval and must mint the token for `subject`.
     Claimed(FlowSubject),
     /// A poll of a flow redeemed within [`REDELIVERY_WINDOW`]: the token
-    /// `token_id` may be handed over again if it is unused.
+    /// `token_id` may be handed over again if it is unused. `too_soon`: the
+    /// poll came sooner than the interval after the one before (it gets the
+    /// same answer, but a client hammering a redeemed code is not audited
+    /// once per request).
     Redeemed {
         token_id: Uuid,
         subject: FlowSubject,
+        too_soon: bool,
     },
     /// Finish or release met a flow that was not being redeemed.
     NotClaimed,
@@ -238,7 +242,7 @@ impl DeviceFlow {
             // while it may be redelivered, else `invalid_grant`. Never
             // `slow_down`, which would tell the client it is still pending.
             FlowStatus::Redeemed { decision, token_id, redeemed_at } if now - *redeemed_at < REDELIVERY_WINDOW => {
-                Verdict::Redeemed { token_id: *token_id, subject: decision.subject.clone() }
+                Verdict::Redeemed { token_id: *token_id, subject: decision.subject.clone(), too_soon }
             }
             FlowStatus::Redeemed { .. } => Verdict::InvalidGrant,
             // Another poll is minting right now: the answer is not known yet.
@@ -337,13 +341,10 @@ mod tests {
         // however soon it comes, until the window closes; then the code is
         // spent. A redeemed code never answers slow_down (SPEC §4).
         let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 10);
-        assert_eq!(v, Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject });
+        assert_eq!(v, Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject, too_soon: false });
         let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 4);
-        assert_eq!(
-            v,
-            Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject },
-            "too soon, still final"
-        );
+        let again = Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject, too_soon: true };
+        assert_eq!(v, again, "too soon, still final");
         let last = 3 + REDELIVERY_WINDOW.num_seconds() - 1;
         assert!(matches!(step(&f, FlowChange::Poll { client_id: "cli".into() }, last).0, Verdict::Redeemed { .. }));
         let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, last + 1);

@@ -215,6 +215,10 @@ async fn a_retry_whose_answer_was_lost_gets_the_same_token_until_it_is_used(back
     // What is left of its lifetime, in whole seconds (rounded down).
     let (first_left, left) = (first["expires_in"].as_u64().expect("secs"), again["expires_in"].as_u64().expect("secs"));
     assert!((first_left - 11..=first_left - 10).contains(&left), "{first_left} then {left}");
+    // Audited as a redelivery once: the poll at once came too soon to be.
+    let events = app.services.ports().audit.recent(50).await.expect("audit");
+    let redelivered = events.iter().filter(|e| e.kind == gatehouse_core::ports::AuditKind::DeviceRedelivered).count();
+    assert_eq!(redelivered, 1);
     // Another client presenting the code gets nothing.
     assert_eq!(app.poll_as(&device_code(&flow), "other-cli").await.1["error"], "invalid_grant");
     // Once the token is used its answer evidently arrived: the code is spent.

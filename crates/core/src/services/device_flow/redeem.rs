@@ -112,9 +112,12 @@ impl DeviceFlowService {
                 let claimed = Claimed { key, flow, subject, dpop_jkt, ip: request.ip };
                 self.redeem(claimed, &device_code, &client, now).await
             }
-            Verdict::Redeemed { token_id, subject } => {
+            Verdict::Redeemed { token_id, subject, too_soon } => {
                 let dpop_jkt = self.proven_key(proof.as_ref(), flow.dpop_jkt.as_deref()).await?;
-                self.redeliver(&device_code, &flow, token_id, subject, dpop_jkt, request.ip, now).await
+                // Audited once per interval at most: a client hammering its
+                // redeemed code must not write an audit row per request.
+                let audit = (!too_soon).then_some(request.ip);
+                self.redeliver(&device_code, &flow, token_id, subject, dpop_jkt, audit, now).await
             }
             Verdict::AuthorizationPending => {
                 Err(oauth(OAuthErrorCode::AuthorizationPending, "the user has not yet approved this request"))
@@ -341,7 +344,8 @@ impl DeviceFlowService {
     /// that carried the token may have been lost, so the same token is
     /// handed over again, and only while it is still active and has never
     /// been used (a used token shows its answer arrived, so this poll is
-    /// not a retry). Anything else is a spent code.
+    /// not a retry). Anything else is a spent code. Audited from the poll's
+    /// address when `audit_from` is given.
     #[allow(clippy::too_many_arguments)]
     async fn redeliver(
         &self,
@@ -350,7 +354,7 @@ impl DeviceFlowService {
         token_id: Uuid,
         subject: FlowSubject,
         dpop_jkt: Option<String>,
-        ip: Option<String>,
+        audit_from: Option<Option<String>>,
         now: DateTime<Utc>,
     ) -> Result<TokenGrant, FlowError> {
         let kind = TokenKind::of_subject(subject.account_id.is_some());
@@ -372,17 +376,19 @@ impl DeviceFlowService {
                 None => return Err(spent()),
             },
         };
-        self.ports
-            .audit(AuditEvent {
-                kind: AuditKind::DeviceRedelivered,
-                actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
-                subject: Some(subject.email.clone()),
-                client_id: Some(flow.client_id.clone()),
-                ip,
-                details: serde_json::json!({ "token_id": minted.id, "device_label": flow.device_label }),
-                at: now,
-            })
-            .await;
+        if let Some(ip) = audit_from {
+            self.ports
+                .audit(AuditEvent {
+                    kind: AuditKind::DeviceRedelivered,
+                    actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
+                    subject: Some(subject.email.clone()),
+                    client_id: Some(flow.client_id.clone()),
+                    ip,
+                    details: serde_json::json!({ "token_id": minted.id, "device_label": flow.device_label }),
+                    at: now,
+                })
+                .await;
+        }
         let refresh_token = minted.refreshable.then(|| self.redemption_refresh_token(device_code));
         let mut grant = grant_of(token, refresh_token, &minted, subject, account, workspaces, now);
         grant.redelivered = true;
