@@ -57,5 +57,9 @@ printf '%s\n' "e2e-password-123" | "$bin" user create --email e2e@example.com --
 printf '%s\n' "e2e-password-123" | "$bin" user create --email admin@example.com --name "E2E Admin" --admin
 # Whose password the reset test changes (each run sets a new one).
 printf '%s\n' "e2e-password-123" | "$bin" user create --email reset@example.com --name "Reset Tester"
+# Whose password the change test changes, one per Playwright project.
+for project in js-on js-off; do
+  printf '%s\n' "e2e-password-123" | "$bin" user create --email "change-$project@example.com" --name "Change Tester"
+done
 "$bin" client create --id e2e-bot --name "E2E Bot" >/dev/null
 exec "$bin" serve
