@@ -198,6 +198,23 @@ async fn admin_rights_follow_the_providers_groups_at_each_recheck(backend: Backe
     assert_eq!(granted[0].details["admin_groups_held"], serde_json::json!([ADMINS]));
 }
 
+/// A refreshed ID token that fails verification tells nothing about the
+/// person: their admin rights lapse, but the grant and the provider's
+/// rotated refresh token are kept, so the next recheck still works.
+async fn an_unverifiable_recheck_lapses_admin_rights_and_keeps_the_grant(backend: Backend) {
+    let provider = TestProvider::start().await;
+    let (app, grant) = an_sso_admins_grant(backend, &provider, true).await;
+    provider.forge_refreshed_id_tokens(true);
+    app.advance(PAST_THE_PERIOD);
+    let grant = refreshed(&app, &grant).await;
+    assert_eq!(admin_call(&app, &grant).await, 403, "not confirmed, so not kept");
+    provider.forge_refreshed_id_tokens(false);
+    app.advance(PAST_THE_PERIOD);
+    let grant = refreshed(&app, &grant).await;
+    assert_eq!(provider.refreshes(), 2, "the rotated provider token was kept and honoured");
+    assert_eq!(admin_call(&app, &grant).await, 200);
+}
+
 /// A provider answering a recheck for someone else (another `sub`) no
 /// longer vouches for the grant's person: the grant ends.
 async fn a_recheck_naming_another_person_ends_the_grant(backend: Backend) {
@@ -225,6 +242,7 @@ async fn an_admin_grant_the_provider_cannot_recheck_gets_no_refresh_token(backen
 
 on_both_backends!(
     admin_rights_follow_the_providers_groups_at_each_recheck,
+    an_unverifiable_recheck_lapses_admin_rights_and_keeps_the_grant,
     a_recheck_naming_another_person_ends_the_grant,
     an_admin_grant_the_provider_cannot_recheck_gets_no_refresh_token,
     a_person_who_left_at_the_provider_loses_the_grant_at_the_next_recheck,

@@ -78,6 +78,8 @@ struct ProviderState {
     changed_claims: Mutex<HashMap<String, Vec<(&'static str, Value)>>>,
     /// Refreshes answer no ID token (userinfo then has the claims).
     refresh_without_id_token: AtomicBool,
+    /// Refreshes answer an ID token signed with a key the set does not hold.
+    refresh_id_token_forged: AtomicBool,
     /// Refreshes answered (successfully or not).
     refreshes: AtomicUsize,
     /// Refreshing answers a server error (an outage).
@@ -168,6 +170,11 @@ impl TestProvider {
     /// Whether refreshes leave the ID token out (userinfo then tells).
     pub fn refresh_without_id_token(&self, without: bool) {
         self.state.refresh_without_id_token.store(without, Ordering::SeqCst);
+    }
+
+    /// Whether refreshes answer an ID token with a forged signature.
+    pub fn forge_refreshed_id_tokens(&self, forged: bool) {
+        self.state.refresh_id_token_forged.store(forged, Ordering::SeqCst);
     }
 
     /// How many refreshes the provider has answered.
@@ -364,7 +371,7 @@ fn refresh(state: &ProviderState, form: &HashMap<String, String>) -> (axum::http
         claims["aud"] = json!(CLIENT_ID);
         claims["iat"] = json!(person.at.timestamp());
         claims["exp"] = json!(person.at.timestamp() + 365 * 24 * 3600);
-        answer["id_token"] = json!(sign(&claims, false, false));
+        answer["id_token"] = json!(sign(&claims, false, state.refresh_id_token_forged.load(Ordering::SeqCst)));
     }
     answer["refresh_token"] = json!(new_refresh_token(state, person));
     (axum::http::StatusCode::OK, Json(answer))

@@ -19,8 +19,9 @@
 //! A recheck the provider honours also says who the person is now (the
 //! refreshed ID token, else userinfo): another `sub` ends the grant, and
 //! their groups set their admin rights again, audited when they change
-//! (`by: sso_groups_recheck`). A provider that tells neither cannot confirm
-//! admin rights, so they lapse until the person signs in again.
+//! (`by: sso_groups_recheck`). A provider that tells neither (or whose word
+//! fails verification) cannot confirm admin rights, so they lapse until the
+//! person signs in again; the grant itself stands.
 
 use super::Ports;
 use super::revocation::RevokedBy;

@@ -267,11 +267,23 @@ impl OidcProvider {
             .await;
         match answer {
             // The provider's acceptance of the refresh token is the answer;
-            // who it says the person is now sets their admin rights.
-            Ok(response) => Ok(ProviderRecheck::Honoured {
-                refresh_token: response.refresh_token().map(|t| SecretString::new(t.secret().clone())),
-                identity: self.rechecked_identity(metadata, &response).await?,
-            }),
+            // who it says the person is now sets their admin rights. An
+            // identity that cannot be had or verified is none (the rights
+            // lapse), never an error: the provider has rotated the refresh
+            // token by now, and failing here would lose the new one.
+            Ok(response) => {
+                let identity = match self.rechecked_identity(metadata, &response).await {
+                    Ok(identity) => identity,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "the identity provider's word on a rechecked person could not be read");
+                        None
+                    }
+                };
+                Ok(ProviderRecheck::Honoured {
+                    refresh_token: response.refresh_token().map(|t| SecretString::new(t.secret().clone())),
+                    identity,
+                })
+            }
             Err(RequestTokenError::ServerResponse(refusal))
                 if *refusal.error() == CoreErrorResponseType::InvalidGrant =>
             {
