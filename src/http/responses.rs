@@ -170,7 +170,7 @@ pub fn bearer_error(err: BearerError) -> Response {
         ),
         BearerError::InvalidToken(why) => with_challenges(
             json_error(StatusCode::UNAUTHORIZED, "invalid_token", why),
-            &format!(r#"error="invalid_token", error_description="{why}""#),
+            Some(&format!(r#"error="invalid_token", error_description="{why}""#)),
             Scheme::Both,
         ),
         BearerError::InsufficientScope(scope) => with_challenges(
@@ -179,24 +179,24 @@ pub fn bearer_error(err: BearerError) -> Response {
                 "insufficient_scope",
                 &format!("this request requires the {scope} scope"),
             ),
-            &format!(r#"error="insufficient_scope", scope="{scope}""#),
+            Some(&format!(r#"error="insufficient_scope", scope="{scope}""#)),
             Scheme::Both,
         ),
         BearerError::NoLongerAdmin => with_challenges(
             json_error(StatusCode::FORBIDDEN, "insufficient_scope", &err.to_string()),
-            r#"error="insufficient_scope", scope="admin""#,
+            Some(r#"error="insufficient_scope", scope="admin""#),
             Scheme::Both,
         ),
         BearerError::InvalidDpopProof(why) => with_challenges(
             json_error(StatusCode::UNAUTHORIZED, "invalid_dpop_proof", &why),
-            &format!(r#"error="invalid_dpop_proof", error_description="{why}""#),
+            Some(&format!(r#"error="invalid_dpop_proof", error_description="{why}""#)),
             Scheme::Dpop,
         ),
         BearerError::UseDpopNonce { nonce } => {
             let why = BearerError::UseDpopNonce { nonce: String::new() }.to_string();
             let mut response = with_challenges(
                 json_error(StatusCode::UNAUTHORIZED, "use_dpop_nonce", &why),
-                &format!(r#"error="use_dpop_nonce", error_description="{why}""#),
+                Some(&format!(r#"error="use_dpop_nonce", error_description="{why}""#)),
                 Scheme::Dpop,
             );
             if let Ok(nonce) = HeaderValue::from_str(&nonce) {
@@ -223,16 +223,16 @@ enum Scheme {
 /// `DPoP` with its `algs` (RFC 9449 §7.1), so a client learns how a token
 /// may be presented whichever scheme it used, including a DPoP-bound token
 /// sent as a bearer token. `error` (an error and its parameters) goes on
-/// each challenge it applies to; an empty one is a request without a token, which
+/// each challenge it applies to; `None` is a request without a token, which
 /// gets no error code (RFC 6750 §3.1).
-fn with_challenges(mut response: Response, error: &str, scheme: Scheme) -> Response {
-    let bearer = match scheme {
-        Scheme::Both if !error.is_empty() => format!(r#"Bearer realm="gatehouse", {error}"#),
+fn with_challenges(mut response: Response, error: Option<&str>, scheme: Scheme) -> Response {
+    let bearer = match (error, scheme) {
+        (Some(error), Scheme::Both) => format!(r#"Bearer realm="gatehouse", {error}"#),
         _ => r#"Bearer realm="gatehouse""#.to_owned(),
     };
     let dpop = match error {
-        "" => format!(r#"DPoP algs="{}""#, dpop_algs()),
-        _ => format!(r#"DPoP {error}, algs="{}""#, dpop_algs()),
+        None => format!(r#"DPoP algs="{}""#, dpop_algs()),
+        Some(error) => format!(r#"DPoP {error}, algs="{}""#, dpop_algs()),
     };
     let headers = response.headers_mut();
     for challenge in [bearer, dpop] {
@@ -252,5 +252,5 @@ fn dpop_algs() -> String {
 /// such a request gets no error code, in the challenge or the body.
 pub fn bearer_missing() -> Response {
     let body = json!({ "error_description": "a bearer token is required" });
-    with_challenges(no_store((StatusCode::UNAUTHORIZED, Json(body)).into_response()), "", Scheme::Both)
+    with_challenges(no_store((StatusCode::UNAUTHORIZED, Json(body)).into_response()), None, Scheme::Both)
 }

@@ -164,9 +164,6 @@ fn element_for(pairs: &[String]) -> Option<Option<IpAddr>> {
     for pair in pairs.iter().map(|pair| pair.trim()).filter(|pair| !pair.is_empty()) {
         let Some((name, value)) = pair.split_once('=') else { return Some(None) };
         let name = name.to_ascii_lowercase();
-        let is_token = |text: &str| {
-            !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic() && !"\"(),/:;<=>?@[\\]{}".contains(c))
-        };
         if !is_token(&name) || names.contains(&name) {
             return Some(None);
         }
@@ -184,6 +181,11 @@ fn element_for(pairs: &[String]) -> Option<Option<IpAddr>> {
         names.push(name);
     }
     Some(node)
+}
+
+/// Whether `text` is an RFC 9110 token (a parameter's name).
+fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic() && !"\"(),/:;<=>?@[\\]{}".contains(c))
 }
 
 /// A quoted string's content with its backslash escapes undone; `None`

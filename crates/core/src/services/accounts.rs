@@ -324,8 +324,7 @@ impl AccountService {
             // Also when it was already disabled: a retry after a fault
             // finishes revoking what the first try did not reach.
             let selector = TokenSelector::Subject(SubjectId::account(account.id));
-            let ids = self.ports.tokens.unrevoked_ids(&selector).await?;
-            self.ports.revoke_tokens(&ids, admin.actor(), RevokedBy::AccountDisabled, ip).await?;
+            self.ports.revoke_selected(&selector, admin.actor(), RevokedBy::AccountDisabled, ip).await?;
         }
         Ok(account)
     }

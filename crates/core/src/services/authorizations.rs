@@ -103,8 +103,7 @@ impl AuthorizationService {
     /// Revokes every token of the principal; returns how many were revoked.
     pub async fn revoke_all_own(&self, principal: &Principal, ip: Option<&str>) -> Result<usize, StoreError> {
         let selector = TokenSelector::Subject(principal.subject());
-        let ids = self.ports.tokens.unrevoked_ids(&selector).await?;
-        Ok(self.ports.revoke_tokens(&ids, &principal.actor(), RevokedBy::Owner, ip).await?.len())
+        self.ports.revoke_selected(&selector, &principal.actor(), RevokedBy::Owner, ip).await
     }
 
     /// A page of every subject's tokens, most recently used first.
@@ -153,8 +152,7 @@ impl AuthorizationService {
         selector: &TokenSelector,
         ip: Option<&str>,
     ) -> Result<usize, StoreError> {
-        let ids = self.ports.tokens.unrevoked_ids(selector).await?;
-        Ok(self.ports.revoke_tokens(&ids, admin.actor(), RevokedBy::Admin, ip).await?.len())
+        self.ports.revoke_selected(selector, admin.actor(), RevokedBy::Admin, ip).await
     }
 
     async fn describe(&self, rows: Vec<AccessTokenRecord>) -> Result<Vec<Authorization>, StoreError> {

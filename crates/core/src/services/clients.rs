@@ -230,8 +230,7 @@ impl ClientService {
         self.forget(client_id);
         self.record(AuditKind::ClientSecretRotated, admin, client_id, serde_json::Value::Null).await;
         let own = TokenSelector::Subject(SubjectId { issuer: CLIENT_ISSUER.to_owned(), id: client_id.to_owned() });
-        let ids = self.ports.tokens.unrevoked_ids(&own).await?;
-        self.ports.revoke_tokens(&ids, admin.actor(), RevokedBy::ClientSecretRotated, admin.ip()).await?;
+        self.ports.revoke_selected(&own, admin.actor(), RevokedBy::ClientSecretRotated, admin.ip()).await?;
         Ok(secret)
     }
 

@@ -4,6 +4,7 @@
 use super::Ports;
 use crate::actor::Actor;
 use crate::error::StoreError;
+use crate::listing::TokenSelector;
 use crate::model::AccessTokenRecord;
 use crate::ports::{AuditEvent, AuditKind};
 use uuid::Uuid;
@@ -56,6 +57,19 @@ impl RevokedBy {
 }
 
 impl Ports {
+    /// Revokes every unrevoked token `selector` selects, as `revoke_tokens`
+    /// does; returns how many this call revoked.
+    pub(crate) async fn revoke_selected(
+        &self,
+        selector: &TokenSelector,
+        actor: &Actor,
+        by: RevokedBy,
+        ip: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let ids = self.tokens.unrevoked_ids(selector).await?;
+        Ok(self.revoke_tokens(&ids, actor, by, ip).await?.len())
+    }
+
     /// Revokes the tokens among `ids` that are still unrevoked and returns
     /// the rows this call revoked, each audited.
     ///

@@ -224,10 +224,8 @@ impl AccountService {
     /// the person as the actor and `by` as the reason).
     async fn revoke_grants(&self, account: &Account, by: RevokedBy, ip: Option<&str>) -> Result<(), StoreError> {
         let selector = TokenSelector::Subject(SubjectId::account(account.id));
-        let ids = self.ports.tokens.unrevoked_ids(&selector).await?;
         let actor = Actor::Account { email: account.email.clone() };
-        self.ports.revoke_tokens(&ids, &actor, by, ip).await?;
-        Ok(())
+        self.ports.revoke_selected(&selector, &actor, by, ip).await.map(drop)
     }
 
     /// Audits a password change and tells the person by email.
