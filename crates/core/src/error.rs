@@ -20,6 +20,10 @@ pub enum OAuthErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: the proof must carry the server's current nonce.
     UseDpopNonce,
+    /// Gatehouse's device confirmation (docs/api.md): the `confirmation_code`
+    /// sent is not the one the approving browser shows. The request stays
+    /// approved for the right code, until too many wrong ones deny it.
+    ConfirmationFailed,
 }
 
 impl OAuthErrorCode {
@@ -38,6 +42,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::ExpiredToken => "expired_token",
             OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             OAuthErrorCode::UseDpopNonce => "use_dpop_nonce",
+            OAuthErrorCode::ConfirmationFailed => "confirmation_failed",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! `gatehouse-store` and the edges in the `gatehouse` binary and `gatehouse-app`.
 
 pub mod actor;
+pub mod approval_policy;
 pub mod clock;
 pub mod error;
 pub mod flow;

@@ -19,9 +19,20 @@ pub fn sign_in_queue_depth(depth: usize) {
 }
 
 /// Something happened to a device flow: `started`, `approved`, `denied`,
-/// `redeemed`.
+/// `redeemed`, `shared` (a second person ended it), or `refused_network`
+/// (a device outside its client's networks asked; nothing was stored).
 pub fn flow(event: &'static str) {
     ::metrics::counter!("gatehouse_flows_total", "event" => event).increment(1);
+}
+
+/// A person's decision on a flow, or the policy's refusal of it:
+/// `proximity` is `same`, `different` or `unknown` (the approver's network
+/// against the device's), `outcome` is `approved`, `denied`, or the refusal
+/// (`network_not_allowed`, `code_too_old`, `code_shared`,
+/// `approver_not_allowed`, `confirmation_failed`).
+pub fn approval(proximity: crate::approval_policy::Proximity, outcome: &'static str) {
+    ::metrics::counter!("gatehouse_approvals_total", "proximity" => proximity.as_str(), "outcome" => outcome)
+        .increment(1);
 }
 
 /// The token endpoint answered a poll: `issued`, `redelivered` (the same

@@ -73,6 +73,8 @@ pub struct OAuthClient {
     pub created_at: DateTime<Utc>,
     /// Its token settings.
     pub policy: TokenPolicy,
+    /// Who may approve its requests, from where, and how (RFC 10027).
+    pub approval: crate::approval_policy::ApprovalPolicy,
 }
 
 /// A client's token settings. `None` takes the server's default.

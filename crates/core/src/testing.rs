@@ -31,5 +31,13 @@ pub fn pending_flow(name: &str, user_code: &str, now: DateTime<Utc>) -> DeviceFl
         status: FlowStatus::Pending,
         // Set, so the stores' conformance tests show it round-trips.
         dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        // Not the default, so the stores show the policy round-trips too.
+        policy: crate::approval_policy::ApprovalPolicy {
+            device_networks: vec!["10.0.0.0/8".parse().unwrap_or_else(|e| panic!("{e}"))],
+            ..Default::default()
+        },
+        requester_ip_proven: false,
+        holders: Default::default(),
+        confirmation_failures: 0,
     }
 }

@@ -25,6 +25,12 @@ crate::named_enum::named_enum! {
     pub enum AuditKind {
         DeviceApproved = "device.approved",
         DeviceDenied = "device.denied",
+        /// A client's approval policy turned a person away (RFC 10027).
+        DeviceApprovalRefused = "device.approval_refused",
+        /// A second person took up a code a first person already had.
+        DeviceCodeShared = "device.code_shared",
+        /// A device sent too many wrong confirmation codes.
+        DeviceConfirmationFailed = "device.confirmation_failed",
         DeviceRedeemed = "device.redeemed",
         DeviceRedelivered = "device.redelivered",
         PollFromDifferentIp = "device.poll_from_different_ip",

@@ -137,6 +137,7 @@ pub struct ClientEdit {
     pub allowed_scopes: Vec<String>,
     pub device_grant_enabled: bool,
     pub policy: TokenPolicy,
+    pub approval: crate::approval_policy::ApprovalPolicy,
 }
 
 /// The operator's scope registry.

@@ -34,6 +34,9 @@ pub enum Derivation {
     RedemptionRefreshToken,
     /// A DPoP server nonce (RFC 9449 §8), from its period's number.
     DpopNonce,
+    /// The code an approving browser shows for its device to confirm, from
+    /// the flow's device-code hash.
+    ConfirmationCode,
 }
 
 impl Derivation {
@@ -43,6 +46,7 @@ impl Derivation {
             Derivation::RedemptionToken => b"gatehouse:redemption-token:v1",
             Derivation::RedemptionRefreshToken => b"gatehouse:redemption-refresh-token:v1",
             Derivation::DpopNonce => b"gatehouse:dpop-nonce:v1",
+            Derivation::ConfirmationCode => b"gatehouse:confirmation-code:v1",
         }
     }
 }

@@ -15,14 +15,29 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub struct Visitor {
     /// The client address (`X-Forwarded-For` only from trusted proxies).
     pub ip: Option<String>,
+    /// Whether `ip` is the client's own address: false when the edge fell
+    /// back to a proxy's (a forwarding header it could not read). The
+    /// limits count either; no approval-policy network rule matches the
+    /// second.
+    pub ip_proven: bool,
     /// The browser session's id, when it has one.
     pub session_id: Option<String>,
+    /// The browser's own id (kept across sign-out and sign-in, unlike the
+    /// session's), when it has one: one person per code tells a second
+    /// person from the same browser switching accounts by it.
+    pub browser: Option<String>,
 }
 
 impl Visitor {
-    /// A visitor known only by address (API calls have no session).
+    /// A visitor known only by an address it was seen to come from (API
+    /// calls have no session).
     pub fn from_ip(ip: Option<String>) -> Self {
-        Self { ip, session_id: None }
+        Self { ip_proven: ip.is_some(), ip, session_id: None, browser: None }
+    }
+
+    /// The address as the approval policies judge it: `None` unless proven.
+    pub fn proven_address(&self) -> Option<std::net::IpAddr> {
+        self.ip_proven.then(|| crate::formats::network::address(self.ip.as_deref())).flatten()
     }
 }
 

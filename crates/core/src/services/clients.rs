@@ -4,6 +4,7 @@ use super::Ports;
 use super::recent::Recent;
 use super::scopes::{ScopeCatalog, ScopeService};
 use crate::actor::{Actor, Admin};
+use crate::approval_policy::ApprovalPolicy;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
 use crate::formats::base62;
 use crate::listing::TokenSelector;
@@ -80,7 +81,8 @@ fn check_edit(edit: ClientEdit, registry: &ScopeCatalog) -> Result<ClientEdit, C
         }
     }
     check_policy(&edit.policy)?;
-    Ok(ClientEdit { name, allowed_scopes, device_grant_enabled: edit.device_grant_enabled, policy: edit.policy })
+    edit.approval.check().map_err(ClientError::InvalidPolicy)?;
+    Ok(ClientEdit { name, allowed_scopes, device_grant_enabled: edit.device_grant_enabled, ..edit })
 }
 
 /// The bounds of a client's own lifetimes: a minute to a year, and a
@@ -108,6 +110,7 @@ pub struct ClientRegistration {
     /// Whether the client may use the device authorization grant.
     pub device_grant: bool,
     pub policy: TokenPolicy,
+    pub approval: ApprovalPolicy,
 }
 
 /// Past this many cached client ids (unknown ones included) the cache sheds.
@@ -158,6 +161,7 @@ impl ClientService {
                 allowed_scopes: registration.allowed_scopes,
                 device_grant_enabled: registration.device_grant,
                 policy: registration.policy,
+                approval: registration.approval,
             },
             &registry,
         )?;
@@ -168,6 +172,7 @@ impl ClientService {
             allowed_scopes: edit.allowed_scopes,
             device_grant: edit.device_grant_enabled,
             policy: edit.policy,
+            approval: edit.approval,
         };
         self.insert(registration, admin.actor().clone(), admin.ip()).await?.ok_or(ClientError::IdTaken)
     }
@@ -181,24 +186,34 @@ impl ClientService {
         self.ports.clients.find(client_id).await
     }
 
-    /// Changes a client's name, allowed scopes and device-grant switch.
+    /// Changes what an admin may change about a client. The audit event
+    /// names every setting as it now is, and `changed` the ones this edit
+    /// changed. A new approval policy judges flows started after it.
     pub async fn update(&self, admin: &Admin, client_id: &str, edit: ClientEdit) -> Result<OAuthClient, ClientError> {
         let edit = check_edit(edit, &self.scopes.catalog().await?)?;
+        let before = self.ports.clients.find(client_id).await?.ok_or(ClientError::NotFound)?;
         if !self.ports.clients.update(client_id, &edit).await? {
             return Err(ClientError::NotFound);
         }
         self.forget(client_id);
-        self.record(
-            AuditKind::ClientUpdated,
-            admin,
-            client_id,
-            serde_json::json!({
-                "name": edit.name,
-                "allowed_scopes": edit.allowed_scopes,
-                "device_grant_enabled": edit.device_grant_enabled,
-            }),
-        )
-        .await;
+        let now =
+            client_settings(&edit.name, &edit.allowed_scopes, edit.device_grant_enabled, &edit.policy, &edit.approval);
+        let was = client_settings(
+            &before.name,
+            &before.allowed_scopes,
+            before.device_grant_enabled,
+            &before.policy,
+            &before.approval,
+        );
+        let changed: Vec<&String> = match (&now, &was) {
+            (serde_json::Value::Object(now), serde_json::Value::Object(was)) => {
+                now.iter().filter(|(key, value)| was.get(*key) != Some(*value)).map(|(key, _)| key).collect()
+            }
+            _ => Vec::new(),
+        };
+        let mut details = now.clone();
+        details["changed"] = serde_json::json!(changed);
+        self.record(AuditKind::ClientUpdated, admin, client_id, details).await;
         self.ports.clients.find(client_id).await?.ok_or(ClientError::NotFound)
     }
 
@@ -265,6 +280,7 @@ impl ClientService {
             disabled: false,
             created_at: self.ports.clock.now(),
             policy: registration.policy,
+            approval: registration.approval,
         };
         if !self.ports.clients.create(&client).await? {
             return Ok(None);
@@ -297,6 +313,7 @@ impl ClientService {
             device_grant: true,
             // The shipped CLI refreshes its grant (docs/api.md, "Grants and refresh tokens").
             policy: TokenPolicy { refresh_allowed: true, ..TokenPolicy::default() },
+            approval: ApprovalPolicy::default(),
         };
         Ok(self.insert(registration, Actor::System, None).await?.is_some())
     }
@@ -370,4 +387,33 @@ impl ClientService {
         }
         Ok(disabled)
     }
+}
+
+/// A client's settings as its audit events name them.
+fn client_settings(
+    name: &str,
+    allowed_scopes: &[String],
+    device_grant_enabled: bool,
+    policy: &TokenPolicy,
+    approval: &ApprovalPolicy,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "allowed_scopes": allowed_scopes,
+        "device_grant_enabled": device_grant_enabled,
+        "refresh_allowed": policy.refresh_allowed,
+        "access_token_ttl_secs": policy.access_token_ttl,
+        "grant_ttl_secs": policy.grant_ttl,
+        "grant_idle_ttl_secs": policy.grant_idle_ttl,
+        "poll_interval_secs": policy.poll_interval,
+        "dpop": policy.dpop.as_str(),
+        "device_networks": approval.device_networks,
+        "approver_network": approval.approver_network,
+        "approver_networks": approval.approver_networks,
+        "max_code_age_secs": approval.max_code_age_secs,
+        "code_lifetime_secs": approval.code_lifetime_secs,
+        "one_person_per_code": approval.one_person_per_code,
+        "device_confirmation": approval.device_confirmation,
+        "approvers": approval.approvers,
+    })
 }

@@ -209,6 +209,10 @@ mod tests {
             last_polled_at: None,
             status: FlowStatus::Pending,
             dpop_jkt: None,
+            policy: Default::default(),
+            requester_ip_proven: requester.is_some(),
+            holders: Default::default(),
+            confirmation_failures: 0,
         }
     }
 

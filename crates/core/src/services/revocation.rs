@@ -37,6 +37,8 @@ pub enum RevokedBy {
     PasswordChanged,
     /// A `client_credentials` token whose client's secret was rotated.
     ClientSecretRotated,
+    /// The grant of a device code a second person took up (one person per code).
+    CodeShared,
 }
 
 impl RevokedBy {
@@ -52,6 +54,7 @@ impl RevokedBy {
             RevokedBy::PasswordReset => "password_reset",
             RevokedBy::PasswordChanged => "password_changed",
             RevokedBy::ClientSecretRotated => "client_secret_rotated",
+            RevokedBy::CodeShared => "code_shared",
         }
     }
 }

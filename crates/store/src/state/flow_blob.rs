@@ -13,8 +13,10 @@
 use gatehouse_core::StoreError;
 use gatehouse_core::flow::DeviceFlow;
 
-/// The version this release writes.
-pub(super) const VERSION: u8 = 1;
+/// The version this release writes: 2 added the approval policy, the code's
+/// holders and the confirmation failures (a release that knows only 1
+/// would drop them on rewrite, so it must not read a 2).
+pub(super) const VERSION: u8 = 2;
 
 /// The flow as stored, with an empty `device_code_hash`.
 pub(super) fn encode(mut flow: DeviceFlow) -> Result<Vec<u8>, StoreError> {
@@ -27,7 +29,8 @@ pub(super) fn encode(mut flow: DeviceFlow) -> Result<Vec<u8>, StoreError> {
 /// The flow stored under `hash` (lowercase hex, as `device_code_hash` holds it).
 pub(super) fn decode(hash: String, blob: &[u8]) -> Result<DeviceFlow, StoreError> {
     let value = match blob.split_first() {
-        Some((&VERSION, rest)) => rest,
+        // A version 1 blob lacks the fields 2 added; they read as defaults.
+        Some((&(1 | VERSION), rest)) => rest,
         // Unversioned (before versions): a fixarray, fixmap, array or map.
         Some((0x80..=0x9f | 0xdc..=0xdf, _)) => blob,
         Some((&version, _)) => {

@@ -346,6 +346,10 @@ fn same_apart_from_poll_state(before: &DeviceFlow, next: &DeviceFlow) -> bool {
         last_polled_at: _,
         status,
         dpop_jkt,
+        policy,
+        requester_ip_proven,
+        holders,
+        confirmation_failures,
     } = before;
     *device_code_hash == next.device_code_hash
         && *user_code == next.user_code
@@ -359,6 +363,10 @@ fn same_apart_from_poll_state(before: &DeviceFlow, next: &DeviceFlow) -> bool {
         && *expires_at == next.expires_at
         && *status == next.status
         && *dpop_jkt == next.dpop_jkt
+        && *policy == next.policy
+        && *requester_ip_proven == next.requester_ip_proven
+        && *holders == next.holders
+        && *confirmation_failures == next.confirmation_failures
 }
 
 #[async_trait]
@@ -423,7 +431,7 @@ impl DeviceFlowStore for RedisFlowStore {
         let Some(hash) = self.resolve(key).await? else {
             return Ok(None);
         };
-        if let FlowChange::Poll { client_id } = change {
+        if let FlowChange::Poll { client_id, .. } = change {
             let (raw, poll) = self.record_poll(&hash, client_id, now).await?;
             if raw.is_none() {
                 return Ok(None);

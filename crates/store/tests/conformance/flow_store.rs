@@ -17,6 +17,8 @@ fn approve(now: DateTime<Utc>) -> FlowChange {
         subject: FlowSubject::new(None, "ada@example.com".into(), LOCAL_ISSUER.into()),
         at: now,
         from_ip: None,
+        browser: None,
+        from_ip_proven: false,
     })
 }
 
@@ -81,7 +83,7 @@ async fn changes_apply_by_either_key_and_terminal_states_hold() {
         let (_, t) = store.apply(&by_code, &approve(now), now).await.expect("apply").expect("flow");
         assert_eq!(t.verdict, Verdict::AlreadyResolved, "{name}");
         let by_hash = FlowKey::DeviceCodeHash(hash_of("hash-c"));
-        let poll = FlowChange::Poll { client_id: "cli".into() };
+        let poll = FlowChange::Poll { client_id: "cli".into(), confirmation: Default::default() };
         let (_, t) = store.apply(&by_hash, &poll, now).await.expect("apply").expect("flow");
         assert!(matches!(t.verdict, Verdict::Claimed(_)), "{name}: {:?}", t.verdict);
     }
@@ -103,7 +105,7 @@ async fn racing_polls_claim_an_approval_exactly_once() {
                 let store = store.clone();
                 let key = FlowKey::DeviceCodeHash(hash_of(&hash));
                 tokio::spawn(async move {
-                    store.apply(&key, &FlowChange::Poll { client_id: "cli".into() }, now).await.expect("poll")
+                    store.apply(&key, &FlowChange::Poll { client_id: "cli".into(), confirmation: Default::default() }, now).await.expect("poll")
                 })
             });
             let mut claims = 0;
@@ -138,6 +140,8 @@ async fn concurrent_polls_of_many_flows_each_get_their_own_answer() {
                 subject: FlowSubject::new(None, format!("person-{i}@example.com"), LOCAL_ISSUER.into()),
                 at: now,
                 from_ip: None,
+                browser: None,
+                from_ip_proven: false,
             };
             match i % 4 {
                 1 => store.apply(&key, &FlowChange::Approve(decision), now).await.expect("approve"),
@@ -151,7 +155,7 @@ async fn concurrent_polls_of_many_flows_each_get_their_own_answer() {
                 let key = FlowKey::DeviceCodeHash(hash_of(hash));
                 let client_id = if i % 4 == 3 { "other" } else { "cli" };
                 tokio::spawn(async move {
-                    let poll = FlowChange::Poll { client_id: client_id.into() };
+                    let poll = FlowChange::Poll { client_id: client_id.into(), confirmation: Default::default() };
                     store.apply(&key, &poll, at).await.expect("poll").expect("flow").1.verdict
                 })
             });
@@ -220,7 +224,7 @@ async fn poll_sequences_agree_across_stores() {
                 store.apply(&key, &approve(now), now).await.expect("approve");
             }
             let (_, t) = store
-                .apply(&key, &FlowChange::Poll { client_id: client.into() }, now)
+                .apply(&key, &FlowChange::Poll { client_id: client.into(), confirmation: Default::default() }, now)
                 .await
                 .expect("poll")
                 .expect("flow");
@@ -242,7 +246,7 @@ async fn racing_slow_downs_each_add_five_seconds_once() {
         let pending = flow("hash-hot", "HJKL-MNPQ", t0);
         assert!(store.insert(&pending, t0 + Duration::seconds(1200)).await.expect("insert"), "{name}");
         let key = FlowKey::DeviceCodeHash(hash_of("hash-hot"));
-        let poll = FlowChange::Poll { client_id: pending.client_id.clone() };
+        let poll = FlowChange::Poll { client_id: pending.client_id.clone(), confirmation: Default::default() };
         let (_, first) = store.apply(&key, &poll, t0).await.expect("poll").expect("flow");
         assert_eq!(first.verdict, Verdict::AuthorizationPending, "{name}");
         // Twenty polls at once, all too early: each a slow_down, each

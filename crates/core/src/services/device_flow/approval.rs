@@ -1,6 +1,7 @@
 //! RFC 8628 §3.3: a person looks up a code and approves or denies it.
 
 use super::DeviceFlowService;
+use super::policy::{Decider, PolicyRefusal};
 use crate::actor::Actor;
 use crate::error::StoreError;
 use crate::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};
@@ -9,6 +10,7 @@ use crate::model::{AccessTokenRecord, Account, FlowSubject, LOCAL_ISSUER, Subjec
 use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::RateLimited;
 use crate::rate_limit::{LimitError, Visitor};
+use chrono::{DateTime, Utc};
 
 /// What the `/device` page shows for a typed code, decided in one place.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,10 +20,18 @@ pub enum ApprovalView {
     Invalid,
     /// A pending code, and nobody signed in.
     SignInRequired { user_code: UserCode, client_name: String },
-    /// The signed-in person already decided this request.
-    Decided { approved: bool, flow: Box<DeviceFlow> },
+    /// The signed-in person already decided this request. For a client
+    /// that requires the device to confirm, `confirmation_code` is what the
+    /// person types on the device, until it is redeemed.
+    Decided { approved: bool, flow: Box<DeviceFlow>, confirmation_code: Option<String> },
     /// A pending request the signed-in person may approve or deny.
     Authorize(Box<AuthorizeRequest>),
+    /// The client's approval policy turns this person away; the request
+    /// stays pending for someone it admits.
+    Refused(Box<PolicyRefusal>),
+    /// The code was shared: a second person took it up after a first, so
+    /// the request ended. Shown to either of the two.
+    Shared { you_were_first: bool, client_name: String },
 }
 
 /// A pending request, with what the page needs around it.
@@ -34,6 +44,9 @@ pub struct AuthorizeRequest {
     pub requested_ago: chrono::Duration,
     /// How long the request has left.
     pub expires_in: chrono::Duration,
+    /// Someone else already entered or decided this code: approving or
+    /// denying it now ends it (one person per code).
+    pub opened_by_someone_else: bool,
 }
 
 /// A pending code, as the lookup endpoint describes it.
@@ -58,6 +71,10 @@ pub enum DecideError {
     /// The request asks for `admin`, and the approver is not an admin.
     #[error("admin_required")]
     AdminRequired,
+    /// The client's approval policy refused the person, or the code was
+    /// shared; the page explains which.
+    #[error("{}", .0.refusal.as_str())]
+    Refused(Box<PolicyRefusal>),
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
     #[error(transparent)]
@@ -80,12 +97,7 @@ impl DeviceFlowService {
             return Ok(None);
         };
         let now = self.ports.clock.now();
-        Ok(self
-            .ports
-            .flows
-            .find_by_user_code(&code, now)
-            .await?
-            .filter(|flow| flow.status == FlowStatus::Pending && !flow.is_expired(now)))
+        Ok(self.ports.flows.find_by_user_code(&code, now).await?.filter(|flow| flow.is_open(now)))
     }
 
     /// What `/v1/oauth/device/lookup` says about a typed code: `None` unless
@@ -130,24 +142,90 @@ impl DeviceFlowService {
     ) -> Result<ApprovalView, LimitError> {
         self.limits
             .code_entry(visitor, async {
-                let view = self.view_for(raw_user_code, principal).await?;
+                let view = self.view_for(raw_user_code, principal, visitor).await?;
                 let hit = view != ApprovalView::Invalid;
                 Ok((view, hit))
             })
             .await
     }
 
+    /// A signed-in person entered a code at `/device` (a form they sent,
+    /// not a link they followed): unless the policy turns them away, they
+    /// become its first holder, or, when someone else already is, its
+    /// second, which ends the flow (one person per code). Then the view,
+    /// as `approval_view` gives it, under the same limits.
+    pub async fn enter_code(
+        &self,
+        raw_user_code: &str,
+        principal: Option<&crate::actor::Principal>,
+        visitor: &Visitor,
+    ) -> Result<ApprovalView, LimitError> {
+        self.limits
+            .code_entry(visitor, async {
+                if let (Some(account), Some(code)) =
+                    (principal.and_then(|p| p.account()), UserCode::normalize(raw_user_code))
+                {
+                    self.open_as(&code, &account_decider(account), visitor).await?;
+                }
+                let view = self.view_for(raw_user_code, principal, visitor).await?;
+                let hit = view != ApprovalView::Invalid;
+                Ok((view, hit))
+            })
+            .await
+    }
+
+    /// Records `decider` as a holder of the open flow under `code`, unless
+    /// the policy refuses them (a refused person is no holder).
+    async fn open_as(&self, code: &UserCode, decider: &Decider, visitor: &Visitor) -> Result<(), StoreError> {
+        let now = self.ports.clock.now();
+        let Some(flow) = self.ports.flows.find_by_user_code(code, now).await? else {
+            return Ok(());
+        };
+        let refused = self.policy_refusal(&flow, decider, DecisionKind::Approve, visitor, now).is_some();
+        if flow.was_shared() || flow.is_expired(now) || refused {
+            return Ok(());
+        }
+        let key = FlowKey::DeviceCodeHash(flow.device_code_hash.clone());
+        let change = FlowChange::Open(decider.holder(visitor, now));
+        if let Some((flow, transition)) = self.ports.flows.apply(&key, &change, now).await?
+            && let Verdict::CodeShared { first, revoke } = transition.verdict
+        {
+            self.code_shared(&flow, &first, decider, visitor, revoke, now).await?;
+        }
+        Ok(())
+    }
+
     async fn view_for(
         &self,
         raw_user_code: &str,
         principal: Option<&crate::actor::Principal>,
+        visitor: &Visitor,
     ) -> Result<ApprovalView, StoreError> {
         let Some(flow) = self.find_any(raw_user_code).await? else {
             return Ok(ApprovalView::Invalid);
         };
         let now = self.ports.clock.now();
-        let pending = flow.status == FlowStatus::Pending && !flow.is_expired(now);
-        let Some(account) = principal.and_then(|p| p.account()) else {
+        let account = principal.and_then(|p| p.account());
+        let me = account.map(|account| account_decider(account).holder(visitor, now));
+        if flow.was_shared() {
+            let is = |holder: &Option<crate::flow::CodeHolder>| {
+                holder.as_ref().zip(me.as_ref()).is_some_and(|(holder, me)| holder.subject == me.subject)
+            };
+            return Ok(if is(&flow.holders.first) || is(&flow.holders.second) {
+                ApprovalView::Shared { you_were_first: is(&flow.holders.first), client_name: flow.client_name }
+            } else {
+                ApprovalView::Invalid
+            });
+        }
+        // Too old to enter, though not expired: said plainly, to anyone.
+        if flow.status == FlowStatus::Pending && !flow.is_expired(now) && flow.policy.too_old(flow.created_at, now) {
+            let anyone = account.map_or_else(|| anonymous_decider(), account_decider);
+            if let Some(refused) = self.policy_refusal(&flow, &anyone, DecisionKind::Deny, visitor, now) {
+                return Ok(ApprovalView::Refused(Box::new(refused)));
+            }
+        }
+        let pending = flow.is_open(now);
+        let Some(account) = account else {
             return Ok(if pending {
                 ApprovalView::SignInRequired { user_code: flow.user_code, client_name: flow.client_name }
             } else {
@@ -162,18 +240,27 @@ impl DeviceFlowService {
                 FlowStatus::Approved { .. } | FlowStatus::Redeeming { .. } | FlowStatus::Redeemed { .. } => true,
                 _ => return Ok(ApprovalView::Invalid),
             };
+            let awaiting = flow.needs_confirmation() && matches!(flow.status, FlowStatus::Approved { .. });
+            let confirmation_code = awaiting.then(|| self.confirmation_code(&flow));
             return Ok(if mine {
-                ApprovalView::Decided { approved, flow: Box::new(flow) }
+                ApprovalView::Decided { approved, flow: Box::new(flow), confirmation_code }
             } else {
                 ApprovalView::Invalid
             });
         }
+        let decider = account_decider(account);
+        if let Some(refused) = self.policy_refusal(&flow, &decider, DecisionKind::Approve, visitor, now) {
+            return Ok(ApprovalView::Refused(Box::new(refused)));
+        }
+        let opened_by_someone_else = flow.policy.one_person_per_code
+            && flow.holders.first.as_ref().zip(me.as_ref()).is_some_and(|(first, me)| first.is_other(me));
         let replaces = self.token_replaced_by_approving(&flow, &SubjectId::account(account.id)).await?;
         Ok(ApprovalView::Authorize(Box::new(AuthorizeRequest {
             requested_ago: now - flow.created_at,
             expires_in: flow.expires_at - now,
             flow,
             replaces,
+            opened_by_someone_else,
         })))
     }
 
@@ -221,29 +308,7 @@ impl DeviceFlowService {
             }
             let decided = match UserCode::normalize(raw_user_code) {
                 None => Err(DecideError::ExpiredOrUnknown),
-                Some(code)
-                    if kind == DecisionKind::Approve
-                        && !is_active_admin(account)
-                        && self
-                            .ports
-                            .flows
-                            .find_by_user_code(&code, self.ports.clock.now())
-                            .await?
-                            .is_some_and(|flow| asks_for_admin(&flow)) =>
-                {
-                    Err(DecideError::AdminRequired)
-                }
-                Some(code) => {
-                    let subject = FlowSubject::new(Some(account.id), account.email.clone(), LOCAL_ISSUER.to_owned());
-                    let actor = Actor::Account { email: account.email.clone() };
-                    let identify = serde_json::json!({});
-                    let key = FlowKey::UserCode(code);
-                    match self.record_decision(key, subject, actor, kind, visitor.ip.clone(), identify).await? {
-                        Recorded::Decided(flow) => Ok(*flow),
-                        Recorded::Refused(Verdict::AlreadyResolved) => Err(DecideError::AlreadyResolved),
-                        Recorded::Refused(_) | Recorded::NoFlow => Err(DecideError::ExpiredOrUnknown),
-                    }
-                }
+                Some(code) => self.decide_code(&code, &account_decider(account), kind, visitor).await,
             };
             let named_a_request = !matches!(decided, Err(DecideError::ExpiredOrUnknown));
             Ok::<_, DecideError>((decided, named_a_request))
@@ -251,22 +316,76 @@ impl DeviceFlowService {
         self.limits.code_failures_of(visitor, attempt).await?
     }
 
-    /// Records `subject`'s decision on the flow under `key` and audits it as
-    /// done by `actor`: the one path for account and SSO decisions. The audit
-    /// details are `identify` plus the flow's public id (never its user
-    /// code), the device label and scopes.
+    /// `decider`'s decision on the flow with this user code, as
+    /// `decide_as_account` and the SSO branch make it: refused while the
+    /// request asks for `admin` and they are not an admin, or while its
+    /// client's approval policy turns them away (nothing changes, and the
+    /// request stays for someone it admits).
+    pub(crate) async fn decide_code(
+        &self,
+        code: &UserCode,
+        decider: &Decider,
+        kind: DecisionKind,
+        visitor: &Visitor,
+    ) -> Result<DeviceFlow, DecideError> {
+        let now = self.ports.clock.now();
+        let Some(flow) = self.ports.flows.find_by_user_code(code, now).await? else {
+            return Err(DecideError::ExpiredOrUnknown);
+        };
+        self.check_decision(&flow, decider, kind, visitor, now).await?;
+        let key = FlowKey::DeviceCodeHash(flow.device_code_hash.clone());
+        match self.record_decision(key, decider, kind, visitor, now).await? {
+            Recorded::Decided(flow) => Ok(*flow),
+            Recorded::Shared(refused) => Err(DecideError::Refused(refused)),
+            Recorded::Refused(Verdict::AlreadyResolved) => Err(DecideError::AlreadyResolved),
+            Recorded::Refused(_) | Recorded::NoFlow => Err(DecideError::ExpiredOrUnknown),
+        }
+    }
+
+    /// Whether `decider` may make this decision on `flow` at all: an
+    /// approval of a request for `admin` needs an admin, and one the
+    /// client's approval policy refuses changes nothing (the request stays
+    /// for someone it admits; a refused person is no second person for one
+    /// person per code either). A denial is judged by the code's age alone:
+    /// anyone holding the code may stop it.
+    pub(crate) async fn check_decision(
+        &self,
+        flow: &DeviceFlow,
+        decider: &Decider,
+        kind: DecisionKind,
+        visitor: &Visitor,
+        now: DateTime<Utc>,
+    ) -> Result<(), DecideError> {
+        if flow.is_expired(now) || flow.was_shared() {
+            return Ok(());
+        }
+        let pending = flow.status == FlowStatus::Pending;
+        if pending && kind == DecisionKind::Approve && !decider.is_admin && asks_for_admin(flow) {
+            return Err(DecideError::AdminRequired);
+        }
+        self.judge(flow, decider, kind, visitor, now).await.map_err(DecideError::Refused)
+    }
+
+    /// Records `decider`'s decision on the flow under `key` and audits it:
+    /// the one path for account and SSO decisions. The audit details are
+    /// the decider's `identify` plus the flow's public id (never its user
+    /// code), the device label and scopes, and how the networks compared.
     pub(crate) async fn record_decision(
         &self,
         key: FlowKey,
-        subject: FlowSubject,
-        actor: Actor,
+        decider: &Decider,
         kind: DecisionKind,
-        ip: Option<String>,
-        mut identify: serde_json::Value,
+        visitor: &Visitor,
+        now: DateTime<Utc>,
     ) -> Result<Recorded, StoreError> {
-        let now = self.ports.clock.now();
-        let email = subject.email.clone();
-        let decision = Decision { subject, at: now, from_ip: ip.clone() };
+        let email = decider.subject.email.clone();
+        let decision = Decision {
+            subject: decider.subject.clone(),
+            at: now,
+            from_ip: visitor.ip.clone(),
+            browser: visitor.browser.clone(),
+            from_ip_proven: visitor.ip_proven,
+        };
         let change = match kind {
             DecisionKind::Approve => FlowChange::Approve(decision),
             DecisionKind::Deny => FlowChange::Deny(decision),
@@ -274,31 +393,41 @@ impl DeviceFlowService {
         let Some((flow, transition)) = self.ports.flows.apply(&key, &change, now).await? else {
             return Ok(Recorded::NoFlow);
         };
-        if transition.verdict != Verdict::Decided {
-            return Ok(Recorded::Refused(transition.verdict));
+        match transition.verdict {
+            Verdict::Decided => {}
+            Verdict::CodeShared { first, revoke } => {
+                let refused = self.code_shared(&flow, &first, decider, visitor, revoke, now).await?;
+                return Ok(Recorded::Shared(refused));
+            }
+            verdict => return Ok(Recorded::Refused(verdict)),
         }
         let flow = transition.next.unwrap_or(flow);
-        crate::metrics::flow(match kind {
+        let proximity = self.proximity(&flow, visitor);
+        let outcome = match kind {
             DecisionKind::Approve => "approved",
             DecisionKind::Deny => "denied",
-        });
+        };
+        crate::metrics::flow(outcome);
+        crate::metrics::approval(proximity, outcome);
         if kind == DecisionKind::Approve {
-            self.notify_approved(&flow, &email, ip.as_deref(), now);
+            self.notify_approved(&flow, &email, visitor.ip.as_deref(), now);
         }
-        identify["flow"] = serde_json::json!(flow.public_id());
-        identify["device_label"] = serde_json::json!(flow.device_label);
-        identify["scopes"] = serde_json::json!(flow.scopes);
+        let mut details = decider.identify.clone();
+        details["flow"] = serde_json::json!(flow.public_id());
+        details["device_label"] = serde_json::json!(flow.device_label);
+        details["scopes"] = serde_json::json!(flow.scopes);
+        details["proximity"] = serde_json::json!(proximity.as_str());
         self.ports
             .audit(AuditEvent {
                 kind: match kind {
                     DecisionKind::Approve => AuditKind::DeviceApproved,
                     DecisionKind::Deny => AuditKind::DeviceDenied,
                 },
-                actor: Some(actor),
+                actor: Some(decider.actor.clone()),
                 subject: Some(email),
                 client_id: Some(flow.client_id.clone()),
-                ip,
-                details: identify,
+                ip: visitor.ip.clone(),
+                details,
                 at: now,
             })
             .await;
@@ -341,9 +470,33 @@ fn is_active_admin(account: &Account) -> bool {
     account.is_admin && !account.disabled
 }
 
+/// A signed-in account as the policy judges it.
+pub(crate) fn account_decider(account: &Account) -> Decider {
+    Decider {
+        subject: FlowSubject::new(Some(account.id), account.email.clone(), LOCAL_ISSUER.to_owned()),
+        actor: Actor::Account { email: account.email.clone() },
+        is_admin: is_active_admin(account),
+        groups: Vec::new(),
+        identify: serde_json::json!({}),
+    }
+}
+
+/// Nobody signed in: only the code's age can be judged.
+fn anonymous_decider() -> Decider {
+    Decider {
+        subject: FlowSubject::new(None, String::new(), String::new()),
+        actor: Actor::System,
+        is_admin: false,
+        groups: Vec::new(),
+        identify: serde_json::json!({}),
+    }
+}
+
 /// What recording a decision did.
 pub(crate) enum Recorded {
     Decided(Box<DeviceFlow>),
+    /// A second person decided a code a first person had: the flow ended.
+    Shared(Box<PolicyRefusal>),
     /// The flow was there but the decision did not take effect.
     Refused(Verdict),
     /// No flow is retained under the key.

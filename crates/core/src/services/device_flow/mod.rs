@@ -7,13 +7,15 @@
 
 mod approval;
 mod client_credentials;
+mod policy;
 mod redeem;
 mod refresh;
 mod start;
 
+pub(crate) use approval::Recorded;
 pub use approval::{ApprovalView, AuthorizeRequest, CodeLookup, DecideError, DecisionKind};
-pub(crate) use approval::{Recorded, asks_for_admin};
 pub use client_credentials::{CLIENT_TOKEN_MAX_TTL, ClientCredentialsRequest};
+pub use policy::{Decider, PolicyRefusal};
 pub use redeem::{PollRequest, TokenGrant};
 pub use refresh::RefreshRequest;
 pub use start::{DEVICE_LABEL_MAX_CHARS, StartRequest, StartedFlow, USER_AGENT_MAX_CHARS, validate_device_label};

@@ -13,7 +13,7 @@
 use super::{DeviceFlowService, FlowError, oauth};
 use crate::actor::Actor;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
-use crate::flow::{DeviceFlow, FlowChange, FlowKey, Verdict};
+use crate::flow::{Confirmation, DeviceFlow, FlowChange, FlowKey, Verdict};
 use crate::formats::device_code::DeviceCode;
 use crate::formats::token::{BearerToken, RefreshToken, TokenKind};
 use crate::model::{
@@ -35,6 +35,9 @@ pub struct PollRequest {
     pub ip: Option<String>,
     /// The request's DPoP proof (RFC 9449 §5), if any.
     pub dpop: Option<PresentedProof>,
+    /// The code the approving browser showed, typed on the device, for a
+    /// client that requires the device to confirm (docs/api.md).
+    pub confirmation_code: Option<String>,
 }
 
 /// What a successful redemption (or refresh) hands back.
@@ -92,7 +95,8 @@ impl DeviceFlowService {
         let proof = self.proof_for(&client, request.dpop)?;
         let key = FlowKey::DeviceCodeHash(device_code.hash());
         let now = self.ports.clock.now();
-        let change = FlowChange::Poll { client_id: client.client_id.clone() };
+        let confirmation = self.check_confirmation(&device_code.hash(), request.confirmation_code.as_deref());
+        let change = FlowChange::Poll { client_id: client.client_id.clone(), confirmation };
         let Some((flow, transition)) = self.ports.flows.apply(&key, &change, now).await? else {
             // Device codes cannot be guessed; this limit only keeps a client
             // stuck on a dead code (or a scanner) from costing lookups forever.
@@ -122,6 +126,27 @@ impl DeviceFlowService {
             Verdict::AuthorizationPending => {
                 Err(oauth(OAuthErrorCode::AuthorizationPending, "the user has not yet approved this request"))
             }
+            Verdict::AwaitingConfirmation => Err(oauth(
+                OAuthErrorCode::AuthorizationPending,
+                "approved in the browser; waiting for the confirmation code shown there \
+                 (send it as confirmation_code)",
+            )),
+            Verdict::WrongConfirmation { tries_left } => Err(FlowError::OAuth(OAuthError {
+                code: OAuthErrorCode::ConfirmationFailed,
+                description: format!(
+                    "that is not the code shown in the browser; {tries_left} {} left",
+                    if tries_left == 1 { "try" } else { "tries" }
+                )
+                .into(),
+                interval: None,
+            })),
+            Verdict::ConfirmationFailed => {
+                self.confirmation_failed(&flow, request.ip, now).await;
+                Err(oauth(
+                    OAuthErrorCode::AccessDenied,
+                    "too many wrong confirmation codes: the request is denied; start again",
+                ))
+            }
             Verdict::SlowDown { interval } => Err(FlowError::OAuth(OAuthError {
                 code: OAuthErrorCode::SlowDown,
                 description: format!("polling too fast; wait {interval} seconds between requests").into(),
@@ -130,7 +155,11 @@ impl DeviceFlowService {
             Verdict::AccessDenied => Err(oauth(OAuthErrorCode::AccessDenied, "the user denied this request")),
             Verdict::Expired => Err(oauth(OAuthErrorCode::ExpiredToken, "the device code has expired")),
             Verdict::InvalidGrant => Err(spent()),
-            Verdict::Decided | Verdict::AlreadyResolved | Verdict::NotClaimed | Verdict::Done => {
+            Verdict::Decided
+            | Verdict::AlreadyResolved
+            | Verdict::NotClaimed
+            | Verdict::Done
+            | Verdict::CodeShared { .. } => {
                 Err(oauth(OAuthErrorCode::InvalidGrant, "the device code cannot be redeemed"))
             }
         }
@@ -226,10 +255,73 @@ impl DeviceFlowService {
         // lost after it is handed over again by `redeliver`. The token
         // exists now: failing to mark the flow redeemed must not withhold it.
         let finish = FlowChange::FinishRedemption { token_id: grant.token_id };
-        if let Err(err) = self.ports.flows.apply(&key, &finish, now).await {
-            tracing::error!(error = %err.report(), token_id = %grant.token_id, "token minted but flow not marked redeemed");
+        match self.ports.flows.apply(&key, &finish, now).await {
+            // A second person took the code up while the token was minted:
+            // the token goes at once, like one redeemed before.
+            Ok(Some((_, transition))) if transition.verdict == Verdict::AccessDenied => {
+                let by = crate::services::revocation::RevokedBy::CodeShared;
+                self.ports.revoke_tokens(&[grant.token_id], &Actor::System, by, None).await?;
+                return Err(oauth(OAuthErrorCode::AccessDenied, "this code was taken up by a second person"));
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::error!(error = %err.report(), token_id = %grant.token_id, "token minted but flow not marked redeemed");
+            }
         }
         Ok(grant)
+    }
+
+    /// The code an approving browser shows for the flow whose device code
+    /// hashes to `device_code_hash`: six digits, derived with the server
+    /// secret, so it is stored nowhere and the device alone cannot know it.
+    pub(crate) fn confirmation_code_for(&self, device_code_hash: &str) -> String {
+        let derived = self.ports.signer.derive(Derivation::ConfirmationCode, device_code_hash.as_bytes());
+        let mut first = [0u8; 8];
+        for (slot, byte) in first.iter_mut().zip(derived.iter()) {
+            *slot = *byte;
+        }
+        format!("{:06}", u64::from_be_bytes(first) % 1_000_000)
+    }
+
+    /// The confirmation code of `flow`, for the approving person's page.
+    pub(crate) fn confirmation_code(&self, flow: &DeviceFlow) -> String {
+        self.confirmation_code_for(&flow.device_code_hash)
+    }
+
+    /// What the device sent as its confirmation, checked in constant time
+    /// (spaces and dashes between digits are ignored).
+    fn check_confirmation(&self, device_code_hash: &str, sent: Option<&str>) -> Confirmation {
+        let Some(sent) = sent.map(|s| s.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>()) else {
+            return Confirmation::NotSent;
+        };
+        if sent.is_empty() {
+            return Confirmation::NotSent;
+        }
+        let expected = SecretString::new(self.confirmation_code_for(device_code_hash));
+        if expected.constant_time_eq(&sent) { Confirmation::Right } else { Confirmation::Wrong }
+    }
+
+    /// Audits a flow denied by its device's wrong confirmation codes (never
+    /// the codes themselves).
+    async fn confirmation_failed(&self, flow: &DeviceFlow, ip: Option<String>, now: DateTime<Utc>) {
+        crate::metrics::flow("confirmation_failed");
+        let proximity = crate::approval_policy::Proximity::of(
+            flow.requester_address(),
+            flow.status.decision().and_then(crate::flow::Decision::address),
+            self.settings.rate_limits.ipv6_prefix,
+        );
+        crate::metrics::approval(proximity, crate::approval_policy::Refusal::ConfirmationFailed.as_str());
+        self.ports
+            .audit(AuditEvent {
+                kind: AuditKind::DeviceConfirmationFailed,
+                actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
+                subject: flow.status.decision().map(|d| d.subject.email.clone()),
+                client_id: Some(flow.client_id.clone()),
+                ip,
+                details: serde_json::json!({ "flow": flow.public_id(), "device_label": flow.device_label }),
+                at: now,
+            })
+            .await;
     }
 
     /// Hands a claimed approval back, so a later poll can redeem it.

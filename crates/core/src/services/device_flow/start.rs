@@ -1,9 +1,11 @@
 //! RFC 8628 §3.1–3.2: a device asks for a code.
 
 use super::{DeviceFlowService, FlowError, oauth};
+use crate::approval_policy::DeviceConfirmation;
 use crate::error::{OAuthErrorCode, StoreError};
 use crate::flow::{DeviceFlow, FlowStatus};
 use crate::formats::device_code::DeviceCode;
+use crate::formats::network;
 use crate::formats::user_code::UserCode;
 use crate::model::DpopMode;
 use crate::ports::Inserted;
@@ -29,6 +31,9 @@ pub struct StartRequest {
     pub scope: Option<String>,
     pub device_label: Option<String>,
     pub ip: Option<String>,
+    /// Whether `ip` is the device's own address (else the edge fell back to
+    /// a proxy's, which no network rule matches).
+    pub ip_proven: bool,
     pub user_agent: Option<String>,
     /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
     pub dpop_jkt: Option<String>,
@@ -41,6 +46,9 @@ pub struct StartedFlow {
     pub user_code: UserCode,
     pub expires_in: u32,
     pub interval: u32,
+    /// The device must send the code the approving browser shows
+    /// (`confirmation_required` in the answer).
+    pub confirmation_required: bool,
 }
 
 impl DeviceFlowService {
@@ -51,6 +59,15 @@ impl DeviceFlowService {
             .authenticate_for_device_grant(request.client_id.as_deref(), request.client_secret.as_ref())
             .await?;
         let device_label = validate_device_label(request.device_label.as_deref())?;
+        let address = request.ip_proven.then(|| network::address(request.ip.as_deref())).flatten();
+        if !client.approval.admits_device(address) {
+            crate::metrics::flow("refused_network");
+            return Err(oauth(
+                OAuthErrorCode::UnauthorizedClient,
+                "network_not_allowed: this client may start sign-ins only from its registered networks, \
+                 and this request's address is outside them",
+            ));
+        }
         let dpop_jkt = match request.dpop_jkt {
             Some(jkt) if !crate::services::dpop::is_thumbprint(&jkt) => {
                 return Err(oauth(OAuthErrorCode::InvalidRequest, "dpop_jkt is not a JWK SHA-256 thumbprint"));
@@ -83,7 +100,8 @@ impl DeviceFlowService {
         };
 
         let now = self.ports.clock.now();
-        let expires_at = now + Duration::seconds(i64::from(self.settings.flow_expires_in));
+        let expires_in = client.approval.code_lifetime_secs.unwrap_or(self.settings.flow_expires_in);
+        let expires_at = now + Duration::seconds(i64::from(expires_in));
         let interval = client.policy.poll_interval.unwrap_or(self.settings.poll_interval);
         // The tombstone covers the whole configured period after expiry, its
         // last instant included; the second more keeps Redis's own expiry
@@ -116,6 +134,10 @@ impl DeviceFlowService {
                 last_polled_at: None,
                 status: FlowStatus::Pending,
                 dpop_jkt: dpop_jkt.clone(),
+                policy: client.approval.clone(),
+                requester_ip_proven: address.is_some(),
+                holders: Default::default(),
+                confirmation_failures: 0,
             };
             match self.ports.flows.insert_within(&flow, retain_until, &limits).await? {
                 Inserted::Stored => {
@@ -123,7 +145,8 @@ impl DeviceFlowService {
                     return Ok(StartedFlow {
                         device_code,
                         user_code,
-                        expires_in: self.settings.flow_expires_in,
+                        expires_in,
+                        confirmation_required: client.approval.device_confirmation == DeviceConfirmation::Required,
                         interval,
                     });
                 }

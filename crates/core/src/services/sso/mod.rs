@@ -26,7 +26,7 @@ pub use super::external::{DEFAULT_RECHECK_EVERY, SsoSettings, email_domain_allow
 use super::device_flow::{AuthorizeRequest, DeviceFlowService};
 use super::{Ports, Settings};
 use crate::error::StoreError;
-use crate::flow::{DeviceFlow, FlowStatus};
+use crate::flow::DeviceFlow;
 use crate::formats::base62;
 use crate::model::SubjectId;
 use crate::ports::{EnvelopePurpose, IdentityProvider};
@@ -78,6 +78,9 @@ pub enum SsoError {
     /// The request asks for `admin`, and the person is not an admin.
     #[error("admin_required")]
     AdminRequired,
+    /// The client's approval policy refused the person, or the code was shared.
+    #[error("{}", .0.refusal.as_str())]
+    Refused(Box<crate::services::device_flow::PolicyRefusal>),
     #[error(transparent)]
     RateLimited(#[from] RateLimited),
     #[error(transparent)]
@@ -138,6 +141,10 @@ struct GrantClaims {
     csrf: String,
     exp: i64,
     iat: i64,
+    /// The groups this sign-in carried, for a client whose approvers are
+    /// named by group (grants from before read as none).
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 /// Where the browser goes to sign in at the provider, and the value of the
@@ -262,11 +269,7 @@ impl SsoService {
     async fn pending_flow(&self, user_code: &str, flow_hash: &str, now: DateTime<Utc>) -> Result<DeviceFlow, SsoError> {
         let flow = self.device_flows.find_any(user_code).await?;
         match flow {
-            Some(flow)
-                if flow.public_id() == flow_hash && flow.status == FlowStatus::Pending && !flow.is_expired(now) =>
-            {
-                Ok(flow)
-            }
+            Some(flow) if flow.public_id() == flow_hash && flow.is_open(now) => Ok(flow),
             _ => Err(SsoError::UserCodeNotPending),
         }
     }

@@ -41,6 +41,9 @@ struct SignInRecord {
 /// (flows are named by hashes, so it names none).
 const CONSOLE: &str = "console";
 
+/// The most groups an approval grant carries (it travels in a cookie).
+const MAX_GRANT_GROUPS: usize = 64;
+
 impl SsoService {
     /// `GET /v1/oauth/device/sso-initiate`: starts a sign-in at the provider
     /// for the pending flow with this code.
@@ -172,6 +175,7 @@ impl SsoService {
             csrf: self.random(32),
             exp: (now + GRANT_LIFETIME).timestamp(),
             iat: now.timestamp(),
+            groups: identity.groups.iter().take(MAX_GRANT_GROUPS).cloned().collect(),
         };
         let cookie_value = self.ports.signer.sign(EnvelopePurpose::ApprovalGrant, to_json(&grant)?)?;
         // The provider's refresh token waits server-side, sealed, for the

@@ -8,6 +8,11 @@
 //! (memory under the flow's shard lock, Redis by compare-and-set), so the rules are written
 //! once and both backends obey them identically.
 
+mod people;
+
+pub use people::{CodeHolder, CodeHolders, Confirmation};
+
+use crate::approval_policy::{ApprovalPolicy, CONFIRMATION_ATTEMPTS, DeviceConfirmation};
 use crate::formats::user_code::UserCode;
 use crate::model::FlowSubject;
 use chrono::{DateTime, Duration, Utc};
@@ -61,6 +66,21 @@ pub struct DeviceFlow {
     /// default, so flows stored before it still read.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+    /// The client's approval policy when the device asked: the one this
+    /// flow is judged by. Flows stored before policies read the default.
+    #[serde(default)]
+    pub policy: ApprovalPolicy,
+    /// Whether `requester_ip` is the device's own address, not a proxy's
+    /// the edge fell back to: only an established address matches a
+    /// network rule.
+    #[serde(default)]
+    pub requester_ip_proven: bool,
+    /// Who took the code up (one person per code).
+    #[serde(default)]
+    pub holders: CodeHolders,
+    /// Wrong confirmation codes the device has sent since the approval.
+    #[serde(default)]
+    pub confirmation_failures: u8,
 }
 
 /// A person's decision on a flow.
@@ -69,6 +89,19 @@ pub struct Decision {
     pub subject: FlowSubject,
     pub at: DateTime<Utc>,
     pub from_ip: Option<String>,
+    /// The deciding browser's id (hashed), when it had one.
+    #[serde(default)]
+    pub browser: Option<String>,
+    /// Whether `from_ip` is the person's own address (see `Visitor::ip_proven`).
+    #[serde(default)]
+    pub from_ip_proven: bool,
+}
+
+impl Decision {
+    /// The person's address, when the edge established it.
+    pub fn address(&self) -> Option<std::net::IpAddr> {
+        self.from_ip_proven.then(|| crate::formats::network::address(self.from_ip.as_deref())).flatten()
+    }
 }
 
 /// Where a flow is in its life.
@@ -117,11 +150,16 @@ pub enum FlowKey {
 /// A change to apply atomically to one flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowChange {
+    /// A person entered the code at `/device` (not by following a link).
+    Open(CodeHolder),
     Approve(Decision),
     Deny(Decision),
     /// A token-endpoint poll by `client_id`.
     Poll {
         client_id: String,
+        /// The confirmation code it sent, as checked (a client that
+        /// requires none is never asked for one).
+        confirmation: Confirmation,
     },
     /// The claiming poll minted `token_id`.
     FinishRedemption {
@@ -161,6 +199,20 @@ pub enum Verdict {
     },
     /// Finish or release met a flow that was not being redeemed.
     NotClaimed,
+    /// A second person took up a code a first person already had: the flow
+    /// has ended, and `revoke` names the grant it had produced, if any.
+    CodeShared {
+        first: Box<CodeHolder>,
+        revoke: Option<Uuid>,
+    },
+    /// An approved flow whose device has not sent the confirmation code.
+    AwaitingConfirmation,
+    /// A wrong confirmation code; `tries_left` more are allowed.
+    WrongConfirmation {
+        tries_left: u8,
+    },
+    /// The last allowed wrong confirmation code: the flow is denied.
+    ConfirmationFailed,
     /// Finish or release took effect.
     Done,
 }
@@ -191,17 +243,58 @@ impl DeviceFlow {
         now >= self.expires_at
     }
 
+    /// Whether the code may no longer be entered or decided at `now`: past
+    /// its lifetime, or past its client's maximum code age.
+    pub fn is_past_entry(&self, now: DateTime<Utc>) -> bool {
+        self.is_expired(now) || self.policy.too_old(self.created_at, now)
+    }
+
+    /// Whether a person may still decide the flow at `now`: pending, not
+    /// past entry, and not ended by a shared code or failed confirmations.
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        self.status == FlowStatus::Pending && !self.is_past_entry(now) && !self.has_ended()
+    }
+
+    /// Whether the code was shared (a second person took it up): the flow
+    /// has ended for the device, whatever its status says.
+    pub fn was_shared(&self) -> bool {
+        self.holders.second.is_some()
+    }
+
+    /// Ended early: shared, or denied by failed confirmations.
+    fn has_ended(&self) -> bool {
+        self.was_shared() || self.confirmation_failures >= CONFIRMATION_ATTEMPTS
+    }
+
+    /// The device's address, when the edge established it.
+    pub fn requester_address(&self) -> Option<std::net::IpAddr> {
+        self.requester_ip_proven.then(|| crate::formats::network::address(self.requester_ip.as_deref())).flatten()
+    }
+
+    /// Whether the device must confirm its approval with the code the
+    /// approving browser shows.
+    pub fn needs_confirmation(&self) -> bool {
+        self.policy.device_confirmation == DeviceConfirmation::Required
+    }
+
     /// Applies `change` at `now`. Pure: the caller stores `next` atomically.
     pub fn apply(&self, change: &FlowChange, now: DateTime<Utc>) -> Transition {
         match change {
-            FlowChange::Approve(decision) => self.decide(FlowStatus::Approved { decision: decision.clone() }, now),
-            FlowChange::Deny(decision) => self.decide(FlowStatus::Denied { decision: decision.clone() }, now),
-            FlowChange::Poll { client_id } => self.poll(client_id, now),
+            FlowChange::Open(holder) => self.open(holder, now),
+            FlowChange::Approve(decision) => {
+                self.decide(decision, FlowStatus::Approved { decision: decision.clone() }, now)
+            }
+            FlowChange::Deny(decision) => self.decide(decision, FlowStatus::Denied { decision: decision.clone() }, now),
+            FlowChange::Poll { client_id, confirmation } => self.poll(client_id, *confirmation, now),
             FlowChange::FinishRedemption { token_id } => match &self.status {
-                FlowStatus::Redeeming { decision, .. } => self.with_status(
-                    Verdict::Done,
-                    FlowStatus::Redeemed { decision: decision.clone(), token_id: *token_id, redeemed_at: now },
-                ),
+                FlowStatus::Redeeming { decision, .. } => {
+                    let redeemed =
+                        FlowStatus::Redeemed { decision: decision.clone(), token_id: *token_id, redeemed_at: now };
+                    // Shared while the token was minted: recorded, so the
+                    // caller revokes the token it just made.
+                    let verdict = if self.was_shared() { Verdict::AccessDenied } else { Verdict::Done };
+                    self.with_status(verdict, redeemed)
+                }
                 _ => Transition::refuse(Verdict::NotClaimed),
             },
             FlowChange::ReleaseClaim => match &self.status {
@@ -213,17 +306,61 @@ impl DeviceFlow {
         }
     }
 
-    fn decide(&self, status: FlowStatus, now: DateTime<Utc>) -> Transition {
-        if self.status != FlowStatus::Pending {
-            return Transition::refuse(Verdict::AlreadyResolved);
+    /// A second person taking up the code (item 4 of the policy): while its
+    /// flow lives, even once redeemed, under one person per code, someone
+    /// other than its first holder ends it.
+    fn shared_by(&self, holder: &CodeHolder, now: DateTime<Utc>) -> Option<Transition> {
+        if !self.policy.one_person_per_code || self.is_expired(now) || self.has_ended() {
+            return None;
         }
-        if self.is_expired(now) {
-            return Transition::refuse(Verdict::Expired);
-        }
-        self.with_status(Verdict::Decided, status)
+        let first = self.holders.first.as_ref().filter(|first| first.is_other(holder))?;
+        let revoke = match &self.status {
+            FlowStatus::Redeemed { token_id, .. } => Some(*token_id),
+            _ => None,
+        };
+        let mut next = self.clone();
+        next.holders.second = Some(holder.clone());
+        Some(Transition { verdict: Verdict::CodeShared { first: Box::new(first.clone()), revoke }, next: Some(next) })
     }
 
-    fn poll(&self, client_id: &str, now: DateTime<Utc>) -> Transition {
+    /// A person entered the code: they become its first holder if it has none.
+    fn open(&self, holder: &CodeHolder, now: DateTime<Utc>) -> Transition {
+        if let Some(shared) = self.shared_by(holder, now) {
+            return shared;
+        }
+        if !self.is_open(now) {
+            let past = self.is_past_entry(now) && self.status == FlowStatus::Pending;
+            return Transition::refuse(if past { Verdict::Expired } else { Verdict::AlreadyResolved });
+        }
+        if self.holders.first.is_some() {
+            return Transition::refuse(Verdict::Done);
+        }
+        let mut next = self.clone();
+        next.holders.first = Some(holder.clone());
+        Transition { verdict: Verdict::Done, next: Some(next) }
+    }
+
+    fn decide(&self, decision: &Decision, status: FlowStatus, now: DateTime<Utc>) -> Transition {
+        let holder = CodeHolder::of(decision);
+        if let Some(shared) = self.shared_by(&holder, now) {
+            return shared;
+        }
+        if self.status != FlowStatus::Pending || self.has_ended() {
+            return Transition::refuse(Verdict::AlreadyResolved);
+        }
+        if self.is_past_entry(now) {
+            return Transition::refuse(Verdict::Expired);
+        }
+        let mut transition = self.with_status(Verdict::Decided, status);
+        if let Some(next) = &mut transition.next
+            && next.holders.first.is_none()
+        {
+            next.holders.first = Some(holder);
+        }
+        transition
+    }
+
+    fn poll(&self, client_id: &str, confirmation: Confirmation, now: DateTime<Utc>) -> Transition {
         // A code answers only to the client that created it, and another
         // client's poll must not touch its state (not even slow_down).
         if self.client_id != client_id {
@@ -238,6 +375,8 @@ impl DeviceFlow {
         let too_soon =
             self.last_polled_at.is_some_and(|last| now - last < Duration::seconds(i64::from(self.interval_secs)));
         let verdict = match &self.status {
+            // A shared code, or one whose confirmations failed, is over.
+            _ if self.has_ended() => Verdict::AccessDenied,
             // Once redeemed, the answer is final (SPEC §4): the same token
             // while it may be redelivered, else `invalid_grant`. Never
             // `slow_down`, which would tell the client it is still pending.
@@ -250,12 +389,27 @@ impl DeviceFlow {
                 Verdict::AuthorizationPending
             }
             _ if self.is_expired(now) => Verdict::Expired,
+            // Nobody may enter the code any more: the flow is over.
+            FlowStatus::Pending if self.is_past_entry(now) => Verdict::Expired,
             _ if too_soon => {
                 next.interval_secs = interval_after(self.interval_secs, 1);
                 Verdict::SlowDown { interval: next.interval_secs }
             }
             FlowStatus::Pending => Verdict::AuthorizationPending,
             FlowStatus::Denied { .. } => Verdict::AccessDenied,
+            // A claim taken over (stale) was confirmed when it was claimed.
+            FlowStatus::Approved { .. } if self.needs_confirmation() && confirmation != Confirmation::Right => {
+                match confirmation {
+                    Confirmation::NotSent | Confirmation::Right => Verdict::AwaitingConfirmation,
+                    Confirmation::Wrong => {
+                        next.confirmation_failures = self.confirmation_failures.saturating_add(1);
+                        match CONFIRMATION_ATTEMPTS.saturating_sub(next.confirmation_failures) {
+                            0 => Verdict::ConfirmationFailed,
+                            tries_left => Verdict::WrongConfirmation { tries_left },
+                        }
+                    }
+                }
+            }
             FlowStatus::Approved { decision } | FlowStatus::Redeeming { decision, .. } => {
                 next.status = FlowStatus::Redeeming { decision: decision.clone(), claimed_at: now };
                 Verdict::Claimed(decision.subject.clone())
@@ -272,149 +426,4 @@ impl DeviceFlow {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::LOCAL_ISSUER;
-
-    fn t0() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
-    }
-
-    fn flow() -> DeviceFlow {
-        crate::testing::pending_flow("h", "BCDF-GHJK", t0())
-    }
-
-    fn decision() -> Decision {
-        Decision {
-            subject: FlowSubject::new(None, "ada@example.com".into(), LOCAL_ISSUER.into()),
-            at: t0(),
-            from_ip: None,
-        }
-    }
-
-    fn poll(flow: &DeviceFlow, secs: i64) -> Transition {
-        flow.apply(&FlowChange::Poll { client_id: "cli".into() }, t0() + Duration::seconds(secs))
-    }
-
-    fn step(flow: &DeviceFlow, change: FlowChange, secs: i64) -> (Verdict, DeviceFlow) {
-        let t = flow.apply(&change, t0() + Duration::seconds(secs));
-        (t.verdict, t.next.unwrap_or_else(|| flow.clone()))
-    }
-
-    #[test]
-    fn first_poll_is_never_throttled_and_honest_clients_never_slow_down() {
-        let f = flow();
-        let first = poll(&f, 0);
-        assert_eq!(first.verdict, Verdict::AuthorizationPending);
-        let mut f = first.next.unwrap_or_else(|| unreachable!());
-        for n in 1..50 {
-            let t = poll(&f, n * 5);
-            assert_eq!(t.verdict, Verdict::AuthorizationPending, "poll {n}");
-            f = t.next.unwrap_or_else(|| unreachable!());
-        }
-    }
-
-    #[test]
-    fn early_poll_slows_down_by_five_seconds_each_time() {
-        let (_, f) = step(&flow(), FlowChange::Poll { client_id: "cli".into() }, 0);
-        let (v, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 4);
-        assert_eq!(v, Verdict::SlowDown { interval: 10 });
-        // The clock restarts at the throttled poll: 9 s later is still too soon.
-        let (v, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 13);
-        assert_eq!(v, Verdict::SlowDown { interval: 15 });
-        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 28);
-        assert_eq!(v, Verdict::AuthorizationPending);
-    }
-
-    #[test]
-    fn approval_is_claimed_by_exactly_one_poll_then_redeemed() {
-        let (v, f) = step(&flow(), FlowChange::Approve(decision()), 1);
-        assert_eq!(v, Verdict::Decided);
-        let (v, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 2);
-        assert!(matches!(v, Verdict::Claimed(_)));
-        // A racing poll while minting learns nothing yet.
-        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 8);
-        assert_eq!(v, Verdict::AuthorizationPending);
-        let (v, f) = step(&f, FlowChange::FinishRedemption { token_id: Uuid::nil() }, 3);
-        assert_eq!(v, Verdict::Done);
-        // A retry whose answer was lost is told which token it may get again,
-        // however soon it comes, until the window closes; then the code is
-        // spent. A redeemed code never answers slow_down (SPEC §4).
-        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 10);
-        assert_eq!(v, Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject, too_soon: false });
-        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 4);
-        let again = Verdict::Redeemed { token_id: Uuid::nil(), subject: decision().subject, too_soon: true };
-        assert_eq!(v, again, "too soon, still final");
-        let last = 3 + REDELIVERY_WINDOW.num_seconds() - 1;
-        assert!(matches!(step(&f, FlowChange::Poll { client_id: "cli".into() }, last).0, Verdict::Redeemed { .. }));
-        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, last + 1);
-        assert_eq!(v, Verdict::InvalidGrant);
-        // Never for another client.
-        assert_eq!(step(&f, FlowChange::Poll { client_id: "other".into() }, 10).0, Verdict::InvalidGrant);
-    }
-
-    #[test]
-    fn released_claim_can_be_claimed_again() {
-        let (_, f) = step(&flow(), FlowChange::Approve(decision()), 1);
-        let (_, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 2);
-        let (v, f) = step(&f, FlowChange::ReleaseClaim, 3);
-        assert_eq!(v, Verdict::Done);
-        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 7);
-        assert!(matches!(v, Verdict::Claimed(_)));
-    }
-
-    #[test]
-    fn every_own_poll_moves_the_clock_even_during_a_redemption() {
-        let (_, f) = step(&flow(), FlowChange::Approve(decision()), 1);
-        let (_, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 2);
-        let (v, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 8);
-        assert_eq!(v, Verdict::AuthorizationPending);
-        assert_eq!(f.last_polled_at, Some(t0() + Duration::seconds(8)));
-        // The claim is released; a poll 1 s after the last one is too soon.
-        let (_, f) = step(&f, FlowChange::ReleaseClaim, 8);
-        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 9);
-        assert_eq!(v, Verdict::SlowDown { interval: 10 });
-    }
-
-    #[test]
-    fn stale_claims_are_taken_over() {
-        let (_, f) = step(&flow(), FlowChange::Approve(decision()), 1);
-        let (_, f) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 2);
-        let (v, _) = step(&f, FlowChange::Poll { client_id: "cli".into() }, 2 + STALE_CLAIM.num_seconds());
-        assert!(matches!(v, Verdict::Claimed(_)));
-    }
-
-    #[test]
-    fn terminal_decisions_never_change() {
-        let (_, denied) = step(&flow(), FlowChange::Deny(decision()), 1);
-        assert_eq!(step(&denied, FlowChange::Approve(decision()), 2).0, Verdict::AlreadyResolved);
-        assert_eq!(step(&denied, FlowChange::Poll { client_id: "cli".into() }, 2).0, Verdict::AccessDenied);
-        let (_, approved) = step(&flow(), FlowChange::Approve(decision()), 1);
-        assert_eq!(step(&approved, FlowChange::Deny(decision()), 2).0, Verdict::AlreadyResolved);
-    }
-
-    #[test]
-    fn expiry_is_checked_at_decision_and_poll() {
-        assert_eq!(step(&flow(), FlowChange::Approve(decision()), 600).0, Verdict::Expired);
-        assert_eq!(step(&flow(), FlowChange::Approve(decision()), 599).0, Verdict::Decided);
-        let (_, approved) = step(&flow(), FlowChange::Approve(decision()), 1);
-        let late = poll(&approved, 600);
-        assert_eq!(late.verdict, Verdict::Expired);
-        // Only the poll clock moves: an expired approval is never claimed.
-        assert_eq!(late.next.map(|f| f.status), Some(approved.status));
-    }
-
-    #[test]
-    fn another_clients_poll_changes_nothing() {
-        let t = flow().apply(&FlowChange::Poll { client_id: "other".into() }, t0());
-        assert_eq!(t, Transition { verdict: Verdict::InvalidGrant, next: None });
-    }
-
-    #[test]
-    fn serializes_round_trip() {
-        let (_, f) = step(&flow(), FlowChange::Approve(decision()), 1);
-        let json = serde_json::to_string(&f).unwrap_or_default();
-        let back: Option<DeviceFlow> = serde_json::from_str(&json).ok();
-        assert_eq!(back, Some(f));
-    }
-}
+mod tests;
