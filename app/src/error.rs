@@ -69,6 +69,22 @@ app_error_codes! {
     /// A request for the `admin` scope, approved by someone who is not an admin.
     AdminRequired = "admin_required", 403,
         "This request asks for administrator rights, and only a Gatehouse administrator can approve it. Nothing was approved; deny it if you did not expect it.";
+    /// The client's approval policy: the approver is not on the allowed
+    /// network (the page says which networks were compared).
+    NetworkNotAllowed = "network_not_allowed", 403,
+        "This app accepts approvals only from the device's network or your organisation's listed networks, and this browser is on another. Nothing was approved.";
+    /// The client's approval policy: the code was entered too long after it was shown.
+    CodeTooOld = "code_too_old", 403,
+        "This code is too old: this app's codes must be entered soon after they are shown. Nothing was approved. Start the sign-in again on your device.";
+    /// One person per code: someone else had already taken this code up.
+    CodeShared = "code_shared", 403,
+        "Someone else had already entered this code, so Gatehouse stopped the sign-in. Nothing was approved for you.";
+    /// The client's approval policy: this person may not approve its requests.
+    ApproverNotAllowed = "approver_not_allowed", 403,
+        "Your account may not approve sign-ins for this app. Nothing was approved.";
+    /// The approval-policy form held something that is not a setting.
+    InvalidApprovalPolicy = "invalid_approval_policy", 400,
+        "Nothing was changed: check the approval policy. Networks are ranges like 10.0.0.0/8 or 2001:db8::/32, separated by commas; \"Listed networks\" needs at least one; a code lives 60 to 1800 seconds and may be entered for 10 to 1800; approvers are everyone, admins, or group:NAME separated by commas.";
     InvalidCredentials = "invalid_credentials", 401,
         "That email and password do not match an account.";
     InvalidRequest = "invalid_request", 400,

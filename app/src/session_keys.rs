@@ -9,6 +9,10 @@ pub const SSO_SUBJECT: &str = "sso_subject";
 /// When the session signed in (Unix seconds); sessions from before the
 /// account's `sessions_valid_after` are void.
 pub const SIGNED_IN_AT: &str = "signed_in_at";
+/// The browser's own id, set when it first enters or decides a code and
+/// kept across sign-out (`sign_out_session`): one person per code does not
+/// count the same browser switching accounts as a second person.
+pub const BROWSER: &str = "browser_id";
 /// The session's CSRF token, renewed at every sign-in.
 pub const CSRF: &str = "csrf_token";
 /// The approval grant's session binding: set by `sso-complete`, gone at

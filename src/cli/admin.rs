@@ -6,6 +6,9 @@
 
 use super::admin_api::{AdminApi, Target};
 use crate::http::admin_api::accounts::{Account, AccountChanges, AccountPage, NewAccount};
+use crate::http::admin_api::approval_policy::{
+    ApprovalChanges, ApprovalSettings, ApproverNetworkSetting, DeviceConfirmationSetting,
+};
 use crate::http::admin_api::clients::{
     Client, ClientKind, ClientList, ClientSettings, ClientWithSecret, Dpop, NewClient, TokenSettings,
 };
@@ -137,12 +140,95 @@ pub enum ClientCommand {
         /// DPoP-bound tokens (RFC 9449): `off`, `allowed` or `required`.
         #[arg(long, value_parser = parse_dpop_mode)]
         dpop: Option<Dpop>,
+        #[command(flatten)]
+        approval: ApprovalArgs,
     },
     /// Give a confidential client a new secret (printed once); the old one stops working at once.
     RotateSecret {
         #[arg(long = "id")]
         client_id: String,
     },
+}
+
+/// The approval policy's settings (docs/security.md, "Approval policies"):
+/// a setting not given keeps its value; an empty list clears it.
+#[derive(Debug, clap::Args)]
+pub struct ApprovalArgs {
+    /// CIDR ranges a device may start a sign-in from, comma-separated; "" for anywhere.
+    #[arg(long, value_name = "CIDR[,CIDR]")]
+    device_networks: Option<String>,
+    /// Where the approving browser must be: `any`, `same_network` or `listed`.
+    #[arg(long, value_parser = ["any", "same_network", "listed"])]
+    approver_network: Option<String>,
+    /// The approver's ranges for `--approver-network listed`, comma-separated.
+    #[arg(long, value_name = "CIDR[,CIDR]")]
+    approver_networks: Option<String>,
+    /// How long after the device asked its code may still be used: seconds, or `default` (no maximum).
+    #[arg(long, value_name = "SECS|default")]
+    max_code_age: Option<String>,
+    /// The client's own code lifetime (`expires_in`): seconds, or `default`.
+    #[arg(long, value_name = "SECS|default")]
+    code_lifetime: Option<String>,
+    /// End the flow when a second person takes its code up: `true` or `false`.
+    #[arg(long)]
+    one_person_per_code: Option<bool>,
+    /// The device confirms the approval with a code the browser shows: `off` or `required`.
+    #[arg(long, value_parser = ["off", "required"])]
+    device_confirmation: Option<String>,
+    /// Who may approve: `everyone`, `admins`, or `group:NAME[,group:NAME]`.
+    #[arg(long, value_name = "WHO")]
+    approvers: Option<String>,
+}
+
+impl ApprovalArgs {
+    /// The changes these arguments ask for, as the admin API takes them.
+    fn changes(self) -> anyhow::Result<ApprovalChanges> {
+        let list = |typed: Option<String>| {
+            typed.map(|typed| typed.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect())
+        };
+        let setting = |typed: Option<String>| -> anyhow::Result<Option<Option<u32>>> {
+            typed.map(|typed| seconds_setting(Some(typed), None)).transpose()
+        };
+        Ok(ApprovalChanges {
+            device_networks: list(self.device_networks),
+            approver_network: named(self.approver_network)?,
+            approver_networks: list(self.approver_networks),
+            max_code_age_secs: setting(self.max_code_age)?,
+            code_lifetime_secs: setting(self.code_lifetime)?,
+            one_person_per_code: self.one_person_per_code,
+            device_confirmation: named(self.device_confirmation)?,
+            approvers: self.approvers,
+        })
+    }
+}
+
+/// A setting typed by name, as the admin API spells it.
+fn named<T: serde::de::DeserializeOwned>(typed: Option<String>) -> anyhow::Result<Option<T>> {
+    Ok(typed.map(serde_json::Value::String).map(serde_json::from_value).transpose()?)
+}
+
+/// A client's approval policy in one line of plain words.
+fn approval_words(policy: &ApprovalSettings) -> String {
+    let ranges = |list: &[String]| if list.is_empty() { "anywhere".to_owned() } else { list.join(", ") };
+    let approver = match policy.approver_network {
+        ApproverNetworkSetting::Any => "any network (warn only)".to_owned(),
+        ApproverNetworkSetting::SameNetwork => "the device's network".to_owned(),
+        ApproverNetworkSetting::Listed => ranges(&policy.approver_networks),
+    };
+    let secs = |secs: Option<u32>, none: &str| secs.map_or_else(|| none.to_owned(), |s| format!("{s}s"));
+    format!(
+        "devices start from {}; approvers from {approver}; approvers: {}; codes usable for {} within a \
+         lifetime of {}; one person per code {}; device confirmation {}",
+        ranges(&policy.device_networks),
+        policy.approvers,
+        secs(policy.max_code_age_secs, "their whole lifetime"),
+        secs(policy.code_lifetime_secs, "the server's default"),
+        if policy.one_person_per_code { "on" } else { "off" },
+        match policy.device_confirmation {
+            DeviceConfirmationSetting::Off => "off",
+            DeviceConfirmationSetting::Required => "required",
+        },
+    )
 }
 
 /// `--dpop off|allowed|required`.
@@ -284,6 +370,7 @@ pub async fn client(target: &Target, command: ClientCommand) -> anyhow::Result<(
                     allowed_scopes: gatehouse_core::scope::parse(&scopes),
                     device_grant: !no_device_grant,
                     tokens: TokenSettings { refresh, ..TokenSettings::default() },
+                    approval: ApprovalChanges::default(),
                 },
             };
             let api = AdminApi::open(target).await?;
@@ -322,6 +409,7 @@ pub async fn client(target: &Target, command: ClientCommand) -> anyhow::Result<(
             grant_idle_ttl,
             poll_interval,
             dpop,
+            approval,
         } => {
             let api = AdminApi::open(target).await?;
             let path = format!("/v1/admin/clients/{}", segment(&client_id));
@@ -339,6 +427,7 @@ pub async fn client(target: &Target, command: ClientCommand) -> anyhow::Result<(
                     poll_interval: seconds_setting(poll_interval, tokens.poll_interval)?,
                     dpop: dpop.unwrap_or(tokens.dpop),
                 },
+                approval: approval.changes()?,
             };
             let client: Client = api.call(Method::PUT, &path, Some(serde_json::to_value(settings)?)).await?;
             let tokens = &client.settings;
@@ -357,6 +446,7 @@ pub async fn client(target: &Target, command: ClientCommand) -> anyhow::Result<(
                 shown(tokens.poll_interval),
                 tokens.dpop.as_str(),
             );
+            println!("approval policy: {}", approval_words(&client.approval));
         }
         ClientCommand::RotateSecret { client_id } => {
             let api = AdminApi::open(target).await?;

@@ -107,7 +107,17 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
             println!("{qr}");
         }
     }
+    let confirming = authorization.confirmation_required == Some(true);
+    if confirming {
+        println!(
+            "This app asks you to confirm: after you approve in the browser, it shows a six-digit code. \
+             Type that code here and press Enter."
+        );
+    }
     println!("Waiting for approval (the code expires in {} minutes)…", authorization.expires_in.div_ceil(60));
+    // What the person types, line by line (only read when asked to confirm).
+    let mut typed = confirming.then(typed_lines);
+    let mut confirmation_code: Option<String> = None;
 
     let mut prover = if args.no_dpop { None } else { Some(Prover::new(DpopKey::generate(ProofAlgorithm::EdDsa)?)) };
     let token_url = format!("{server}{}", paths::TOKEN);
@@ -118,11 +128,23 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         if tokio::time::Instant::now() > deadline {
             bail!("the code expired before it was approved; run `gatehouse login` again");
         }
-        let mut request = http.post(&token_url).form(&[
+        if let Some(lines) = &mut typed {
+            while let Ok(line) = lines.try_recv() {
+                let digits: String = line.chars().filter(char::is_ascii_digit).collect();
+                if !digits.is_empty() {
+                    confirmation_code = Some(digits);
+                }
+            }
+        }
+        let mut form = vec![
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("device_code", authorization.device_code.as_str()),
             ("client_id", args.client_id.as_str()),
-        ]);
+        ];
+        if let Some(code) = &confirmation_code {
+            form.push(("confirmation_code", code.as_str()));
+        }
+        let mut request = http.post(&token_url).form(&form);
         if let Some(prover) = &prover {
             request = request.header("DPoP", prover.proof("POST", &token_url, None));
         }
@@ -151,11 +173,33 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
             // The proof needs the server's nonce, which this answer carried.
             "authorization_pending" | "use_dpop_nonce" => {}
             "slow_down" => interval = body.interval.unwrap_or(interval + 5),
+            // Each typed code is sent once: a wrong one waits for another.
+            "confirmation_failed" => {
+                confirmation_code = None;
+                println!("{}. Type the code the browser shows again:", body.error_description.unwrap_or_default());
+            }
+            "access_denied" if confirming => {
+                bail!("the request was denied ({})", body.error_description.unwrap_or_default())
+            }
             "access_denied" => bail!("the request was denied in the browser"),
             "expired_token" => bail!("the code expired before it was approved; run `gatehouse login` again"),
             other => bail!("sign-in failed: {other} ({})", body.error_description.unwrap_or_default()),
         }
     }
+}
+
+/// The lines typed on standard input, read on a thread of their own so
+/// polling goes on while the person types.
+fn typed_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 /// `link` as a QR code drawn with Unicode half blocks (two rows per line),

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::client_auth::client_credentials;
-use super::middleware::client_ip::ClientAddr;
+use super::middleware::client_ip::{ClientAddr, ClientAddress};
 use super::params::OAuthParams;
 use super::params::single_dpop_proof;
 use super::responses::{ApiError, json_no_store};
@@ -24,7 +24,7 @@ pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:devic
 /// `POST /v1/oauth/device/code` (RFC 8628 §3.1–3.2).
 pub async fn device_authorization(
     State(state): State<AppState>,
-    ClientAddr(ip): ClientAddr,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     params: OAuthParams,
 ) -> Result<Response, ApiError> {
@@ -35,7 +35,8 @@ pub async fn device_authorization(
         client_secret,
         scope: params.get("scope").map(str::to_owned),
         device_label: params.owned("device_label"),
-        ip,
+        ip: address.ip,
+        ip_proven: address.proven,
         user_agent,
         dpop_jkt: params.owned("dpop_jkt"),
     };
@@ -49,6 +50,7 @@ pub async fn device_authorization(
         verification_uri,
         expires_in: u64::from(started.expires_in),
         interval: Some(u64::from(started.interval)),
+        confirmation_required: started.confirmation_required.then_some(true),
     }))
 }
 
@@ -96,7 +98,14 @@ async fn token_answer(
         .map(|proof| PresentedProof { proof: proof.to_owned(), uri: format!("{}{TOKEN_PATH}", state.edge.public_url) });
     let grant = match grant_type {
         Some(DEVICE_CODE_GRANT_TYPE) => {
-            let request = PollRequest { client_id, client_secret, device_code: params.owned("device_code"), ip, dpop };
+            let request = PollRequest {
+                client_id,
+                client_secret,
+                device_code: params.owned("device_code"),
+                ip,
+                dpop,
+                confirmation_code: params.owned("confirmation_code"),
+            };
             state.services.device_flows.poll(request).await?
         }
         Some(REFRESH_TOKEN_GRANT_TYPE) => {

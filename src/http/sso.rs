@@ -5,7 +5,7 @@
 //! for JSON gets the JSON error. With no issuer configured both answer 404.
 
 use super::AppState;
-use super::middleware::client_ip::ClientAddr;
+use super::middleware::client_ip::{ClientAddr, ClientAddress};
 use super::responses::json_error;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -30,14 +30,18 @@ pub async fn initiate(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    ClientAddr(ip): ClientAddr,
+    ClientAddress(address): ClientAddress,
     session: Session,
 ) -> Response {
     let Some(sso) = branch(&state) else {
         return not_found();
     };
     let user_code = query_value(query.as_deref(), "user_code").unwrap_or_default();
-    to_provider(&state, sso.initiate(&user_code, &visitor_of(ip, &session)).await, &headers)
+    let visitor = match visitor_of(address, &session).await {
+        Ok(visitor) => visitor,
+        Err(_) => return refusal(session_failed(), &headers),
+    };
+    to_provider(&state, sso.initiate(&user_code, &visitor).await, &headers)
 }
 
 /// `GET /signin/sso?next=`: 302 to the provider, to come back signed in to
@@ -46,14 +50,23 @@ pub async fn initiate_console(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    ClientAddr(ip): ClientAddr,
+    ClientAddress(address): ClientAddress,
     session: Session,
 ) -> Response {
     let Some(sso) = branch(&state) else {
         return not_found();
     };
     let next = gatehouse_app::navigation::safe_next(query_value(query.as_deref(), "next").as_deref());
-    to_provider(&state, sso.initiate_console(&next, &visitor_of(ip, &session)).await, &headers)
+    let visitor = match visitor_of(address, &session).await {
+        Ok(visitor) => visitor,
+        Err(_) => return refusal(session_failed(), &headers),
+    };
+    to_provider(&state, sso.initiate_console(&next, &visitor).await, &headers)
+}
+
+/// The answer when the browser session could not be read.
+fn session_failed() -> SsoError {
+    SsoError::Unavailable(gatehouse_core::StoreError::new("the browser session could not be read"))
 }
 
 /// A started sign-in's answer: 302 to the provider, binding this browser

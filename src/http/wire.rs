@@ -35,6 +35,11 @@ pub struct DeviceAuthorizationResponse {
     pub expires_in: u64,
     #[serde(default)]
     pub interval: Option<u64>,
+    /// Gatehouse's extension (docs/api.md): the device must send the code
+    /// the approving browser shows, as `confirmation_code` with its polls.
+    /// Present only when true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_required: Option<bool>,
 }
 
 /// The account a token speaks for.

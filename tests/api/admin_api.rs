@@ -322,6 +322,7 @@ async fn automation_uses_client_credentials(backend: Backend) {
         allowed_scopes: vec!["apps:run".into()],
         device_grant_enabled: false,
         policy: Default::default(),
+        approval: Default::default(),
     };
     app.services.clients.update(&admin, "offboarding", edit).await.expect("update");
     let (status, body) = get(&app, CLIENTS, &access).await;

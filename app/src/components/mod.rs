@@ -59,9 +59,13 @@ pub fn RevokedNotice(count: usize) -> impl IntoView {
 /// The code entry form: one labelled, paste-friendly input. Submits with GET,
 /// so entering a code only ever shows a page and never approves anything.
 #[component]
-pub fn CodeEntryForm(#[prop(optional, into)] value: String) -> impl IntoView {
+pub fn CodeEntryForm(#[prop(optional, into)] value: String, #[prop(optional, into)] csrf: String) -> impl IntoView {
+    // A post, not a get: a person typing a code takes it up (one person
+    // per code), which following a link never does.
+    let action = <crate::server_fns::device::EnterCode as leptos::server_fn::ServerFn>::url();
     view! {
-        <form class="code-entry" method="get" action=crate::navigation::DEVICE_PATH>
+        <form class="code-entry" method="post" action=action>
+            <input type="hidden" name="csrf_token" value=csrf/>
             <label for="user_code">"Enter the code shown in your terminal"</label>
             <p class="hint" id="user_code_hint">"It looks like WDJB-MJHT. Spaces, dashes and lower case are fine."</p>
             <CodeInput value=value/>

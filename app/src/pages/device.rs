@@ -5,6 +5,7 @@
 use crate::components::{CodeEntryForm, Notice, spelled};
 use crate::navigation::{DEVICE_PATH, signin_url};
 use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};
+use crate::server_fns::refusals::RefusalView;
 use crate::server_fns::views::RequestView;
 use crate::server_fns::views::Viewer;
 use leptos::prelude::*;
@@ -38,12 +39,12 @@ pub fn DevicePage() -> impl IntoView {
 
 fn device_view(page: DevicePageData) -> AnyView {
     match page {
-        DevicePageData::EnterCode { viewer, notice } => view! {
+        DevicePageData::EnterCode { viewer, notice, csrf_token } => view! {
             <section class="card" aria-labelledby="device-title">
                 <h1 id="device-title">"Connect a device"</h1>
                 <SignedInLine viewer=viewer/>
                 {notice.map(|code| view! { <Notice code=code/> })}
-                <CodeEntryForm/>
+                <CodeEntryForm csrf=csrf_token/>
             </section>
         }
         .into_any(),
@@ -68,14 +69,14 @@ fn device_view(page: DevicePageData) -> AnyView {
             </section>
         }
         .into_any(),
-        DevicePageData::Invalid { viewer } => view! {
+        DevicePageData::Invalid { viewer, csrf_token } => view! {
             <section class="card" aria-labelledby="invalid-title">
                 <h1 id="invalid-title">"This code isn’t valid"</h1>
                 <SignedInLine viewer=viewer/>
                 <p role="alert">
                     "It may have expired, been used already, or been mistyped. Check your terminal for the current code, or start the sign-in again there."
                 </p>
-                <CodeEntryForm/>
+                <CodeEntryForm csrf=csrf_token/>
             </section>
         }
         .into_any(),
@@ -90,7 +91,25 @@ fn device_view(page: DevicePageData) -> AnyView {
             </section>
         }
         .into_any(),
-        DevicePageData::Decided { approved: true, client_name, user_code, viewer } => view! {
+        DevicePageData::Decided { approved: true, client_name, user_code, viewer, confirmation_code: Some(confirm) } => {
+            let spoken = format!("Confirmation code: {}", confirm.chars().map(String::from).collect::<Vec<_>>().join(" "));
+            let shown = format!("{} {}", &confirm[..3.min(confirm.len())], &confirm[3.min(confirm.len())..]);
+            view! {
+                <section class="card result result-approved" aria-labelledby="result-title">
+                    <h1 id="result-title">"Approved: now confirm on your device"</h1>
+                    <SignedInLine viewer=Some(viewer)/>
+                    <p role="status">
+                        <strong>{client_name}</strong>" (code "{user_code}") asks you to confirm this approval on the device itself. Type this code where your terminal asks for it:"
+                    </p>
+                    <p class="user-code confirmation-code" aria-label=spoken>{shown}</p>
+                    <p class="muted">
+                        "Until it is typed there, the device gets no access. If you did not start this sign-in on a device in front of you, do not pass this code on to anyone."
+                    </p>
+                </section>
+            }
+        }
+        .into_any(),
+        DevicePageData::Decided { approved: true, client_name, user_code, viewer, confirmation_code: None } => view! {
             <section class="card result result-approved" aria-labelledby="result-title">
                 <h1 id="result-title">"Approved"</h1>
                 <SignedInLine viewer=Some(viewer)/>
@@ -100,7 +119,7 @@ fn device_view(page: DevicePageData) -> AnyView {
             </section>
         }
         .into_any(),
-        DevicePageData::Decided { approved: false, client_name, user_code, viewer } => view! {
+        DevicePageData::Decided { approved: false, client_name, user_code, viewer, .. } => view! {
             <section class="card result result-denied" aria-labelledby="result-title">
                 <h1 id="result-title">"Denied"</h1>
                 <SignedInLine viewer=Some(viewer)/>
@@ -111,6 +130,52 @@ fn device_view(page: DevicePageData) -> AnyView {
         }
         .into_any(),
         DevicePageData::Authorize(view) => authorize_view(*view).into_any(),
+        DevicePageData::Refused { viewer, refusal, deny } => view! {
+            <section class="card result result-denied" aria-labelledby="refused-title">
+                <h1 id="refused-title">"Not approved from here"</h1>
+                <SignedInLine viewer=viewer/>
+                <RefusalExplained refusal=refusal/>
+                {deny.map(|(user_code, csrf_token)| view! {
+                    <p>"If you did not start this sign-in yourself, deny it so it stops now:"</p>
+                    <form action=DenyDevice::url() method="post">
+                        <input type="hidden" name="user_code" value=user_code/>
+                        <input type="hidden" name="csrf_token" value=csrf_token/>
+                        <button type="submit" class="button secondary">"Deny"</button>
+                    </form>
+                })}
+            </section>
+        }
+        .into_any(),
+        DevicePageData::Shared { viewer, client_name, you_were_first } => view! {
+            <section class="card result result-denied" aria-labelledby="shared-title">
+                <h1 id="shared-title">"This sign-in was stopped"</h1>
+                <SignedInLine viewer=Some(viewer)/>
+                <p role="alert">
+                    {if you_were_first {
+                        format!("After you, someone else entered the same code for {client_name}, so Gatehouse stopped the sign-in and signed its device out: a code shown on a device is for one person. If you started it yourself, start it again on your device; if you did not, tell your administrator.")
+                    } else {
+                        format!("Someone else had already entered this code for {client_name}, so Gatehouse stopped the sign-in: a code shown on a device is for one person. If someone sent you this code, it was probably an attempt to trick you into letting them in: nothing was approved for you. Tell your administrator.")
+                    }}
+                </p>
+            </section>
+        }
+        .into_any(),
+    }
+}
+
+/// A policy refusal in plain words, with the two networks it compared.
+#[component]
+pub fn RefusalExplained(refusal: RefusalView) -> impl IntoView {
+    view! {
+        <p role="alert">{refusal.explanation}</p>
+        {refusal.networks.map(|(device, yours)| view! {
+            <dl class="request-details">
+                <dt>"The device’s network"</dt>
+                <dd>{device}</dd>
+                <dt>"Your network"</dt>
+                <dd>{yours}</dd>
+            </dl>
+        })}
     }
 }
 
@@ -137,9 +202,15 @@ pub fn RequestSummary(request: RequestView) -> impl IntoView {
         requested_ago,
         scopes,
         replaces_created_on,
+        opened_by_someone_else,
     } = request;
     let code_label = format!("Code: {}", spelled(&user_code));
     view! {
+        {opened_by_someone_else.then(|| view! {
+            <p class="notice notice-error" role="alert">
+                "Someone else already entered this code. A code shown on a device is for one person, so if you approve or deny it now, Gatehouse stops the sign-in for both of you. If someone sent you this code, it is probably an attempt to trick you."
+            </p>
+        })}
         <div class="code-compare">
             <p id="code-compare-label">"Check that this code matches the one in your terminal:"</p>
             <p class="user-code" aria-describedby="code-compare-label" aria-label=code_label>{user_code}</p>

@@ -127,6 +127,12 @@ pub fn AppDetails(app: AuthorizedApp, #[prop(optional)] of_someone_else: bool) -
     });
     let expires =
         if app.refreshable { format!("{} unless the device refreshes before then", app.expires) } else { app.expires };
+    let approval = app.approval.map(|words| {
+        view! {
+            <dt>"Approval"</dt>
+            <dd>{words}</dd>
+        }
+    });
     view! {
         <dl class="facts">
             {if of_someone_else {
@@ -143,6 +149,7 @@ pub fn AppDetails(app: AuthorizedApp, #[prop(optional)] of_someone_else: bool) -
             }}
             <dt>"Signed in"</dt>
             <dd>{app.created}</dd>
+            {approval}
             <dt>"Last used"</dt>
             <dd>{last_used}</dd>
             {refreshed}

@@ -17,6 +17,9 @@ pub struct AdminAppsFilter {
     pub client: String,
     /// `active` (default), `revoked` or `expired`.
     pub status: String,
+    /// `yes`: only grants approved from another network than their device's.
+    #[serde(default)]
+    pub crossed: String,
 }
 
 impl AdminAppsFilter {
@@ -24,6 +27,9 @@ impl AdminAppsFilter {
     /// extra query pairs.
     pub fn url(&self, extra: &[(&str, &str)]) -> String {
         let mut pairs = vec![("email", self.email.as_str()), ("client", &self.client), ("status", &self.status)];
+        if self.crossed == "yes" {
+            pairs.push(("crossed", "yes"));
+        }
         pairs.extend_from_slice(extra);
         crate::navigation::with_query(ADMIN_APPS_PATH, &pairs)
     }
@@ -87,6 +93,7 @@ pub async fn load_admin_apps(
         subject_email: Some(filter.email.trim()).filter(|e| !e.is_empty()).map(str::to_owned),
         client_id: Some(filter.client.trim()).filter(|c| !c.is_empty()).map(str::to_owned),
         status,
+        crossed_networks: filter.crossed == "yes",
     };
     // A cursor that does not parse starts from the first page.
     let cursor = after.as_deref().and_then(ActivityCursor::decode);

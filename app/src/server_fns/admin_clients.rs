@@ -32,6 +32,28 @@ pub struct ClientRow {
     pub poll_interval: String,
     /// `off`, `allowed` or `required` (RFC 9449 DPoP).
     pub dpop: String,
+    pub approval: ApprovalRow,
+}
+
+/// A client's approval policy, as its editor's fields hold it and in plain
+/// words (docs/security.md, "Approval policies").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRow {
+    /// Comma-separated ranges; empty: anywhere.
+    pub device_networks: String,
+    /// `any`, `same_network` or `listed`.
+    pub approver_network: String,
+    pub approver_networks: String,
+    /// Seconds, or empty.
+    pub max_code_age: String,
+    pub code_lifetime: String,
+    pub one_person_per_code: bool,
+    /// `off` or `required`.
+    pub device_confirmation: String,
+    /// `everyone`, `admins` or `group:NAME[,group:NAME]`.
+    pub approvers: String,
+    /// The policy, one plain sentence per control.
+    pub words: Vec<String>,
 }
 
 /// A secret to show once, right after it was made.
@@ -71,6 +93,7 @@ pub fn done_message(done: &str) -> Option<&'static str> {
         "disabled" => "Client disabled. It can no longer start sign-ins, poll, revoke or introspect.",
         "enabled" => "Client enabled.",
         "rotated" => "New secret issued. The old one no longer works.",
+        "policy_updated" => "Approval policy updated. It applies to sign-ins that start from now on.",
         _ => return None,
     })
 }
@@ -145,6 +168,7 @@ pub async fn admin_register_client(
         allowed_scopes: scopes.unwrap_or_default(),
         device_grant: device_grant.is_some(),
         policy: gatehouse_core::model::TokenPolicy { refresh_allowed: refresh.is_some(), ..Default::default() },
+        approval: Default::default(),
     };
     let (client, secret) = guarded
         .ctx
@@ -186,10 +210,14 @@ pub async fn admin_update_client(
             Some(t) => t.parse().map(Some).map_err(|_| fail(AppError::new(AppErrorCode::InvalidRequest), &back)),
         }
     };
+    let clients = &guarded.ctx.services.clients;
+    let not_found = || fail(AppError::new(AppErrorCode::NotFound), ADMIN_CLIENTS_PATH);
+    let current = clients.get(guarded.admin()?, &client_id).await?.ok_or_else(not_found)?;
     let edit = ClientEdit {
         name,
         allowed_scopes: scopes.unwrap_or_default(),
         device_grant_enabled: device_grant.is_some(),
+        approval: current.approval,
         policy: TokenPolicy {
             refresh_allowed: refresh.is_some(),
             access_token_ttl: seconds(access_token_ttl)?,
@@ -204,14 +232,60 @@ pub async fn admin_update_client(
             },
         },
     };
-    guarded
-        .ctx
-        .services
-        .clients
-        .update(guarded.admin()?, &client_id, edit)
-        .await
-        .map_err(|e| client_error(e, &back))?;
+    clients.update(guarded.admin()?, &client_id, edit).await.map_err(|e| client_error(e, &back))?;
     succeed_to(&format!("{ADMIN_CLIENTS_PATH}?done=updated"));
+    Ok(())
+}
+
+/// An admin changes a client's approval policy (its own form in the
+/// editor). Lists are comma-separated; an empty number takes the default.
+#[server(prefix = "/console/api", endpoint = "admin/clients/approval-policy")]
+pub async fn admin_update_approval_policy(
+    client_id: String,
+    device_networks: String,
+    approver_network: String,
+    approver_networks: String,
+    max_code_age: String,
+    code_lifetime: String,
+    one_person_per_code: Option<String>,
+    device_confirmation: String,
+    approvers: String,
+    csrf_token: String,
+) -> Result<(), AppError> {
+    use super::context::*;
+    use gatehouse_core::approval_policy::{ApprovalPolicy, ApproverNetwork, Approvers, DeviceConfirmation};
+    use gatehouse_core::formats::network::Network;
+    use gatehouse_core::ports::ClientEdit;
+    let back =
+        format!("{ADMIN_CLIENTS_PATH}?edit={}#approval-policy", crate::navigation::encode_query_value(&client_id));
+    let guarded = guard_action(Need::Admin, &csrf_token, &back).await?;
+    let invalid = || fail(AppError::new(AppErrorCode::InvalidApprovalPolicy), &back);
+    let seconds = |typed: &str| match typed.trim() {
+        "" => Ok(None),
+        typed => typed.parse().map(Some).map_err(|_| invalid()),
+    };
+    let approval = ApprovalPolicy {
+        device_networks: Network::parse_list(&device_networks).map_err(|_| invalid())?,
+        approver_network: ApproverNetwork::parse(&approver_network).ok_or_else(invalid)?,
+        approver_networks: Network::parse_list(&approver_networks).map_err(|_| invalid())?,
+        max_code_age_secs: seconds(&max_code_age)?,
+        code_lifetime_secs: seconds(&code_lifetime)?,
+        one_person_per_code: one_person_per_code.is_some(),
+        device_confirmation: DeviceConfirmation::parse(&device_confirmation).ok_or_else(invalid)?,
+        approvers: Approvers::parse(&approvers).map_err(|_| invalid())?,
+    };
+    let clients = &guarded.ctx.services.clients;
+    let not_found = || fail(AppError::new(AppErrorCode::NotFound), ADMIN_CLIENTS_PATH);
+    let current = clients.get(guarded.admin()?, &client_id).await?.ok_or_else(not_found)?;
+    let edit = ClientEdit {
+        name: current.name,
+        allowed_scopes: current.allowed_scopes,
+        device_grant_enabled: current.device_grant_enabled,
+        policy: current.policy,
+        approval,
+    };
+    clients.update(guarded.admin()?, &client_id, edit).await.map_err(|e| client_error(e, &back))?;
+    succeed_to(&format!("{ADMIN_CLIENTS_PATH}?done=policy_updated"));
     Ok(())
 }
 
@@ -277,6 +351,11 @@ fn client_error(err: gatehouse_core::services::clients::ClientError, back: &str)
         ClientError::UnknownScope(_) | ClientError::NoScopes => AppErrorCode::InvalidScope,
         ClientError::IdTaken => AppErrorCode::ClientIdTaken,
         ClientError::NotFound => AppErrorCode::NotFound,
+        ClientError::InvalidPolicy(why)
+            if why.contains("approver") || why.contains("code") || why.contains("network") =>
+        {
+            AppErrorCode::InvalidApprovalPolicy
+        }
         ClientError::NotConfidential | ClientError::InvalidPolicy(_) => AppErrorCode::InvalidRequest,
         ClientError::Unavailable(e) => return fail(AppError::from(e), back),
     };
@@ -299,6 +378,63 @@ fn client_row(client: &gatehouse_core::model::OAuthClient) -> ClientRow {
         grant_idle_ttl: typed(client.policy.grant_idle_ttl),
         poll_interval: typed(client.policy.poll_interval),
         dpop: client.policy.dpop.as_str().to_owned(),
+        approval: approval_row(&client.approval),
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn approval_row(policy: &gatehouse_core::approval_policy::ApprovalPolicy) -> ApprovalRow {
+    use gatehouse_core::approval_policy::{ApproverNetwork, Approvers, DeviceConfirmation};
+    use gatehouse_core::formats::network::Network;
+    let anywhere = |ranges: &[Network]| if ranges.is_empty() { "anywhere".to_owned() } else { Network::join(ranges) };
+    let span = |secs: u32| if secs % 60 == 0 { format!("{} minutes", secs / 60) } else { format!("{secs} seconds") };
+    let words = vec![
+        format!("Devices may start sign-ins from {}.", anywhere(&policy.device_networks)),
+        match policy.approver_network {
+            ApproverNetwork::Any => {
+                "Approvals are accepted from any network; one from a different network than the device is pointed out and audited.".to_owned()
+            }
+            ApproverNetwork::SameNetwork => "Approvals are accepted only from the device's own network.".to_owned(),
+            ApproverNetwork::Listed => {
+                format!("Approvals are accepted only from {}.", Network::join(&policy.approver_networks))
+            }
+        },
+        match &policy.approvers {
+            Approvers::Everyone => "Anyone who can sign in may approve.".to_owned(),
+            Approvers::Admins => "Only Gatehouse administrators may approve.".to_owned(),
+            Approvers::Groups(groups) => format!("Only members of {} may approve.", groups.join(", ")),
+        },
+        match (policy.code_lifetime_secs, policy.max_code_age_secs) {
+            (lifetime, Some(age)) => format!(
+                "A code must be entered within {} of being shown (it lives {}).",
+                span(age),
+                lifetime.map_or_else(|| "the server's default".to_owned(), span)
+            ),
+            (Some(lifetime), None) => format!("A code lives {}.", span(lifetime)),
+            (None, None) => "A code lives the server's default lifetime.".to_owned(),
+        },
+        if policy.one_person_per_code {
+            "A second person entering a code ends its sign-in and revokes what it gave.".to_owned()
+        } else {
+            "Several people may enter the same code.".to_owned()
+        },
+        match policy.device_confirmation {
+            DeviceConfirmation::Off => "The device does not confirm approvals.".to_owned(),
+            DeviceConfirmation::Required => {
+                "The device must type a code the approving browser shows before it gets a token.".to_owned()
+            }
+        },
+    ];
+    ApprovalRow {
+        device_networks: Network::join(&policy.device_networks),
+        approver_network: policy.approver_network.as_str().to_owned(),
+        approver_networks: Network::join(&policy.approver_networks),
+        max_code_age: typed(policy.max_code_age_secs),
+        code_lifetime: typed(policy.code_lifetime_secs),
+        one_person_per_code: policy.one_person_per_code,
+        device_confirmation: policy.device_confirmation.as_str().to_owned(),
+        approvers: policy.approvers.setting(),
+        words,
     }
 }
 

@@ -46,6 +46,10 @@ pub struct AuthorizedApp {
     /// The single sign-on issuer that vouched for the subject; `None` for a
     /// Gatehouse account.
     pub subject_issuer: Option<String>,
+    /// What its approval was judged on, in plain words (none for grants
+    /// from before it was kept).
+    #[serde(default)]
+    pub approval: Option<String>,
 }
 
 /// What happened after a revoke, for the confirmation message.
@@ -182,5 +186,31 @@ pub(crate) fn authorized_app(
         subject_email: record.subject_email.clone(),
         subject_issuer: (record.subject_issuer != gatehouse_core::model::LOCAL_ISSUER)
             .then(|| record.subject_issuer.clone()),
+        approval: record.approval.as_ref().map(evidence_words),
     }
+}
+
+/// An approval's evidence in one sentence: the two networks, whether they
+/// matched, the rule the client had, and whether the device confirmed.
+#[cfg(feature = "ssr")]
+fn evidence_words(evidence: &gatehouse_core::approval_policy::ApprovalEvidence) -> String {
+    use gatehouse_core::approval_policy::{ApproverNetwork, Proximity};
+    let network =
+        |n: &Option<String>| n.clone().unwrap_or_else(|| "an address that could not be determined".to_owned());
+    let compared = match evidence.proximity {
+        Proximity::Same => "the same network as the device",
+        Proximity::Different => "a different network than the device",
+        Proximity::Unknown => "a network that could not be compared with the device's",
+    };
+    let rule = match evidence.policy.approver_network {
+        ApproverNetwork::Any => "approvals from any network",
+        ApproverNetwork::SameNetwork => "approvals from the device's network only",
+        ApproverNetwork::Listed => "approvals from listed networks only",
+    };
+    format!(
+        "Approved from {} ({compared}; the device asked from {}). The app allowed {rule}{}.",
+        network(&evidence.approver_network),
+        network(&evidence.device_network),
+        if evidence.confirmed_on_device { ", and the device confirmed the approval" } else { "" },
+    )
 }

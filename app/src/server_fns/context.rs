@@ -27,8 +27,13 @@ pub struct DocumentCsp(pub std::sync::Arc<std::sync::Mutex<Option<http::HeaderVa
 
 /// The client's address as the edge determined it (trusting
 /// `X-Forwarded-For` only from configured proxies); a request extension.
+/// `proven`: the address is the client's own, not a trusted proxy's the
+/// edge fell back to (no header, or one it could not read).
 #[derive(Debug, Clone)]
-pub struct ClientIp(pub Option<String>);
+pub struct ClientIp {
+    pub ip: Option<String>,
+    pub proven: bool,
+}
 
 use crate::session_keys::{
     ACCOUNT as ACCOUNT_KEY, CSRF as CSRF_KEY, SIGNED_IN_AT as SIGNED_IN_AT_KEY, SSO_SUBJECT as SSO_SUBJECT_KEY,
@@ -56,18 +61,50 @@ pub fn session() -> Result<Session, AppError> {
 
 /// The client's IP address, if known.
 pub fn client_ip() -> Option<String> {
-    use_context::<Parts>().and_then(|p| p.extensions.get::<ClientIp>().and_then(|ip| ip.0.clone()))
+    client_address().ip
 }
 
-/// Where this browser request comes from, as the rate limits key it.
-pub fn visitor(session: &Session) -> gatehouse_core::rate_limit::Visitor {
-    visitor_of(client_ip(), session)
+/// The client's address and whether it is proven, as the edge left it.
+pub fn client_address() -> ClientIp {
+    use_context::<Parts>()
+        .and_then(|p| p.extensions.get::<ClientIp>().cloned())
+        .unwrap_or(ClientIp { ip: None, proven: false })
 }
 
-/// The visitor at `ip` with this browser session (the edge's handlers,
-/// which have the address from their own extractor, use this too).
-pub fn visitor_of(ip: Option<String>, session: &Session) -> gatehouse_core::rate_limit::Visitor {
-    gatehouse_core::rate_limit::Visitor { ip, session_id: session.id().map(|id| id.to_string()) }
+/// Where this browser request comes from, as the rate limits key it, and
+/// the browser's own id as one person per code tells people apart by it.
+pub async fn visitor(session: &Session) -> Result<gatehouse_core::rate_limit::Visitor, AppError> {
+    visitor_of(client_address(), session).await
+}
+
+/// The visitor at `address` with this browser session (the edge's
+/// handlers, which have the address from their own extractor, use this too).
+pub async fn visitor_of(address: ClientIp, session: &Session) -> Result<gatehouse_core::rate_limit::Visitor, AppError> {
+    Ok(gatehouse_core::rate_limit::Visitor {
+        ip: address.ip,
+        ip_proven: address.proven,
+        session_id: session.id().map(|id| id.to_string()),
+        browser: browser_id(session).await?,
+    })
+}
+
+/// The browser's id as the session holds it (hashed before it leaves), if
+/// it has one yet; `browser_id_or_new` gives it one.
+async fn browser_id(session: &Session) -> Result<Option<String>, AppError> {
+    let id = session.get::<String>(crate::session_keys::BROWSER).await?;
+    Ok(id.map(|id| gatehouse_core::secret::sha256_hex(&format!("browser:{id}"))))
+}
+
+/// The visitor, with a browser id set in the session first if it had none:
+/// for the requests that make someone a code's holder.
+pub async fn visitor_with_browser_id(
+    ctx: &AppContext,
+    session: &Session,
+) -> Result<gatehouse_core::rate_limit::Visitor, AppError> {
+    if session.get::<String>(crate::session_keys::BROWSER).await?.is_none() {
+        session.insert(crate::session_keys::BROWSER, ctx.services.random_base62(32)).await?;
+    }
+    visitor(session).await
 }
 
 /// Who is signed in (an account that is still active, or a person of the
@@ -241,9 +278,15 @@ fn signed_in_at(services: &Services, who: &SignedInAs<'_>) -> i64 {
     }
 }
 
-/// Ends the session.
+/// Ends the session. The browser's id outlives it (in a new, anonymous
+/// session): signing out to switch accounts is still the same browser.
 pub async fn sign_out_session(session: &Session) -> Result<(), AppError> {
-    Ok(session.flush().await?)
+    let browser = session.get::<String>(crate::session_keys::BROWSER).await?;
+    session.flush().await?;
+    if let Some(browser) = browser {
+        session.insert(crate::session_keys::BROWSER, browser).await?;
+    }
+    Ok(())
 }
 
 fn new_csrf_token(services: &Services) -> String {

@@ -6,6 +6,7 @@
 //! then sends a refusal the person can act on back to the page it came from.
 
 use super::answer::refuse;
+use super::refusals::RefusalView;
 use crate::error::{AppError, AppErrorCode};
 use gatehouse_core::StoreError;
 use gatehouse_core::rate_limit::{LimitError, RateLimited};
@@ -76,6 +77,7 @@ impl From<DecideError> for AppError {
             DecideError::AlreadyResolved => AppErrorCode::AlreadyResolved,
             DecideError::BearerAuthDisabled => AppErrorCode::BearerAuthDisabled,
             DecideError::AdminRequired => AppErrorCode::AdminRequired,
+            DecideError::Refused(refused) => return RefusalView::of(&refused).error().answered(None),
             DecideError::RateLimited(limited) => return rate_limited(limited),
             DecideError::Unavailable(err) => return err.into(),
         };
@@ -99,6 +101,7 @@ impl From<SsoError> for AppError {
             SsoError::UserCodeMismatch => AppErrorCode::UserCodeMismatch,
             SsoError::BearerAuthDisabled => AppErrorCode::BearerAuthDisabled,
             SsoError::AdminRequired => AppErrorCode::AdminRequired,
+            SsoError::Refused(refused) => return RefusalView::of(&refused).error().answered(None),
             SsoError::RateLimited(limited) => return rate_limited(limited),
             SsoError::Unavailable(err) => return err.into(),
         };

@@ -1,5 +1,6 @@
 //! The `/device` page's data and the approve/deny server functions.
 
+use super::refusals::RefusalView;
 use super::views::RequestView;
 use super::views::Viewer;
 use crate::error::{AppError, AppErrorCode};
@@ -24,6 +25,7 @@ pub enum DevicePageData {
     EnterCode {
         viewer: Option<Viewer>,
         notice: Option<AppErrorCode>,
+        csrf_token: String,
     },
     /// The code is valid but nobody is signed in.
     SignInRequired {
@@ -44,10 +46,28 @@ pub enum DevicePageData {
         client_name: String,
         user_code: String,
         viewer: Viewer,
+        /// For an app that requires it: the code to type on the device.
+        confirmation_code: Option<String>,
     },
     /// Unknown, expired, denied by someone else or used: one generic answer.
     Invalid {
         viewer: Option<Viewer>,
+        csrf_token: String,
+    },
+    /// The app's approval policy turns this person away: why, and (the
+    /// request staying pending) a Deny for them if they did not start it.
+    Refused {
+        viewer: Option<Viewer>,
+        refusal: RefusalView,
+        /// The code and the form token, when the person may still deny.
+        deny: Option<(String, String)>,
+    },
+    /// A second person took this code up after a first, so the request
+    /// ended; shown to either of the two.
+    Shared {
+        viewer: Viewer,
+        client_name: String,
+        you_were_first: bool,
     },
     /// Too many codes that named nothing from this network or browser: no
     /// code is looked at until the wait is over (status 429).
@@ -79,7 +99,7 @@ pub async fn load_device_page(
         // The approval-grant cookie is sent only under its own path, so the
         // authorize-sso view lives there.
         redirect_page(crate::navigation::AUTHORIZE_SSO_PAGE);
-        return Ok(DevicePageData::EnterCode { viewer: None, notice: None });
+        return Ok(DevicePageData::EnterCode { viewer: None, notice: None, csrf_token: String::new() });
     }
     let notice = error.as_deref().and_then(AppErrorCode::parse);
     let principal = signed_in(&ctx, &session).await?;
@@ -88,12 +108,14 @@ pub async fn load_device_page(
         if let Some(outcome) = super::sso::take_outcome(&session).await? {
             let viewer = Viewer { name: outcome.email.clone(), email: outcome.email };
             let (approved, client_name, user_code) = (outcome.approved, outcome.client_name, outcome.user_code);
-            return Ok(DevicePageData::Decided { approved, client_name, user_code, viewer });
+            let confirmation_code = outcome.confirmation_code;
+            return Ok(DevicePageData::Decided { approved, client_name, user_code, viewer, confirmation_code });
         }
-        return Ok(DevicePageData::EnterCode { viewer, notice });
+        let csrf_token = session_csrf_token(&ctx, &session).await?;
+        return Ok(DevicePageData::EnterCode { viewer, notice, csrf_token });
     };
     use gatehouse_core::services::device_flow::ApprovalView;
-    let visitor = visitor(&session);
+    let visitor = visitor(&session).await?;
     let view = match ctx.services.device_flows.approval_view(&raw, principal.as_ref(), &visitor).await {
         Ok(view) => view,
         Err(err) => {
@@ -106,7 +128,31 @@ pub async fn load_device_page(
         }
     };
     let request = match view {
-        ApprovalView::Invalid => return Ok(DevicePageData::Invalid { viewer }),
+        ApprovalView::Invalid => {
+            return Ok(DevicePageData::Invalid { viewer, csrf_token: session_csrf_token(&ctx, &session).await? });
+        }
+        ApprovalView::Refused(refused) => {
+            let refusal = super::refusals::RefusalView::of(&refused);
+            // Too old is past deciding; otherwise the person may still deny.
+            let deny = match (&viewer, refusal.code) {
+                (Some(_), code) if code != AppErrorCode::CodeTooOld => Some((
+                    gatehouse_core::UserCode::normalize(&raw).map(|c| c.display()).unwrap_or_default(),
+                    session_csrf_token(&ctx, &session).await?,
+                )),
+                _ => None,
+            };
+            super::answer::set_status(refusal.code.status());
+            return Ok(DevicePageData::Refused { viewer, refusal, deny });
+        }
+        ApprovalView::Shared { you_were_first, client_name } => {
+            let Some(viewer) = viewer else {
+                return Ok(DevicePageData::Invalid {
+                    viewer: None,
+                    csrf_token: session_csrf_token(&ctx, &session).await?,
+                });
+            };
+            return Ok(DevicePageData::Shared { viewer, client_name, you_were_first });
+        }
         ApprovalView::SignInRequired { user_code, client_name } => {
             let shown = user_code.display();
             let signin_url = crate::navigation::signin_url(&format!("/device?user_code={shown}"));
@@ -122,17 +168,20 @@ pub async fn load_device_page(
             leptos_axum::redirect(&signin_url);
             return Ok(DevicePageData::SignInRequired { signin_url });
         }
-        ApprovalView::Decided { approved, flow } => {
+        ApprovalView::Decided { approved, flow, confirmation_code } => {
             let Some(viewer) = viewer else {
-                return Ok(DevicePageData::Invalid { viewer: None });
+                return Ok(DevicePageData::Invalid {
+                    viewer: None,
+                    csrf_token: session_csrf_token(&ctx, &session).await?,
+                });
             };
             let (client_name, user_code) = (flow.client_name.clone(), flow.user_code.display());
-            return Ok(DevicePageData::Decided { approved, client_name, user_code, viewer });
+            return Ok(DevicePageData::Decided { approved, client_name, user_code, viewer, confirmation_code });
         }
         ApprovalView::Authorize(request) => request,
     };
     let Some(viewer) = viewer else {
-        return Ok(DevicePageData::Invalid { viewer: None });
+        return Ok(DevicePageData::Invalid { viewer: None, csrf_token: session_csrf_token(&ctx, &session).await? });
     };
     Ok(DevicePageData::Authorize(Box::new(AuthorizeView {
         viewer,
@@ -141,6 +190,37 @@ pub async fn load_device_page(
         expires_in_minutes: (request.expires_in.num_seconds() + 59) / 60,
         notice,
     })))
+}
+
+/// The code-entry form: a person typed a code (rather than following a
+/// link). Signed in, they take the code up (one person per code: a second
+/// person ends its request); either way the browser goes on to the request,
+/// or back to the form when the code names none. Counted against the
+/// code-entry limits once, here: a miss goes to a page that looks nothing up.
+#[server(prefix = "/console/api", endpoint = "device/enter-code")]
+pub async fn enter_code(user_code: String, #[server(default)] csrf_token: Option<String>) -> Result<(), AppError> {
+    use super::context::*;
+    use gatehouse_core::services::device_flow::ApprovalView;
+    let ctx = app_context()?;
+    let session = session()?;
+    let back = crate::navigation::DEVICE_PATH;
+    let mut principal = signed_in(&ctx, &session).await?;
+    if principal.is_some() && verify_csrf(&session, csrf_token.as_deref().unwrap_or_default()).await.is_err() {
+        // A cross-site post takes nothing up: it is looked up like a link.
+        principal = None;
+    }
+    let visitor = visitor_with_browser_id(&ctx, &session).await?;
+    let entered = ctx.services.device_flows.enter_code(&user_code, principal.as_ref(), &visitor).await;
+    let to = match entered {
+        Ok(ApprovalView::Invalid) => format!("{back}?error={}", AppErrorCode::ExpiredOrUnknown.as_str()),
+        Ok(_) => {
+            let shown = gatehouse_core::UserCode::normalize(&user_code).map(|c| c.display()).unwrap_or_default();
+            format!("{back}?user_code={}", crate::navigation::encode_query_value(&shown))
+        }
+        Err(err) => return Err(fail(err.into(), back)),
+    };
+    succeed_to(&to);
+    Ok(())
 }
 
 /// Approves the request with `user_code` for the signed-in account.
@@ -171,7 +251,7 @@ async fn decide(
     let Some(account) = guarded.principal.account() else {
         return Err(fail(AppError::new(AppErrorCode::NoSession), &crate::navigation::signin_url(&back)));
     };
-    let visitor = visitor(&guarded.session);
+    let visitor = visitor_with_browser_id(&guarded.ctx, &guarded.session).await?;
     let decided = guarded.ctx.services.device_flows.decide_as_account(&user_code, account, kind, &visitor).await;
     decided.map_err(|err| fail(err.into(), &back))?;
     succeed_to(&back);

@@ -15,6 +15,7 @@ pub mod context;
 pub mod core_errors;
 pub mod device;
 pub mod password;
+pub mod refusals;
 pub mod session;
 pub mod sso;
 pub mod views;

@@ -38,7 +38,8 @@ pub async fn approval_context() -> Result<ApprovalContextView, AppError> {
     let ctx = app_context()?;
     let sso = sso_branch(&ctx)?;
     let grant = grant_cookie(&ctx);
-    let context = sso.approval_context(grant.as_deref(), session_binding().await?.as_deref()).await?;
+    let visitor = visitor(&session()?).await?;
+    let context = sso.approval_context(grant.as_deref(), session_binding().await?.as_deref(), &visitor).await?;
     Ok(ApprovalContextView {
         subject_email: context.subject.email,
         subject_issuer: context.subject.issuer,
@@ -76,6 +77,9 @@ pub struct SsoOutcome {
     pub client_name: String,
     pub user_code: String,
     pub email: String,
+    /// For an app that requires it: the code to type on the device.
+    #[serde(default)]
+    pub confirmation_code: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -100,7 +104,8 @@ async fn decide_external(
     let sso = sso_branch(&ctx)?;
     let grant = grant_cookie(&ctx);
     let binding = session_binding().await.map_err(|err| fail(err, AUTHORIZE_SSO_PAGE))?;
-    let decided = sso.decide(grant.as_deref(), binding.as_deref(), &csrf_token, &user_code, kind, client_ip()).await;
+    let visitor = visitor_with_browser_id(&ctx, &session()?).await?;
+    let decided = sso.decide(grant.as_deref(), binding.as_deref(), &csrf_token, &user_code, kind, &visitor).await;
     let (flow, subject) = match decided {
         Ok(decided) => decided,
         Err(err) => {
@@ -117,11 +122,14 @@ async fn decide_external(
     };
     clear_grant_cookie(&ctx);
     let approved = kind == DecisionKind::Approve;
+    let confirmation_code =
+        (approved && flow.needs_confirmation()).then(|| ctx.services.device_flows.confirmation_code(&flow));
     let outcome = SsoOutcome {
         approved,
         client_name: flow.client_name,
         user_code: flow.user_code.display(),
         email: subject.email,
+        confirmation_code,
     };
     session()?.insert(OUTCOME_KEY, outcome).await?;
     succeed_to("/device");

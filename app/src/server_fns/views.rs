@@ -105,6 +105,9 @@ pub struct RequestView {
     pub scopes: Vec<ScopeView>,
     /// When the token approving would replace was created.
     pub replaces_created_on: Option<String>,
+    /// Someone else already entered or decided this code (one person per
+    /// code): deciding it now ends it.
+    pub opened_by_someone_else: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -127,6 +130,7 @@ impl RequestView {
             requested_ago: ago(request.requested_ago),
             scopes: scopes.iter().map(|s| ScopeView::of(s, registry)).collect(),
             replaces_created_on: request.replaces.as_ref().map(|t| moment(t.created_at)),
+            opened_by_someone_else: request.opened_by_someone_else,
         }
     }
 }

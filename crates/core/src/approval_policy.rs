@@ -203,6 +203,7 @@ impl Proximity {
         }
     }
 
+    /// As stored and labelled in metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Proximity::Same => "same",
@@ -210,6 +211,21 @@ impl Proximity {
             Proximity::Unknown => "unknown",
         }
     }
+}
+
+/// What an approval was judged on, kept with the grant it produced
+/// (item 7): the admin list and API show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalEvidence {
+    /// The device's network and the approver's (an IPv4 address, or an
+    /// IPv6 prefix); `None`: an address Gatehouse could not establish.
+    pub device_network: Option<String>,
+    pub approver_network: Option<String>,
+    pub proximity: Proximity,
+    /// The client's policy the flow was judged by.
+    pub policy: ApprovalPolicy,
+    /// The device sent the code the approving browser showed.
+    pub confirmed_on_device: bool,
 }
 
 /// The person deciding (or entering a code), as the policy judges them.

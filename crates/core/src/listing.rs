@@ -80,6 +80,8 @@ pub struct TokenQuery {
     pub subject_email: Option<String>,
     /// Only this client.
     pub client_id: Option<String>,
+    /// Only grants whose approval came from another network than its device.
+    pub crossed_networks: bool,
     pub status: TokenStatus,
     /// Continue after this row.
     pub after: Option<ActivityCursor>,

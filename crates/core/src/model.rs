@@ -301,6 +301,10 @@ pub struct AccessTokenRecord {
     /// `None` for bearer grants.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+    /// What its approval was judged on; `None` for grants from before it
+    /// was kept, and for `client_credentials`.
+    #[serde(default)]
+    pub approval: Option<crate::approval_policy::ApprovalEvidence>,
 }
 
 impl AccessTokenRecord {
@@ -369,6 +373,8 @@ pub struct NewAccessToken {
     pub dpop_jkt: Option<String>,
     /// The provider session to keep beside a refreshable external grant.
     pub provider_session: Option<ProviderSession>,
+    /// What its approval was judged on (`None` for `client_credentials`).
+    pub approval: Option<crate::approval_policy::ApprovalEvidence>,
 }
 
 /// A refresh's rotation: the grant's new secrets and lifetimes, written only
@@ -431,6 +437,7 @@ mod tests {
             refreshed_at: None,
             revoked_at: None,
             dpop_jkt: None,
+            approval: None,
         }
     }
 

@@ -2,10 +2,12 @@
 //! keyset-paginated as on `/admin/authorized-apps`, and revoking one, all of
 //! a subject, all under an email, or all of a client.
 
+use super::approval_policy::ApprovalSettings;
 use super::{AdminCall, Answer, Body, Query, Refused, instant, no_content, ok};
 use crate::http::AppState;
 use axum::extract::{Path, State};
 use gatehouse_core::TokenKind;
+use gatehouse_core::approval_policy::Proximity;
 use gatehouse_core::listing::{ActivityCursor, TokenSelector, TokenStatus};
 use gatehouse_core::model::SubjectId;
 use gatehouse_core::services::authorizations::{Authorization as Stored, AuthorizationFilter};
@@ -57,6 +59,34 @@ pub struct Authorization {
     pub revoked_at: Option<String>,
     pub refreshable: bool,
     pub dpop_bound: bool,
+    /// What its approval was judged on; absent for grants from before it
+    /// was kept and for `client_credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+/// The evidence an approval was judged on (docs/security.md).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Approval {
+    /// The device's network (an IPv4 address or an IPv6 prefix); absent when
+    /// its address could not be established.
+    pub device_network: Option<String>,
+    pub approver_network: Option<String>,
+    pub proximity: ApprovalProximity,
+    /// The client's approval policy the flow was judged by.
+    pub policy: ApprovalSettings,
+    /// The device sent the code the approving browser showed.
+    pub confirmed_on_device: bool,
+}
+
+/// How the approver's network compared with the device's.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalProximity {
+    Same,
+    Different,
+    /// One of the two addresses could not be established.
+    Unknown,
 }
 
 /// A page of grants, most recently used first.
@@ -77,6 +107,8 @@ pub struct AuthorizationQuery {
     pub client_id: Option<String>,
     /// `active` (default), `revoked` or `expired`.
     pub status: Option<Status>,
+    /// `true`: only grants approved from another network than their device's.
+    pub crossed_networks: Option<bool>,
     /// A `next_cursor` from the page before.
     pub after: Option<String>,
     /// Rows per page, 1 to 100 (default 50).
@@ -142,6 +174,17 @@ fn authorization(a: &Stored) -> Authorization {
         revoked_at: r.revoked_at.map(instant),
         refreshable: r.refreshable,
         dpop_bound: r.dpop_jkt.is_some(),
+        approval: r.approval.as_ref().map(|evidence| Approval {
+            device_network: evidence.device_network.clone(),
+            approver_network: evidence.approver_network.clone(),
+            proximity: match evidence.proximity {
+                Proximity::Same => ApprovalProximity::Same,
+                Proximity::Different => ApprovalProximity::Different,
+                Proximity::Unknown => ApprovalProximity::Unknown,
+            },
+            policy: ApprovalSettings::of(&evidence.policy),
+            confirmed_on_device: evidence.confirmed_on_device,
+        }),
     }
 }
 
@@ -162,6 +205,7 @@ pub async fn list(State(state): State<AppState>, call: AdminCall, Query(q): Quer
             Status::Revoked => TokenStatus::Revoked,
             Status::Expired => TokenStatus::Expired,
         },
+        crossed_networks: q.crossed_networks.unwrap_or(false),
     };
     let page = state.services.authorizations.search(&call.admin, &filter, after, q.limit.unwrap_or(50)).await?;
     call.read(&state).await;

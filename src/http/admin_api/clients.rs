@@ -1,10 +1,12 @@
 //! `/v1/admin/clients`: register, read, change, disable and enable OAuth
 //! clients, and rotate a confidential client's secret.
 
+use super::approval_policy::{ApprovalChanges, ApprovalSettings};
 use super::{AdminCall, Answer, Body, Failure, Refused, created, instant, ok};
 use crate::http::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use gatehouse_core::approval_policy::ApprovalPolicy;
 use gatehouse_core::model::{ClientType, DpopMode, OAuthClient, TokenPolicy};
 use gatehouse_core::ports::ClientEdit;
 use gatehouse_core::services::clients::{ClientError, ClientRegistration};
@@ -69,6 +71,8 @@ pub struct Client {
     pub created_at: String,
     #[serde(flatten)]
     pub settings: TokenSettings,
+    #[serde(flatten)]
+    pub approval: ApprovalSettings,
 }
 
 /// A client's token settings; a lifetime left out takes the server's default.
@@ -114,6 +118,8 @@ pub struct ClientSettings {
     pub device_grant: bool,
     #[serde(flatten)]
     pub tokens: TokenSettings,
+    #[serde(flatten)]
+    pub approval: ApprovalChanges,
 }
 
 fn yes() -> bool {
@@ -159,6 +165,7 @@ fn client(c: &OAuthClient) -> Client {
                 DpopMode::Required => Dpop::Required,
             },
         },
+        approval: ApprovalSettings::of(&c.approval),
     }
 }
 
@@ -227,12 +234,14 @@ pub async fn register(State(state): State<AppState>, call: AdminCall, Body(new):
         allowed_scopes: new.settings.allowed_scopes,
         device_grant: new.settings.device_grant,
         policy: policy(new.settings.tokens),
+        approval: new.settings.approval.applied_to(ApprovalPolicy::default()).map_err(Refused::invalid)?,
     };
     let (registered, secret) = state.services.clients.register(&call.admin, registration).await.map_err(refused)?;
     created(ClientWithSecret { client: client(&registered), client_secret: secret.map(|s| s.expose().to_owned()) })
 }
 
-/// Replaces what an admin may change about a client.
+/// Replaces what an admin may change about a client; an approval-policy
+/// field left out keeps its value.
 #[utoipa::path(put, path = "/v1/admin/clients/{client_id}", tag = "clients", security(("admin_token" = [])),
     params(("client_id" = String, Path)), request_body = ClientSettings,
     responses((status = 200, body = Client), (status = "4XX", body = super::ErrorBody)))]
@@ -242,13 +251,16 @@ pub async fn update(
     Path(client_id): Path<String>,
     Body(settings): Body<ClientSettings>,
 ) -> Answer {
+    let clients = &state.services.clients;
+    let current = clients.get(&call.admin, &client_id).await?.ok_or_else(|| Refused::not_found("client"))?;
     let edit = ClientEdit {
         name: settings.name,
         allowed_scopes: settings.allowed_scopes,
         device_grant_enabled: settings.device_grant,
         policy: policy(settings.tokens),
+        approval: settings.approval.applied_to(current.approval).map_err(Refused::invalid)?,
     };
-    let updated = state.services.clients.update(&call.admin, &client_id, edit).await.map_err(refused)?;
+    let updated = clients.update(&call.admin, &client_id, edit).await.map_err(refused)?;
     ok(client(&updated))
 }
 
@@ -303,6 +315,7 @@ mod tests {
                 disabled: false,
                 created_at: chrono::DateTime::UNIX_EPOCH,
                 policy: TokenPolicy { dpop: mode, ..TokenPolicy::default() },
+                approval: ApprovalPolicy::default(),
             });
             assert_eq!(wire.settings.dpop.as_str(), mode.as_str());
             assert_eq!(policy(wire.settings).dpop, mode);

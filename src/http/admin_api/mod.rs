@@ -12,6 +12,7 @@
 //! (`openapi.rs`).
 
 pub mod accounts;
+pub mod approval_policy;
 pub mod audit;
 pub mod authorizations;
 pub mod clients;

@@ -81,7 +81,7 @@ pub async fn record(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = route_of(&request);
     let method = request.method().clone();
-    let client = request.extensions().get::<ClientIp>().and_then(|ip| ip.0.clone());
+    let client = request.extensions().get::<ClientIp>().and_then(|ip| ip.ip.clone());
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();

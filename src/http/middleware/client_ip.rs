@@ -219,8 +219,12 @@ pub async fn layer(State(trusted): State<Arc<TrustedProxies>>, mut request: Requ
     if !adoptable {
         request.headers_mut().remove(REQUEST_ID);
     }
-    let ip = peer.map(|peer| trusted.resolve(peer, request.headers()).to_string());
-    request.extensions_mut().insert(ClientIp(ip));
+    let resolved = peer.map(|peer| trusted.resolve(peer, request.headers()));
+    // The address is the client's own unless the walk ended on a trusted
+    // proxy (no forwarding header, or one it could not read): limits count
+    // that proxy, but no approval-policy network rule matches it.
+    let proven = resolved.is_some_and(|ip| !trusted.trusts(ip));
+    request.extensions_mut().insert(ClientIp { ip: resolved.map(|ip| ip.to_string()), proven });
     next.run(request).await
 }
 
@@ -231,7 +235,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<ClientIp>().and_then(|ip| ip.0.clone())))
+        Ok(ClientAddr(parts.extensions.get::<ClientIp>().and_then(|ip| ip.ip.clone())))
+    }
+}
+
+/// Extractor for the address `layer` computed and whether it is proven,
+/// for the requests an approval policy judges.
+pub struct ClientAddress(pub ClientIp);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let found = parts.extensions.get::<ClientIp>().cloned();
+        Ok(ClientAddress(found.unwrap_or(ClientIp { ip: None, proven: false })))
     }
 }
 

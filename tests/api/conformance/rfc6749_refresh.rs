@@ -199,6 +199,7 @@ async fn a_refresh_may_narrow_the_scope_never_widen_it(backend: Backend) {
         allowed_scopes: vec!["apps:run".into()],
         device_grant_enabled: true,
         policy: refreshing,
+        approval: Default::default(),
     };
     app.services.clients.update(&gatehouse_core::Admin::command_line(), "narrow", edit).await.expect("update");
     let (status, body) = refresh_as(&app, "narrow", text(&after, "refresh_token"), &[]).await;

@@ -463,6 +463,7 @@ impl TestApp {
             allowed_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             device_grant,
             policy: gatehouse_core::model::TokenPolicy::default(),
+            approval: Default::default(),
         };
         let (_, secret) = self
             .services
@@ -482,6 +483,7 @@ impl TestApp {
             allowed_scopes: client.allowed_scopes,
             device_grant_enabled: client.device_grant_enabled,
             policy,
+            approval: client.approval,
         };
         self.services.clients.update(&admin, client_id, edit).await.expect("update");
     }

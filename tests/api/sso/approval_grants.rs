@@ -166,6 +166,7 @@ async fn two_provider_accounts_sharing_an_email_are_two_people(backend: Backend)
     let search = gatehouse_core::listing::TokenQuery {
         subject_email: Some("sam@sso.example".into()),
         client_id: None,
+        crossed_networks: false,
         status: gatehouse_core::listing::TokenStatus::Active,
         after: None,
         limit: 10,

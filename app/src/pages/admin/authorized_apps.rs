@@ -38,6 +38,7 @@ pub fn AdminAppsPage() -> impl IntoView {
                 email: q.get("email").unwrap_or_default(),
                 client: q.get("client").unwrap_or_default(),
                 status: q.get("status").unwrap_or_default(),
+                crossed: q.get("crossed").unwrap_or_default(),
             };
             (filter, q.get("after"), q.get("confirm"), q.get("issuer"), q.get("error"), q.get("revoked"))
         },
@@ -106,6 +107,10 @@ fn FilterForm(filter: AdminAppsFilter, clients: Vec<crate::server_fns::admin::Cl
                         view! { <option value=value selected=filter.status == value>{label}</option> }
                     }).collect_view()}
                 </select>
+            </div>
+            <div class="field checkbox">
+                <input id="filter-crossed" name="crossed" type="checkbox" value="yes" checked=filter.crossed == "yes"/>
+                <label for="filter-crossed">"Only approvals from another network than the device's"</label>
             </div>
             <button type="submit" class="button">"Filter"</button>
         </form>

@@ -2,6 +2,7 @@
 //! rotate a confidential client's secret.
 
 use super::AdminNav;
+use super::approval_policy::ApprovalPolicyEditor;
 use crate::components::Notice;
 use crate::server_fns::admin_clients::{
     ADMIN_CLIENTS_PATH, AdminClientAction, AdminClientsPage as PageData, AdminRegisterClient, AdminUpdateClient,
@@ -51,7 +52,8 @@ fn clients_view(page: PageData) -> impl IntoView {
             })}
             {page.confirm.map(|confirm| view! { <ConfirmClient confirm=confirm csrf=csrf.clone() action=action/> })}
             {page.editing.map(|client| view! {
-                <EditClient client=client csrf=csrf.clone() known=known.clone() update=update/>
+                <EditClient client=client.clone() csrf=csrf.clone() known=known.clone() update=update/>
+                <ApprovalPolicyEditor client=client csrf=csrf.clone()/>
             })}
             <ul class="app-list">
                 {page.clients.into_iter().map(|client| view! { <ClientItem client=client csrf=csrf.clone() action=action/> }).collect_view()}

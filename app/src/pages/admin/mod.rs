@@ -1,6 +1,7 @@
 //! The admin console's pages, and what they share.
 
 mod accounts;
+mod approval_policy;
 mod audit;
 mod authorized_apps;
 mod clients;

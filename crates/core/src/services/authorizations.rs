@@ -60,6 +60,8 @@ pub struct AuthorizationFilter {
     pub subject_email: Option<String>,
     pub client_id: Option<String>,
     pub status: TokenStatus,
+    /// Only grants approved from another network than their device's.
+    pub crossed_networks: bool,
 }
 
 /// Listing and revoking authorized apps.
@@ -118,6 +120,7 @@ impl AuthorizationService {
         let query = TokenQuery {
             subject_email: filter.subject_email.as_deref().map(super::accounts::normalize_email),
             client_id: filter.client_id.clone(),
+            crossed_networks: filter.crossed_networks,
             status: filter.status,
             after,
             // One row more than shown tells whether another page follows.

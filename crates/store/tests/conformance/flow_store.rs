@@ -105,7 +105,14 @@ async fn racing_polls_claim_an_approval_exactly_once() {
                 let store = store.clone();
                 let key = FlowKey::DeviceCodeHash(hash_of(&hash));
                 tokio::spawn(async move {
-                    store.apply(&key, &FlowChange::Poll { client_id: "cli".into(), confirmation: Default::default() }, now).await.expect("poll")
+                    store
+                        .apply(
+                            &key,
+                            &FlowChange::Poll { client_id: "cli".into(), confirmation: Default::default() },
+                            now,
+                        )
+                        .await
+                        .expect("poll")
                 })
             });
             let mut claims = 0;

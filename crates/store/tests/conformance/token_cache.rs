@@ -34,6 +34,14 @@ fn record(id: Uuid) -> AccessTokenRecord {
         refreshed_at: None,
         revoked_at: None,
         dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        // Set, so the caches show the evidence round-trips.
+        approval: Some(gatehouse_core::approval_policy::ApprovalEvidence {
+            device_network: Some("198.51.100.9".into()),
+            approver_network: None,
+            proximity: gatehouse_core::approval_policy::Proximity::Unknown,
+            policy: Default::default(),
+            confirmed_on_device: true,
+        }),
     }
 }
 

@@ -1,12 +1,12 @@
 //! RFC 8628 §3.3: a person looks up a code and approves or denies it.
 
 use super::DeviceFlowService;
-use super::policy::{Decider, PolicyRefusal};
-use crate::actor::Actor;
+use super::policy::{Decider, PolicyRefusal, account_decider, anonymous_decider};
+
 use crate::error::StoreError;
 use crate::flow::{Decision, DeviceFlow, FlowChange, FlowKey, FlowStatus, Verdict};
 use crate::formats::user_code::UserCode;
-use crate::model::{AccessTokenRecord, Account, FlowSubject, LOCAL_ISSUER, SubjectId};
+use crate::model::{AccessTokenRecord, Account, SubjectId};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::RateLimited;
 use crate::rate_limit::{LimitError, Visitor};
@@ -464,32 +464,6 @@ impl DeviceFlowService {
 /// may approve.
 pub(crate) fn asks_for_admin(flow: &DeviceFlow) -> bool {
     flow.scopes.iter().any(|s| s == crate::scope::ADMIN)
-}
-
-fn is_active_admin(account: &Account) -> bool {
-    account.is_admin && !account.disabled
-}
-
-/// A signed-in account as the policy judges it.
-pub(crate) fn account_decider(account: &Account) -> Decider {
-    Decider {
-        subject: FlowSubject::new(Some(account.id), account.email.clone(), LOCAL_ISSUER.to_owned()),
-        actor: Actor::Account { email: account.email.clone() },
-        is_admin: is_active_admin(account),
-        groups: Vec::new(),
-        identify: serde_json::json!({}),
-    }
-}
-
-/// Nobody signed in: only the code's age can be judged.
-fn anonymous_decider() -> Decider {
-    Decider {
-        subject: FlowSubject::new(None, String::new(), String::new()),
-        actor: Actor::System,
-        is_admin: false,
-        groups: Vec::new(),
-        identify: serde_json::json!({}),
-    }
 }
 
 /// What recording a decision did.

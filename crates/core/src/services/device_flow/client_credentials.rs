@@ -99,6 +99,7 @@ impl DeviceFlowService {
             max_expires_at: expires_at,
             dpop_jkt: dpop_jkt.clone(),
             provider_session: None,
+            approval: None,
         };
         let issued = self.ports.tokens.issue(&new_token).await?;
         crate::metrics::tokens("client_credentials", 1);

@@ -7,6 +7,7 @@
 
 mod approval;
 mod client_credentials;
+mod confirmation;
 mod policy;
 mod redeem;
 mod refresh;

@@ -6,10 +6,10 @@
 
 use super::{DecisionKind, DeviceFlowService};
 use crate::actor::Actor;
-use crate::approval_policy::{Approver, Proximity, Refusal};
+use crate::approval_policy::{ApprovalEvidence, Approver, ApproverNetwork, Approvers, Proximity, Refusal};
 use crate::error::StoreError;
 use crate::flow::{CodeHolder, DeviceFlow};
-use crate::model::FlowSubject;
+use crate::model::{Account, FlowSubject, LOCAL_ISSUER};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::{Visitor, network_of};
 use crate::services::revocation::RevokedBy;
@@ -27,6 +27,9 @@ pub struct PolicyRefusal {
     pub your_network: Option<String>,
     /// For `code_too_old`: how long after the device asked a code may be used.
     pub max_code_age_secs: Option<u32>,
+    /// Where the client's approvers must be, and who they must be.
+    pub approver_network: ApproverNetwork,
+    pub approvers: Approvers,
 }
 
 /// The person entering or deciding a code, as the policy judges them.
@@ -98,6 +101,8 @@ impl DeviceFlowService {
             device_network,
             your_network,
             max_code_age_secs: flow.policy.max_code_age_secs,
+            approver_network: flow.policy.approver_network,
+            approvers: flow.policy.approvers.clone(),
         })
     }
 
@@ -179,6 +184,45 @@ impl DeviceFlowService {
             device_network,
             your_network,
             max_code_age_secs: flow.policy.max_code_age_secs,
+            approver_network: flow.policy.approver_network,
+            approvers: flow.policy.approvers.clone(),
         }))
+    }
+
+    /// What `flow`'s approval was judged on, for its grant to keep. A flow
+    /// whose client requires confirmation is claimed only with the right code.
+    pub(super) fn evidence(&self, flow: &DeviceFlow) -> ApprovalEvidence {
+        let prefix = self.settings.rate_limits.ipv6_prefix;
+        let approver = flow.status.decision().and_then(crate::flow::Decision::address);
+        let network = |ip: Option<std::net::IpAddr>| ip.map(|ip| network_of(&ip.to_string(), prefix).into_owned());
+        ApprovalEvidence {
+            device_network: network(flow.requester_address()),
+            approver_network: network(approver),
+            proximity: Proximity::of(flow.requester_address(), approver, prefix),
+            policy: flow.policy.clone(),
+            confirmed_on_device: flow.needs_confirmation(),
+        }
+    }
+}
+
+/// A signed-in account as the policy judges it.
+pub(crate) fn account_decider(account: &Account) -> Decider {
+    Decider {
+        subject: FlowSubject::new(Some(account.id), account.email.clone(), LOCAL_ISSUER.to_owned()),
+        actor: Actor::Account { email: account.email.clone() },
+        is_admin: account.is_admin && !account.disabled,
+        groups: Vec::new(),
+        identify: serde_json::json!({}),
+    }
+}
+
+/// Nobody signed in: only the code's age can be judged.
+pub(super) fn anonymous_decider() -> Decider {
+    Decider {
+        subject: FlowSubject::new(None, String::new(), String::new()),
+        actor: Actor::System,
+        is_admin: false,
+        groups: Vec::new(),
+        identify: serde_json::json!({}),
     }
 }

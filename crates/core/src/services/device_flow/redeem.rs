@@ -10,10 +10,10 @@
 //! [`REDELIVERY_WINDOW`](crate::flow::REDELIVERY_WINDOW), if it is still
 //! unused. Only hashes of the code and the token are stored.
 
-use super::{DeviceFlowService, FlowError, oauth};
+use super::{DeviceFlowService, FlowError, confirmation, oauth};
 use crate::actor::Actor;
 use crate::error::{OAuthError, OAuthErrorCode, StoreError};
-use crate::flow::{Confirmation, DeviceFlow, FlowChange, FlowKey, Verdict};
+use crate::flow::{DeviceFlow, FlowChange, FlowKey, Verdict};
 use crate::formats::device_code::DeviceCode;
 use crate::formats::token::{BearerToken, RefreshToken, TokenKind};
 use crate::model::{
@@ -126,27 +126,9 @@ impl DeviceFlowService {
             Verdict::AuthorizationPending => {
                 Err(oauth(OAuthErrorCode::AuthorizationPending, "the user has not yet approved this request"))
             }
-            Verdict::AwaitingConfirmation => Err(oauth(
-                OAuthErrorCode::AuthorizationPending,
-                "approved in the browser; waiting for the confirmation code shown there \
-                 (send it as confirmation_code)",
-            )),
-            Verdict::WrongConfirmation { tries_left } => Err(FlowError::OAuth(OAuthError {
-                code: OAuthErrorCode::ConfirmationFailed,
-                description: format!(
-                    "that is not the code shown in the browser; {tries_left} {} left",
-                    if tries_left == 1 { "try" } else { "tries" }
-                )
-                .into(),
-                interval: None,
-            })),
-            Verdict::ConfirmationFailed => {
-                self.confirmation_failed(&flow, request.ip, now).await;
-                Err(oauth(
-                    OAuthErrorCode::AccessDenied,
-                    "too many wrong confirmation codes: the request is denied; start again",
-                ))
-            }
+            Verdict::AwaitingConfirmation => Err(confirmation::awaited()),
+            Verdict::WrongConfirmation { tries_left } => Err(confirmation::wrong(tries_left)),
+            Verdict::ConfirmationFailed => Err(self.confirmation_failed(&flow, request.ip, now).await),
             Verdict::SlowDown { interval } => Err(FlowError::OAuth(OAuthError {
                 code: OAuthErrorCode::SlowDown,
                 description: format!("polling too fast; wait {interval} seconds between requests").into(),
@@ -271,59 +253,6 @@ impl DeviceFlowService {
         Ok(grant)
     }
 
-    /// The code an approving browser shows for the flow whose device code
-    /// hashes to `device_code_hash`: six digits, derived with the server
-    /// secret, so it is stored nowhere and the device alone cannot know it.
-    pub(crate) fn confirmation_code_for(&self, device_code_hash: &str) -> String {
-        let derived = self.ports.signer.derive(Derivation::ConfirmationCode, device_code_hash.as_bytes());
-        let mut first = [0u8; 8];
-        for (slot, byte) in first.iter_mut().zip(derived.iter()) {
-            *slot = *byte;
-        }
-        format!("{:06}", u64::from_be_bytes(first) % 1_000_000)
-    }
-
-    /// The confirmation code of `flow`, for the approving person's page.
-    pub(crate) fn confirmation_code(&self, flow: &DeviceFlow) -> String {
-        self.confirmation_code_for(&flow.device_code_hash)
-    }
-
-    /// What the device sent as its confirmation, checked in constant time
-    /// (spaces and dashes between digits are ignored).
-    fn check_confirmation(&self, device_code_hash: &str, sent: Option<&str>) -> Confirmation {
-        let Some(sent) = sent.map(|s| s.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>()) else {
-            return Confirmation::NotSent;
-        };
-        if sent.is_empty() {
-            return Confirmation::NotSent;
-        }
-        let expected = SecretString::new(self.confirmation_code_for(device_code_hash));
-        if expected.constant_time_eq(&sent) { Confirmation::Right } else { Confirmation::Wrong }
-    }
-
-    /// Audits a flow denied by its device's wrong confirmation codes (never
-    /// the codes themselves).
-    async fn confirmation_failed(&self, flow: &DeviceFlow, ip: Option<String>, now: DateTime<Utc>) {
-        crate::metrics::flow("confirmation_failed");
-        let proximity = crate::approval_policy::Proximity::of(
-            flow.requester_address(),
-            flow.status.decision().and_then(crate::flow::Decision::address),
-            self.settings.rate_limits.ipv6_prefix,
-        );
-        crate::metrics::approval(proximity, crate::approval_policy::Refusal::ConfirmationFailed.as_str());
-        self.ports
-            .audit(AuditEvent {
-                kind: AuditKind::DeviceConfirmationFailed,
-                actor: Some(Actor::Client { client_id: flow.client_id.clone() }),
-                subject: flow.status.decision().map(|d| d.subject.email.clone()),
-                client_id: Some(flow.client_id.clone()),
-                ip,
-                details: serde_json::json!({ "flow": flow.public_id(), "device_label": flow.device_label }),
-                at: now,
-            })
-            .await;
-    }
-
     /// Hands a claimed approval back, so a later poll can redeem it.
     async fn release_claim(&self, key: &FlowKey, now: DateTime<Utc>) {
         if let Err(err) = self.ports.flows.apply(key, &FlowChange::ReleaseClaim, now).await {
@@ -409,6 +338,7 @@ impl DeviceFlowService {
                 .clone()
                 .filter(|_| refresh_token.is_some())
                 .map(|sealed| ProviderSession { sealed_refresh_token: sealed, checked_at: now }),
+            approval: Some(self.evidence(flow)),
         };
         let issued = self.ports.tokens.issue(&new_token).await?;
         // A rotated row's old secret must stop working on every instance now.

@@ -5,6 +5,7 @@ use crate::sql::dialect::{Dialect, Statement};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
+use gatehouse_core::approval_policy::ApprovalPolicy;
 use gatehouse_core::model::OAuthClient;
 use gatehouse_core::ports::{ClientEdit, ClientRepository};
 
@@ -23,8 +24,8 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 Statement::new(
                     "INSERT INTO oauth_clients (client_id, name, client_type, secret_hash, allowed_scopes, \
                      device_grant_enabled, created_at, refresh_allowed, access_token_ttl_secs, grant_ttl_secs, \
-                     grant_idle_ttl_secs, poll_interval_secs, dpop_mode) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                     grant_idle_ttl_secs, poll_interval_secs, dpop_mode, approval_policy) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                      ON CONFLICT (client_id) DO NOTHING",
                 )
                 .bind(&new.client_id)
@@ -39,7 +40,8 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 .bind(new.policy.grant_ttl)
                 .bind(new.policy.grant_idle_ttl)
                 .bind(new.policy.poll_interval)
-                .bind(new.policy.dpop.as_str()),
+                .bind(new.policy.dpop.as_str())
+                .bind(approval_json(&new.approval)?),
             )
             .await?;
         Ok(inserted == 1)
@@ -81,7 +83,8 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 Statement::new(
                     "UPDATE oauth_clients SET name = $2, allowed_scopes = $3, device_grant_enabled = $4, \
                      refresh_allowed = $5, access_token_ttl_secs = $6, grant_ttl_secs = $7, \
-                     grant_idle_ttl_secs = $8, poll_interval_secs = $9, dpop_mode = $10 WHERE client_id = $1",
+                     grant_idle_ttl_secs = $8, poll_interval_secs = $9, dpop_mode = $10, approval_policy = $11 \
+                     WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .bind(&edit.name)
@@ -92,7 +95,8 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
                 .bind(edit.policy.grant_ttl)
                 .bind(edit.policy.grant_idle_ttl)
                 .bind(edit.policy.poll_interval)
-                .bind(edit.policy.dpop.as_str()),
+                .bind(edit.policy.dpop.as_str())
+                .bind(approval_json(&edit.approval)?),
             )
             .await?;
         Ok(changed == 1)
@@ -110,4 +114,9 @@ impl<D: Dialect> ClientRepository for SqlRepository<D> {
             .await?;
         Ok(changed == 1)
     }
+}
+
+/// A client's approval policy as its column holds it.
+fn approval_json(policy: &ApprovalPolicy) -> Result<String, StoreError> {
+    serde_json::to_string(policy).map_err(StoreError::from_err)
 }

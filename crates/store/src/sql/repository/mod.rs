@@ -94,12 +94,14 @@ fn client<D: Dialect>(row: &D::Row) -> Result<OAuthClient, StoreError> {
             poll_interval: row.optional_seconds("poll_interval_secs")?,
             dpop: DpopMode::parse(&row.text("dpop_mode")?).ok_or_else(|| StoreError::new("bad dpop_mode"))?,
         },
+        approval: serde_json::from_str(&row.text("approval_policy")?)
+            .map_err(|err| StoreError::new(format!("bad approval_policy: {err}")))?,
     })
 }
 
 const TOKEN_COLUMNS: &str = "id, subject_email, subject_issuer, subject_id, account_id, client_id, device_label, prefix, \
      scopes, access_scopes, created_at, last_used_at, last_used_ip, expires_at, access_expires_at, max_expires_at, \
-     (refresh_token_hash IS NOT NULL) AS refreshable, refreshed_at, revoked_at, dpop_jkt";
+     (refresh_token_hash IS NOT NULL) AS refreshable, refreshed_at, revoked_at, dpop_jkt, approval_evidence";
 
 fn token<D: Dialect>(row: &D::Row) -> Result<AccessTokenRecord, StoreError> {
     let row = Columns::<D>(row);
@@ -124,5 +126,8 @@ fn token<D: Dialect>(row: &D::Row) -> Result<AccessTokenRecord, StoreError> {
         refreshed_at: row.optional_instant("refreshed_at")?,
         revoked_at: row.optional_instant("revoked_at")?,
         dpop_jkt: row.optional_text("dpop_jkt")?,
+        // Evidence a later release wrote in a shape this one cannot read
+        // is shown as none rather than failing the whole listing.
+        approval: row.optional_text("approval_evidence")?.and_then(|text| serde_json::from_str(&text).ok()),
     })
 }

@@ -48,15 +48,16 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
             Statement::new(
                 "INSERT INTO oauth_access_tokens (id, subject_email, subject_issuer, subject_id, account_id, \
                  client_id, device_label, prefix, token_hash, refresh_token_hash, scopes, created_at, expires_at, \
-                 access_expires_at, max_expires_at, dpop_jkt) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                 access_expires_at, max_expires_at, dpop_jkt, approval_evidence, approval_proximity) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
                  ON CONFLICT (subject_issuer, subject_id, client_id, device_label) WHERE revoked_at IS NULL \
                  DO UPDATE SET subject_email = excluded.subject_email, account_id = excluded.account_id, prefix = excluded.prefix, \
                    token_hash = excluded.token_hash, refresh_token_hash = excluded.refresh_token_hash, \
                    scopes = excluded.scopes, access_scopes = NULL, created_at = excluded.created_at, \
                    expires_at = excluded.expires_at, access_expires_at = excluded.access_expires_at, \
                    max_expires_at = excluded.max_expires_at, refreshed_at = NULL, dpop_jkt = excluded.dpop_jkt, \
-                   last_used_at = NULL, last_used_ip = NULL \
+                   last_used_at = NULL, last_used_ip = NULL, approval_evidence = excluded.approval_evidence, \
+                   approval_proximity = excluded.approval_proximity \
                  RETURNING id",
             )
             .bind(new.id)
@@ -74,7 +75,12 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
             .bind(new.expires_at)
             .bind(new.access_expires_at)
             .bind(new.max_expires_at)
-            .bind(&new.dpop_jkt),
+            .bind(&new.dpop_jkt)
+            .bind(match &new.approval {
+                Some(evidence) => Some(serde_json::to_string(evidence).map_err(StoreError::from_err)?),
+                None => None,
+            })
+            .bind(new.approval.as_ref().map(|evidence| evidence.proximity.as_str())),
         )
         .await?
         .ok_or_else(|| StoreError::new("the statement returned no row"))?;
@@ -297,6 +303,9 @@ impl<D: Dialect> TokenRepository for SqlRepository<D> {
         }
         if let Some(client_id) = &query.client_id {
             sql.push(" AND client_id = ").push_bind(client_id);
+        }
+        if query.crossed_networks {
+            sql.push(" AND approval_proximity = 'different'");
         }
         if let Some(after) = &query.after {
             sql.push(" AND (COALESCE(last_used_at, created_at), id) < (")

@@ -1,6 +1,8 @@
 //! Registered clients.
 
 use super::*;
+use gatehouse_core::approval_policy::{ApprovalPolicy, ApproverNetwork, Approvers, DeviceConfirmation};
+use gatehouse_core::formats::network::Network;
 
 #[tokio::test]
 async fn clients_are_edited_enabled_and_given_secrets() {
@@ -18,6 +20,16 @@ async fn clients_are_edited_enabled_and_given_secrets() {
                 poll_interval: Some(9),
                 dpop: DpopMode::Required,
             },
+            approval: ApprovalPolicy {
+                device_networks: Network::parse_list("10.0.0.0/8, 2001:db8::/32").expect("ranges"),
+                approver_network: ApproverNetwork::Listed,
+                approver_networks: Network::parse_list("192.0.2.0/24").expect("ranges"),
+                max_code_age_secs: Some(120),
+                code_lifetime_secs: Some(300),
+                one_person_per_code: false,
+                device_confirmation: DeviceConfirmation::Required,
+                approvers: Approvers::parse("group:eng,group:ops").expect("approvers"),
+            },
         };
         assert!(repos.clients.update("cli", &edit).await.expect("update"), "{name}");
         assert!(!repos.clients.update("nobody", &edit).await.expect("update"), "{name}");
@@ -27,6 +39,7 @@ async fn clients_are_edited_enabled_and_given_secrets() {
             ("Renamed", vec!["apps:run".to_owned()], false)
         );
         assert_eq!(found.policy, edit.policy, "{name}: the token settings round-trip");
+        assert_eq!(found.approval, edit.approval, "{name}: and the approval policy");
         assert!(
             !repos.clients.set_secret_hash("cli", "hash").await.expect("secret"),
             "{name}: public clients have none"
@@ -60,6 +73,7 @@ async fn clients_are_created_once_and_listed_oldest_first() {
                     poll_interval: Some(10),
                     dpop: if id == "alpha" { DpopMode::Off } else { DpopMode::Allowed },
                 },
+                approval: ApprovalPolicy::default(),
             };
             assert!(repos.clients.create(&client).await.expect("create"), "{name}");
         }

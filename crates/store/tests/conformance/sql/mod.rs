@@ -68,6 +68,7 @@ async fn client(repos: &Repositories, id: &str) {
         disabled: false,
         created_at: now(),
         policy: TokenPolicy::default(),
+        approval: Default::default(),
     };
     assert!(repos.clients.create(&client).await.expect("create client"));
 }
@@ -102,6 +103,7 @@ fn new_token(email: &str, client_id: &str, label: &str, created: DateTime<Utc>) 
         max_expires_at: created + Duration::days(90),
         dpop_jkt: Some(format!("jkt-{}", Uuid::new_v4())),
         provider_session: None,
+        approval: None,
     }
 }
 
@@ -110,5 +112,13 @@ async fn token(repos: &Repositories, email: &str, client_id: &str, label: &str, 
 }
 
 fn query(now: DateTime<Utc>) -> TokenQuery {
-    TokenQuery { subject_email: None, client_id: None, status: TokenStatus::Active, after: None, limit: 100, now }
+    TokenQuery {
+        subject_email: None,
+        client_id: None,
+        crossed_networks: false,
+        status: TokenStatus::Active,
+        after: None,
+        limit: 100,
+        now,
+    }
 }
