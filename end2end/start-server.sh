@@ -42,6 +42,10 @@ export GATEHOUSE_LIMIT_APPROVALS_PER_ACCOUNT=100000/1h
 export GATEHOUSE_LIMIT_PASSWORD_RESETS_PER_IP=100000/1h
 export GATEHOUSE_LIMIT_PASSWORD_RESETS_PER_ACCOUNT=100000/1h
 unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL GATEHOUSE_PUBLIC_URL
+# Loopback is a trusted proxy: a test names a browser's or a device's
+# network with X-Forwarded-For (phishing.spec.ts); without one, a request
+# counts as the proxy's own, which no approval-policy network rule matches.
+export GATEHOUSE_TRUSTED_PROXIES=127.0.0.1
 # A mail server needs the public URL its links start with.
 if [ -n "${GATEHOUSE_SMTP_URL:-}" ]; then export GATEHOUSE_PUBLIC_URL="http://$GATEHOUSE_BIND"; fi
 rm -rf "$GATEHOUSE_DATA_DIR"
@@ -62,4 +66,6 @@ for project in js-on js-off; do
   printf '%s\n' "e2e-password-123" | "$bin" user create --email "change-$project@example.com" --name "Change Tester"
 done
 "$bin" client create --id e2e-bot --name "E2E Bot" >/dev/null
+# Whose approval policy phishing.spec.ts sets (and puts back) in the editor.
+"$bin" client create --id e2e-policy --name "E2E Policy" >/dev/null
 exec "$bin" serve

@@ -141,7 +141,7 @@ pub enum ClientCommand {
         #[arg(long, value_parser = parse_dpop_mode)]
         dpop: Option<Dpop>,
         #[command(flatten)]
-        approval: ApprovalArgs,
+        approval: Box<ApprovalArgs>,
     },
     /// Give a confidential client a new secret (printed once); the old one stops working at once.
     RotateSecret {

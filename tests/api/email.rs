@@ -97,6 +97,7 @@ on_both_backends!(
     a_forgotten_password_is_reset_by_a_single_use_link,
     reset_links_expire_are_limited_and_die_with_a_newer_password,
     without_a_mail_server_nobody_is_offered_a_reset,
+    both_people_who_took_up_one_code_are_emailed,
 );
 
 /// The approval notice names the client, the device as it reported itself,
@@ -409,4 +410,32 @@ async fn without_a_mail_server_nobody_is_offered_a_reset(backend: Backend) {
         app.browser_post("/console/api/signin/forgot", &[("email", "ada@example.com"), ("csrf_token", &csrf)]).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.json::<Value>().await.expect("json")["error"], "password_reset_off");
+}
+
+/// One person per code: when a second person takes up a code, each of the
+/// two is told by email what happened and what to do.
+async fn both_people_who_took_up_one_code_are_emailed(backend: Backend) {
+    use gatehouse_core::services::device_flow::DecisionKind;
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(backend, with_mail(&sink)).await;
+    let ada = app.ada().await;
+    let eve = app.create_account("eve@example.com").await;
+    let flow = app.start_flow(&[]).await;
+    let user_code = flow["user_code"].as_str().expect("user_code");
+    app.approve(user_code, &ada).await;
+    sink.wait_for(1).await;
+    let visitor = gatehouse_core::rate_limit::Visitor::from_ip(Some("203.0.113.7".into()));
+    let refused = app.services.device_flows.decide_as_account(user_code, &eve, DecisionKind::Deny, &visitor).await;
+    assert!(matches!(refused, Err(gatehouse_core::services::device_flow::DecideError::Refused(_))), "{refused:?}");
+    let messages = sink.wait_for(3).await;
+    let to = |who: &str| {
+        messages.iter().find(|m| {
+            m["rcpt_tos"] == serde_json::json!([who]) && m["subject"] == "A sign-in for Gatehouse CLI was stopped"
+        })
+    };
+    let first = to("ada@example.com").expect("Ada told")["text"].as_str().expect("text").to_owned();
+    assert!(first.contains("someone else entered the code of a sign-in you had taken up"), "{first}");
+    let second = to("eve@example.com").expect("Eve told")["text"].as_str().expect("text").to_owned();
+    assert!(second.contains("nothing was approved for you"), "{second}");
+    assert!(!second.contains(user_code) && !first.contains(user_code), "no code in an email");
 }

@@ -236,10 +236,10 @@ async fn a_flow_stored_by_a_newer_release_is_left_alone_and_answered_503() {
     let RedisFlow { app, flow, prefix: _, hash: _, key, mut redis } = redis_flow().await;
     let device_code = flow["device_code"].as_str().expect("device code");
     let stored: Vec<u8> = redis::cmd("HGET").arg(&key).arg("v").query_async(&mut redis).await.expect("get");
-    assert_eq!(stored.first(), Some(&1), "this release writes version 1");
+    assert_eq!(stored.first(), Some(&2), "this release writes version 2");
     // As a newer release would write it.
     let mut newer = stored.clone();
-    newer[0] = 2;
+    newer[0] = 3;
     let _: () = redis::cmd("HSET").arg(&key).arg("v").arg(&newer).query_async(&mut redis).await.expect("set");
     let (status, body) = app.poll(device_code).await;
     assert_eq!(status, 503, "{body}");

@@ -1,6 +1,6 @@
 //! The authorize-sso view (SPEC §6).
 
-use super::device::{DecisionForms, RequestSummary};
+use super::device::{DecisionForms, RefusalExplained, RequestSummary};
 use crate::components::Notice;
 use crate::error::AppErrorCode;
 use crate::server_fns::sso::{ApprovalContextView, ApproveExternal, DenyExternal, approval_context};
@@ -56,12 +56,25 @@ fn authorize_sso_view(context: ApprovalContextView, notice: Option<AppErrorCode>
             {notice.map(|code| view! { <Notice code=code/> })}
             <RequestSummary request=context.request/>
             <p class="muted">"You have five minutes to decide; after that, sign in again."</p>
-            <DecisionForms
-                approve_url=ApproveExternal::url()
-                deny_url=DenyExternal::url()
-                user_code=user_code
-                csrf_token=csrf_token
-            />
+            {match context.refusal {
+                Some(refusal) => view! {
+                    <RefusalExplained refusal=refusal/>
+                    <p>"If you did not start this sign-in yourself, deny it so it stops now:"</p>
+                    <form action=DenyExternal::url() method="post">
+                        <input type="hidden" name="user_code" value=user_code/>
+                        <input type="hidden" name="csrf_token" value=csrf_token/>
+                        <button type="submit" class="button secondary">"Deny"</button>
+                    </form>
+                }.into_any(),
+                None => view! {
+                    <DecisionForms
+                        approve_url=ApproveExternal::url()
+                        deny_url=DenyExternal::url()
+                        user_code=user_code
+                        csrf_token=csrf_token
+                    />
+                }.into_any(),
+            }}
         </section>
     }
 }

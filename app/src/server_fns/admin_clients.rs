@@ -387,7 +387,7 @@ fn approval_row(policy: &gatehouse_core::approval_policy::ApprovalPolicy) -> App
     use gatehouse_core::approval_policy::{ApproverNetwork, Approvers, DeviceConfirmation};
     use gatehouse_core::formats::network::Network;
     let anywhere = |ranges: &[Network]| if ranges.is_empty() { "anywhere".to_owned() } else { Network::join(ranges) };
-    let span = |secs: u32| if secs % 60 == 0 { format!("{} minutes", secs / 60) } else { format!("{secs} seconds") };
+    let span = super::refusals::seconds_in_words;
     let words = vec![
         format!("Devices may start sign-ins from {}.", anywhere(&policy.device_networks)),
         match policy.approver_network {

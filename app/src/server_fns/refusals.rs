@@ -82,9 +82,9 @@ impl RefusalView {
 
 /// "2 minutes", "90 seconds": a short span in plain words.
 #[cfg(feature = "ssr")]
-fn seconds_in_words(secs: u32) -> String {
+pub(crate) fn seconds_in_words(secs: u32) -> String {
     match secs {
-        secs if secs % 60 == 0 && secs >= 60 => match secs / 60 {
+        secs if secs.is_multiple_of(60) && secs >= 60 => match secs / 60 {
             1 => "a minute".to_owned(),
             minutes => format!("{minutes} minutes"),
         },

@@ -27,6 +27,9 @@ pub struct ApprovalContextView {
     pub csrf_token: String,
     /// When the grant (and so this page's approve button) expires, RFC 3339.
     pub expires_at: String,
+    /// The client's approval policy turns this person away: why (the page
+    /// then offers only Deny).
+    pub refusal: Option<super::refusals::RefusalView>,
 }
 
 /// `GET /v1/oauth/device/approval-context`: the approval grant's request.
@@ -47,6 +50,7 @@ pub async fn approval_context() -> Result<ApprovalContextView, AppError> {
         request: RequestView::of(&context.request, &context.scopes, &ctx.services.scopes.catalog().await?),
         csrf_token: context.csrf_token,
         expires_at: context.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        refusal: context.refused.as_deref().map(super::refusals::RefusalView::of),
     })
 }
 

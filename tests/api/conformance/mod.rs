@@ -2,6 +2,7 @@
 //! implements, each on both backend pairs. A failing test here names the
 //! rule that broke.
 
+mod rfc10027;
 mod rfc6749_refresh;
 mod rfc6750_bearer;
 mod rfc7009_revocation;

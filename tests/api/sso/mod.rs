@@ -11,6 +11,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 mod approval_grants;
+mod approvers;
 mod refusals;
 
 const SECRET: &str = "test-secret-that-is-long-enough-0123456789";

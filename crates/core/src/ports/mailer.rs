@@ -12,6 +12,9 @@ pub enum EmailKind {
     PasswordReset,
     /// The password was changed or reset.
     PasswordChanged,
+    /// A second person took up a code the person had (or the other way
+    /// round), so its sign-in was stopped.
+    CodeShared,
 }
 
 impl EmailKind {
@@ -21,6 +24,7 @@ impl EmailKind {
             EmailKind::DeviceApproved => "device_approved",
             EmailKind::PasswordReset => "password_reset",
             EmailKind::PasswordChanged => "password_changed",
+            EmailKind::CodeShared => "code_shared",
         }
     }
 }

@@ -160,6 +160,44 @@ pub(crate) fn password_changed_email(
     }
 }
 
+/// The notice to each of the two people who took up one code: the sign-in
+/// was stopped (one person per code), and what to do.
+pub(crate) fn code_shared_email(
+    flow: &DeviceFlow,
+    to: &str,
+    you_were_first: bool,
+    grant_revoked: bool,
+    at: DateTime<Utc>,
+    base_url: &str,
+) -> Email {
+    let client = format!("{} ({})", flow.client_name, flow.client_id);
+    let text = if you_were_first {
+        format!(
+            "On {when}, someone else entered the code of a sign-in you had taken up for {client}. A code shown on a \
+             device is for one person, so Gatehouse stopped that sign-in{signed_out}.\n\n\
+             If you started it yourself, start it again on your device.\n\n\
+             If you did not, someone may be sending that code around to trick people into letting their device in. \
+             Tell your administrator. What is signed in as you is at\n{base_url}{MY_APPS_PATH}\n",
+            when = when(at),
+            signed_out = if grant_revoked { " and signed its device out" } else { "" },
+        )
+    } else {
+        format!(
+            "On {when}, you entered a code for {client} that someone else had already entered. A code shown on a \
+             device is for one person, so Gatehouse stopped that sign-in: nothing was approved for you.\n\n\
+             If someone sent you this code by email or chat, it was probably an attempt to trick you into letting \
+             their device in as you. Tell your administrator.\n",
+            when = when(at),
+        )
+    };
+    Email {
+        kind: EmailKind::CodeShared,
+        to: to.to_owned(),
+        subject: format!("A sign-in for {} was stopped", flow.client_name),
+        text,
+    }
+}
+
 fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d at %H:%M UTC").to_string()
 }

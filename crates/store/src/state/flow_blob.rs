@@ -66,7 +66,24 @@ mod tests {
         let mut newer = blob.clone();
         newer[0] = VERSION + 1;
         let err = decode(flow.device_code_hash.clone(), &newer).expect_err("unknown version");
-        assert!(err.to_string().contains("version 2"), "{err}");
+        assert!(err.to_string().contains(&format!("version {}", VERSION + 1)), "{err}");
         assert!(decode(String::new(), &[]).is_err());
+    }
+
+    /// A version 1 blob (an older release's, during a rolling upgrade) has
+    /// none of the fields version 2 added: they read as their defaults.
+    #[test]
+    fn a_version_1_blob_reads_with_the_new_fields_defaulted() {
+        let mut flow = pending_flow("a", "BCDF-GHJK", chrono::DateTime::UNIX_EPOCH);
+        flow.policy = Default::default();
+        let mut bare = flow.clone();
+        bare.device_code_hash = String::new();
+        let fields: serde_json::Value =
+            rmp_serde::from_slice(&rmp_serde::to_vec(&bare).expect("encode")).expect("value");
+        let mut fields = fields.as_array().cloned().expect("a flow is an array");
+        fields.truncate(14); // through `dpop_jkt`, the last field of version 1
+        let mut blob = vec![1];
+        blob.extend(rmp_serde::to_vec(&fields).expect("encode"));
+        assert_eq!(decode(flow.device_code_hash.clone(), &blob).expect("decode"), flow);
     }
 }

@@ -219,7 +219,7 @@ impl DeviceFlowService {
         }
         // Too old to enter, though not expired: said plainly, to anyone.
         if flow.status == FlowStatus::Pending && !flow.is_expired(now) && flow.policy.too_old(flow.created_at, now) {
-            let anyone = account.map_or_else(|| anonymous_decider(), account_decider);
+            let anyone = account.map_or_else(anonymous_decider, account_decider);
             if let Some(refused) = self.policy_refusal(&flow, &anyone, DecisionKind::Deny, visitor, now) {
                 return Ok(ApprovalView::Refused(Box::new(refused)));
             }

@@ -12,6 +12,7 @@ use crate::flow::{CodeHolder, DeviceFlow};
 use crate::model::{Account, FlowSubject, LOCAL_ISSUER};
 use crate::ports::{AuditEvent, AuditKind};
 use crate::rate_limit::{Visitor, network_of};
+use crate::services::notifications;
 use crate::services::revocation::RevokedBy;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -176,6 +177,12 @@ impl DeviceFlowService {
             .await;
         if let Some(token_id) = revoke {
             self.ports.revoke_tokens(&[token_id], &Actor::System, RevokedBy::CodeShared, visitor.ip.as_deref()).await?;
+        }
+        if let Some(base_url) = notifications::email_base(&self.settings, self.ports.mailer.as_ref()) {
+            for (to, first_one) in [(first.email.as_str(), true), (second.subject.email.as_str(), false)] {
+                let email = notifications::code_shared_email(flow, to, first_one, revoke.is_some(), now, base_url);
+                self.ports.mailer.queue(email);
+            }
         }
         let (device_network, your_network) = self.networks(flow, visitor);
         Ok(Box::new(PolicyRefusal {

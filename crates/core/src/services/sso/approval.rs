@@ -25,9 +25,7 @@ impl SsoService {
         }
         let flow = self.pending_flow(&grant.user_code, &grant.flow, now).await?;
         let decider = self.decider(&grant, FlowSubject::new(None, grant.email.clone(), grant.iss.clone())).await?;
-        if let Some(refused) = self.device_flows.policy_refusal(&flow, &decider, DecisionKind::Approve, visitor, now) {
-            return Err(SsoError::Refused(Box::new(refused)));
-        }
+        let refused = self.device_flows.policy_refusal(&flow, &decider, DecisionKind::Approve, visitor, now);
         let replaces = self.device_flows.token_replaced_by_approving(&flow, &grant.subject().id()).await?;
         let me = decider.holder(visitor, now);
         let opened_by_someone_else =
@@ -37,6 +35,7 @@ impl SsoService {
             scopes: self.device_flows.scopes().catalog().await?.narrow(crate::TokenKind::External, &flow.scopes),
             csrf_token: grant.csrf,
             expires_at: DateTime::from_timestamp(grant.exp, 0).unwrap_or(now),
+            refused: refused.map(Box::new),
             request: AuthorizeRequest {
                 requested_ago: now - flow.created_at,
                 expires_in: flow.expires_at - now,

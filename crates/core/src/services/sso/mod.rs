@@ -220,6 +220,9 @@ pub struct ApprovalContext {
     pub scopes: Vec<String>,
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
+    /// The client's approval policy turns this person away: the page says
+    /// why and offers only Deny.
+    pub refused: Option<Box<crate::services::device_flow::PolicyRefusal>>,
 }
 
 /// The SSO branch's use cases.
