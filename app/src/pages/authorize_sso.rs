@@ -1,6 +1,6 @@
 //! The authorize-sso view (SPEC §6).
 
-use super::device::{DecisionForms, RefusalExplained, RequestSummary};
+use super::device::{DecisionForms, DenyOnly, RefusalExplained, RequestSummary};
 use crate::components::Notice;
 use crate::error::AppErrorCode;
 use crate::server_fns::sso::{ApprovalContextView, ApproveExternal, DenyExternal, approval_context};
@@ -59,12 +59,7 @@ fn authorize_sso_view(context: ApprovalContextView, notice: Option<AppErrorCode>
             {match context.refusal {
                 Some(refusal) => view! {
                     <RefusalExplained refusal=refusal/>
-                    <p>"If you did not start this sign-in yourself, deny it so it stops now:"</p>
-                    <form action=DenyExternal::url() method="post">
-                        <input type="hidden" name="user_code" value=user_code/>
-                        <input type="hidden" name="csrf_token" value=csrf_token/>
-                        <button type="submit" class="button secondary">"Deny"</button>
-                    </form>
+                    <DenyOnly deny_url=DenyExternal::url() user_code=user_code csrf_token=csrf_token/>
                 }.into_any(),
                 None => view! {
                     <DecisionForms

@@ -136,12 +136,7 @@ fn device_view(page: DevicePageData) -> AnyView {
                 <SignedInLine viewer=viewer/>
                 <RefusalExplained refusal=refusal/>
                 {deny.map(|(user_code, csrf_token)| view! {
-                    <p>"If you did not start this sign-in yourself, deny it so it stops now:"</p>
-                    <form action=DenyDevice::url() method="post">
-                        <input type="hidden" name="user_code" value=user_code/>
-                        <input type="hidden" name="csrf_token" value=csrf_token/>
-                        <button type="submit" class="button secondary">"Deny"</button>
-                    </form>
+                    <DenyOnly deny_url=DenyDevice::url() user_code=user_code csrf_token=csrf_token/>
                 })}
             </section>
         }
@@ -160,6 +155,20 @@ fn device_view(page: DevicePageData) -> AnyView {
             </section>
         }
         .into_any(),
+    }
+}
+
+/// The Deny left to a person the policy turned away. Shared by the account
+/// and SSO views.
+#[component]
+pub fn DenyOnly(deny_url: &'static str, user_code: String, csrf_token: String) -> impl IntoView {
+    view! {
+        <p>"If you did not start this sign-in yourself, deny it so it stops now:"</p>
+        <form action=deny_url method="post">
+            <input type="hidden" name="user_code" value=user_code/>
+            <input type="hidden" name="csrf_token" value=csrf_token/>
+            <button type="submit" class="button secondary">"Deny"</button>
+        </form>
     }
 }
 

@@ -30,14 +30,13 @@ pub fn ApprovalPolicyEditor(client: ClientRow, csrf: String) -> impl IntoView {
             <ActionForm action=update attr:aria-labelledby="policy-title">
                 <input type="hidden" name="client_id" value=client.client_id/>
                 <input type="hidden" name="csrf_token" value=csrf/>
-                <div class="field">
-                    <label for="policy-device-networks">"Devices may start sign-ins from"</label>
-                    <p class="hint" id="policy-device-networks-hint">
-                        "Network ranges such as 10.0.0.0/8 or 2001:db8::/32, separated by commas. Empty: anywhere."
-                    </p>
-                    <input id="policy-device-networks" name="device_networks" type="text"
-                        value=policy.device_networks aria-describedby="policy-device-networks-hint"/>
-                </div>
+                <TextField
+                    id="policy-device-networks"
+                    name="device_networks"
+                    label="Devices may start sign-ins from"
+                    hint="Network ranges such as 10.0.0.0/8 or 2001:db8::/32, separated by commas. Empty: anywhere."
+                    value=policy.device_networks
+                />
                 <div class="field">
                     <label for="policy-approver-network">"Approvals accepted from"</label>
                     <p class="hint" id="policy-approver-network-hint">
@@ -51,20 +50,20 @@ pub fn ApprovalPolicyEditor(client: ClientRow, csrf: String) -> impl IntoView {
                         ])}
                     </select>
                 </div>
-                <div class="field">
-                    <label for="policy-approver-networks">"Listed networks"</label>
-                    <p class="hint" id="policy-approver-networks-hint">"For example the office and VPN ranges, separated by commas."</p>
-                    <input id="policy-approver-networks" name="approver_networks" type="text"
-                        value=policy.approver_networks aria-describedby="policy-approver-networks-hint"/>
-                </div>
-                <div class="field">
-                    <label for="policy-approvers">"Who may approve"</label>
-                    <p class="hint" id="policy-approvers-hint">
-                        "everyone, admins, or SSO groups as group:NAME, separated by commas."
-                    </p>
-                    <input id="policy-approvers" name="approvers" type="text" required
-                        value=policy.approvers aria-describedby="policy-approvers-hint"/>
-                </div>
+                <TextField
+                    id="policy-approver-networks"
+                    name="approver_networks"
+                    label="Listed networks"
+                    hint="For example the office and VPN ranges, separated by commas."
+                    value=policy.approver_networks
+                />
+                <TextField
+                    id="policy-approvers"
+                    name="approvers"
+                    label="Who may approve"
+                    hint="everyone, admins, or SSO groups as group:NAME, separated by commas."
+                    value=policy.approvers
+                />
                 <fieldset class="field">
                     <legend>"Codes, in seconds (leave empty for the default)"</legend>
                     <div class="field">
@@ -96,6 +95,25 @@ pub fn ApprovalPolicyEditor(client: ClientRow, csrf: String) -> impl IntoView {
                 </div>
                 <button type="submit" class="button primary">"Save approval policy"</button>
             </ActionForm>
+        </div>
+    }
+}
+
+/// A text field with its label and a hint the field is described by.
+#[component]
+fn TextField(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    value: String,
+) -> impl IntoView {
+    let hint_id = format!("{id}-hint");
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <p class="hint" id=hint_id.clone()>{hint}</p>
+            <input id=id name=name type="text" value=value aria-describedby=hint_id/>
         </div>
     }
 }

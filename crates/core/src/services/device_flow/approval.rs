@@ -140,13 +140,7 @@ impl DeviceFlowService {
         principal: Option<&crate::actor::Principal>,
         visitor: &Visitor,
     ) -> Result<ApprovalView, LimitError> {
-        self.limits
-            .code_entry(visitor, async {
-                let view = self.view_for(raw_user_code, principal, visitor).await?;
-                let hit = view != ApprovalView::Invalid;
-                Ok((view, hit))
-            })
-            .await
+        self.counted_view(raw_user_code, principal, visitor, false).await
     }
 
     /// A signed-in person entered a code at `/device` (a form they sent,
@@ -160,10 +154,24 @@ impl DeviceFlowService {
         principal: Option<&crate::actor::Principal>,
         visitor: &Visitor,
     ) -> Result<ApprovalView, LimitError> {
+        self.counted_view(raw_user_code, principal, visitor, true).await
+    }
+
+    /// The view of a typed code under the code-entry limits (a code that
+    /// shows nothing counts as a failure), having first taken the code up
+    /// as the signed-in account when `take_up`.
+    async fn counted_view(
+        &self,
+        raw_user_code: &str,
+        principal: Option<&crate::actor::Principal>,
+        visitor: &Visitor,
+        take_up: bool,
+    ) -> Result<ApprovalView, LimitError> {
         self.limits
             .code_entry(visitor, async {
-                if let (Some(account), Some(code)) =
-                    (principal.and_then(|p| p.account()), UserCode::normalize(raw_user_code))
+                if take_up
+                    && let (Some(account), Some(code)) =
+                        (principal.and_then(|p| p.account()), UserCode::normalize(raw_user_code))
                 {
                     self.open_as(&code, &account_decider(account), visitor).await?;
                 }

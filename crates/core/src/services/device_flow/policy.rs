@@ -95,8 +95,13 @@ impl DeviceFlowService {
                 Approver { address: visitor.proven_address(), is_admin: decider.is_admin, groups: &decider.groups };
             flow.policy.judge_approver(flow.requester_address(), &approver, self.settings.rate_limits.ipv6_prefix).err()
         }?;
+        Some(self.refusal_of(flow, visitor, refusal))
+    }
+
+    /// `refusal` of `visitor` for `flow`, with what the page shows about it.
+    fn refusal_of(&self, flow: &DeviceFlow, visitor: &Visitor, refusal: Refusal) -> PolicyRefusal {
         let (device_network, your_network) = self.networks(flow, visitor);
-        Some(PolicyRefusal {
+        PolicyRefusal {
             refusal,
             client_name: flow.client_name.clone(),
             device_network,
@@ -104,7 +109,7 @@ impl DeviceFlowService {
             max_code_age_secs: flow.policy.max_code_age_secs,
             approver_network: flow.policy.approver_network,
             approvers: flow.policy.approvers.clone(),
-        })
+        }
     }
 
     /// `policy_refusal`, audited and counted when it refuses: the flow
@@ -184,16 +189,7 @@ impl DeviceFlowService {
                 self.ports.mailer.queue(email);
             }
         }
-        let (device_network, your_network) = self.networks(flow, visitor);
-        Ok(Box::new(PolicyRefusal {
-            refusal: Refusal::CodeShared,
-            client_name: flow.client_name.clone(),
-            device_network,
-            your_network,
-            max_code_age_secs: flow.policy.max_code_age_secs,
-            approver_network: flow.policy.approver_network,
-            approvers: flow.policy.approvers.clone(),
-        }))
+        Ok(Box::new(self.refusal_of(flow, visitor, Refusal::CodeShared)))
     }
 
     /// What `flow`'s approval was judged on, for its grant to keep. A flow
