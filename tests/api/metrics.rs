@@ -44,6 +44,7 @@ async fn metrics_show_what_happened_on_their_own_listener(backend: Backend) {
         r#"gatehouse_flows_total{event="started"}"#,
         r#"gatehouse_flows_total{event="approved"}"#,
         r#"gatehouse_flows_total{event="redeemed"}"#,
+        r#"gatehouse_approvals_total{proximity="same",outcome="approved"}"#,
         r#"gatehouse_token_polls_total{answer="issued"}"#,
         r#"gatehouse_token_polls_total{answer="invalid_client"}"#,
         r#"gatehouse_tokens_total{event="issued"}"#,

@@ -173,7 +173,9 @@ impl DeviceFlowService {
                     && let (Some(account), Some(code)) =
                         (principal.and_then(|p| p.account()), UserCode::normalize(raw_user_code))
                 {
-                    self.open_as(&code, &account_decider(account), visitor).await?;
+                    // Boxed: taking a code up (and ending a shared flow) is a
+                    // deep future, and the page's plain views must not carry it.
+                    Box::pin(self.open_as(&code, &account_decider(account), visitor)).await?;
                 }
                 let view = self.view_for(raw_user_code, principal, visitor).await?;
                 let hit = view != ApprovalView::Invalid;
