@@ -3,8 +3,13 @@
 //! `retry_after_ms`, or a friendly 429 page), that refusals change nothing,
 //! and that an untrusted peer cannot pick the address it is counted under.
 
-use crate::helpers::{Backend, PASSWORD, TestApp, expect_oauth_error, set_limit, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, expect_oauth_error, set_limit, spawn_app, spawn_app_overriding, spawn_app_with,
+};
 use crate::on_both_backends;
+use gatehouse::startup::Overrides;
+use gatehouse_core::SecretString;
+use gatehouse_core::ports::{HashError, PasswordHasher};
 use gatehouse_core::rate_limit::Limiter;
 use serde_json::Value;
 
@@ -292,17 +297,60 @@ async fn over_long_passwords_are_refused_before_hashing(backend: Backend) {
     ));
 }
 
+/// Holds every password check at a gate until `expected` have arrived (or
+/// ten seconds have passed), then lets them into the real hasher together:
+/// the flood reaches the bulkhead at once, however slowly a loaded machine
+/// delivers its requests. (Once open, the gate stays open.)
+struct FloodGate {
+    inner: std::sync::Arc<dyn PasswordHasher>,
+    arrived: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    expected: usize,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl PasswordHasher for FloodGate {
+    async fn hash(&self, password: &SecretString) -> Result<String, HashError> {
+        self.inner.hash(password).await
+    }
+
+    async fn verify(&self, password: &SecretString, hash: Option<&str>) -> Result<bool, HashError> {
+        let mut open = self.open.subscribe();
+        if self.arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= self.expected {
+            self.open.send_replace(true);
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), open.wait_for(|open| *open)).await;
+        self.inner.verify(password, hash).await
+    }
+
+    fn is_busy(&self) -> bool {
+        self.inner.is_busy()
+    }
+}
+
 async fn a_sign_in_flood_is_refused_at_once_and_a_sign_in_after_it_works(backend: Backend) {
-    // The failure limits off: this is about the hashing bulkhead, not them.
-    let app =
-        spawn_app_with(backend, |c| c.settings.rate_limits = gatehouse_core::rate_limit::RateLimitSettings::off())
-            .await;
-    let account = app.ada().await;
-    let csrf = app.csrf_of("/signin").await;
     // Twice what the bulkhead holds (half the cores as slots, 8 places in the
     // queue per slot), all at once, with wrong passwords.
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
     let flood = 2 * 9 * (cores / 2).max(1);
+    let (open, _) = tokio::sync::watch::channel(false);
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let overrides = Overrides {
+        wrap_passwords: Some(std::sync::Arc::new(move |inner| {
+            let gate = FloodGate { inner, arrived: arrived.clone(), expected: flood, open: open.clone() };
+            std::sync::Arc::new(gate)
+        })),
+        ..Overrides::default()
+    };
+    // The failure limits off: this is about the hashing bulkhead, not them.
+    let app = spawn_app_overriding(
+        backend,
+        |c| c.settings.rate_limits = gatehouse_core::rate_limit::RateLimitSettings::off(),
+        overrides,
+    )
+    .await;
+    let account = app.ada().await;
+    let csrf = app.csrf_of("/signin").await;
     let attempts = (0..flood).map(|_| {
         app.browser
             .post(app.url("/console/api/signin"))
