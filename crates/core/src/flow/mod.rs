@@ -261,9 +261,15 @@ impl DeviceFlow {
         self.holders.second.is_some()
     }
 
+    /// Whether its device sent too many wrong confirmation codes: the
+    /// approval stands recorded, but the flow is denied.
+    pub fn confirmation_failed(&self) -> bool {
+        self.confirmation_failures >= CONFIRMATION_ATTEMPTS
+    }
+
     /// Ended early: shared, or denied by failed confirmations.
     fn has_ended(&self) -> bool {
-        self.was_shared() || self.confirmation_failures >= CONFIRMATION_ATTEMPTS
+        self.was_shared() || self.confirmation_failed()
     }
 
     /// The device's address, when the edge established it.

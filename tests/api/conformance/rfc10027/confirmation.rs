@@ -78,6 +78,9 @@ async fn three_wrong_codes_deny_the_request_and_no_code_is_ever_audited(backend:
     let (status, body) = poll_confirming(&app, &flow.device_code, &code).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")), "denied for good: {body}");
     assert_eq!(audited(&app, AuditKind::DeviceConfirmationFailed).await.len(), 1);
+    // The approver's page no longer shows a code to type: the request is denied.
+    let (_, page) = ada.page(&flow.user_code).await;
+    assert!(page.contains(">Denied<") && !page.contains("confirmation-code"), "{page}");
     let everything = app.services.ports().audit.recent(500).await.expect("audit");
     for event in everything {
         assert!(!event.details.to_string().contains(&code), "{:?} names the code", event.kind);

@@ -246,6 +246,8 @@ impl DeviceFlowService {
             // Only the person who decided sees the outcome.
             let mine = flow.status.decision().is_some_and(|d| d.subject.account_id == Some(account.id));
             let approved = match &flow.status {
+                // The device never confirmed: denied after all.
+                _ if flow.confirmation_failed() => false,
                 FlowStatus::Denied { .. } => false,
                 FlowStatus::Approved { .. } | FlowStatus::Redeeming { .. } | FlowStatus::Redeemed { .. } => true,
                 _ => return Ok(ApprovalView::Invalid),
