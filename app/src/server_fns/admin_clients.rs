@@ -256,8 +256,7 @@ pub async fn admin_update_approval_policy(
     use gatehouse_core::approval_policy::{ApprovalPolicy, ApproverNetwork, Approvers, DeviceConfirmation};
     use gatehouse_core::formats::network::Network;
     use gatehouse_core::ports::ClientEdit;
-    let back =
-        format!("{ADMIN_CLIENTS_PATH}?edit={}#approval-policy", crate::navigation::encode_query_value(&client_id));
+    let back = format!("{ADMIN_CLIENTS_PATH}?edit={}", crate::navigation::encode_query_value(&client_id));
     let guarded = guard_action(Need::Admin, &csrf_token, &back).await?;
     let invalid = || fail(AppError::new(AppErrorCode::InvalidApprovalPolicy), &back);
     let seconds = |typed: &str| match typed.trim() {

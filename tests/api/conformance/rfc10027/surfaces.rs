@@ -181,7 +181,9 @@ async fn the_editor_sets_the_policy_with_javascript_off_and_refuses_nonsense(bac
     let mut bad = form("not a range");
     bad.push(("csrf_token", &csrf));
     let back = app.plain_form_post("/console/api/admin/clients/approval-policy", &bad).await;
-    assert!(back.contains("error=invalid_approval_policy"), "{back}");
+    assert!(back.ends_with("?edit=gatehouse-cli&error=invalid_approval_policy"), "{back}");
+    let html = app.page_html(&back).await;
+    assert!(html.contains("Nothing was changed: check the approval policy"), "{html}");
     let mut good = form("192.0.2.0/24");
     good.push(("csrf_token", &csrf));
     let done = app.plain_form_post("/console/api/admin/clients/approval-policy", &good).await;
