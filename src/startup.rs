@@ -173,6 +173,8 @@ pub async fn connect(
                 None => hasher,
             }
         },
+        passkeys: repositories.passkeys,
+        passkey_verifier: Arc::new(gatehouse_store::crypto::WebAuthnPasskeys::new(public_url)),
         database: repositories.health,
         retention: repositories.retention,
         clock: overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),

@@ -85,6 +85,35 @@ app_error_codes! {
     /// The approval-policy form held something that is not a setting.
     InvalidApprovalPolicy = "invalid_approval_policy", 400,
         "Nothing was changed: check the approval policy. Networks are ranges like 10.0.0.0/8 or 2001:db8::/32, separated by commas; \"Listed networks\" needs at least one; a code lives 60 to 1800 seconds and may be entered for 10 to 1800; approvers are everyone, admins, or group:NAME separated by commas.";
+    /// A password session where a passkey is required: a client's
+    /// `approver_auth`, or admin rights under GATEHOUSE_ADMINS_REQUIRE_PASSKEY.
+    PasskeyRequired = "passkey_required", 403,
+        "This needs a passkey, and you signed in with a password. Use your passkey to continue; if you have none yet, add one under Security in your settings.";
+    /// The public URL does not allow passkeys (the description says why).
+    PasskeysOff = "passkeys_off", 503,
+        "Passkeys are not available on this server. Sign in with your password or your organisation's sign-in service.";
+    /// A passkey ceremony that expired, was used, or never started.
+    PasskeyCeremonyExpired = "passkey_ceremony_expired", 400,
+        "This passkey request expired or was already used, so nothing was changed. Please try again.";
+    /// The browser's passkey answer did not verify.
+    PasskeyFailed = "passkey_failed", 400,
+        "That passkey could not be checked, so nothing was changed. Try again, or sign in another way.";
+    /// A passkey Gatehouse does not know (or of a disabled account).
+    PasskeyUnknown = "passkey_unknown", 401,
+        "This passkey is not registered with Gatehouse. Sign in another way, then add it under Security in your settings.";
+    /// A step-up answered with someone else's passkey.
+    PasskeyWrongAccount = "passkey_wrong_account", 403,
+        "That passkey belongs to another account, so nothing was changed. Use one of your own passkeys.";
+    PasskeyAlreadyRegistered = "passkey_already_registered", 409,
+        "This passkey is already registered, so nothing was added.";
+    InvalidPasskeyName = "invalid_passkey_name", 400,
+        "Name the passkey in 1 to 60 characters, such as \"work laptop\". Nothing was changed.";
+    /// The last passkey of an account whose password is off.
+    LastPasskey = "last_passkey", 409,
+        "This is your last passkey and your password is off, so it was not removed. Turn your password back on, or add another passkey first.";
+    /// Turning the password off without a passkey.
+    NoPasskey = "no_passkey", 409,
+        "Add a passkey before turning your password off. Nothing was changed.";
     InvalidCredentials = "invalid_credentials", 401,
         "That email and password do not match an account.";
     InvalidRequest = "invalid_request", 400,

@@ -9,6 +9,11 @@ pub const SSO_SUBJECT: &str = "sso_subject";
 /// When the session signed in (Unix seconds); sessions from before the
 /// account's `sessions_valid_after` are void.
 pub const SIGNED_IN_AT: &str = "signed_in_at";
+/// When the session last proved itself with a passkey (Unix seconds): at a
+/// passkey sign-in or a step-up; gone at a password sign-in and sign-out.
+/// A client's `approver_auth = phishing_resistant` and
+/// `GATEHOUSE_ADMINS_REQUIRE_PASSKEY` ask for it.
+pub const PASSKEY_AT: &str = "passkey_at";
 /// The browser's own id, set when it first enters or decides a code and
 /// kept across sign-out (`sign_out_session`): one person per code does not
 /// count the same browser switching accounts as a second person.

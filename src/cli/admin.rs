@@ -7,7 +7,7 @@
 use super::admin_api::{AdminApi, Target};
 use crate::http::admin_api::accounts::{Account, AccountChanges, AccountPage, NewAccount};
 use crate::http::admin_api::approval_policy::{
-    ApprovalChanges, ApprovalSettings, ApproverNetworkSetting, DeviceConfirmationSetting,
+    ApprovalChanges, ApprovalSettings, ApproverAuthSetting, ApproverNetworkSetting, DeviceConfirmationSetting,
 };
 use crate::http::admin_api::clients::{
     Client, ClientKind, ClientList, ClientSettings, ClientWithSecret, Dpop, NewClient, TokenSettings,
@@ -178,6 +178,9 @@ pub struct ApprovalArgs {
     /// Who may approve: `everyone`, `admins`, or `group:NAME[,group:NAME]`.
     #[arg(long, value_name = "WHO")]
     approvers: Option<String>,
+    /// How approvers must have signed in: `any`, or `phishing_resistant` (a passkey or SSO).
+    #[arg(long, value_parser = ["any", "phishing_resistant"])]
+    approver_auth: Option<String>,
 }
 
 impl ApprovalArgs {
@@ -198,6 +201,7 @@ impl ApprovalArgs {
             one_person_per_code: self.one_person_per_code,
             device_confirmation: named(self.device_confirmation)?,
             approvers: self.approvers,
+            approver_auth: named(self.approver_auth)?,
         })
     }
 }
@@ -218,7 +222,7 @@ fn approval_words(policy: &ApprovalSettings) -> String {
     let secs = |secs: Option<u32>, none: &str| secs.map_or_else(|| none.to_owned(), |s| format!("{s}s"));
     format!(
         "devices start from {}; approvers from {approver}; approvers: {}; codes usable for {} within a \
-         lifetime of {}; one person per code {}; device confirmation {}",
+         lifetime of {}; one person per code {}; device confirmation {}; approvers signed in {}",
         ranges(&policy.device_networks),
         policy.approvers,
         secs(policy.max_code_age_secs, "their whole lifetime"),
@@ -227,6 +231,10 @@ fn approval_words(policy: &ApprovalSettings) -> String {
         match policy.device_confirmation {
             DeviceConfirmationSetting::Off => "off",
             DeviceConfirmationSetting::Required => "required",
+        },
+        match policy.approver_auth {
+            ApproverAuthSetting::Any => "any way",
+            ApproverAuthSetting::PhishingResistant => "with a passkey or SSO",
         },
     )
 }

@@ -153,6 +153,9 @@ async fn serve() -> anyhow::Result<()> {
     crate::logging::init_with_traces(config.log_format, traces.as_ref());
     let app = Application::build(config, Overrides::default()).await?;
     tracing::info!(url = app.public_url(), port = app.port(), "Gatehouse is listening");
+    if let Some(why) = app.services().passkeys.off_because() {
+        tracing::warn!(reason = %why, "passkeys are off: people sign in with a password or SSO only");
+    }
     let served = app.run_until(shutdown_signal()).await.context("server error");
     tracing::info!("stopped");
     if let Some(traces) = traces {

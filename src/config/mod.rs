@@ -220,6 +220,7 @@ impl Config {
             )?,
             enable_oauth_bearer: raw.enable_oauth_bearer.unwrap_or(defaults.enable_oauth_bearer),
             dpop_nonce_required: raw.dpop_nonce_required.unwrap_or(defaults.dpop_nonce_required),
+            admins_require_passkey: raw.admins_require_passkey.unwrap_or(defaults.admins_require_passkey),
             rate_limits,
             // Known once the server is bound (startup sets it).
             public_url: None,

@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
     pub(super) shutdown_grace_secs: Option<u32>,
     pub(super) enable_oauth_bearer: Option<bool>,
     pub(super) dpop_nonce_required: Option<bool>,
+    pub(super) admins_require_passkey: Option<bool>,
     pub(super) trusted_proxies: Option<String>,
     pub(super) ca_file: Option<String>,
     pub(super) proxy_header: Option<String>,
@@ -69,6 +70,7 @@ pub(super) struct RawConfig {
     pub(super) limit_sso_initiate_per_flow: Option<String>,
     pub(super) limit_password_resets_per_ip: Option<String>,
     pub(super) limit_password_resets_per_account: Option<String>,
+    pub(super) limit_passkey_ceremonies_per_ip: Option<String>,
 }
 
 impl RawConfig {
@@ -91,6 +93,7 @@ impl RawConfig {
             Limiter::SsoInitiatePerFlow => self.limit_sso_initiate_per_flow.as_deref(),
             Limiter::PasswordResetsPerIp => self.limit_password_resets_per_ip.as_deref(),
             Limiter::PasswordResetsPerAccount => self.limit_password_resets_per_account.as_deref(),
+            Limiter::PasskeyCeremoniesPerIp => self.limit_passkey_ceremonies_per_ip.as_deref(),
         }
     }
 

@@ -52,6 +52,8 @@ pub struct ApprovalRow {
     pub device_confirmation: String,
     /// `everyone`, `admins` or `group:NAME[,group:NAME]`.
     pub approvers: String,
+    /// `any` or `phishing_resistant`.
+    pub approver_auth: String,
     /// The policy, one plain sentence per control.
     pub words: Vec<String>,
 }
@@ -250,10 +252,13 @@ pub async fn admin_update_approval_policy(
     one_person_per_code: Option<String>,
     device_confirmation: String,
     approvers: String,
+    #[server(default)] approver_auth: Option<String>,
     csrf_token: String,
 ) -> Result<(), AppError> {
     use super::context::*;
-    use gatehouse_core::approval_policy::{ApprovalPolicy, ApproverNetwork, Approvers, DeviceConfirmation};
+    use gatehouse_core::approval_policy::{
+        ApprovalPolicy, ApproverAuth, ApproverNetwork, Approvers, DeviceConfirmation,
+    };
     use gatehouse_core::formats::network::Network;
     use gatehouse_core::ports::ClientEdit;
     let back = format!("{ADMIN_CLIENTS_PATH}?edit={}", crate::navigation::encode_query_value(&client_id));
@@ -272,6 +277,10 @@ pub async fn admin_update_approval_policy(
         one_person_per_code: one_person_per_code.is_some(),
         device_confirmation: DeviceConfirmation::parse(&device_confirmation).ok_or_else(invalid)?,
         approvers: Approvers::parse(&approvers).map_err(|_| invalid())?,
+        approver_auth: match approver_auth.as_deref() {
+            None => ApproverAuth::default(),
+            Some(auth) => ApproverAuth::parse(auth).ok_or_else(invalid)?,
+        },
     };
     let clients = &guarded.ctx.services.clients;
     let not_found = || fail(AppError::new(AppErrorCode::NotFound), ADMIN_CLIENTS_PATH);
@@ -383,7 +392,7 @@ fn client_row(client: &gatehouse_core::model::OAuthClient) -> ClientRow {
 
 #[cfg(feature = "ssr")]
 fn approval_row(policy: &gatehouse_core::approval_policy::ApprovalPolicy) -> ApprovalRow {
-    use gatehouse_core::approval_policy::{ApproverNetwork, Approvers, DeviceConfirmation};
+    use gatehouse_core::approval_policy::{ApproverAuth, ApproverNetwork, Approvers, DeviceConfirmation};
     use gatehouse_core::formats::network::Network;
     let anywhere = |ranges: &[Network]| if ranges.is_empty() { "anywhere".to_owned() } else { Network::join(ranges) };
     let span = super::refusals::seconds_in_words;
@@ -402,6 +411,12 @@ fn approval_row(policy: &gatehouse_core::approval_policy::ApprovalPolicy) -> App
             Approvers::Everyone => "Anyone who can sign in may approve.".to_owned(),
             Approvers::Admins => "Only Gatehouse administrators may approve.".to_owned(),
             Approvers::Groups(groups) => format!("Only members of {} may approve.", groups.join(", ")),
+        },
+        match policy.approver_auth {
+            ApproverAuth::Any => "Approvers may have signed in with a password.".to_owned(),
+            ApproverAuth::PhishingResistant => {
+                "Approvers must have signed in with a passkey or through the SSO provider; a password alone is not enough.".to_owned()
+            }
         },
         match (policy.code_lifetime_secs, policy.max_code_age_secs) {
             (lifetime, Some(age)) => format!(
@@ -433,6 +448,7 @@ fn approval_row(policy: &gatehouse_core::approval_policy::ApprovalPolicy) -> App
         one_person_per_code: policy.one_person_per_code,
         device_confirmation: policy.device_confirmation.as_str().to_owned(),
         approvers: policy.approvers.setting(),
+        approver_auth: policy.approver_auth.as_str().to_owned(),
         words,
     }
 }

@@ -36,8 +36,10 @@ pub struct ClientIp {
 }
 
 use crate::session_keys::{
-    ACCOUNT as ACCOUNT_KEY, CSRF as CSRF_KEY, SIGNED_IN_AT as SIGNED_IN_AT_KEY, SSO_SUBJECT as SSO_SUBJECT_KEY,
+    ACCOUNT as ACCOUNT_KEY, CSRF as CSRF_KEY, PASSKEY_AT, SIGNED_IN_AT as SIGNED_IN_AT_KEY,
+    SSO_SUBJECT as SSO_SUBJECT_KEY,
 };
+use gatehouse_core::services::passkeys::SignInMethod;
 
 /// The services, provided by the binary for every render and server call.
 pub fn app_context() -> Result<AppContext, AppError> {
@@ -85,6 +87,7 @@ pub async fn visitor_of(address: ClientIp, session: &Session) -> Result<gatehous
         ip_proven: address.proven,
         session_id: session.id().map(|id| id.to_string()),
         browser: browser_id(session).await?,
+        passkey: session.get::<i64>(crate::session_keys::PASSKEY_AT).await?.is_some(),
     })
 }
 
@@ -171,6 +174,14 @@ async fn identify(need: Need) -> Result<Guarded, AppError> {
                 tracing::warn!(account = principal.email(), "a non-admin was refused an admin page or action");
                 return Err(AppError::new(AppErrorCode::Forbidden));
             };
+            // SSO people signed in at the provider; an account needs a
+            // passkey in this session when the deployment says so.
+            if ctx.services.passkeys.required_for_admins()
+                && principal.account().is_some()
+                && session.get::<i64>(crate::session_keys::PASSKEY_AT).await?.is_none()
+            {
+                return Err(AppError::new(AppErrorCode::PasskeyRequired));
+            }
             Some(admin)
         }
     };
@@ -251,9 +262,14 @@ async fn sign_in_as(
         SignedInAs::Account(signed_in) => {
             session.remove::<gatehouse_core::model::SubjectId>(SSO_SUBJECT_KEY).await?;
             session.insert(ACCOUNT_KEY, signed_in.account.id.to_string()).await?;
+            match signed_in.method {
+                SignInMethod::Passkey => session.insert(PASSKEY_AT, services.now().timestamp()).await?,
+                SignInMethod::Password => _ = session.remove::<i64>(PASSKEY_AT).await?,
+            }
         }
         SignedInAs::Sso(subject) => {
             session.remove::<String>(ACCOUNT_KEY).await?;
+            session.remove::<i64>(PASSKEY_AT).await?;
             session.insert(SSO_SUBJECT_KEY, subject).await?;
         }
     }
@@ -276,6 +292,14 @@ fn signed_in_at(services: &Services, who: &SignedInAs<'_>) -> i64 {
         }
         SignedInAs::Sso(_) => services.now().timestamp(),
     }
+}
+
+/// Marks the signed-in session as having just proved itself with a
+/// passkey (a step-up), under a new session id.
+pub async fn stepped_up_session(ctx: &AppContext, session: &Session) -> Result<(), AppError> {
+    session.cycle_id().await?;
+    session.insert(PASSKEY_AT, ctx.services.now().timestamp()).await?;
+    Ok(())
 }
 
 /// Ends the session. The browser's id outlives it (in a new, anonymous

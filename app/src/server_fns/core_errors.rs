@@ -12,6 +12,7 @@ use gatehouse_core::StoreError;
 use gatehouse_core::rate_limit::{LimitError, RateLimited};
 use gatehouse_core::services::accounts::{PasswordChangeError, PasswordRuleError, ResetError, ResetRequestError};
 use gatehouse_core::services::device_flow::DecideError;
+use gatehouse_core::services::passkeys::PasskeyError;
 use gatehouse_core::services::sso::SsoError;
 
 /// How long to wait after a fault, in seconds (what the REST edge says too).
@@ -104,6 +105,30 @@ impl From<SsoError> for AppError {
             SsoError::Refused(refused) => return RefusalView::of(&refused).error().answered(None),
             SsoError::RateLimited(limited) => return rate_limited(limited),
             SsoError::Unavailable(err) => return err.into(),
+        };
+        AppError::new(code).answered(None)
+    }
+}
+
+impl From<PasskeyError> for AppError {
+    fn from(err: PasskeyError) -> Self {
+        let code = match err {
+            PasskeyError::Off(why) => {
+                let code = AppErrorCode::PasskeysOff;
+                let description = format!("{} ({why})", code.message());
+                return AppError { error: code, error_description: description, retry_after_ms: None }.answered(None);
+            }
+            PasskeyError::RateLimited(limited) => return rate_limited(limited),
+            PasskeyError::Unavailable(err) => return err.into(),
+            PasskeyError::UnknownCeremony => AppErrorCode::PasskeyCeremonyExpired,
+            PasskeyError::Failed(_) => AppErrorCode::PasskeyFailed,
+            PasskeyError::UnknownPasskey => AppErrorCode::PasskeyUnknown,
+            PasskeyError::WrongAccount => AppErrorCode::PasskeyWrongAccount,
+            PasskeyError::AlreadyRegistered => AppErrorCode::PasskeyAlreadyRegistered,
+            PasskeyError::InvalidName => AppErrorCode::InvalidPasskeyName,
+            PasskeyError::NotFound => AppErrorCode::NotFound,
+            PasskeyError::LastPasskey => AppErrorCode::LastPasskey,
+            PasskeyError::NoPasskey => AppErrorCode::NoPasskey,
         };
         AppError::new(code).answered(None)
     }

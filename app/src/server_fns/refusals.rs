@@ -54,6 +54,12 @@ impl RefusalView {
                     }
                 ),
             ),
+            Refusal::PasskeyRequired => (
+                AppErrorCode::PasskeyRequired,
+                format!(
+                    "{client} accepts approvals only from people who signed in with a passkey or through your organisation's sign-in service, and you signed in with a password. Nothing was approved. Use your passkey below to continue; if you have none yet, add one under Security in your settings first. Or deny it if you did not start this sign-in."
+                ),
+            ),
             Refusal::CodeShared | Refusal::ConfirmationFailed => (
                 AppErrorCode::CodeShared,
                 "Someone else had already entered this code, so Gatehouse stopped the sign-in: a code shown on a device is for one person. If someone sent you this code, it was probably an attempt to trick you into letting them in: nothing was approved for you. If you started this sign-in yourself, start it again on your device.".to_owned(),

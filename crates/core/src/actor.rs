@@ -213,6 +213,7 @@ mod tests {
             disabled: false,
             created_at: chrono::DateTime::UNIX_EPOCH,
             sessions_valid_after: None,
+            passwordless: false,
         };
         assert!(Principal::Account(account.clone()).as_admin().is_some());
         account.disabled = true;

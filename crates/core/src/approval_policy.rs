@@ -45,6 +45,19 @@ named_enum! {
 }
 
 named_enum! {
+    /// How the approving person must have signed in.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub enum ApproverAuth {
+        /// Any way Gatehouse signs people in.
+        #[default]
+        Any = "any",
+        /// With a passkey, or through the SSO provider: a password alone
+        /// is not enough (RFC 10027 "phishing-resistant authentication").
+        PhishingResistant = "phishing_resistant",
+    }
+}
+
+named_enum! {
     /// Why the policy refused a person or a device: the error codes the
     /// page, the server functions and the API answer with.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +72,9 @@ named_enum! {
         ApproverNotAllowed = "approver_not_allowed",
         /// The device sent wrong confirmation codes.
         ConfirmationFailed = "confirmation_failed",
+        /// The person signed in with a password, and the client needs a
+        /// passkey (or SSO) sign-in.
+        PasskeyRequired = "passkey_required",
     }
 }
 
@@ -136,7 +152,7 @@ macro_rules! named_serde {
         }
     )*};
 }
-named_serde!(ApproverNetwork, DeviceConfirmation, Refusal);
+named_serde!(ApproverNetwork, DeviceConfirmation, ApproverAuth, Refusal);
 
 /// One client's approval policy. A client registered before policies
 /// existed has the default: warn only, with one person per code on.
@@ -157,6 +173,7 @@ pub struct ApprovalPolicy {
     pub one_person_per_code: bool,
     pub device_confirmation: DeviceConfirmation,
     pub approvers: Approvers,
+    pub approver_auth: ApproverAuth,
 }
 
 impl Default for ApprovalPolicy {
@@ -170,6 +187,7 @@ impl Default for ApprovalPolicy {
             one_person_per_code: true,
             device_confirmation: DeviceConfirmation::Off,
             approvers: Approvers::Everyone,
+            approver_auth: ApproverAuth::Any,
         }
     }
 }
@@ -236,6 +254,8 @@ pub struct Approver<'a> {
     pub is_admin: bool,
     /// The groups of their last SSO sign-in (none for a local account).
     pub groups: &'a [String],
+    /// They signed in with a passkey or through the SSO provider.
+    pub phishing_resistant: bool,
 }
 
 impl ApprovalPolicy {
@@ -289,6 +309,9 @@ impl ApprovalPolicy {
         if !approver_ok {
             return Err(Refusal::ApproverNotAllowed);
         }
+        if self.approver_auth == ApproverAuth::PhishingResistant && !approver.phishing_resistant {
+            return Err(Refusal::PasskeyRequired);
+        }
         Ok(())
     }
 
@@ -312,7 +335,7 @@ mod tests {
     }
 
     fn person(address: &str) -> Approver<'static> {
-        Approver { address: ip(address), is_admin: false, groups: &[] }
+        Approver { address: ip(address), is_admin: false, groups: &[], phishing_resistant: false }
     }
 
     #[test]
@@ -373,6 +396,19 @@ mod tests {
         let in_ops = Approver { groups: &held, ..person("192.0.2.1") };
         assert_eq!(groups.judge_approver(None, &in_ops, 64), Ok(()));
         assert_eq!(groups.judge_approver(None, &admin, 64), Err(Refusal::ApproverNotAllowed));
+    }
+
+    #[test]
+    fn phishing_resistant_approvers_need_a_passkey_or_sso() {
+        let policy = ApprovalPolicy { approver_auth: ApproverAuth::PhishingResistant, ..ApprovalPolicy::default() };
+        let by_password = person("192.0.2.1");
+        assert_eq!(policy.judge_approver(None, &by_password, 64), Err(Refusal::PasskeyRequired));
+        let by_passkey = Approver { phishing_resistant: true, ..by_password };
+        assert_eq!(policy.judge_approver(None, &by_passkey, 64), Ok(()));
+        assert_eq!(ApproverAuth::parse("phishing_resistant"), Some(ApproverAuth::PhishingResistant));
+        // A network refusal is said first: a passkey would not help.
+        let both = ApprovalPolicy { approver_network: ApproverNetwork::SameNetwork, ..policy };
+        assert_eq!(both.judge_approver(ip("198.51.100.9"), &by_password, 64), Err(Refusal::NetworkNotAllowed));
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     /// Browser sessions signed in at or before this instant are void.
     pub sessions_valid_after: Option<DateTime<Utc>>,
+    /// The password is off: the account signs in with a passkey only.
+    #[serde(default)]
+    pub passwordless: bool,
 }
 
 /// A workspace an account belongs to, with its role there.

@@ -2,7 +2,7 @@
 //! on the admin API's client resource: in full on every client answer, and
 //! as changes in a request, where a field left out keeps its value.
 
-use gatehouse_core::approval_policy::{ApprovalPolicy, ApproverNetwork, Approvers, DeviceConfirmation};
+use gatehouse_core::approval_policy::{ApprovalPolicy, ApproverAuth, ApproverNetwork, Approvers, DeviceConfirmation};
 use gatehouse_core::formats::network::Network;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -27,6 +27,17 @@ pub enum DeviceConfirmationSetting {
     Required,
 }
 
+/// How the approving person must have signed in.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApproverAuthSetting {
+    /// Any way Gatehouse signs people in.
+    Any,
+    /// A passkey, or the SSO provider: a password session is asked for its
+    /// passkey first (step-up).
+    PhishingResistant,
+}
+
 /// A client's approval policy.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApprovalSettings {
@@ -45,6 +56,7 @@ pub struct ApprovalSettings {
     pub device_confirmation: DeviceConfirmationSetting,
     /// `everyone`, `admins`, or `group:NAME[,group:NAME]` (SSO groups).
     pub approvers: String,
+    pub approver_auth: ApproverAuthSetting,
 }
 
 /// Changes to a client's approval policy: a field left out keeps its
@@ -70,6 +82,8 @@ pub struct ApprovalChanges {
     pub device_confirmation: Option<DeviceConfirmationSetting>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvers: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver_auth: Option<ApproverAuthSetting>,
 }
 
 /// A field that was sent, `null` included (`Some(None)`), as opposed to
@@ -98,6 +112,10 @@ impl ApprovalSettings {
                 DeviceConfirmation::Required => DeviceConfirmationSetting::Required,
             },
             approvers: policy.approvers.setting(),
+            approver_auth: match policy.approver_auth {
+                ApproverAuth::Any => ApproverAuthSetting::Any,
+                ApproverAuth::PhishingResistant => ApproverAuthSetting::PhishingResistant,
+            },
         }
     }
 }
@@ -131,6 +149,10 @@ impl ApprovalChanges {
                 Some(typed) => Approvers::parse(&typed).map_err(str::to_owned)?,
                 None => current.approvers,
             },
+            approver_auth: self.approver_auth.map_or(current.approver_auth, |setting| match setting {
+                ApproverAuthSetting::Any => ApproverAuth::Any,
+                ApproverAuthSetting::PhishingResistant => ApproverAuth::PhishingResistant,
+            }),
         })
     }
 }
@@ -167,6 +189,13 @@ mod tests {
             let policy = ApprovalPolicy { device_confirmation: *confirmation, ..ApprovalPolicy::default() };
             let wire = serde_json::to_value(ApprovalSettings::of(&policy)).expect("wire");
             assert_eq!(wire["device_confirmation"], confirmation.as_str());
+        }
+        for auth in ApproverAuth::ALL {
+            let policy = ApprovalPolicy { approver_auth: *auth, ..ApprovalPolicy::default() };
+            let wire = serde_json::to_value(ApprovalSettings::of(&policy)).expect("wire");
+            assert_eq!(wire["approver_auth"], auth.as_str());
+            let back: ApprovalChanges = serde_json::from_value(wire).expect("back");
+            assert_eq!(back.applied_to(ApprovalPolicy::default()).map(|p| p.approver_auth), Ok(*auth));
         }
         let bad = ApprovalChanges { device_networks: Some(vec!["office".into()]), ..ApprovalChanges::default() };
         assert!(bad.applied_to(ApprovalPolicy::default()).is_err());

@@ -64,6 +64,15 @@ pub fn ApprovalPolicyEditor(client: ClientRow, csrf: String) -> impl IntoView {
                     hint="everyone, admins, or SSO groups as group:NAME, separated by commas."
                     value=policy.approvers
                 />
+                <div class="field">
+                    <label for="policy-approver-auth">"How approvers must have signed in"</label>
+                    <p class="hint" id="policy-approver-auth-hint">
+                        "Passkey or SSO: a person who signed in with a password is asked for their passkey before approving."
+                    </p>
+                    <select id="policy-approver-auth" name="approver_auth" aria-describedby="policy-approver-auth-hint">
+                        {choice(&policy.approver_auth, &[("any", "Any way"), ("phishing_resistant", "Passkey or SSO")])}
+                    </select>
+                </div>
                 <fieldset class="field">
                     <legend>"Codes, in seconds (leave empty for the default)"</legend>
                     <div class="field">

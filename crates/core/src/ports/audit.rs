@@ -65,6 +65,23 @@ crate::named_enum::named_enum! {
         PasswordResetRequested = "account.password_reset_requested",
         /// A password was set through a reset link.
         PasswordReset = "account.password_reset",
+        /// A person added a passkey to their account.
+        PasskeyAdded = "passkey.added",
+        /// A person removed one of their passkeys.
+        PasskeyRemoved = "passkey.removed",
+        /// A person signed in (or stepped up) with a passkey.
+        PasskeySignedIn = "passkey.signed_in",
+        /// A passkey answer did not verify (wrong site, bad signature, …).
+        PasskeyFailed = "passkey.failed",
+        /// A passkey's signature counter went back: the authenticator may
+        /// have been cloned, and the sign-in was refused.
+        PasskeyCloneSuspected = "passkey.clone_suspected",
+        /// An admin removed every passkey of an account.
+        PasskeysRemovedByAdmin = "passkey.all_removed",
+        /// A person turned their password off (passkeys only).
+        PasswordTurnedOff = "account.password_turned_off",
+        /// A person turned their password back on.
+        PasswordTurnedOn = "account.password_turned_on",
     }
 }
 

@@ -15,6 +15,10 @@ pub enum EmailKind {
     /// A second person took up a code the person had (or the other way
     /// round), so its sign-in was stopped.
     CodeShared,
+    /// A passkey was added to the account.
+    PasskeyAdded,
+    /// A passkey was removed from the account.
+    PasskeyRemoved,
 }
 
 impl EmailKind {
@@ -25,6 +29,8 @@ impl EmailKind {
             EmailKind::PasswordReset => "password_reset",
             EmailKind::PasswordChanged => "password_changed",
             EmailKind::CodeShared => "code_shared",
+            EmailKind::PasskeyAdded => "passkey_added",
+            EmailKind::PasskeyRemoved => "passkey_removed",
         }
     }
 }

@@ -6,6 +6,7 @@
 mod audit;
 mod identity_provider;
 mod mailer;
+mod passkeys;
 mod repositories;
 mod secrets;
 mod state;
@@ -13,6 +14,7 @@ mod state;
 pub use audit::*;
 pub use identity_provider::*;
 pub use mailer::*;
+pub use passkeys::*;
 pub use repositories::*;
 pub use secrets::*;
 pub use state::*;

@@ -89,6 +89,9 @@ crate::named_enum::named_enum! {
         /// Password reset links asked for, per account (by email, known or not),
         /// so nobody can flood a person's inbox.
         PasswordResetsPerAccount = "password_resets_per_account",
+        /// Passkey ceremonies started (registration, sign-in, step-up) per
+        /// address: each one is kept until it is finished or expires.
+        PasskeyCeremoniesPerIp = "passkey_ceremonies_per_ip",
     }
 }
 
@@ -103,7 +106,8 @@ impl Limiter {
             | Limiter::UnknownRefreshTokenPerIp
             | Limiter::SignInFailuresPerIp
             | Limiter::SsoInitiatePerIp
-            | Limiter::PasswordResetsPerIp => KeyType::Ip,
+            | Limiter::PasswordResetsPerIp
+            | Limiter::PasskeyCeremoniesPerIp => KeyType::Ip,
             Limiter::DeviceAuthorizationPerClient => KeyType::Client,
             Limiter::CodeFailuresPerSession => KeyType::Session,
             Limiter::CodeFailuresAlarm => KeyType::Everyone,
@@ -149,6 +153,9 @@ impl Limiter {
             // behind one address has a few forgetful people a day.
             Limiter::PasswordResetsPerIp => (10, HOUR),
             Limiter::PasswordResetsPerAccount => (3, HOUR),
+            // A person trying a passkey a few times, several behind one
+            // address; a ceremony lives 5 minutes.
+            Limiter::PasskeyCeremoniesPerIp => (30, 10 * MINUTE),
         };
         Quota { limit, period: Duration::from_secs(period) }
     }

@@ -26,13 +26,17 @@ pub struct Visitor {
     /// session's), when it has one: one person per code tells a second
     /// person from the same browser switching accounts by it.
     pub browser: Option<String>,
+    /// The browser session signed in (or stepped up) with a passkey: what
+    /// a client's `approver_auth = phishing_resistant` asks of a local
+    /// account.
+    pub passkey: bool,
 }
 
 impl Visitor {
     /// A visitor known only by an address it was seen to come from (API
     /// calls have no session).
     pub fn from_ip(ip: Option<String>) -> Self {
-        Self { ip_proven: ip.is_some(), ip, session_id: None, browser: None }
+        Self { ip_proven: ip.is_some(), ip, session_id: None, browser: None, passkey: false }
     }
 
     /// The address as the approval policies judge it: `None` unless proven.

@@ -119,6 +119,8 @@ pub struct AccountService {
 pub struct SignedIn {
     pub account: Account,
     pub read_at: DateTime<Utc>,
+    /// How: a password, or a passkey (phishing-resistant).
+    pub method: super::passkeys::SignInMethod,
 }
 
 /// Canonical form of an email address for lookups: trimmed and lowercased.
@@ -215,14 +217,19 @@ impl AccountService {
                 let found = self.ports.accounts.find_by_email(&email).await?.map(|found| (found, read_at));
                 let hash = found.as_ref().map(|((_, hash), _)| hash.as_str());
                 match self.ports.passwords.verify(password, hash).await {
-                    Ok(verified) => found.filter(|((account, _), _)| verified && !account.disabled),
+                    // A passwordless account's password (still stored) is
+                    // refused like a wrong one, after the same work.
+                    Ok(verified) => {
+                        found.filter(|((account, _), _)| verified && !account.disabled && !account.passwordless)
+                    }
                     // Busy is not a failed sign-in: the unit goes back.
                     Err(HashError::Busy) => return Ok((Err(SignInError::Busy), true)),
                     Err(HashError::Failed(err)) => return Err(SignInError::from(err)),
                 }
             };
             let succeeded = verified.is_some();
-            let signed_in = verified.map(|((account, _), read_at)| SignedIn { account, read_at });
+            let method = super::passkeys::SignInMethod::Password;
+            let signed_in = verified.map(|((account, _), read_at)| SignedIn { account, read_at, method });
             Ok((signed_in.ok_or(SignInError::InvalidCredentials), succeeded))
         };
         match self.limits.failures_of(&failure_keys, attempt).await? {

@@ -9,6 +9,7 @@ pub mod device_flow;
 pub mod dpop;
 pub mod external;
 pub mod notifications;
+pub mod passkeys;
 mod recent;
 pub mod retention;
 pub mod revocation;
@@ -20,8 +21,8 @@ use crate::error::StoreError;
 use crate::model::{Account, WorkspaceMembership};
 use crate::ports::{
     AccountRepository, AuditEvent, AuditLog, ClientRepository, DatabaseHealth, DeviceFlowStore, EnvelopeSigner,
-    IdentityProvider, Mailer, PasswordHasher, ProofVerifier, RateLimiter, RetentionStore, ScopeRepository,
-    SingleUseStore, TokenCache, TokenRepository,
+    IdentityProvider, Mailer, PasskeyRepository, PasskeyVerifier, PasswordHasher, ProofVerifier, RateLimiter,
+    RetentionStore, ScopeRepository, SingleUseStore, TokenCache, TokenRepository,
 };
 use crate::random::SecureRandom;
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub struct Ports {
     pub scopes: Arc<dyn ScopeRepository>,
     pub audit: Arc<dyn AuditLog>,
     pub passwords: Arc<dyn PasswordHasher>,
+    pub passkeys: Arc<dyn PasskeyRepository>,
+    /// The WebAuthn checks (off, saying why, when the public URL does not
+    /// allow passkeys).
+    pub passkey_verifier: Arc<dyn PasskeyVerifier>,
     pub database: Arc<dyn DatabaseHealth>,
     pub retention: Arc<dyn RetentionStore>,
     pub clock: Arc<dyn Clock>,
@@ -102,6 +107,9 @@ pub struct Settings {
     /// The server's public URL, which links in emails start with; `None`
     /// for command-line tools, which send none.
     pub public_url: Option<String>,
+    /// Admin rights need a passkey sign-in (or step-up) in the session
+    /// (`GATEHOUSE_ADMINS_REQUIRE_PASSKEY`).
+    pub admins_require_passkey: bool,
 }
 
 impl Default for Settings {
@@ -120,6 +128,7 @@ impl Default for Settings {
             dpop_nonce_required: true,
             rate_limits: crate::rate_limit::RateLimitSettings::default(),
             public_url: None,
+            admins_require_passkey: false,
         }
     }
 }
@@ -173,6 +182,7 @@ impl Services {
 pub struct Services {
     pub device_flows: device_flow::DeviceFlowService,
     pub accounts: accounts::AccountService,
+    pub passkeys: passkeys::PasskeyService,
     pub audit: audit::AuditService,
     pub authorizations: authorizations::AuthorizationService,
     pub bearer: bearer::BearerService,
@@ -228,6 +238,7 @@ impl Services {
             device_flows,
             sso,
             accounts: accounts::AccountService::new(ports.clone(), limits.clone(), settings.clone()),
+            passkeys: passkeys::PasskeyService::new(ports.clone(), limits.clone(), settings.clone()),
             audit: audit::AuditService::new(ports.clone()),
             authorizations: authorizations::AuthorizationService::new(ports.clone(), clients.clone()),
             bearer: bearer::BearerService::new(ports.clone(), settings.clone(), limits.clone(), dpop.clone()),

@@ -198,13 +198,13 @@ pub(crate) fn code_shared_email(
     }
 }
 
-fn when(at: DateTime<Utc>) -> String {
+pub(crate) fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d at %H:%M UTC").to_string()
 }
 
 /// A device's own words, quoted, on one line: control characters become
 /// spaces, direction-changing ones are dropped, cut to `MAX_LABEL_CHARS`.
-fn quoted_label(label: &str) -> String {
+pub(crate) fn quoted_label(label: &str) -> String {
     let clean: String = label
         .chars()
         .filter(|&c| !is_bidi_control(c))

@@ -11,8 +11,8 @@ mod sqlite;
 use crate::sessions::{SESSIONS_TABLE, SqlSessionStore};
 use crate::{ConnectError, FAULT_DEADLINE};
 use gatehouse_core::ports::{
-    AccountRepository, AuditLog, AuditOutbox, ClientRepository, DatabaseHealth, RetentionStore, ScopeRepository,
-    TokenRepository,
+    AccountRepository, AuditLog, AuditOutbox, ClientRepository, DatabaseHealth, PasskeyRepository, RetentionStore,
+    ScopeRepository, TokenRepository,
 };
 pub use repository::SecretCheck;
 use repository::SqlRepository;
@@ -41,6 +41,7 @@ pub struct Repositories {
     pub health: Arc<dyn DatabaseHealth>,
     pub retention: Arc<dyn RetentionStore>,
     pub audit_outbox: Arc<dyn AuditOutbox>,
+    pub passkeys: Arc<dyn PasskeyRepository>,
 }
 
 fn repositories<T>(store: T) -> Repositories
@@ -53,6 +54,7 @@ where
         + DatabaseHealth
         + RetentionStore
         + AuditOutbox
+        + PasskeyRepository
         + 'static,
 {
     let store = Arc::new(store);
@@ -64,6 +66,7 @@ where
         audit: store.clone(),
         health: store.clone(),
         retention: store.clone(),
+        passkeys: store.clone(),
         audit_outbox: store,
     }
 }

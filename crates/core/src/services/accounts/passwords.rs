@@ -143,7 +143,11 @@ impl AccountService {
         self.limits
             .take(&[(Limiter::PasswordResetsPerIp, ip.as_deref()), (Limiter::PasswordResetsPerAccount, Some(&email))])
             .await?;
-        let Some((account, _)) = self.ports.accounts.find_by_email(&email).await?.filter(|(a, _)| !a.disabled) else {
+        // A passwordless account gets no link: a reset would turn its
+        // password back on behind the passkeys (an admin's "remove all
+        // passkeys" turns it on for a lost device).
+        let found = self.ports.accounts.find_by_email(&email).await?;
+        let Some((account, _)) = found.filter(|(a, _)| !a.disabled && !a.passwordless) else {
             return Ok(());
         };
         let now = self.ports.clock.now();

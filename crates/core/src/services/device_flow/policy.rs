@@ -44,6 +44,9 @@ pub struct Decider {
     pub is_admin: bool,
     /// The groups of their last SSO sign-in; none for a local account.
     pub groups: Vec<String>,
+    /// They signed in through the SSO provider (phishing-resistant as far
+    /// as Gatehouse can tell: the password is typed at the provider).
+    pub through_sso: bool,
     /// What the audit details identify them by, beside the flow.
     pub identify: serde_json::Value,
 }
@@ -91,9 +94,20 @@ impl DeviceFlowService {
         } else if kind == DecisionKind::Deny {
             None
         } else {
-            let approver =
-                Approver { address: visitor.proven_address(), is_admin: decider.is_admin, groups: &decider.groups };
-            flow.policy.judge_approver(flow.requester_address(), &approver, self.settings.rate_limits.ipv6_prefix).err()
+            let approver = Approver {
+                address: visitor.proven_address(),
+                is_admin: decider.is_admin,
+                groups: &decider.groups,
+                phishing_resistant: decider.through_sso || visitor.passkey,
+            };
+            let judged =
+                flow.policy.judge_approver(flow.requester_address(), &approver, self.settings.rate_limits.ipv6_prefix);
+            // Admin rights behind a passkey (GATEHOUSE_ADMINS_REQUIRE_PASSKEY)
+            // cover granting them to a device too.
+            let admin_needs_passkey = self.settings.admins_require_passkey
+                && super::approval::asks_for_admin(flow)
+                && !approver.phishing_resistant;
+            judged.err().or(admin_needs_passkey.then_some(Refusal::PasskeyRequired))
         }?;
         Some(self.refusal_of(flow, visitor, refusal))
     }
@@ -215,6 +229,7 @@ pub(crate) fn account_decider(account: &Account) -> Decider {
         actor: Actor::Account { email: account.email.clone() },
         is_admin: account.is_admin && !account.disabled,
         groups: Vec::new(),
+        through_sso: false,
         identify: serde_json::json!({}),
     }
 }
@@ -226,6 +241,7 @@ pub(super) fn anonymous_decider() -> Decider {
         actor: Actor::System,
         is_admin: false,
         groups: Vec::new(),
+        through_sso: false,
         identify: serde_json::json!({}),
     }
 }

@@ -56,6 +56,7 @@ impl SsoService {
             actor: Actor::External { email: external.email.clone() },
             is_admin,
             groups: grant.groups.clone(),
+            through_sso: true,
             identify: serde_json::json!({ "issuer": grant.iss, "sub": grant.sub, "flow": grant.flow }),
         })
     }

@@ -59,6 +59,7 @@ impl<D: Dialect> AccountRepository for SqlRepository<D> {
             disabled: false,
             created_at: new.created_at,
             sessions_valid_after: None,
+            passwordless: false,
         })
     }
 

@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod clients;
 mod installation;
+mod passkeys;
 mod retention;
 mod scopes;
 mod tokens;
@@ -72,6 +73,7 @@ fn account<D: Dialect>(row: &D::Row) -> Result<Account, StoreError> {
         disabled: row.optional_instant("disabled_at")?.is_some(),
         created_at: row.instant("created_at")?,
         sessions_valid_after: row.optional_instant("sessions_valid_after")?,
+        passwordless: row.flag("passwordless")?,
     })
 }
 

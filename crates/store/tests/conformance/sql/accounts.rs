@@ -2,7 +2,7 @@
 
 use super::*;
 
-async fn account(repos: &Repositories, email: &str, admin: bool) -> Uuid {
+pub(super) async fn account(repos: &Repositories, email: &str, admin: bool) -> Uuid {
     let id = Uuid::new_v4();
     let new = NewAccount {
         id,

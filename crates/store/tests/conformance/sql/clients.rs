@@ -29,6 +29,7 @@ async fn clients_are_edited_enabled_and_given_secrets() {
                 one_person_per_code: false,
                 device_confirmation: DeviceConfirmation::Required,
                 approvers: Approvers::parse("group:eng,group:ops").expect("approvers"),
+                approver_auth: gatehouse_core::approval_policy::ApproverAuth::PhishingResistant,
             },
         };
         assert!(repos.clients.update("cli", &edit).await.expect("update"), "{name}");

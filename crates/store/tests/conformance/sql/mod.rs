@@ -25,6 +25,7 @@ use crate::common::service;
 mod accounts;
 mod audit;
 mod clients;
+mod passkeys;
 mod retention;
 mod scopes;
 mod tokens;
