@@ -17,6 +17,8 @@ pub const SIGNIN_PATH: &str = "/signin";
 pub const MY_APPS_PATH: &str = "/settings/authorized-apps";
 /// A signed-in person changes their password.
 pub const PASSWORD_PATH: &str = "/settings/password";
+/// A signed-in person's passkeys and password switch.
+pub const SECURITY_PATH: &str = "/settings/security";
 /// Asks for a password reset link by email.
 pub const FORGOT_PASSWORD_PATH: &str = "/signin/forgot";
 /// A reset link's page (`?token=`): choose a new password.
@@ -47,6 +49,7 @@ pub const PAGE_PATHS: &[&str] = &[
     ERROR_PAGE,
     MY_APPS_PATH,
     PASSWORD_PATH,
+    SECURITY_PATH,
     FORGOT_PASSWORD_PATH,
     RESET_PASSWORD_PATH,
     ADMIN_PATH,
@@ -141,6 +144,7 @@ mod email_links {
     #[test]
     fn emails_link_to_the_pages_the_router_serves() {
         assert_eq!(emails::MY_APPS_PATH, super::MY_APPS_PATH);
+        assert_eq!(emails::SECURITY_PATH, super::SECURITY_PATH);
         assert_eq!(emails::FORGOT_PASSWORD_PATH, super::FORGOT_PASSWORD_PATH);
         assert_eq!(emails::RESET_PASSWORD_PATH, super::RESET_PASSWORD_PATH);
     }

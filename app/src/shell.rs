@@ -4,7 +4,7 @@ use crate::components::SiteHeader;
 use crate::pages::{
     AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AdminScopesPage, AuthorizeSsoPage,
     ChangePasswordPage, DevicePage, ErrorPage, ForgotPasswordPage, HomePage, MyAppsPage, NotFound, ResetPasswordPage,
-    SignInPage,
+    SecurityPage, SignInPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
@@ -75,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("error") view=ErrorPage/>
                     <Route path=path!("/settings/authorized-apps") view=MyAppsPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings/password") view=ChangePasswordPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings/security") view=SecurityPage ssr=SsrMode::Async/>
                     <Route path=path!("/signin/forgot") view=ForgotPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/signin/reset") view=ResetPasswordPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/authorized-apps") view=AdminAppsPage ssr=SsrMode::Async/>

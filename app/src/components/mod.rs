@@ -1,7 +1,10 @@
 //! Small building blocks shared by pages.
 
+mod passkeys;
+
 use crate::error::AppErrorCode;
 use leptos::prelude::*;
+pub use passkeys::{PasskeyRegister, PasskeyRequired, PasskeySignIn, PasskeyStepUp};
 
 /// A message about something that went wrong, announced to screen readers.
 #[component]
@@ -10,7 +13,8 @@ pub fn Notice(code: AppErrorCode) -> impl IntoView {
 }
 
 /// Shows `page` once `data` has loaded, or what stopped it: the 403 page
-/// for a visitor who is not an admin, else the error's notice. Every page
+/// for a visitor who is not an admin, the passkey step-up for an admin
+/// whose password session is not enough, else the error's notice. Every page
 /// that loads its data through a server function shows it this way.
 pub fn loaded<T, V>(
     data: Resource<Result<T, crate::error::AppError>>,
@@ -26,6 +30,7 @@ where
                 match data.await {
                     Ok(loaded) => page(loaded).into_any(),
                     Err(err) if err.error == AppErrorCode::Forbidden => view! { <Forbidden/> }.into_any(),
+                    Err(err) if err.error == AppErrorCode::PasskeyRequired => view! { <PasskeyRequired/> }.into_any(),
                     Err(err) => view! { <Notice code=err.error/> }.into_any(),
                 }
             })}
@@ -148,7 +153,10 @@ pub fn SiteHeader() -> impl IntoView {
                         view! {
                         <nav class="site-nav" aria-label="Main">
                             <a href=crate::navigation::MY_APPS_PATH>"Devices"</a>
-                            {me.has_password.then(|| view! { <a href=crate::navigation::PASSWORD_PATH>"Password"</a> })}
+                            {me.has_password.then(|| view! {
+                                <a href=crate::navigation::PASSWORD_PATH>"Password"</a>
+                                <a href=crate::navigation::SECURITY_PATH>"Security"</a>
+                            })}
                             {me.is_admin.then(|| view! { <a href=crate::navigation::ADMIN_APPS_PATH>"Admin"</a> })}
                         </nav>
                         <div class="identity">

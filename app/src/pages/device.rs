@@ -2,7 +2,7 @@
 //! device as reported, where and when it asked, the scopes in words) and
 //! approve or deny it; signing in first when needed.
 
-use crate::components::{CodeEntryForm, Notice, spelled};
+use crate::components::{CodeEntryForm, Notice, PasskeyStepUp, spelled};
 use crate::navigation::{DEVICE_PATH, signin_url};
 use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};
 use crate::server_fns::refusals::RefusalView;
@@ -134,7 +134,17 @@ fn device_view(page: DevicePageData) -> AnyView {
             <section class="card result result-denied" aria-labelledby="refused-title">
                 <h1 id="refused-title">"Not approved from here"</h1>
                 <SignedInLine viewer=viewer/>
-                <RefusalExplained refusal=refusal/>
+                {
+                    // A passkey would change the answer: offer it, coming back here.
+                    let step_up = (refusal.code == crate::error::AppErrorCode::PasskeyRequired)
+                        .then(|| deny.clone())
+                        .flatten()
+                        .map(|(user_code, csrf_token)| {
+                            let next = format!("{DEVICE_PATH}?user_code={}", crate::navigation::encode_query_value(&user_code));
+                            view! { <PasskeyStepUp csrf_token=csrf_token next=next/> }
+                        });
+                    view! { <RefusalExplained refusal=refusal/> {step_up} }
+                }
                 {deny.map(|(user_code, csrf_token)| view! {
                     <DenyOnly deny_url=DenyDevice::url() user_code=user_code csrf_token=csrf_token/>
                 })}

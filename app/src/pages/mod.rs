@@ -8,6 +8,7 @@ mod home;
 mod my_apps;
 mod not_found;
 mod password;
+mod security;
 mod signin;
 
 pub use admin::{AdminAccountsPage, AdminAppsPage, AdminAuditPage, AdminClientsPage, AdminHome, AdminScopesPage};
@@ -18,4 +19,5 @@ pub use home::HomePage;
 pub use my_apps::MyAppsPage;
 pub use not_found::NotFound;
 pub use password::{ChangePasswordPage, ForgotPasswordPage, ResetPasswordPage};
+pub use security::SecurityPage;
 pub use signin::SignInPage;

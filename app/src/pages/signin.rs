@@ -1,7 +1,7 @@
-//! `/signin`: email and password, or "Continue with …" the SSO provider;
-//! says what a finished password flow did.
+//! `/signin`: a passkey, email and password, or "Continue with …" the SSO
+//! provider; says what a finished password flow did.
 
-use crate::components::Notice;
+use crate::components::{Notice, PasskeySignIn};
 use crate::navigation::{FORGOT_PASSWORD_PATH, SSO_SIGNIN_PATH, encode_query_value};
 use crate::server_fns::session::{SignIn, SignInPageData, SignOut, load_signin_page};
 use leptos::form::ActionForm;
@@ -38,6 +38,12 @@ pub fn SignInPage() -> impl IntoView {
 
 fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: ServerAction<SignOut>) -> impl IntoView {
     let csrf = page.csrf_token.clone();
+    let passkeys = page.passkeys.then(|| {
+        view! {
+            <PasskeySignIn csrf_token=page.csrf_token.clone() next=page.next.clone()/>
+            <p class="or">"or"</p>
+        }
+    });
     let sso_url = format!("{SSO_SIGNIN_PATH}?next={}", encode_query_value(&page.next));
     view! {
         <section class="card" aria-labelledby="signin-title">
@@ -56,12 +62,13 @@ fn signin_view(page: SignInPageData, sign_in: ServerAction<SignIn>, sign_out: Se
             })}
             {page.done.map(|done| view! { <p class="notice notice-ok" role="status">{done.message()}</p> })}
             {page.notice.map(|code| view! { <Notice code=code/> })}
+            {passkeys}
             <ActionForm action=sign_in>
                 <input type="hidden" name="csrf_token" value=page.csrf_token/>
                 <input type="hidden" name="next" value=page.next/>
                 <div class="field">
                     <label for="email">"Email"</label>
-                    <input id="email" name="email" type="email" autocomplete="username" required/>
+                    <input id="email" name="email" type="email" autocomplete="username webauthn" required/>
                 </div>
                 <div class="field">
                     <label for="password">"Password"</label>

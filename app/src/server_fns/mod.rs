@@ -14,6 +14,7 @@ pub mod context;
 #[cfg(feature = "ssr")]
 pub mod core_errors;
 pub mod device;
+pub mod passkeys;
 pub mod password;
 pub mod refusals;
 pub mod session;

@@ -20,6 +20,8 @@ pub struct SignInPageData {
     pub done: Option<super::views::PasswordDone>,
     /// Whether "Forgot your password?" can send a link.
     pub reset_available: bool,
+    /// Passkeys are offered (the public URL allows them).
+    pub passkeys: bool,
 }
 
 /// Loads the sign-in page, creating the session's CSRF token.
@@ -41,6 +43,7 @@ pub async fn load_signin_page(
         sso_name: ctx.services.sso.as_ref().map(|sso| sso.settings().display_name.clone()),
         done: done.as_deref().and_then(super::views::PasswordDone::parse),
         reset_available: ctx.services.accounts.password_reset_available(),
+        passkeys: ctx.services.passkeys.off_because().is_none(),
     })
 }
 

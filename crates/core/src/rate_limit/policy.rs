@@ -153,9 +153,10 @@ impl Limiter {
             // behind one address has a few forgetful people a day.
             Limiter::PasswordResetsPerIp => (10, HOUR),
             Limiter::PasswordResetsPerAccount => (3, HOUR),
-            // A person trying a passkey a few times, several behind one
-            // address; a ceremony lives 5 minutes.
-            Limiter::PasskeyCeremoniesPerIp => (30, 10 * MINUTE),
+            // Each sign-in page that offers autofill starts one; an office
+            // behind one address signs in often. A ceremony is a small
+            // record kept at most 5 minutes.
+            Limiter::PasskeyCeremoniesPerIp => (120, 10 * MINUTE),
         };
         Quota { limit, period: Duration::from_secs(period) }
     }

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 
 /// Where the console's pages are, for the links in emails.
 pub const MY_APPS_PATH: &str = "/settings/authorized-apps";
+/// Where a person manages their passkeys.
+pub const SECURITY_PATH: &str = "/settings/security";
 /// The page that asks for a password reset link.
 pub const FORGOT_PASSWORD_PATH: &str = "/signin/forgot";
 /// The page a reset link opens (`?token=`).

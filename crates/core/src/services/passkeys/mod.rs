@@ -338,6 +338,7 @@ impl PasskeyService {
              If this was you, there is nothing to do.\n\n\
              If it was not you, sign in and review your passkeys now, and tell your administrator:\n\
              {base_url}{SECURITY_PATH}\n",
+            SECURITY_PATH = super::notifications::SECURITY_PATH,
             name = super::notifications::quoted_label(&record.name),
             email = account.email,
             from = visitor.ip.as_deref().unwrap_or("an unknown address"),
@@ -346,10 +347,6 @@ impl PasskeyService {
         self.ports.mailer.queue(Email { kind, to: account.email.clone(), subject: subject.to_owned(), text });
     }
 }
-
-/// The settings page where a person manages their passkeys (for the links
-/// in emails).
-pub const SECURITY_PATH: &str = "/settings/security";
 
 fn ceremony_key(id: &str) -> String {
     format!("{CEREMONY_KEY_PREFIX}{id}")
