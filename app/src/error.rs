@@ -111,9 +111,9 @@ app_error_codes! {
     /// The last passkey of an account whose password is off.
     LastPasskey = "last_passkey", 409,
         "This is your last passkey and your password is off, so it was not removed. Turn your password back on, or add another passkey first.";
-    /// Turning the password off without a passkey.
+    /// A step-up, or turning the password off, without a passkey.
     NoPasskey = "no_passkey", 409,
-        "Add a passkey before turning your password off. Nothing was changed.";
+        "You have no passkey yet, so nothing was changed. Add one under Security in your settings first.";
     InvalidCredentials = "invalid_credentials", 401,
         "That email and password do not match an account.";
     InvalidRequest = "invalid_request", 400,

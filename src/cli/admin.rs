@@ -1,11 +1,11 @@
-//! `gatehouse user …`, `gatehouse client …` and `gatehouse scope …`: operator
+//! `gatehouse client …` and `gatehouse scope …` (and in `users.rs`,
+//! `gatehouse user …`): operator
 //! commands, each a request to the admin API: in this process against the
 //! database by default (no server needs to be running; a running server
 //! sees a change within seconds), or at a server with `--server`
 //! (`admin_api.rs`).
 
 use super::admin_api::{AdminApi, Target};
-use crate::http::admin_api::accounts::{Account, AccountChanges, AccountPage, NewAccount};
 use crate::http::admin_api::approval_policy::{
     ApprovalChanges, ApprovalSettings, ApproverAuthSetting, ApproverNetworkSetting, DeviceConfirmationSetting,
 };
@@ -15,9 +15,7 @@ use crate::http::admin_api::clients::{
 use crate::http::admin_api::scopes::{Holders, NewScope, Scope, ScopeList, ScopeSettings};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use gatehouse_core::SecretString;
 use reqwest::Method;
-use std::io::{BufRead, IsTerminal};
 
 #[derive(Debug, Subcommand)]
 pub enum ScopeCommand {
@@ -44,35 +42,6 @@ pub enum ScopeCommand {
     },
     /// Delete a scope no client allows (built-in scopes stay).
     Delete { name: String },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create an account. The password is read from standard input, or
-    /// prompted for (twice) when standard input is a terminal.
-    Create {
-        #[arg(long)]
-        email: String,
-        #[arg(long)]
-        name: String,
-        /// Make the account an administrator.
-        #[arg(long)]
-        admin: bool,
-        /// Name of the account's first workspace.
-        #[arg(long)]
-        workspace: Option<String>,
-    },
-    /// Disable an account: every token of it is revoked and its browser
-    /// sessions end, at once. The last active admin cannot be disabled.
-    Disable {
-        #[arg(long)]
-        email: String,
-    },
-    /// Enable a disabled account (it signs in afresh; old sessions stay void).
-    Enable {
-        #[arg(long)]
-        email: String,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,62 +226,9 @@ fn seconds_setting(typed: Option<String>, current: Option<u32>) -> anyhow::Resul
     }
 }
 
-fn read_password() -> anyhow::Result<SecretString> {
-    if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
-        let second = rpassword::prompt_password("Repeat password: ").context("cannot read the password")?;
-        if first != second {
-            bail!("the passwords do not match");
-        }
-        return Ok(SecretString::new(first));
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
-    Ok(SecretString::new(line.trim_end_matches(['\r', '\n'])))
-}
-
 /// A path segment as typed (a scope name may hold `/` or `:`).
 fn segment(typed: &str) -> String {
     percent_encoding::utf8_percent_encode(typed, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// Runs a `user` command.
-pub async fn user(target: &Target, command: UserCommand) -> anyhow::Result<()> {
-    match command {
-        UserCommand::Create { email, name, admin, workspace } => {
-            let password = read_password()?;
-            let api = AdminApi::open(target).await?;
-            let new = NewAccount {
-                email,
-                name,
-                password: password.expose().to_owned(),
-                is_admin: admin,
-                workspace_name: workspace,
-            };
-            let account: Account =
-                api.call(Method::POST, "/v1/admin/accounts", Some(serde_json::to_value(new)?)).await?;
-            let role = if account.is_admin { " (admin)" } else { "" };
-            println!("created account {} <{}>{role}", account.name, account.email);
-            Ok(())
-        }
-        UserCommand::Disable { email } => change_account(target, &email, true).await,
-        UserCommand::Enable { email } => change_account(target, &email, false).await,
-    }
-}
-
-async fn change_account(target: &Target, email: &str, disabled: bool) -> anyhow::Result<()> {
-    let api = AdminApi::open(target).await?;
-    let query = serde_urlencoded::to_string([("email", email)])?;
-    let found: AccountPage = api.call(Method::GET, &format!("/v1/admin/accounts?{query}"), None).await?;
-    let Some(account) = found.accounts.first() else {
-        bail!("no account with the email {email}");
-    };
-    let change = AccountChanges { is_admin: None, disabled: Some(disabled) };
-    let path = format!("/v1/admin/accounts/{}", account.id);
-    let account: Account = api.call(Method::PATCH, &path, Some(serde_json::to_value(change)?)).await?;
-    let state = if account.disabled { "disabled; its tokens are revoked" } else { "enabled" };
-    println!("account {} <{}> is {state}", account.name, account.email);
-    Ok(())
 }
 
 /// Who may hold a scope, as typed.

@@ -5,6 +5,7 @@ mod admin_api;
 mod credentials;
 pub mod dpop;
 mod login;
+mod users;
 
 use crate::config::Config;
 use crate::startup::{Application, Overrides};
@@ -38,7 +39,7 @@ enum Command {
         #[command(flatten)]
         target: admin_api::Target,
         #[command(subcommand)]
-        command: admin::UserCommand,
+        command: users::UserCommand,
     },
     /// Manage OAuth clients.
     Client {
@@ -72,7 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { check } => return migrate(check).await,
         Command::Backup { file } => backup(&file).await,
         Command::Serve => serve().await,
-        Command::User { target, command } => admin::user(&target, command).await,
+        Command::User { target, command } => users::user(&target, command).await,
         Command::Client { target, command } => admin::client(&target, command).await,
         Command::Scope { target, command } => admin::scope(&target, command).await,
         Command::Login(args) => login::run(args).await,

@@ -358,6 +358,7 @@ async fn the_openapi_document_lists_every_admin_route(backend: Backend) {
         ("/v1/admin/clients/{client_id}", "put"),
         ("/v1/admin/clients/{client_id}/secret", "post"),
         ("/v1/admin/accounts/{account_id}", "patch"),
+        ("/v1/admin/accounts/{account_id}/passkeys", "delete"),
         ("/v1/admin/authorizations", "get"),
         ("/v1/admin/authorizations/revoke", "post"),
         ("/v1/admin/authorizations/{token_id}", "delete"),

@@ -27,6 +27,7 @@ mod metrics;
 mod observability;
 mod operations;
 mod pages;
+mod passkeys;
 mod races;
 mod rate_limits;
 mod restarts;

@@ -22,6 +22,9 @@ pub struct Account {
     pub name: String,
     pub is_admin: bool,
     pub disabled: bool,
+    /// The password is off: the account signs in with a passkey only.
+    #[serde(default)]
+    pub passwordless: bool,
     /// RFC 3339.
     pub created_at: String,
 }
@@ -79,6 +82,7 @@ fn account(a: &StoredAccount) -> Account {
         name: a.name.clone(),
         is_admin: a.is_admin,
         disabled: a.disabled,
+        passwordless: a.passwordless,
         created_at: instant(a.created_at),
     }
 }

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod authorizations;
 pub mod clients;
 pub mod openapi;
+pub mod passkeys;
 pub mod scopes;
 
 use super::AppState;
@@ -47,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/clients/{client_id}/enable", post(clients::enable))
         .route("/v1/admin/accounts", get(accounts::list).post(accounts::create))
         .route("/v1/admin/accounts/{account_id}", get(accounts::get_one).patch(accounts::change))
+        .route("/v1/admin/accounts/{account_id}/passkeys", get(passkeys::list).delete(passkeys::remove_all))
         .route("/v1/admin/authorizations", get(authorizations::list))
         .route("/v1/admin/authorizations/revoke", post(authorizations::revoke_all))
         .route("/v1/admin/authorizations/{token_id}", get(authorizations::get_one).delete(authorizations::revoke))

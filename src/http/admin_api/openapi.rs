@@ -1,7 +1,7 @@
 //! The admin API's OpenAPI 3.1 document, generated from the handlers'
 //! annotations and the wire types, served at `/v1/openapi.json`.
 
-use super::{accounts, audit, authorizations, clients, scopes};
+use super::{accounts, audit, authorizations, clients, passkeys, scopes};
 use axum::response::Response;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         clients::list, clients::get_one, clients::register, clients::update, clients::rotate_secret,
         clients::disable, clients::enable,
-        accounts::list, accounts::get_one, accounts::create, accounts::change,
+        accounts::list, accounts::get_one, accounts::create, accounts::change, passkeys::list, passkeys::remove_all,
         authorizations::list, authorizations::get_one, authorizations::revoke, authorizations::revoke_all,
         audit::search,
         scopes::list, scopes::create, scopes::update, scopes::delete,

@@ -163,7 +163,9 @@ pub async fn spawn_app_until(
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let app =
         Application::build(config, Overrides { clock: Some(clock.clone()), ..overrides }).await.expect("build the app");
-    let address = app.public_url().to_owned();
+    // The bound address, which is the public URL unless a test set one
+    // (a passkey test names a host name there, as passkeys need).
+    let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let services = app.services().clone();
     let audit_webhook = app.audit_webhook();
@@ -210,6 +212,7 @@ pub const CLI: &str = "gatehouse-cli";
 pub const PASSWORD: &str = "correct horse battery staple";
 
 mod answers;
+pub mod authenticator;
 pub use answers::{expect_oauth_error, hidden_input};
 
 impl TestApp {
@@ -434,6 +437,25 @@ impl TestApp {
             .expect("request");
         assert_eq!(response.status(), 302, "{path}");
         response.headers()["location"].to_str().expect("location").to_owned()
+    }
+
+    /// Sets a client's approval policy as an admin would.
+    pub async fn set_approval_policy(
+        &self,
+        client_id: &str,
+        approval: gatehouse_core::approval_policy::ApprovalPolicy,
+    ) {
+        let admin = gatehouse_core::Admin::command_line();
+        let clients = &self.services.clients;
+        let client = clients.get(&admin, client_id).await.expect("get").expect("the client");
+        let edit = gatehouse_core::ports::ClientEdit {
+            name: client.name,
+            allowed_scopes: client.allowed_scopes,
+            device_grant_enabled: client.device_grant_enabled,
+            policy: client.policy,
+            approval,
+        };
+        clients.update(&admin, client_id, edit).await.expect("update");
     }
 
     /// `GET /v1/me` with a bearer token.

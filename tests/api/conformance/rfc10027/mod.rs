@@ -21,17 +21,7 @@ async fn app(backend: Backend) -> TestApp {
 
 /// Sets the CLI client's approval policy as an admin would.
 async fn set_policy(app: &TestApp, policy: ApprovalPolicy) {
-    let admin = gatehouse_core::Admin::command_line();
-    let clients = &app.services.clients;
-    let client = clients.get(&admin, CLI).await.expect("get").expect("the CLI client");
-    let edit = gatehouse_core::ports::ClientEdit {
-        name: client.name,
-        allowed_scopes: client.allowed_scopes,
-        device_grant_enabled: client.device_grant_enabled,
-        policy: client.policy,
-        approval: policy,
-    };
-    clients.update(&admin, CLI, edit).await.expect("update");
+    app.set_approval_policy(CLI, policy).await;
 }
 
 /// A started flow: its device code and user code.

@@ -65,8 +65,9 @@ pub enum PasskeyError {
     /// The last passkey of an account whose password is off.
     #[error("the last passkey cannot be removed while the password is off")]
     LastPasskey,
-    /// The password cannot be turned off without a passkey.
-    #[error("add a passkey before turning the password off")]
+    /// The account has no passkey (to step up with, or to turn the
+    /// password off for).
+    #[error("the account has no passkey")]
     NoPasskey,
     #[error(transparent)]
     Unavailable(#[from] StoreError),

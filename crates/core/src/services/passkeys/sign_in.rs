@@ -45,7 +45,7 @@ impl PasskeyService {
     pub async fn start_step_up(&self, account: &Account, visitor: &Visitor) -> Result<Started, PasskeyError> {
         self.check_on()?;
         if self.ports.passkeys.list(account.id).await?.is_empty() {
-            return Err(PasskeyError::NotFound);
+            return Err(PasskeyError::NoPasskey);
         }
         let start = self.ports.passkey_verifier.start_sign_in()?;
         let ceremony_id = self.keep(Purpose::StepUp { account: account.id }, start.state, visitor).await?;
