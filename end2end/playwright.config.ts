@@ -10,6 +10,10 @@ export const BASE_URL = `http://127.0.0.1:${PORT}`;
 export const SSO_PORT = Number(process.env.GATEHOUSE_E2E_SSO_PORT ?? 3138);
 export const SSO_BASE_URL = `http://127.0.0.1:${SSO_PORT}`;
 export const OIDC_PORT = Number(process.env.OIDC_PORT ?? 3190);
+// The passkey tests use a third Gatehouse at a host name (browsers allow
+// passkeys only there), with admin rights behind a passkey.
+export const PASSKEYS_PORT = Number(process.env.GATEHOUSE_E2E_PASSKEYS_PORT ?? 3139);
+export const PASSKEYS_URL = `http://localhost:${PASSKEYS_PORT}`;
 // The mail server the main Gatehouse sends through (tests/support/smtp_sink.py),
 // keeping each message as a JSON file in MAIL_DIR for the tests to read.
 export const SMTP_PORT = Number(process.env.GATEHOUSE_E2E_SMTP_PORT ?? 3125);
@@ -61,6 +65,14 @@ export default defineConfig({
       url: `http://localhost:${OIDC_PORT}/.well-known/openid-configuration`,
       reuseExistingServer: false,
       timeout: 30_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+    {
+      command: "GATEHOUSE_E2E_PASSKEYS=1 bash ./start-server.sh",
+      url: `${PASSKEYS_URL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
       stdout: "ignore",
       stderr: "pipe",
     },

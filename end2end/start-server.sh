@@ -9,8 +9,14 @@ root="$(cd .. && pwd)"
 bin="$root/target/release/gatehouse"
 [ -x "$bin" ] || { echo "missing $bin: run 'cargo leptos build --release --precompress' first" >&2; exit 1; }
 # GATEHOUSE_E2E_SSO=1: a second server with the SSO branch on, pointed at
-# the test OpenID provider (oidc-provider.mjs).
-if [ "${GATEHOUSE_E2E_SSO:-}" = 1 ]; then
+# the test OpenID provider (oidc-provider.mjs). GATEHOUSE_E2E_PASSKEYS=1: a
+# third at a host name (passkeys need one), with admin rights behind a
+# passkey and e2e-policy's approvers needing one (passkeys.spec.ts).
+if [ "${GATEHOUSE_E2E_PASSKEYS:-}" = 1 ]; then
+  export GATEHOUSE_DATA_DIR="$PWD/.data-passkeys"
+  export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_PASSKEYS_PORT:-3139}"
+  export GATEHOUSE_ADMINS_REQUIRE_PASSKEY=true
+elif [ "${GATEHOUSE_E2E_SSO:-}" = 1 ]; then
   export GATEHOUSE_DATA_DIR="$PWD/.data-sso"
   export GATEHOUSE_BIND="127.0.0.1:${GATEHOUSE_E2E_SSO_PORT:-3138}"
   export GATEHOUSE_SSO_ISSUER="http://localhost:${OIDC_PORT:-3190}"
@@ -49,10 +55,11 @@ unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL GATEHOUSE_PUBLIC_URL
 export GATEHOUSE_TRUSTED_PROXIES=127.0.0.1
 # A mail server needs the public URL its links start with.
 if [ -n "${GATEHOUSE_SMTP_URL:-}" ]; then export GATEHOUSE_PUBLIC_URL="http://$GATEHOUSE_BIND"; fi
+if [ "${GATEHOUSE_E2E_PASSKEYS:-}" = 1 ]; then export GATEHOUSE_PUBLIC_URL="http://localhost:${GATEHOUSE_BIND##*:}"; fi
 rm -rf "$GATEHOUSE_DATA_DIR"
 if [ "${GATEHOUSE_E2E_BACKEND:-embedded}" = postgres-redis ]; then
   base="${GATEHOUSE_TEST_DATABASE_URL:?set GATEHOUSE_TEST_DATABASE_URL}"
-  name="gatehouse_e2e_$$_${GATEHOUSE_E2E_SSO:-0}"
+  name="gatehouse_e2e_$$_${GATEHOUSE_E2E_SSO:-0}_${GATEHOUSE_E2E_PASSKEYS:-0}"
   psql -q "$base" -c "CREATE DATABASE $name" >/dev/null
   export GATEHOUSE_DATABASE_URL="${base%/*}/$name"
   export GATEHOUSE_REDIS_URL="${GATEHOUSE_TEST_REDIS_URL:?set GATEHOUSE_TEST_REDIS_URL}"
@@ -69,4 +76,7 @@ done
 "$bin" client create --id e2e-bot --name "E2E Bot" >/dev/null
 # Whose approval policy phishing.spec.ts sets (and puts back) in the editor.
 "$bin" client create --id e2e-policy --name "E2E Policy" >/dev/null
+if [ "${GATEHOUSE_E2E_PASSKEYS:-}" = 1 ]; then
+  "$bin" client update --id e2e-policy --approver-auth phishing_resistant >/dev/null
+fi
 exec "$bin" serve

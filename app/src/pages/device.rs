@@ -2,7 +2,7 @@
 //! device as reported, where and when it asked, the scopes in words) and
 //! approve or deny it; signing in first when needed.
 
-use crate::components::{CodeEntryForm, Notice, PasskeyStepUp, spelled};
+use crate::components::{CodeEntryForm, Notice, PasskeySignIn, PasskeyStepUp, spelled};
 use crate::navigation::{DEVICE_PATH, signin_url};
 use crate::server_fns::device::{ApproveDevice, AuthorizeView, DenyDevice, DevicePageData, load_device_page};
 use crate::server_fns::refusals::RefusalView;
@@ -48,10 +48,11 @@ fn device_view(page: DevicePageData) -> AnyView {
             </section>
         }
         .into_any(),
-        DevicePageData::SignInRequired { signin_url } => view! {
+        DevicePageData::SignInRequired { signin_url, passkey } => view! {
             <section class="card">
                 <h1>"Sign in to continue"</h1>
-                <p><a class="button primary" href=signin_url>"Sign in"</a></p>
+                {passkey.map(|(csrf_token, next)| view! { <PasskeySignIn csrf_token=csrf_token next=next/> })}
+                <p><a class="button primary" href=signin_url>"Sign in with email and password"</a></p>
             </section>
         }
         .into_any(),

@@ -18,6 +18,10 @@ pub struct AccountRow {
     pub is_admin: bool,
     pub disabled: bool,
     pub created: String,
+    /// How many passkeys it has (0 where not counted: a change's answer).
+    pub passkeys: usize,
+    /// Its password is off.
+    pub passwordless: bool,
 }
 
 /// The data of `/admin/accounts`.
@@ -66,7 +70,14 @@ pub async fn load_admin_accounts(
         csrf_token: session_csrf_token(&guarded.ctx, &guarded.session).await?,
         next_page: page.next.map(|email| accounts_url(&q, &[("after", &email)])),
         is_later_page: after.is_some_and(|a| !a.is_empty()),
-        accounts: page.items.iter().map(account_row).collect(),
+        accounts: {
+            let mut rows = Vec::with_capacity(page.items.len());
+            for account in &page.items {
+                let passkeys = guarded.ctx.services.passkeys.list_for(admin, account.id).await?.len();
+                rows.push(AccountRow { passkeys, ..account_row(account) });
+            }
+            rows
+        },
         q,
         confirm_disable,
         notice: error.as_deref().and_then(AppErrorCode::parse),
@@ -82,6 +93,9 @@ pub fn done_message(done: &str) -> Option<&'static str> {
         "enabled" => "Account enabled. Its owner can sign in again.",
         "admin_granted" => "Administrator rights granted.",
         "admin_removed" => "Administrator rights removed.",
+        "passkeys_removed" => {
+            "Every passkey of the account was removed and its password turned back on: its owner can reset it from the sign-in page."
+        }
         _ => return None,
     })
 }
@@ -122,8 +136,9 @@ pub async fn admin_create_account(
     Ok(account.id.to_string())
 }
 
-/// An admin disables or enables an account, or grants or removes admin
-/// rights. `change` is `disable`, `enable`, `grant_admin` or `remove_admin`.
+/// An admin disables or enables an account, grants or removes admin
+/// rights, or removes its passkeys (a lost device). `change` is `disable`,
+/// `enable`, `grant_admin`, `remove_admin` or `remove_passkeys`.
 #[server(prefix = "/console/api", endpoint = "admin/accounts/change")]
 pub async fn admin_change_account(
     account_id: String,
@@ -138,6 +153,15 @@ pub async fn admin_change_account(
     let guarded = guard_action(Need::Admin, &csrf_token, &back).await?;
     let invalid = || fail(AppError::new(AppErrorCode::InvalidRequest), &back);
     let id = uuid::Uuid::parse_str(account_id.trim()).map_err(|_| invalid())?;
+    let services = &guarded.ctx.services;
+    if change == "remove_passkeys" {
+        let admin = guarded.admin()?;
+        services.passkeys.remove_all(admin, id).await.map_err(|e| fail(AppError::from(e), &back))?;
+        let account = services.accounts.find_by_id(admin, id).await?;
+        let account = account.ok_or_else(|| fail(AppError::new(AppErrorCode::NotFound), &back))?;
+        succeed_to(&crate::navigation::append_query(&back, "done", "passkeys_removed"));
+        return Ok(account_row(&account));
+    }
     let (change, done) = match change.as_str() {
         "disable" => (AccountChange::Disable, "disabled"),
         "enable" => (AccountChange::Enable, "enabled"),
@@ -145,7 +169,6 @@ pub async fn admin_change_account(
         "remove_admin" => (AccountChange::RemoveAdmin, "admin_removed"),
         _ => return Err(invalid()),
     };
-    let services = &guarded.ctx.services;
     let account = services.accounts.change(guarded.admin()?, id, change, client_ip().as_deref()).await.map_err(
         |err| match err {
             AccountAdminError::NotFound => fail(AppError::new(AppErrorCode::NotFound), &back),
@@ -166,5 +189,7 @@ fn account_row(account: &gatehouse_core::model::Account) -> AccountRow {
         is_admin: account.is_admin,
         disabled: account.disabled,
         created: super::views::moment(account.created_at),
+        passkeys: 0,
+        passwordless: account.passwordless,
     }
 }

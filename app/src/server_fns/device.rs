@@ -30,6 +30,9 @@ pub enum DevicePageData {
     /// The code is valid but nobody is signed in.
     SignInRequired {
         signin_url: String,
+        /// The form token and the return path for "Sign in with a
+        /// passkey", when passkeys are on.
+        passkey: Option<(String, String)>,
     },
     /// The code is valid, nobody is signed in, and SSO is on: account or SSO?
     Choose {
@@ -166,7 +169,11 @@ pub async fn load_device_page(
                 });
             }
             leptos_axum::redirect(&signin_url);
-            return Ok(DevicePageData::SignInRequired { signin_url });
+            let passkey = match ctx.services.passkeys.off_because() {
+                Some(_) => None,
+                None => Some((session_csrf_token(&ctx, &session).await?, format!("/device?user_code={shown}"))),
+            };
+            return Ok(DevicePageData::SignInRequired { signin_url, passkey });
         }
         ApprovalView::Decided { approved, flow, confirmation_code } => {
             let Some(viewer) = viewer else {

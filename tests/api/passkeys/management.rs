@@ -6,8 +6,54 @@ use super::*;
 
 on_both_backends!(
     passkeys_only_refuses_the_password_and_keeps_the_last_passkey,
-    an_admin_removes_a_lost_devices_passkeys
+    an_admin_removes_a_lost_devices_passkeys,
+    adding_and_removing_a_passkey_is_emailed_and_passkeys_only_gets_no_reset_link,
 );
+
+async fn adding_and_removing_a_passkey_is_emailed_and_passkeys_only_gets_no_reset_link(backend: Backend) {
+    let sink = crate::email::SmtpSink::start();
+    let config = sink.plain_config();
+    let app = spawn_app_with(backend, move |c| {
+        c.public_url = Some(ORIGIN.into());
+        c.smtp = Some(config);
+    })
+    .await;
+    app.create_account("ada@example.com").await;
+    app.create_account("bob@example.com").await;
+    assert_eq!(app.sign_in("ada@example.com", PASSWORD).await.status(), 200);
+    let mut phone = SoftPasskey::at(ORIGIN);
+    assert_eq!(register(&app, &app.browser, &mut phone, "phone").await.0, 200);
+    let mail = sink.wait_for(1).await;
+    assert_eq!(mail[0]["rcpt_tos"], serde_json::json!(["ada@example.com"]), "{}", mail[0]);
+    assert_eq!(mail[0]["subject"], "A passkey was added to your account");
+    let text = mail[0]["text"].as_str().expect("text");
+    assert!(text.contains("The passkey \"phone\" was added to your account") && text.contains("127.0.0.1"), "{text}");
+    assert!(text.contains(&format!("{ORIGIN}/settings/security")), "{text}");
+    let csrf = app.csrf_of("/settings/security").await;
+    let mut laptop = SoftPasskey::at(ORIGIN);
+    assert_eq!(register(&app, &app.browser, &mut laptop, "laptop").await.0, 200);
+    let id = app.services.passkeys.list(&app.ada().await).await.expect("list")[0].id.to_string();
+    let remove = [("csrf_token", csrf.as_str()), ("id", &id)];
+    assert_eq!(app.plain_form_post("/console/api/passkeys/remove", &remove).await, "/settings/security?done=removed");
+    let mail = sink.wait_for(3).await;
+    assert!(mail[2]["text"].as_str().expect("text").contains("was removed from your account"), "{}", mail[2]);
+    // Passkeys only: no reset link goes out (answered the same), while
+    // another account's does.
+    let off = [("csrf_token", csrf.as_str()), ("passwordless", "on")];
+    assert_eq!(
+        app.plain_form_post("/console/api/passkeys/password", &off).await,
+        "/settings/security?done=password_off"
+    );
+    let csrf = app.csrf_of("/signin/forgot").await;
+    for email in ["ada@example.com", "bob@example.com"] {
+        let sent = app.plain_form_post("/console/api/signin/forgot", &[("email", email), ("csrf_token", &csrf)]).await;
+        assert_eq!(sent, "/signin/forgot?sent=1", "the same answer for {email}");
+    }
+    // Emails leave in the order they were queued: Ada's would come first.
+    let mail = sink.wait_for(4).await;
+    assert_eq!(mail[3]["rcpt_tos"], serde_json::json!(["bob@example.com"]), "no reset email for Ada");
+    assert_eq!(super::audited(&app, AuditKind::PasswordResetRequested).await.len(), 1);
+}
 
 async fn passkeys_only_refuses_the_password_and_keeps_the_last_passkey(backend: Backend) {
     let app = passkey_app(backend).await;

@@ -101,6 +101,15 @@ fn AccountItem(
         badges.push("administrator");
     }
     badges.push(if account.disabled { "disabled" } else { "active" });
+    let passkeys = match (account.passkeys, account.passwordless) {
+        (0, _) => "no passkeys".to_owned(),
+        (1, false) => "1 passkey".to_owned(),
+        (n, false) => format!("{n} passkeys"),
+        (n, true) => format!("{n} passkey{}, password off", if n == 1 { "" } else { "s" }),
+    };
+    let passkeys_label = format!("Remove all passkeys: {}", account.email);
+    let has_passkeys = account.passkeys > 0;
+    let (id3, csrf3, q3) = (account.id.clone(), csrf.clone(), q.clone());
     let devices = format!(
         "{}?email={}",
         crate::navigation::ADMIN_APPS_PATH,
@@ -117,7 +126,7 @@ fn AccountItem(
     view! {
         <li class="app">
             <h2 class="app-title">{title}</h2>
-            <p class="muted">{badges.join(" · ")}" · created "{account.created}</p>
+            <p class="muted">{badges.join(" · ")}" · "{passkeys}" · created "{account.created}</p>
             <div class="row-actions">
                 <a href=devices>"Devices and apps"</a>
                 {if account.disabled {
@@ -140,6 +149,16 @@ fn AccountItem(
                     <input type="hidden" name="q" value=q2/>
                     <button type="submit" class="button link" aria-label=admin_label>{admin_text}</button>
                 </ActionForm>
+                {has_passkeys.then(|| view! {
+                    // For a lost device: the person then resets their password.
+                    <ActionForm action=change attr:class="inline">
+                        <input type="hidden" name="account_id" value=id3/>
+                        <input type="hidden" name="change" value="remove_passkeys"/>
+                        <input type="hidden" name="csrf_token" value=csrf3/>
+                        <input type="hidden" name="q" value=q3/>
+                        <button type="submit" class="button link" aria-label=passkeys_label>"Remove all passkeys"</button>
+                    </ActionForm>
+                })}
             </div>
         </li>
     }

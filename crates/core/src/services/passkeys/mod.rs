@@ -333,7 +333,7 @@ impl PasskeyService {
             _ => ("A passkey was removed from your account", "removed from"),
         };
         let text = format!(
-            "The passkey \"{name}\" was {what} your account, {email}.\n\n\
+            "The passkey {name} was {what} your account, {email}.\n\n\
              From:  {from}\n\
              When:  {when}\n\n\
              If this was you, there is nothing to do.\n\n\
