@@ -181,6 +181,8 @@
     Array.prototype.forEach.call(roots, function (root) {
       var on = root.querySelector("[data-passkey-on]");
       var off = root.querySelector("[data-passkey-unsupported]");
+      var needsScript = root.querySelector("[data-passkey-needs-script]");
+      if (needsScript) needsScript.hidden = true;
       if (!supported) {
         if (off) off.hidden = false;
         return;

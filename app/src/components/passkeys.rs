@@ -1,7 +1,9 @@
 //! The passkey parts of pages. WebAuthn needs JavaScript, so each part is a
 //! block the page's script (`/passkeys.js`) shows and runs; with JavaScript
-//! off it stays hidden and a `<noscript>` line says so and points to the
-//! other ways in, and a browser without WebAuthn is told the same.
+//! off it stays hidden and a line says so and points to the other ways in
+//! (a plain paragraph the script hides, not `<noscript>`, which a browser
+//! whose scripts are off by policy may not show), and a browser without
+//! WebAuthn is told the same.
 
 use crate::error::AppErrorCode;
 use leptos::prelude::*;
@@ -18,8 +20,8 @@ fn Unavailable(#[prop(into)] otherwise: String) -> impl IntoView {
     let without_script = format!("Passkeys need JavaScript, which is off in this browser. {otherwise}");
     let unsupported = format!("This browser cannot use passkeys. {otherwise}");
     view! {
-        <noscript><p class="notice">{without_script}</p></noscript>
-        <p class="notice" data-passkey-unsupported="" hidden=true>{unsupported}</p>
+        <p class="notice notice-info" data-passkey-needs-script="">{without_script}</p>
+        <p class="notice notice-info" data-passkey-unsupported="" hidden=true>{unsupported}</p>
     }
 }
 

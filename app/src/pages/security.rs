@@ -75,7 +75,7 @@ fn own_security(page: Page) -> impl IntoView {
         }}
         {match page.off_because.clone() {
             Some(why) => view! {
-                <p class="notice">{format!("{} ({why})", AppErrorCode::PasskeysOff.message())}</p>
+                <p class="notice notice-info">{format!("{} ({why})", AppErrorCode::PasskeysOff.message())}</p>
             }.into_any(),
             None => view! { <PasskeyRegister csrf_token=page.csrf_token.clone()/> }.into_any(),
         }}

@@ -76,6 +76,26 @@ fn own_account(guarded: &super::context::Guarded) -> Result<&gatehouse_core::mod
         .ok_or_else(|| super::context::fail(AppError::new(AppErrorCode::PasswordElsewhere), SECURITY_PATH))
 }
 
+/// The passkey id a settings form names (one that does not parse names
+/// none of the person's passkeys).
+#[cfg(feature = "ssr")]
+fn passkey_id(id: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(id.trim())
+        .map_err(|_| super::context::fail(AppError::new(AppErrorCode::NotFound), SECURITY_PATH))
+}
+
+/// A settings form's outcome: a refusal goes back to the page with its
+/// notice, a success to the page saying what it did (`?done=`).
+#[cfg(feature = "ssr")]
+fn settings_answer(
+    done: &str,
+    result: Result<(), gatehouse_core::services::passkeys::PasskeyError>,
+) -> Result<(), AppError> {
+    result.map_err(|e| super::context::fail(e.into(), SECURITY_PATH))?;
+    super::context::succeed_to(&format!("{SECURITY_PATH}?done={done}"));
+    Ok(())
+}
+
 /// Loads `/settings/security`.
 #[server(prefix = "/console/api", endpoint = "settings/security/page")]
 pub async fn load_security_page(error: Option<String>, done: Option<String>) -> Result<SecurityPage, AppError> {
@@ -200,10 +220,7 @@ pub async fn rename_passkey(csrf_token: String, id: String, name: String) -> Res
     use super::context::*;
     let guarded = guard_action(Need::SignedIn, &csrf_token, SECURITY_PATH).await?;
     let account = own_account(&guarded)?;
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| fail(AppError::new(AppErrorCode::NotFound), SECURITY_PATH))?;
-    guarded.ctx.services.passkeys.rename(account, id, &name).await.map_err(|e| fail(e.into(), SECURITY_PATH))?;
-    succeed_to(&format!("{SECURITY_PATH}?done=renamed"));
-    Ok(())
+    settings_answer("renamed", guarded.ctx.services.passkeys.rename(account, passkey_id(&id)?, &name).await)
 }
 
 /// Removes one of the signed-in account's passkeys (a plain form).
@@ -213,10 +230,7 @@ pub async fn remove_passkey(csrf_token: String, id: String) -> Result<(), AppErr
     let guarded = guard_action(Need::SignedIn, &csrf_token, SECURITY_PATH).await?;
     let visitor = visitor(&guarded.session).await?;
     let account = own_account(&guarded)?;
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| fail(AppError::new(AppErrorCode::NotFound), SECURITY_PATH))?;
-    guarded.ctx.services.passkeys.remove(account, id, &visitor).await.map_err(|e| fail(e.into(), SECURITY_PATH))?;
-    succeed_to(&format!("{SECURITY_PATH}?done=removed"));
-    Ok(())
+    settings_answer("removed", guarded.ctx.services.passkeys.remove(account, passkey_id(&id)?, &visitor).await)
 }
 
 /// Turns the signed-in account's password off (`passwordless=on`, which
@@ -232,8 +246,6 @@ pub async fn set_passwordless(csrf_token: String, passwordless: String) -> Resul
         "off" => false,
         _ => return Err(fail(AppError::new(AppErrorCode::InvalidRequest), SECURITY_PATH)),
     };
-    let passkeys = &guarded.ctx.services.passkeys;
-    passkeys.set_passwordless(account, off, &visitor).await.map_err(|e| fail(e.into(), SECURITY_PATH))?;
-    succeed_to(&format!("{SECURITY_PATH}?done={}", if off { "password_off" } else { "password_on" }));
-    Ok(())
+    let done = if off { "password_off" } else { "password_on" };
+    settings_answer(done, guarded.ctx.services.passkeys.set_passwordless(account, off, &visitor).await)
 }

@@ -5,6 +5,36 @@
 use super::*;
 use gatehouse_core::approval_policy::{ApprovalPolicy, ApproverAuth};
 
+/// The approve button's server function, as the page's form posts it.
+async fn approve(app: &TestApp, browser: &reqwest::Client, user_code: &str, csrf: &str) -> reqwest::Response {
+    browser
+        .post(app.url("/console/api/oauth/device/approve"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("user_code", user_code), ("csrf_token", csrf)])
+        .send()
+        .await
+        .expect("approve")
+}
+
+/// A whole step-up with `key`, going on to `next`.
+async fn step_up(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    key: &mut SoftPasskey,
+    csrf: &str,
+    next: &str,
+) -> (u16, Value) {
+    let (id, options) = started(&call(app, browser, "step-up/start", &[("csrf_token", csrf)]).await);
+    let answer = key.get(&options);
+    call(
+        app,
+        browser,
+        "step-up/finish",
+        &[("csrf_token", csrf), ("ceremony_id", &id), ("answer", &answer), ("next", next)],
+    )
+    .await
+}
+
 on_both_backends!(a_client_that_needs_a_passkey_asks_a_password_session_to_step_up, admin_rights_can_require_a_passkey,);
 
 async fn a_client_that_needs_a_passkey_asks_a_password_session_to_step_up(backend: Backend) {
@@ -24,15 +54,9 @@ async fn a_client_that_needs_a_passkey_asks_a_password_session_to_step_up(backen
     assert!(page.contains("Passkeys need JavaScript"), "said plainly with JavaScript off: {page}");
     // Approving anyway is refused, and changes nothing.
     let csrf = csrf(&app, &ada, &device_page).await;
-    let approve = ada
-        .post(app.url("/console/api/oauth/device/approve"))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("user_code", user_code.as_str()), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .expect("approve");
-    assert_eq!(approve.status(), 403);
-    let refused: Value = approve.json().await.expect("json");
+    let refused = approve(&app, &ada, &user_code, &csrf).await;
+    assert_eq!(refused.status(), 403);
+    let refused: Value = refused.json().await.expect("json");
     assert_eq!(refused["error"], "passkey_required", "{refused}");
     assert_eq!(app.poll(flow["device_code"].as_str().unwrap()).await.1["error"], "authorization_pending");
 
@@ -42,24 +66,15 @@ async fn a_client_that_needs_a_passkey_asks_a_password_session_to_step_up(backen
     let mut phone = SoftPasskey::at(ORIGIN);
     assert_eq!(register(&app, &ada, &mut phone, "phone").await.0, 200);
     let csrf = self::csrf(&app, &ada, &device_page).await;
-    let (id, options) = started(&call(&app, &ada, "step-up/start", &[("csrf_token", &csrf)]).await);
-    let answer = phone.get(&options);
-    let form = [("csrf_token", csrf.as_str()), ("ceremony_id", &id), ("answer", &answer), ("next", &device_page)];
-    let (status, done) = call(&app, &ada, "step-up/finish", &form).await;
+    let (status, done) = step_up(&app, &ada, &mut phone, &csrf, &device_page).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["redirect_to"], device_page.as_str());
     // Now the page asks the question, and the approval goes through.
     let page = ada.get(app.url(&device_page)).send().await.expect("page");
     assert_eq!(page.status(), 200);
     let csrf = hidden_input(&page.text().await.unwrap(), "csrf_token").expect("csrf");
-    let approve = ada
-        .post(app.url("/console/api/oauth/device/approve"))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("user_code", user_code.as_str()), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .expect("approve");
-    assert_eq!(approve.status(), 200, "{}", approve.text().await.unwrap_or_default());
+    let approved = approve(&app, &ada, &user_code, &csrf).await;
+    assert_eq!(approved.status(), 200, "{}", approved.text().await.unwrap_or_default());
     app.advance(6); // past the polling interval
     assert!(app.poll(flow["device_code"].as_str().unwrap()).await.1["access_token"].is_string());
 }
@@ -82,10 +97,7 @@ async fn admin_rights_can_require_a_passkey(backend: Backend) {
     let mut key = SoftPasskey::at(ORIGIN);
     assert_eq!(register(&app, &root, &mut key, "key").await.0, 200);
     let csrf = csrf(&app, &root, "/settings/security").await;
-    let (id, options) = started(&call(&app, &root, "step-up/start", &[("csrf_token", &csrf)]).await);
-    let answer = key.get(&options);
-    let form = [("csrf_token", csrf.as_str()), ("ceremony_id", &id), ("answer", &answer), ("next", "/admin/accounts")];
-    assert_eq!(call(&app, &root, "step-up/finish", &form).await.0, 200);
+    assert_eq!(step_up(&app, &root, &mut key, &csrf, "/admin/accounts").await.0, 200);
     assert_eq!(root.get(app.url("/admin/accounts")).send().await.unwrap().status(), 200);
     // A passkey sign-in is enough by itself; a later password sign-in is not.
     let (by_passkey, (status, _)) = sign_in_with_passkey(&app, &mut key).await;
