@@ -114,6 +114,7 @@ fn passkey_item(
     let name_id = format!("passkey-{}-name", row.id);
     let used = row.last_used.clone().map_or_else(|| "never used yet".to_owned(), |at| format!("last used {at}"));
     let synced = if row.synced { ", synced to your other devices" } else { "" };
+    let facts = format!(" — added {}, {used}{synced}.", row.added);
     let (rename_csrf, remove_csrf) = (csrf.to_owned(), csrf.to_owned());
     let (rename_id, remove_id) = (row.id.clone(), row.id);
     let rename_label = format!("New name for {}", row.name);
@@ -121,7 +122,7 @@ fn passkey_item(
     let current = row.name.clone();
     view! {
         <li class="passkey">
-            <p><strong>{row.name}</strong>" — added "{row.added}", "{used}{synced}"."</p>
+            <p><strong>{row.name}</strong>{facts}</p>
             <ActionForm action=rename attr:class="inline">
                 <input type="hidden" name="csrf_token" value=rename_csrf/>
                 <input type="hidden" name="id" value=rename_id/>
