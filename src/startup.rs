@@ -142,6 +142,12 @@ pub async fn connect(
         .await
         .map_err(StartupError::Redis)?;
     let embedded_flows = state.embedded_flows.clone();
+    if public_url.is_some() && config.state_is_per_instance_on_a_shared_database() {
+        tracing::warn!(
+            "PostgreSQL without Redis: device flows, rate limits and the token cache live in this process, so run \
+             one instance only, or set GATEHOUSE_REDIS_URL for several (docs/operations.md)"
+        );
+    }
     let repositories = database.repositories_with(config.audit_webhook.is_some());
     // The password bulkhead: hashing gets half the cores (at least one), so
     // a flood of sign-ins leaves the rest for every other request.

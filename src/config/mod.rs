@@ -129,6 +129,16 @@ impl Config {
         Self::validate(raw)
     }
 
+    /// Whether instances would share a database but keep flows, limits,
+    /// single-use records and the token cache each in its own process:
+    /// PostgreSQL without Redis. Fine for one instance; a second one would
+    /// not see the first's flows, split the limits, and learn of a
+    /// revocation only when its cache entry expires.
+    pub fn state_is_per_instance_on_a_shared_database(&self) -> bool {
+        self.redis_url.is_none()
+            && (self.database_url.starts_with("postgres:") || self.database_url.starts_with("postgresql:"))
+    }
+
     /// The built-in defaults alone, reading nothing from the environment:
     /// what tests start from, so a developer's own `GATEHOUSE_*` variables
     /// never change what a test runs.

@@ -220,3 +220,19 @@ fn a_mail_server_needs_the_public_url_its_links_start_with() {
     let config = Config::validate(mail(Some("https://gatehouse.example.com"))).expect("valid");
     assert!(config.smtp.is_some());
 }
+
+#[test]
+fn postgres_without_redis_is_for_one_instance() -> Result<(), ConfigError> {
+    let config = |database: &str, redis: Option<&str>| {
+        Config::validate(RawConfig {
+            database_url: Some(database.into()),
+            redis_url: redis.map(Into::into),
+            ..Default::default()
+        })
+    };
+    assert!(config("postgres://db/gatehouse", None)?.state_is_per_instance_on_a_shared_database());
+    assert!(config("postgresql://db/gatehouse", None)?.state_is_per_instance_on_a_shared_database());
+    assert!(!config("postgres://db/gatehouse", Some("redis://cache"))?.state_is_per_instance_on_a_shared_database());
+    assert!(!config("sqlite://data/gatehouse.db", None)?.state_is_per_instance_on_a_shared_database());
+    Ok(())
+}
