@@ -71,12 +71,10 @@ pub async fn load_admin_accounts(
         next_page: page.next.map(|email| accounts_url(&q, &[("after", &email)])),
         is_later_page: after.is_some_and(|a| !a.is_empty()),
         accounts: {
-            let mut rows = Vec::with_capacity(page.items.len());
-            for account in &page.items {
-                let passkeys = guarded.ctx.services.passkeys.list_for(admin, account.id).await?.len();
-                rows.push(AccountRow { passkeys, ..account_row(account) });
-            }
-            rows
+            let ids: Vec<_> = page.items.iter().map(|a| a.id).collect();
+            let counts = guarded.ctx.services.passkeys.counts_for(admin, &ids).await?;
+            let count_of = |id| counts.iter().find(|(of, _)| *of == id).map_or(0, |(_, n)| *n as usize);
+            page.items.iter().map(|a| AccountRow { passkeys: count_of(a.id), ..account_row(a) }).collect()
         },
         q,
         confirm_disable,

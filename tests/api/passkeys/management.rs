@@ -115,6 +115,14 @@ async fn an_admin_removes_a_lost_devices_passkeys(backend: Backend) {
     let form = [("csrf_token", csrf.as_str()), ("passwordless", "on")];
     assert_eq!(call(&app, &browser, "password", &form).await.0, 200);
 
+    // The console's accounts page counts them (one query for the page).
+    let root = app.create_admin("root@example.com").await;
+    let admin = self::browser();
+    assert_eq!(sign_in_with_password(&app, &admin, "root@example.com").await, 200);
+    let page = admin.get(app.url("/admin/accounts")).send().await.unwrap().text().await.unwrap().replace("<!>", "");
+    assert!(page.contains("1 passkey, password off") && page.contains("Remove all passkeys"), "{page}");
+    assert!(page.contains("no passkeys"), "root has none: {page}");
+
     // The command line lists them and removes them all.
     let listed = app.run_command(&["user", "passkeys", "list", "--email", "ada@example.com"]);
     let out = String::from_utf8_lossy(&listed.stdout);
@@ -134,7 +142,6 @@ async fn an_admin_removes_a_lost_devices_passkeys(backend: Backend) {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account with the email nobody@example.com"));
 
     // The admin API says the same (and refuses a token without `admin`).
-    let root = app.create_admin("root@example.com").await;
     let flow = app.start_flow(&[("scope", "full admin")]).await;
     app.approve(flow["user_code"].as_str().expect("code"), &root).await;
     let token = app.poll(flow["device_code"].as_str().expect("code")).await.1["access_token"].clone();

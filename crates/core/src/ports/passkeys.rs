@@ -59,6 +59,9 @@ pub trait PasskeyRepository: Send + Sync {
     async fn add(&self, passkey: &PasskeyRecord) -> Result<bool, StoreError>;
     /// The account's passkeys, oldest first.
     async fn list(&self, account_id: Uuid) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// How many passkeys each of these accounts has (accounts with none
+    /// are left out).
+    async fn count_by_account(&self, account_ids: &[Uuid]) -> Result<Vec<(Uuid, u64)>, StoreError>;
     /// The passkey with this credential id.
     async fn find_by_credential_id(&self, credential_id: &str) -> Result<Option<PasskeyRecord>, StoreError>;
     /// Renames one of the account's passkeys; false when it has none by that id.

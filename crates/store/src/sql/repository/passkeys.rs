@@ -80,6 +80,27 @@ impl<D: Dialect> PasskeyRepository for SqlRepository<D> {
         rows.iter().map(passkey::<D>).collect()
     }
 
+    async fn count_by_account(&self, account_ids: &[Uuid]) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        if account_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Statement::new("SELECT account_id, COUNT(*) AS count FROM passkeys WHERE account_id IN (");
+        for (i, id) in account_ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push_bind(*id);
+        }
+        sql.push(") GROUP BY account_id");
+        let rows = self.fetch_all(sql).await?;
+        rows.iter()
+            .map(|row| {
+                let row = Columns::<D>(row);
+                Ok((row.id("account_id")?, u64::try_from(row.int("count")?).unwrap_or_default()))
+            })
+            .collect()
+    }
+
     async fn find_by_credential_id(&self, credential_id: &str) -> Result<Option<PasskeyRecord>, StoreError> {
         let row = self
             .fetch_optional(Statement::new("SELECT * FROM passkeys WHERE credential_id = $1").bind(credential_id))

@@ -29,6 +29,9 @@ async fn passkeys_are_kept_per_credential_and_recorded_when_used() {
         assert!(repos.passkeys.add(&second).await.expect("add"), "{name}");
         // A credential id is registered once, whoever asks.
         assert!(!repos.passkeys.add(&passkey(bob, "AAAA", now())).await.expect("add"), "{name}");
+        let counts = repos.passkeys.count_by_account(&[ada, bob, Uuid::new_v4()]).await.expect("count");
+        assert_eq!(counts, vec![(ada, 2)], "{name}: accounts with none left out");
+        assert!(repos.passkeys.count_by_account(&[]).await.expect("count").is_empty(), "{name}");
         let listed = repos.passkeys.list(ada).await.expect("list");
         assert_eq!(listed, vec![first.clone(), second.clone()], "{name}: oldest first, as stored");
         assert!(repos.passkeys.list(bob).await.expect("list").is_empty(), "{name}");
