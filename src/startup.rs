@@ -138,15 +138,13 @@ pub async fn connect(
     if public_url.is_some() && matches!(database, Database::Postgres(_)) {
         check_secret(&database, &secret, &config.previous_secret_keys).await?;
     }
-    let state = gatehouse_store::connect_state(config.redis_url.as_deref(), &config.redis_key_prefix, &config.ca)
-        .await
-        .map_err(StartupError::Redis)?;
+    let state =
+        gatehouse_store::connect_state(config.redis_url.as_deref(), &config.redis_key_prefix, &config.ca, &database)
+            .await
+            .map_err(StartupError::Redis)?;
     let embedded_flows = state.embedded_flows.clone();
-    if public_url.is_some() && config.state_is_per_instance_on_a_shared_database() {
-        tracing::warn!(
-            "PostgreSQL without Redis: device flows, rate limits and the token cache live in this process, so run \
-             one instance only, or set GATEHOUSE_REDIS_URL for several (docs/operations.md)"
-        );
+    if public_url.is_some() {
+        tracing::info!(state_store = config.state_store_name(), "device flows and limits are kept here");
     }
     let repositories = database.repositories_with(config.audit_webhook.is_some());
     // The password bulkhead: hashing gets half the cores (at least one), so

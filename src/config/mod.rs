@@ -129,14 +129,18 @@ impl Config {
         Self::validate(raw)
     }
 
-    /// Whether instances would share a database but keep flows, limits,
-    /// single-use records and the token cache each in its own process:
-    /// PostgreSQL without Redis. Fine for one instance; a second one would
-    /// not see the first's flows, split the limits, and learn of a
-    /// revocation only when its cache entry expires.
-    pub fn state_is_per_instance_on_a_shared_database(&self) -> bool {
-        self.redis_url.is_none()
-            && (self.database_url.starts_with("postgres:") || self.database_url.starts_with("postgresql:"))
+    /// Where flows, limits, single-use records and the token cache's
+    /// invalidations live: Redis when it is configured, else PostgreSQL's
+    /// own tables when the database is PostgreSQL (several instances either
+    /// way), else this process (one instance).
+    pub fn state_store_name(&self) -> &'static str {
+        if self.redis_url.is_some() {
+            "Redis"
+        } else if self.database_url.starts_with("postgres:") || self.database_url.starts_with("postgresql:") {
+            "PostgreSQL"
+        } else {
+            "in process"
+        }
     }
 
     /// The built-in defaults alone, reading nothing from the environment:

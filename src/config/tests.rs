@@ -222,7 +222,7 @@ fn a_mail_server_needs_the_public_url_its_links_start_with() {
 }
 
 #[test]
-fn postgres_without_redis_is_for_one_instance() -> Result<(), ConfigError> {
+fn postgres_without_redis_keeps_the_state_in_postgres() -> Result<(), ConfigError> {
     let config = |database: &str, redis: Option<&str>| {
         Config::validate(RawConfig {
             database_url: Some(database.into()),
@@ -230,9 +230,9 @@ fn postgres_without_redis_is_for_one_instance() -> Result<(), ConfigError> {
             ..Default::default()
         })
     };
-    assert!(config("postgres://db/gatehouse", None)?.state_is_per_instance_on_a_shared_database());
-    assert!(config("postgresql://db/gatehouse", None)?.state_is_per_instance_on_a_shared_database());
-    assert!(!config("postgres://db/gatehouse", Some("redis://cache"))?.state_is_per_instance_on_a_shared_database());
-    assert!(!config("sqlite://data/gatehouse.db", None)?.state_is_per_instance_on_a_shared_database());
+    assert_eq!(config("postgres://db/gatehouse", None)?.state_store_name(), "PostgreSQL");
+    assert_eq!(config("postgresql://db/gatehouse", None)?.state_store_name(), "PostgreSQL");
+    assert_eq!(config("postgres://db/gatehouse", Some("redis://cache"))?.state_store_name(), "Redis");
+    assert_eq!(config("sqlite://data/gatehouse.db", None)?.state_store_name(), "in process");
     Ok(())
 }

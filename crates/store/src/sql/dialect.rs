@@ -186,6 +186,7 @@ pub(crate) trait Dialect: Execute {
 
 /// A database error as the core sees it, counted as a dependency error.
 pub(crate) fn store_err(err: sqlx::Error) -> StoreError {
+    super::failover::note(&err);
     gatehouse_core::metrics::dependency_error("database");
     StoreError::from_err(err)
 }

@@ -4,19 +4,20 @@
 //! core sees only the repository ports.
 
 mod dialect;
+pub(crate) mod failover;
 mod postgres;
 mod repository;
 mod sqlite;
 
+use crate::ConnectError;
 use crate::sessions::{SESSIONS_TABLE, SqlSessionStore};
-use crate::{ConnectError, FAULT_DEADLINE};
 use gatehouse_core::ports::{
     AccountRepository, AuditLog, AuditOutbox, ClientRepository, DatabaseHealth, PasskeyRepository, RetentionStore,
     ScopeRepository, TokenRepository,
 };
 pub use repository::SecretCheck;
 use repository::SqlRepository;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
@@ -99,14 +100,8 @@ impl Database {
             if let Some(bundle) = roots.path().filter(|_| !url.contains("sslrootcert=")) {
                 options = options.ssl_root_cert(bundle);
             }
-            // A connection that cannot be had within the fault deadline is a
-            // fault: the request answers 503 at once rather than queueing.
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(FAULT_DEADLINE)
-                .connect_with(options)
-                .await
-                .map_err(db_err)?;
+            // Within the fault deadline or 503, and following a failover.
+            let pool = failover::pool(16, options).await.map_err(db_err)?;
             Ok(Database::Postgres(pool))
         } else {
             Err(ConnectError::UnsupportedScheme("GATEHOUSE_DATABASE_URL".into()))

@@ -25,17 +25,41 @@ struct Entries {
 }
 
 /// Token lookups cached in this process.
-#[derive(Default)]
 pub struct MemoryTokenCache {
     entries: Mutex<Entries>,
-    /// The limits a positive lookup spends: the embedded default's limiter.
-    limiter: Arc<MemoryRateLimiter>,
+    /// The limits a positive lookup spends: the embedded default's limiter,
+    /// or PostgreSQL's (whose instances each keep a cache of their own).
+    limiter: Arc<dyn RateLimiter>,
+}
+
+impl Default for MemoryTokenCache {
+    fn default() -> Self {
+        Self::new(Arc::new(MemoryRateLimiter::default()))
+    }
 }
 
 impl MemoryTokenCache {
     /// A cache whose positive lookups spend their limits from `limiter`.
-    pub fn new(limiter: Arc<MemoryRateLimiter>) -> Self {
+    pub fn new(limiter: Arc<dyn RateLimiter>) -> Self {
         Self { entries: Mutex::default(), limiter }
+    }
+
+    /// Forgets the token with this id, and refuses to cache it again for
+    /// [`INVALIDATION_HOLD`] (`TokenCache::invalidate`).
+    pub fn forget(&self, token_id: Uuid, now: DateTime<Utc>) {
+        let hold = chrono::Duration::from_std(INVALIDATION_HOLD).unwrap_or(chrono::Duration::MAX);
+        let mut entries = self.lock();
+        entries.invalidated.insert(token_id, now + hold);
+        if let Some(hash) = entries.hash_by_id.remove(&token_id) {
+            entries.by_hash.remove(&hash);
+        }
+    }
+
+    /// Forgets every entry (the invalidation holds stay).
+    pub fn clear(&self) {
+        let mut entries = self.lock();
+        entries.by_hash.clear();
+        entries.hash_by_id.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -102,12 +126,7 @@ impl TokenCache for MemoryTokenCache {
     }
 
     async fn invalidate(&self, token_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let hold = chrono::Duration::from_std(INVALIDATION_HOLD).unwrap_or(chrono::Duration::MAX);
-        let mut entries = self.lock();
-        entries.invalidated.insert(token_id, now + hold);
-        if let Some(hash) = entries.hash_by_id.remove(&token_id) {
-            entries.by_hash.remove(&hash);
-        }
+        self.forget(token_id, now);
         Ok(())
     }
 }

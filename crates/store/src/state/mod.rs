@@ -1,17 +1,20 @@
 //! Shared short-lived state: in-flight device flows, the token lookup
 //! cache, single-use records and the rate limiters' counts, in process (one
-//! instance) or in Redis (several instances). Flows apply
-//! `DeviceFlow::apply` atomically per flow in both.
+//! instance), in Redis (several instances), or in PostgreSQL's own tables
+//! (several instances without Redis). Flows apply `DeviceFlow::apply`
+//! atomically per flow in all three.
 
 mod flow_blob;
 mod memory;
 mod memory_cache;
+pub mod postgres;
 mod rate_limits;
 mod redis;
 mod redis_cache;
 mod redis_connection;
 mod redis_poll_batch;
 mod single_use;
+mod split_flow;
 
 pub use self::memory::MemoryFlowStore;
 pub use self::memory_cache::MemoryTokenCache;
@@ -58,25 +61,20 @@ pub fn is_redis_url(url: &str) -> bool {
     url.split_once(':').is_some_and(|(scheme, _)| REDIS_SCHEMES.contains(&scheme))
 }
 
-/// In process when `redis_url` is `None`, else Redis (one shared connection).
-/// `key_prefix` namespaces Redis keys, so tests or deployments can share a server.
+/// Redis when `redis_url` is set (one shared connection); else PostgreSQL's
+/// own tables when the database is PostgreSQL; else in process. `key_prefix`
+/// namespaces Redis keys, so tests or deployments can share a server.
 pub async fn connect_state(
     redis_url: Option<&str>,
     key_prefix: &str,
     roots: &crate::tls::ExtraRoots,
+    database: &crate::Database,
 ) -> Result<StateStores, ConnectError> {
     match redis_url {
-        None => {
-            let rate_limiter = Arc::new(MemoryRateLimiter::default());
-            let flows = Arc::new(MemoryFlowStore::new(rate_limiter.clone()));
-            Ok(StateStores {
-                flows: flows.clone(),
-                embedded_flows: Some(flows),
-                token_cache: Arc::new(MemoryTokenCache::new(rate_limiter.clone())),
-                single_use: Arc::new(MemorySingleUse::default()),
-                rate_limiter,
-            })
-        }
+        None => match database {
+            crate::Database::Postgres(pool) => postgres::connect(pool).await,
+            crate::Database::Sqlite(_) => Ok(in_process()),
+        },
         Some(url) if is_redis_url(url) => {
             let flows = RedisFlowStore::connect(url, key_prefix, roots).await?;
             let token_cache = RedisTokenCache::new(flows.connection(), key_prefix);
@@ -91,5 +89,18 @@ pub async fn connect_state(
             })
         }
         Some(_) => Err(ConnectError::UnsupportedScheme("GATEHOUSE_REDIS_URL".into())),
+    }
+}
+
+/// The in-process stores (the embedded default).
+pub fn in_process() -> StateStores {
+    let rate_limiter = Arc::new(MemoryRateLimiter::default());
+    let flows = Arc::new(MemoryFlowStore::new(rate_limiter.clone()));
+    StateStores {
+        flows: flows.clone(),
+        embedded_flows: Some(flows),
+        token_cache: Arc::new(MemoryTokenCache::new(rate_limiter.clone())),
+        single_use: Arc::new(MemorySingleUse::default()),
+        rate_limiter,
     }
 }

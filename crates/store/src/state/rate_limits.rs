@@ -45,7 +45,11 @@ impl Arrivals {
 }
 
 /// The first refusal among `checks`, or the new arrival times of all.
-fn step_all(checks: &[RateCheck], now_ms: f64, current: impl Fn(&str) -> Option<f64>) -> Result<Vec<f64>, RateLimited> {
+pub(super) fn step_all(
+    checks: &[RateCheck],
+    now_ms: f64,
+    current: impl Fn(&str) -> Option<f64>,
+) -> Result<Vec<f64>, RateLimited> {
     let mut refused: Option<RateLimited> = None;
     let mut next = Vec::with_capacity(checks.len());
     for check in checks {

@@ -8,47 +8,31 @@
 //! Redis one lookup in its keyspace (`docs/benchmarks.md`). Flows stored in
 //! the layout before this one are converted when first met (`legacy`).
 //!
-//! Every rule is `DeviceFlow::apply`, run in Rust on the value read; Redis
-//! only makes each change atomic:
-//! - A poll reads the value, the clock and the `slow_down` count and moves
-//!   the clock (only if its field exists) in one script call (no rule in
-//!   it; concurrent polls share one call, see `redis_poll_batch`). That
-//!   puts every poll in a total order and tells it the poll before it,
-//!   which is all the `slow_down` rule needs. A pending poll changes
-//!   nothing else, so it ends there, with no write-back.
-//! - A `slow_down` is the one change a client can make as often as it
-//!   likes, so it does not go through compare-and-set: the value keeps the
-//!   flow's base interval, `HINCRBY` adds one to the count field, and the
-//!   interval the rules see is `flow::interval_after(base, count)`.
-//! - Every other change to the value (approve, deny, a claim, finish,
-//!   release) is compare-and-set: written through a Lua script only if the
-//!   value is still byte-for-byte what was read. A lost race retries on the
-//!   fresh value, so no interleaving can apply a change to a state it was
-//!   not computed from.
+//! The rules' split between the value, the clock and the count, and how
+//! each change is made atomic, are `split_flow`'s; here a poll's read and
+//! clock move is one script call (concurrent polls share one call, see
+//! `redis_poll_batch`), a `slow_down` is `HINCRBY`, and compare-and-set is a
+//! Lua script.
 //!
 //! The clock's field names the flow's own client and is created with the
 //! flow, and a poll only moves an existing clock, so another client's poll
 //! (an `invalid_grant`) touches nothing, as the rules require.
 
-use super::flow_blob;
 use super::rate_limits;
 use super::redis_connection::RedisConnection;
 use super::redis_err;
 use super::redis_poll_batch::{Poll, PollBatcher, Polled};
+use super::split_flow::{self, PollState, SplitFlows, apply_by_compare_and_set};
 use crate::ConnectError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::UserCode;
-use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition, interval_after};
+use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
 use gatehouse_core::ports::{DeviceFlowStore, Inserted};
 use gatehouse_core::rate_limit::RateCheck;
 use legacy::is_wrong_type;
 use redis::Script;
-
-/// A lost compare-and-set means another change landed; this bounds retries
-/// far above any realistic contention on one flow.
-const MAX_CAS_ATTEMPTS: usize = 256;
 
 mod legacy;
 
@@ -151,7 +135,7 @@ impl RedisFlowStore {
     }
 
     /// The flow's value, converting it first if an earlier release stored it.
-    async fn read_value(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn read_raw(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = self.flow_key(hash);
         let mut conn = self.connection.clone();
         let mut read = redis::cmd("HGET");
@@ -163,20 +147,6 @@ impl RedisFlowStore {
             }
             answer => answer.map_err(redis_err),
         }
-    }
-
-    /// A stored value. Its `last_polled_at` is always unset: the poll clock
-    /// field holds that.
-    fn decode(hash: &str, raw: &[u8]) -> Result<DeviceFlow, StoreError> {
-        flow_blob::decode(hash.to_owned(), raw)
-    }
-
-    /// The value to store: `flow` without the poll time, which lives in the
-    /// clock field (so the value changes only when something else does).
-    fn encode(flow: &DeviceFlow) -> Result<Vec<u8>, StoreError> {
-        let mut stored = flow.clone();
-        stored.last_polled_at = None;
-        flow_blob::encode(stored)
     }
 
     async fn resolve(&self, key: &FlowKey) -> Result<Option<String>, StoreError> {
@@ -238,83 +208,36 @@ impl RedisFlowStore {
             slow_downs: slow_downs.unwrap_or(0),
         })
     }
+}
 
-    /// Read, apply the rule in Rust, compare-and-set; retry on a lost race.
-    /// `known` is a raw value already read (saves the first GET); `poll` is
-    /// the poll clock and `slow_down` count the rule sees.
-    async fn compare_and_set_loop(
+#[async_trait]
+impl SplitFlows for RedisFlowStore {
+    async fn read_value(&self, hash: &str, _now: DateTime<Utc>) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_raw(hash).await
+    }
+
+    async fn add_slow_down(&self, hash: &str, _now: DateTime<Utc>) -> Result<Option<u32>, StoreError> {
+        let mut conn = self.connection.clone();
+        self.add_slow_down.key(self.flow_key(hash)).invoke_async(&mut conn).await.map_err(redis_err)
+    }
+
+    async fn compare_and_set(
         &self,
         hash: &str,
-        change: &FlowChange,
-        now: DateTime<Utc>,
-        mut known: Option<Vec<u8>>,
-        poll: PollState,
-    ) -> Result<Option<(DeviceFlow, Transition)>, StoreError> {
-        let flow_key = self.flow_key(hash);
+        old: &[u8],
+        new: Vec<u8>,
+        _now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.connection.clone();
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let raw: Option<Vec<u8>> = match known.take() {
-                Some(raw) => Some(raw),
-                None => self.read_value(hash).await?,
-            };
-            let Some(raw) = raw else {
-                return Ok(None);
-            };
-            let mut before = Self::decode(hash, &raw)?;
-            let base_interval = before.interval_secs;
-            poll.apply_to(&mut before);
-            let mut transition = before.apply(change, now);
-            let Some(next) = &mut transition.next else {
-                return Ok(Some((before, transition)));
-            };
-            if same_apart_from_poll_state(&before, next) {
-                if next.interval_secs == before.interval_secs {
-                    // A pending poll: the clock already moved in record_poll.
-                    return Ok(Some((before, transition)));
-                }
-                // A slow_down: one more on the count field, no compare-and-set.
-                let count: Option<u32> =
-                    self.add_slow_down.key(&flow_key).invoke_async(&mut conn).await.map_err(redis_err)?;
-                let Some(count) = count else {
-                    return Ok(None);
-                };
-                let interval = interval_after(base_interval, count);
-                next.interval_secs = interval;
-                transition.verdict = gatehouse_core::flow::Verdict::SlowDown { interval };
-                return Ok(Some((before, transition)));
-            }
-            // The value keeps the base interval; the count field holds the rest.
-            let mut stored = next.clone();
-            stored.interval_secs =
-                base_interval.saturating_add(next.interval_secs.saturating_sub(before.interval_secs));
-            let swapped: i64 = self
-                .compare_and_set
-                .key(&flow_key)
-                .arg(&raw)
-                .arg(Self::encode(&stored)?)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(redis_err)?;
-            if swapped == 1 {
-                return Ok(Some((before, transition)));
-            }
-        }
-        Err(StoreError::new("flow changed too often to update"))
-    }
-}
-
-/// What lives beside a flow's value: its poll clock and `slow_down` count.
-#[derive(Debug, Clone, Copy, Default)]
-struct PollState {
-    last_polled_at: Option<DateTime<Utc>>,
-    slow_downs: u32,
-}
-
-impl PollState {
-    /// Puts the clock and the interval the count adds into a decoded flow.
-    fn apply_to(&self, flow: &mut DeviceFlow) {
-        flow.last_polled_at = self.last_polled_at;
-        flow.interval_secs = interval_after(flow.interval_secs, self.slow_downs);
+        let swapped: i64 = self
+            .compare_and_set
+            .key(self.flow_key(hash))
+            .arg(old)
+            .arg(new)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(swapped == 1)
     }
 }
 
@@ -325,48 +248,6 @@ fn poll_clock_field(client_id: &str) -> String {
 
 fn parse_poll_clock(raw: &str) -> Option<DateTime<Utc>> {
     raw.parse().ok().and_then(DateTime::from_timestamp_millis)
-}
-
-/// Whether `next` differs from `before` in nothing the stored value holds
-/// (the poll clock and the `slow_down` interval live beside it). Written
-/// field by field without `..`, so a new field cannot be forgotten.
-fn same_apart_from_poll_state(before: &DeviceFlow, next: &DeviceFlow) -> bool {
-    let DeviceFlow {
-        device_code_hash,
-        user_code,
-        client_id,
-        client_name,
-        scopes,
-        device_label,
-        requester_ip,
-        requester_user_agent,
-        created_at,
-        expires_at,
-        interval_secs: _,
-        last_polled_at: _,
-        status,
-        dpop_jkt,
-        policy,
-        requester_ip_proven,
-        holders,
-        confirmation_failures,
-    } = before;
-    *device_code_hash == next.device_code_hash
-        && *user_code == next.user_code
-        && *client_id == next.client_id
-        && *client_name == next.client_name
-        && *scopes == next.scopes
-        && *device_label == next.device_label
-        && *requester_ip == next.requester_ip
-        && *requester_user_agent == next.requester_user_agent
-        && *created_at == next.created_at
-        && *expires_at == next.expires_at
-        && *status == next.status
-        && *dpop_jkt == next.dpop_jkt
-        && *policy == next.policy
-        && *requester_ip_proven == next.requester_ip_proven
-        && *holders == next.holders
-        && *confirmation_failures == next.confirmation_failures
 }
 
 #[async_trait]
@@ -383,7 +264,7 @@ impl DeviceFlowStore for RedisFlowStore {
             .key(self.user_code_key(&flow.user_code))
             .key(self.flow_key(&flow.device_code_hash))
             .arg(&flow.device_code_hash)
-            .arg(Self::encode(flow)?)
+            .arg(split_flow::encode(flow)?)
             .arg(ttl_ms)
             .arg(flow.created_at.timestamp_millis())
             .arg(poll_clock_field(&flow.client_id));
@@ -417,7 +298,7 @@ impl DeviceFlowStore for RedisFlowStore {
         let Some((hash, Some(raw))) = found else {
             return Ok(None);
         };
-        let mut flow = Self::decode(&hash, &raw)?;
+        let mut flow = split_flow::decode(&hash, &raw)?;
         self.read_poll_state(&flow).await?.apply_to(&mut flow);
         Ok(Some(flow))
     }
@@ -436,12 +317,12 @@ impl DeviceFlowStore for RedisFlowStore {
             if raw.is_none() {
                 return Ok(None);
             }
-            return self.compare_and_set_loop(&hash, change, now, raw, poll).await;
+            return apply_by_compare_and_set(self, &hash, change, now, raw, poll).await;
         }
         // Other changes neither read nor move the clock; it is read only so
         // the flows returned carry it, as in every store.
         let Some((mut before, mut transition)) =
-            self.compare_and_set_loop(&hash, change, now, None, PollState::default()).await?
+            apply_by_compare_and_set(self, &hash, change, now, None, PollState::default()).await?
         else {
             return Ok(None);
         };

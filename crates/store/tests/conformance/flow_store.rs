@@ -22,8 +22,8 @@ fn approve(now: DateTime<Utc>) -> FlowChange {
     })
 }
 
-async fn stores(test: &str) -> Vec<(&'static str, Arc<dyn DeviceFlowStore>)> {
-    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.flows)).collect()
+async fn stores(test: &str) -> common::Cases<(&'static str, Arc<dyn DeviceFlowStore>)> {
+    common::state_stores(test).await.map(|(name, state)| (name, state.flows))
 }
 
 #[tokio::test]

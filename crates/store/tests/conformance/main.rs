@@ -10,6 +10,7 @@
 mod common;
 mod flow_store;
 mod migrations;
+mod postgres_state;
 mod rate_limiter;
 mod single_use;
 mod sql;

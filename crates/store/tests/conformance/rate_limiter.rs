@@ -10,13 +10,15 @@ use std::sync::Arc;
 
 use crate::common;
 
-async fn limiters(test: &str) -> Vec<(&'static str, Arc<dyn RateLimiter>)> {
-    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.rate_limiter)).collect()
+async fn limiters(test: &str) -> common::Cases<(&'static str, Arc<dyn RateLimiter>)> {
+    common::state_stores(test).await.map(|(name, state)| (name, state.rate_limiter))
 }
 
 /// Each backend's flow store with the limiter it spends from.
-async fn flow_stores_with_limiters(test: &str) -> Vec<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)> {
-    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.flows, state.rate_limiter)).collect()
+async fn flow_stores_with_limiters(
+    test: &str,
+) -> common::Cases<(&'static str, Arc<dyn DeviceFlowStore>, Arc<dyn RateLimiter>)> {
+    common::state_stores(test).await.map(|(name, state)| (name, state.flows, state.rate_limiter))
 }
 
 fn check(limiter: Limiter, subject: &str, limit: u32, secs: u64) -> RateCheck {

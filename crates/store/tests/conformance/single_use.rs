@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::common;
 
-async fn stores(test: &str) -> Vec<(&'static str, Arc<dyn SingleUseStore>)> {
-    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.single_use)).collect()
+async fn stores(test: &str) -> common::Cases<(&'static str, Arc<dyn SingleUseStore>)> {
+    common::state_stores(test).await.map(|(name, state)| (name, state.single_use))
 }
 
 #[tokio::test]

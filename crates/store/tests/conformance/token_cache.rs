@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::common;
 use uuid::Uuid;
 
-fn record(id: Uuid) -> AccessTokenRecord {
+pub(crate) fn record(id: Uuid) -> AccessTokenRecord {
     let now = Utc::now();
     AccessTokenRecord {
         id,
@@ -45,8 +45,8 @@ fn record(id: Uuid) -> AccessTokenRecord {
     }
 }
 
-async fn caches(test: &str) -> Vec<(&'static str, Arc<dyn TokenCache>)> {
-    common::state_stores(test).await.into_iter().map(|(name, state)| (name, state.token_cache)).collect()
+async fn caches(test: &str) -> common::Cases<(&'static str, Arc<dyn TokenCache>)> {
+    common::state_stores(test).await.map(|(name, state)| (name, state.token_cache))
 }
 
 #[tokio::test]
@@ -84,12 +84,8 @@ async fn entries_expire() {
 }
 
 /// Each backend's token cache with the limiter it spends from.
-async fn caches_with_limiters(test: &str) -> Vec<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)> {
-    common::state_stores(test)
-        .await
-        .into_iter()
-        .map(|(name, state)| (name, state.token_cache, state.rate_limiter))
-        .collect()
+async fn caches_with_limiters(test: &str) -> common::Cases<(&'static str, Arc<dyn TokenCache>, Arc<dyn RateLimiter>)> {
+    common::state_stores(test).await.map(|(name, state)| (name, state.token_cache, state.rate_limiter))
 }
 
 #[tokio::test]

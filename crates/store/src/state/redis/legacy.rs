@@ -10,7 +10,8 @@
 //! flow lives at most its lifetime and tombstone (20 minutes by default)
 //! past the last upgrade that could have stored it the old way.
 
-use super::{MAX_CAS_ATTEMPTS, RedisFlowStore, poll_clock_field};
+use super::super::split_flow::{self, MAX_CAS_ATTEMPTS};
+use super::{RedisFlowStore, poll_clock_field};
 use crate::state::redis_err;
 use gatehouse_core::StoreError;
 
@@ -58,7 +59,7 @@ impl RedisFlowStore {
                 return Ok(());
             };
             // The clock's key names the flow's client, which the value holds.
-            let flow = Self::decode(hash, &raw)?;
+            let flow = split_flow::decode(hash, &raw)?;
             let converted: i64 = self
                 .convert_legacy_flow
                 .key(&key)

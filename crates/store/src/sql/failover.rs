@@ -1,0 +1,61 @@
+//! How the PostgreSQL pools follow a failover behind one address (a managed
+//! endpoint, a proxy, a virtual IP): a connection that broke fails its next
+//! check and is replaced, and once any statement is refused as read-only
+//! (SQLSTATE `25006`: the connection reached a server that is now a
+//! standby), every connection opened before that refusal is closed when
+//! next taken from its pool, so the pools reconnect to the new primary
+//! without a restart. Requests in the gap answer 503 with `Retry-After`.
+
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// When a statement was last refused as read-only, in this process.
+static READ_ONLY_SEEN: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// SQLSTATE `read_only_sql_transaction`.
+const READ_ONLY: &str = "25006";
+
+/// Notes a statement's error: a read-only refusal marks every connection
+/// opened before now as pointing at a standby.
+#[allow(clippy::disallowed_methods)] // real time: compared with connections' ages
+pub(crate) fn note(err: &sqlx::Error) {
+    if let sqlx::Error::Database(db) = err
+        && db.code().as_deref() == Some(READ_ONLY)
+    {
+        *READ_ONLY_SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        tracing::warn!("PostgreSQL refused a write as read-only (a failover?): reconnecting the pools");
+    }
+}
+
+/// Whether a connection of `age` was opened after the last read-only refusal.
+#[allow(clippy::disallowed_methods)] // real time: a connection's age, not domain time
+fn opened_since_last_refusal(age: Duration) -> bool {
+    let seen = *READ_ONLY_SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    seen.is_none_or(|at| age < at.elapsed())
+}
+
+/// A PostgreSQL pool of at most `max` connections that follows a failover:
+/// a connection that cannot be had within the fault deadline is a fault
+/// (503 at once rather than a queue), and connections that may point at a
+/// demoted primary are dropped when next taken.
+pub(crate) fn pool(max: u32, options: PgConnectOptions) -> impl Future<Output = Result<PgPool, sqlx::Error>> {
+    pool_options(max).connect_with(options)
+}
+
+/// As `pool`, connecting when first used (a second pool beside one that has
+/// already shown the server answers).
+pub(crate) fn lazy_pool(max: u32, options: PgConnectOptions) -> PgPool {
+    pool_options(max).connect_lazy_with(options)
+}
+
+fn pool_options(max: u32) -> PgPoolOptions {
+    sqlx::pool::PoolOptions::<Postgres>::new()
+        .max_connections(max)
+        .acquire_timeout(crate::FAULT_DEADLINE)
+        .before_acquire(|_connection, meta: PoolConnectionMetadata| {
+            Box::pin(async move { Ok(opened_since_last_refusal(meta.age)) })
+        })
+}
