@@ -2,9 +2,9 @@
 # Load benchmark of the release binary, loopback only, bounded in time:
 # device-code issuance, the pending poll and /v1/me on a warm cache, and the
 # server's memory with 100,000 pending flows, on the embedded backend
-# (SQLite + in-process) and on PostgreSQL + Redis.
+# (SQLite + in-process) and on PostgreSQL + Redis (and PostgreSQL alone).
 #
-#   bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling|refresh|dpop]
+#   bench/run.sh [embedded|postgres-redis|postgres|both|pairs|memory|limits|overload|ceiling|refresh|dpop]
 #   (default: both; memory: only the 100,000-flow RSS measurement, on both
 #   backends; limits: the throughput phases with every limiter on, then off,
 #   on both backends; overload: /v1/me and the poll alone and under a
@@ -13,10 +13,12 @@
 #   node-oidc-provider; refresh: refresh throughput and p99 with
 #   BENCH_REFRESH_GRANTS grants; dpop: /v1/me with a bearer token, then
 #   with a DPoP-bound one and a proof per request, BENCH_DPOP_PROOFS_COUNT
-#   proofs made beforehand by dpop-proofs.mjs with Node)
+#   proofs made beforehand by dpop-proofs.mjs with Node; pairs: the
+#   throughput phases on all three backend pairs, then PostgreSQL alone's
+#   pending poll beside node-oidc-provider, in one run)
 #
 # Needs: wrk (apt-get install wrk), the release binary (cargo leptos build
-# --release), and for postgres-redis the local servers on their default ports.
+# --release), and for postgres-redis and postgres the local servers on their default ports.
 # Tunables: BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (1),
 # BENCH_MEMORY_FLOWS (100000), BENCH_ROUNDS (3, overload only), BENCH_REDIS_URL (redis://127.0.0.1:6379; a
 # redis+unix:///path URL measures Redis over a Unix socket), BENCH_LIMITS
@@ -36,7 +38,7 @@ port=3390
 base="http://127.0.0.1:$port"
 password="bench-password-123"
 
-# Starts a fresh server for "$1" (embedded or postgres-redis) with a fresh
+# Starts a fresh server for "$1" (embedded, postgres-redis or postgres) with a fresh
 # database; sets work (a temp dir), pid and rss_idle.
 start_server() {
   local backend="$1"
@@ -59,10 +61,12 @@ start_server() {
     done
   fi
   unset GATEHOUSE_DATABASE_URL GATEHOUSE_REDIS_URL
-  if [ "$backend" = postgres-redis ]; then
+  if [ "$backend" != embedded ]; then
     run_id="gatehouse_bench_$$_$RANDOM"
     psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $run_id" >/dev/null
     export GATEHOUSE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$run_id"
+  fi
+  if [ "$backend" = postgres-redis ]; then
     export GATEHOUSE_REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
     export GATEHOUSE_REDIS_KEY_PREFIX="$run_id:"
   fi
@@ -82,6 +86,8 @@ stop_server() {
   wait "$pid" 2>/dev/null || true
   if [ "$backend" = postgres-redis ]; then
     redis_cmd --scan --pattern "$run_id:*" | xargs -r -n 500 redis-cli $(redis_address) DEL >/dev/null
+  fi
+  if [ "$backend" != embedded ]; then
     psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE $run_id" >/dev/null
   fi
   rm -rf "$work"
@@ -267,13 +273,13 @@ throughput_phases() {
   echo "pending flows: $pending; server RSS: $(($(rss_kb) / 1024)) MB (idle before: $((rss_idle / 1024)) MB)"
 
   echo "=== $backend: pending poll (POST /v1/oauth/device/token), ${seconds}s, $connections connections"
-  measured_wrk poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50"
+  measured_wrk poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50|99%"
   echo "--- the same polls for 3s more, counting the answers"
   (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d3s -s poll-answers.lua "$base/v1/oauth/device/token") | grep -E "pool"
 
   echo "=== $backend: one device code polled flat out (every answer slow_down), ${seconds}s, $connections connections"
   export BENCH_HOT_CODE; BENCH_HOT_CODE=$(head -n1 "$(ls "$BENCH_CODES_DIR"/codes-*.txt | head -n1)")
-  measured_wrk hot-poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50"
+  measured_wrk hot-poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50|99%"
 
   make_token
   echo "=== $backend: GET /v1/me (warm cache), ${seconds}s, $connections connections"
@@ -351,6 +357,10 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname
 case "${1:-both}" in
   embedded) throughput_phases embedded; memory_phase embedded ;;
   postgres-redis) throughput_phases postgres-redis; memory_phase postgres-redis ;;
+  postgres) throughput_phases postgres; memory_phase postgres ;;
+  pairs)
+    for backend in embedded postgres-redis postgres; do throughput_phases "$backend"; done
+    ceiling_phase postgres ;;
   both) throughput_phases embedded; memory_phase embedded; throughput_phases postgres-redis; memory_phase postgres-redis ;;
   memory) memory_phase embedded; memory_phase postgres-redis ;;
   limits)
@@ -364,5 +374,5 @@ case "${1:-both}" in
   ceiling) ceiling_phase embedded; ceiling_phase postgres-redis ;;
   refresh) refresh_phase embedded; refresh_phase postgres-redis ;;
   dpop) dpop_phase embedded; dpop_phase postgres-redis ;;
-  *) echo "usage: bench/run.sh [embedded|postgres-redis|both|memory|limits|overload|ceiling|refresh|dpop]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [embedded|postgres-redis|postgres|both|pairs|memory|limits|overload|ceiling|refresh|dpop]" >&2; exit 2 ;;
 esac

@@ -2,7 +2,9 @@
 # Starts the release binary on a fresh database with the test accounts and a
 # second client: the embedded default, or with GATEHOUSE_E2E_BACKEND=
 # postgres-redis a fresh PostgreSQL database and Redis key prefix (from
-# GATEHOUSE_TEST_DATABASE_URL / GATEHOUSE_TEST_REDIS_URL).
+# GATEHOUSE_TEST_DATABASE_URL / GATEHOUSE_TEST_REDIS_URL), or with
+# GATEHOUSE_E2E_BACKEND=postgres a fresh PostgreSQL database alone (its own
+# tables as the state store).
 set -euo pipefail
 cd "$(dirname "$0")"
 root="$(cd .. && pwd)"
@@ -57,11 +59,14 @@ export GATEHOUSE_TRUSTED_PROXIES=127.0.0.1
 if [ -n "${GATEHOUSE_SMTP_URL:-}" ]; then export GATEHOUSE_PUBLIC_URL="http://$GATEHOUSE_BIND"; fi
 if [ "${GATEHOUSE_E2E_PASSKEYS:-}" = 1 ]; then export GATEHOUSE_PUBLIC_URL="http://localhost:${GATEHOUSE_BIND##*:}"; fi
 rm -rf "$GATEHOUSE_DATA_DIR"
-if [ "${GATEHOUSE_E2E_BACKEND:-embedded}" = postgres-redis ]; then
+backend="${GATEHOUSE_E2E_BACKEND:-embedded}"
+if [ "$backend" = postgres-redis ] || [ "$backend" = postgres ]; then
   base="${GATEHOUSE_TEST_DATABASE_URL:?set GATEHOUSE_TEST_DATABASE_URL}"
   name="gatehouse_e2e_$$_${GATEHOUSE_E2E_SSO:-0}_${GATEHOUSE_E2E_PASSKEYS:-0}"
   psql -q "$base" -c "CREATE DATABASE $name" >/dev/null
   export GATEHOUSE_DATABASE_URL="${base%/*}/$name"
+fi
+if [ "$backend" = postgres-redis ]; then
   export GATEHOUSE_REDIS_URL="${GATEHOUSE_TEST_REDIS_URL:?set GATEHOUSE_TEST_REDIS_URL}"
   export GATEHOUSE_REDIS_KEY_PREFIX="$name:"
 fi

@@ -6,7 +6,7 @@
 //! trail naming the caller.
 
 use crate::helpers::{Backend, PASSWORD, TestApp, expect_oauth_error, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::Actor;
 use gatehouse_core::model::ClientType;
 use gatehouse_core::ports::{AccountChange, AuditEvent, AuditKind};
@@ -448,7 +448,7 @@ async fn the_command_line_goes_through_the_api_with_server(backend: Backend) {
     assert!(!ok && err.contains("--scope admin"), "{err}");
 }
 
-on_both_backends!(
+on_every_backend!(
     the_command_line_goes_through_the_api_with_server,
     only_admins_can_hold_the_admin_scope,
     the_admin_api_does_what_the_admin_pages_do,

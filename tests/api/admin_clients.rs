@@ -3,7 +3,7 @@
 //! rotate a secret (the old one stops at once).
 
 use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::Actor;
 use gatehouse_core::ports::AuditKind;
 use serde_json::Value;
@@ -252,7 +252,7 @@ async fn the_command_line_edits_rotates_and_enables_clients(backend: Backend) {
     assert!(!run(&["client", "enable", "--id", "rs"]).status.success(), "already enabled");
 }
 
-on_both_backends!(
+on_every_backend!(
     an_admin_registers_a_confidential_client_and_sees_its_secret_once,
     an_admin_edits_disables_and_enables_a_client,
     an_admin_sets_a_clients_token_settings,

@@ -2,7 +2,7 @@
 //! last-admin rule under a race, and `gatehouse user disable|enable`.
 
 use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::ports::{AccountChange, AuditKind, AuditQuery};
 use gatehouse_core::services::accounts::AccountAdminError;
 use gatehouse_core::{Actor, Admin, Principal};
@@ -217,7 +217,7 @@ async fn the_command_line_disables_and_enables_an_account(backend: Backend) {
     assert!(!out.status.success());
 }
 
-on_both_backends!(
+on_every_backend!(
     an_admin_creates_finds_and_disables_an_account_at_once,
     the_last_active_admin_can_be_neither_demoted_nor_disabled,
     a_non_admin_is_refused_the_account_and_audit_pages,

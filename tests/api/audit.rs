@@ -2,7 +2,7 @@
 //! and read back here through the audit port.
 
 use crate::helpers::{Backend, CLI, PASSWORD, TestApp, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::Actor;
 use gatehouse_core::ports::{AuditEvent, AuditKind};
 use gatehouse_core::rate_limit::Visitor;
@@ -117,7 +117,7 @@ async fn failed_sign_ins_are_recorded_without_the_password(backend: Backend) {
     assert!(!stored.contains("not the password") && !stored.contains(PASSWORD));
 }
 
-on_both_backends!(
+on_every_backend!(
     approvals_denials_and_redemptions_are_recorded,
     revocations_say_by_whom_and_expiry_is_recorded_once,
     failed_sign_ins_are_recorded_without_the_password,

@@ -4,7 +4,7 @@
 //! retries and backoff, and across a restart.
 
 use crate::helpers::{Backend, TestApp, spawn_app_until, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -275,7 +275,7 @@ async fn the_delivery_lease_holds_through_a_batch_of_slow_answers(backend: Backe
     assert_eq!(backlog(&app).await, 0);
 }
 
-on_both_backends!(
+on_every_backend!(
     the_delivery_lease_holds_through_a_batch_of_slow_answers,
     every_audit_event_reaches_the_webhook_signed_and_in_order,
     a_failing_or_silent_receiver_is_retried_with_backoff_in_order,

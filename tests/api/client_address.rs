@@ -6,12 +6,12 @@
 //! issuance quota under a flood, and the alarm across all addresses.
 
 use crate::helpers::{Backend, PASSWORD, TestApp, behind_proxy, set_limit, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse::http::middleware::client_ip::ProxyHeader;
 use gatehouse_core::rate_limit::Limiter;
 use serde_json::Value;
 
-on_both_backends!(
+on_every_backend!(
     a_forged_forwarded_for_line_before_the_proxys_own_is_ignored,
     every_address_of_an_ipv6_64_shares_one_quota,
     an_ipv4_proxy_seen_by_a_dual_stack_listener_is_trusted,

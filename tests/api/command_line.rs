@@ -4,7 +4,7 @@
 //! server and forgetting it here.
 
 use crate::helpers::{Backend, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
@@ -127,4 +127,4 @@ async fn login_status_and_logout_round_trip(backend: Backend) {
     assert_eq!(app.me(plain["access_token"].as_str().expect("token")).await.status(), 200);
 }
 
-on_both_backends!(login_status_and_logout_round_trip);
+on_every_backend!(login_status_and_logout_round_trip);

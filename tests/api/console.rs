@@ -3,7 +3,7 @@
 //! that every revoke stops the token at once and is audited.
 
 use crate::helpers::{Backend, CLI, PASSWORD, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::Actor;
 use gatehouse_core::ports::AuditKind;
 use serde_json::Value;
@@ -265,7 +265,7 @@ async fn an_admin_finds_and_revokes_a_users_and_a_clients_tokens(backend: Backen
     assert!(listed.contains("ada-laptop") && listed.contains("ci-runner"), "{listed}");
 }
 
-on_both_backends!(
+on_every_backend!(
     anonymous_visitors_are_sent_to_sign_in_and_back,
     a_non_admin_is_refused_every_admin_page_and_action,
     a_person_sees_their_devices_and_revokes_one_at_once,

@@ -4,7 +4,7 @@
 //! not listed; the admin listing pages by keyset without gaps or repeats.
 
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_overriding};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse::startup::Overrides;
@@ -322,7 +322,7 @@ async fn the_admin_listing_pages_by_keyset_without_gaps_or_repeats(backend: Back
     assert_eq!(page.status(), 200);
 }
 
-on_both_backends!(
+on_every_backend!(
     a_storage_fault_on_a_console_page_or_form_is_a_503_or_the_error_page,
     a_revoke_that_fails_changes_nothing_and_a_retry_finishes_it,
     introspection_and_me_agree_on_a_disabled_account,

@@ -1,7 +1,7 @@
 //! The account-branch device flow over HTTP, with the RFC 8628 answers.
 
 use crate::helpers::{Backend, CLI, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use serde_json::Value;
 
 fn code_of(flow: &Value, field: &str) -> String {
@@ -106,7 +106,7 @@ async fn racing_pollers_get_exactly_one_token(backend: Backend) {
     }
 }
 
-on_both_backends!(
+on_every_backend!(
     full_flow_mints_a_token_that_me_accepts_and_self_revocation_ends,
     approving_the_same_device_again_rotates_its_token,
     racing_pollers_get_exactly_one_token,

@@ -3,7 +3,7 @@
 //! name, and the password change and reset by an emailed single-use link.
 
 use crate::helpers::{Backend, PASSWORD, TestApp, behind_proxy, hidden_input, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse::config::{Config, SmtpConfig};
 use gatehouse_core::ports::{AuditKind, AuditQuery};
 use serde_json::Value;
@@ -90,7 +90,7 @@ fn link(text: &str, prefix: &str) -> String {
     text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} link in:\n{text}")).to_owned()
 }
 
-on_both_backends!(
+on_every_backend!(
     approving_a_device_emails_the_person_over_tls,
     an_sso_persons_approval_is_emailed_to_them,
     a_person_changes_their_password,

@@ -23,6 +23,7 @@ mod console_safety;
 mod device_flow;
 mod email;
 mod faults;
+mod instances;
 mod metrics;
 mod observability;
 mod operations;

@@ -2,10 +2,10 @@
 //! requests, flows, tokens, limiter refusals and the sign-in queue.
 
 use crate::helpers::{Backend, PASSWORD, spawn_app, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::rate_limit::{Limiter, Quota};
 
-on_both_backends!(metrics_show_what_happened_on_their_own_listener, metrics_are_off_by_default);
+on_every_backend!(metrics_show_what_happened_on_their_own_listener, metrics_are_off_by_default);
 
 async fn metrics_show_what_happened_on_their_own_listener(backend: Backend) {
     let app = spawn_app_with(backend, |c| {

@@ -5,13 +5,13 @@
 //! dependency latencies).
 
 use crate::helpers::{Backend, gatehouse_command, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-on_both_backends!(metrics_show_the_build_the_process_and_each_dependencys_latency);
+on_every_backend!(metrics_show_the_build_the_process_and_each_dependencys_latency);
 
 /// The real binary, logging JSON, with its log lines collected.
 struct Server {
@@ -231,7 +231,7 @@ async fn metrics_show_the_build_the_process_and_each_dependencys_latency(backend
     }
     let state_store = r#"gatehouse_dependency_duration_seconds_count{dependency="state_store"}"#;
     match backend {
-        Backend::PostgresRedis => assert!(text.contains(state_store), "{text}"),
+        Backend::PostgresRedis | Backend::Postgres => assert!(text.contains(state_store), "{text}"),
         // In process the state store is memory, not a dependency to time.
         Backend::Embedded => assert!(!text.contains(state_store), "{text}"),
     }

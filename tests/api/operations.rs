@@ -4,7 +4,7 @@
 //! rolling upgrade can rely on.
 
 use crate::helpers::{Backend, TestApp, gatehouse_command, postgres_redis_available, spawn_app, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse::config::Config;
 use gatehouse::startup::Application;
 use gatehouse_core::SecretString;
@@ -12,7 +12,7 @@ use gatehouse_store::testing::TestDatabase;
 use serde_json::Value;
 use sqlx::Connection;
 
-on_both_backends!(migrations_can_be_a_separate_step);
+on_every_backend!(migrations_can_be_a_separate_step);
 
 /// A server configuration on `database_url`, as the helpers would make it.
 fn config_on(database_url: &str, data_dir: &std::path::Path, secret: Option<&str>) -> Config {
@@ -40,7 +40,7 @@ async fn migrations_can_be_a_separate_step(backend: Backend) {
     let dir = tempfile::tempdir().expect("dir");
     let (_database, url) = match backend {
         Backend::Embedded => (None, format!("sqlite://{}/gatehouse.db", dir.path().display())),
-        Backend::PostgresRedis => {
+        Backend::PostgresRedis | Backend::Postgres => {
             let base = std::env::var("GATEHOUSE_TEST_DATABASE_URL").expect("GATEHOUSE_TEST_DATABASE_URL");
             let empty = TestDatabase::create_empty(&base).await;
             let url = empty.url().to_owned();

@@ -2,7 +2,7 @@
 //! and deny server functions at their SPEC paths.
 
 use crate::helpers::{Backend, PASSWORD, hidden_input, spawn_app, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::Clock;
 use serde_json::Value;
 
@@ -175,7 +175,7 @@ async fn the_page_says_when_the_request_came_from_another_network(backend: Backe
     assert!(!html.contains(note), "{html}");
 }
 
-on_both_backends!(
+on_every_backend!(
     the_page_says_when_the_request_came_from_another_network,
     approving_a_known_device_again_says_which_token_it_replaces,
     wrong_password_and_unknown_email_get_the_same_answer,

@@ -2,7 +2,7 @@
 //! invariants (one token, one outcome, one active row) every round.
 
 use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app_overriding, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse::startup::Overrides;
 use gatehouse_core::SecretString;
 use gatehouse_core::model::{Account, SubjectId};
@@ -270,7 +270,7 @@ async fn a_sign_in_overtaken_by_a_password_change_is_signed_out(backend: Backend
     assert_eq!(page.status(), 302, "but the change that overtook it signed it out");
 }
 
-on_both_backends!(
+on_every_backend!(
     a_sign_in_overtaken_by_a_password_change_is_signed_out,
     fifty_pollers_racing_an_approval_get_one_token,
     approve_against_deny_has_one_outcome_everywhere,

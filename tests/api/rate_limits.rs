@@ -6,14 +6,14 @@
 use crate::helpers::{
     Backend, PASSWORD, TestApp, expect_oauth_error, set_limit, spawn_app, spawn_app_overriding, spawn_app_with,
 };
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse::startup::Overrides;
 use gatehouse_core::SecretString;
 use gatehouse_core::ports::{HashError, PasswordHasher};
 use gatehouse_core::rate_limit::Limiter;
 use serde_json::Value;
 
-on_both_backends!(
+on_every_backend!(
     the_eleventh_wrong_code_in_an_hour_is_refused_and_the_right_one_too,
     parallel_guesses_cannot_slip_past_the_limit_together,
     a_browser_session_is_paused_after_five_wrong_codes,
@@ -33,7 +33,7 @@ async fn lookup(app: &TestApp, code: &str) -> reqwest::Response {
 }
 
 /// Checks a JSON rate-limit refusal and returns its wait in ms.
-async fn expect_rate_limited(response: reqwest::Response) -> u64 {
+pub(crate) async fn expect_rate_limited(response: reqwest::Response) -> u64 {
     assert_eq!(response.status(), 429);
     let retry_after: u64 = response.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
     assert!(retry_after >= 1);

@@ -3,7 +3,7 @@
 //! on PostgreSQL one instance prunes at a time.
 
 use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::Principal;
 
 async fn count(app: &TestApp, table: &str) -> i64 {
@@ -74,4 +74,4 @@ async fn one_instance_prunes_at_a_time(backend: Backend) {
     assert_eq!((report.tokens, report.skipped), (1, false));
 }
 
-on_both_backends!(retention_deletes_only_what_is_past_its_retention, one_instance_prunes_at_a_time);
+on_every_backend!(retention_deletes_only_what_is_past_its_retention, one_instance_prunes_at_a_time);

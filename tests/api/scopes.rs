@@ -6,7 +6,7 @@
 //! cannot be deleted.
 
 use crate::helpers::{Backend, CLI, PASSWORD, TestApp, expect_oauth_error, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::model::ClientType;
 use gatehouse_core::ports::AuditKind;
 use serde_json::Value;
@@ -201,7 +201,7 @@ async fn the_command_line_manages_the_registry(backend: Backend) {
     assert!(!listed.contains("reports:read"), "{listed}");
 }
 
-on_both_backends!(
+on_every_backend!(
     an_operator_defined_scope_reaches_the_approval_page_and_the_token,
     built_in_scopes_stay_and_an_allowed_scope_cannot_be_deleted,
     an_account_only_scope_is_never_in_an_external_token_and_the_reverse,

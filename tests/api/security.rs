@@ -1,7 +1,7 @@
 //! SPEC §7: headers on every response, cross-site refusal, fail closed.
 
 use crate::helpers::{Backend, expect_oauth_error, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use serde_json::Value;
 
 fn assert_security_headers(response: &reqwest::Response, what: &str) {
@@ -137,7 +137,7 @@ async fn ambiguous_or_oversized_request_parts_are_refused(backend: Backend) {
     assert_eq!(app.services.ports().audit.recent(100).await.expect("audit").len(), before);
 }
 
-on_both_backends!(
+on_every_backend!(
     every_response_carries_the_security_headers,
     cross_site_state_changes_are_refused,
     ambiguous_or_oversized_request_parts_are_refused,

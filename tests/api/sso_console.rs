@@ -4,7 +4,7 @@
 //! every sign-in and audited when they change.
 
 use crate::helpers::{Backend, TestApp, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use crate::sso::{approve_external_as, external_grant_as};
 use crate::sso_provider::{Spoil, TestProvider};
 use serde_json::json;
@@ -202,7 +202,7 @@ async fn only_an_sso_admin_can_approve_the_admin_scope(backend: Backend) {
     assert_eq!(clients.status(), 403);
 }
 
-on_both_backends!(
+on_every_backend!(
     only_an_sso_admin_can_approve_the_admin_scope,
     an_sso_person_signs_in_and_manages_only_their_own_devices,
     a_console_sign_in_goes_on_only_to_a_local_path,

@@ -5,7 +5,7 @@
 //! changes nothing and fails closed.
 
 use crate::helpers::{Backend, TestApp, expect_oauth_error};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use crate::sso::{approve_external_as, external_grant, initiate, refresh_at, sso_app_with};
 use crate::sso_provider::{Spoil, TestProvider};
 use gatehouse_core::ports::AuditKind;
@@ -240,7 +240,7 @@ async fn an_admin_grant_the_provider_cannot_recheck_gets_no_refresh_token(backen
     assert!(plain["refresh_token"].is_string(), "{plain}");
 }
 
-on_both_backends!(
+on_every_backend!(
     admin_rights_follow_the_providers_groups_at_each_recheck,
     an_unverifiable_recheck_lapses_admin_rights_and_keeps_the_grant,
     a_recheck_naming_another_person_ends_the_grant,

@@ -2,7 +2,7 @@
 //! then its refresh (RFC 6749 §6).
 
 use crate::helpers::{Backend, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, ClientId, DeviceAuthorizationUrl, RequestTokenError, Scope, StandardDeviceAuthorizationResponse,
@@ -64,4 +64,4 @@ async fn the_oauth2_crate_completes_the_device_flow(backend: Backend) {
     assert_eq!(app.me(refreshed.access_token().secret()).await.status(), 401, "the grant ended");
 }
 
-on_both_backends!(the_oauth2_crate_completes_the_device_flow);
+on_every_backend!(the_oauth2_crate_completes_the_device_flow);

@@ -2,7 +2,7 @@
 //! and revocation, rotation and expiry beating a warm lookup cache.
 
 use crate::helpers::{Backend, CLI, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::rate_limit::Visitor;
 use serde_json::Value;
 
@@ -72,7 +72,7 @@ async fn switching_bearer_auth_off_answers_503(backend: Backend) {
     assert!(matches!(approved, Err(gatehouse_core::services::device_flow::DecideError::BearerAuthDisabled)));
 }
 
-on_both_backends!(
+on_every_backend!(
     switching_bearer_auth_off_answers_503,
     a_disabled_client_can_do_nothing,
     revocation_rotation_and_expiry_beat_a_warm_cache,

@@ -94,13 +94,20 @@ pub fn tokens(event: &'static str, count: u64) {
     ::metrics::counter!("gatehouse_tokens_total", "event" => event).increment(count);
 }
 
-/// A dependency failed: `state_store` (in process or Redis) or `database`.
+/// Whether this instance hears token revocations from the others (the
+/// PostgreSQL state store's listener): 0 while its token cache is off.
+pub fn revocation_listener(listening: bool) {
+    ::metrics::gauge!("gatehouse_revocation_listener_up").set(if listening { 1.0 } else { 0.0 });
+}
+
+/// A dependency failed: `state_store` (in process, Redis or PostgreSQL) or `database`.
 pub fn dependency_error(dependency: &'static str) {
     ::metrics::counter!("gatehouse_dependency_errors_total", "dependency" => dependency).increment(1);
 }
 
 /// One call to a dependency (`database`: one SQL statement; `state_store`:
-/// one Redis round trip) and how long it took.
+/// one Redis round trip, or one statement of the PostgreSQL state store) and
+/// how long it took.
 pub fn dependency_call(dependency: &'static str, elapsed: std::time::Duration) {
     ::metrics::histogram!("gatehouse_dependency_duration_seconds", "dependency" => dependency)
         .record(elapsed.as_secs_f64());

@@ -2,7 +2,7 @@
 //! rotation and reuse detection of RFC 9700 §4.14.2.
 
 use crate::helpers::{Backend, CLI, TestApp, expect_oauth_error, spawn_app, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::model::{ClientType, TokenPolicy};
 use gatehouse_core::ports::AuditKind;
 use serde_json::Value;
@@ -85,7 +85,7 @@ async fn a_rotated_refresh_token_presented_again_ends_the_grant_everywhere(backe
     // Redis); the embedded backend is one process.
     let sibling = match backend {
         Backend::Embedded => None,
-        Backend::PostgresRedis => Some(
+        Backend::PostgresRedis | Backend::Postgres => Some(
             spawn_app_with(backend, |config| {
                 config.database_url = app.database_url.clone();
                 config.redis_key_prefix = app.redis_key_prefix.clone();
@@ -394,7 +394,7 @@ async fn unknown_refresh_tokens_are_limited_per_address(backend: Backend) {
     assert_eq!(status, 200, "{body}");
 }
 
-on_both_backends!(
+on_every_backend!(
     unknown_refresh_tokens_are_limited_per_address,
     a_refreshing_client_gets_a_refresh_token_and_a_short_access_token,
     a_refresh_rotates_both_tokens_of_the_grant,

@@ -2,7 +2,7 @@
 //! `WWW-Authenticate` challenge, and SPEC §5's scope rule.
 
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::model::ClientType;
 use serde_json::Value;
 
@@ -165,7 +165,7 @@ async fn switched_off_bearer_authentication_answers_503(backend: Backend) {
     }
 }
 
-on_both_backends!(
+on_every_backend!(
     missing_token_gets_a_challenge_without_an_error,
     another_scheme_counts_as_no_token,
     the_scheme_name_is_case_insensitive,

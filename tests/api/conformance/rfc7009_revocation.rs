@@ -1,7 +1,7 @@
 //! RFC 7009 token revocation.
 
 use crate::helpers::{Backend, CLI, expect_oauth_error, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::model::ClientType;
 
 const PATH: &str = "/v1/oauth/revoke";
@@ -63,7 +63,7 @@ async fn unauthenticated_client_is_invalid_client(backend: Backend) {
     assert_eq!(app.me(&token).await.status(), 200);
 }
 
-on_both_backends!(
+on_every_backend!(
     own_token_is_revoked_at_once,
     unknown_or_malformed_tokens_answer_200,
     an_unknown_token_type_hint_is_ignored,

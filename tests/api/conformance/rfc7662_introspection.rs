@@ -2,7 +2,7 @@
 //! confidential clients.
 
 use crate::helpers::{Backend, CLI, TestApp, expect_oauth_error, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::model::ClientType;
 use serde_json::{Value, json};
 
@@ -72,7 +72,7 @@ async fn missing_token_is_invalid_request(backend: Backend) {
     expect_oauth_error(response.expect("request"), 400, "invalid_request").await;
 }
 
-on_both_backends!(
+on_every_backend!(
     an_active_token_is_described,
     inactive_tokens_say_only_that,
     public_clients_may_not_introspect,

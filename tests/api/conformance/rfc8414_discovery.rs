@@ -1,7 +1,7 @@
 //! RFC 8414 authorization server metadata.
 
 use crate::helpers::{Backend, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use serde_json::{Value, json};
 
 async fn metadata_names_every_endpoint_and_capability(backend: Backend) {
@@ -27,4 +27,4 @@ async fn metadata_names_every_endpoint_and_capability(backend: Backend) {
     assert_eq!(metadata["scopes_supported"], json!(["full", "apps:run", "apps:read:permitted-external", "admin"]));
 }
 
-on_both_backends!(metadata_names_every_endpoint_and_capability);
+on_every_backend!(metadata_names_every_endpoint_and_capability);

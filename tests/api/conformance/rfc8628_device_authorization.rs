@@ -2,7 +2,7 @@
 //! and §5.2 error answers and SPEC §3's body rules.
 
 use crate::helpers::{Backend, CLI, expect_oauth_error, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::model::ClientType;
 use serde_json::{Value, json};
 
@@ -195,7 +195,7 @@ async fn other_methods_are_405_in_json(backend: Backend) {
     expect_oauth_error(response, 405, "invalid_request").await;
 }
 
-on_both_backends!(
+on_every_backend!(
     answers_with_every_field_rfc_8628_names,
     accepts_a_json_body,
     missing_client_id_is_invalid_request,

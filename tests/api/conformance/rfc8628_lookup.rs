@@ -3,7 +3,7 @@
 //! that are not pending.
 
 use crate::helpers::{Backend, CLI, expect_oauth_error, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::DecisionKind;
 use serde_json::{Value, json};
@@ -61,7 +61,7 @@ async fn missing_user_code_is_invalid_request(backend: Backend) {
     expect_oauth_error(response, 400, "invalid_request").await;
 }
 
-on_both_backends!(
+on_every_backend!(
     a_pending_code_is_valid_in_any_typed_form,
     unknown_decided_and_expired_codes_are_just_invalid,
     missing_user_code_is_invalid_request,

@@ -2,7 +2,7 @@
 //! rules SPEC §4 adds (slow_down persisted, tombstones, binding, re-check).
 
 use crate::helpers::{Backend, CLI, expect_oauth_error, spawn_app};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::model::ClientType;
 use gatehouse_core::rate_limit::Visitor;
 use gatehouse_core::services::device_flow::DecisionKind;
@@ -151,7 +151,7 @@ async fn expired_flow_answers_expired_token_until_its_tombstone_ends(backend: Ba
     assert_eq!(app.poll(&code).await.1["error"], "expired_token");
     // Then the flow is forgotten. (Redis drops the key by its own clock,
     // which the injected test clock does not move.)
-    if backend == Backend::Embedded {
+    if backend != Backend::PostgresRedis {
         app.advance(2);
         assert_eq!(app.poll(&code).await.1["error"], "invalid_grant");
     }
@@ -290,7 +290,7 @@ async fn a_narrower_scope_is_what_the_token_carries(backend: Backend) {
     assert_eq!((status, token["scope"].as_str()), (200, Some("apps:run")), "{token}");
 }
 
-on_both_backends!(
+on_every_backend!(
     missing_grant_type_is_invalid_request,
     other_grant_types_are_unsupported_grant_type,
     missing_device_code_is_invalid_request,

@@ -3,7 +3,7 @@
 //! scheme and a fresh, unreplayed proof of that key over the request.
 
 use crate::helpers::{Backend, CLI, TestApp, spawn_app, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::cli::dpop::{DpopKey, ProofAlgorithm};
@@ -326,7 +326,7 @@ async fn a_replayed_proof_is_refused_on_every_instance(backend: Backend) {
     // A second instance shares the state store on PostgreSQL + Redis (its
     // own address makes the proof's htu another URI, so it is re-signed for
     // it with the same jti: still a replay).
-    if backend == Backend::PostgresRedis {
+    if backend.is_shared() {
         let sibling = spawn_app_with(backend, |config| {
             config.database_url = app.database_url.clone();
             config.redis_key_prefix = app.redis_key_prefix.clone();
@@ -429,7 +429,7 @@ async fn nonces_are_optional_when_the_operator_says_so_and_last_one_to_two_perio
     assert_eq!(error_of(response).await, (401, "use_dpop_nonce".to_owned()));
 }
 
-on_both_backends!(
+on_every_backend!(
     a_proof_at_redemption_binds_the_access_and_refresh_tokens_to_its_key,
     proofs_that_do_not_match_the_request_are_refused,
     a_replayed_proof_is_refused_on_every_instance,

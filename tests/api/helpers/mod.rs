@@ -21,12 +21,23 @@ pub enum Backend {
     Embedded,
     /// PostgreSQL + Redis from `GATEHOUSE_TEST_DATABASE_URL` / `GATEHOUSE_TEST_REDIS_URL`.
     PostgresRedis,
+    /// PostgreSQL alone (its own tables as the state store) from
+    /// `GATEHOUSE_TEST_DATABASE_URL`.
+    Postgres,
 }
 
-/// Declares `name::embedded` and `name::postgres_redis` for an async test fn
-/// taking a `Backend`.
+impl Backend {
+    /// Whether several instances share the state (a second instance over the
+    /// same database sees the first's flows, limits and revocations).
+    pub fn is_shared(self) -> bool {
+        self != Backend::Embedded
+    }
+}
+
+/// Declares `name::embedded`, `name::postgres_redis` and `name::postgres`
+/// for an async test fn taking a `Backend`.
 #[macro_export]
-macro_rules! on_both_backends {
+macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -39,8 +50,27 @@ macro_rules! on_both_backends {
                     super::$name($crate::helpers::Backend::PostgresRedis).await;
                 }
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if $crate::helpers::postgres_available(concat!(module_path!(), "::postgres")) {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            }
         }
     )*};
+}
+
+/// Whether the PostgreSQL URL is set, as `postgres_redis_available` says.
+pub fn postgres_available(test: &str) -> bool {
+    let present = std::env::var("GATEHOUSE_TEST_DATABASE_URL").is_ok();
+    if !present {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: GATEHOUSE_TEST_DATABASE_URL must be set under CI=true"
+        );
+        gatehouse_store::testing::report_skipped(test, "GATEHOUSE_TEST_DATABASE_URL not set");
+    }
+    present
 }
 
 /// Whether the PostgreSQL/Redis URLs are set. Without them the test is
@@ -146,12 +176,17 @@ pub async fn spawn_app_until(
             config.database_url = format!("sqlite://{}/gatehouse.db", data_dir.path().display());
             config.redis_url = None;
         }
-        Backend::PostgresRedis => {
+        Backend::PostgresRedis | Backend::Postgres => {
             let base = std::env::var("GATEHOUSE_TEST_DATABASE_URL").expect("GATEHOUSE_TEST_DATABASE_URL");
             let own = TestDatabase::create(&base).await;
             config.database_url = own.url().to_owned();
             database = Some(own);
-            config.redis_url = Some(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("GATEHOUSE_TEST_REDIS_URL"));
+            config.redis_url = match backend {
+                Backend::PostgresRedis => {
+                    Some(std::env::var("GATEHOUSE_TEST_REDIS_URL").expect("GATEHOUSE_TEST_REDIS_URL"))
+                }
+                _ => None,
+            };
             config.redis_key_prefix = format!("gatehouse-test:{}:", uuid::Uuid::new_v4().simple());
         }
     }

@@ -4,7 +4,7 @@
 
 use super::*;
 
-on_both_backends!(
+on_every_backend!(
     passkeys_only_refuses_the_password_and_keeps_the_last_passkey,
     an_admin_removes_a_lost_devices_passkeys,
     adding_and_removing_a_passkey_is_emailed_and_passkeys_only_gets_no_reset_link,

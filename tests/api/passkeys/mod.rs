@@ -9,7 +9,7 @@ mod policy;
 
 use crate::helpers::authenticator::SoftPasskey;
 use crate::helpers::{Backend, PASSWORD, TestApp, hidden_input, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::ports::{AuditKind, AuditQuery};
 use serde_json::Value;
 
@@ -115,7 +115,7 @@ pub async fn audited(app: &TestApp, kind: AuditKind) -> Vec<gatehouse_core::port
     app.services.ports().audit.search(&query).await.expect("audit")
 }
 
-on_both_backends!(
+on_every_backend!(
     a_passkey_registered_signs_in_without_an_address,
     replayed_expired_and_foreign_ceremonies_change_nothing,
     a_counter_going_back_is_refused_and_audited,
@@ -228,7 +228,7 @@ async fn a_ceremony_started_on_one_instance_finishes_on_another(backend: Backend
     // embedded default the state is in process: the same instance).
     let second = match backend {
         Backend::Embedded => None,
-        Backend::PostgresRedis => {
+        Backend::PostgresRedis | Backend::Postgres => {
             let (database_url, prefix) = (first.database_url.clone(), first.redis_key_prefix.clone());
             Some(
                 spawn_app_with(backend, move |c| {

@@ -35,7 +35,7 @@ async fn step_up(
     .await
 }
 
-on_both_backends!(a_client_that_needs_a_passkey_asks_a_password_session_to_step_up, admin_rights_can_require_a_passkey,);
+on_every_backend!(a_client_that_needs_a_passkey_asks_a_password_session_to_step_up, admin_rights_can_require_a_passkey,);
 
 async fn a_client_that_needs_a_passkey_asks_a_password_session_to_step_up(backend: Backend) {
     let app = passkey_app(backend).await;

@@ -228,7 +228,7 @@ async fn an_sso_sign_in_in_flight_survives_a_rotation_of_the_secret() {
     assert_eq!(refused.status(), 400, "{:?}", refused.text().await);
 }
 
-on_both_backends!(
+on_every_backend!(
     approval_grants_are_single_use_bound_and_short_lived,
     signing_out_voids_the_approval_grant,
     two_provider_accounts_sharing_an_email_are_two_people,

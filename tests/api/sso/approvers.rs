@@ -3,12 +3,12 @@
 
 use super::{CONTEXT, approval_context, expect_app_error, signed_in_as, sso_app, still_pending};
 use crate::helpers::{Backend, CLI};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use crate::sso_provider::{Spoil, TestProvider};
 use gatehouse_core::approval_policy::{ApprovalPolicy, Approvers};
 use serde_json::json;
 
-on_both_backends!(approvers_by_group_are_read_from_the_sign_in_that_approves);
+on_every_backend!(approvers_by_group_are_read_from_the_sign_in_that_approves);
 
 async fn approvers_by_group_are_read_from_the_sign_in_that_approves(backend: Backend) {
     let provider = TestProvider::start().await;

@@ -3,7 +3,7 @@
 //! setting no cookie.
 
 use crate::helpers::{Backend, TestApp, expect_oauth_error, spawn_app, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use crate::sso_provider::{CLIENT_ID, SAM_SUB, Spoil, TestProvider};
 use base64::Engine;
 use gatehouse::config::SsoConfig;
@@ -378,7 +378,7 @@ async fn an_sso_deny_denies(backend: Backend) {
     assert_eq!((status, body["error"].as_str()), (400, Some("access_denied")));
 }
 
-on_both_backends!(
+on_every_backend!(
     an_external_grant_refreshes_until_its_email_domain_is_no_longer_allowed,
     sso_paths_answer_404_without_an_issuer,
     the_whole_sso_path_mints_an_external_token,

@@ -315,7 +315,7 @@ async fn an_unreachable_provider_is_a_502(backend: Backend) {
     still_pending(&app, user_code).await;
 }
 
-on_both_backends!(
+on_every_backend!(
     bad_state_envelopes_are_refused,
     bad_id_tokens_are_refused,
     a_provider_whose_emails_are_trusted_may_omit_email_verified,

@@ -184,3 +184,32 @@ async fn the_sweep_drops_rows_past_their_time_and_keeps_the_rest() {
     assert!(flows.apply(&key, &FlowChange::ReleaseClaim, db_now).await.expect("apply").is_some());
     assert_eq!(single_use.peek("kept-record", db_now).await.expect("peek").as_deref(), Some("v"));
 }
+
+/// A failover behind one address leaves the pool's connections on a server
+/// that is now read-only: the first write refused as read-only (503 to its
+/// caller) closes every connection opened before it when next taken, so
+/// the next write reaches a fresh connection (the new primary) and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_refusal_closes_the_connections_opened_before_it() {
+    let Some(two) = two_instances("a_read_only_refusal_closes_the_connections_opened_before_it").await else {
+        return;
+    };
+    let pool = pool(&two.database);
+    // Every connection the pool holds turns read-only, as on a demoted primary.
+    let mut held = Vec::new();
+    for _ in 0..pool.options().get_max_connections() {
+        let mut connection = pool.acquire().await.expect("a connection");
+        sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            .execute(&mut *connection)
+            .await
+            .expect("read only");
+        held.push(connection);
+    }
+    drop(held);
+    let now = Utc::now();
+    let until = now + Duration::minutes(5);
+    let refused = two.first.single_use.put("after-failover", "v", now, until).await;
+    assert!(refused.is_err(), "a write on a read-only connection");
+    assert!(two.first.single_use.put("after-failover", "v", now, until).await.expect("the next write works"));
+    assert_eq!(two.second.single_use.peek("after-failover", now).await.expect("peek").as_deref(), Some("v"));
+}

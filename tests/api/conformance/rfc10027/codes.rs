@@ -2,11 +2,11 @@
 
 use super::{Person, app, audited, poll, set_policy, start_from};
 use crate::helpers::Backend;
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::approval_policy::{ApprovalPolicy, Approvers};
 use gatehouse_core::ports::AuditKind;
 
-on_both_backends!(
+on_every_backend!(
     a_code_past_its_clients_maximum_age_is_refused_and_its_device_told_expired,
     a_second_person_ends_a_pending_request_and_both_are_told,
     a_second_person_revokes_the_grant_a_redeemed_code_produced,

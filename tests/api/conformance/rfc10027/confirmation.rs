@@ -4,13 +4,13 @@
 use super::{Person, app, audited, poll, poll_confirming, set_policy, start_from};
 use crate::command_line::read_until_waiting;
 use crate::helpers::{Backend, TestApp};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::approval_policy::{ApprovalPolicy, DeviceConfirmation};
 use gatehouse_core::ports::AuditKind;
 use std::io::Write;
 use std::process::Stdio;
 
-on_both_backends!(
+on_every_backend!(
     an_approval_waits_for_the_code_the_browser_shows,
     three_wrong_codes_deny_the_request_and_no_code_is_ever_audited,
     gatehouse_login_asks_for_the_code_and_signs_in,

@@ -2,13 +2,13 @@
 
 use super::{Person, app, audited, poll, set_policy, start_from};
 use crate::helpers::{Backend, behind_proxy, set_limit, spawn_app_with};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::approval_policy::{ApprovalPolicy, ApproverNetwork};
 use gatehouse_core::formats::network::Network;
 use gatehouse_core::ports::AuditKind;
 use gatehouse_core::rate_limit::Limiter;
 
-on_both_backends!(
+on_every_backend!(
     a_phishing_drill_across_networks_gets_no_token_under_same_network,
     across_networks_under_any_the_approval_is_pointed_out_kept_and_found,
     listed_ranges_admit_only_established_addresses_inside_them,

@@ -3,11 +3,11 @@
 
 use super::app;
 use crate::helpers::{Backend, CLI, TestApp};
-use crate::on_both_backends;
+use crate::on_every_backend;
 use gatehouse_core::ports::AuditKind;
 use serde_json::{Value, json};
 
-on_both_backends!(
+on_every_backend!(
     the_admin_api_changes_only_the_fields_a_request_names,
     the_command_line_sets_each_control_and_says_the_policy_in_words,
     the_editor_sets_the_policy_with_javascript_off_and_refuses_nonsense,

@@ -98,6 +98,7 @@ impl Shared {
     }
 
     fn listening(&self, listening: bool) {
+        gatehouse_core::metrics::revocation_listener(listening);
         let mut inbox = self.inbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if inbox.listening != listening {
             inbox.listening = listening;
@@ -154,6 +155,7 @@ impl PgTokenCache {
             pending: HashMap::new(),
         };
         let shared = Arc::new(Shared { inbox: Mutex::new(inbox), local: MemoryTokenCache::new(limiter) });
+        gatehouse_core::metrics::revocation_listener(true);
         Ok(Self {
             _listener: AbortOnDrop(tokio::spawn(keep_listening(listener, listener_pool, shared.clone()))),
             _heartbeat: AbortOnDrop(tokio::spawn(heartbeat(pool.clone()))),
