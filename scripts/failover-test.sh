@@ -25,6 +25,11 @@ if [ "${1:-}" = fail-over ]; then
   # Immediate: the primary goes away as in a crash, mid-request.
   as_postgres "$pg_bin/pg_ctl" -D "$dir/primary" -m immediate -w stop >/dev/null
   as_postgres "$pg_bin/pg_ctl" -D "$dir/replica" -w promote >/dev/null
+  # The promoted server has no standby of its own yet: it stops waiting for
+  # one, as a failover manager does (Patroni's synchronous_mode); until it
+  # does, every commit that must last waits.
+  as_postgres "$pg_bin/psql" -q -h 127.0.0.1 -p "$replica_port" -U postgres \
+    -c "ALTER SYSTEM SET synchronous_standby_names = ''" -c "SELECT pg_reload_conf()" >/dev/null
   exit 0
 fi
 

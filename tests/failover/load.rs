@@ -1,6 +1,8 @@
 //! The drill's workers: each round starts a flow on one instance, approves
 //! it on the other, polls both until the token comes, uses it, and every
-//! third round revokes it. Every answer is checked as it comes: right, or a
+//! third round revokes it. Beside them, one worker per instance keeps
+//! starting flows and using a token of its own without pause, so the gap
+//! is seen as it happens. Every answer is checked as it comes: right, or a
 //! 503 (then the step is tried again); anything else is a violation.
 
 use crate::Instance;
@@ -62,18 +64,15 @@ impl Load {
     pub fn start(instances: Arc<[Instance; 2]>, account: Account) -> Self {
         let shared =
             Arc::new(Shared { report: Mutex::default(), rounds: AtomicU64::new(0), stop: AtomicBool::new(false) });
-        let workers = (0..WORKERS)
-            .map(|worker| {
-                let worker = Worker {
-                    id: worker,
-                    instances: instances.clone(),
-                    account: account.clone(),
-                    shared: shared.clone(),
-                    http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client"),
-                };
-                tokio::spawn(worker.run())
-            })
-            .collect();
+        let worker = |id| Worker {
+            id,
+            instances: instances.clone(),
+            account: account.clone(),
+            shared: shared.clone(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client"),
+        };
+        let mut workers: Vec<_> = (0..WORKERS).map(|id| tokio::spawn(worker(id).run())).collect();
+        workers.extend((0..2).map(|instance| tokio::spawn(worker(WORKERS + instance).hammer(instance))));
         Self { shared, workers }
     }
 
@@ -127,6 +126,45 @@ impl Worker {
         }
     }
 
+    /// Without pause until stopped: a flow started and a token of its own
+    /// used on `instance`, each answered right or 503.
+    async fn hammer(self, instance: usize) {
+        let at = &self.instances[instance];
+        let code = self.start_flow(instance, &format!("hammer-{instance}")).await;
+        let Some((user_code, device_code)) = code else { return };
+        if !self.approve(1 - instance, &user_code).await {
+            return;
+        }
+        let Some(token) = self.redeem(instance, instance, &device_code).await else { return };
+        while !self.shared.stop.load(Ordering::SeqCst) {
+            let form = [("client_id", "gatehouse-cli")];
+            match self.request(instance, self.http.post(at.url("/v1/oauth/device/code")).form(&form)).await {
+                Some((200, _)) | None => {}
+                Some((status, body)) => return self.shared.violation(format!("device/code answered {status}: {body}")),
+            }
+            match self.request(instance, self.http.get(at.url("/v1/me")).bearer_auth(&token)).await {
+                Some((200, _)) | None => {}
+                Some((status, body)) => {
+                    return self.shared.violation(format!("a live token answered {status}: {body}"));
+                }
+            }
+        }
+    }
+
+    /// Starts a flow on `instance` for the device `label`: its user and device codes.
+    async fn start_flow(&self, instance: usize, label: &str) -> Option<(String, String)> {
+        let form = [("client_id", "gatehouse-cli"), ("device_label", label)];
+        let url = self.instances[instance].url("/v1/oauth/device/code");
+        let (status, flow) =
+            self.until_answered("start a flow", || self.request(instance, self.http.post(&url).form(&form))).await;
+        if status != 200 {
+            self.shared.violation(format!("device/code answered {status}: {flow}"));
+            return None;
+        }
+        let code = |field: &str| flow[field].as_str().unwrap().to_owned();
+        Some((code("user_code"), code("device_code")))
+    }
+
     async fn request(&self, instance: usize, request: reqwest::RequestBuilder) -> Answer {
         let answer = match request.send().await {
             Ok(response) if response.status() == 503 => {
@@ -164,22 +202,14 @@ impl Worker {
     }
 
     async fn round(&self, a: usize, b: usize, round: u64) {
-        let (first, second) = (&self.instances[a], &self.instances[b]);
-        let label = format!("drill-{}-{round}", self.id);
-        let form = [("client_id", "gatehouse-cli"), ("device_label", label.as_str())];
-        let (status, flow) = self
-            .until_answered("start a flow", || {
-                self.request(a, self.http.post(first.url("/v1/oauth/device/code")).form(&form))
-            })
-            .await;
-        if status != 200 {
-            return self.shared.violation(format!("device/code answered {status}: {flow}"));
-        }
-        let (user_code, device_code) = (flow["user_code"].as_str().unwrap(), flow["device_code"].as_str().unwrap());
-        if !self.approve(b, user_code).await {
+        let second = &self.instances[b];
+        let Some((user_code, device_code)) = self.start_flow(a, &format!("drill-{}-{round}", self.id)).await else {
+            return;
+        };
+        if !self.approve(b, &user_code).await {
             return;
         }
-        let token = self.redeem(a, b, device_code).await;
+        let token = self.redeem(a, b, &device_code).await;
         let Some(token) = token else { return };
         let me = || self.request(b, self.http.get(second.url("/v1/me")).bearer_auth(&token));
         let (status, body) = self.until_answered("use the token", me).await;

@@ -26,7 +26,7 @@ use gatehouse_core::SecretString;
 use gatehouse_core::rate_limit::{Limiter, Quota};
 use gatehouse_core::services::Services;
 use gatehouse_core::services::accounts::AccountRegistration;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One Gatehouse instance of the drill.
 pub struct Instance {

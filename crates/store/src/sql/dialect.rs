@@ -160,6 +160,9 @@ pub(crate) trait Execute: Database {
 pub(crate) trait Dialect: Execute {
     /// The case-insensitive `LIKE` (SQLite's `LIKE` already ignores ASCII case).
     const ILIKE: &'static str;
+    /// How long one statement may take before it is a fault (`None`: no
+    /// limit beyond the backend's own, as for SQLite's lock wait).
+    const STATEMENT_DEADLINE: Option<std::time::Duration>;
     /// Appended to a JSON parameter (`$8::jsonb`) so it is stored as JSON.
     const AS_JSON: &'static str;
     /// Appended to a JSON column so it reads back as text.
@@ -239,9 +242,17 @@ impl<D: Dialect> Columns<'_, D> {
     }
 }
 
-/// Runs one statement as an observed `database` call (`crate::observed`).
-pub(crate) async fn timed<T>(statement: impl std::future::Future<Output = T>) -> T {
-    crate::observed("database", tracing::info_span!("db.statement"), statement).await
+/// Runs one statement as an observed `database` call (`crate::observed`),
+/// failed when `deadline` passes without an answer.
+pub(crate) async fn timed<T>(
+    deadline: Option<std::time::Duration>,
+    statement: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    let span = tracing::info_span!("db.statement");
+    match deadline {
+        Some(deadline) => crate::observed("database", span, super::failover::within(deadline, statement)).await,
+        None => crate::observed("database", span, statement).await,
+    }
 }
 
 /// [`Execute`] for one backend: its statements run with
@@ -255,10 +266,10 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<Vec<Self::Row>, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                $crate::sql::dialect::timed(sqlx::Executor::fetch_all(
-                    conn,
-                    sqlx::query_with(&statement.sql, arguments),
-                ))
+                $crate::sql::dialect::timed(
+                    <Self as $crate::sql::dialect::Dialect>::STATEMENT_DEADLINE,
+                    sqlx::Executor::fetch_all(conn, sqlx::query_with(&statement.sql, arguments)),
+                )
                 .await
                 .map_err($crate::sql::dialect::store_err)
             }
@@ -268,10 +279,10 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<Option<Self::Row>, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                $crate::sql::dialect::timed(sqlx::Executor::fetch_optional(
-                    conn,
-                    sqlx::query_with(&statement.sql, arguments),
-                ))
+                $crate::sql::dialect::timed(
+                    <Self as $crate::sql::dialect::Dialect>::STATEMENT_DEADLINE,
+                    sqlx::Executor::fetch_optional(conn, sqlx::query_with(&statement.sql, arguments)),
+                )
                 .await
                 .map_err($crate::sql::dialect::store_err)
             }
@@ -281,10 +292,10 @@ macro_rules! impl_execute {
                 statement: $crate::sql::dialect::Statement<'_>,
             ) -> Result<u64, gatehouse_core::StoreError> {
                 let arguments = <Self as $crate::sql::dialect::Dialect>::arguments(statement.params)?;
-                let result = $crate::sql::dialect::timed(sqlx::Executor::execute(
-                    conn,
-                    sqlx::query_with(&statement.sql, arguments),
-                ))
+                let result = $crate::sql::dialect::timed(
+                    <Self as $crate::sql::dialect::Dialect>::STATEMENT_DEADLINE,
+                    sqlx::Executor::execute(conn, sqlx::query_with(&statement.sql, arguments)),
+                )
                 .await
                 .map_err($crate::sql::dialect::store_err)?;
                 Ok(result.rows_affected())

@@ -1,10 +1,12 @@
 //! How the PostgreSQL pools follow a failover behind one address (a managed
 //! endpoint, a proxy, a virtual IP): a connection that broke fails its next
-//! check and is replaced, and once any statement is refused as read-only
+//! check and is replaced. Once any statement is refused as read-only
 //! (SQLSTATE `25006`: the connection reached a server that is now a
-//! standby), every connection opened before that refusal is closed when
-//! next taken from its pool, so the pools reconnect to the new primary
-//! without a restart. Requests in the gap answer 503 with `Retry-After`.
+//! standby), or gets no answer within its deadline (a server that vanished
+//! without closing its connections), every connection opened before that
+//! is closed when next taken from its pool, so the pools reconnect to the
+//! new primary without a restart. Requests in the gap answer 503 with
+//! `Retry-After`.
 
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -12,28 +14,59 @@ use sqlx::{PgPool, Postgres};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// When a statement was last refused as read-only, in this process.
-static READ_ONLY_SEEN: Mutex<Option<Instant>> = Mutex::new(None);
+/// When a statement was last refused as read-only or went unanswered, in
+/// this process: connections opened before then are not trusted.
+static DISTRUSTED_BEFORE: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// How long a statement of the database's repositories may take before it
+/// is a fault. Longer than the state store's (`FAULT_DEADLINE`): some
+/// listings and retention batches are legitimately slower than a flow's
+/// update.
+pub(crate) const STATEMENT_DEADLINE: Duration = Duration::from_secs(5);
 
 /// SQLSTATE `read_only_sql_transaction`.
 const READ_ONLY: &str = "25006";
 
 /// Notes a statement's error: a read-only refusal marks every connection
 /// opened before now as pointing at a standby.
-#[allow(clippy::disallowed_methods)] // real time: compared with connections' ages
 pub(crate) fn note(err: &sqlx::Error) {
     if let sqlx::Error::Database(db) = err
         && db.code().as_deref() == Some(READ_ONLY)
     {
-        *READ_ONLY_SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        distrust_open_connections();
         tracing::warn!("PostgreSQL refused a write as read-only (a failover?): reconnecting the pools");
     }
 }
 
-/// Whether a connection of `age` was opened after the last read-only refusal.
+#[allow(clippy::disallowed_methods)] // real time: compared with connections' ages
+fn distrust_open_connections() {
+    *DISTRUSTED_BEFORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+}
+
+/// Runs one statement, or fails it when `deadline` passes without an
+/// answer: the connection it ran on is then not trusted again.
+pub(crate) async fn within<T>(
+    deadline: Duration,
+    statement: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match tokio::time::timeout(deadline, statement).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            distrust_open_connections();
+            tracing::warn!(?deadline, "PostgreSQL did not answer in time (a failover?): reconnecting the pools");
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from PostgreSQL within {deadline:?}"),
+            )))
+        }
+    }
+}
+
+/// Whether a connection of `age` was opened after the last read-only
+/// refusal or unanswered statement.
 #[allow(clippy::disallowed_methods)] // real time: a connection's age, not domain time
 fn opened_since_last_refusal(age: Duration) -> bool {
-    let seen = *READ_ONLY_SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let seen = *DISTRUSTED_BEFORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     seen.is_none_or(|at| age < at.elapsed())
 }
 

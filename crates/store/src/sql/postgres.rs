@@ -16,6 +16,7 @@ impl_execute!(Postgres);
 
 #[async_trait]
 impl Dialect for Postgres {
+    const STATEMENT_DEADLINE: Option<std::time::Duration> = Some(super::failover::STATEMENT_DEADLINE);
     const ILIKE: &'static str = "ILIKE";
     const AS_JSON: &'static str = "::jsonb";
     const JSON_AS_TEXT: &'static str = "::text";

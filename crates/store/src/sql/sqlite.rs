@@ -15,6 +15,7 @@ impl_execute!(Sqlite);
 
 #[async_trait]
 impl Dialect for Sqlite {
+    const STATEMENT_DEADLINE: Option<std::time::Duration> = None;
     const ILIKE: &'static str = "LIKE";
     const AS_JSON: &'static str = "";
     const JSON_AS_TEXT: &'static str = "";

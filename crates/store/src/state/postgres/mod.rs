@@ -45,8 +45,10 @@ pub(super) fn pg_err(err: sqlx::Error) -> StoreError {
     StoreError::from_err(err)
 }
 
-/// Runs one statement as an observed `state_store` call (`crate::observed`).
-pub(super) async fn timed<T>(statement: impl Future<Output = T>) -> T {
+/// Runs one statement as an observed `state_store` call (`crate::observed`),
+/// answered within the fault deadline or failed (a 503), as Redis's are.
+pub(super) async fn timed<T>(statement: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, sqlx::Error> {
+    let statement = failover::within(crate::FAULT_DEADLINE, statement);
     crate::observed("state_store", tracing::info_span!("state.statement"), statement).await
 }
 
