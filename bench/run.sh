@@ -300,7 +300,9 @@ ceiling_phase() {
   # As many pending codes as the throughput phases make, so each is polled
   # less often than its interval and every answer is authorization_pending
   # (a slow_down costs more; poll-answers.lua below counts them).
-  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${seconds}s" -s issue.lua "$base/v1/oauth/device/code") >/dev/null
+  # (BENCH_FILL_SECONDS: longer where issuance is slower than the poll, so
+  # the codes still outnumber five seconds of polls.)
+  (cd "$bench_dir" && wrk -t"$BENCH_THREADS" -c"$connections" -d"${BENCH_FILL_SECONDS:-$seconds}s" -s issue.lua "$base/v1/oauth/device/code") >/dev/null
   echo "=== $backend: pending poll, ${seconds}s, $connections connections"
   local ours ceiling
   ours=$(measured_wrk poll.lua "$base/v1/oauth/device/token" "Requests/sec|p50|99%" | tee /dev/stderr | awk '/Requests\/sec/ {print $2}')
@@ -360,7 +362,7 @@ case "${1:-both}" in
   postgres) throughput_phases postgres; memory_phase postgres ;;
   pairs)
     for backend in embedded postgres-redis postgres; do throughput_phases "$backend"; done
-    ceiling_phase postgres ;;
+    BENCH_FILL_SECONDS="${BENCH_FILL_SECONDS:-60}" ceiling_phase postgres ;;
   both) throughput_phases embedded; memory_phase embedded; throughput_phases postgres-redis; memory_phase postgres-redis ;;
   memory) memory_phase embedded; memory_phase postgres-redis ;;
   limits)

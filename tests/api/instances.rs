@@ -8,29 +8,9 @@
 //! for a fixed time.
 
 use crate::helpers::{Backend, TestApp, set_limit, spawn_app, spawn_app_with};
+use crate::on_shared_backends;
 use crate::rate_limits::expect_rate_limited;
 use gatehouse_core::rate_limit::Limiter;
-
-/// Declares `name::postgres_redis` and `name::postgres` for an async test fn
-/// taking a `Backend`.
-macro_rules! on_shared_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres_redis() {
-                if $crate::helpers::postgres_redis_available(concat!(module_path!(), "::postgres_redis")) {
-                    super::$name($crate::helpers::Backend::PostgresRedis).await;
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                if $crate::helpers::postgres_available(concat!(module_path!(), "::postgres")) {
-                    super::$name($crate::helpers::Backend::Postgres).await;
-                }
-            }
-        }
-    )*};
-}
 
 on_shared_backends!(
     a_flow_started_on_one_instance_is_approved_and_redeemed_once_across_both,

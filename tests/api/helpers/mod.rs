@@ -44,20 +44,39 @@ macro_rules! on_every_backend {
             async fn embedded() {
                 super::$name($crate::helpers::Backend::Embedded).await;
             }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres_redis() {
-                if $crate::helpers::postgres_redis_available(concat!(module_path!(), "::postgres_redis")) {
-                    super::$name($crate::helpers::Backend::PostgresRedis).await;
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() {
-                if $crate::helpers::postgres_available(concat!(module_path!(), "::postgres")) {
-                    super::$name($crate::helpers::Backend::Postgres).await;
-                }
-            }
+            $crate::shared_backend_cases!($name);
         }
     )*};
+}
+
+/// Declares `name::postgres_redis` and `name::postgres` only: for what
+/// takes two instances sharing state (the embedded default is one process).
+#[macro_export]
+macro_rules! on_shared_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            $crate::shared_backend_cases!($name);
+        }
+    )*};
+}
+
+/// The two shared pairs' cases of the test fn `name` (inside its module).
+#[macro_export]
+macro_rules! shared_backend_cases {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn postgres_redis() {
+            if $crate::helpers::postgres_redis_available(concat!(module_path!(), "::postgres_redis")) {
+                super::$name($crate::helpers::Backend::PostgresRedis).await;
+            }
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn postgres() {
+            if $crate::helpers::postgres_available(concat!(module_path!(), "::postgres")) {
+                super::$name($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    };
 }
 
 /// Whether the PostgreSQL URL is set, as `postgres_redis_available` says.

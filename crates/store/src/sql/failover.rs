@@ -28,13 +28,17 @@ pub(crate) const STATEMENT_DEADLINE: Duration = Duration::from_secs(5);
 const READ_ONLY: &str = "25006";
 
 /// Notes a statement's error: a read-only refusal marks every connection
-/// opened before now as pointing at a standby.
+/// opened before now as pointing at a standby, and a connection that broke
+/// under a statement marks the others opened before it as likely broken too
+/// (a failover ends them all), so they are replaced, not tried one by one.
 pub(crate) fn note(err: &sqlx::Error) {
-    if let sqlx::Error::Database(db) = err
-        && db.code().as_deref() == Some(READ_ONLY)
-    {
-        distrust_open_connections();
-        tracing::warn!("PostgreSQL refused a write as read-only (a failover?): reconnecting the pools");
+    match err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(READ_ONLY) => {
+            distrust_open_connections();
+            tracing::warn!("PostgreSQL refused a write as read-only (a failover?): reconnecting the pools");
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => distrust_open_connections(),
+        _ => {}
     }
 }
 
@@ -82,6 +86,15 @@ pub(crate) fn pool(max: u32, options: PgConnectOptions) -> impl Future<Output = 
 /// already shown the server answers).
 pub(crate) fn lazy_pool(max: u32, options: PgConnectOptions) -> PgPool {
     pool_options(max).connect_lazy_with(options)
+}
+
+/// As `lazy_pool`, for the state store's frequent small writes (polls, rate
+/// checks): a connection is not pinged each time it is taken (sqlx pings it
+/// anyway when it is given back), which saves a round trip per statement. A
+/// connection that broke while idle then fails one statement (a 503) and
+/// is replaced, with every connection opened before it (`note`).
+pub(crate) fn lazy_unpinged_pool(max: u32, options: PgConnectOptions) -> PgPool {
+    pool_options(max).test_before_acquire(false).connect_lazy_with(options)
 }
 
 fn pool_options(max: u32) -> PgPoolOptions {

@@ -321,17 +321,12 @@ impl DeviceFlowStore for RedisFlowStore {
         }
         // Other changes neither read nor move the clock; it is read only so
         // the flows returned carry it, as in every store.
-        let Some((mut before, mut transition)) =
-            apply_by_compare_and_set(self, &hash, change, now, None, PollState::default()).await?
+        let Some(applied) = apply_by_compare_and_set(self, &hash, change, now, None, PollState::default()).await?
         else {
             return Ok(None);
         };
-        let poll = self.read_poll_state(&before).await?;
-        poll.apply_to(&mut before);
-        if let Some(next) = &mut transition.next {
-            poll.apply_to(next);
-        }
-        Ok(Some((before, transition)))
+        let poll = self.read_poll_state(&applied.0).await?;
+        Ok(Some(poll.apply_to_change(applied)))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

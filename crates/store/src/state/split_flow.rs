@@ -60,6 +60,18 @@ impl PollState {
         flow.last_polled_at = self.last_polled_at;
         flow.interval_secs = interval_after(flow.interval_secs, self.slow_downs);
     }
+
+    /// Puts the clock and the count into what a change other than a poll
+    /// returns (it neither reads nor moves them), so the flows returned
+    /// carry them, as in every store.
+    pub(super) fn apply_to_change(&self, applied: (DeviceFlow, Transition)) -> (DeviceFlow, Transition) {
+        let (mut before, mut transition) = applied;
+        self.apply_to(&mut before);
+        if let Some(next) = &mut transition.next {
+            self.apply_to(next);
+        }
+        (before, transition)
+    }
 }
 
 /// A stored value. Its `last_polled_at` is always unset: the poll clock holds that.

@@ -15,15 +15,16 @@
 //!   whose flow's retention ended, in the same statement.
 
 use super::super::split_flow::{self, PollState, SplitFlows, apply_by_compare_and_set};
-use super::rate_limits::take_in;
+use super::PgRateLimiter;
 use super::{AbortOnDrop, pg_err, timed};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::StoreError;
 use gatehouse_core::UserCode;
 use gatehouse_core::flow::{DeviceFlow, FlowChange, FlowKey, Transition};
+use gatehouse_core::ports::RateLimiter;
 use gatehouse_core::ports::{DeviceFlowStore, Inserted};
-use gatehouse_core::rate_limit::RateCheck;
+use gatehouse_core::rate_limit::{RateCheck, RateMode};
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -56,13 +57,20 @@ pub struct PgFlowStore {
     durable: PgPool,
     /// Polls and `slow_down` counts: committed without waiting.
     relaxed: PgPool,
+    /// The limits an insert spends.
+    limiter: Arc<PgRateLimiter>,
     /// The sweep of rows past their time, ended with the store.
     _sweeper: Arc<AbortOnDrop>,
 }
 
 impl PgFlowStore {
-    pub(super) fn new(durable: PgPool, relaxed: PgPool, sweeper: Arc<AbortOnDrop>) -> Self {
-        Self { durable, relaxed, _sweeper: sweeper }
+    pub(super) fn new(
+        durable: PgPool,
+        relaxed: PgPool,
+        limiter: Arc<PgRateLimiter>,
+        sweeper: Arc<AbortOnDrop>,
+    ) -> Self {
+        Self { durable, relaxed, limiter, _sweeper: sweeper }
     }
 
     async fn resolve(&self, key: &FlowKey, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
@@ -159,20 +167,15 @@ impl DeviceFlowStore for PgFlowStore {
             .bind(split_flow::encode(flow)?)
             .bind(retain_until)
             .bind(flow.created_at);
-        let stored = if limits.is_empty() {
-            timed(insert.execute(&self.durable)).await.map_err(pg_err)?
-        } else {
-            // The limits and the flow in one transaction: a refusal rolls
-            // both back; a taken code keeps the units spent.
-            let mut transaction = timed(self.durable.begin()).await.map_err(pg_err)?;
-            if let Some(limited) = take_in(&mut transaction, limits, flow.created_at).await? {
-                timed(transaction.rollback()).await.map_err(pg_err)?;
-                return Ok(Inserted::Limited(limited));
-            }
-            let stored = timed(insert.execute(&mut *transaction)).await.map_err(pg_err)?;
-            timed(transaction.commit()).await.map_err(pg_err)?;
-            stored
-        };
+        // The limits first, in a transaction of their own that commits
+        // without waiting, then the flow: the limiter's rows (one per
+        // address and per client, shared by every request) stay locked for
+        // a few statements, not through the flow's durable commit. A refusal
+        // spends and stores nothing; a taken code keeps the units spent.
+        if let Some(limited) = self.limiter.check(limits, RateMode::Take, flow.created_at).await? {
+            return Ok(Inserted::Limited(limited));
+        }
+        let stored = timed(insert.execute(&self.durable)).await.map_err(pg_err)?;
         Ok(if stored.rows_affected() == 1 { Inserted::Stored } else { Inserted::UserCodeTaken })
     }
 
@@ -221,17 +224,8 @@ impl DeviceFlowStore for PgFlowStore {
         let Some((value, polled_at, slow_downs)) = self.read_row(&hash, now).await? else {
             return Ok(None);
         };
-        let Some((mut before, mut transition)) =
-            apply_by_compare_and_set(self, &hash, change, now, Some(value), PollState::default()).await?
-        else {
-            return Ok(None);
-        };
-        let poll = poll_state(polled_at, slow_downs);
-        poll.apply_to(&mut before);
-        if let Some(next) = &mut transition.next {
-            poll.apply_to(next);
-        }
-        Ok(Some((before, transition)))
+        let applied = apply_by_compare_and_set(self, &hash, change, now, Some(value), PollState::default()).await?;
+        Ok(applied.map(|applied| poll_state(polled_at, slow_downs).apply_to_change(applied)))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -67,14 +67,14 @@ impl Drop for AbortOnDrop {
 /// sweep of rows past their time.
 pub async fn connect(pool: &PgPool) -> Result<StateStores, ConnectError> {
     let relaxed_options = pool.connect_options().as_ref().clone().options([("synchronous_commit", "off")]);
-    let relaxed = failover::lazy_pool(RELAXED_CONNECTIONS, relaxed_options);
+    let relaxed = failover::lazy_unpinged_pool(RELAXED_CONNECTIONS, relaxed_options);
     let rate_limiter = Arc::new(PgRateLimiter::new(relaxed.clone()));
     let sweeper = Arc::new(sweep::start(pool.clone()));
     let token_cache = PgTokenCache::start(pool, rate_limiter.clone())
         .await
         .map_err(|err| ConnectError::Database(format!("cannot listen for token revocations: {err}")))?;
     Ok(StateStores {
-        flows: Arc::new(PgFlowStore::new(pool.clone(), relaxed, sweeper)),
+        flows: Arc::new(PgFlowStore::new(pool.clone(), relaxed, rate_limiter.clone(), sweeper)),
         token_cache: Arc::new(token_cache),
         single_use: Arc::new(PgSingleUse::new(pool.clone())),
         rate_limiter,

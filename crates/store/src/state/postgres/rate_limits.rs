@@ -37,7 +37,7 @@ fn keys_of(checks: &[RateCheck]) -> Vec<&str> {
 
 /// Spends one unit of each of `checks` inside the caller's transaction, or
 /// names the refusal (then the caller rolls back: nothing is spent).
-pub(super) async fn take_in(
+async fn take_in(
     transaction: &mut PgConnection,
     checks: &[RateCheck],
     now: DateTime<Utc>,
