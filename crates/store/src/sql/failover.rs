@@ -47,8 +47,9 @@ fn distrust_open_connections() {
     *DISTRUSTED_BEFORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
 }
 
-/// Runs one statement, or fails it when `deadline` passes without an
-/// answer: the connection it ran on is then not trusted again.
+/// Runs one statement, or fails it with an I/O error when `deadline` passes
+/// without an answer; `note`, through which every statement's error goes,
+/// then distrusts the connection it ran on and those opened before it.
 pub(crate) async fn within<T>(
     deadline: Duration,
     statement: impl Future<Output = Result<T, sqlx::Error>>,
@@ -56,7 +57,6 @@ pub(crate) async fn within<T>(
     match tokio::time::timeout(deadline, statement).await {
         Ok(answer) => answer,
         Err(_) => {
-            distrust_open_connections();
             tracing::warn!(?deadline, "PostgreSQL did not answer in time (a failover?): reconnecting the pools");
             Err(sqlx::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -67,9 +67,9 @@ pub(crate) async fn within<T>(
 }
 
 /// Whether a connection of `age` was opened after the last read-only
-/// refusal or unanswered statement.
+/// refusal, unanswered statement or broken connection.
 #[allow(clippy::disallowed_methods)] // real time: a connection's age, not domain time
-fn opened_since_last_refusal(age: Duration) -> bool {
+fn opened_after_distrust(age: Duration) -> bool {
     let seen = *DISTRUSTED_BEFORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     seen.is_none_or(|at| age < at.elapsed())
 }
@@ -102,6 +102,6 @@ fn pool_options(max: u32) -> PgPoolOptions {
         .max_connections(max)
         .acquire_timeout(crate::FAULT_DEADLINE)
         .before_acquire(|_connection, meta: PoolConnectionMetadata| {
-            Box::pin(async move { Ok(opened_since_last_refusal(meta.age)) })
+            Box::pin(async move { Ok(opened_after_distrust(meta.age)) })
         })
 }

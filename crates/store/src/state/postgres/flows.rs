@@ -29,7 +29,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 /// Stores a new flow, or takes the user code of a flow whose retention
-/// ended ($7 is now); nothing when a retained flow holds the code.
+/// ended ($6 is now); nothing when a retained flow holds the code.
 const INSERT: &str = "INSERT INTO state_flows \
      (device_code_hash, user_code, client_id, flow, polled_at, slow_downs, retain_until) \
      VALUES ($1, $2, $3, $4, NULL, 0, $5) \
@@ -160,13 +160,6 @@ impl DeviceFlowStore for PgFlowStore {
         retain_until: DateTime<Utc>,
         limits: &[RateCheck],
     ) -> Result<Inserted, StoreError> {
-        let insert = sqlx::query(INSERT)
-            .bind(&flow.device_code_hash)
-            .bind(flow.user_code.as_str())
-            .bind(&flow.client_id)
-            .bind(split_flow::encode(flow)?)
-            .bind(retain_until)
-            .bind(flow.created_at);
         // The limits first, in a transaction of their own that commits
         // without waiting, then the flow: the limiter's rows (one per
         // address and per client, shared by every request) stay locked for
@@ -175,6 +168,13 @@ impl DeviceFlowStore for PgFlowStore {
         if let Some(limited) = self.limiter.check(limits, RateMode::Take, flow.created_at).await? {
             return Ok(Inserted::Limited(limited));
         }
+        let insert = sqlx::query(INSERT)
+            .bind(&flow.device_code_hash)
+            .bind(flow.user_code.as_str())
+            .bind(&flow.client_id)
+            .bind(split_flow::encode(flow)?)
+            .bind(retain_until)
+            .bind(flow.created_at);
         let stored = timed(insert.execute(&self.durable)).await.map_err(pg_err)?;
         Ok(if stored.rows_affected() == 1 { Inserted::Stored } else { Inserted::UserCodeTaken })
     }

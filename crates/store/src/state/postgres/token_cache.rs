@@ -163,10 +163,6 @@ impl PgTokenCache {
             pool: pool.clone(),
         })
     }
-
-    async fn notify(&self, payload: &str) -> Result<(), StoreError> {
-        notify(&self.pool, payload).await
-    }
 }
 
 async fn notify(pool: &PgPool, payload: &str) -> Result<(), StoreError> {
@@ -263,8 +259,9 @@ impl TokenCache for PgTokenCache {
     }
 
     async fn invalidate(&self, token_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        // Applies what the listener left first, as every call does.
         drop(self.shared.inbox(now)?);
         self.shared.local.forget(token_id, now);
-        self.notify(&token_id.to_string()).await
+        notify(&self.pool, &token_id.to_string()).await
     }
 }
